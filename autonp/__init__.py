@@ -1,0 +1,23 @@
+"""autonp: reverse-mode automatic differentiation for NumPy.
+
+>>> import autonp as anp
+>>> x = anp.Tensor([1.0, 2.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad.numpy()
+array([2., 4.])
+"""
+from .tensor import (AnomalyError, GraphFreedError, Node, OpError, Primitive, Tensor, detect_anomaly,
+                     enable_grad, gradients, is_grad_enabled, name_scope, no_grad)
+from .ops import (abs, add, astype, broadcast_to, clip, concatenate, div, exp, getitem, log, log_softmax,
+                  logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, power, primitive, relu,
+                  reshape, sigmoid, softmax, softmax_cross_entropy, sqrt, stack, sub, sum, sum_to, swapaxes,
+                  tanh, transpose, where)
+from .functional import grad, hessian, jacobian, value_and_grad, vjp
+from .tape import tape
+
+__version__ = "0.1.0"
+
+
+def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:
+    """Shorthand for ``Tensor(...)``."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)

@@ -1,0 +1,418 @@
+"""Every primitive: its NumPy forward and its vector-Jacobian products, side by side.
+
+Adding an op touches this file only: define the forward, register the VJPs with
+``defvjp`` (one per argument), and, if it should be a method or operator, add it to
+the table at the bottom. VJPs must use Python operators and the primitives here (not
+raw ``np.`` calls on their arguments) so that they also work on Tensors under
+``create_graph=True``. Notation: ``g`` is the incoming gradient, ``ans`` the op's output.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .tensor import Primitive, Tensor, _data
+
+__all__ = [
+    "primitive", "add", "sub", "mul", "div", "neg", "power", "matmul", "exp", "log", "sqrt", "abs",
+    "sigmoid", "tanh", "relu", "softmax", "log_softmax", "logsumexp", "sum", "mean", "max", "min",
+    "reshape", "transpose", "swapaxes", "getitem", "concatenate", "stack", "where", "maximum", "minimum",
+    "clip", "astype", "broadcast_to", "sum_to", "softmax_cross_entropy",
+]
+
+
+def primitive(forward=None, *, name: str | None = None):
+    """Make a user primitive: ``@primitive`` on a NumPy function, then ``f.defvjp(vjp_x, vjp_y, ...)``.
+
+    It behaves exactly like the built-in ones: it is recorded on the tape, checked by
+    ``gradcheck``/``check_ops``, drawn by ``viz``, and usable under ``create_graph``
+    (if its VJPs are written with autonp ops).
+    """
+    if forward is None:
+        return lambda f: Primitive(name or f.__name__, f)
+    return Primitive(name or forward.__name__, forward)
+
+
+def _unbroadcast(g, x):
+    """Sum ``g`` down to the shape of ``x`` (undo NumPy broadcasting)."""
+    return g if g.shape == np.shape(x) else sum_to(g, np.shape(x))
+
+
+def _sum_to(x, shape):
+    """Sum ``x`` over the axes that broadcasting added or stretched to reach ``shape``."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+    return np.sum(x, axis=axes, keepdims=True).reshape(shape)
+
+
+sum_to = Primitive("sum_to", _sum_to)
+broadcast_to = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape))
+sum_to.defvjp(lambda g, ans, x, shape: broadcast_to(g, np.shape(x)))
+broadcast_to.defvjp(lambda g, ans, x, shape: sum_to(g, np.shape(x)))
+
+# --------------------------------------------------------------------------- arithmetic
+
+add = Primitive("add", np.add).defvjp(
+    lambda g, ans, x, y: _unbroadcast(g, x),
+    lambda g, ans, x, y: _unbroadcast(g, y))
+sub = Primitive("sub", np.subtract).defvjp(
+    lambda g, ans, x, y: _unbroadcast(g, x),
+    lambda g, ans, x, y: _unbroadcast(-g, y))
+mul = Primitive("mul", np.multiply).defvjp(
+    lambda g, ans, x, y: _unbroadcast(g * y, x),
+    lambda g, ans, x, y: _unbroadcast(g * x, y))
+div = Primitive("div", np.true_divide).defvjp(           # d(x/y) = dx/y - ans dy/y
+    lambda g, ans, x, y: _unbroadcast(g / y, x),
+    lambda g, ans, x, y: _unbroadcast(-g * ans / y, y))
+neg = Primitive("neg", np.negative).defvjp(lambda g, ans, x: -g)
+
+
+def _positive_or_one(x):
+    return where(_data(x) > 0, x, 1.0)
+
+
+power = Primitive("pow", np.power).defvjp(                # d(x^y) = y x^(y-1) dx + x^y log(x) dy
+    lambda g, ans, x, y: _unbroadcast(g * y * x ** (y - 1), x),
+    lambda g, ans, x, y: _unbroadcast(g * ans * log(_positive_or_one(x)), y))
+
+
+def _mT(x):
+    return x.T if x.ndim == 2 else swapaxes(x, -1, -2)
+
+
+def _matmul_vjp_x(g, ans, x, y):
+    """∂(x@y) wrt x: g @ yᵀ, with NumPy's rules for 1-D operands."""
+    if y.ndim == 1:
+        gx = g * y if x.ndim == 1 else reshape(g, g.shape + (1,)) * y
+    elif x.ndim == 1:
+        gx = reshape(y @ reshape(g, g.shape[:-1] + (g.shape[-1], 1)), y.shape[:-2] + (y.shape[-2],))
+    else:
+        gx = g @ _mT(y)
+    return _unbroadcast(gx, x)
+
+
+def _matmul_vjp_y(g, ans, x, y):
+    """∂(x@y) wrt y: xᵀ @ g, with NumPy's rules for 1-D operands."""
+    if x.ndim == 1:
+        gy = g * x if y.ndim == 1 else reshape(x, (x.shape[0], 1)) * reshape(g, g.shape[:-1] + (1, g.shape[-1]))
+    elif y.ndim == 1:
+        gy = reshape(g, g.shape + (1,)) * x
+    else:
+        gy = _mT(x) @ g
+    return _unbroadcast(gy, y)
+
+
+matmul = Primitive("matmul", np.matmul).defvjp(_matmul_vjp_x, _matmul_vjp_y)
+
+# --------------------------------------------------------------------------- elementwise
+
+
+def _sign(x):
+    return np.sign(_data(x))
+
+
+exp = Primitive("exp", np.exp).defvjp(lambda g, ans, x: g * ans)
+_log = Primitive("log", np.log).defvjp(lambda g, ans, x: g / x)
+sqrt = Primitive("sqrt", np.sqrt).defvjp(lambda g, ans, x: g / (2 * ans))
+abs = Primitive("abs", np.abs).defvjp(lambda g, ans, x: g * _sign(x))  # noqa: A001 - subgradient 0 at 0
+tanh = Primitive("tanh", np.tanh).defvjp(lambda g, ans, x: g * (1 - ans * ans))
+
+
+def _sigmoid(x):
+    """σ(x) = 1/(1+e⁻ˣ), computed without overflow: e⁻|x| never exceeds 1."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+sigmoid = Primitive("sigmoid", _sigmoid).defvjp(lambda g, ans, x: g * ans * (1 - ans))
+relu = Primitive("relu", lambda x: np.maximum(x, 0)).defvjp(lambda g, ans, x: g * (_data(x) > 0))
+
+
+def _balanced(a, b):
+    """Where a > b: 1, where a == b: ½ (ties share the gradient), else 0."""
+    a, b = _data(a), _data(b)
+    return (a > b) + 0.5 * (a == b)
+
+
+maximum = Primitive("maximum", np.maximum).defvjp(
+    lambda g, ans, x, y: _unbroadcast(g * _balanced(x, y), x),
+    lambda g, ans, x, y: _unbroadcast(g * _balanced(y, x), y))
+minimum = Primitive("minimum", np.minimum).defvjp(
+    lambda g, ans, x, y: _unbroadcast(g * _balanced(y, x), x),
+    lambda g, ans, x, y: _unbroadcast(g * _balanced(x, y), y))
+
+
+def _clip(x, lo=None, hi=None):
+    return np.clip(x, lo, hi)
+
+
+def _inside(x, lo, hi):
+    x = _data(x)
+    m = np.ones(x.shape, dtype=bool)
+    if lo is not None:
+        m &= x >= lo
+    if hi is not None:
+        m &= x <= hi
+    return m
+
+
+clip = Primitive("clip", _clip).defvjp(lambda g, ans, x, lo=None, hi=None: g * _inside(x, lo, hi))
+
+
+def _where(cond, x, y):
+    return np.where(cond, x, y)
+
+
+where = Primitive("where", _where).defvjp(
+    None,
+    lambda g, ans, c, x, y: _unbroadcast(where(_data(c), g, 0.0), x),
+    lambda g, ans, c, x, y: _unbroadcast(where(_data(c), 0.0, g), y))
+astype = Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype)).defvjp(
+    lambda g, ans, x, dtype: astype(g, _data(x).dtype))
+
+# --------------------------------------------------------------------------- reductions
+
+
+def _keepdims_shape(shape, axis):
+    if axis is None:
+        return (1,) * len(shape)
+    axes = (axis,) if isinstance(axis, int) else axis
+    axes = {a % len(shape) for a in axes}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _expand(g, x, axis, keepdims):
+    """Reshape a reduced gradient so it broadcasts against ``x``."""
+    return g if keepdims else reshape(g, _keepdims_shape(np.shape(x), axis))
+
+
+def _sum(x, axis=None, keepdims=False):
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _mean(x, axis=None, keepdims=False):
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+def _count(x, axis):
+    shape = np.shape(x)
+    return int(np.prod(shape)) if axis is None else int(np.prod([shape[a] for a in np.atleast_1d(axis)]))
+
+
+sum = Primitive("sum", _sum).defvjp(  # noqa: A001
+    lambda g, ans, x, axis=None, keepdims=False: broadcast_to(_expand(g, x, axis, keepdims), np.shape(x)))
+mean = Primitive("mean", _mean).defvjp(
+    lambda g, ans, x, axis=None, keepdims=False:
+        broadcast_to(_expand(g, x, axis, keepdims) / _count(x, axis), np.shape(x)))
+
+
+def _max(x, axis=None, keepdims=False):
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def _min(x, axis=None, keepdims=False):
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+def _extremum_vjp(g, ans, x, axis=None, keepdims=False):
+    """Tie rule: elements equal to the max (min) share the gradient equally."""
+    hit = _data(x) == _data(_expand(ans, x, axis, keepdims))
+    share = hit / np.sum(hit, axis=axis, keepdims=True)
+    return _expand(g, x, axis, keepdims) * share
+
+
+max = Primitive("max", _max).defvjp(_extremum_vjp)  # noqa: A001
+min = Primitive("min", _min).defvjp(_extremum_vjp)  # noqa: A001
+
+# --------------------------------------------------------------------------- softmax family
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+def _log_softmax(x, axis=-1):
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+softmax = Primitive("softmax", _softmax).defvjp(        # s ⊙ (g − Σ g⊙s)
+    lambda g, ans, x, axis=-1: ans * (g - sum(g * ans, axis=axis, keepdims=True)))
+log_softmax = Primitive("log_softmax", _log_softmax).defvjp(  # g − softmax ⊙ Σ g
+    lambda g, ans, x, axis=-1: g - exp(ans) * sum(g, axis=axis, keepdims=True))
+logsumexp = Primitive("logsumexp", _logsumexp).defvjp(
+    lambda g, ans, x, axis=None, keepdims=False:
+        _expand(g, x, axis, keepdims) * exp(x - _expand(ans, x, axis, keepdims)))
+
+
+def log(x):
+    """Natural logarithm, ∂ = g / x. ``log(softmax(z))`` on the tape is computed as
+    ``log_softmax(z)``: finite where softmax underflows to 0, same value elsewhere."""
+    node = x.node if isinstance(x, Tensor) else None
+    if node is not None and node.prim is softmax and node.args is not None:
+        return log_softmax(node.args[0], **node.kwargs)
+    return _log(x)
+
+
+def _rows(logits, axis):
+    """How many softmax rows ``logits`` holds (the mean's divisor)."""
+    shape = np.shape(logits)
+    return int(np.prod(shape)) // shape[axis]
+
+
+def _xent(logits, target, axis=-1):
+    """mean over rows of −Σ target ⊙ log_softmax(logits); targets are probabilities (e.g. one-hot)."""
+    return -np.sum(target * _log_softmax(logits, axis)) / _rows(logits, axis)
+
+
+softmax_cross_entropy = Primitive("softmax_cross_entropy", _xent).defvjp(
+    lambda g, ans, z, t, axis=-1: (softmax(z, axis=axis) - t) * (g / _rows(z, axis)),   # fused backward
+    lambda g, ans, z, t, axis=-1: log_softmax(z, axis=axis) * (-g / _rows(z, axis)))
+# --------------------------------------------------------------------------- shapes and indexing
+
+
+def _reshape(x, shape):
+    return np.reshape(x, shape)
+
+
+def _transpose(x, axes=None):
+    return np.transpose(x, axes)
+
+
+reshape = Primitive("reshape", _reshape).defvjp(lambda g, ans, x, shape: reshape(g, np.shape(x)))
+transpose = Primitive("transpose", _transpose).defvjp(
+    lambda g, ans, x, axes=None: transpose(g, None if axes is None else tuple(np.argsort(axes))))
+swapaxes = Primitive("swapaxes", np.swapaxes).defvjp(lambda g, ans, x, a, b: swapaxes(g, a, b))
+
+
+def _is_basic(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)) for i in items)
+
+
+def _untake(g, index, shape):
+    """Scatter ``g`` into zeros of ``shape`` at ``index``; repeated indices accumulate."""
+    out = np.zeros(shape, dtype=g.dtype)
+    if _is_basic(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)
+    return out
+
+
+def _getitem(x, index):
+    return x[index]
+
+
+getitem = Primitive("getitem", _getitem).defvjp(lambda g, ans, x, index: untake(g, index, np.shape(x)))
+untake = Primitive("untake", _untake).defvjp(lambda g, ans, gx, index, shape: getitem(g, index))
+
+
+def _concatenate(*xs, axis=0):
+    return np.concatenate(xs, axis=axis)
+
+
+def _concat_vjp(i, g, ans, *xs, axis=0):
+    start = int(np.sum([np.shape(x)[axis] for x in xs[:i]], dtype=int))
+    index = [slice(None)] * np.ndim(ans)
+    index[axis] = slice(start, start + np.shape(xs[i])[axis])
+    return getitem(g, tuple(index))
+
+
+_concat = Primitive("concatenate", _concatenate).defvjp_argnum(_concat_vjp)
+
+
+def concatenate(xs: Sequence, axis: int = 0):
+    """Join tensors along an existing axis; ∂ is the matching slice of g."""
+    return _concat(*xs, axis=axis)
+
+
+def _stack(*xs, axis=0):
+    return np.stack(xs, axis=axis)
+
+
+def _stack_vjp(i, g, ans, *xs, axis=0):
+    index = [slice(None)] * np.ndim(ans)
+    index[axis] = i
+    return getitem(g, tuple(index))
+
+
+_stack_prim = Primitive("stack", _stack).defvjp_argnum(_stack_vjp)
+
+
+def stack(xs: Sequence, axis: int = 0):
+    """Join tensors along a new axis; ∂ is the matching slice of g."""
+    return _stack_prim(*xs, axis=axis)
+
+
+# --------------------------------------------------------------------------- Tensor methods and operators
+
+def _index_data(index):
+    if isinstance(index, tuple):
+        return tuple(_data(i) for i in index)
+    return _data(index)
+
+
+def _t_getitem(self, index):
+    return getitem(self, _index_data(index))
+
+
+def _t_reshape(self, *shape):
+    return reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+
+
+def _t_transpose(self, *axes):
+    return transpose(self, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes) or None)
+
+
+_METHODS: dict[str, Any] = {
+    "__add__": add, "__radd__": lambda s, o: add(o, s),
+    "__sub__": sub, "__rsub__": lambda s, o: sub(o, s),
+    "__mul__": mul, "__rmul__": lambda s, o: mul(o, s),
+    "__truediv__": div, "__rtruediv__": lambda s, o: div(o, s),
+    "__pow__": power, "__rpow__": lambda s, o: power(o, s),
+    "__matmul__": matmul, "__rmatmul__": lambda s, o: matmul(o, s),
+    "__neg__": neg, "__pos__": lambda s: s, "__abs__": abs,
+    "__getitem__": _t_getitem,
+    "T": property(lambda s: transpose(s) if s.ndim == 2 else transpose(s, tuple(range(s.ndim))[::-1])),
+    "mT": property(lambda s: swapaxes(s, -1, -2)),
+    "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "sigmoid": sigmoid, "tanh": tanh, "relu": relu,
+    "softmax": lambda s, axis=-1: softmax(s, axis=axis),
+    "log_softmax": lambda s, axis=-1: log_softmax(s, axis=axis),
+    "sum": lambda s, axis=None, keepdims=False: sum(s, axis=axis, keepdims=keepdims),
+    "mean": lambda s, axis=None, keepdims=False: mean(s, axis=axis, keepdims=keepdims),
+    "max": lambda s, axis=None, keepdims=False: max(s, axis=axis, keepdims=keepdims),
+    "min": lambda s, axis=None, keepdims=False: min(s, axis=axis, keepdims=keepdims),
+    "clip": lambda s, lo=None, hi=None: clip(s, lo=lo, hi=hi),
+    "reshape": _t_reshape, "transpose": _t_transpose, "permute": _t_transpose,
+    "astype": astype,
+}
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)
+
+# NumPy ufuncs called on a Tensor (np.exp(t), ndarray * t) dispatch to these primitives.
+_UFUNCS = {np.add: add, np.subtract: sub, np.multiply: mul, np.true_divide: div, np.negative: neg,
+           np.power: power, np.matmul: matmul, np.exp: exp, np.log: log, np.sqrt: sqrt, np.absolute: abs,
+           np.tanh: tanh, np.maximum: maximum, np.minimum: minimum}
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    prim = _UFUNCS.get(ufunc)
+    if prim is not None and method == "__call__" and not kwargs:
+        return prim(*inputs)
+    return getattr(ufunc, method)(*(_data(i) for i in inputs), **kwargs)
+
+
+Tensor.__array_ufunc__ = _array_ufunc

@@ -1,0 +1,37 @@
+"""Reading the tape: the ops a tensor depends on, in the order they ran."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .tensor import Node, Tensor, _toposort, describe, format_site
+
+__all__ = ["TapeEntry", "tape"]
+
+
+@dataclass(frozen=True)
+class TapeEntry:
+    """One recorded op: ``output = op(*inputs)``."""
+
+    op: str
+    node: Node
+    output: Tensor
+
+    @property
+    def inputs(self) -> list[Tensor]:
+        return self.node.inputs()
+
+    @property
+    def site(self) -> str:
+        return format_site(self.node.site)
+
+    def __str__(self) -> str:
+        args = ", ".join(describe(a) if a.name is None else f"{a.name}:{describe(a)}" for a in self.inputs)
+        out = describe(self.output) if self.output.name is None else f"{self.output.name}:{describe(self.output)}"
+        return f"{self.op}({args}) -> {out}"
+
+
+def tape(t: Tensor) -> list[TapeEntry]:
+    """The recorded ops that ``t`` depends on, in execution order."""
+    entries = [TapeEntry(x.node.prim.name, x.node, x) for x in _toposort([t]) if x.node is not None]
+    entries.sort(key=lambda e: e.node.seq)
+    return entries

@@ -1,0 +1,517 @@
+"""The core: ``Tensor``, the tape, and reverse-mode ``backward``.
+
+Every primitive applied to a tensor that requires grad appends a :class:`Node` to the tape
+(``out.node``): the primitive, its arguments, the user's source line and name scope.
+``backward`` walks the tape in reverse topological order (iteratively, so chains of any
+length work) and calls each primitive's vector-Jacobian products (``Primitive.vjps``).
+
+Primitives themselves live in :mod:`autonp.ops`; this module only knows their interface.
+"""
+from __future__ import annotations
+
+import itertools
+import linecache
+import os
+import sys
+import threading
+from types import MethodType
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "Tensor", "Node", "Primitive", "OpError", "GraphFreedError", "AnomalyError",
+    "no_grad", "enable_grad", "is_grad_enabled", "name_scope", "detect_anomaly", "gradients",
+]
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class _Mode(threading.local):
+    """Per-thread recording state."""
+
+    enabled = True      # record ops on the tape
+    anomaly = False     # check every forward and backward value for NaN/Inf
+    scope: tuple = ()   # current name_scope path, e.g. ("hidden",)
+
+
+_mode = _Mode()
+_seq = itertools.count()  # global creation order of tape entries
+
+
+# --------------------------------------------------------------------------- errors and sites
+
+class OpError(ValueError, TypeError):
+    """An op was applied to arguments it cannot take (names the op, the shapes, and the line)."""
+
+
+class GraphFreedError(RuntimeError):
+    """``backward`` reached a tape entry whose saved values were freed by an earlier backward."""
+
+
+class AnomalyError(FloatingPointError):
+    """Raised inside ``detect_anomaly()`` by the first op that makes a NaN or Inf."""
+
+
+def _user_site() -> tuple[str, int] | None:
+    """(filename, lineno) of the innermost stack frame outside the autonp package."""
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
+        f = f.f_back
+    return None if f is None else (f.f_code.co_filename, f.f_lineno)
+
+
+def format_site(site: tuple[str, int] | None) -> str:
+    """``file.py:12: z = x @ w`` for a recorded site."""
+    if site is None:
+        return "<unknown>"
+    filename, lineno = site
+    line = linecache.getline(filename, lineno).strip()
+    return f"{filename}:{lineno}" + (f": {line}" if line else "")
+
+
+def describe(x: Any) -> str:
+    """Short 'shape dtype' description of an op argument."""
+    if isinstance(x, Tensor):
+        return f"Tensor{tuple(x.shape)} {x.dtype}"
+    if isinstance(x, np.ndarray):
+        return f"ndarray{tuple(x.shape)} {x.dtype}"
+    return repr(x) if isinstance(x, (int, float, bool, tuple, type(None), slice)) else type(x).__name__
+
+
+# --------------------------------------------------------------------------- recording state
+
+class no_grad:
+    """Context manager / decorator: ops inside are not recorded (thread-local)."""
+
+    _value = False
+
+    def __enter__(self) -> None:
+        self._prev = _mode.enabled
+        _mode.enabled = self._value
+
+    def __exit__(self, *exc: Any) -> None:
+        _mode.enabled = self._prev
+
+    def __call__(self, fn):
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+        wrapper.__wrapped__ = fn
+        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
+        wrapper.__doc__ = getattr(fn, "__doc__", None)
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Context manager / decorator: re-enable recording inside a ``no_grad`` block."""
+
+    _value = True
+
+
+def is_grad_enabled() -> bool:
+    return _mode.enabled
+
+
+class name_scope:
+    """``with name_scope("hidden"):`` tags the ops recorded inside; graphs draw them as a cluster."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self) -> None:
+        _mode.scope = _mode.scope + (self.name,)
+
+    def __exit__(self, *exc: Any) -> None:
+        _mode.scope = _mode.scope[:-1]
+
+
+class detect_anomaly:
+    """Inside this block the first op whose forward or backward makes NaN/Inf raises
+    :class:`AnomalyError` naming the op, its input shapes and the user's line that built it."""
+
+    def __enter__(self) -> None:
+        self._prev = _mode.anomaly
+        _mode.anomaly = True
+
+    def __exit__(self, *exc: Any) -> None:
+        _mode.anomaly = self._prev
+
+
+def _check_finite(value: Any, prim: "Primitive", args: Sequence, site, stage: str) -> None:
+    arr = value.data if isinstance(value, Tensor) else value
+    if isinstance(arr, (np.ndarray, np.generic)) and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        bad = "NaN" if np.isnan(arr).any() else "Inf"
+        shapes = ", ".join(describe(a) for a in args)
+        raise AnomalyError(f"{prim.name} produced {bad} in its {stage} (inputs: {shapes})\n"
+                           f"  op built at {format_site(site)}")
+
+
+# --------------------------------------------------------------------------- primitives
+
+class Primitive:
+    """A differentiable function: a NumPy ``forward`` and one vector-Jacobian product per argument.
+
+    ``vjps[i](g, ans, *args, **kwargs)`` returns ``g · ∂ans/∂args[i]``, shaped like ``args[i]``.
+    VJPs are written with Python operators and primitives, so the same code runs on plain arrays
+    (ordinary backward) and on Tensors (``create_graph=True``: gradients of gradients).
+
+    Called with no Tensor argument a primitive is plain NumPy; with one it returns a Tensor
+    and, if any Tensor argument requires grad, records a :class:`Node` on the tape.
+    """
+
+    def __init__(self, name: str, forward, vjps: Sequence | None = None):
+        self.name = name
+        self.forward = forward
+        self.vjps: Any = tuple(vjps or ())
+        self.__doc__ = forward.__doc__
+        self.__name__ = name
+
+    def defvjp(self, *vjps) -> "Primitive":
+        """Register one VJP per positional argument (``None`` for non-differentiable ones)."""
+        self.vjps = vjps
+        return self
+
+    def defvjp_argnum(self, vjp) -> "Primitive":
+        """Register ``vjp(argnum, g, ans, *args, **kwargs)`` for ops with any number of arguments."""
+        self.vjps = _ArgnumVJPs(vjp)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<autonp primitive {self.name}>"
+
+    def __get__(self, obj, objtype=None):  # so a primitive can be a Tensor method: t.exp()
+        return self if obj is None else MethodType(self, obj)
+
+    def __call__(self, *args, **kwargs):
+        has_tensor = needs_grad = False
+        for a in args:
+            if isinstance(a, Tensor):
+                has_tensor = True
+                if a.requires_grad:
+                    needs_grad = True
+                    break
+        if not has_tensor:
+            try:
+                return self.forward(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - re-raised with op, shapes and site
+                raise self._error(args, kwargs, e) from None
+        vals = [a.data if isinstance(a, Tensor) else a for a in args]
+        try:
+            out = self.forward(*vals, **kwargs)
+        except Exception as e:  # noqa: BLE001
+            raise self._error(args, kwargs, e) from None
+        node = None
+        if needs_grad and _mode.enabled:
+            node = Node(self, args, kwargs)
+            if _mode.anomaly:
+                _check_finite(out, self, args, node.site, "forward")
+        return Tensor._make(out, node)
+
+    def _error(self, args, kwargs, e: Exception) -> OpError:
+        shapes = ", ".join(describe(a) for a in args)
+        extra = f" with {kwargs}" if kwargs else ""
+        return OpError(f"{self.name}: cannot apply to ({shapes}){extra}: {e}\n"
+                       f"  op built at {format_site(_user_site())}")
+
+
+class _ArgnumVJPs:
+    """Adapter so that ``vjps[i]`` works for ops registered with ``defvjp_argnum``."""
+
+    def __init__(self, vjp):
+        self.vjp = vjp
+
+    def __getitem__(self, i: int):
+        return lambda g, ans, *args, **kw: self.vjp(i, g, ans, *args, **kw)
+
+
+class Node:
+    """One tape entry: ``out = prim(*args, **kwargs)``, with where and in which scope it was built."""
+
+    __slots__ = ("prim", "args", "kwargs", "site", "scope", "seq")
+
+    def __init__(self, prim: Primitive, args: tuple, kwargs: dict):
+        self.prim = prim
+        self.args: tuple | None = args   # None once backward freed it
+        self.kwargs = kwargs
+        self.site = _user_site()
+        self.scope = _mode.scope
+        self.seq = next(_seq)
+
+    @property
+    def freed(self) -> bool:
+        return self.args is None
+
+    def inputs(self) -> list["Tensor"]:
+        return [a for a in (self.args or ()) if isinstance(a, Tensor)]
+
+    def __repr__(self) -> str:
+        args = "freed" if self.args is None else ", ".join(describe(a) for a in self.args)
+        return f"Node({self.prim.name}: {args})"
+
+
+# --------------------------------------------------------------------------- Tensor
+
+_FLOAT_KINDS = "fc"
+
+
+class Tensor:
+    """An ndarray that records the ops applied to it, for reverse-mode differentiation.
+
+    Python scalars and lists become float64; NumPy arrays keep their dtype (float32 stays
+    float32). Only floating-point tensors can require grad. ``grad`` is a Tensor.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "node", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
+            dtype = np.float64
+        arr = np.asarray(data, dtype=dtype)
+        if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(f"only floating-point tensors can require grad; got dtype {arr.dtype} "
+                            f"(shape {arr.shape}); use Tensor(..., dtype=np.float64)")
+        self.data = arr
+        self.grad: Tensor | None = None
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self.node: Node | None = None
+
+    @classmethod
+    def _make(cls, data: Any, node: Node | None) -> "Tensor":
+        t = object.__new__(Tensor)
+        t.data = data if type(data) is np.ndarray else np.asarray(data)
+        t.grad = None
+        t.requires_grad = node is not None
+        t.name = None
+        t.node = node
+        return t
+
+    # ---- array-like attributes
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    is_leaf = property(lambda self: self.node is None)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self) -> float:
+        return self.data.item()
+
+    def detach(self) -> "Tensor":
+        """The same data, cut off from the tape."""
+        return Tensor._make(self.data, None)
+
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        if flag and self.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(f"only floating-point tensors can require grad; got dtype {self.dtype}")
+        self.requires_grad = flag
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, precision=4, threshold=8, edgeitems=2, separator=", ")
+        extra = f", name={self.name!r}" if self.name else ""
+        if self.node is not None:
+            extra += f", grad_fn={self.node.prim.name}"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        if self.dtype != np.float64:
+            extra += f", dtype={self.dtype}"
+        return f"Tensor({body}{extra})"
+
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    # comparisons give plain arrays (they are not differentiable)
+    def __lt__(self, o): return self.data < _data(o)
+    def __le__(self, o): return self.data <= _data(o)
+    def __gt__(self, o): return self.data > _data(o)
+    def __ge__(self, o): return self.data >= _data(o)
+    def __eq__(self, o): return self.data == _data(o)  # type: ignore[override]
+    def __ne__(self, o): return self.data != _data(o)  # type: ignore[override]
+
+    # ---- differentiation
+    def backward(self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
+        """Accumulate ∂self/∂leaf (times ``grad``) into ``.grad`` of every leaf that requires grad.
+
+        ``retain_graph`` (default: ``create_graph``) keeps the tape for another backward;
+        ``create_graph`` records the backward pass itself, for higher-order gradients.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
+                               "ops that built it has requires_grad=True (or it was built under no_grad)")
+        seed = _seed_grad(self, grad)
+        _run_backward([self], [seed], retain_graph=create_graph if retain_graph is None else retain_graph,
+                      create_graph=create_graph, accumulate=True)
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _seed_grad(t: Tensor, grad: Any) -> Any:
+    if grad is None:
+        if t.size != 1:
+            raise RuntimeError(f"backward() of a non-scalar tensor of shape {t.shape} needs an explicit "
+                               f"grad of that shape (the vector in the vector-Jacobian product)")
+        return np.ones_like(t.data)
+    g = grad if isinstance(grad, Tensor) else np.asarray(grad, dtype=t.dtype)
+    if g.shape != t.shape:
+        raise ValueError(f"backward(grad=...) has shape {g.shape}, but the tensor has shape {t.shape}")
+    return g
+
+
+# --------------------------------------------------------------------------- the reverse pass
+
+def _toposort(roots: Iterable[Tensor]) -> list[Tensor]:
+    """Tensors that the roots depend on through recorded ops, inputs before outputs (no recursion)."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        node = t.node
+        if node is not None:
+            if node.args is None:
+                raise GraphFreedError(
+                    f"backward through {node.prim.name} (built at {format_site(node.site)}) a second time, "
+                    f"but its saved values were freed by the first backward; pass retain_graph=True to "
+                    f"the first backward() if you need to go through the graph twice")
+            for a in node.args:
+                if isinstance(a, Tensor) and a.requires_grad and id(a) not in seen:
+                    stack.append((a, False))
+    return order
+
+
+def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool, create_graph: bool,
+                  accumulate: bool, wanted: Sequence[Tensor] | None = None) -> dict[int, Any]:
+    """The reverse pass. Returns {id(tensor): grad} for ``wanted`` (all tensors if it is ``None``
+    and ``accumulate`` is false); with ``accumulate`` adds leaf gradients into ``.grad``."""
+    order = _toposort(roots)
+    grads: dict[int, list] = {}  # id -> [grad, owned]; owned grads may be updated in place
+    for r, s in zip(roots, seeds):
+        if create_graph and not isinstance(s, Tensor):
+            s = Tensor._make(s, None)
+        elif not create_graph and isinstance(s, Tensor):
+            s = s.data
+        _accumulate(grads, r, s, create_graph)
+    wanted_ids = None if wanted is None else {id(w) for w in wanted}
+    keep: dict[int, Any] = {}
+    anomaly = _mode.anomaly
+    prev_enabled = _mode.enabled
+    _mode.enabled = create_graph
+    try:
+        for t in reversed(order):
+            entry = grads.pop(id(t), None)
+            if entry is None:
+                continue
+            g = entry[0]
+            if wanted_ids is None or id(t) in wanted_ids:
+                if wanted is not None or not accumulate:
+                    keep[id(t)] = g
+            node = t.node
+            if node is None:
+                if accumulate:
+                    _accumulate_leaf(t, g, entry[1], create_graph)
+                continue
+            args = node.args
+            vals = args if create_graph else [a.data if isinstance(a, Tensor) else a for a in args]
+            ans = t if create_graph else t.data
+            vjps = node.prim.vjps
+            for i, a in enumerate(args):
+                if not (isinstance(a, Tensor) and a.requires_grad):
+                    continue
+                gi = vjps[i](g, ans, *vals, **node.kwargs)
+                if gi is None:
+                    continue
+                if gi.shape != a.shape:
+                    raise RuntimeError(
+                        f"the vjp of {node.prim.name} for argument {i} returned shape {gi.shape}, but that "
+                        f"argument has shape {a.shape} (op built at {format_site(node.site)})")
+                if anomaly:
+                    _check_finite(gi, node.prim, args, node.site, f"backward (gradient of argument {i})")
+                _accumulate(grads, a, gi, create_graph)
+            if not retain_graph:
+                node.args = None
+    finally:
+        _mode.enabled = prev_enabled
+    return keep
+
+
+def _accumulate(grads: dict, t: Tensor, g: Any, create_graph: bool) -> None:
+    if g.dtype != t.dtype:
+        g = g.astype(t.dtype)
+    entry = grads.get(id(t))
+    if entry is None:
+        grads[id(t)] = [g, False]
+    elif create_graph:
+        entry[0] = entry[0] + g
+    elif entry[1]:
+        np.add(entry[0], g, out=entry[0])
+    else:
+        entry[0] = entry[0] + g
+        entry[1] = True
+
+
+def _accumulate_leaf(t: Tensor, g: Any, owned: bool, create_graph: bool) -> None:
+    if create_graph:
+        t.grad = g if t.grad is None else t.grad + g
+    elif t.grad is None:
+        t.grad = Tensor._make(g if owned else np.array(g), None)
+    else:
+        t.grad = Tensor._make(t.grad.data + g, None)
+
+
+def gradients(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], grad_outputs: Any = None,
+              retain_graph: bool | None = None, create_graph: bool = False,
+              allow_unused: bool = True) -> list[Tensor | None]:
+    """∂outputs/∂inputs (vector-Jacobian product with ``grad_outputs``), without touching ``.grad``.
+
+    Like ``torch.autograd.grad``. Inputs the outputs do not depend on get ``None``
+    (or an error with ``allow_unused=False``). With ``create_graph`` the results are differentiable.
+    """
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outs)
+    elif isinstance(outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for o in outs:
+        if not o.requires_grad:
+            raise RuntimeError(f"gradients(): an output of shape {o.shape} does not require grad")
+    seeds = [_seed_grad(o, g) for o, g in zip(outs, grad_outputs)]
+    got = _run_backward(outs, seeds, retain_graph=create_graph if retain_graph is None else retain_graph,
+                        create_graph=create_graph, accumulate=False, wanted=ins)
+    result: list[Tensor | None] = []
+    for x in ins:
+        g = got.get(id(x))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(f"gradients(): an input of shape {x.shape} was not used to compute the outputs")
+            result.append(None)
+        else:
+            result.append(g if isinstance(g, Tensor) else Tensor._make(g, None))
+    return result
