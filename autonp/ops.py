@@ -278,7 +278,8 @@ def _xent(logits, target, axis=-1):
 
 
 softmax_cross_entropy = Primitive("softmax_cross_entropy", _xent).defvjp(
-    lambda g, ans, z, t, axis=-1: (softmax(z, axis=axis) - t) * (g / _rows(z, axis)),   # fused backward
+    # fused backward: (softmax(z)·Σt − t) g/m, which is (softmax(z) − t) g/m for one-hot or probability rows
+    lambda g, ans, z, t, axis=-1: (softmax(z, axis=axis) * sum(t, axis=axis, keepdims=True) - t) * (g / _rows(z, axis)),
     lambda g, ans, z, t, axis=-1: log_softmax(z, axis=axis) * (-g / _rows(z, axis)))
 # --------------------------------------------------------------------------- shapes and indexing
 
@@ -377,6 +378,17 @@ def _t_transpose(self, *axes):
     return transpose(self, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes) or None)
 
 
+def _reduction_method(prim):
+    """``t.sum(axis, keepdims)``; also takes NumPy's ``dtype``/``out`` so ``np.sum(t)`` works."""
+    def method(self, axis=None, dtype=None, out=None, keepdims=False, **unsupported):
+        if out is not None or unsupported:
+            raise TypeError(f"Tensor.{prim.name}: out= and {sorted(unsupported)} are not supported")
+        res = prim(self, axis=axis, keepdims=keepdims)
+        return res if dtype is None else astype(res, dtype)
+    method.__name__ = prim.name
+    return method
+
+
 _METHODS: dict[str, Any] = {
     "__add__": add, "__radd__": lambda s, o: add(o, s),
     "__sub__": sub, "__rsub__": lambda s, o: sub(o, s),
@@ -391,10 +403,8 @@ _METHODS: dict[str, Any] = {
     "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "sigmoid": sigmoid, "tanh": tanh, "relu": relu,
     "softmax": lambda s, axis=-1: softmax(s, axis=axis),
     "log_softmax": lambda s, axis=-1: log_softmax(s, axis=axis),
-    "sum": lambda s, axis=None, keepdims=False: sum(s, axis=axis, keepdims=keepdims),
-    "mean": lambda s, axis=None, keepdims=False: mean(s, axis=axis, keepdims=keepdims),
-    "max": lambda s, axis=None, keepdims=False: max(s, axis=axis, keepdims=keepdims),
-    "min": lambda s, axis=None, keepdims=False: min(s, axis=axis, keepdims=keepdims),
+    "sum": _reduction_method(sum), "mean": _reduction_method(mean),
+    "max": _reduction_method(max), "min": _reduction_method(min),
     "clip": lambda s, lo=None, hi=None: clip(s, lo=lo, hi=hi),
     "reshape": _t_reshape, "transpose": _t_transpose, "permute": _t_transpose,
     "astype": astype,

@@ -473,7 +473,7 @@ def _accumulate(grads: dict, t: Tensor, g: Any, create_graph: bool) -> None:
         np.add(entry[0], g, out=entry[0])
     else:
         entry[0] = entry[0] + g
-        entry[1] = True
+        entry[1] = type(entry[0]) is np.ndarray  # a fresh array we may add into in place
 
 
 def _accumulate_leaf(t: Tensor, g: Any, owned: bool, create_graph: bool) -> None:

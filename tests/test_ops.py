@@ -1,0 +1,209 @@
+"""Every primitive's VJP against central finite differences (random shapes, broadcasting, keepdims),
+and random composite expressions against HIPS autograd as an independent oracle."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+
+import autonp as anp
+from conftest import central_diff
+
+SETTINGS = settings(max_examples=25, deadline=None)
+
+
+def values(rng, shape, domain):
+    x = rng.normal(size=shape)
+    if domain == "positive":
+        return np.abs(x) + 0.5
+    if domain == "away_from_zero":
+        return np.sign(x + 1e-12) * (np.abs(x) + 0.5)
+    if domain == "unit":
+        return rng.uniform(0.1, 0.9, size=shape)
+    return x
+
+
+def check_vjp(fn, arrays, rtol=1e-6, atol=1e-7):
+    """d/dx Σ fn(*xs) ⊙ R  by backward() and by central differences, for each input x."""
+    rng = np.random.default_rng(0)
+    tensors = [anp.Tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*tensors)
+    R = rng.normal(size=out.shape)
+    (out * R).sum().backward()
+    for i, a in enumerate(arrays):
+        def f(v, i=i):
+            args = [anp.Tensor(b) for b in arrays]
+            args[i] = anp.Tensor(v)
+            return float((fn(*args).numpy() * R).sum())
+        fd = central_diff(f, a)
+        assert tensors[i].grad is not None, f"input {i} got no gradient"
+        np.testing.assert_allclose(tensors[i].grad.numpy(), fd, rtol=rtol, atol=atol, err_msg=f"input {i}")
+
+
+UNARY = {
+    "exp": (anp.exp, "any"), "log": (anp.log, "positive"), "sqrt": (anp.sqrt, "positive"),
+    "abs": (anp.abs, "away_from_zero"), "sigmoid": (anp.sigmoid, "any"), "tanh": (anp.tanh, "any"),
+    "relu": (anp.relu, "away_from_zero"), "neg": (lambda x: -x, "any"),
+    "pow_scalar": (lambda x: x ** 3, "any"), "pow_frac": (lambda x: x ** 0.5, "positive"),
+    "rpow": (lambda x: 2.0 ** x, "any"), "rsub": (lambda x: 1 - x, "any"), "rdiv": (lambda x: 2 / x, "away_from_zero"),
+    "clip": (lambda x: anp.clip(x, -0.3, 0.4), "any"),
+    "T": (lambda x: x.T, "any"), "reshape": (lambda x: x.reshape(-1), "any"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@SETTINGS
+@given(shape=array_shapes(min_dims=1, max_dims=3, max_side=4), seed=st.integers(0, 2**16))
+def test_unary_vjp(name, shape, seed):
+    fn, domain = UNARY[name]
+    x = values(np.random.default_rng(seed), shape, domain)
+    if name == "clip":  # keep finite differences off the kinks
+        x = np.where(np.isclose(x, -0.3, atol=1e-3) | np.isclose(x, 0.4, atol=1e-3), 1.0, x)
+    check_vjp(fn, [x])
+
+
+def test_astype_gradient_is_cast_back():
+    x = anp.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = anp.astype(x, np.float32)
+    assert y.dtype == np.float32
+    (y * np.float32(3)).sum().backward()
+    assert x.grad.dtype == np.float64
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+BINARY = {
+    "add": (lambda x, y: x + y, "any", "any"), "sub": (lambda x, y: x - y, "any", "any"),
+    "mul": (lambda x, y: x * y, "any", "any"), "div": (lambda x, y: x / y, "any", "away_from_zero"),
+    "pow": (lambda x, y: x ** y, "positive", "any"), "maximum": (anp.maximum, "any", "any"),
+    "minimum": (anp.minimum, "any", "any"), "where": (lambda x, y: anp.where(x.numpy() > 0, x, y), "any", "any"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@SETTINGS
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=4), seed=st.integers(0, 2**16))
+def test_binary_vjp_with_broadcasting(name, shapes, seed):
+    fn, dx, dy = BINARY[name]
+    rng = np.random.default_rng(seed)
+    x, y = values(rng, shapes.input_shapes[0], dx), values(rng, shapes.input_shapes[1], dy)
+    check_vjp(fn, [x, y])
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax"])
+@SETTINGS
+@given(shape=array_shapes(min_dims=1, max_dims=3, max_side=4), keepdims=st.booleans(), data=st.data())
+def test_reduction_vjp(name, shape, keepdims, data):
+    axis = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    x = np.random.default_rng(data.draw(st.integers(0, 2**16))).normal(size=shape)
+    if name in ("softmax", "log_softmax"):
+        ax = -1 if axis is None else axis
+        check_vjp(lambda t: getattr(anp, name)(t, axis=ax), [x])
+    else:
+        check_vjp(lambda t: getattr(anp, name)(t, axis=axis, keepdims=keepdims), [x])
+
+
+@pytest.mark.parametrize("xs,ys", [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)),
+                                   ((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((5, 2, 3), (5, 3, 4)),
+                                   ((1, 2, 3), (4, 3, 2)), ((4,), (2, 4, 3)), ((2, 2, 4), (4,))])
+def test_matmul_vjp_all_ranks(xs, ys):
+    rng = np.random.default_rng(1)
+    check_vjp(lambda a, b: a @ b, [rng.normal(size=xs), rng.normal(size=ys)])
+
+
+@pytest.mark.parametrize("index", [
+    (slice(1, 3),), (Ellipsis, 0), (np.array([0, 2, 2, 0]),), (np.array([1, 1]), np.array([0, 2])),
+    (slice(None), np.array([2, 0, 2])), (np.array([[True, False, True, True]] * 3),), (None, 1),
+])
+def test_getitem_vjp_accumulates_repeated_indices(index):
+    x = np.random.default_rng(2).normal(size=(3, 4))
+    check_vjp(lambda t: t[index], [x])
+
+
+def test_repeated_index_gradient_counts_repeats():
+    x = anp.Tensor(np.zeros(3), requires_grad=True)
+    x[np.array([0, 0, 0, 2])].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_concatenate_and_stack_vjp(axis):
+    rng = np.random.default_rng(3)
+    a, b, c = rng.normal(size=(2, 3)), rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
+    check_vjp(lambda x, y, z: anp.stack([x, y, z], axis=axis), [a, b, c])
+    check_vjp(lambda x, y: anp.concatenate([x, y], axis=axis), [a, b[:, :2] if axis != 0 else b])
+
+
+def test_transpose_permute_and_broadcast_ops():
+    x = np.random.default_rng(4).normal(size=(2, 3, 4))
+    check_vjp(lambda t: t.permute(2, 0, 1) * np.arange(24).reshape(4, 2, 3), [x])
+    check_vjp(lambda t: anp.broadcast_to(t, (5, 2, 3, 4)), [x])
+    check_vjp(lambda t: anp.sum_to(t, (1, 3, 1)), [x])
+
+
+def test_softmax_cross_entropy_vjp():
+    rng = np.random.default_rng(5)
+    Y = np.eye(4)[rng.integers(0, 4, 6)]
+    check_vjp(lambda z: anp.softmax_cross_entropy(z, Y), [rng.normal(size=(6, 4))])
+    check_vjp(lambda z, t: anp.softmax_cross_entropy(z, t), [rng.normal(size=(6, 4)), rng.random((6, 4))])
+
+
+def test_max_tie_rule_splits_gradient_equally():
+    x = anp.Tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
+    anp.max(x).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 0.5, 0.5, 0])
+    y = anp.Tensor([2.0, 2.0], requires_grad=True)
+    anp.maximum(y, anp.Tensor([2.0, 1.0])).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [0.5, 1.0])
+
+
+def test_softmax_family_is_stable_at_extremes():
+    z = anp.Tensor([1000.0, 0.0, -1000.0], requires_grad=True)
+    s = anp.softmax(z)  # RuntimeWarnings are errors in this suite (pyproject filterwarnings)
+    np.testing.assert_array_equal(s.numpy(), [1.0, 0.0, 0.0])
+    ls = anp.log(s)  # log of softmax: rewritten to log_softmax, so finite
+    np.testing.assert_allclose(ls.numpy(), [0.0, -1000.0, -2000.0])
+    (ls * np.array([0.0, 1.0, 0.0])).sum().backward()
+    assert np.all(np.isfinite(z.grad.numpy()))
+    np.testing.assert_allclose(z.grad.numpy(), [-1.0, 1.0, 0.0])
+    sg = anp.sigmoid(anp.Tensor([-1000.0, 0.0, 1000.0]))
+    np.testing.assert_array_equal(sg.numpy(), [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(anp.log_softmax(anp.Tensor([[1000.0, 0.0]])).numpy(), [[0.0, -1000.0]])
+
+
+# ---------------------------------------------------------------- random composites vs HIPS autograd
+
+agnp = pytest.importorskip("autograd.numpy")
+autograd = pytest.importorskip("autograd")
+
+UNARY_PAIRS = [(anp.tanh, agnp.tanh), (anp.sigmoid, lambda x: 1 / (1 + agnp.exp(-x))),
+               (lambda x: anp.exp(x * 0.3), lambda x: agnp.exp(x * 0.3)),
+               (lambda x: anp.log(x * x + 1), lambda x: agnp.log(x * x + 1)),
+               (lambda x: anp.softmax(x, axis=-1), lambda x: agnp.exp(x - agnp.max(x, -1, keepdims=True)) /
+                agnp.sum(agnp.exp(x - agnp.max(x, -1, keepdims=True)), -1, keepdims=True)),
+               (lambda x: x ** 2, lambda x: x ** 2), (lambda x: anp.sqrt(x * x + 1), lambda x: agnp.sqrt(x * x + 1))]
+BINARY_PAIRS = [(lambda a, b: a + b,) * 2, (lambda a, b: a * b,) * 2, (lambda a, b: a - b,) * 2,
+                (lambda a, b: a / (b * b + 1),) * 2]
+
+
+@settings(max_examples=40, deadline=None)
+@given(program=st.lists(st.tuples(st.booleans(), st.integers(0, 100), st.integers(0, 100)), min_size=1, max_size=12),
+       seed=st.integers(0, 2**16))
+def test_random_composites_match_hips_autograd(program, seed):
+    rng = np.random.default_rng(seed)
+    x0, W = rng.normal(size=(3, 4)), rng.normal(size=(4, 4))
+
+    def run(x, w, lib):
+        vals = [x, x @ w]
+        for unary, i, j in program:
+            if unary:
+                f = UNARY_PAIRS[i % len(UNARY_PAIRS)][lib]
+                vals.append(f(vals[j % len(vals)]))
+            else:
+                f = BINARY_PAIRS[i % len(BINARY_PAIRS)][lib]
+                vals.append(f(vals[j % len(vals)], vals[i % len(vals)]))
+        return (vals[-1] * np.linspace(-1, 1, 12).reshape(3, 4)).sum()
+
+    want = autograd.grad(lambda x, w: run(x, w, 1), argnum=(0, 1))(x0, W)
+    got = anp.grad(lambda x, w: run(x, w, 0), argnums=(0, 1))(x0, W)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w, rtol=1e-9, atol=1e-12)
