@@ -14,6 +14,7 @@ from .ops import (abs, add, astype, broadcast_to, clip, concatenate, div, exp, g
                   tanh, transpose, where)
 from .functional import grad, hessian, jacobian, value_and_grad, vjp
 from .tape import tape
+from .gradcheck import GradcheckError, check_ops, compare_gradients, gradcheck, gradgradcheck
 
 __version__ = "0.1.0"
 

@@ -215,6 +215,15 @@ class Primitive:
                        f"  op built at {format_site(_user_site())}")
 
 
+def _vjp_of(prim: Primitive, i: int):
+    """The VJP of ``prim`` for argument ``i`` (``None``: not differentiable in it)."""
+    try:
+        return prim.vjps[i]
+    except IndexError:
+        raise NotImplementedError(f"primitive {prim.name} has no vjp for argument {i}; register one with "
+                                  f"{prim.name}.defvjp(...)") from None
+
+
 class _ArgnumVJPs:
     """Adapter so that ``vjps[i]`` works for ops registered with ``defvjp_argnum``."""
 
@@ -444,9 +453,10 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
             for i, a in enumerate(args):
                 if not (isinstance(a, Tensor) and a.requires_grad):
                     continue
-                gi = vjps[i](g, ans, *vals, **node.kwargs)
-                if gi is None:
+                vjp = _vjp_of(node.prim, i)
+                if vjp is None:
                     continue
+                gi = vjp(g, ans, *vals, **node.kwargs)
                 if gi.shape != a.shape:
                     raise RuntimeError(
                         f"the vjp of {node.prim.name} for argument {i} returned shape {gi.shape}, but that "
