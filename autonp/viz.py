@@ -1,0 +1,356 @@
+"""Pictures of the recorded computation, drawn with graphviz.
+
+``draw(t)`` returns a ``graphviz.Digraph`` of everything ``t`` depends on: tensors as ellipses
+(parameters blue, constants grey, intermediates white), ops as boxes, edges in the direction
+data flows, ``name_scope`` blocks as clusters. ``draw(t, grads=True)`` is the backward view:
+each tensor shows its gradient's shape and norm, coloured from blue (vanishing) to red
+(exploding). ``summary=True`` collapses each scope, and runs of identical scopes or ops,
+into one node so that deep graphs stay readable.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from .tensor import Node, Tensor, _run_backward, _toposort
+
+__all__ = ["draw", "to_dot", "render", "GraphvizMissing"]
+
+INSTALL_HINT = ("install the graphviz programs: `apt-get install graphviz` (Debian/Ubuntu), "
+                "`brew install graphviz` (macOS), or `conda install graphviz`")
+
+_PARAM, _CONST, _INTER = "#cfe2ff", "#e9ecef", "#ffffff"
+_OP = "#fff3bf"
+
+
+class GraphvizMissing(RuntimeError):
+    """Rendering needs the ``dot`` program (or the ``graphviz`` Python package), and it is missing."""
+
+
+def _digraph(**attrs: Any):
+    try:
+        import graphviz
+    except ImportError:
+        raise GraphvizMissing("autonp.viz needs the graphviz Python package: pip install 'autonp[viz]' "
+                              "(or pip install graphviz); to render pictures also " + INSTALL_HINT) from None
+    return graphviz.Digraph(**attrs)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _tensor_label(t: Tensor, values: bool, grad: Any) -> str:
+    shape = "×".join(str(n) for n in t.shape) or "scalar"
+    lines = [t.name] if t.name else []
+    lines.append(f"{shape} {t.dtype}")
+    if values and t.size == 1:
+        lines.append(f"value {_fmt(t.data.item())}")
+    elif values and t.size:
+        d = t.data
+        lines.append(f"min {_fmt(d.min())} mean {_fmt(d.mean())} max {_fmt(d.max())}")
+    if grad is not None:
+        lines.append(f"∇ ‖g‖={_fmt(float(np.linalg.norm(np.asarray(grad, dtype=np.float64))))}")
+    return "\n".join(lines)
+
+
+def grad_colour(norm: float) -> str:
+    """Blue for vanishing (≤1e-8), through white (~1e-2), to red for exploding (≥1e4) gradient norms."""
+    if not math.isfinite(norm):
+        return "#9b2c9b"
+    x = (math.log10(max(norm, 1e-30)) + 8) / 12  # 0 at 1e-8, 1 at 1e4
+    x = min(max(x, 0.0), 1.0)
+    if x < 0.5:
+        a = x / 0.5
+        r, g, b = 49 + a * (255 - 49), 104 + a * (255 - 104), 255
+    else:
+        a = (x - 0.5) / 0.5
+        r, g, b = 255, 255 - a * (255 - 72), 255 - a * (255 - 72)
+    return f"#{int(r):02x}{int(g):02x}{int(b):02x}"
+
+
+def _op_label(node: Node) -> str:
+    extra = [_short(a) for a in node.args if not isinstance(a, (Tensor, np.ndarray))]
+    extra += [f"{k}={_short(v)}" for k, v in node.kwargs.items() if v is not None and v is not False]
+    return node.prim.name + (f"\n({', '.join(extra)})" if extra else "")
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, np.dtype) or isinstance(v, type):
+        return getattr(v, "__name__", str(v))
+    text = repr(v)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+class _Graph:
+    """The recorded graph of ``root`` as plain data: what both the full and the summary views draw."""
+
+    def __init__(self, root: Tensor):
+        self.root = root
+        self.tensors: list[Tensor] = _toposort([root])
+        for t in self.tensors:
+            if t.node is not None and t.node.args is None:
+                raise RuntimeError("draw() needs the tape, which backward() freed: draw before backward(), "
+                                   "or call backward(retain_graph=True)")
+        self.consumers: dict[int, list[Tensor]] = defaultdict(list)
+        for t in self.tensors:
+            if t.node is not None:
+                for a in t.node.inputs():
+                    self.consumers[id(a)].append(t)
+
+    def scope_of(self, t: Tensor) -> tuple:
+        """An op's scope is where it was recorded; a leaf belongs with its first consumer."""
+        if t.node is not None:
+            return t.node.scope
+        users = self.consumers.get(id(t))
+        return users[0].node.scope if users else ()
+
+
+def draw(t: Tensor, *, values: bool = False, grads: bool = False, summary: bool = False,
+         rankdir: str = "TB", title: str | None = None):
+    """A ``graphviz.Digraph`` of the computation that produced ``t``.
+
+    values: min/mean/max on every tensor. grads: the backward view (computes ∂t/∂every tensor
+    itself, leaving ``.grad`` alone). summary: collapse scopes and repeated blocks.
+    """
+    g = _Graph(t)
+    grad_of: dict[int, Any] = {}
+    if grads:
+        if not t.requires_grad:
+            raise RuntimeError("draw(grads=True) needs a tensor that requires grad")
+        if t.size != 1:
+            raise RuntimeError(f"draw(grads=True) needs a scalar; got shape {t.shape}")
+        grad_of = _run_backward([t], [np.ones_like(t.data)], retain_graph=True, create_graph=False,
+                                accumulate=False)
+    dot = _digraph(name="autonp", graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11",
+                                               "nodesep": "0.25", "ranksep": "0.35"},
+                   node_attr={"fontname": "Helvetica", "fontsize": "10"}, edge_attr={"arrowsize": "0.6"})
+    if title:
+        dot.attr(label=title, labelloc="t", fontsize="14")
+    if summary:
+        _draw_summary(dot, g, grad_of)
+    else:
+        _draw_full(dot, g, values, grad_of)
+    if grads:
+        _legend(dot)
+    return dot
+
+
+def _tensor_attrs(t: Tensor, root: Tensor, values: bool, grad_of: dict) -> dict:
+    g = grad_of.get(id(t))
+    if grad_of and g is not None:
+        fill = grad_colour(float(np.linalg.norm(np.asarray(g, dtype=np.float64))))
+    else:
+        fill = _PARAM if (t.node is None and t.requires_grad) else (_CONST if not t.requires_grad else _INTER)
+    attrs = {"label": _tensor_label(t, values, g), "shape": "ellipse", "style": "filled", "fillcolor": fill}
+    if t.node is None and t.requires_grad:
+        attrs.update(penwidth="2", color="#1c4fa0")
+    if t is root:
+        attrs.update(peripheries="2")
+    return attrs
+
+
+def _draw_full(dot, g: _Graph, values: bool, grad_of: dict) -> None:
+    placed: list[tuple[tuple, str, dict]] = []
+    drawn_consts: set[int] = set()
+    const_id = 0
+    for t in g.tensors:
+        placed.append((g.scope_of(t), f"t{id(t)}", _tensor_attrs(t, g.root, values, grad_of)))
+        node = t.node
+        if node is None:
+            continue
+        op = f"op{id(t)}"
+        placed.append((node.scope, op, {"label": _op_label(node), "shape": "box", "style": "rounded,filled",
+                                        "fillcolor": _OP}))
+        dot.edge(op, f"t{id(t)}")
+        for a in node.args:
+            if isinstance(a, Tensor):
+                if not a.requires_grad and id(a) not in drawn_consts:  # a constant Tensor input
+                    drawn_consts.add(id(a))
+                    placed.append((node.scope, f"t{id(a)}", _tensor_attrs(a, g.root, values, grad_of)))
+                dot.edge(f"t{id(a)}", op)
+            elif isinstance(a, np.ndarray):  # a raw array argument: drawn as a constant
+                const_id += 1
+                cid = f"c{const_id}"
+                shape = "×".join(str(n) for n in a.shape) or "scalar"
+                placed.append((node.scope, cid, {"label": f"const\n{shape} {a.dtype}", "shape": "ellipse",
+                                                 "style": "filled,dashed", "fillcolor": _CONST}))
+                dot.edge(cid, op)
+    by_scope: dict[tuple, list] = defaultdict(list)
+    for scope, name, attrs in placed:
+        by_scope[scope].append((name, attrs))
+    for name, attrs in by_scope.pop((), []):
+        dot.node(name, **attrs)
+    _emit_clusters(dot, by_scope)
+
+
+def _emit_clusters(dot, by_scope: dict[tuple, list]) -> None:
+    """Nested clusters: scope ("block", "attn") sits inside cluster ("block",)."""
+    paths = sorted({p[:i] for p in by_scope for i in range(1, len(p) + 1)})
+    children: dict[tuple, list[tuple]] = defaultdict(list)
+    for p in paths:
+        children[p[:-1]].append(p)
+
+    def emit(parent, path):
+        with parent.subgraph(name="cluster_" + "/".join(path).replace(" ", "_")) as sub:
+            sub.attr(label="/".join(path), style="rounded,dashed", color="#868e96", fontcolor="#495057")
+            for name, attrs in by_scope.get(path, []):
+                sub.node(name, **attrs)
+            for child in children.get(path, []):
+                emit(sub, child)
+
+    for top in children.get((), []):
+        emit(dot, top)
+
+
+# --------------------------------------------------------------------------- summary view
+
+def _draw_summary(dot, g: _Graph, grad_of: dict) -> None:
+    """One node per top-level scope; runs of consecutive scopes (or unscoped ops) doing the same
+    ops, each feeding only the next, merge into one '×N' node. Parameters and the root stay."""
+    group_of: dict[int, str] = {}     # id(tensor) -> group key
+    groups: dict[str, dict] = {}
+    for t in g.tensors:
+        if t.node is None:
+            continue
+        scope = t.node.scope
+        key = f"s:{scope[0]}" if scope else f"o:{id(t)}"
+        grp = groups.setdefault(key, {"label": scope[0] if scope else None, "ops": [], "members": []})
+        grp["ops"].append(t.node.prim.name)
+        grp["members"].append(t)
+        group_of[id(t)] = key
+    # group-level edges
+    succ: dict[str, set] = defaultdict(set)
+    pred: dict[str, set] = defaultdict(set)
+    for t in g.tensors:
+        if t.node is None:
+            continue
+        k = group_of[id(t)]
+        for a in t.node.inputs():
+            ka = group_of.get(id(a))
+            if ka is not None and ka != k:
+                succ[ka].add(k)
+                pred[k].add(ka)
+    # merge chains of groups with the same op signature
+    order = list(dict.fromkeys(group_of[id(t)] for t in g.tensors if t.node is not None))
+    merged: dict[str, str] = {}
+    runs: list[list[str]] = []
+    for k in order:
+        ps = pred.get(k, set())
+        if len(ps) == 1:
+            p = next(iter(ps))
+            rp = merged.get(p)
+            if (rp is not None and succ.get(p) == {k} and groups[p]["ops"] == groups[k]["ops"]
+                    and runs[int(rp)][-1] == p):
+                runs[int(rp)].append(k)
+                merged[k] = rp
+                continue
+        merged[k] = str(len(runs))
+        runs.append([k])
+    root_run = merged[group_of[id(g.root)]] if g.root.node is not None else None
+    for i, run in enumerate(runs):
+        first = groups[run[0]]
+        sig = "→".join(_compress(first["ops"]))
+        if first["label"] is not None:
+            names = first["label"] if len(run) == 1 else f"{first['label']} … {groups[run[-1]]['label']}"
+        else:
+            names = None
+        count = f"{len(run)}× " if len(run) > 1 else ""
+        n_ops = sum(len(groups[k]["ops"]) for k in run)
+        label = "\n".join(x for x in (names, f"{count}{sig}", f"{n_ops} ops") if x)
+        attrs = {"label": label, "shape": "box3d" if len(run) > 1 else "box", "style": "filled",
+                 "fillcolor": _OP}
+        if str(i) == root_run:
+            out = g.root
+            if grad_of:
+                attrs["fillcolor"] = grad_colour(float(np.linalg.norm(np.asarray(grad_of[id(out)]))))
+            attrs["peripheries"] = "2"
+            attrs["label"] += "\n→ " + _tensor_label(out, False, grad_of.get(id(out))).replace("\n", " ")
+        dot.node(f"r{i}", **attrs)
+    edges = set()
+    params: dict[str, dict[int, Tensor]] = defaultdict(dict)   # run -> its parameters
+    for t in g.tensors:
+        if t.node is None:
+            continue
+        dst = merged[group_of[id(t)]]
+        for a in t.node.inputs():
+            if a.node is None:
+                if a.requires_grad:  # parameters stay visible; constants are folded away
+                    params[dst][id(a)] = a
+                continue
+            src = merged[group_of[id(a)]]
+            if src != dst:
+                edges.add((f"r{src}", f"r{dst}"))
+    for run, ps in params.items():
+        if len(runs[int(run)]) == 1:   # a single block: draw its parameters one by one
+            for a in ps.values():
+                dot.node(f"t{id(a)}", **_tensor_attrs(a, g.root, False, grad_of))
+                edges.add((f"t{id(a)}", f"r{run}"))
+        else:                          # a repeated block: one node for all its parameters
+            dot.node(f"p{run}", **_param_group_attrs(list(ps.values()), grad_of))
+            edges.add((f"p{run}", f"r{run}"))
+    for e in sorted(edges):
+        dot.edge(*e)
+
+
+def _param_group_attrs(ps: list[Tensor], grad_of: dict) -> dict:
+    names = [p.name or "?" for p in ps]
+    label = [f"{len(ps)} parameters", f"{names[0]} … {names[-1]}",
+             f"{sum(p.size for p in ps)} values"]
+    attrs = {"shape": "ellipse", "style": "filled", "fillcolor": _PARAM, "penwidth": "2", "color": "#1c4fa0"}
+    if grad_of:
+        norms = [float(np.linalg.norm(np.asarray(grad_of[id(p)], dtype=np.float64)))
+                 for p in ps if id(p) in grad_of]
+        if norms:
+            label.append(f"∇ ‖g‖ {_fmt(min(norms))} … {_fmt(max(norms))}")
+            attrs["fillcolor"] = grad_colour(min(norms))
+    attrs["label"] = "\n".join(label)
+    return attrs
+
+
+def _compress(ops: list[str]) -> list[str]:
+    """['mul', 'mul', 'mul', 'add'] -> ['mul×3', 'add']."""
+    out: list[str] = []
+    for op in ops:
+        if out and out[-1].split("×")[0] == op:
+            name, _, n = out[-1].partition("×")
+            out[-1] = f"{name}×{int(n or 1) + 1}"
+        else:
+            out.append(op)
+    return out
+
+
+def _legend(dot) -> None:
+    with dot.subgraph(name="cluster_legend") as leg:
+        leg.attr(label="gradient norm", style="rounded", color="#adb5bd", fontsize="10")
+        prev = None
+        for v in (1e-8, 1e-5, 1e-2, 1e1, 1e4):
+            name = f"legend{v:g}"
+            leg.node(name, label=f"{v:g}", shape="box", style="filled", fillcolor=grad_colour(v), fontsize="9",
+                     height="0.25", width="0.5")
+            if prev:
+                leg.edge(prev, name, style="invis")
+            prev = name
+
+
+def to_dot(t: Tensor, **kwargs: Any) -> str:
+    """The DOT source of ``draw(t, **kwargs)`` (needs no ``dot`` program)."""
+    return draw(t, **kwargs).source
+
+
+def render(t: Tensor | Any, path: str, format: str = "png", **kwargs: Any) -> str:
+    """Draw ``t`` (or render a Digraph) to ``path`` + ``.format`` with the ``dot`` program; returns the file."""
+    dot = t if not isinstance(t, Tensor) else draw(t, **kwargs)
+    if shutil.which("dot") is None:
+        raise GraphvizMissing(f"rendering to {format} needs the `dot` program, which is not on PATH: "
+                              f"{INSTALL_HINT}. to_dot() still gives the DOT source.")
+    if path.endswith("." + format):
+        path = path[: -len(format) - 1]
+    return dot.render(path, format=format, cleanup=True)
+

@@ -1,0 +1,140 @@
+"""Graph pictures, rendered with the real `dot` program, checked against a network whose graph we know."""
+import re
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+import autonp as anp
+
+viz = pytest.importorskip("autonp.viz")
+pytest.importorskip("graphviz")
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` program not installed")
+
+
+def blog_loss(m=8):
+    rng = np.random.default_rng(0)
+    X = anp.Tensor(rng.random((m, 784)), name="X")
+    Y = np.eye(10)[rng.integers(0, 10, m)]
+    W1 = anp.Tensor(rng.normal(0, 0.01, (784, 5)), requires_grad=True, name="W1")
+    b1 = anp.Tensor(np.zeros((1, 5)), requires_grad=True, name="b1")
+    W2 = anp.Tensor(rng.normal(0, 0.01, (5, 10)), requires_grad=True, name="W2")
+    b2 = anp.Tensor(np.zeros((1, 10)), requires_grad=True, name="b2")
+    with anp.name_scope("hidden"):
+        a1 = anp.sigmoid(X @ W1 + b1)
+    with anp.name_scope("output"):
+        a2 = anp.softmax(a1 @ W2 + b2, axis=1)
+    loss = -anp.sum(Y * anp.log(a2)) / m
+    loss.name = "loss"
+    return loss
+
+
+# The blog network's graph, counted by hand: 10 ops (matmul add sigmoid matmul add log_softmax mul sum
+# neg div), 15 tensors (X W1 b1 W2 b2 + one output per op), 1 raw constant (Y): 26 nodes.
+# Edges: inputs 2+2+1+2+2+1+2+1+1+1 = 15, outputs 10: 25.
+OPS = ["matmul", "add", "sigmoid", "matmul", "add", "log_softmax", "mul", "sum", "neg", "div"]
+
+
+def svg_nodes(svg: str) -> list[str]:
+    return re.findall(r'<g id="node\d+" class="node">\s*<title>([^<]*)</title>', svg)
+
+
+@needs_dot
+def test_svg_of_blog_network_matches_the_recorded_computation():
+    dot = viz.draw(blog_loss())
+    svg = dot.pipe(format="svg").decode()
+    titles = svg_nodes(svg)
+    assert len(titles) == 26
+    assert len(re.findall(r'class="edge"', svg)) == 25
+    assert sum(t.startswith("op") for t in titles) == 10 and sum(t.startswith("t") for t in titles) == 15
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    ops = [t.split("\n")[0] for t in texts if t in OPS or t == "log_softmax"]
+    assert sorted(ops) == sorted(OPS)
+    for label in ["W1", "784×5 float64", "b2", "1×10 float64", "X", "8×784 float64", "loss", "hidden", "output",
+                  "(axis=1)", "(8)"]:
+        assert label in texts, label
+    assert 'id="clust' in svg and svg.count('class="cluster"') == 2
+
+
+def test_dot_source_marks_parameters_constants_and_root():
+    src = viz.to_dot(blog_loss(), values=True)
+    assert src.count('fillcolor="#cfe2ff"') == 4  # W1 b1 W2 b2
+    assert "cluster_hidden" in src and "cluster_output" in src
+    assert "peripheries=2" in src and "min " in src and "mean " in src
+
+
+def test_backward_view_shows_gradient_norms_that_match_backward():
+    loss = blog_loss()
+    src = viz.to_dot(loss, grads=True)
+    W1 = next(e.inputs[1] for e in anp.tape(loss) if e.op == "matmul")
+    loss.backward()
+    norm = np.linalg.norm(W1.grad.numpy())
+    assert f"‖g‖={norm:.3g}" in src
+    assert "gradient norm" in src  # the legend
+
+
+def test_gradient_colour_scale_separates_vanishing_from_exploding():
+    small, mid, big = viz.grad_colour(1e-12), viz.grad_colour(1e-2), viz.grad_colour(1e6)
+    assert small.startswith("#31") and mid == "#ffffff" and big.endswith("4848")
+
+
+def deep_net(layers=100):
+    rng = np.random.default_rng(0)
+    h = anp.Tensor(rng.random((4, 8)))
+    for i in range(layers):
+        with anp.name_scope(f"layer{i}"):
+            W = anp.Tensor(rng.normal(0, 0.3, (8, 8)), requires_grad=True, name=f"W{i}")
+            h = anp.relu(h @ W + 0.1)
+    return h.sum()
+
+
+@needs_dot
+def test_summary_of_deep_graph_is_far_smaller_and_names_the_repeat():
+    loss = deep_net()
+    full, summary = viz.draw(loss), viz.draw(loss, summary=True, grads=True)
+    n_full = len(svg_nodes(full.pipe(format="svg").decode()))
+    n_sum = len(svg_nodes(summary.pipe(format="svg").decode()))
+    assert n_full > 600 and n_sum <= 10
+    assert "layer0 … layer99" in summary.source and "100× matmul→add→relu" in summary.source
+    assert "100 parameters" in summary.source
+
+
+@needs_dot
+def test_10k_op_graph_renders_in_seconds(tmp_path):
+    x = anp.Tensor(1.0, requires_grad=True, name="x")
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    start = time.perf_counter()
+    src = viz.to_dot(y)
+    out = viz.render(y, str(tmp_path / "chain"), format="svg", summary=True)
+    elapsed = time.perf_counter() - start
+    assert src.count("->") == 20_000 and "10000× mul" in open(out).read()
+    assert elapsed < 10
+
+
+@needs_dot
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_render_formats(tmp_path, fmt):
+    out = viz.render(blog_loss(), str(tmp_path / "g"), format=fmt)
+    head = open(out, "rb").read(8)
+    assert {"png": b"\x89PNG", "svg": b"<?xml", "pdf": b"%PDF"}[fmt] in head
+
+
+def test_render_without_dot_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(viz.GraphvizMissing, match="apt-get install graphviz"):
+        viz.render(blog_loss(), str(tmp_path / "g"))
+    assert "digraph" in viz.to_dot(blog_loss())  # the source still works
+
+
+def test_draw_after_backward_explains_retain_graph():
+    loss = blog_loss()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        viz.draw(loss)
+
+
+def test_jupyter_display_hook():
+    assert hasattr(viz.draw(blog_loss()), "_repr_mimebundle_")
