@@ -1,0 +1,84 @@
+"""Optimizers: update parameters in place from their ``.grad``."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["Optimizer", "SGD", "Adam"]
+
+
+class Optimizer:
+    def __init__(self, params: Iterable[Tensor]):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got no parameters to optimise")
+        for p in self.params:
+            if not p.requires_grad:
+                raise ValueError(f"{type(self).__name__}: a parameter of shape {p.shape} does not require grad")
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                self._update(i, p, p.grad.data)
+
+    def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """p ← p − lr·d, with d = g + wd·p, momentum v ← μv + d (d = v, or g + μv with Nesterov).
+
+    Plain SGD does exactly ``p.data -= lr * grad``, as the blog does."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        super().__init__(params)
+        if nesterov and momentum <= 0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0")
+        self.lr, self.momentum, self.nesterov, self.weight_decay = lr, momentum, nesterov, weight_decay
+        self.velocity: list[np.ndarray | None] = [None] * len(self.params)
+
+    def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        if self.momentum:
+            v = self.velocity[i]
+            v = g.copy() if v is None else np.add(self.momentum * v, g, out=v)
+            self.velocity[i] = v
+            g = g + self.momentum * v if self.nesterov else v
+        p.data -= self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction; ``weight_decay`` adds wd·p to the gradient (L2)."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params)
+        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        self.m = [np.zeros_like(p.data) for p in self.params]
+        self.v = [np.zeros_like(p.data) for p in self.params]
+        self.t = 0
+
+    def step(self) -> None:
+        self.t += 1
+        super().step()
+
+    def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
+        b1, b2 = self.betas
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        m, v = self.m[i], self.v[i]
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * (g * g)
+        step = self.lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        p.data -= (step * m / (np.sqrt(v) + self.eps)).astype(p.dtype, copy=False)
