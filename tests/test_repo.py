@@ -1,0 +1,21 @@
+"""The README gives exactly two commands for a fresh machine, and CI runs the test one."""
+import re
+
+from conftest import REPO
+
+
+def readme_commands():
+    text = (REPO / "README.md").read_text()
+    block = text.split("<!-- commands -->")[1].split("<!-- /commands -->")[0]
+    return re.findall(r"^\s*(make \w+)\s*$", block, flags=re.M)
+
+
+def test_readme_has_exactly_two_commands_and_ci_runs_the_test_one():
+    commands = readme_commands()
+    assert commands == ["make demo", "make test"]
+    ci = (REPO / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, flags=re.M)
+    makefile = (REPO / "Makefile").read_text()
+    for target in ("demo", "test"):
+        body = makefile.split(f"\n{target}:")[1].split("\n\n")[0]
+        assert "pip install" in makefile and "$(PIP)" in body and "graphviz" in body.splitlines()[0]
