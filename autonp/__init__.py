@@ -12,7 +12,7 @@ from .ops import (abs, add, astype, broadcast_to, clip, concatenate, div, exp, g
                   logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, power, primitive, relu,
                   reshape, sigmoid, softmax, softmax_cross_entropy, sqrt, stack, sub, sum, sum_to, swapaxes,
                   tanh, transpose, where)
-from .functional import grad, hessian, jacobian, value_and_grad, vjp
+from .functional import backward_in_blocks, grad, hessian, jacobian, value_and_grad, vjp
 from .tape import tape
 from .gradcheck import GradcheckError, check_ops, compare_gradients, gradcheck, gradgradcheck
 from . import data, datasets, nn, optim, viz  # noqa: E402 - the modules built on the core

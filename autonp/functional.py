@@ -12,7 +12,7 @@ import numpy as np
 
 from .tensor import Tensor, gradients
 
-__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "hessian"]
+__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "hessian", "backward_in_blocks"]
 
 
 def _prepare(args: Sequence, argnums: Sequence[int]) -> tuple[list, bool]:
@@ -110,3 +110,26 @@ def jacobian(f: Callable, argnum: int = 0) -> Callable:
 def hessian(f: Callable, argnum: int = 0) -> Callable:
     """``hessian(f)(*args)``: the Jacobian of the gradient, shape ``x.shape + x.shape``."""
     return jacobian(grad(f, argnum), argnum)
+
+
+def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) -> float:
+    """Accumulate into ``.grad`` the gradient of a full-batch *mean* loss, computed block by block.
+
+    ``loss_fn(*blocks)`` gets row blocks of ``arrays`` (views, no copies) and returns the mean loss
+    over its rows. Since the full-batch mean is Σ_b (n_b/n)·loss_b, each block's ``backward`` is
+    seeded with n_b/n: mathematically the same gradient as one full-batch backward (equal to
+    rounding), but each block of the data is still in cache when backward reads it again
+    (``X_bᵀ @ dz``), and the intermediates are block-sized. Returns the full-batch loss.
+    """
+    n = len(arrays[0])
+    for a in arrays:
+        if len(a) != n:
+            raise ValueError(f"backward_in_blocks: arrays have different numbers of rows {[len(a) for a in arrays]}")
+    total = 0.0
+    for start in range(0, n, block_rows):
+        blocks = [a[start:start + block_rows] for a in arrays]
+        loss = loss_fn(*blocks)
+        weight = len(blocks[0]) / n
+        loss.backward(np.asarray(weight, dtype=loss.dtype))
+        total += weight * loss.item()
+    return total

@@ -137,14 +137,18 @@ class name_scope:
 
 class detect_anomaly:
     """Inside this block the first op whose forward or backward makes NaN/Inf raises
-    :class:`AnomalyError` naming the op, its input shapes and the user's line that built it."""
+    :class:`AnomalyError` naming the op, its input shapes and the user's line that built it.
+    (NumPy's own floating-point warnings are silenced inside: the error says more.)"""
 
     def __enter__(self) -> None:
         self._prev = _mode.anomaly
+        self._errstate = np.errstate(all="ignore")
+        self._errstate.__enter__()
         _mode.anomaly = True
 
     def __exit__(self, *exc: Any) -> None:
         _mode.anomaly = self._prev
+        self._errstate.__exit__(*exc)
 
 
 def _check_finite(value: Any, prim: "Primitive", args: Sequence, site, stage: str) -> None:

@@ -88,3 +88,20 @@ def test_printed_cost_has_a_different_gradient_and_autonp_follows_finite_differe
         np.testing.assert_allclose(got[k], fd, rtol=1e-6, atol=1e-8, err_msg=k)
         rel = np.abs(blog[k] - fd).max() / np.abs(fd).max()
         assert rel > 1e-2, f"{k}: the blog's formula should not be the printed cost's gradient (rel {rel})"
+
+
+@pytest.mark.parametrize("block_rows", [1, 7, 64, 1000])
+def test_gradient_in_row_blocks_equals_blog_formulas(block_rows):
+    from autonp import nn
+    X, Y, params = blog_network(np.random.default_rng(11), 200, 30, 5, 10)
+    want = blog_formulas(X, Y, params)
+    P = {k: anp.Tensor(v, requires_grad=True) for k, v in params.items()}
+    loss = anp.backward_in_blocks(
+        lambda Xb, Yb: nn.cross_entropy(anp.sigmoid(Xb @ P["W1"] + P["b1"]) @ P["W2"] + P["b2"], Yb),
+        X, Y, block_rows=block_rows)
+    for k in params:
+        np.testing.assert_allclose(P[k].grad.numpy(), want[k], rtol=1e-10, atol=1e-15, err_msg=k)
+    a1 = 1 / (1 + np.exp(-(X @ params["W1"] + params["b1"])))
+    z2 = a1 @ params["W2"] + params["b2"]
+    a2 = np.exp(z2) / np.exp(z2).sum(axis=1, keepdims=True)
+    assert loss == pytest.approx(-np.sum(Y * np.log(a2)) / len(X), rel=1e-12)

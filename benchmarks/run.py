@@ -1,0 +1,384 @@
+"""Every benchmark workload, each timed against its reference in the same run.
+
+    python benchmarks/run.py            # the table (about two minutes on 2 cores)
+    python benchmarks/run.py --quick    # fewer repeats
+
+Times are medians of 5 after a warm-up (--repeat to change). Peers (JAX, PyTorch, HIPS autograd)
+are included when installed and skipped with a note otherwise. This is not a test: it reports.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import autonp as anp  # noqa: E402
+from autonp import nn, optim  # noqa: E402
+
+LR = 0.5
+ROWS: list[tuple[str, str, str, str, str, str]] = []
+NOTES: list[str] = []
+
+
+def timed(fn, repeat: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def row(workload: str, ours: str, ref_name: str, ref: str, ratio: float | str, target: str, ok: bool | None):
+    verdict = "" if ok is None else ("met" if ok else "MISSED")
+    r = f"{ratio:.2f}x" if isinstance(ratio, float) else ratio
+    ROWS.append((workload, ours, f"{ref_name} {ref}", r, target, verdict))
+
+
+def ms(t: float) -> str:
+    return f"{t * 1e3:.1f} ms"
+
+
+# --------------------------------------------------------------------------- the blog's step
+
+def blog_data(dtype):
+    path = os.environ.get("AUTONP_MNIST") or REPO.parent / "shared" / "data" / "mnist.npz"
+    if Path(path).exists():
+        with np.load(path) as d:
+            X = d["x_train"].reshape(60000, -1).astype(dtype) / dtype(255)
+            Y = np.eye(10, dtype=dtype)[d["y_train"]]
+        return X, Y, "MNIST"
+    rng = np.random.default_rng(0)
+    return rng.random((60000, 784)).astype(dtype), np.eye(10, dtype=dtype)[rng.integers(0, 10, 60000)], "random"
+
+
+def blog_params(dtype):
+    np.random.seed(42)
+    return {"W1": (np.random.randn(784, 5) * 0.01).astype(dtype), "b1": np.zeros((1, 5), dtype),
+            "W2": (np.random.randn(5, 10) * 0.01).astype(dtype), "b2": np.zeros((1, 10), dtype)}
+
+
+def numpy_blog_step(p, X, Y):
+    """Hand-written: the post's forward, its backpropagation formulas, its update."""
+    m = X.shape[0]
+    a1 = 1 / (1 + np.exp(-(X @ p["W1"] + p["b1"])))
+    z2 = a1 @ p["W2"] + p["b2"]
+    e = np.exp(z2)
+    a2 = e / e.sum(axis=1, keepdims=True)
+    dz2 = a2 - Y
+    dW2, db2 = a1.T @ dz2 / m, dz2.sum(axis=0, keepdims=True) / m
+    dz1 = dz2 @ p["W2"].T * a1 * (1 - a1)
+    dW1, db1 = X.T @ dz1 / m, dz1.sum(axis=0, keepdims=True) / m
+    for k, g in (("W1", dW1), ("b1", db1), ("W2", dW2), ("b2", db2)):
+        p[k] -= LR * g
+    return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
+class AutonpBlog:
+    """The blog network in autonp; ``block_rows`` = None is one full-batch backward."""
+
+    def __init__(self, dtype, block_rows):
+        self.P = {k: nn.Parameter(v, name=k) for k, v in blog_params(dtype).items()}
+        self.opt = optim.SGD(list(self.P.values()), lr=LR)
+        self.block_rows = block_rows
+
+    def loss(self, X, Y):
+        P = self.P
+        return nn.cross_entropy(anp.sigmoid(X @ P["W1"] + P["b1"]) @ P["W2"] + P["b2"], Y)
+
+    def step(self, X, Y):
+        if self.block_rows is None:
+            self.loss(X, Y).backward()
+        else:
+            anp.backward_in_blocks(self.loss, X, Y, block_rows=self.block_rows)
+        grads = {k: p.grad.numpy() for k, p in self.P.items()}
+        self.opt.step()
+        self.opt.zero_grad()
+        return grads
+
+
+def bench_blog(repeat: int, block_rows: int):
+    X, Y, source = blog_data(np.float64)
+    p = blog_params(np.float64)
+    t_np = timed(lambda: numpy_blog_step(p, X, Y), repeat)
+    t_read = timed(lambda: X.sum(), repeat)
+    NOTES.append(f"blog step data: {source} X 60000x784; one read of X (X.sum()) takes {ms(t_read)}")
+
+    # equal gradients first: one step from the same parameters
+    ref = numpy_blog_step(blog_params(np.float64), X, Y)
+    for label, rows in (("full batch", None), (f"row blocks of {block_rows}", block_rows)):
+        got = AutonpBlog(np.float64, rows).step(X, Y)
+        err = max(float(np.max(np.abs(got[k] - ref[k])) / np.max(np.abs(ref[k]))) for k in ref)
+        NOTES.append(f"autonp blog gradients ({label}) vs the post's formulas: max rel diff {err:.1e}")
+    full, blocked = AutonpBlog(np.float64, None), AutonpBlog(np.float64, block_rows)
+    t_full = timed(lambda: full.step(X, Y), repeat)
+    t_blk = timed(lambda: blocked.step(X, Y), repeat)
+    row("blog step f64, one backward", ms(t_full), "hand-written NumPy", ms(t_np), t_full / t_np, "(info)", None)
+    row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "hand-written NumPy", ms(t_np), t_blk / t_np,
+        "<= 0.60x", t_blk / t_np <= 0.60)
+    t_jax = jax_blog(X, Y, repeat)
+    if t_jax is not None:
+        row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "JAX jit", ms(t_jax), t_blk / t_jax, "<= 1.00x",
+            t_blk <= t_jax)
+    X32, Y32, _ = blog_data(np.float32)
+    b32 = AutonpBlog(np.float32, block_rows)
+    t32 = timed(lambda: b32.step(X32, Y32), repeat)
+    row(f"blog step f32, blocks of {block_rows}", ms(t32), "hand-written NumPy f64", ms(t_np), t32 / t_np,
+        "<= 0.35x", t32 / t_np <= 0.35)
+    for name, fn in (("PyTorch eager", torch_blog), ("HIPS autograd", hips_blog)):
+        t = fn(X, Y, repeat)
+        if t is not None:
+            row("blog step f64 (peer)", name, "hand-written NumPy", ms(t_np), t / t_np, "(info)", None)
+            ROWS[-1] = (ROWS[-1][0], f"{name} {ms(t)}") + ROWS[-1][2:]
+
+
+def jax_blog(X, Y, repeat):
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        NOTES.append("JAX not installed: the JAX comparison is skipped")
+        return None
+    jax.config.update("jax_enable_x64", True)
+
+    def loss(p, X, Y):
+        a1 = jax.nn.sigmoid(X @ p["W1"] + p["b1"])
+        return -jnp.sum(Y * jax.nn.log_softmax(a1 @ p["W2"] + p["b2"], axis=1)) / X.shape[0]
+
+    @jax.jit
+    def step(p, X, Y):
+        g = jax.grad(loss)(p, X, Y)
+        return {k: p[k] - LR * g[k] for k in p}
+
+    state = {"p": {k: jnp.asarray(v) for k, v in blog_params(np.float64).items()}}
+    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+
+    def run():
+        state["p"] = step(state["p"], Xj, Yj)
+        jax.block_until_ready(state["p"])
+
+    return timed(run, repeat, warmup=2)
+
+
+def torch_blog(X, Y, repeat):
+    try:
+        import torch
+    except ImportError:
+        NOTES.append("PyTorch not installed: its blog-step and MLP comparisons are skipped")
+        return None
+    torch.set_num_threads(os.cpu_count() or 1)
+    p = {k: torch.tensor(v, requires_grad=True) for k, v in blog_params(np.float64).items()}
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+
+    def run():
+        a1 = torch.sigmoid(Xt @ p["W1"] + p["b1"])
+        loss = -(Yt * torch.log_softmax(a1 @ p["W2"] + p["b2"], dim=1)).sum() / Xt.shape[0]
+        loss.backward()
+        with torch.no_grad():
+            for v in p.values():
+                v -= LR * v.grad
+                v.grad = None
+
+    return timed(run, repeat)
+
+
+def hips_blog(X, Y, repeat):
+    try:
+        import autograd
+        import autograd.numpy as agnp
+    except ImportError:
+        NOTES.append("HIPS autograd not installed: skipped")
+        return None
+
+    def loss(p):
+        a1 = 1 / (1 + agnp.exp(-(X @ p["W1"] + p["b1"])))
+        z2 = a1 @ p["W2"] + p["b2"]
+        z2 = z2 - agnp.max(z2, axis=1, keepdims=True)
+        return -agnp.sum(Y * (z2 - agnp.log(agnp.sum(agnp.exp(z2), axis=1, keepdims=True)))) / X.shape[0]
+
+    g = autograd.grad(loss)
+    p = blog_params(np.float64)
+
+    def run():
+        gs = g(p)
+        for k in p:
+            p[k] = p[k] - LR * gs[k]
+
+    return timed(run, repeat)
+
+
+# --------------------------------------------------------------------------- memory
+
+def memory_child(kind: str, block_rows: int) -> None:
+    """Run in a fresh process: peak bytes allocated during one step (data allocated before)."""
+    import tracemalloc
+    X, Y, _ = blog_data(np.float64)
+    if kind == "numpy":
+        p = blog_params(np.float64)
+        step = lambda: numpy_blog_step(p, X, Y)  # noqa: E731
+    else:
+        m = AutonpBlog(np.float64, None if kind == "autonp-full" else block_rows)
+        step = lambda: m.step(X, Y)  # noqa: E731
+    step()
+    tracemalloc.start()
+    step()
+    print(tracemalloc.get_traced_memory()[1])
+
+
+def bench_memory(block_rows: int):
+    def peak(kind):
+        out = subprocess.run([sys.executable, __file__, "--memory-child", kind, "--block-rows", str(block_rows)],
+                             capture_output=True, text=True, check=True)
+        return int(out.stdout.strip().splitlines()[-1])
+    ref = peak("numpy")
+    for kind, label in (("autonp-full", "one backward"), ("autonp-blocked", f"blocks of {block_rows}")):
+        got = peak(kind)
+        row(f"blog step peak memory, {label}", f"{got / 2**20:.1f} MiB", "hand-written NumPy",
+            f"{ref / 2**20:.1f} MiB", got / ref, "<= 1.20x", got / ref <= 1.2)
+
+
+# --------------------------------------------------------------------------- per-op overhead, long chains
+
+def chain(n: int) -> float:
+    x = anp.Tensor(np.ones(4), requires_grad=True)
+    y = x
+    for _ in range(n):
+        y = y * 1.0001
+    y.backward(np.ones(4))
+    return float(x.grad.data[0])
+
+
+def bench_overhead(repeat: int):
+    n = 10_000
+    a0 = np.ones(4)
+
+    def raw():
+        a = a0
+        for _ in range(n):
+            a = a * 1.0001
+
+    t_raw = timed(raw, repeat)
+    t_ours = timed(lambda: chain(n), repeat)
+    row("tiny-op chain, per op fwd+bwd", f"{t_ours / n * 1e6:.2f} us", "raw NumPy fwd only",
+        f"{t_raw / n * 1e6:.2f} us", t_ours / t_raw, "<= 3 us", t_ours / n <= 3e-6)
+    t10 = timed(lambda: chain(10_000), 3)
+    t100 = timed(lambda: chain(100_000), 3)
+    row("100k-op chain fwd+bwd (linear?)", f"{t100 * 1e3:.0f} ms", "10k-op chain", f"{t10 * 1e3:.0f} ms",
+        t100 / t10, "~10x (linear)", t100 / t10 < 13)
+
+
+# --------------------------------------------------------------------------- mini-batch MLP
+
+def mlp_params(rng, dtype):
+    sizes = [784, 256, 256, 10]
+    return [(rng.normal(0, np.sqrt(2 / a), (a, b)).astype(dtype), np.zeros((1, b), dtype))
+            for a, b in zip(sizes, sizes[1:])]
+
+
+def bench_mlp(repeat: int):
+    rng = np.random.default_rng(0)
+    X = rng.random((128 * 200, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 128 * 200)
+    Y = np.eye(10, dtype=np.float32)[y]
+    lr = np.float32(0.01)
+
+    def numpy_run():
+        ps = [(W.copy(), b.copy()) for W, b in mlp_params(np.random.default_rng(1), np.float32)]
+        for s in range(200):
+            xb, yb = X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128]
+            acts = [xb]
+            for i, (W, b) in enumerate(ps):
+                z = acts[-1] @ W + b
+                acts.append(np.maximum(z, 0) if i < 2 else z)
+            z = acts[-1]
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            dz = (e / e.sum(axis=1, keepdims=True) - yb) / np.float32(128)
+            for i in (2, 1, 0):
+                W, b = ps[i]
+                dW, db = acts[i].T @ dz, dz.sum(axis=0, keepdims=True)
+                if i:
+                    dz = (dz @ W.T) * (acts[i] > 0)
+                W -= lr * dW
+                b -= lr * db
+
+    def autonp_run():
+        layers = []
+        for W, b in mlp_params(np.random.default_rng(1), np.float32):
+            lin = nn.Linear(1, 1)
+            lin.weight, lin.bias = nn.Parameter(W), nn.Parameter(b)
+            layers.append(lin)
+        net = nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
+        opt = optim.SGD(net.parameters(), lr=float(lr))
+        for s in range(200):
+            nn.cross_entropy(net(X[s * 128:(s + 1) * 128]), Y[s * 128:(s + 1) * 128]).backward()
+            opt.step()
+            opt.zero_grad()
+
+    t_np = timed(numpy_run, repeat)
+    t_ours = timed(autonp_run, repeat)
+    try:
+        import torch
+    except ImportError:
+        row("MLP 784-256-256-10, 200 steps f32", ms(t_ours), "hand-written NumPy", ms(t_np), t_ours / t_np,
+            "(info: no torch)", None)
+        return
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def torch_run():
+        model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                                    torch.nn.ReLU(), torch.nn.Linear(256, 10))
+        opt = torch.optim.SGD(model.parameters(), lr=float(lr))
+        for s in range(200):
+            loss = torch.nn.functional.cross_entropy(model(Xt[s * 128:(s + 1) * 128]), yt[s * 128:(s + 1) * 128])
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+
+    t_torch = timed(torch_run, repeat)
+    row("MLP 784-256-256-10, 200 steps f32", ms(t_ours), "PyTorch eager", ms(t_torch), t_ours / t_torch,
+        "<= 1.00x", t_ours <= t_torch)
+    row("MLP 784-256-256-10, 200 steps f32", ms(t_ours), "hand-written NumPy", ms(t_np), t_ours / t_np,
+        "(info)", None)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="3 repeats")
+    ap.add_argument("--block-rows", type=int, default=2048)
+    ap.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child, args.block_rows)
+        return
+    repeat = 3 if args.quick else args.repeat
+    bench_blog(repeat, args.block_rows)
+    bench_memory(args.block_rows)
+    bench_overhead(repeat)
+    bench_mlp(repeat)
+    head = ("workload", "autonp", "reference (same run)", "ratio", "target", "verdict")
+    widths = [max(len(r[i]) for r in ROWS + [head]) for i in range(len(head))]
+    print(f"autonp benchmarks — {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"NumPy {np.__version__}, median of {repeat}")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in ROWS:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
+    for n in NOTES:
+        print(f"- {n}")
+
+
+if __name__ == "__main__":
+    main()
