@@ -17,6 +17,7 @@ demo: graphviz
 
 test: graphviz
 	$(PIP) -e ".[dev]"
+	$(PY) -m ruff check autonp tests examples benchmarks
 	$(PY) -m pytest
 
 gradients: graphviz

@@ -6,20 +6,62 @@
 >>> x.grad.numpy()
 array([2., 4.])
 """
-from .tensor import (AnomalyError, GraphFreedError, Node, OpError, Primitive, Tensor, detect_anomaly,
-                     enable_grad, gradients, is_grad_enabled, name_scope, no_grad)
-from .ops import (abs, add, astype, broadcast_to, clip, concatenate, div, exp, getitem, log, log_softmax,
-                  logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, power, primitive, relu,
-                  reshape, sigmoid, softmax, softmax_cross_entropy, sqrt, stack, sub, sum, sum_to, swapaxes,
-                  tanh, transpose, where)
+from . import data, datasets, nn, optim, viz  # the modules built on the core
 from .functional import backward_in_blocks, grad, hessian, jacobian, value_and_grad, vjp
-from .tape import tape
 from .gradcheck import GradcheckError, check_ops, compare_gradients, gradcheck, gradgradcheck
-from . import data, datasets, nn, optim, viz  # noqa: E402 - the modules built on the core
+from .ops import (
+    abs,
+    add,
+    astype,
+    broadcast_to,
+    clip,
+    concatenate,
+    div,
+    exp,
+    getitem,
+    log,
+    log_softmax,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    power,
+    primitive,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    softmax_cross_entropy,
+    sqrt,
+    stack,
+    sub,
+    sum,
+    sum_to,
+    swapaxes,
+    tanh,
+    transpose,
+    where,
+)
+from .tape import tape
+from .tensor import (
+    AnomalyError,
+    GraphFreedError,
+    Node,
+    OpError,
+    Primitive,
+    Tensor,
+    detect_anomaly,
+    enable_grad,
+    gradients,
+    is_grad_enabled,
+    name_scope,
+    no_grad,
+)
 
 __version__ = "0.1.0"
 
-
-def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:
-    """Shorthand for ``Tensor(...)``."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)

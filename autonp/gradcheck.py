@@ -158,8 +158,9 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-6, r
         excess = err - (atol + rtol * np.abs(num))
         k = int(np.argmax(excess))
         scale = np.maximum(np.abs(num), 1e-300)
-        checks.append(InputCheck(name, tuple(a.shape), float(err.max(initial=0.0)), float((err / scale).max(initial=0.0)),
-                                 worst_of(k), float(ana[k]), float(num[k]), bool((excess <= 0).all())))
+        checks.append(InputCheck(name, tuple(a.shape), float(err.max(initial=0.0)),
+                                 float((err / scale).max(initial=0.0)), worst_of(k), float(ana[k]), float(num[k]),
+                                 bool((excess <= 0).all())))
     report = GradcheckReport(checks, f"fast, {n_directions} random directions" if fast else "every element", notes)
     if raise_on_failure and not report.passed:
         raise GradcheckError(report)

