@@ -197,13 +197,14 @@ class Primitive:
         return self if obj is None else MethodType(self, obj)
 
     def __call__(self, *args, **kwargs):
-        vals = []
-        has_tensor = needs_grad = False
-        for a in args:
+        vals = []         # what the NumPy forward sees
+        grad_args = []    # (position, tensor) of the arguments that require grad
+        has_tensor = False
+        for i, a in enumerate(args):
             if isinstance(a, Tensor):
                 has_tensor = True
                 if a.requires_grad:
-                    needs_grad = True
+                    grad_args.append((i, a))
                 vals.append(a.data)
             else:
                 vals.append(a)
@@ -214,8 +215,8 @@ class Primitive:
         if not has_tensor:
             return out
         node = None
-        if needs_grad and _mode.enabled:
-            node = Node(self, args, kwargs)
+        if grad_args and _mode.enabled:
+            node = Node(self, args, vals, kwargs, grad_args)
             if _mode.anomaly:
                 _check_finite(out, self, args, node.site, "forward")
         return Tensor._make(out, node)
@@ -227,13 +228,17 @@ class Primitive:
                        f"  op built at {format_site(_user_site())}")
 
 
+def _no_vjp(prim: Primitive, i: int) -> NotImplementedError:
+    return NotImplementedError(f"primitive {prim.name} has no vjp for argument {i}; register one with "
+                               f"{prim.name}.defvjp(...)")
+
+
 def _vjp_of(prim: Primitive, i: int):
     """The VJP of ``prim`` for argument ``i`` (``None``: not differentiable in it)."""
     try:
         return prim.vjps[i]
     except IndexError:
-        raise NotImplementedError(f"primitive {prim.name} has no vjp for argument {i}; register one with "
-                                  f"{prim.name}.defvjp(...)") from None
+        raise _no_vjp(prim, i) from None
 
 
 class _ArgnumVJPs:
@@ -247,17 +252,26 @@ class _ArgnumVJPs:
 
 
 class Node:
-    """One tape entry: ``out = prim(*args, **kwargs)``, with where and in which scope it was built."""
+    """One tape entry: ``out = prim(*args, **kwargs)``, with where and in which scope it was built.
 
-    __slots__ = ("prim", "args", "kwargs", "site", "scope", "seq")
+    ``vals`` are the arrays the forward saw (what the VJPs read), ``grad_args`` the (position,
+    tensor) pairs that gradients flow to. Backward frees all three unless ``retain_graph``.
+    """
 
-    def __init__(self, prim: Primitive, args: tuple, kwargs: dict):
+    __slots__ = ("prim", "args", "vals", "kwargs", "grad_args", "site", "scope", "seq")
+
+    def __init__(self, prim: Primitive, args: tuple, vals: list, kwargs: dict, grad_args: list):
         self.prim = prim
         self.args: tuple | None = args   # None once backward freed it
+        self.vals = vals
         self.kwargs = kwargs
+        self.grad_args = grad_args
         self.site = _user_site()
         self.scope = _mode.scope
         self.seq = next(_seq)
+
+    def free(self) -> None:
+        self.args = self.vals = self.grad_args = None
 
     @property
     def freed(self) -> bool:
@@ -439,14 +453,13 @@ def _count_uses(roots: Sequence[Tensor]) -> dict[int, int]:
             continue
         if node.args is None:
             raise _freed_error(node)
-        for a in node.args:
-            if isinstance(a, Tensor) and a.requires_grad:
-                n = uses.get(id(a))
-                if n is None:
-                    uses[id(a)] = 1
-                    stack.append(a)
-                else:
-                    uses[id(a)] = n + 1
+        for _, a in node.grad_args:
+            n = uses.get(id(a))
+            if n is None:
+                uses[id(a)] = 1
+                stack.append(a)
+            else:
+                uses[id(a)] = n + 1
     return uses
 
 
@@ -483,19 +496,17 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                     _accumulate_leaf(t, entry[0], entry[1], create_graph)
             if node is None:
                 continue
-            args = node.args
             if entry is not None:
                 g = entry[0]
-                if create_graph:
-                    vals, ans = args, t
-                else:
-                    vals, ans = [a.data if isinstance(a, Tensor) else a for a in args], t.data
-            for i, a in enumerate(args):
-                if not (isinstance(a, Tensor) and a.requires_grad):
-                    continue
+                vals, ans = (node.args, t) if create_graph else (node.vals, t.data)
+                vjps = node.prim.vjps
+            for i, a in node.grad_args:
                 k = id(a)
                 if entry is not None:
-                    vjp = _vjp_of(node.prim, i)
+                    try:
+                        vjp = vjps[i]
+                    except IndexError:
+                        raise _no_vjp(node.prim, i) from None
                     if vjp is not None:
                         gi = vjp(g, ans, *vals, **node.kwargs)
                         if gi.shape != a.data.shape:
@@ -503,7 +514,8 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                                 f"the vjp of {node.prim.name} for argument {i} returned shape {gi.shape}, but "
                                 f"that argument has shape {a.shape} (op built at {format_site(node.site)})")
                         if anomaly:
-                            _check_finite(gi, node.prim, args, node.site, f"backward (gradient of argument {i})")
+                            _check_finite(gi, node.prim, node.args, node.site,
+                                          f"backward (gradient of argument {i})")
                         want_dtype = a.data.dtype
                         if gi.dtype is not want_dtype and gi.dtype != want_dtype:
                             gi = gi.astype(want_dtype)
@@ -522,7 +534,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                 if n == 0:
                     ready.append(a)
             if not retain_graph:
-                node.args = None
+                node.free()
     finally:
         _mode.enabled = prev_enabled
     return keep
