@@ -474,8 +474,8 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
     for r, s in zip(roots, seeds):
         if create_graph and not isinstance(s, Tensor):
             s = Tensor._make(s, None)
-        elif not create_graph and isinstance(s, Tensor):
-            s = s.data
+        elif not create_graph:
+            s = np.array(s.data if isinstance(s, Tensor) else s)  # never alias the caller's array
         _accumulate(grads, r, s, create_graph)
     keep_all = wanted is None and not accumulate
     wanted_ids = set() if wanted is None else {id(w) for w in wanted}
@@ -484,6 +484,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
     prev_enabled = _mode.enabled
     _mode.enabled = create_graph
     ready = list({id(r): r for r in roots if uses[id(r)] == 0}.values())
+    given: set[int] = set()  # ids of arrays handed to leaves as their .grad in this pass
     try:
         while ready:
             t = ready.pop()
@@ -493,7 +494,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                 if keep_all or id(t) in wanted_ids:
                     keep[id(t)] = entry[0]
                 if node is None and accumulate:
-                    _accumulate_leaf(t, entry[0], entry[1], create_graph)
+                    _accumulate_leaf(t, entry[0], entry[1], create_graph, given)
             if node is None:
                 continue
             if entry is not None:
@@ -552,11 +553,17 @@ def _accumulate(grads: dict, t: Tensor, g: Any, create_graph: bool) -> None:
         entry[1] = type(entry[0]) is np.ndarray and not create_graph
 
 
-def _accumulate_leaf(t: Tensor, g: Any, owned: bool, create_graph: bool) -> None:
+def _accumulate_leaf(t: Tensor, g: Any, owned: bool, create_graph: bool, given: set[int]) -> None:
+    """Add ``g`` into ``t.grad``. A leaf's gradient never aliases another's or a view of something
+    else: it is copied unless it is a fresh array that no other leaf was given (``given``)."""
     if create_graph:
         t.grad = g if t.grad is None else t.grad + g
     elif t.grad is None:
-        t.grad = Tensor._make(g if owned else np.array(g), None)
+        if not owned and (id(g) in given or type(g) is not np.ndarray or not g.flags.owndata
+                          or not g.flags.writeable):
+            g = np.array(g)
+        given.add(id(g))
+        t.grad = Tensor._make(g, None)
     else:
         t.grad = Tensor._make(t.grad.data + g, None)
 

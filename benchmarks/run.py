@@ -237,14 +237,17 @@ def memory_child(kind: str, block_rows: int) -> None:
     print(tracemalloc.get_traced_memory()[1])
 
 
+def child(what: str, repeat: int = 5, block_rows: int = 2048) -> str:
+    """Run ``--child what`` in a fresh interpreter; its last line of output."""
+    out = subprocess.run([sys.executable, __file__, "--child", what, "--repeat", str(repeat),
+                          "--block-rows", str(block_rows)], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
 def bench_memory(block_rows: int):
-    def peak(kind):
-        out = subprocess.run([sys.executable, __file__, "--memory-child", kind, "--block-rows", str(block_rows)],
-                             capture_output=True, text=True, check=True)
-        return int(out.stdout.strip().splitlines()[-1])
-    ref = peak("numpy")
+    ref = int(child("memory:numpy", block_rows=block_rows))
     for kind, label in (("autonp-full", "one backward"), ("autonp-blocked", f"blocks of {block_rows}")):
-        got = peak(kind)
+        got = int(child(f"memory:{kind}", block_rows=block_rows))
         row(f"blog step peak memory, {label}", f"{got / 2**20:.1f} MiB", "hand-written NumPy",
             f"{ref / 2**20:.1f} MiB", got / ref, "<= 1.20x", got / ref <= 1.2)
 
@@ -260,7 +263,9 @@ def chain(n: int) -> float:
     return float(x.grad.data[0])
 
 
-def bench_overhead(repeat: int):
+def overhead_child(repeat: int) -> None:
+    """Run in a fresh process (only NumPy and autonp imported: a process that has imported JAX or
+    PyTorch makes Python's cyclic GC slower for every object allocated): per-op and chain times."""
     n = 10_000
     a0 = np.ones(4)
 
@@ -269,12 +274,15 @@ def bench_overhead(repeat: int):
         for _ in range(n):
             a = a * 1.0001
 
-    t_raw = timed(raw, repeat)
-    t_ours = timed(lambda: chain(n), repeat)
+    print(timed(raw, repeat), timed(lambda: chain(n), repeat), timed(lambda: chain(10_000), 3),
+          timed(lambda: chain(100_000), 3))
+
+
+def bench_overhead(repeat: int):
+    n = 10_000
+    t_raw, t_ours, t10, t100 = map(float, child("overhead", repeat=repeat).split())
     row("tiny-op chain, per op fwd+bwd", f"{t_ours / n * 1e6:.2f} us", "raw NumPy fwd only",
         f"{t_raw / n * 1e6:.2f} us", t_ours / t_raw, "<= 3 us", t_ours / n <= 3e-6)
-    t10 = timed(lambda: chain(10_000), 3)
-    t100 = timed(lambda: chain(100_000), 3)
     row("100k-op chain fwd+bwd (linear?)", f"{t100 * 1e3:.0f} ms", "10k-op chain", f"{t10 * 1e3:.0f} ms",
         t100 / t10, "~10x (linear)", t100 / t10 < 13)
 
@@ -358,12 +366,15 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="3 repeats")
     ap.add_argument("--block-rows", type=int, default=2048)
-    ap.add_argument("--memory-child", help=argparse.SUPPRESS)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.memory_child:
-        memory_child(args.memory_child, args.block_rows)
-        return
     repeat = 3 if args.quick else args.repeat
+    if args.child == "overhead":
+        overhead_child(repeat)
+        return
+    if args.child:
+        memory_child(args.child.split(":")[1], args.block_rows)
+        return
     bench_blog(repeat, args.block_rows)
     bench_memory(args.block_rows)
     bench_overhead(repeat)

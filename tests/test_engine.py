@@ -247,3 +247,20 @@ def test_no_grad_is_thread_local():
         t.join()
         seen["main"] = (anp.Tensor(1.0, requires_grad=True) * 2).requires_grad
     assert seen == {"worker": True, "main": False}
+
+
+def test_leaf_gradients_never_alias_each_other_or_the_seed():
+    a, b = anp.Tensor(np.ones(3), requires_grad=True), anp.Tensor(np.ones(3), requires_grad=True)
+    seed = np.array([1.0, 2.0, 3.0])
+    (a + b).backward(seed)  # add's vjp hands the same array to both inputs
+    a.grad.data *= 10
+    np.testing.assert_array_equal(b.grad.numpy(), [1, 2, 3])
+    np.testing.assert_array_equal(seed, [1, 2, 3])
+    c = anp.Tensor(np.ones(3), requires_grad=True)
+    c.backward(seed)
+    c.grad.data[0] = 99
+    assert seed[0] == 1
+    d = anp.Tensor(np.ones((2, 3)), requires_grad=True)
+    anp.sum(d).backward()  # sum's vjp is a read-only broadcast view
+    d.grad.data += 1
+    np.testing.assert_array_equal(d.grad.numpy(), np.full((2, 3), 2.0))
