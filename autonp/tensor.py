@@ -542,12 +542,12 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
 
 
 def _accumulate(grads: dict, t: Tensor, g: Any, create_graph: bool) -> None:
-    """Add a root's seed gradient (roots may repeat)."""
+    """Add a root's seed gradient (roots may repeat); seeds are the pass's own copies."""
     if g.dtype != t.dtype:
         g = g.astype(t.dtype)
     entry = grads.get(id(t))
     if entry is None:
-        grads[id(t)] = [g, False]
+        grads[id(t)] = [g, type(g) is np.ndarray and not create_graph]
     else:
         entry[0] = entry[0] + g
         entry[1] = type(entry[0]) is np.ndarray and not create_graph

@@ -207,3 +207,15 @@ def test_random_composites_match_hips_autograd(program, seed):
     got = anp.grad(lambda x, w: run(x, w, 0), argnums=(0, 1))(x0, W)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g.numpy(), w, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_narrow_last_axis_reductions_agree_with_numpy(dtype):
+    x = np.random.default_rng(6).normal(size=(2048, 10)).astype(dtype)
+    x[5, 3] = np.nan
+    for keepdims in (False, True):
+        np.testing.assert_array_equal(anp.max(x, axis=1, keepdims=keepdims), np.max(x, axis=1, keepdims=keepdims))
+        np.testing.assert_array_equal(anp.min(x, axis=-1, keepdims=keepdims), np.min(x, axis=-1, keepdims=keepdims))
+        np.testing.assert_allclose(anp.sum(x, axis=1, keepdims=keepdims), np.sum(x, axis=1, keepdims=keepdims),
+                                   rtol=1e-5 if dtype == np.float32 else 1e-13, atol=1e-6)
+    assert np.isnan(anp.max(x, axis=1)[5]) and np.isnan(anp.sum(x, axis=1)[5])
