@@ -264,3 +264,20 @@ def test_leaf_gradients_never_alias_each_other_or_the_seed():
     anp.sum(d).backward()  # sum's vjp is a read-only broadcast view
     d.grad.data += 1
     np.testing.assert_array_equal(d.grad.numpy(), np.full((2, 3), 2.0))
+
+
+def test_custom_primitive_mistakes_get_clear_errors():
+    no_vjp = anp.primitive(np.sin, name="my_sin")
+    x = anp.Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(NotImplementedError, match=r"my_sin has no vjp for argument 0.*defvjp"):
+        no_vjp(x).sum().backward()
+    bad_shape = anp.primitive(np.sin, name="my_sin2").defvjp(lambda g, ans, x: g.sum())
+    with pytest.raises(RuntimeError, match=r"vjp of my_sin2 for argument 0 returned shape \(\), but that argument "
+                                           r"has shape \(3,\).*test_engine.py"):
+        bad_shape(x).sum().backward()
+
+
+def test_forward_error_inside_a_custom_primitive_names_it():
+    boom = anp.primitive(lambda a: a.reshape(7), name="boom")
+    with pytest.raises(anp.OpError, match=r"(?s)boom: cannot apply to \(Tensor\(3,\) float64\).*test_engine.py"):
+        boom(anp.Tensor(np.ones(3), requires_grad=True))
