@@ -125,7 +125,7 @@ tanh = Primitive("tanh", np.tanh).defvjp(lambda g, ans, x: g * (1 - ans * ans))
 def _sigmoid(x):
     """σ(x) = 1/(1+e⁻ˣ), computed without overflow: e⁻|x| never exceeds 1."""
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return np.where(x >= 0, 1.0, e) / (1 + e)
 
 
 sigmoid = Primitive("sigmoid", _sigmoid).defvjp(lambda g, ans, x: g * ans * (1 - ans))
