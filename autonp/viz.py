@@ -44,7 +44,7 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _tensor_label(t: Tensor, values: bool, grad: Any) -> str:
+def _tensor_label(t: Tensor, values: bool, norm: float | None) -> str:
     shape = "×".join(str(n) for n in t.shape) or "scalar"
     lines = [t.name] if t.name else []
     lines.append(f"{shape} {t.dtype}")
@@ -53,8 +53,8 @@ def _tensor_label(t: Tensor, values: bool, grad: Any) -> str:
     elif values and t.size:
         d = t.data
         lines.append(f"min {_fmt(d.min())} mean {_fmt(d.mean())} max {_fmt(d.max())}")
-    if grad is not None:
-        lines.append(f"∇ ‖g‖={_fmt(float(np.linalg.norm(np.asarray(grad, dtype=np.float64))))}")
+    if norm is not None:
+        lines.append(f"∇ ‖g‖={_fmt(norm)}")
     return "\n".join(lines)
 
 
@@ -120,7 +120,7 @@ def draw(t: Tensor, *, values: bool = False, grads: bool = False, summary: bool 
     itself, leaving ``.grad`` alone). summary: collapse scopes and repeated blocks.
     """
     g = _Graph(t)
-    grad_of: dict[int, Any] = {}
+    norm_of: dict[int, float] = {}  # id(tensor) -> norm of ∂t/∂tensor, computed once
     if grads:
         if not t.requires_grad:
             raise RuntimeError("draw(grads=True) needs a tensor that requires grad")
@@ -128,27 +128,28 @@ def draw(t: Tensor, *, values: bool = False, grads: bool = False, summary: bool 
             raise RuntimeError(f"draw(grads=True) needs a scalar; got shape {t.shape}")
         grad_of = _run_backward([t], [np.ones_like(t.data)], retain_graph=True, create_graph=False,
                                 accumulate=False)
+        norm_of = {k: float(np.linalg.norm(np.asarray(v, dtype=np.float64))) for k, v in grad_of.items()}
     dot = _digraph(name="autonp", graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11",
                                                "nodesep": "0.25", "ranksep": "0.35"},
                    node_attr={"fontname": "Helvetica", "fontsize": "10"}, edge_attr={"arrowsize": "0.6"})
     if title:
         dot.attr(label=title, labelloc="t", fontsize="14")
     if summary:
-        _draw_summary(dot, g, grad_of)
+        _draw_summary(dot, g, norm_of)
     else:
-        _draw_full(dot, g, values, grad_of)
+        _draw_full(dot, g, values, norm_of)
     if grads:
         _legend(dot)
     return dot
 
 
-def _tensor_attrs(t: Tensor, root: Tensor, values: bool, grad_of: dict) -> dict:
-    g = grad_of.get(id(t))
-    if grad_of and g is not None:
-        fill = grad_colour(float(np.linalg.norm(np.asarray(g, dtype=np.float64))))
+def _tensor_attrs(t: Tensor, root: Tensor, values: bool, norm_of: dict) -> dict:
+    norm = norm_of.get(id(t))
+    if norm is not None:
+        fill = grad_colour(norm)
     else:
         fill = _PARAM if (t.node is None and t.requires_grad) else (_CONST if not t.requires_grad else _INTER)
-    attrs = {"label": _tensor_label(t, values, g), "shape": "ellipse", "style": "filled", "fillcolor": fill}
+    attrs = {"label": _tensor_label(t, values, norm), "shape": "ellipse", "style": "filled", "fillcolor": fill}
     if t.node is None and t.requires_grad:
         attrs.update(penwidth="2", color="#1c4fa0")
     if t is root:
@@ -156,12 +157,12 @@ def _tensor_attrs(t: Tensor, root: Tensor, values: bool, grad_of: dict) -> dict:
     return attrs
 
 
-def _draw_full(dot, g: _Graph, values: bool, grad_of: dict) -> None:
+def _draw_full(dot, g: _Graph, values: bool, norm_of: dict) -> None:
     placed: list[tuple[tuple, str, dict]] = []
     drawn_consts: set[int] = set()
     const_id = 0
     for t in g.tensors:
-        placed.append((g.scope_of(t), f"t{id(t)}", _tensor_attrs(t, g.root, values, grad_of)))
+        placed.append((g.scope_of(t), f"t{id(t)}", _tensor_attrs(t, g.root, values, norm_of)))
         node = t.node
         if node is None:
             continue
@@ -173,7 +174,7 @@ def _draw_full(dot, g: _Graph, values: bool, grad_of: dict) -> None:
             if isinstance(a, Tensor):
                 if not a.requires_grad and id(a) not in drawn_consts:  # a constant Tensor input
                     drawn_consts.add(id(a))
-                    placed.append((node.scope, f"t{id(a)}", _tensor_attrs(a, g.root, values, grad_of)))
+                    placed.append((node.scope, f"t{id(a)}", _tensor_attrs(a, g.root, values, norm_of)))
                 dot.edge(f"t{id(a)}", op)
             elif isinstance(a, np.ndarray):  # a raw array argument: drawn as a constant
                 const_id += 1
@@ -211,7 +212,7 @@ def _emit_clusters(dot, by_scope: dict[tuple, list]) -> None:
 
 # --------------------------------------------------------------------------- summary view
 
-def _draw_summary(dot, g: _Graph, grad_of: dict) -> None:
+def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
     """One node per top-level scope; runs of consecutive scopes (or unscoped ops) doing the same
     ops, each feeding only the next, merge into one '×N' node. Parameters and the root stay."""
     group_of: dict[int, str] = {}     # id(tensor) -> group key
@@ -268,10 +269,10 @@ def _draw_summary(dot, g: _Graph, grad_of: dict) -> None:
                  "fillcolor": _OP}
         if str(i) == root_run:
             out = g.root
-            if grad_of:
-                attrs["fillcolor"] = grad_colour(float(np.linalg.norm(np.asarray(grad_of[id(out)]))))
+            if id(out) in norm_of:
+                attrs["fillcolor"] = grad_colour(norm_of[id(out)])
             attrs["peripheries"] = "2"
-            attrs["label"] += "\n→ " + _tensor_label(out, False, grad_of.get(id(out))).replace("\n", " ")
+            attrs["label"] += "\n→ " + _tensor_label(out, False, norm_of.get(id(out))).replace("\n", " ")
         dot.node(f"r{i}", **attrs)
     edges = set()
     params: dict[str, dict[int, Tensor]] = defaultdict(dict)   # run -> its parameters
@@ -290,23 +291,22 @@ def _draw_summary(dot, g: _Graph, grad_of: dict) -> None:
     for run, ps in params.items():
         if len(runs[int(run)]) == 1:   # a single block: draw its parameters one by one
             for a in ps.values():
-                dot.node(f"t{id(a)}", **_tensor_attrs(a, g.root, False, grad_of))
+                dot.node(f"t{id(a)}", **_tensor_attrs(a, g.root, False, norm_of))
                 edges.add((f"t{id(a)}", f"r{run}"))
         else:                          # a repeated block: one node for all its parameters
-            dot.node(f"p{run}", **_param_group_attrs(list(ps.values()), grad_of))
+            dot.node(f"p{run}", **_param_group_attrs(list(ps.values()), norm_of))
             edges.add((f"p{run}", f"r{run}"))
     for e in sorted(edges):
         dot.edge(*e)
 
 
-def _param_group_attrs(ps: list[Tensor], grad_of: dict) -> dict:
+def _param_group_attrs(ps: list[Tensor], norm_of: dict) -> dict:
     names = [p.name or "?" for p in ps]
     label = [f"{len(ps)} parameters", f"{names[0]} … {names[-1]}",
              f"{sum(p.size for p in ps)} values"]
     attrs = {"shape": "ellipse", "style": "filled", "fillcolor": _PARAM, "penwidth": "2", "color": "#1c4fa0"}
-    if grad_of:
-        norms = [float(np.linalg.norm(np.asarray(grad_of[id(p)], dtype=np.float64)))
-                 for p in ps if id(p) in grad_of]
+    if norm_of:
+        norms = [norm_of[id(p)] for p in ps if id(p) in norm_of]
         if norms:
             label.append(f"∇ ‖g‖ {_fmt(min(norms))} … {_fmt(max(norms))}")
             attrs["fillcolor"] = grad_colour(min(norms))
