@@ -437,8 +437,8 @@ def _toposort(roots: Iterable[Tensor]) -> list[Tensor]:
         stack.append((t, True))
         node = t.node
         if node is not None and node.args is not None:  # callers decide what a freed entry means
-            for a in node.args:
-                if isinstance(a, Tensor) and a.requires_grad and id(a) not in seen:
+            for _, a in node.grad_args:
+                if id(a) not in seen:
                     stack.append((a, False))
     return order
 
