@@ -46,7 +46,7 @@ def _sum_to(x, shape):
         return x
     lead = x.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
-    return np.sum(x, axis=axes, keepdims=True).reshape(shape)
+    return _sum(x, axis=axes, keepdims=True).reshape(shape)
 
 
 sum_to = Primitive("sum_to", _sum_to)
@@ -91,7 +91,7 @@ def _matmul_vjp_x(g, ans, x, y):
     elif x.ndim == 1:
         gx = reshape(y @ reshape(g, g.shape[:-1] + (g.shape[-1], 1)), y.shape[:-2] + (y.shape[-2],))
     else:
-        gx = g @ _mT(y)
+        gx = matmul(g, _mT(y))
     return _unbroadcast(gx, x)
 
 
@@ -102,11 +102,23 @@ def _matmul_vjp_y(g, ans, x, y):
     elif y.ndim == 1:
         gy = reshape(g, g.shape + (1,)) * x
     else:
-        gy = _mT(x) @ g
+        gy = matmul(_mT(x), g)
     return _unbroadcast(gy, y)
 
 
-matmul = Primitive("matmul", np.matmul).defvjp(_matmul_vjp_x, _matmul_vjp_y)
+def _matmul(x, y):
+    """``x @ y``; a narrow 2-D product (n ≤ 64 output columns, a p×q operand with p, q ≥ 128 and
+    p·q ≥ 2¹⁸: the blog's ``X @ W1`` and ``Xᵀ @ dz1``) as ``(yᵀ @ xᵀ)ᵀ`` where OpenBLAS runs that
+    orientation 1.2-1.6x faster: float64 always, float32 when ``x`` is a transposed view
+    (``python benchmarks/matmul_orientation.py`` measures both). Same dot products either way."""
+    if (type(x) is np.ndarray and type(y) is np.ndarray and x.ndim == 2 and y.ndim == 2 and y.shape[1] <= 64
+            and x.shape[0] >= 128 and x.shape[1] >= 128 and x.shape[0] * x.shape[1] >= 1 << 18
+            and (x.dtype == np.float64 or (x.dtype == np.float32 and x.flags.f_contiguous))):
+        return np.matmul(y.T, x.T).T
+    return np.matmul(x, y)
+
+
+matmul = Primitive("matmul", _matmul).defvjp(_matmul_vjp_x, _matmul_vjp_y)
 
 # --------------------------------------------------------------------------- elementwise
 
@@ -198,9 +210,18 @@ def _narrow_rows(x, axis) -> bool:
 
 
 def _sum(x, axis=None, keepdims=False):
-    if _narrow_rows(x, axis):
-        s = x @ np.ones(x.shape[1], dtype=x.dtype)
-        return s[:, None] if keepdims else s
+    """``np.sum``; on a 2-D float32/64 array, a sum over rows (axis 0: a bias gradient) or over a
+    short last axis is a matrix-vector product with ones, which NumPy's reduction is 4-8x slower
+    than there (it adds rows of a few elements one at a time)."""
+    if type(x) is np.ndarray and x.ndim == 2 and x.dtype.char in "fd":
+        if type(axis) is tuple and len(axis) == 1:
+            axis = axis[0]
+        if axis in (0, -2) and x.shape[0] > 1:
+            s = np.ones(x.shape[0], dtype=x.dtype) @ x
+            return s[None, :] if keepdims else s
+        if _narrow_rows(x, axis):
+            s = x @ np.ones(x.shape[1], dtype=x.dtype)
+            return s[:, None] if keepdims else s
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 

@@ -219,3 +219,41 @@ def test_narrow_last_axis_reductions_agree_with_numpy(dtype):
         np.testing.assert_allclose(anp.sum(x, axis=1, keepdims=keepdims), np.sum(x, axis=1, keepdims=keepdims),
                                    rtol=1e-5 if dtype == np.float32 else 1e-13, atol=1e-6)
     assert np.isnan(anp.max(x, axis=1)[5]) and np.isnan(anp.sum(x, axis=1)[5])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sum_over_rows_agrees_with_numpy(dtype):
+    """Axis-0 sums of 2-D float arrays (bias gradients) go through a product with ones."""
+    x = np.random.default_rng(7).normal(size=(3000, 10)).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-3) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for axis in (0, -2, (0,)):
+        for keepdims in (False, True):
+            got = anp.sum(x, axis=axis, keepdims=keepdims)
+            assert got.shape == np.sum(x, axis=axis, keepdims=keepdims).shape and got.dtype == dtype
+            # the oracle: exact sums in float64 of the same numbers
+            np.testing.assert_allclose(got, np.sum(x.astype(np.float64), axis=axis, keepdims=keepdims), **tol)
+    np.testing.assert_allclose(anp.sum_to(x, (1, 10)), x.astype(np.float64).sum(0, keepdims=True), **tol)
+    x[7, 2] = np.inf
+    assert np.isinf(anp.sum(x, axis=0)[2]) and np.isfinite(anp.sum(x, axis=0)[3])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tall_narrow_matmul_and_its_gradients(dtype):
+    """Products above the size where matmul turns the BLAS call around (X @ W with 5 columns,
+    Xᵀ @ dz): the values and both gradients against an independent einsum computation."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(1500, 300)).astype(dtype)
+    W = rng.normal(size=(300, 5)).astype(dtype)
+    G = rng.normal(size=(1500, 5)).astype(dtype)
+    rtol = 1e-4 if dtype == np.float32 else 1e-12
+    want = np.einsum("ik,kj->ij", X.astype(np.float64), W.astype(np.float64))
+    np.testing.assert_allclose(anp.matmul(X, W), want, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(anp.matmul(X.T, G), np.einsum("ki,kj->ij", X.astype(np.float64), G), rtol=rtol,
+                               atol=rtol * 10)
+    Xt, Wt = anp.Tensor(X, requires_grad=True), anp.Tensor(W, requires_grad=True)
+    (Xt @ Wt).backward(G)
+    assert Xt.grad.dtype == dtype and Wt.grad.dtype == dtype and Wt.grad.shape == (300, 5)
+    np.testing.assert_allclose(Wt.grad.numpy(), np.einsum("ki,kj->ij", X.astype(np.float64), G), rtol=rtol,
+                               atol=rtol * 10)
+    np.testing.assert_allclose(Xt.grad.numpy(), np.einsum("ij,kj->ik", G.astype(np.float64), W), rtol=rtol,
+                               atol=rtol * 10)
