@@ -197,26 +197,24 @@ class Primitive:
         return self if obj is None else MethodType(self, obj)
 
     def __call__(self, *args, **kwargs):
-        vals = []         # what the NumPy forward sees
-        grad_args = []    # (position, tensor) of the arguments that require grad
-        has_tensor = False
+        vals = args       # what the NumPy forward sees: the arrays inside Tensor arguments
+        grad_idx = ()     # positions of the arguments that require grad
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
-                has_tensor = True
+                if vals is args:
+                    vals = list(args)
+                vals[i] = a.data
                 if a.requires_grad:
-                    grad_args.append((i, a))
-                vals.append(a.data)
-            else:
-                vals.append(a)
+                    grad_idx += (i,)
         try:
             out = self.forward(*vals, **kwargs)
         except Exception as e:  # noqa: BLE001 - re-raised with the op, the shapes and the user's line
             raise self._error(args, kwargs, e) from None
-        if not has_tensor:
+        if vals is args:  # no Tensor argument: plain NumPy
             return out
         node = None
-        if grad_args and _mode.enabled:
-            node = Node(self, args, vals, kwargs, grad_args)
+        if grad_idx and _mode.enabled:
+            node = Node(self, args, tuple(vals), kwargs, grad_idx)
             if _mode.anomaly:
                 _check_finite(out, self, args, node.site, "forward")
         return Tensor._make(out, node)
@@ -254,24 +252,25 @@ class _ArgnumVJPs:
 class Node:
     """One tape entry: ``out = prim(*args, **kwargs)``, with where and in which scope it was built.
 
-    ``vals`` are the arrays the forward saw (what the VJPs read), ``grad_args`` the (position,
-    tensor) pairs that gradients flow to. Backward frees all three unless ``retain_graph``.
+    ``vals`` are the arrays the forward saw (what the VJPs read), ``grad_idx`` the positions of
+    the arguments that gradients flow to. Backward frees ``args`` and ``vals`` unless ``retain_graph``.
+    (Only ``args`` holds Tensors: fewer objects for Python's cyclic GC to walk on long tapes.)
     """
 
-    __slots__ = ("prim", "args", "vals", "kwargs", "grad_args", "site", "scope", "seq")
+    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "site", "scope", "seq")
 
-    def __init__(self, prim: Primitive, args: tuple, vals: list, kwargs: dict, grad_args: list):
+    def __init__(self, prim: Primitive, args: tuple, vals: tuple, kwargs: dict, grad_idx: tuple[int, ...]):
         self.prim = prim
         self.args: tuple | None = args   # None once backward freed it
         self.vals = vals
         self.kwargs = kwargs
-        self.grad_args = grad_args
+        self.grad_idx = grad_idx
         self.site = _user_site()
         self.scope = _mode.scope
         self.seq = next(_seq)
 
     def free(self) -> None:
-        self.args = self.vals = self.grad_args = None
+        self.args = self.vals = None
 
     @property
     def freed(self) -> bool:
@@ -437,7 +436,8 @@ def _toposort(roots: Iterable[Tensor]) -> list[Tensor]:
         stack.append((t, True))
         node = t.node
         if node is not None and node.args is not None:  # callers decide what a freed entry means
-            for _, a in node.grad_args:
+            for i in node.grad_idx:
+                a = node.args[i]
                 if id(a) not in seen:
                     stack.append((a, False))
     return order
@@ -451,9 +451,11 @@ def _count_uses(roots: Sequence[Tensor]) -> dict[int, int]:
         node = stack.pop().node
         if node is None:
             continue
-        if node.args is None:
+        args = node.args
+        if args is None:
             raise _freed_error(node)
-        for _, a in node.grad_args:
+        for i in node.grad_idx:
+            a = args[i]
             n = uses.get(id(a))
             if n is None:
                 uses[id(a)] = 1
@@ -501,7 +503,9 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                 g = entry[0]
                 vals, ans = (node.args, t) if create_graph else (node.vals, t.data)
                 vjps = node.prim.vjps
-            for i, a in node.grad_args:
+            args = node.args
+            for i in node.grad_idx:
+                a = args[i]
                 k = id(a)
                 if entry is not None:
                     try:
