@@ -6,13 +6,11 @@ result stays on the tape (``create_graph``), so transforms nest: ``grad(grad(f))
 """
 from __future__ import annotations
 
-import contextlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .tensor import Tensor, _accumulate_leaf, _run_backward, _toposort, gradients
+from .tensor import Tensor, gradients
 
 __all__ = ["grad", "value_and_grad", "vjp", "jacobian", "hessian", "backward_in_blocks"]
 
@@ -114,79 +112,24 @@ def hessian(f: Callable, argnum: int = 0) -> Callable:
     return jacobian(grad(f, argnum), argnum)
 
 
-def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048, workers: int = 1) -> float:
+def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) -> float:
     """Accumulate into ``.grad`` the gradient of a full-batch *mean* loss, computed block by block.
 
     ``loss_fn(*blocks)`` gets row blocks of ``arrays`` (views, no copies) and returns the mean loss
-    over its rows. Since the full-batch mean is Σ_b (n_b/n)·loss_b, each block's backward is
+    over its rows. Since the full-batch mean is Σ_b (n_b/n)·loss_b, each block's ``backward`` is
     seeded with n_b/n: mathematically the same gradient as one full-batch backward (equal to
     rounding), but each block of the data is still in cache when backward reads it again
     (``X_bᵀ @ dz``), and the intermediates are block-sized. Returns the full-batch loss.
-
-    ``workers > 1`` runs contiguous runs of blocks in that many threads (NumPy and BLAS release
-    the GIL), each summing its own gradients, then adds them in worker order: the result does not
-    depend on thread timing. BLAS is kept to one thread meanwhile (if ``threadpoolctl`` is
-    installed). ``loss_fn`` must then not modify shared state.
     """
     n = len(arrays[0])
     for a in arrays:
         if len(a) != n:
             raise ValueError(f"backward_in_blocks: arrays have different numbers of rows {[len(a) for a in arrays]}")
-    if block_rows < 1 or workers < 1:
-        raise ValueError(f"backward_in_blocks: block_rows ({block_rows}) and workers ({workers}) must be >= 1")
-    starts = list(range(0, n, block_rows))
-    if workers == 1 or len(starts) == 1:
-        total = 0.0
-        for start in starts:
-            blocks = [a[start:start + block_rows] for a in arrays]
-            loss = loss_fn(*blocks)
-            weight = len(blocks[0]) / n
-            loss.backward(np.asarray(weight, dtype=loss.dtype))
-            total += weight * loss.item()
-        return total
-
-    def run(chunk: Sequence[int]) -> tuple[float, dict[int, list]]:
-        """The blocks starting at ``chunk``: (Σ weighted loss, {id(leaf): [leaf, Σ gradient]})."""
-        total, sums = 0.0, {}
-        for start in chunk:
-            blocks = [a[start:start + block_rows] for a in arrays]
-            loss = loss_fn(*blocks)
-            weight = len(blocks[0]) / n
-            leaves = [t for t in _toposort([loss]) if t.node is None and t.requires_grad]
-            got = _run_backward([loss], [np.asarray(weight, dtype=loss.dtype)], retain_graph=False,
-                                create_graph=False, accumulate=False, wanted=leaves)
-            for t in leaves:
-                g = got.get(id(t))
-                if g is None:
-                    continue
-                acc = sums.get(id(t))
-                if acc is None:
-                    sums[id(t)] = [t, np.array(g)]
-                else:
-                    np.add(acc[1], g, out=acc[1])
-            total += weight * loss.item()
-        return total, sums
-
-    chunks = [c for c in np.array_split(np.array(starts), workers) if len(c)]
-    with _one_blas_thread(), ThreadPoolExecutor(len(chunks)) as pool:
-        results = list(pool.map(run, chunks))
     total = 0.0
-    for part, sums in results:
-        total += part
-        for t, g in sums.values():
-            _accumulate_leaf(t, g, True, False, set())
+    for start in range(0, n, block_rows):
+        blocks = [a[start:start + block_rows] for a in arrays]
+        loss = loss_fn(*blocks)
+        weight = len(blocks[0]) / n
+        loss.backward(np.asarray(weight, dtype=loss.dtype))
+        total += weight * loss.item()
     return total
-
-
-_blas_controller: list = []
-
-
-def _one_blas_thread():
-    """Context: BLAS on one thread (threads of our own run the blocks), if threadpoolctl is there."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return contextlib.nullcontext()
-    if not _blas_controller:
-        _blas_controller.append(ThreadpoolController())
-    return _blas_controller[0].limit(limits=1, user_api="blas")

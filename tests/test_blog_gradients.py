@@ -90,55 +90,18 @@ def test_printed_cost_has_a_different_gradient_and_autonp_follows_finite_differe
         assert rel > 1e-2, f"{k}: the blog's formula should not be the printed cost's gradient (rel {rel})"
 
 
-@pytest.mark.parametrize("block_rows,workers", [(1, 1), (7, 1), (64, 1), (1000, 1), (7, 2), (64, 3), (50, 4)])
-def test_gradient_in_row_blocks_equals_blog_formulas(block_rows, workers):
+@pytest.mark.parametrize("block_rows", [1, 7, 64, 1000])
+def test_gradient_in_row_blocks_equals_blog_formulas(block_rows):
     from autonp import nn
     X, Y, params = blog_network(np.random.default_rng(11), 200, 30, 5, 10)
     want = blog_formulas(X, Y, params)
     P = {k: anp.Tensor(v, requires_grad=True) for k, v in params.items()}
     loss = anp.backward_in_blocks(
         lambda Xb, Yb: nn.cross_entropy(anp.sigmoid(Xb @ P["W1"] + P["b1"]) @ P["W2"] + P["b2"], Yb),
-        X, Y, block_rows=block_rows, workers=workers)
+        X, Y, block_rows=block_rows)
     for k in params:
         np.testing.assert_allclose(P[k].grad.numpy(), want[k], rtol=1e-10, atol=1e-15, err_msg=k)
     a1 = 1 / (1 + np.exp(-(X @ params["W1"] + params["b1"])))
     z2 = a1 @ params["W2"] + params["b2"]
     a2 = np.exp(z2) / np.exp(z2).sum(axis=1, keepdims=True)
     assert loss == pytest.approx(-np.sum(Y * np.log(a2)) / len(X), rel=1e-12)
-
-
-def test_blocks_in_worker_threads_are_deterministic_and_accumulate():
-    """Threads sum their own blocks and the sums are added in worker order: the same bits on every
-    run, whatever the thread timing; gradients already in .grad are added to, as with backward()."""
-    from autonp import nn
-    X, Y, params = blog_network(np.random.default_rng(12), 3000, 40, 5, 10)
-    want = blog_formulas(X, Y, params)
-
-    def run(workers, start=None):
-        P = {k: anp.Tensor(v, requires_grad=True) for k, v in params.items()}
-        if start is not None:
-            for k in P:
-                P[k].grad = anp.Tensor(start[k].copy())
-        anp.backward_in_blocks(
-            lambda Xb, Yb: nn.cross_entropy(anp.sigmoid(Xb @ P["W1"] + P["b1"]) @ P["W2"] + P["b2"], Yb),
-            X, Y, block_rows=100, workers=workers)
-        return {k: P[k].grad.numpy() for k in P}
-
-    first = run(2)
-    for _ in range(3):
-        again = run(2)
-        for k in params:
-            np.testing.assert_array_equal(again[k], first[k])
-    for k in params:
-        np.testing.assert_allclose(first[k], want[k], rtol=1e-10, atol=1e-15)
-    twice = run(2, start=want)
-    for k in params:
-        np.testing.assert_allclose(twice[k], 2 * want[k], rtol=1e-10, atol=1e-15)
-
-
-def test_blocks_in_worker_threads_report_errors_with_the_users_line():
-    P = anp.Tensor(np.ones((3, 2)), requires_grad=True)
-    with pytest.raises(anp.OpError, match=r"matmul.*\(3, 4\).*\(3, 2\)[\s\S]*Xb @ P"):
-        anp.backward_in_blocks(lambda Xb: anp.sum(Xb @ P), np.ones((10, 4)), block_rows=3, workers=2)
-    with pytest.raises(ValueError, match="workers"):
-        anp.backward_in_blocks(lambda Xb: anp.sum(Xb @ P), np.ones((10, 3)), workers=0)
