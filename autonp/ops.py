@@ -315,13 +315,28 @@ def _rows(logits, axis):
 
 def _xent(logits, target, axis=-1):
     """mean over rows of −Σ target ⊙ log_softmax(logits); targets are probabilities (e.g. one-hot)."""
-    return -np.sum(target * _log_softmax(logits, axis)) / _rows(logits, axis)
+    return _xent_saving(logits, target, axis)[0]
 
 
-softmax_cross_entropy = Primitive("softmax_cross_entropy", _xent).defvjp(
-    # fused backward: (softmax(z)·Σt − t) g/m, which is (softmax(z) − t) g/m for one-hot or probability rows
-    lambda g, ans, z, t, axis=-1: (softmax(z, axis=axis) * sum(t, axis=axis, keepdims=True) - t) * (g / _rows(z, axis)),
-    lambda g, ans, z, t, axis=-1: log_softmax(z, axis=axis) * (-g / _rows(z, axis)))
+def _xent_saving(logits, target, axis=-1):
+    """The loss, and log_softmax(logits) for the backward (softmax = exp of it: no second max/sum)."""
+    ls = _log_softmax(logits, axis)
+    return -np.sum(target * ls) / _rows(logits, axis), ls
+
+
+def _xent_vjp_logits(g, ans, z, t, axis=-1, saved=None):
+    """(softmax(z)·Σt − t)·g/m, which is (softmax(z) − t)·g/m for one-hot or probability rows."""
+    p = softmax(z, axis=axis) if saved is None else np.exp(saved)
+    return (p * sum(t, axis=axis, keepdims=True) - t) * (g / _rows(z, axis))
+
+
+def _xent_vjp_target(g, ans, z, t, axis=-1, saved=None):
+    """−log_softmax(z)·g/m."""
+    return (log_softmax(z, axis=axis) if saved is None else saved) * (-g / _rows(z, axis))
+
+
+softmax_cross_entropy = Primitive("softmax_cross_entropy", _xent, forward_saving=_xent_saving).defvjp(
+    _xent_vjp_logits, _xent_vjp_target)
 # --------------------------------------------------------------------------- shapes and indexing
 
 

@@ -171,11 +171,16 @@ class Primitive:
 
     Called with no Tensor argument a primitive is plain NumPy; with one it returns a Tensor
     and, if any Tensor argument requires grad, records a :class:`Node` on the tape.
+
+    ``forward_saving`` (optional) returns ``(out, saved)``: used instead of ``forward`` when the
+    op is recorded, so that work the VJPs would repeat is kept on the tape entry. The VJPs then
+    get ``saved=`` (``None`` when they must recompute: under ``create_graph``, or in ``check_ops``).
     """
 
-    def __init__(self, name: str, forward, vjps: Sequence | None = None):
+    def __init__(self, name: str, forward, vjps: Sequence | None = None, forward_saving=None):
         self.name = name
         self.forward = forward
+        self.forward_saving = forward_saving
         self.vjps: Any = tuple(vjps or ())
         self.__doc__ = forward.__doc__
         self.__name__ = name
@@ -206,15 +211,19 @@ class Primitive:
                 vals[i] = a.data
                 if a.requires_grad:
                     grad_idx += (i,)
+        record = grad_idx and _mode.enabled
         try:
-            out = self.forward(*vals, **kwargs)
+            if record and self.forward_saving is not None:
+                out, saved = self.forward_saving(*vals, **kwargs)
+            else:
+                out, saved = self.forward(*vals, **kwargs), None
         except Exception as e:  # noqa: BLE001 - re-raised with the op, the shapes and the user's line
             raise self._error(args, kwargs, e) from None
         if vals is args:  # no Tensor argument: plain NumPy
             return out
         node = None
-        if grad_idx and _mode.enabled:
-            node = Node(self, args, tuple(vals), kwargs, grad_idx)
+        if record:
+            node = Node(self, args, tuple(vals), kwargs, grad_idx, saved)
             if _mode.anomaly:
                 _check_finite(out, self, args, node.site, "forward")
         return Tensor._make(out, node)
@@ -253,24 +262,27 @@ class Node:
     """One tape entry: ``out = prim(*args, **kwargs)``, with where and in which scope it was built.
 
     ``vals`` are the arrays the forward saw (what the VJPs read), ``grad_idx`` the positions of
-    the arguments that gradients flow to. Backward frees ``args`` and ``vals`` unless ``retain_graph``.
+    the arguments that gradients flow to, ``saved`` what ``Primitive.forward_saving`` kept.
+    Backward frees ``args``, ``vals`` and ``saved`` unless ``retain_graph``.
     (Only ``args`` holds Tensors: fewer objects for Python's cyclic GC to walk on long tapes.)
     """
 
-    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "site", "scope", "seq")
+    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "saved", "site", "scope", "seq")
 
-    def __init__(self, prim: Primitive, args: tuple, vals: tuple, kwargs: dict, grad_idx: tuple[int, ...]):
+    def __init__(self, prim: Primitive, args: tuple, vals: tuple, kwargs: dict, grad_idx: tuple[int, ...],
+                 saved: Any = None):
         self.prim = prim
         self.args: tuple | None = args   # None once backward freed it
         self.vals = vals
         self.kwargs = kwargs
         self.grad_idx = grad_idx
+        self.saved = saved
         self.site = _user_site()
         self.scope = _mode.scope
         self.seq = next(_seq)
 
     def free(self) -> None:
-        self.args = self.vals = None
+        self.args = self.vals = self.saved = None
 
     @property
     def freed(self) -> bool:
@@ -503,6 +515,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                 g = entry[0]
                 vals, ans = (node.args, t) if create_graph else (node.vals, t.data)
                 vjps = node.prim.vjps
+                kwargs = node.kwargs if create_graph or node.saved is None else {**node.kwargs, "saved": node.saved}
             args = node.args
             for i in node.grad_idx:
                 a = args[i]
@@ -513,7 +526,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                     except IndexError:
                         raise _no_vjp(node.prim, i) from None
                     if vjp is not None:
-                        gi = vjp(g, ans, *vals, **node.kwargs)
+                        gi = vjp(g, ans, *vals, **kwargs)
                         if gi.shape != a.data.shape:
                             raise RuntimeError(
                                 f"the vjp of {node.prim.name} for argument {i} returned shape {gi.shape}, but "

@@ -145,6 +145,34 @@ def test_softmax_cross_entropy_vjp():
     Y = np.eye(4)[rng.integers(0, 4, 6)]
     check_vjp(lambda z: anp.softmax_cross_entropy(z, Y), [rng.normal(size=(6, 4))])
     check_vjp(lambda z, t: anp.softmax_cross_entropy(z, t), [rng.normal(size=(6, 4)), rng.random((6, 4))])
+    # second order: under create_graph the VJP recomputes from the Tensors instead of using what
+    # the forward saved (which is a constant to the outer tape)
+    assert anp.gradgradcheck(lambda z, t: anp.softmax_cross_entropy(z, t),
+                             [rng.normal(size=(5, 3)), rng.random((5, 3))]).passed
+
+
+def test_forward_saving_hands_its_residual_to_the_vjps_only_when_recording():
+    seen = []
+
+    def cube_saving(x):
+        sq = x * x
+        return sq * x, sq
+
+    def vjp(g, ans, x, saved=None):
+        seen.append(saved is not None)
+        return g * 3 * (x * x if saved is None else saved)
+
+    cube = anp.Primitive("cube", lambda x: x ** 3, forward_saving=cube_saving).defvjp(vjp)
+    x = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_array_equal(cube(x), x ** 3)            # plain NumPy: forward only
+    t = anp.Tensor(x, requires_grad=True)
+    cube(t).sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), 3 * x ** 2)
+    (g,) = anp.gradients(cube(t).sum(), [t], create_graph=True)
+    anp.sum(g).backward()                                       # d/dx Σ 3x² = 6x
+    np.testing.assert_allclose(t.grad.numpy(), 3 * x ** 2 + 6 * x)
+    assert seen[:2] == [True, False]
+    assert anp.check_ops(cube(anp.Tensor(x, requires_grad=True)).sum()).passed
 
 
 def test_max_tie_rule_splits_gradient_equally():
