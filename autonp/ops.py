@@ -8,6 +8,7 @@ raw ``np.`` calls on their arguments) so that they also work on Tensors under
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -107,13 +108,14 @@ def _matmul_vjp_y(g, ans, x, y):
 
 
 def _matmul(x, y):
-    """``x @ y``; a narrow 2-D product (n ≤ 64 output columns, a p×q operand with p, q ≥ 128 and
-    p·q ≥ 2¹⁸: the blog's ``X @ W1`` and ``Xᵀ @ dz1``) as ``(yᵀ @ xᵀ)ᵀ`` where OpenBLAS runs that
-    orientation 1.2-1.6x faster: float64 always, float32 when ``x`` is a transposed view
-    (``python benchmarks/matmul_orientation.py`` measures both). Same dot products either way."""
-    if (type(x) is np.ndarray and type(y) is np.ndarray and x.ndim == 2 and y.ndim == 2 and y.shape[1] <= 64
+    """``x @ y``; a narrow 2-D product (a p×q operand with p, q ≥ 128 and p·q ≥ 2¹⁸, few output
+    columns: the blog's ``X @ W1`` and ``Xᵀ @ dz1``) as ``(yᵀ @ xᵀ)ᵀ`` where OpenBLAS runs that
+    orientation 1.2-1.5x faster: float64 up to 64 columns, float32 up to 16 when ``x`` is a
+    transposed view (``python benchmarks/matmul_orientation.py`` measures it). Same dot products."""
+    if (type(x) is np.ndarray and type(y) is np.ndarray and x.ndim == 2 and y.ndim == 2
             and x.shape[0] >= 128 and x.shape[1] >= 128 and x.shape[0] * x.shape[1] >= 1 << 18
-            and (x.dtype == np.float64 or (x.dtype == np.float32 and x.flags.f_contiguous))):
+            and ((x.dtype == np.float64 and y.shape[1] <= 64)
+                 or (x.dtype == np.float32 and y.shape[1] <= 16 and x.flags.f_contiguous))):
         return np.matmul(y.T, x.T).T
     return np.matmul(x, y)
 
@@ -310,7 +312,7 @@ def log(x):
 def _rows(logits, axis):
     """How many softmax rows ``logits`` holds (the mean's divisor)."""
     shape = np.shape(logits)
-    return int(np.prod(shape)) // shape[axis]
+    return math.prod(shape) // shape[axis]
 
 
 def _xent(logits, target, axis=-1):
