@@ -321,20 +321,32 @@ def _xent(logits, target, axis=-1):
 
 
 def _xent_saving(logits, target, axis=-1):
-    """The loss, and log_softmax(logits) for the backward (softmax = exp of it: no second max/sum)."""
-    ls = _log_softmax(logits, axis)
-    return -np.sum(target * ls) / _rows(logits, axis), ls
+    """The loss, and softmax(logits) for the backward (computed on the way: no second max/exp/sum)."""
+    shifted = logits - _max(logits, axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    s = _sum(e, axis=axis, keepdims=True)
+    np.subtract(shifted, np.log(s), out=shifted)                  # log_softmax
+    loss = -_dot_all(target, shifted) / _rows(logits, axis)
+    return loss, np.divide(e, s, out=e)                            # softmax
+
+
+def _dot_all(a, b):
+    """Σ a ⊙ b without the product array when both are plain same-shape float arrays."""
+    if type(a) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype and a.dtype.char in "fd":
+        subscripts = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
+        return np.einsum(f"{subscripts},{subscripts}->", a, b)
+    return np.sum(a * b)
 
 
 def _xent_vjp_logits(g, ans, z, t, axis=-1, saved=None):
     """(softmax(z)·Σt − t)·g/m, which is (softmax(z) − t)·g/m for one-hot or probability rows."""
-    p = softmax(z, axis=axis) if saved is None else np.exp(saved)
+    p = softmax(z, axis=axis) if saved is None else saved
     return (p * sum(t, axis=axis, keepdims=True) - t) * (g / _rows(z, axis))
 
 
 def _xent_vjp_target(g, ans, z, t, axis=-1, saved=None):
     """−log_softmax(z)·g/m."""
-    return (log_softmax(z, axis=axis) if saved is None else saved) * (-g / _rows(z, axis))
+    return log_softmax(z, axis=axis) * (-g / _rows(z, axis))
 
 
 softmax_cross_entropy = Primitive("softmax_cross_entropy", _xent, forward_saving=_xent_saving).defvjp(
