@@ -340,8 +340,12 @@ def _dot_all(a, b):
 
 def _xent_vjp_logits(g, ans, z, t, axis=-1, saved=None):
     """(softmax(z)·Σt − t)·g/m, which is (softmax(z) − t)·g/m for one-hot or probability rows."""
-    p = softmax(z, axis=axis) if saved is None else saved
-    return (p * sum(t, axis=axis, keepdims=True) - t) * (g / _rows(z, axis))
+    if saved is None:  # recompute, from Tensors under create_graph
+        return (softmax(z, axis=axis) * sum(t, axis=axis, keepdims=True) - t) * (g / _rows(z, axis))
+    out = saved * _sum(t, axis=axis, keepdims=True)  # saved: plain arrays, so one buffer suffices
+    out -= t
+    out *= g / _rows(z, axis)
+    return out
 
 
 def _xent_vjp_target(g, ans, z, t, axis=-1, saved=None):
