@@ -56,18 +56,23 @@ class AnomalyError(FloatingPointError):
 _internal_code: dict = {}  # code object -> True if it belongs to autonp
 
 
-def _user_site() -> tuple[str, int] | None:
-    """(filename, lineno) of the innermost stack frame outside the autonp package."""
-    f = sys._getframe(1)
-    while f is not None:
+def _user_site(depth: int = 1) -> tuple[str, int] | None:
+    """(filename, lineno) of the innermost stack frame outside the autonp package, from ``depth``
+    frames up (1: the caller of this function; nearer frames are known to be autonp's own).
+    Frames are fetched by depth with ``sys._getframe``, not by walking ``f_back``: in Python ≥ 3.11
+    that materialises only the frames looked at (walking made two frame objects per op)."""
+    while True:
+        try:
+            f = sys._getframe(depth)
+        except ValueError:
+            return None
         code = f.f_code
         internal = _internal_code.get(code)
         if internal is None:
             internal = _internal_code[code] = code.co_filename.startswith(_PKG_DIR)
         if not internal:
             return code.co_filename, f.f_lineno
-        f = f.f_back
-    return None
+        depth += 1
 
 
 def format_site(site: tuple[str, int] | None) -> str:
@@ -232,7 +237,7 @@ class Primitive:
         shapes = ", ".join(describe(a) for a in args)
         extra = f" with {kwargs}" if kwargs else ""
         return OpError(f"{self.name}: cannot apply to ({shapes}){extra}: {e}\n"
-                       f"  op built at {format_site(_user_site())}")
+                       f"  op built at {format_site(_user_site(3))}")
 
 
 def _no_vjp(prim: Primitive, i: int) -> NotImplementedError:
@@ -277,7 +282,7 @@ class Node:
         self.kwargs = kwargs
         self.grad_idx = grad_idx
         self.saved = saved
-        self.site = _user_site()
+        self.site = _user_site(3)  # 1: this __init__, 2: Primitive.__call__, 3: whoever called the op
         self.scope = _mode.scope
         self.seq = next(_seq)
 

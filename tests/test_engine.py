@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import autonp as anp
+from autonp.tensor import format_site
 from conftest import central_diff
 
 
@@ -169,6 +170,23 @@ def test_tape_lists_ops_in_order_with_shapes_and_names():
     assert [tuple(i.shape) for i in entries[0].inputs] == [(2, 4), (4, 3)]
     assert entries[0].inputs[1].name == "W" and entries[1].output.name == "h"
     assert "W:Tensor(4, 3)" in str(entries[0]) and "h = anp.tanh(x @ W)" in entries[0].site
+
+
+def test_each_tape_entry_names_the_users_line_through_every_way_of_calling_an_op():
+    from autonp import nn
+    z = anp.Tensor(np.array([[1.0, 2.0, 0.5]]), requires_grad=True)
+    a = 2 + z                                         # reflected operator (a wrapper in autonp.ops)
+    b = a.sum(axis=1)                                 # method with keyword arguments
+    c = anp.log(anp.softmax(z, axis=1))               # rewritten to log_softmax inside autonp
+    d = nn.cross_entropy(z, np.array([1]))            # library function calling a primitive
+    def site_of(t):
+        return t.node.prim.name, format_site(t.node.site)
+
+    for t, op, line in ((a, "add", "a = 2 + z"), (b, "sum", "b = a.sum(axis=1)"),
+                        (c, "log_softmax", "c = anp.log(anp.softmax(z, axis=1))"),
+                        (d, "softmax_cross_entropy", "d = nn.cross_entropy(z, np.array([1]))")):
+        name, site = site_of(t)
+        assert name == op and site.startswith(__file__ + ":") and f": {line}" in site, (op, site)
 
 
 # ---------------------------------------------------------------- higher order
