@@ -179,12 +179,14 @@ def test_each_tape_entry_names_the_users_line_through_every_way_of_calling_an_op
     b = a.sum(axis=1)                                 # method with keyword arguments
     c = anp.log(anp.softmax(z, axis=1))               # rewritten to log_softmax inside autonp
     d = nn.cross_entropy(z, np.array([1]))            # library function calling a primitive
+    e = anp.tanh(z * 3)                               # primitives called directly
     def site_of(t):
         return t.node.prim.name, format_site(t.node.site)
 
     for t, op, line in ((a, "add", "a = 2 + z"), (b, "sum", "b = a.sum(axis=1)"),
                         (c, "log_softmax", "c = anp.log(anp.softmax(z, axis=1))"),
-                        (d, "softmax_cross_entropy", "d = nn.cross_entropy(z, np.array([1]))")):
+                        (d, "softmax_cross_entropy", "d = nn.cross_entropy(z, np.array([1]))"),
+                        (e, "tanh", "e = anp.tanh(z * 3)"), (e.node.args[0], "mul", "e = anp.tanh(z * 3)")):
         name, site = site_of(t)
         assert name == op and site.startswith(__file__ + ":") and f": {line}" in site, (op, site)
 
