@@ -137,9 +137,14 @@ tanh = Primitive("tanh", np.tanh).defvjp(lambda g, ans, x: g * (1 - ans * ans))
 
 
 def _sigmoid(x):
-    """σ(x) = 1/(1+e⁻ˣ), computed without overflow: e⁻|x| never exceeds 1."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0, e) / (1 + e)
+    """σ(x) = 1/(1+e⁻ˣ), the post's formula. Where e⁻ˣ overflows (x < −709 in float64) it is inf
+    and σ is exactly 0, the correctly rounded limit; the overflow warning is silenced."""
+    with np.errstate(over="ignore"):
+        t = np.exp(-x)
+    if type(t) is not np.ndarray:
+        return 1 / (1 + t)
+    t += 1
+    return np.divide(1, t, out=t)
 
 
 sigmoid = Primitive("sigmoid", _sigmoid).defvjp(lambda g, ans, x: g * ans * (1 - ans))
@@ -274,15 +279,37 @@ min = Primitive("min", _min).defvjp(_extremum_vjp)  # noqa: A001
 # --------------------------------------------------------------------------- softmax family
 
 
+_SAFE_SUM: dict = {}  # dtype -> smallest row sum of exponentials that keeps full precision
+
+
+def _exp_rows(x, axis):
+    """(x − c, exp(x − c), Σ exp(x − c) along ``axis``) for a softmax. c = 0 when the sums neither
+    overflow nor come near the subnormal range (checked on the sums, one value per row): the
+    post's own formula, a max and a subtraction cheaper. Otherwise c = the max along ``axis``."""
+    if type(x) is np.ndarray and x.dtype.char in "fd":
+        with np.errstate(over="ignore"):
+            e = np.exp(x)
+        s = _sum(e, axis=axis, keepdims=True)
+        safe = _SAFE_SUM.get(x.dtype)
+        if safe is None:
+            fi = np.finfo(x.dtype)
+            safe = _SAFE_SUM[x.dtype] = float(fi.tiny) * 2.0 ** (fi.nmant + 8)
+        if np.isfinite(s).all() and (s > safe).all():
+            return x, e, s
+    shifted = x - _max(x, axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return shifted, e, _sum(e, axis=axis, keepdims=True)
+
+
 def _softmax(x, axis=-1):
-    e = np.exp(x - _max(x, axis=axis, keepdims=True))
-    e /= _sum(e, axis=axis, keepdims=True)
+    _, e, s = _exp_rows(x, axis)
+    e /= s
     return e
 
 
 def _log_softmax(x, axis=-1):
-    shifted = x - _max(x, axis=axis, keepdims=True)
-    return shifted - np.log(_sum(np.exp(shifted), axis=axis, keepdims=True))
+    shifted, _, s = _exp_rows(x, axis)
+    return shifted - np.log(s)
 
 
 def _logsumexp(x, axis=None, keepdims=False):
@@ -321,11 +348,12 @@ def _xent(logits, target, axis=-1):
 
 
 def _xent_saving(logits, target, axis=-1):
-    """The loss, and softmax(logits) for the backward (computed on the way: no second max/exp/sum)."""
-    shifted = logits - _max(logits, axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    s = _sum(e, axis=axis, keepdims=True)
-    np.subtract(shifted, np.log(s), out=shifted)                  # log_softmax
+    """The loss, and softmax(logits) for the backward (computed on the way: no second exp/sum)."""
+    shifted, e, s = _exp_rows(logits, axis)
+    if shifted is logits:
+        shifted = shifted - np.log(s)                              # log_softmax
+    else:
+        np.subtract(shifted, np.log(s), out=shifted)
     loss = -_dot_all(target, shifted) / _rows(logits, axis)
     return loss, np.divide(e, s, out=e)                            # softmax
 

@@ -285,3 +285,37 @@ def test_tall_narrow_matmul_and_its_gradients(dtype):
                                atol=rtol * 10)
     np.testing.assert_allclose(Xt.grad.numpy(), np.einsum("ij,kj->ik", G.astype(np.float64), W), rtol=rtol,
                                atol=rtol * 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scale", [1.0, 80.0, 500.0, 1e4])
+def test_softmax_family_exact_in_and_out_of_the_exponents_range(dtype, scale):
+    """Rows that overflow exp, rows whose exps all underflow, and ordinary rows in one array: each
+    agrees with the max-shifted formula computed here in float64, with no warning."""
+    rng = np.random.default_rng(9)
+    z = (rng.normal(size=(6, 5)) * scale).astype(dtype)
+    z[1] += dtype(scale * 3)
+    z[2] -= dtype(scale * 3)
+    z64 = z.astype(np.float64)
+    shifted = z64 - z64.max(axis=1, keepdims=True)
+    log_sm = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    tol = dict(rtol=2e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(anp.softmax(z, axis=1), np.exp(log_sm), **tol)
+    np.testing.assert_allclose(anp.log_softmax(z, axis=1), log_sm, **tol)
+    Y = np.eye(5, dtype=dtype)[rng.integers(0, 5, 6)]
+    want = -np.sum(Y * log_sm) / 6
+    zt = anp.Tensor(z, requires_grad=True)
+    loss = anp.softmax_cross_entropy(zt, Y)
+    assert float(loss.item()) == pytest.approx(want, rel=tol["rtol"] * 10, abs=tol["atol"])
+    loss.backward()
+    np.testing.assert_allclose(zt.grad.numpy(), (np.exp(log_sm) - Y) / 6, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_saturates_without_warnings(dtype):
+    x = np.array([-1e4, -800.0, -30.0, 0.0, 30.0, 800.0, 1e4], dtype=dtype)
+    got = anp.sigmoid(x)                     # pytest turns a RuntimeWarning into an error here
+    assert got.dtype == dtype
+    want = np.array([1 / (1 + np.exp(-float(v))) if v > -700 else 0.0 for v in x])
+    np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-15, atol=0)
+    assert anp.sigmoid(0.0) == 0.5 and anp.sigmoid(-1000.0) == 0.0
