@@ -3,8 +3,11 @@
     python benchmarks/run.py            # the table (about two minutes on 2 cores)
     python benchmarks/run.py --quick    # fewer repeats
 
-Times are medians of 5 after a warm-up (--repeat to change). Peers (JAX, PyTorch, HIPS autograd)
-are included when installed and skipped with a note otherwise. This is not a test: it reports.
+Times are medians of 7 interleaved rounds after a warm-up (--repeat to change): each workload and its
+reference alternate, so a slow moment of a shared machine hits both. Peers (JAX, PyTorch, HIPS
+autograd) run alone in processes of their own (their thread pools keep spinning after each call and
+would slow whatever ran next); they are included when installed and skipped with a note otherwise.
+This is not a test: it reports.
 """
 from __future__ import annotations
 
@@ -39,6 +42,21 @@ def timed(fn, repeat: int, warmup: int = 1) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def timed_together(fns: dict, repeat: int, warmup: int = 2) -> dict:
+    """Median time of each function, run in interleaved rounds (a, b, c, a, b, c, ...): a slow
+    moment of a shared machine then hits every workload alike instead of one reference."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def row(workload: str, ours: str, ref_name: str, ref: str, ratio: float | str, target: str, ok: bool | None):
@@ -131,10 +149,7 @@ class AutonpBlog:
 
 def bench_blog(repeat: int, block_rows: int):
     X, Y, source = blog_data(np.float64)
-    p = blog_params(np.float64)
-    t_np = timed(lambda: numpy_blog_step(p, X, Y), repeat)
-    t_read = timed(lambda: X.sum(), repeat)
-    NOTES.append(f"blog step data: {source} X 60000x784; one read of X (X.sum()) takes {ms(t_read)}")
+    X32, Y32, _ = blog_data(np.float32)
 
     # equal gradients first: one step from the same parameters
     ref = numpy_blog_step(blog_params(np.float64), X, Y)
@@ -142,33 +157,55 @@ def bench_blog(repeat: int, block_rows: int):
         got = AutonpBlog(np.float64, rows).step(X, Y)
         err = max(float(np.max(np.abs(got[k] - ref[k])) / np.max(np.abs(ref[k]))) for k in ref)
         NOTES.append(f"autonp blog gradients ({label}) vs the post's formulas: max rel diff {err:.1e}")
+
+    p, pb = blog_params(np.float64), blog_params(np.float64)
     full, blocked = AutonpBlog(np.float64, None), AutonpBlog(np.float64, block_rows)
-    t_full = timed(lambda: full.step(X, Y), repeat)
-    t_blk = timed(lambda: blocked.step(X, Y), repeat)
-    row("blog step f64, one backward", ms(t_full), "hand-written NumPy", ms(t_np), t_full / t_np, "(info)", None)
+    b32 = AutonpBlog(np.float32, block_rows)
+    steps = {"numpy": lambda: numpy_blog_step(p, X, Y), "read": lambda: X.sum(),
+             "numpy tricks": lambda: numpy_blog_step_blocked(pb, X, Y, block_rows),
+             "full": lambda: full.step(X, Y), "blocked": lambda: blocked.step(X, Y),
+             "f32": lambda: b32.step(X32, Y32)}
+    t = timed_together(steps, repeat)
+    for name in PEERS:  # each in a process of its own: their thread pools keep spinning after a call
+        got = child(f"peer:{name}", repeat=repeat)
+        if got.startswith("skip"):
+            NOTES.append(got[5:])
+        else:
+            t[name] = float(got)
+    t_np, t_blk = t["numpy"], t["blocked"]
+    NOTES.append(f"blog step data: {source} X 60000x784; one read of X (X.sum()) takes {ms(t['read'])}")
+    row("blog step f64, one backward", ms(t["full"]), "hand-written NumPy", ms(t_np), t["full"] / t_np, "(info)",
+        None)
     row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "hand-written NumPy", ms(t_np), t_blk / t_np,
         "<= 0.60x", t_blk / t_np <= 0.60)
-    pb = blog_params(np.float64)
-    t_np_blk = timed(lambda: numpy_blog_step_blocked(pb, X, Y, block_rows), repeat)
-    row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "hand-written, same tricks", ms(t_np_blk),
-        t_blk / t_np_blk, "(info)", None)
-    t_jax = jax_blog(X, Y, repeat)
-    if t_jax is not None:
-        row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "JAX jit", ms(t_jax), t_blk / t_jax, "<= 1.00x",
-            t_blk <= t_jax)
-    X32, Y32, _ = blog_data(np.float32)
-    b32 = AutonpBlog(np.float32, block_rows)
-    t32 = timed(lambda: b32.step(X32, Y32), repeat)
-    row(f"blog step f32, blocks of {block_rows}", ms(t32), "hand-written NumPy f64", ms(t_np), t32 / t_np,
-        "<= 0.35x", t32 / t_np <= 0.35)
-    for name, fn in (("PyTorch eager", torch_blog), ("HIPS autograd", hips_blog)):
-        t = fn(X, Y, repeat)
-        if t is not None:
-            row("blog step f64 (peer)", name, "hand-written NumPy", ms(t_np), t / t_np, "(info)", None)
-            ROWS[-1] = (ROWS[-1][0], f"{name} {ms(t)}") + ROWS[-1][2:]
+    row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "hand-written, same tricks", ms(t["numpy tricks"]),
+        t_blk / t["numpy tricks"], "(info)", None)
+    if "JAX jit" in t:
+        row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "JAX jit", ms(t["JAX jit"]), t_blk / t["JAX jit"],
+            "<= 1.00x", t_blk <= t["JAX jit"])
+    row(f"blog step f32, blocks of {block_rows}", ms(t["f32"]), "hand-written NumPy f64", ms(t_np), t["f32"] / t_np,
+        "<= 0.35x", t["f32"] / t_np <= 0.35)
+    for name in ("PyTorch eager", "HIPS autograd"):
+        if name in t:
+            row("blog step f64 (peer)", f"{name} {ms(t[name])}", "hand-written NumPy", ms(t_np), t[name] / t_np,
+                "(info)", None)
 
 
-def jax_blog(X, Y, repeat):
+PEERS = ("JAX jit", "PyTorch eager", "HIPS autograd")
+
+
+def peer_child(name: str, repeat: int) -> None:
+    """Run in a fresh process: the median time of a peer's blog step (or MLP run), or 'skip <why>'."""
+    if name == "PyTorch MLP":
+        fn = torch_mlp(*mlp_data())
+    else:
+        X, Y, _ = blog_data(np.float64)
+        fn = {"JAX jit": jax_blog, "PyTorch eager": torch_blog, "HIPS autograd": hips_blog}[name](X, Y)
+    print(f"skip {NOTES[-1]}" if fn is None else timed(fn, repeat, warmup=2))
+
+
+def jax_blog(X, Y):
+    """A jitted JAX step (x64), or None when JAX is missing."""
     try:
         import jax
         import jax.numpy as jnp
@@ -193,14 +230,15 @@ def jax_blog(X, Y, repeat):
         state["p"] = step(state["p"], Xj, Yj)
         jax.block_until_ready(state["p"])
 
-    return timed(run, repeat, warmup=2)
+    return run
 
 
-def torch_blog(X, Y, repeat):
+def torch_blog(X, Y):
+    """An eager PyTorch step (float64), or None when PyTorch is missing."""
     try:
         import torch
     except ImportError:
-        NOTES.append("PyTorch not installed: its blog-step and MLP comparisons are skipped")
+        NOTES.append("PyTorch not installed: its blog-step comparison is skipped")
         return None
     torch.set_num_threads(os.cpu_count() or 1)
     p = {k: torch.tensor(v, requires_grad=True) for k, v in blog_params(np.float64).items()}
@@ -215,10 +253,11 @@ def torch_blog(X, Y, repeat):
                 v -= LR * v.grad
                 v.grad = None
 
-    return timed(run, repeat)
+    return run
 
 
-def hips_blog(X, Y, repeat):
+def hips_blog(X, Y):
+    """A HIPS autograd step, or None when it is missing."""
     try:
         import autograd
         import autograd.numpy as agnp
@@ -240,7 +279,7 @@ def hips_blog(X, Y, repeat):
         for k in p:
             p[k] = p[k] - LR * gs[k]
 
-    return timed(run, repeat)
+    return run
 
 
 # --------------------------------------------------------------------------- memory
@@ -319,12 +358,38 @@ def mlp_params(rng, dtype):
             for a, b in zip(sizes, sizes[1:])]
 
 
-def bench_mlp(repeat: int):
+def mlp_data():
     rng = np.random.default_rng(0)
     X = rng.random((128 * 200, 784)).astype(np.float32)
     y = rng.integers(0, 10, 128 * 200)
+    return X, y, np.float32(0.01)
+
+
+def torch_mlp(X, y, lr):
+    """200 steps of the MLP in eager PyTorch, or None when PyTorch is missing."""
+    try:
+        import torch
+    except ImportError:
+        NOTES.append("PyTorch not installed: its MLP comparison is skipped")
+        return None
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def run():
+        model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                                    torch.nn.ReLU(), torch.nn.Linear(256, 10))
+        opt = torch.optim.SGD(model.parameters(), lr=float(lr))
+        for s in range(200):
+            loss = torch.nn.functional.cross_entropy(model(Xt[s * 128:(s + 1) * 128]), yt[s * 128:(s + 1) * 128])
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+
+    return run
+
+
+def bench_mlp(repeat: int):
+    X, y, lr = mlp_data()
     Y = np.eye(10, dtype=np.float32)[y]
-    lr = np.float32(0.01)
 
     def numpy_run():
         ps = [(W.copy(), b.copy()) for W, b in mlp_params(np.random.default_rng(1), np.float32)]
@@ -358,36 +423,21 @@ def bench_mlp(repeat: int):
             opt.step()
             opt.zero_grad()
 
-    t_np = timed(numpy_run, repeat)
-    t_ours = timed(autonp_run, repeat)
-    try:
-        import torch
-    except ImportError:
-        row("MLP 784-256-256-10, 200 steps f32", ms(t_ours), "hand-written NumPy", ms(t_np), t_ours / t_np,
-            "(info: no torch)", None)
-        return
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-
-    def torch_run():
-        model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
-                                    torch.nn.ReLU(), torch.nn.Linear(256, 10))
-        opt = torch.optim.SGD(model.parameters(), lr=float(lr))
-        for s in range(200):
-            loss = torch.nn.functional.cross_entropy(model(Xt[s * 128:(s + 1) * 128]), yt[s * 128:(s + 1) * 128])
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-
-    t_torch = timed(torch_run, repeat)
-    row("MLP 784-256-256-10, 200 steps f32", ms(t_ours), "PyTorch eager", ms(t_torch), t_ours / t_torch,
-        "<= 1.00x", t_ours <= t_torch)
-    row("MLP 784-256-256-10, 200 steps f32", ms(t_ours), "hand-written NumPy", ms(t_np), t_ours / t_np,
-        "(info)", None)
+    t = timed_together({"numpy": numpy_run, "autonp": autonp_run}, repeat, warmup=1)
+    got = child("peer:PyTorch MLP", repeat=repeat)
+    if got.startswith("skip"):
+        NOTES.append(got[5:])
+    else:
+        t["torch"] = float(got)
+        row("MLP 784-256-256-10, 200 steps f32", ms(t["autonp"]), "PyTorch eager", ms(t["torch"]),
+            t["autonp"] / t["torch"], "<= 1.00x", t["autonp"] <= t["torch"])
+    row("MLP 784-256-256-10, 200 steps f32", ms(t["autonp"]), "hand-written NumPy", ms(t["numpy"]),
+        t["autonp"] / t["numpy"], "(info)", None)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="3 repeats")
     ap.add_argument("--block-rows", type=int, default=2048)
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -395,6 +445,9 @@ def main():
     repeat = 3 if args.quick else args.repeat
     if args.child == "overhead":
         overhead_child(repeat)
+        return
+    if args.child and args.child.startswith("peer:"):
+        peer_child(args.child[5:], repeat)
         return
     if args.child:
         memory_child(args.child.split(":")[1], args.block_rows)
@@ -406,7 +459,7 @@ def main():
     head = ("workload", "autonp", "reference (same run)", "ratio", "target", "verdict")
     widths = [max(len(r[i]) for r in ROWS + [head]) for i in range(len(head))]
     print(f"autonp benchmarks — {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"NumPy {np.__version__}, median of {repeat}")
+          f"NumPy {np.__version__}, median of {repeat} interleaved rounds")
     print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in ROWS:
