@@ -237,7 +237,7 @@ class Primitive:
         shapes = ", ".join(describe(a) for a in args)
         extra = f" with {kwargs}" if kwargs else ""
         return OpError(f"{self.name}: cannot apply to ({shapes}){extra}: {e}\n"
-                       f"  op built at {format_site(_user_site(3))}")
+                       f"  op built at {format_site(_user_site(3))}")  # 1: _error, 2: __call__
 
 
 def _no_vjp(prim: Primitive, i: int) -> NotImplementedError:

@@ -9,19 +9,8 @@ rule in ``_matmul`` can be re-checked on another machine or BLAS.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
-
-
-def best(fn, repeat: int = 7) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from run import timed  # this folder's benchmark helpers (median after a warm-up)
 
 
 def main() -> None:
@@ -34,8 +23,8 @@ def main() -> None:
             X = rng.random((m, k)).astype(dtype)
             W = rng.random((k, n)).astype(dtype)
             G = rng.random((m, n)).astype(dtype)
-            a, b = best(lambda: X @ W), best(lambda: (W.T @ X.T).T)
-            c, d = best(lambda: X.T @ G), best(lambda: (G.T @ X).T)
+            a, b = timed(lambda: X @ W, 7), timed(lambda: (W.T @ X.T).T, 7)
+            c, d = timed(lambda: X.T @ G, 7), timed(lambda: (G.T @ X).T, 7)
             print(f"| {np.dtype(dtype).name} | {m} x {k}, {n} | {a * 1e3:.2f} ms | {b * 1e3:.2f} ms | {b / a:.2f} "
                   f"| {c * 1e3:.2f} ms | {d * 1e3:.2f} ms | {d / c:.2f} |")
 
