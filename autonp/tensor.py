@@ -56,7 +56,7 @@ class AnomalyError(FloatingPointError):
 _internal_code: dict = {}  # code object -> True if it belongs to autonp
 
 
-def _user_site(depth: int = 1) -> tuple[str, int] | None:
+def _user_site(depth: int) -> tuple[str, int] | None:
     """(filename, lineno) of the innermost stack frame outside the autonp package, from ``depth``
     frames up (1: the caller of this function; nearer frames are known to be autonp's own).
     Frames are fetched by depth with ``sys._getframe``, not by walking ``f_back``: in Python ≥ 3.11
