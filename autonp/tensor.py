@@ -9,18 +9,20 @@ Primitives themselves live in :mod:`autonp.ops`; this module only knows their in
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 import linecache
 import os
 import sys
 import threading
+import warnings
 from types import MethodType
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 __all__ = [
-    "Tensor", "Node", "Primitive", "OpError", "GraphFreedError", "AnomalyError",
+    "Tensor", "Node", "Primitive", "OpError", "GraphFreedError", "AnomalyError", "FreedGraphWarning",
     "no_grad", "enable_grad", "is_grad_enabled", "name_scope", "detect_anomaly", "gradients",
 ]
 
@@ -51,6 +53,10 @@ class GraphFreedError(RuntimeError):
 
 class AnomalyError(FloatingPointError):
     """Raised inside ``detect_anomaly()`` by the first op that makes a NaN or Inf."""
+
+
+class FreedGraphWarning(UserWarning):
+    """An op used a Tensor whose graph an earlier ``backward()`` freed (a running statistic kept as a Tensor)."""
 
 
 _internal_code: dict = {}  # code object -> True if it belongs to autonp
@@ -207,6 +213,8 @@ class Primitive:
         return self if obj is None else MethodType(self, obj)
 
     def __call__(self, *args, **kwargs):
+        if kwargs and _has_tensor(kwargs.values()):
+            args, kwargs = self._positional(args, kwargs)
         vals = args       # what the NumPy forward sees: the arrays inside Tensor arguments
         grad_idx = ()     # positions of the arguments that require grad
         for i, a in enumerate(args):
@@ -222,22 +230,74 @@ class Primitive:
                 out, saved = self.forward_saving(*vals, **kwargs)
             else:
                 out, saved = self.forward(*vals, **kwargs), None
-        except Exception as e:  # noqa: BLE001 - re-raised with the op, the shapes and the user's line
-            raise self._error(args, kwargs, e) from None
+        except (ValueError, TypeError, IndexError) as e:
+            if isinstance(e, OpError):
+                raise
+            raise self._error(args, kwargs, e) from None  # the op, the shapes and the user's line instead
         if vals is args:  # no Tensor argument: plain NumPy
             return out
         node = None
         if record:
             node = Node(self, args, tuple(vals), kwargs, grad_idx, saved)
+            for i in grad_idx:
+                parent = args[i].node
+                if parent is not None and parent.args is None:
+                    _warn_freed(self, node)
+                    break
             if _mode.anomaly:
                 _check_finite(out, self, args, node.site, "forward")
         return Tensor._make(out, node)
 
-    def _error(self, args, kwargs, e: Exception) -> OpError:
+    def _positional(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """Move keyword arguments that are Tensors into their positional places (by the forward's
+        signature), so that gradients flow to them: ``where(c, x=tx, y=ty)``."""
+        try:
+            sig = inspect.signature(self.forward)
+        except (TypeError, ValueError):
+            raise TypeError(f"{self.name}: pass Tensor arguments by position") from None
+        bound = sig.bind(*args, **kwargs)
+        pos, rest = [], {}
+        for name, value in bound.arguments.items():
+            kind = sig.parameters[name].kind
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                pos.extend(value)
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                rest.update(value)
+            elif kind is inspect.Parameter.KEYWORD_ONLY:
+                if isinstance(value, Tensor):
+                    raise TypeError(f"{self.name}: the keyword-only argument {name}= cannot be a Tensor")
+                rest[name] = value
+            else:
+                pos.append(value)
+        return tuple(pos), rest
+
+    def _error(self, args, kwargs, e: Exception) -> Exception:
+        """The same kind of exception (IndexError stays IndexError, so iteration stops), saying more."""
         shapes = ", ".join(describe(a) for a in args)
         extra = f" with {kwargs}" if kwargs else ""
-        return OpError(f"{self.name}: cannot apply to ({shapes}){extra}: {e}\n"
-                       f"  op built at {format_site(_user_site(3))}")  # 1: _error, 2: __call__
+        msg = (f"{self.name}: cannot apply to ({shapes}){extra}: {e}\n"
+               f"  op built at {format_site(_user_site(3))}")  # 1: _error, 2: __call__
+        return IndexError(msg) if isinstance(e, IndexError) else OpError(msg)
+
+
+def _has_tensor(values: Iterable) -> bool:
+    return any(isinstance(v, Tensor) for v in values)
+
+
+_warned_sites: set = set()
+
+
+def _warn_freed(prim: "Primitive", node: "Node") -> None:
+    """Once per source line: a result built on a freed graph can never be differentiated, and
+    holding it chains every step's graph into one (``smooth = 0.99 * smooth + 0.01 * loss``)."""
+    if node.site in _warned_sites:
+        return
+    _warned_sites.add(node.site)
+    warnings.warn_explicit(
+        f"{prim.name} uses a Tensor whose graph backward() already freed: the result cannot be "
+        f"differentiated and keeps every earlier step's graph alive. For a running statistic use "
+        f"loss.item() (a float) or loss.detach().", FreedGraphWarning,
+        *(node.site or ("<unknown>", 0)))
 
 
 def _no_vjp(prim: Primitive, i: int) -> NotImplementedError:
@@ -303,7 +363,30 @@ class Node:
 
 # --------------------------------------------------------------------------- Tensor
 
-_FLOAT_KINDS = "fc"
+_FLOAT_KINDS = "f"
+
+
+def _check_differentiable_dtype(arr: np.ndarray) -> None:
+    if arr.dtype.kind == "c":
+        raise TypeError(f"complex tensors cannot require grad (dtype {arr.dtype}, shape {arr.shape}): autonp "
+                        f"differentiates real functions only; split into real and imaginary parts")
+    if arr.dtype.kind not in _FLOAT_KINDS:
+        raise TypeError(f"only floating-point tensors can require grad; got dtype {arr.dtype} "
+                        f"(shape {arr.shape}); use Tensor(..., dtype=np.float64)")
+
+
+def _contains_tensor(seq: Any) -> bool:
+    return any(isinstance(v, Tensor) or (isinstance(v, (list, tuple)) and _contains_tensor(v)) for v in seq)
+
+
+class _Hooks:
+    """Filled in by :mod:`autonp.ops` (the core does not import it)."""
+
+    from_sequence = None  # (list with Tensors, dtype) -> Tensor, stacked on the tape
+    setitem = None        # (tensor, index, value) -> Tensor, recorded functionally
+
+
+_hooks = _Hooks()
 
 
 class Tensor:
@@ -319,12 +402,19 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
         if isinstance(data, Tensor):
             data = data.data
+        elif data is None:
+            raise TypeError("Tensor(None): expected a number, a sequence or an array")
+        elif isinstance(data, (list, tuple)) and _hooks.from_sequence is not None and _contains_tensor(data):
+            # Tensor([x, 2 * x]): stacked on the tape, so gradients flow to the elements
+            built = _hooks.from_sequence(data, dtype)
+            self.data, self.node, self.grad, self.name = built.data, built.node, None, name
+            self.requires_grad = built.requires_grad or bool(requires_grad)
+            return
         if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
             dtype = np.float64
         arr = np.asarray(data, dtype=dtype)
-        if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(f"only floating-point tensors can require grad; got dtype {arr.dtype} "
-                            f"(shape {arr.shape}); use Tensor(..., dtype=np.float64)")
+        if requires_grad:
+            _check_differentiable_dtype(arr)
         self.data = arr
         self.grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
@@ -352,21 +442,60 @@ class Tensor:
         return len(self.data)
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy's implicit conversion (``np.asarray(t)``, ``arr[i] = t``, plotting) — refused for a
+        Tensor that requires grad, since the gradient would silently stop there."""
+        if self.requires_grad:
+            raise TypeError(
+                f"a Tensor{tuple(self.shape)} that requires grad was converted to a NumPy array implicitly "
+                f"(np.asarray, np.array, arr[...] = t, or a library that calls them), which would lose its "
+                f"gradient. Use the anp./np. function for the computation (np.stack, np.concatenate, ...), "
+                f"or say that you want the values: t.detach(), t.numpy() or t.item()")
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def numpy(self) -> np.ndarray:
+        """The values as an ndarray (explicitly without gradient; shares memory)."""
         return self.data
 
     def item(self) -> float:
+        """The value of a one-element Tensor as a Python number (no gradient)."""
         return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    # 0-d Tensors work as numbers; the result is a plain Python number (no gradient)
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iub":
+            raise TypeError(f"only integer Tensors can be used as an index, not {self.dtype}")
+        return self.data.__index__()
+
+    def __format__(self, spec: str) -> str:
+        return format(self.data.item(), spec) if spec and self.size == 1 else format(str(self), spec)
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d Tensor")
+        for i in range(len(self.data)):
+            yield self[i]
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """``t[idx] = v``: recorded functionally (``t`` becomes a new tape entry whose gradient flows to
+        the old ``t`` outside ``idx`` and to ``v`` inside it); refused on a leaf that requires grad."""
+        _hooks.setitem(self, index, value)
 
     def detach(self) -> "Tensor":
         """The same data, cut off from the tape."""
         return Tensor._make(self.data, None)
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
-        if flag and self.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(f"only floating-point tensors can require grad; got dtype {self.dtype}")
+        if flag:
+            _check_differentiable_dtype(self.data)
         self.requires_grad = flag
         return self
 

@@ -1,0 +1,81 @@
+"""Plain-NumPy kernels behind the primitives where NumPy's obvious call is slow (each measured;
+see the README's performance notes). Arrays in, arrays out: nothing here knows about Tensors."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def oriented_matmul(x, y):
+    """``x @ y``; a narrow 2-D product (a p×q operand with p, q ≥ 128 and p·q ≥ 2¹⁸, few output
+    columns: the blog's ``X @ W1`` and ``Xᵀ @ dz1``) as ``(yᵀ @ xᵀ)ᵀ`` where OpenBLAS runs that
+    orientation 1.2-1.5x faster: float64 up to 64 columns, float32 up to 16 when ``x`` is a
+    transposed view (``python benchmarks/matmul_orientation.py`` measures it). Same dot products."""
+    if (type(x) is np.ndarray and type(y) is np.ndarray and x.ndim == 2 and y.ndim == 2
+            and x.shape[0] >= 128 and x.shape[1] >= 128 and x.shape[0] * x.shape[1] >= 1 << 18
+            and ((x.dtype == np.float64 and y.shape[1] <= 64)
+                 or (x.dtype == np.float32 and y.shape[1] <= 16 and x.flags.f_contiguous))):
+        return np.matmul(y.T, x.T).T
+    return np.matmul(x, y)
+
+
+def narrow_rows(x, axis) -> bool:
+    """A 2-D float array reduced along a short last axis (softmax over 10 classes): NumPy's
+    reduction is slow there (~50 ns/element), a matmul or a loop over columns is not."""
+    return (type(x) is np.ndarray and x.ndim == 2 and axis in (1, -1) and 1 < x.shape[1] <= 32
+            and x.dtype.kind == "f")
+
+
+def fast_sum(x, axis=None, keepdims=False):
+    """``np.sum``. On a 2-D float32/64 array a sum over rows (axis 0: a bias gradient) or over a
+    short last axis is a matrix-vector product with ones: 4-8x faster there than NumPy's reduction,
+    which adds rows of a few elements one at a time."""
+    if type(x) is np.ndarray and x.ndim == 2 and x.dtype.char in "fd":
+        if type(axis) is tuple and len(axis) == 1:
+            axis = axis[0]
+        if axis in (0, -2) and x.shape[0] > 1:
+            s = np.ones(x.shape[0], dtype=x.dtype) @ x
+            return s[None, :] if keepdims else s
+        if narrow_rows(x, axis):
+            s = x @ np.ones(x.shape[1], dtype=x.dtype)
+            return s[:, None] if keepdims else s
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def columnwise(ufunc, x, axis, keepdims):
+    """``ufunc.reduce`` (maximum, minimum) over a short last axis as a loop over columns."""
+    if not narrow_rows(x, axis):
+        return ufunc.reduce(x, axis=axis, keepdims=keepdims)
+    m = x[:, 0].copy()
+    for j in range(1, x.shape[1]):
+        ufunc(m, x[:, j], out=m)
+    return m[:, None] if keepdims else m
+
+
+_SAFE_SUM: dict = {}  # dtype -> smallest row sum of exponentials that keeps full precision
+
+
+def exp_rows(x, axis):
+    """(x − c, exp(x − c), Σ exp(x − c) along ``axis``) for a softmax. c = 0 when the sums neither
+    overflow nor come near the subnormal range (checked on the sums, one value per row): the
+    post's own formula, a max and a subtraction cheaper. Otherwise c = the max along ``axis``."""
+    if type(x) is np.ndarray and x.dtype.char in "fd":
+        with np.errstate(over="ignore"):
+            e = np.exp(x)
+        s = fast_sum(e, axis=axis, keepdims=True)
+        safe = _SAFE_SUM.get(x.dtype)
+        if safe is None:
+            fi = np.finfo(x.dtype)
+            safe = _SAFE_SUM[x.dtype] = float(fi.tiny) * 2.0 ** (fi.nmant + 8)
+        if np.isfinite(s).all() and (s > safe).all():
+            return x, e, s
+    shifted = x - columnwise(np.maximum, x, axis, True)
+    e = np.exp(shifted)
+    return shifted, e, fast_sum(e, axis=axis, keepdims=True)
+
+
+def dot_all(a, b):
+    """Σ a ⊙ b without the product array when both are plain same-shape float arrays."""
+    if type(a) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype and a.dtype.char in "fd":
+        subscripts = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
+        return np.einsum(f"{subscripts},{subscripts}->", a, b)
+    return np.sum(a * b)

@@ -1,0 +1,166 @@
+"""Elementwise functions: one row each, the NumPy forward and ∂ans/∂x written with autonp ops
+(so that every derivative is itself differentiable: second order comes free).
+
+Kinks: ``abs``/``fabs`` have gradient 0 at 0; ``maximum``/``minimum`` give ½ to each side of a
+tie; ``clip`` passes the gradient through at its bounds; ``hypot`` is 0 at (0, 0); sign, floor,
+ceil, rint, trunc and round have gradient 0.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..tensor import Primitive, _data
+from ._define import binary, unary
+from .shape import unbroadcast, where
+
+
+def _sign(x):
+    return np.sign(_data(x))
+
+
+def _const(c):
+    return lambda x, ans: c
+
+
+LN2, LN10 = math.log(2.0), math.log(10.0)
+
+# --------------------------------------------------------------------------- exponentials and logarithms
+
+exp = unary("exp", np.exp, lambda x, ans: ans)
+exp2 = unary("exp2", np.exp2, lambda x, ans: ans * LN2)
+expm1 = unary("expm1", np.expm1, lambda x, ans: ans + 1.0)
+log_ = unary("log", np.log, lambda x, ans: 1.0 / x)  # autonp.log (nn.py) adds the log(softmax) rewrite
+log2 = unary("log2", np.log2, lambda x, ans: 1.0 / (x * LN2))
+log10 = unary("log10", np.log10, lambda x, ans: 1.0 / (x * LN10))
+log1p = unary("log1p", np.log1p, lambda x, ans: 1.0 / (x + 1.0))
+sqrt = unary("sqrt", np.sqrt, lambda x, ans: 0.5 / ans, rule="∂ = ∞ at 0")
+cbrt = unary("cbrt", np.cbrt, lambda x, ans: 1.0 / (3.0 * ans * ans), rule="∂ = ∞ at 0")
+square = unary("square", np.square, lambda x, ans: 2.0 * x)
+reciprocal = unary("reciprocal", np.reciprocal, lambda x, ans: -(ans * ans))
+
+# --------------------------------------------------------------------------- trigonometric and hyperbolic
+
+sin = unary("sin", np.sin, lambda x, ans: cos(x))
+cos = unary("cos", np.cos, lambda x, ans: -sin(x))
+tan = unary("tan", np.tan, lambda x, ans: 1.0 + ans * ans)
+arcsin = unary("arcsin", np.arcsin, lambda x, ans: 1.0 / sqrt(1.0 - x * x))
+arccos = unary("arccos", np.arccos, lambda x, ans: -1.0 / sqrt(1.0 - x * x))
+arctan = unary("arctan", np.arctan, lambda x, ans: 1.0 / (1.0 + x * x))
+sinh = unary("sinh", np.sinh, lambda x, ans: cosh(x))
+cosh = unary("cosh", np.cosh, lambda x, ans: sinh(x))
+tanh = unary("tanh", np.tanh, lambda x, ans: 1.0 - ans * ans)
+arcsinh = unary("arcsinh", np.arcsinh, lambda x, ans: 1.0 / sqrt(x * x + 1.0))
+arccosh = unary("arccosh", np.arccosh, lambda x, ans: 1.0 / sqrt(x * x - 1.0))
+arctanh = unary("arctanh", np.arctanh, lambda x, ans: 1.0 / (1.0 - x * x))
+deg2rad = unary("deg2rad", np.deg2rad, _const(math.pi / 180))
+rad2deg = unary("rad2deg", np.rad2deg, _const(180 / math.pi))
+
+
+def _sinc_derivative(x, ans):
+    """(cos πx − sinc x)/x; near 0 its Taylor series −π²x/3 + π⁴x³/30 − π⁶x⁵/840 (differentiable there too)."""
+    small = np.abs(_data(x)) < 1e-3
+    safe_x = where(small, 1.0, x)
+    exact = (cos(math.pi * x) - ans) / safe_x
+    x2 = x * x
+    series = x * (-math.pi ** 2 / 3 + x2 * (math.pi ** 4 / 30 - x2 * (math.pi ** 6 / 840)))
+    return where(small, series, exact)
+
+
+sinc = unary("sinc", np.sinc, _sinc_derivative)
+
+# --------------------------------------------------------------------------- signs and rounding
+
+abs = unary("abs", np.abs, lambda x, ans: _sign(x), rule="subgradient 0 at 0")  # noqa: A001
+fabs = unary("fabs", np.fabs, lambda x, ans: _sign(x), rule="subgradient 0 at 0")
+positive = unary("positive", np.positive, _const(1.0))
+sign = unary("sign", np.sign, None)
+floor = unary("floor", np.floor, None)
+ceil = unary("ceil", np.ceil, None)
+rint = unary("rint", np.rint, None)
+trunc = unary("trunc", np.trunc, None)
+
+
+def _round(x, decimals=0):
+    return np.round(x, decimals)
+
+
+round = Primitive("round", _round).defvjp(lambda g, ans, x, decimals=0: g * 0.0)  # noqa: A001
+round.rule = "gradient 0 (piecewise constant)"
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """Finite entries pass their gradient through; replaced NaN/±Inf entries get 0."""
+    arr = _data(x)
+    return where(np.isfinite(arr), x, np.nan_to_num(arr, nan=nan, posinf=posinf, neginf=neginf))
+
+# --------------------------------------------------------------------------- two arguments
+
+
+def _balanced(a, b):
+    """Where a > b: 1, where a == b: ½ (ties share the gradient), else 0."""
+    a, b = _data(a), _data(b)
+    return (a > b) + 0.5 * (a == b)
+
+
+def _f_balanced(a, b):
+    """Like ``_balanced``, and a NaN on the other side counts as losing (fmax/fmin ignore NaN)."""
+    a, b = _data(a), _data(b)
+    return (a > b) + 0.5 * (a == b) + (np.isnan(b) & ~np.isnan(a))
+
+
+maximum = binary("maximum", np.maximum, lambda x, y, ans: _balanced(x, y), lambda x, y, ans: _balanced(y, x),
+                 rule="ties give ½ to each side")
+minimum = binary("minimum", np.minimum, lambda x, y, ans: _balanced(y, x), lambda x, y, ans: _balanced(x, y),
+                 rule="ties give ½ to each side")
+fmax = binary("fmax", np.fmax, lambda x, y, ans: _f_balanced(x, y), lambda x, y, ans: _f_balanced(y, x),
+              rule="ties give ½; a NaN side gets 0")
+fmin = binary("fmin", np.fmin, lambda x, y, ans: _f_balanced(-_data(y), -_data(x)),
+              lambda x, y, ans: _f_balanced(-_data(x), -_data(y)), rule="ties give ½; a NaN side gets 0")
+
+
+def _safe_ratio(a, ans):
+    """a / ans, 0 where ans is 0 (hypot at the origin)."""
+    zero = _data(ans) == 0
+    return where(zero, 0.0, a / where(zero, 1.0, ans))
+
+
+hypot = binary("hypot", np.hypot, lambda x, y, ans: _safe_ratio(x, ans), lambda x, y, ans: _safe_ratio(y, ans),
+               rule="gradient 0 at (0, 0)")
+arctan2 = binary("arctan2", np.arctan2, lambda y, x, ans: x / (x * x + y * y),
+                 lambda y, x, ans: -y / (x * x + y * y))
+logaddexp = binary("logaddexp", np.logaddexp, lambda x, y, ans: exp(x - ans), lambda x, y, ans: exp(y - ans))
+logaddexp2 = binary("logaddexp2", np.logaddexp2, lambda x, y, ans: exp2(x - ans), lambda x, y, ans: exp2(y - ans))
+
+
+def _clip(x, lo=None, hi=None):
+    return np.clip(x, lo, hi)
+
+
+def _inside(x, lo, hi):
+    x = _data(x)
+    m = np.ones(x.shape, dtype=bool)
+    if lo is not None:
+        m &= x >= lo
+    if hi is not None:
+        m &= x <= hi
+    return m
+
+
+clip_ = Primitive("clip", _clip).defvjp(lambda g, ans, x, lo=None, hi=None: g * _inside(x, lo, hi))
+clip_.rule = "gradient passes through at the bounds"
+
+
+def clip(x, a_min=None, a_max=None, out=None, *, min=None, max=None, lo=None, hi=None):  # noqa: A002
+    """``np.clip``; the bounds are constants (a bound that requires grad is refused)."""
+    if out is not None:
+        raise TypeError("clip: out= is not supported by autonp (it would write outside the tape)")
+    lo = next((b for b in (a_min, min, lo) if b is not None), None)
+    hi = next((b for b in (a_max, max, hi) if b is not None), None)
+    for b in (lo, hi):
+        if getattr(b, "requires_grad", False):
+            raise TypeError("clip: bounds that require grad are not differentiable here; use "
+                            "anp.minimum(anp.maximum(x, lo), hi)")
+    return clip_(x, lo=_data(lo), hi=_data(hi))
+

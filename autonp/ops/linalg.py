@@ -1,0 +1,446 @@
+"""Products and linear algebra: matmul, einsum (and dot, inner, outer, tensordot, kron, trace
+written with it), and ``np.linalg``: inv, det, slogdet, solve, cholesky, eigh, svd, norm.
+
+Functions of symmetric matrices (cholesky, eigh) read one triangle; their gradient is
+returned symmetrised (the gradient with respect to a symmetric matrix). eigh and svd need
+distinct eigen/singular values (∂ divides by their differences), svd ``full_matrices=False``.
+"""
+from __future__ import annotations
+
+import builtins
+import string
+from collections import namedtuple
+import numpy as np
+
+from ..tensor import Primitive, _data
+from ._kernels import oriented_matmul
+from .elementwise import abs
+from .reductions import expand, max, min, sum
+from .shape import (
+    _axes,
+    broadcast_to,
+    diagonal,
+    getitem,
+    moveaxis,
+    ravel,
+    reshape,
+    swapaxes,
+    unbroadcast,
+    where,
+)
+
+
+def mT(x):
+    """The matrix transpose of the last two axes."""
+    return swapaxes(x, -1, -2)
+
+
+# --------------------------------------------------------------------------- matmul
+
+
+def _matmul_vjp_x(g, ans, x, y):
+    """∂(x@y) wrt x: g @ yᵀ, with NumPy's rules for 1-D operands."""
+    if y.ndim == 1:
+        gx = g * y if x.ndim == 1 else reshape(g, g.shape + (1,)) * y
+    elif x.ndim == 1:
+        gx = reshape(y @ reshape(g, g.shape[:-1] + (g.shape[-1], 1)), y.shape[:-2] + (y.shape[-2],))
+    else:
+        gx = matmul(g, y.T if y.ndim == 2 else mT(y))
+    return unbroadcast(gx, x)
+
+
+def _matmul_vjp_y(g, ans, x, y):
+    """∂(x@y) wrt y: xᵀ @ g, with NumPy's rules for 1-D operands."""
+    if x.ndim == 1:
+        gy = g * x if y.ndim == 1 else reshape(x, (x.shape[0], 1)) * reshape(g, g.shape[:-1] + (1, g.shape[-1]))
+    elif y.ndim == 1:
+        gy = reshape(g, g.shape + (1,)) * x
+    else:
+        gy = matmul(x.T if x.ndim == 2 else mT(x), g)
+    return unbroadcast(gy, y)
+
+
+matmul = Primitive("matmul", oriented_matmul).defvjp(_matmul_vjp_x, _matmul_vjp_y)
+
+# --------------------------------------------------------------------------- einsum and the products built on it
+
+_LETTERS = string.ascii_letters
+
+
+def _parse_einsum(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]:
+    """Explicit per-operand subscripts and output, with ``...`` spelled out in fresh letters."""
+    subscripts = subscripts.replace(" ", "")
+    lhs, arrow, out = subscripts.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != len(shapes):
+        raise ValueError(f"einsum: {len(ins)} operand subscripts for {len(shapes)} operands")
+    free = [c for c in _LETTERS if c not in subscripts]
+    n_ell = 0
+    for sub, shape in zip(ins, shapes):
+        if "..." in sub:
+            n_ell = builtins.max(n_ell, len(shape) - (len(sub) - 3))
+    ell = "".join(free[:n_ell])
+    spelled = []
+    for sub, shape in zip(ins, shapes):
+        if "..." in sub:
+            k = len(shape) - (len(sub) - 3)
+            sub = sub.replace("...", ell[n_ell - k:] if k else "")
+        if len(sub) != len(shape):
+            raise ValueError(f"einsum: subscripts {sub!r} do not match an operand of shape {shape}")
+        spelled.append(sub)
+    if arrow:
+        out = out.replace("...", ell)
+    else:
+        letters = "".join(spelled)
+        out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    return spelled, out
+
+
+def _einsum(spec, *operands, optimize=False):
+    return np.einsum(spec, *operands, optimize=optimize)
+
+
+def _einsum_vjp(i, g, ans, spec, *operands, optimize=False):
+    """∂ wrt operand i: the einsum of g with the other operands onto operand i's subscripts;
+    letters summed in operand i alone come back by broadcasting."""
+    ins, out = spec.split("->")
+    ins = ins.split(",")
+    k = i - 1  # argument 0 is the spec
+    others = [s for j, s in enumerate(ins) if j != k]
+    available = set(out).union(*others) if others else set(out)
+    target = "".join(c for c in ins[k] if c in available)
+    gx = einsum_prim(f"{','.join([out] + others)}->{target}", g,
+                     *(o for j, o in enumerate(operands) if j != k), optimize=optimize)
+    x = operands[k]
+    if target != ins[k]:
+        shape = np.shape(x)
+        gx = broadcast_to(reshape(gx, tuple(n if c in available else 1 for c, n in zip(ins[k], shape))), shape)
+    return gx
+
+
+einsum_prim = Primitive("einsum", _einsum).defvjp_argnum(_einsum_vjp)
+
+
+def einsum(subscripts, *operands, optimize=False, **kwargs):
+    """``np.einsum`` in subscript form. A letter repeated within one operand (``'ii->'``, a trace)
+    becomes a product with the identity, so every gradient is again an einsum."""
+    if kwargs.get("out") is not None:
+        raise TypeError("einsum: out= is not supported by autonp (it would write outside the tape)")
+    if not isinstance(subscripts, str):
+        raise TypeError("einsum: only the subscript-string form is supported by autonp")
+    ins, out = _parse_einsum(subscripts, [np.shape(o) for o in operands])
+    operands = list(operands)
+    spare = [c for c in _LETTERS if c not in "".join(ins) + out]
+    for k, sub in enumerate(list(ins)):
+        seen = ""
+        for c, n in zip(sub, np.shape(operands[k])):
+            if c in seen:  # x[..i..i..] -> x[..i..j..] ⊙ δ_ij
+                fresh = spare.pop()
+                sub = sub[:len(seen)] + fresh + sub[len(seen) + 1:]
+                ins.append(c + fresh)
+                operands.append(np.eye(n, dtype=np.result_type(_data(operands[k]), np.float32)))
+                c = fresh
+            seen += c
+        ins[k] = sub
+    res = einsum_prim(f"{','.join(ins)}->{out}", *operands, optimize=optimize)
+    dtype = kwargs.get("dtype")
+    return res if dtype is None else res.astype(dtype)
+
+
+def tensordot(a, b, axes=2):
+    na, nb = np.ndim(a), np.ndim(b)
+    if isinstance(axes, (int, np.integer)):
+        ax_a, ax_b = list(range(na - axes, na)), list(range(axes))
+    else:
+        ax_a, ax_b = ([axes[0]] if isinstance(axes[0], int) else list(axes[0]),
+                      [axes[1]] if isinstance(axes[1], int) else list(axes[1]))
+    ax_a, ax_b = [x % na for x in ax_a], [x % nb for x in ax_b]
+    sa = list(_LETTERS[:na])
+    sb = list(_LETTERS[na:na + nb])
+    for p, q in zip(ax_a, ax_b):
+        sb[q] = sa[p]
+    out = [c for j, c in enumerate(sa) if j not in ax_a] + [c for j, c in enumerate(sb) if j not in ax_b]
+    return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
+
+
+def dot(a, b, out=None):
+    """``np.dot``: a product for scalars, matmul up to 2-D, else a sum over a's last and b's
+    second-to-last axis."""
+    if out is not None:
+        raise TypeError("dot: out= is not supported by autonp (it would write outside the tape)")
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
+        return a * b
+    if na <= 2 and nb <= 2:
+        return matmul(a, b)
+    return tensordot(a, b, ([na - 1], [nb - 2 if nb > 1 else 0]))
+
+
+def vdot(a, b):
+    return sum(ravel(a) * ravel(b))
+
+
+def inner(a, b):
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return a * b
+    return tensordot(a, b, ([-1], [-1]))
+
+
+def outer(a, b, out=None):
+    if out is not None:
+        raise TypeError("outer: out= is not supported by autonp")
+    return reshape(ravel(a), (-1, 1)) * reshape(ravel(b), (1, -1))
+
+
+def kron(a, b):
+    nd = builtins.max(np.ndim(a), np.ndim(b))
+    sa = (1,) * (nd - np.ndim(a)) + np.shape(a)
+    sb = (1,) * (nd - np.ndim(b)) + np.shape(b)
+    a2 = reshape(a, tuple(v for n in sa for v in (n, 1)))
+    b2 = reshape(b, tuple(v for n in sb for v in (1, n)))
+    return reshape(a2 * b2, tuple(p * q for p, q in zip(sa, sb)))
+
+
+def trace(x, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    if out is not None:
+        raise TypeError("trace: out= is not supported by autonp")
+    res = sum(diagonal(x, offset, axis1, axis2), axis=-1)
+    return res if dtype is None else res.astype(dtype)
+
+
+def multi_dot(arrays, *, out=None):
+    res = arrays[0]
+    for a in arrays[1:]:
+        res = dot(res, a)
+    return res
+
+
+def matrix_power(x, n):
+    if n < 0:
+        x, n = inv(x), -n
+    if n == 0:
+        return broadcast_to(np.eye(np.shape(x)[-1]), np.shape(x)) * 1.0
+    res = x
+    for _ in range(n - 1):
+        res = matmul(res, x)
+    return res
+
+# --------------------------------------------------------------------------- np.linalg
+
+
+inv = Primitive("inv", np.linalg.inv).defvjp(lambda g, ans, x: -matmul(mT(ans), matmul(g, mT(ans))))
+
+
+def _det_vjp(g, ans, x):
+    return reshape(g * ans, np.shape(ans) + (1, 1)) * mT(inv(x))
+
+
+det = Primitive("det", np.linalg.det).defvjp(_det_vjp)
+det.rule = "∂ = det·x⁻ᵀ (needs x invertible)"
+
+
+def _logabsdet(x):
+    return np.linalg.slogdet(x)[1]
+
+
+logabsdet = Primitive("logabsdet", _logabsdet).defvjp(
+    lambda g, ans, x: reshape(g, np.shape(ans) + (1, 1)) * mT(inv(x)))
+SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
+
+
+def slogdet(x):
+    """(sign, log|det x|): the sign is a constant, log|det| differentiable (∂ = x⁻ᵀ)."""
+    return SlogdetResult(np.linalg.slogdet(_data(x))[0], logabsdet(x))
+
+
+def _solve(a, b):
+    return np.linalg.solve(a, b)
+
+
+def _solve_vjp_a(g, ans, a, b):
+    gb = _solve_vjp_b(g, ans, a, b)
+    if np.ndim(b) == 1:
+        return unbroadcast(-reshape(gb, np.shape(gb) + (1,)) * reshape(ans, (1,) + np.shape(ans)), a)
+    return unbroadcast(-matmul(gb, mT(ans)), a)
+
+
+def _solve_vjp_b(g, ans, a, b):
+    return unbroadcast(solve(mT(a), g), b)
+
+
+solve = Primitive("solve", _solve).defvjp(_solve_vjp_a, _solve_vjp_b)
+
+
+def _sym(x):
+    return (x + mT(x)) * 0.5
+
+
+def _cholesky_vjp(g, ans, x):
+    """Murray (2016): Σ = L⁻ᵀ Φ(Lᵀ Ḡ) L⁻¹, symmetrised; Φ keeps the lower triangle, halves the diagonal."""
+    n = np.shape(x)[-1]
+    phi_mask = np.tril(np.ones((n, n))) - 0.5 * np.eye(n)
+    linv = inv(ans)
+    return _sym(matmul(mT(linv), matmul(matmul(mT(ans), g) * phi_mask, linv)))
+
+
+cholesky = Primitive("cholesky", np.linalg.cholesky).defvjp(_cholesky_vjp)
+cholesky.rule = "reads the lower triangle; gradient symmetrised"
+
+
+def _pack(parts, batch):
+    return np.concatenate([np.reshape(p, batch + (-1,)) for p in parts], axis=-1)
+
+
+def _unpack(packed, shapes, batch):
+    """The parts of a packed output (getitem + reshape: differentiable)."""
+    out, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(reshape(getitem(packed, (Ellipsis, slice(start, start + size))), batch + shape))
+        start += size
+    return out
+
+
+def _multi_output(name: str, forward, shapes, vjp):
+    """A primitive with several outputs, as one primitive whose output packs them along the last
+    axis; ``vjp(grads, outs, x)`` gets the unpacked pieces. Returns ``f(x) -> tuple``."""
+    def packed_forward(x, **kw):
+        return _pack(forward(x, **kw), np.shape(x)[:-2])
+
+    def packed_vjp(g, ans, x, **kw):
+        batch, parts = np.shape(x)[:-2], shapes(np.shape(x), **kw)
+        return vjp(_unpack(g, parts, batch), _unpack(ans, parts, batch), x, **kw)
+
+    prim = Primitive(name, packed_forward).defvjp(packed_vjp)
+
+    def call(x, **kw):
+        return tuple(_unpack(prim(x, **kw), shapes(np.shape(x), **kw), np.shape(x)[:-2]))
+    call.prim = prim
+    return call
+
+
+def _off_diagonal_inverse(d):
+    """F with F_ij = 1/d_ij off the diagonal and 0 on it (eigen/singular value gaps)."""
+    n = np.shape(d)[-1]
+    eye = np.eye(n, dtype=bool)
+    return where(eye, 0.0, 1.0 / where(eye, 1.0, d))
+
+
+def _eigh_vjp(grads, outs, x, UPLO="L"):
+    gw, gv = grads
+    w, v = outs
+    f = _off_diagonal_inverse(reshape(w, np.shape(w)[:-1] + (1, -1)) - reshape(w, np.shape(w) + (1,)))
+    inner = f * matmul(mT(v), gv) + reshape(gw, np.shape(gw) + (1,)) * np.eye(np.shape(w)[-1])
+    return _sym(matmul(v, matmul(inner, mT(v))))
+
+
+_eigh = _multi_output("eigh", lambda x, UPLO="L": np.linalg.eigh(x, UPLO),
+                      lambda shape, UPLO="L": [shape[-1:], shape[-2:]], _eigh_vjp)
+_eigh.prim.rule = "needs distinct eigenvalues; gradient symmetrised"
+EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+
+
+def eigh(x, UPLO="L"):
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix."""
+    return EighResult(*_eigh(x, UPLO=UPLO))
+
+
+def _svd_shapes(shape, **kw):
+    m, n = shape[-2:]
+    k = builtins.min(m, n)
+    return [(m, k), (k,), (k, n)]
+
+
+def _svd_vjp(grads, outs, x):
+    """Townsend (2016), real, reduced: U[(F∘(UᵀŪ−ŪᵀU))S + diag(s̄) + S(F∘(VᵀV̄−V̄ᵀV))]Vᵀ
+    + (I−UUᵀ)ŪS⁻¹Vᵀ + US⁻¹V̄ᵀ(I−VVᵀ), with F_ij = 1/(s_j² − s_i²)."""
+    gu, gs, gvh = grads
+    u, s, vh = outs
+    v, gv = mT(vh), mT(gvh)
+    m, n = np.shape(x)[-2:]
+    s_row = reshape(s, np.shape(s)[:-1] + (1, -1))
+    s_col = reshape(s, np.shape(s) + (1,))
+    f = _off_diagonal_inverse(s_row * s_row - s_col * s_col)
+    j = f * (matmul(mT(u), gu) - matmul(mT(gu), u))
+    kk = f * (matmul(mT(v), gv) - matmul(mT(gv), v))
+    k = np.shape(s)[-1]
+    inner = j * s_row + reshape(gs, np.shape(gs) + (1,)) * np.eye(k) + s_col * kk
+    res = matmul(u, matmul(inner, vh))
+    if m > k:
+        res = res + matmul(gu - matmul(u, matmul(mT(u), gu)), vh / s_col)
+    if n > k:
+        res = res + matmul(u / s_row, mT(gv) - matmul(matmul(mT(gv), v), vh))
+    return res
+
+
+_svd = _multi_output("svd", lambda x: np.linalg.svd(x, full_matrices=False), _svd_shapes, _svd_vjp)
+_svd.prim.rule = "reduced (full_matrices=False); needs distinct nonzero singular values"
+SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
+
+
+def svd(x, full_matrices=True, compute_uv=True, hermitian=False):
+    """``np.linalg.svd``; differentiable in its reduced form (``full_matrices`` is ignored where
+    it makes no difference, a square matrix, and refused for a Tensor that requires grad)."""
+    m, n = np.shape(x)[-2:]
+    if full_matrices and m != n and getattr(x, "requires_grad", False) and compute_uv:
+        raise ValueError("svd: full_matrices=True has no unique gradient for a non-square matrix; "
+                         "pass full_matrices=False")
+    u, s, vh = _svd(x)
+    return SVDResult(u, s, vh) if compute_uv else s
+
+
+def _norm2(x, axis=None, keepdims=False):
+    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+
+
+def _norm2_vjp(g, ans, x, axis=None, keepdims=False):
+    a = expand(ans, x, axis, keepdims)
+    zero = _data(a) == 0
+    return expand(g, x, axis, keepdims) * where(zero, 0.0, x / where(zero, 1.0, a))
+
+
+norm2 = Primitive("norm2", _norm2).defvjp(_norm2_vjp)
+norm2.rule = "gradient 0 at 0"
+
+
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
+    """``np.linalg.norm``: vector norms (2, 1, ∞, −∞, p) and matrix norms ('fro', 'nuc', 1, −1,
+    2, −2, ∞, −∞). The 2-norm has gradient 0 at 0; ∞-norms share ties like ``max``."""
+    nd = np.ndim(x)
+    if axis is None and (ord is None or (ord in ("fro", "f") and nd == 2)):
+        return norm2(x, None, keepdims)
+    if axis is None:
+        axis = tuple(range(nd)) if nd == 2 else 0
+    if isinstance(axis, (int, np.integer)) or len(axis) == 1:
+        ax = int(axis if isinstance(axis, (int, np.integer)) else axis[0])
+        if ord is None or ord == 2:
+            return norm2(x, ax, keepdims)
+        if ord == np.inf:
+            return max(abs(x), axis=ax, keepdims=keepdims)
+        if ord == -np.inf:
+            return min(abs(x), axis=ax, keepdims=keepdims)
+        if ord == 0:
+            return sum(_data(x) != 0, axis=ax, keepdims=keepdims).astype(float)
+        if ord == 1:
+            return sum(abs(x), axis=ax, keepdims=keepdims)
+        return sum(abs(x) ** ord, axis=ax, keepdims=keepdims) ** (1.0 / ord)
+    a, b = _axes(axis, nd)
+    if ord in (None, "fro", "f"):
+        return norm2(x, (a, b), keepdims)
+    if ord in ("nuc", 2, -2):
+        s = svd(moveaxis(x, (a, b), (-2, -1)), full_matrices=False, compute_uv=False)
+        res = sum(s, axis=-1) if ord == "nuc" else (max(s, axis=-1) if ord == 2 else min(s, axis=-1))
+    elif ord in (1, -1):
+        col = sum(abs(x), axis=a, keepdims=True)
+        res = (max if ord == 1 else min)(col, axis=(a, b))
+    elif ord in (np.inf, -np.inf):
+        row = sum(abs(x), axis=b, keepdims=True)
+        res = (max if ord == np.inf else min)(row, axis=(a, b))
+    else:
+        raise ValueError(f"norm: invalid norm order {ord!r} for matrices")
+    if keepdims:
+        shape = list(np.shape(x))
+        shape[a] = shape[b] = 1
+        res = reshape(res, tuple(shape))
+    return res
+

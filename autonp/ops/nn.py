@@ -1,0 +1,120 @@
+"""The ops networks are made of: sigmoid, relu, the softmax family, and the fused softmax
+cross-entropy (which keeps its softmax for the backward). ``log`` lives here because
+``log(softmax(z))`` on the tape is computed as ``log_softmax(z)``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..tensor import Primitive, Tensor, _data
+from ._kernels import columnwise, dot_all, exp_rows, fast_sum
+from .elementwise import exp, log_
+from .reductions import expand, sum
+
+
+def _sigmoid(x):
+    """σ(x) = 1/(1+e⁻ˣ), the post's formula. Where e⁻ˣ overflows (x < −709 in float64) it is inf
+    and σ is exactly 0, the correctly rounded limit; the overflow warning is silenced."""
+    with np.errstate(over="ignore"):
+        t = np.exp(-x)
+    if type(t) is not np.ndarray:
+        return 1 / (1 + t)
+    t += 1
+    return np.divide(1, t, out=t)
+
+
+sigmoid = Primitive("sigmoid", _sigmoid).defvjp(lambda g, ans, x: g * ans * (1 - ans))
+
+
+def _relu(x):
+    return np.maximum(x, 0)
+
+
+relu = Primitive("relu", _relu).defvjp(lambda g, ans, x: g * (_data(x) > 0))
+relu.rule = "gradient 0 at 0"
+
+# --------------------------------------------------------------------------- softmax family
+
+
+def _softmax(x, axis=-1):
+    _, e, s = exp_rows(x, axis)
+    e /= s
+    return e
+
+
+def _log_softmax(x, axis=-1):
+    shifted, _, s = exp_rows(x, axis)
+    return shifted - np.log(s)
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    m = columnwise(np.maximum, x, axis, True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = m + np.log(fast_sum(np.exp(x - m), axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+softmax = Primitive("softmax", _softmax).defvjp(        # s ⊙ (g − Σ g⊙s)
+    lambda g, ans, x, axis=-1: ans * (g - sum(g * ans, axis=axis, keepdims=True)))
+log_softmax = Primitive("log_softmax", _log_softmax).defvjp(  # g − softmax ⊙ Σ g
+    lambda g, ans, x, axis=-1: g - exp(ans) * sum(g, axis=axis, keepdims=True))
+logsumexp = Primitive("logsumexp", _logsumexp).defvjp(
+    lambda g, ans, x, axis=None, keepdims=False:
+        expand(g, x, axis, keepdims) * exp(x - expand(ans, x, axis, keepdims)))
+
+
+def log(x):
+    """Natural logarithm, ∂ = g / x. ``log(softmax(z))`` on the tape is computed as
+    ``log_softmax(z)``: finite where softmax underflows to 0, same value elsewhere."""
+    node = x.node if isinstance(x, Tensor) else None
+    if node is not None and node.prim is softmax and node.args is not None:
+        return log_softmax(node.args[0], **node.kwargs)
+    return log_(x)
+
+
+def _rows(logits, axis):
+    """How many softmax rows ``logits`` holds (the mean's divisor)."""
+    shape = np.shape(logits)
+    return math.prod(shape) // shape[axis]
+
+
+def _xent(logits, target, axis=-1):
+    """mean over rows of −Σ target ⊙ log_softmax(logits); targets are probabilities (e.g. one-hot)."""
+    return _xent_parts(logits, target, axis)[0]
+
+
+def _xent_saving(logits, target, axis=-1):
+    """The loss, and softmax(logits) for the backward (made from the forward's exps, in place)."""
+    loss, e, s = _xent_parts(logits, target, axis)
+    return loss, np.divide(e, s, out=e)
+
+
+def _xent_parts(logits, target, axis):
+    """(loss, exp(z − c), Σ exp(z − c)): what both forwards share."""
+    shifted, e, s = exp_rows(logits, axis)
+    if shifted is logits:
+        shifted = shifted - np.log(s)                              # log_softmax
+    else:
+        np.subtract(shifted, np.log(s), out=shifted)
+    return -dot_all(target, shifted) / _rows(logits, axis), e, s
+
+
+def _xent_vjp_logits(g, ans, z, t, axis=-1, saved=None):
+    """(softmax(z)·Σt − t)·g/m, which is (softmax(z) − t)·g/m for one-hot or probability rows."""
+    if saved is None:  # recompute, from Tensors under create_graph
+        return (softmax(z, axis=axis) * sum(t, axis=axis, keepdims=True) - t) * (g / _rows(z, axis))
+    out = saved * fast_sum(t, axis=axis, keepdims=True)  # saved: plain arrays, so one buffer suffices
+    out -= t
+    out *= g / _rows(z, axis)
+    return out
+
+
+def _xent_vjp_target(g, ans, z, t, axis=-1, saved=None):
+    """−log_softmax(z)·g/m."""
+    return log_softmax(z, axis=axis) * (-g / _rows(z, axis))
+
+
+softmax_cross_entropy = Primitive("softmax_cross_entropy", _xent, forward_saving=_xent_saving).defvjp(
+    _xent_vjp_logits, _xent_vjp_target)

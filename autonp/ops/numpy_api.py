@@ -1,0 +1,304 @@
+"""NumPy on Tensors: the tables that map NumPy's ufuncs and functions to autonp's ops, the two
+protocols that route NumPy calls through them, and the Tensor methods and operators.
+
+The rule: when any argument is a Tensor that requires grad, a NumPy call either records a
+differentiable op or raises a ``TypeError`` naming the function — it never returns a plain
+array with the gradient silently gone. Functions whose results carry no gradient (``argmax``,
+comparisons, ``isnan``, ``shape``) return plain results; so does everything when nothing
+requires grad.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..tensor import Tensor, _data
+from . import arithmetic as ar
+from . import elementwise as ew
+from . import linalg as la
+from . import nn
+from . import reductions as rd
+from . import shape as sh
+
+# --------------------------------------------------------------------------- ufuncs
+
+UFUNCS: dict[np.ufunc, Callable] = {
+    np.add: ar.add, np.subtract: ar.sub, np.multiply: ar.mul, np.true_divide: ar.div, np.negative: ar.neg,
+    np.power: ar.power, np.float_power: ar.power, np.mod: ar.mod, np.fmod: ar.fmod,
+    np.floor_divide: ar.floor_divide, np.matmul: la.matmul,
+    np.positive: ew.positive, np.conjugate: ew.positive,
+    np.exp: ew.exp, np.exp2: ew.exp2, np.expm1: ew.expm1, np.log: nn.log, np.log2: ew.log2,
+    np.log10: ew.log10, np.log1p: ew.log1p, np.sqrt: ew.sqrt, np.cbrt: ew.cbrt, np.square: ew.square,
+    np.reciprocal: ew.reciprocal, np.absolute: ew.abs, np.fabs: ew.fabs,
+    np.sin: ew.sin, np.cos: ew.cos, np.tan: ew.tan, np.arcsin: ew.arcsin, np.arccos: ew.arccos,
+    np.arctan: ew.arctan, np.sinh: ew.sinh, np.cosh: ew.cosh, np.tanh: ew.tanh, np.arcsinh: ew.arcsinh,
+    np.arccosh: ew.arccosh, np.arctanh: ew.arctanh, np.deg2rad: ew.deg2rad, np.rad2deg: ew.rad2deg,
+    np.sign: ew.sign, np.floor: ew.floor, np.ceil: ew.ceil, np.rint: ew.rint, np.trunc: ew.trunc,
+    np.maximum: ew.maximum, np.minimum: ew.minimum, np.fmax: ew.fmax, np.fmin: ew.fmin,
+    np.hypot: ew.hypot, np.arctan2: ew.arctan2, np.logaddexp: ew.logaddexp, np.logaddexp2: ew.logaddexp2,
+}
+UFUNC_REDUCE: dict[np.ufunc, Callable] = {np.add: rd.sum, np.multiply: rd.prod, np.maximum: rd.max,
+                                          np.minimum: rd.min}
+UFUNC_ACCUMULATE: dict[np.ufunc, Callable] = {np.add: rd.cumsum, np.multiply: rd.cumprod}
+# ufuncs whose results carry no gradient (booleans, integers, properties of the value)
+UFUNCS_WITHOUT_GRADIENT = {
+    np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal, np.logical_and,
+    np.logical_or, np.logical_xor, np.logical_not, np.isnan, np.isinf, np.isfinite, np.signbit,
+    np.isnat, np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.invert, np.left_shift, np.right_shift,
+    np.gcd, np.lcm, np.spacing,
+}
+
+
+def _requires_grad(x: Any) -> bool:
+    if isinstance(x, Tensor):
+        return x.requires_grad
+    if isinstance(x, (list, tuple)):
+        return any(_requires_grad(v) for v in x)
+    return False
+
+
+def _plain(x: Any) -> Any:
+    """Tensors inside (lists of) arguments as their arrays."""
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, (list, tuple)):
+        return type(x)(_plain(v) for v in x)
+    return x
+
+
+def _refuse(what: str, why: str = "") -> TypeError:
+    return TypeError(
+        f"{what} was called on a Tensor that requires grad, and autonp has no differentiable version of it"
+        f"{why}. Rather than return a plain array without the gradient it refuses: compute it from "
+        f"differentiable ops, or register one with anp.primitive(...).defvjp(...), or call it on "
+        f"t.detach() if no gradient should flow through it.")
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    grad = _requires_grad(inputs)
+    name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    if ufunc in UFUNCS_WITHOUT_GRADIENT:
+        return getattr(ufunc, method)(*_plain(inputs), **{k: _plain(v) for k, v in kwargs.items()})
+    fn = {"__call__": UFUNCS, "reduce": UFUNC_REDUCE, "accumulate": UFUNC_ACCUMULATE}.get(method, {}).get(ufunc)
+    out = kwargs.pop("out", None)
+    if fn is not None and (out is None or not (grad or _requires_grad(out))):
+        if kwargs.get("where", True) is not True:
+            if grad:
+                raise TypeError(f"{name}: where= is not supported on a Tensor that requires grad; use anp.where")
+            fn = None
+        else:
+            dtype = kwargs.pop("dtype", None)
+            kwargs.pop("where", None)
+            kwargs.pop("casting", None)
+            if method == "__call__":
+                if kwargs:
+                    raise TypeError(f"{name}: autonp does not support the arguments {sorted(kwargs)}")
+                res = fn(*inputs)
+            else:
+                axis = kwargs.pop("axis", 0)
+                res = fn(inputs[0], axis=axis, **kwargs)
+            if dtype is not None:
+                res = res.astype(dtype)
+            if out is None:
+                return res
+            target = out[0] if isinstance(out, tuple) else out
+            np.copyto(target.data if isinstance(target, Tensor) else target, _data(res))
+            return target
+    if grad or _requires_grad(out):
+        if out is not None and fn is not None:
+            raise TypeError(f"{name}: out= cannot write a result that requires grad into an existing array "
+                            f"(it would leave the tape); use the returned Tensor")
+        raise _refuse(name)
+    if out is not None:
+        kwargs["out"] = _plain(out)
+    return getattr(ufunc, method)(*_plain(inputs), **kwargs)
+
+# --------------------------------------------------------------------------- functions
+
+
+def _reduction(prim, name):
+    """``np.sum(t, axis, dtype, out, keepdims)`` and ``t.sum(...)`` for a reduction primitive."""
+    def reduce(x, axis=None, dtype=None, out=None, keepdims=False, **unsupported):
+        if isinstance(x, (list, tuple)):
+            x = sh.array(x)
+        if out is not None or any(v is not np._NoValue for v in unsupported.values()):
+            raise TypeError(f"{name}: out= and {sorted(unsupported)} are not supported by autonp")
+        res = prim(x, axis=axis, keepdims=bool(keepdims))
+        return res if dtype is None else res.astype(dtype)
+    reduce.__name__ = name
+    reduce.__doc__ = prim.__doc__
+    return reduce
+
+
+def _scan(prim, name):
+    def scan(x, axis=None, dtype=None, out=None):
+        if isinstance(x, (list, tuple)):
+            x = sh.array(x)
+        if out is not None:
+            raise TypeError(f"{name}: out= is not supported by autonp")
+        res = prim(x, axis=axis)
+        return res if dtype is None else res.astype(dtype)
+    scan.__name__ = name
+    return scan
+
+
+sum_ = _reduction(rd.sum, "sum")
+mean = _reduction(rd.mean, "mean")
+max_ = _reduction(rd.max, "max")
+min_ = _reduction(rd.min, "min")
+prod = _reduction(rd.prod, "prod")
+cumsum = _scan(rd.cumsum, "cumsum")
+cumprod = _scan(rd.cumprod, "cumprod")
+
+
+def reshape(x, *args, **kwargs):
+    """``np.reshape(a, shape)`` (also ``newshape=``) and ``t.reshape(2, 3)``."""
+    shape = kwargs.pop("shape", kwargs.pop("newshape", None))
+    if shape is None:
+        shape = args[0] if len(args) == 1 and not isinstance(args[0], (int, np.integer)) else args
+    return sh.reshape(x, tuple(shape) if isinstance(shape, (list, tuple)) else shape, **kwargs)
+
+
+def transpose(x, *axes):
+    if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+        axes = axes[0]
+    return sh.transpose(x, tuple(axes) if axes else None)
+
+
+def where(condition, *xy):
+    """``np.where(c, x, y)``; with one argument it is ``nonzero`` (no gradient)."""
+    if not xy:
+        return np.nonzero(_data(condition))
+    return sh.where(_data(condition), *xy)
+
+
+def round_(x, decimals=0, out=None):
+    if out is not None:
+        raise TypeError("round: out= is not supported by autonp")
+    return ew.round(x, decimals)
+
+
+def real(x):
+    return x
+
+
+def imag(x):
+    return 0.0 * x
+
+
+def _eigvalsh(x, UPLO="L"):
+    return la.eigh(x, UPLO)[0]
+
+
+def _broadcast_to(x, shape, subok=False):
+    return sh.broadcast_to(x, tuple(shape) if isinstance(shape, (list, tuple)) else (shape,))
+
+
+def _copy(x, order="K", subok=False):
+    return sh.copy(x)
+
+
+# np.<function> -> autonp implementation (each reached through Tensor.__array_function__)
+FUNCTIONS: dict[Callable, Callable] = {
+    np.sum: sum_, np.mean: mean, np.max: max_, np.amax: max_, np.min: min_, np.amin: min_, np.prod: prod,
+    np.var: rd.var, np.std: rd.std, np.cumsum: cumsum, np.cumprod: cumprod, np.diff: rd.diff,
+    np.sort: rd.sort, np.average: rd.average,
+    np.reshape: reshape, np.transpose: transpose, np.swapaxes: sh.swapaxes, np.moveaxis: sh.moveaxis,
+    np.rollaxis: sh.rollaxis, np.ravel: sh.ravel, np.squeeze: sh.squeeze, np.expand_dims: sh.expand_dims,
+    np.atleast_1d: sh.atleast_1d, np.atleast_2d: sh.atleast_2d, np.atleast_3d: sh.atleast_3d,
+    np.broadcast_to: _broadcast_to, np.broadcast_arrays: sh.broadcast_arrays,
+    np.concatenate: sh.concatenate, np.stack: sh.stack, np.hstack: sh.hstack, np.vstack: sh.vstack,
+    np.dstack: sh.dstack, np.column_stack: sh.column_stack, np.append: sh.append, np.split: sh.split,
+    np.array_split: sh.array_split, np.hsplit: sh.hsplit, np.vsplit: sh.vsplit, np.dsplit: sh.dsplit,
+    np.flip: sh.flip, np.fliplr: sh.fliplr, np.flipud: sh.flipud, np.rot90: sh.rot90, np.roll: sh.roll,
+    np.repeat: sh.repeat, np.tile: sh.tile, np.pad: sh.pad, np.take: sh.take,
+    np.take_along_axis: sh.take_along_axis, np.diag: sh.diag, np.diagonal: sh.diagonal, np.tril: sh.tril,
+    np.triu: sh.triu, np.where: where, np.select: sh.select, np.copy: _copy,
+    np.clip: ew.clip, np.round: round_, np.around: round_, np.nan_to_num: ew.nan_to_num,
+    np.real: real, np.imag: imag,
+    np.dot: la.dot, np.vdot: la.vdot, np.inner: la.inner, np.outer: la.outer, np.tensordot: la.tensordot,
+    np.einsum: la.einsum, np.kron: la.kron, np.trace: la.trace,
+    np.linalg.inv: la.inv, np.linalg.det: la.det, np.linalg.slogdet: la.slogdet, np.linalg.solve: la.solve,
+    np.linalg.cholesky: la.cholesky, np.linalg.eigh: la.eigh, np.linalg.eigvalsh: _eigvalsh,
+    np.linalg.svd: la.svd, np.linalg.norm: la.norm, np.linalg.multi_dot: la.multi_dot,
+    np.linalg.matrix_power: la.matrix_power,
+}
+UFUNCS[np.divmod] = ar.divmod_
+
+# functions whose results carry no gradient: they get the arrays and return plain results
+FUNCTIONS_WITHOUT_GRADIENT = {
+    np.shape, np.ndim, np.size, np.argmax, np.argmin, np.argsort, np.argwhere, np.nonzero, np.flatnonzero,
+    np.count_nonzero, np.searchsorted, np.digitize, np.isclose, np.allclose, np.array_equal, np.array_equiv,
+    np.any, np.all, np.zeros_like, np.ones_like, np.empty_like, np.result_type, np.iscomplexobj,
+    np.isrealobj, np.may_share_memory, np.shares_memory, np.isreal, np.iscomplex, np.argpartition,
+    np.lexsort, np.isposinf, np.isneginf, np.isfortran, np.min_scalar_type, np.full_like,
+    np.linalg.matrix_rank, np.unravel_index, np.ravel_multi_index, np.bincount,
+}
+
+
+def _array_function(self, func, types, args, kwargs):
+    fn = FUNCTIONS.get(func)
+    if fn is not None:
+        return fn(*args, **kwargs)
+    if func in FUNCTIONS_WITHOUT_GRADIENT:
+        if func is np.bincount and _requires_grad(kwargs.get("weights", args[1] if len(args) > 1 else None)):
+            raise _refuse("np.bincount", " (with weights)")
+        return func(*_plain(args), **{k: _plain(v) for k, v in kwargs.items()})
+    if _requires_grad(args) or _requires_grad(tuple(kwargs.values())):
+        raise _refuse(f"np.{getattr(func, '__qualname__', func)}")
+    return func(*_plain(args), **{k: _plain(v) for k, v in kwargs.items()})
+
+# --------------------------------------------------------------------------- Tensor methods and operators
+
+
+def _t_getitem(self, index):
+    return sh.getitem(self, sh.index_data(index))
+
+
+def _t_flatten(self, order="C"):
+    return sh.ravel(self, order)
+
+
+def _argreduce(fn):
+    def method(self, *args, **kwargs):
+        return fn(self.data, *args, **kwargs)
+    method.__name__ = fn.__name__
+    return method
+
+
+_METHODS: dict[str, Any] = {
+    "__add__": ar.add, "__radd__": lambda s, o: ar.add(o, s),
+    "__sub__": ar.sub, "__rsub__": lambda s, o: ar.sub(o, s),
+    "__mul__": ar.mul, "__rmul__": lambda s, o: ar.mul(o, s),
+    "__truediv__": ar.div, "__rtruediv__": lambda s, o: ar.div(o, s),
+    "__floordiv__": ar.floor_divide, "__rfloordiv__": lambda s, o: ar.floor_divide(o, s),
+    "__mod__": ar.mod, "__rmod__": lambda s, o: ar.mod(o, s),
+    "__divmod__": ar.divmod_, "__rdivmod__": lambda s, o: ar.divmod_(o, s),
+    "__pow__": ar.power, "__rpow__": lambda s, o: ar.power(o, s),
+    "__matmul__": la.matmul, "__rmatmul__": lambda s, o: la.matmul(o, s),
+    "__neg__": ar.neg, "__pos__": lambda s: s, "__abs__": ew.abs,
+    "__getitem__": _t_getitem,
+    "T": property(lambda s: sh.transpose(s) if s.ndim == 2 else sh.transpose(s, tuple(range(s.ndim))[::-1])),
+    "mT": property(la.mT),
+    "exp": ew.exp, "log": nn.log, "sqrt": ew.sqrt, "abs": ew.abs, "sigmoid": nn.sigmoid, "tanh": ew.tanh,
+    "relu": nn.relu, "sin": ew.sin, "cos": ew.cos, "square": ew.square,
+    "softmax": lambda s, axis=-1: nn.softmax(s, axis=axis),
+    "log_softmax": lambda s, axis=-1: nn.log_softmax(s, axis=axis),
+    "sum": sum_, "mean": mean, "max": max_, "min": min_, "prod": prod, "var": rd.var, "std": rd.std,
+    "cumsum": cumsum, "cumprod": cumprod,
+    "clip": ew.clip, "round": round_,
+    "reshape": reshape, "transpose": transpose, "permute": transpose, "swapaxes": sh.swapaxes,
+    "ravel": sh.ravel, "flatten": _t_flatten, "squeeze": sh.squeeze, "repeat": sh.repeat, "take": sh.take,
+    "diagonal": sh.diagonal, "trace": la.trace, "dot": la.dot, "astype": sh.astype, "copy": sh.copy,
+    "argmax": _argreduce(np.argmax), "argmin": _argreduce(np.argmin), "argsort": _argreduce(np.argsort),
+    "nonzero": _argreduce(np.nonzero), "all": _argreduce(np.all), "any": _argreduce(np.any),
+}
+
+
+def install() -> None:
+    """Attach the methods, operators and NumPy protocols to Tensor."""
+    for name, fn in _METHODS.items():
+        setattr(Tensor, name, fn)
+    Tensor.__array_ufunc__ = _array_ufunc
+    Tensor.__array_function__ = _array_function

@@ -1,0 +1,220 @@
+"""Reductions and scans: sum, mean, max, min, prod, var, std, cumsum, cumprod, diff, sort.
+
+Tie rule: elements equal to the max (min) share its gradient equally. ``prod``'s gradient is
+the product of the other elements (exact at zeros); ``cumprod`` refuses a gradient at exact
+zeros of its input rather than give a wrong one.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Primitive, _data
+from ._kernels import columnwise, fast_sum
+from .shape import (
+    _axes,
+    _no_out,
+    broadcast_to,
+    concatenate,
+    flip,
+    getitem,
+    moveaxis,
+    ravel,
+    reshape,
+    take_along_axis,
+)
+
+
+def _keepdims_shape(shape, axis):
+    if axis is None:
+        return (1,) * len(shape)
+    axes = _axes(axis, len(shape))
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def expand(g, x, axis, keepdims):
+    """Reshape a reduced gradient so it broadcasts against ``x``."""
+    return g if keepdims else reshape(g, _keepdims_shape(np.shape(x), axis))
+
+
+def _count(x, axis) -> int:
+    shape = np.shape(x)
+    return int(np.prod(shape)) if axis is None else int(np.prod([shape[a] for a in _axes(axis, len(shape))]))
+
+
+def _sum(x, axis=None, keepdims=False):
+    return fast_sum(x, axis=axis, keepdims=keepdims)
+
+
+def _mean(x, axis=None, keepdims=False):
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+sum = Primitive("sum", _sum).defvjp(  # noqa: A001
+    lambda g, ans, x, axis=None, keepdims=False: broadcast_to(expand(g, x, axis, keepdims), np.shape(x)))
+mean = Primitive("mean", _mean).defvjp(
+    lambda g, ans, x, axis=None, keepdims=False:
+        broadcast_to(expand(g, x, axis, keepdims) / _count(x, axis), np.shape(x)))
+
+
+def _max(x, axis=None, keepdims=False):
+    return columnwise(np.maximum, x, axis, keepdims)
+
+
+def _min(x, axis=None, keepdims=False):
+    return columnwise(np.minimum, x, axis, keepdims)
+
+
+def _extremum_vjp(g, ans, x, axis=None, keepdims=False):
+    """Tie rule: elements equal to the max (min) share the gradient equally."""
+    hit = _data(x) == _data(expand(ans, x, axis, keepdims))
+    share = hit / np.sum(hit, axis=axis, keepdims=True)
+    return expand(g, x, axis, keepdims) * share
+
+
+max = Primitive("max", _max).defvjp(_extremum_vjp)  # noqa: A001
+min = Primitive("min", _min).defvjp(_extremum_vjp)  # noqa: A001
+max.rule = min.rule = "ties share the gradient equally"
+
+# --------------------------------------------------------------------------- scans
+
+
+def _cumsum(x, axis=None):
+    return np.cumsum(x, axis=axis)
+
+
+def _reverse_cumsum(g, axis):
+    return flip(cumsum(flip(g, axis), axis), axis)
+
+
+cumsum = Primitive("cumsum", _cumsum).defvjp(
+    lambda g, ans, x, axis=None: reshape(_reverse_cumsum(g, 0 if axis is None else axis), np.shape(x)))
+
+
+def _cumprod(x, axis=None):
+    return np.cumprod(x, axis=axis)
+
+
+def _cumprod_vjp(g, ans, x, axis=None):
+    """∂xᵢ = Σ_{k≥i} gₖ·ansₖ / xᵢ; at an exact zero of x that division has no limit to take."""
+    if np.any(_data(x) == 0):
+        raise ZeroDivisionError("cumprod: the gradient at an input that is exactly 0 is not implemented "
+                                "(it would need the products without that element); use prod of slices")
+    flat = axis is None
+    gx = _reverse_cumsum(g * ans, 0 if flat else axis)
+    return reshape(gx, np.shape(x)) / x if flat else gx / x
+
+
+cumprod = Primitive("cumprod", _cumprod).defvjp(_cumprod_vjp)
+cumprod.rule = "no gradient at inputs exactly 0 (raises)"
+
+
+def _exclusive_cumprod(x, axis):
+    """[1, x₀, x₀x₁, ...] along ``axis``: the product of the elements before each one."""
+    n = np.shape(x)[axis]
+    index = [slice(None)] * np.ndim(x)
+    index[axis] = slice(0, n - 1)
+    ones_shape = list(np.shape(x))
+    ones_shape[axis] = 1
+    ones = np.ones(ones_shape, dtype=_data(x).dtype)
+    if n <= 1:
+        return broadcast_to(ones, np.shape(x)) if n else x
+    return concatenate([ones, cumprod(getitem(x, tuple(index)), axis)], axis=axis)
+
+
+def _others_product(x, axis):
+    """∏_{j≠i} x_j along ``axis`` for every i (exact at zeros: no division)."""
+    return _exclusive_cumprod(x, axis) * flip(_exclusive_cumprod(flip(x, axis), axis), axis)
+
+
+def _prod(x, axis=None, keepdims=False):
+    return np.prod(x, axis=axis, keepdims=keepdims)
+
+
+def _prod_vjp(g, ans, x, axis=None, keepdims=False):
+    if axis is None:
+        others = reshape(_others_product(ravel(x), 0), np.shape(x))
+    else:
+        axes = _axes(axis, np.ndim(x))
+        if len(axes) != 1:  # several axes: the product of the others along them, via one flattened axis
+            others = _prod_many_axes(x, axes)
+        else:
+            others = _others_product(x, axes[0])
+    return expand(g, x, axis, keepdims) * others
+
+
+def _prod_many_axes(x, axes):
+    nd = np.ndim(x)
+    rest = [a for a in range(nd) if a not in axes]
+    moved = moveaxis(x, axes, tuple(range(nd - len(axes), nd)))
+    kept = tuple(np.shape(x)[a] for a in rest)
+    flat = reshape(moved, kept + (-1,))
+    others = reshape(_others_product(flat, -1), np.shape(moved))
+    return moveaxis(others, tuple(range(nd - len(axes), nd)), axes)
+
+
+prod = Primitive("prod", _prod).defvjp(_prod_vjp)
+prod.rule = "∂ = product of the other elements (exact at zeros)"
+
+
+def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **options):
+    """Σ(x − mean x)² / (n − ddof)  (NumPy's ``correction=`` is ``ddof``; ``where=`` is refused)."""
+    _no_out("var", out)
+    if options.get("where") is not None or options.get("mean") is not None:
+        raise TypeError(f"var/std: {sorted(options)} are not supported by autonp")
+    ddof = options.get("correction", ddof)
+    d = x - mean(x, axis=axis, keepdims=True)
+    v = sum(d * d, axis=axis, keepdims=keepdims) / (_count(x, axis) - ddof)
+    return v if dtype is None else v.astype(dtype)
+
+
+def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **options):
+    """√var; at zero variance its gradient is infinite (√ at 0)."""
+    from .elementwise import sqrt  # elementwise builds on this module
+    return sqrt(var(x, axis, dtype, out, ddof, keepdims, **options))
+
+
+def average(x, axis=None, weights=None, returned=False, keepdims=False):
+    """Weighted mean Σ x·w / Σ w; ``weights`` 1-D along ``axis`` or shaped like ``x``."""
+    if weights is None:
+        res, total = mean(x, axis=axis, keepdims=keepdims), _count(x, axis)
+    else:
+        w = weights if np.ndim(weights) == np.ndim(x) else _weights_along(weights, x, axis)
+        total = sum(broadcast_to(w, np.shape(x)), axis=axis, keepdims=keepdims)
+        res = sum(x * w, axis=axis, keepdims=keepdims) / total
+    return (res, total) if returned else res
+
+
+def _weights_along(w, x, axis):
+    shape = [1] * np.ndim(x)
+    shape[axis] = np.shape(x)[axis]
+    return reshape(w, tuple(shape))
+
+
+def diff(x, n=1, axis=-1, prepend=None, append=None):
+    if prepend is not None or append is not None:
+        parts = ([prepend] if prepend is not None else []) + [x] + ([append] if append is not None else [])
+        x = concatenate([_along(p, x, axis) for p in parts], axis=axis)
+    nd = np.ndim(x)
+    axis = _axes(axis, nd)[0]
+    for _ in range(n):
+        hi = [slice(None)] * nd
+        lo = [slice(None)] * nd
+        hi[axis], lo[axis] = slice(1, None), slice(None, -1)
+        x = getitem(x, tuple(hi)) - getitem(x, tuple(lo))
+    return x
+
+
+def _along(p, x, axis):
+    if np.ndim(p) == np.ndim(x):
+        return p
+    shape = list(np.shape(x))
+    shape[axis] = 1
+    return broadcast_to(p, tuple(shape))
+
+
+def sort(x, axis=-1, kind=None, order=None, **kwargs):
+    """Sorted values (a gather by ``argsort``: each element's gradient follows it)."""
+    if axis is None:
+        x, axis = ravel(x), 0
+    idx = np.argsort(_data(x), axis=axis, kind=kind)
+    return take_along_axis(x, idx, axis)

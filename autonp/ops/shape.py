@@ -1,0 +1,517 @@
+"""Shapes, broadcasting, indexing, joining and splitting.
+
+The primitives are few: reshape, transpose, broadcast_to/sum_to, getitem (with its adjoint
+``untake``), setitem, concatenate, stack and pad. Everything else here (squeeze, flip, roll,
+repeat, tile, split, hstack, ...) is written with them, so its gradient — of any order — is
+theirs. Notation: ``g`` is the incoming gradient, ``ans`` the op's output.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..tensor import Primitive, Tensor, _data, _hooks, _mode
+from ._kernels import fast_sum
+
+# --------------------------------------------------------------------------- broadcasting
+
+
+def _sum_to(x, shape):
+    """Sum ``x`` over the axes that broadcasting added or stretched to reach ``shape``."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+    return fast_sum(x, axis=axes, keepdims=True).reshape(shape)
+
+
+def _broadcast_to(x, shape):
+    return np.broadcast_to(x, shape)
+
+
+sum_to = Primitive("sum_to", _sum_to)
+broadcast_to = Primitive("broadcast_to", _broadcast_to)
+sum_to.defvjp(lambda g, ans, x, shape: broadcast_to(g, np.shape(x)))
+broadcast_to.defvjp(lambda g, ans, x, shape: sum_to(g, np.shape(x)))
+
+
+def unbroadcast(g, x):
+    """Sum ``g`` down to the shape of ``x`` (undo NumPy broadcasting); ``x`` is an array or Tensor."""
+    return g if g.shape == np.shape(x) else sum_to(g, np.shape(x))
+
+
+def broadcast_arrays(*xs):
+    shape = np.broadcast_shapes(*(np.shape(x) for x in xs))
+    return [broadcast_to(x, shape) if isinstance(x, Tensor) else np.broadcast_to(x, shape) for x in xs]
+
+# --------------------------------------------------------------------------- reshaping
+
+
+def _reshape(x, shape, order="C"):
+    if order != "C":
+        raise ValueError(f"reshape: only order='C' is supported, not {order!r}")
+    return np.reshape(x, shape)
+
+
+def _transpose(x, axes=None):
+    return np.transpose(x, axes)
+
+
+def _swapaxes(x, axis1, axis2):
+    return np.swapaxes(x, axis1, axis2)
+
+
+reshape = Primitive("reshape", _reshape).defvjp(lambda g, ans, x, shape, order="C": reshape(g, np.shape(x)))
+transpose = Primitive("transpose", _transpose).defvjp(
+    lambda g, ans, x, axes=None: transpose(g, None if axes is None else tuple(np.argsort(axes))))
+swapaxes = Primitive("swapaxes", _swapaxes).defvjp(lambda g, ans, x, axis1, axis2: swapaxes(g, axis1, axis2))
+
+
+def _axes(axis, ndim: int) -> tuple[int, ...]:
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return tuple(int(a) % ndim if -ndim <= a < ndim else _axis_error(a, ndim) for a in axes)
+
+
+def _axis_error(a, ndim):
+    raise np.exceptions.AxisError(f"axis {a} is out of bounds for array of dimension {ndim}")
+
+
+def ravel(x, order="C"):
+    """Flatten to 1-D (a reshape)."""
+    return reshape(x, (-1,), order)
+
+
+def squeeze(x, axis=None):
+    shape = np.shape(x)
+    axes = tuple(i for i, n in enumerate(shape) if n == 1) if axis is None else _axes(axis, len(shape))
+    for a in axes:
+        if shape[a] != 1:
+            raise ValueError(f"squeeze: cannot select axis {a} of shape {shape}: its size is not 1")
+    return reshape(x, tuple(n for i, n in enumerate(shape) if i not in axes))
+
+
+def expand_dims(x, axis):
+    shape = list(np.shape(x))
+    for a in sorted(_axes(axis, len(shape) + (1 if isinstance(axis, int) else len(axis)))):
+        shape.insert(a, 1)
+    return reshape(x, tuple(shape))
+
+
+def moveaxis(x, source, destination):
+    nd = np.ndim(x)
+    src, dst = _axes(source, nd), _axes(destination, nd)
+    order = [a for a in range(nd) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(x, tuple(order))
+
+
+def rollaxis(x, axis, start=0):
+    nd = np.ndim(x)
+    axis = _axes(axis, nd)[0]
+    start = start % (nd + 1) if start < 0 else start
+    return moveaxis(x, axis, start - 1 if axis < start else start)
+
+
+def _atleast(nd: int, x, where_new):
+    shape = np.shape(x)
+    if len(shape) >= nd:
+        return x
+    return reshape(x, where_new(shape))
+
+
+def atleast_1d(*xs):
+    out = [_atleast(1, x, lambda s: (1,)) for x in xs]
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_2d(*xs):
+    out = [_atleast(2, x, lambda s: (1,) * (2 - len(s)) + s) for x in xs]
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_3d(*xs):
+    def shape3(s):
+        return {0: (1, 1, 1), 1: (1,) + s + (1,), 2: s + (1,)}[len(s)]
+    out = [_atleast(3, x, shape3) for x in xs]
+    return out[0] if len(out) == 1 else out
+
+# --------------------------------------------------------------------------- selecting and indexing
+
+
+def _where(condition, x, y):
+    return np.where(condition, x, y)
+
+
+where = Primitive("where", _where).defvjp(
+    None,
+    lambda g, ans, c, x, y: unbroadcast(where(_data(c), g, 0.0), x),
+    lambda g, ans, c, x, y: unbroadcast(where(_data(c), 0.0, g), y))
+
+
+def select(condlist, choicelist, default=0):
+    """The first choice whose condition holds (nested ``where``: ∂ flows to the chosen entry)."""
+    out = default
+    for cond, choice in zip(reversed(condlist), reversed(choicelist)):
+        out = where(_data(cond), choice, out)
+    return out
+
+
+def _is_basic(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)) for i in items)
+
+
+def _untake(g, index, shape):
+    """Scatter ``g`` into zeros of ``shape`` at ``index``; repeated indices accumulate."""
+    out = np.zeros(shape, dtype=g.dtype)
+    if _is_basic(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)
+    return out
+
+
+def _getitem(x, index):
+    return x[index]
+
+
+getitem = Primitive("getitem", _getitem).defvjp(lambda g, ans, x, index: untake(g, index, np.shape(x)))
+untake = Primitive("untake", _untake).defvjp(lambda g, ans, gx, index, shape: getitem(g, index))
+getitem.rule = "repeated indices accumulate their gradients"
+
+
+def _setitem(x, index, v):
+    out = np.array(x, copy=True)
+    out[index] = v
+    return out
+
+
+setitem = Primitive("setitem", _setitem).defvjp(
+    lambda g, ans, x, index, v: setitem(g, index, 0.0),
+    lambda g, ans, x, index, v: unbroadcast(getitem(g, index), v))
+setitem.rule = "x[index] = v as a new array: x gets g outside index, v gets g[index] (summed where v broadcast)"
+
+
+def index_data(index):
+    """An index with Tensors in it (``t[idx_tensor]``) as plain arrays: indices are not differentiable."""
+    if isinstance(index, tuple):
+        return tuple(_data(i) for i in index)
+    return _data(index)
+
+
+def _tensor_setitem(t: Tensor, index, value) -> None:
+    """``t[index] = value`` on a Tensor: ``t`` becomes ``setitem(old t, index, value)`` on the tape."""
+    index = index_data(index)
+    if not _mode.enabled or not (t.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+        t.data = _setitem(t.data, index, _data(value))  # nothing to differentiate: a new array all the same
+        return
+    if t.node is None and t.requires_grad:
+        raise RuntimeError(
+            f"t[...] = v on a leaf Tensor{t.shape} that requires grad: its gradient would be ambiguous. Build "
+            f"a new tensor (y = anp.where(mask, v, t), or y = t * 1 then y[...] = v), or assign under "
+            f"anp.no_grad() to change the values of a parameter")
+    old = Tensor._make(t.data, t.node)
+    old.name = t.name
+    new = setitem(old, index, value)
+    t.data, t.node, t.requires_grad = new.data, new.node, new.requires_grad
+
+
+_hooks.setitem = _tensor_setitem
+
+
+def take(x, indices, axis=None):
+    indices = _data(indices)
+    if axis is None:
+        return getitem(ravel(x), indices)
+    axis = _axes(axis, np.ndim(x))[0]
+    return getitem(x, (slice(None),) * axis + (indices,))
+
+
+def take_along_axis(x, indices, axis):
+    """``x`` picked at ``indices`` along ``axis`` (as ``np.take_along_axis``), by advanced indexing."""
+    indices = np.asarray(_data(indices))
+    if axis is None:
+        return getitem(ravel(x), indices)
+    nd = np.ndim(x)
+    axis = _axes(axis, nd)[0]
+    shape = np.broadcast_shapes(np.shape(x)[:axis] + (1,) + np.shape(x)[axis + 1:], indices.shape)
+    grids = list(np.ogrid[tuple(slice(n) for n in shape)])
+    grids = [grid if i != axis else np.broadcast_to(indices, shape) for i, grid in enumerate(grids)]
+    return getitem(x, tuple(grids))
+
+# --------------------------------------------------------------------------- joining and splitting
+
+
+def _concatenate(*xs, axis=0):
+    return np.concatenate(xs, axis=axis)
+
+
+def _concat_vjp(i, g, ans, *xs, axis=0):
+    if axis is None:
+        start = int(np.sum([np.size(x) for x in xs[:i]], dtype=int))
+        return reshape(getitem(g, slice(start, start + np.size(xs[i]))), np.shape(xs[i]))
+    start = int(np.sum([np.shape(x)[axis] for x in xs[:i]], dtype=int))
+    index = [slice(None)] * np.ndim(ans)
+    index[axis] = slice(start, start + np.shape(xs[i])[axis])
+    return getitem(g, tuple(index))
+
+
+_concat = Primitive("concatenate", _concatenate).defvjp_argnum(_concat_vjp)
+
+
+def concatenate(xs: Sequence, axis: int | None = 0, out=None, dtype=None, casting="same_kind"):
+    """Join tensors along an existing axis; ∂ is the matching slice of g."""
+    _no_out("concatenate", out)
+    res = _concat(*xs, axis=axis)
+    return res if dtype is None else res.astype(dtype)
+
+
+def _stack(*xs, axis=0):
+    return np.stack(xs, axis=axis)
+
+
+def _stack_vjp(i, g, ans, *xs, axis=0):
+    index = [slice(None)] * np.ndim(ans)
+    index[axis] = i
+    return getitem(g, tuple(index))
+
+
+_stack_prim = Primitive("stack", _stack).defvjp_argnum(_stack_vjp)
+
+
+def stack(xs: Sequence, axis: int = 0, out=None, dtype=None, casting="same_kind"):
+    """Join tensors along a new axis; ∂ is the matching slice of g."""
+    _no_out("stack", out)
+    res = _stack_prim(*xs, axis=axis)
+    return res if dtype is None else res.astype(dtype)
+
+
+def _no_out(name: str, out) -> None:
+    if out is not None:
+        raise TypeError(f"{name}: out= is not supported by autonp (it would write outside the tape); "
+                        f"use the returned Tensor")
+
+
+def array(obj, dtype=None):
+    """A (possibly nested) list of Tensors and numbers as one Tensor, stacked on the tape."""
+    if isinstance(obj, Tensor):
+        return obj if dtype is None else obj.astype(dtype)
+    if isinstance(obj, (list, tuple)) and any(isinstance(v, (Tensor, list, tuple)) for v in obj):
+        res = _stack_prim(*(array(v) if isinstance(v, (list, tuple)) else v for v in obj), axis=0)
+        return res if dtype is None else res.astype(dtype)
+    return Tensor(obj, dtype=dtype)
+
+
+_hooks.from_sequence = array
+
+
+def hstack(xs: Sequence, dtype=None, casting="same_kind"):
+    xs = atleast_1d(*xs) if len(xs) > 1 else [atleast_1d(xs[0])]
+    return concatenate(xs, axis=0 if np.ndim(xs[0]) == 1 else 1, dtype=dtype)
+
+
+def vstack(xs: Sequence, dtype=None, casting="same_kind"):
+    xs = atleast_2d(*xs) if len(xs) > 1 else [atleast_2d(xs[0])]
+    return concatenate(xs, axis=0, dtype=dtype)
+
+
+def dstack(xs: Sequence):
+    xs = atleast_3d(*xs) if len(xs) > 1 else [atleast_3d(xs[0])]
+    return concatenate(xs, axis=2)
+
+
+def column_stack(xs: Sequence):
+    return concatenate([reshape(x, (-1, 1)) if np.ndim(x) < 2 else x for x in xs], axis=1)
+
+
+def append(x, values, axis=None):
+    if axis is None:
+        return concatenate([ravel(x), ravel(values)], axis=0)
+    return concatenate([x, values], axis=axis)
+
+
+def array_split(x, indices_or_sections, axis=0):
+    n = np.shape(x)[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        if k <= 0:
+            raise ValueError("array_split: number sections must be larger than 0")
+        sizes = [n // k + 1] * (n % k) + [n // k] * (k - n % k)
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+    else:
+        bounds = np.concatenate([[0], list(indices_or_sections), [n]])
+    index = [slice(None)] * np.ndim(x)
+    parts = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        index[axis] = slice(int(lo), int(hi))
+        parts.append(getitem(x, tuple(index)))
+    return parts
+
+
+def split(x, indices_or_sections, axis=0):
+    if isinstance(indices_or_sections, (int, np.integer)) and np.shape(x)[axis] % indices_or_sections:
+        raise ValueError(f"split: array of size {np.shape(x)[axis]} along axis {axis} does not divide into "
+                         f"{indices_or_sections} equal parts (use array_split)")
+    return array_split(x, indices_or_sections, axis)
+
+
+def hsplit(x, sections):
+    return split(x, sections, axis=1 if np.ndim(x) > 1 else 0)
+
+
+def vsplit(x, sections):
+    return split(x, sections, axis=0)
+
+
+def dsplit(x, sections):
+    return split(x, sections, axis=2)
+
+# --------------------------------------------------------------------------- reordering
+
+
+def flip(x, axis=None):
+    nd = np.ndim(x)
+    axes = range(nd) if axis is None else _axes(axis, nd)
+    index = [slice(None)] * nd
+    for a in axes:
+        index[a] = slice(None, None, -1)
+    return getitem(x, tuple(index))
+
+
+def fliplr(x):
+    return flip(x, 1)
+
+
+def flipud(x):
+    return flip(x, 0)
+
+
+def rot90(x, k=1, axes=(0, 1)):
+    k %= 4
+    a, b = axes
+    if k == 0:
+        return x
+    if k == 2:
+        return flip(flip(x, a), b)
+    order = list(range(np.ndim(x)))
+    order[a], order[b] = order[b], order[a]
+    return transpose(flip(x, b), tuple(order)) if k == 1 else flip(transpose(x, tuple(order)), b)
+
+
+def roll(x, shift, axis=None):
+    if axis is None:
+        return reshape(roll(ravel(x), shift, 0), np.shape(x))
+    if not isinstance(axis, (int, np.integer)):
+        for s, a in zip(np.broadcast_to(shift, len(axis)), axis):
+            x = roll(x, int(s), int(a))
+        return x
+    n = np.shape(x)[axis]
+    if n == 0:
+        return x
+    s = int(shift) % n
+    if s == 0:
+        return x
+    index = [slice(None)] * np.ndim(x)
+    index[axis] = np.concatenate([np.arange(n - s, n), np.arange(n - s)])
+    return getitem(x, tuple(index))
+
+
+def repeat(x, repeats, axis=None):
+    if axis is None:
+        x, axis = ravel(x), 0
+    n = np.shape(x)[axis]
+    index = [slice(None)] * np.ndim(x)
+    index[axis] = np.repeat(np.arange(n), _data(repeats))
+    return getitem(x, tuple(index))
+
+
+def tile(x, reps):
+    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
+    shape = np.shape(x)
+    nd = max(len(shape), len(reps))
+    shape = (1,) * (nd - len(shape)) + shape
+    reps = (1,) * (nd - len(reps)) + reps
+    spread = tuple(v for n in shape for v in (1, n))
+    grown = broadcast_to(reshape(x, spread), tuple(v for r, n in zip(reps, shape) for v in (r, n)))
+    return reshape(grown, tuple(r * n for r, n in zip(reps, shape)))
+
+# --------------------------------------------------------------------------- padding, diagonals, triangles
+
+
+def _pad_constant(x, pad_width, constant_values=0):
+    return np.pad(x, pad_width, mode="constant", constant_values=constant_values)
+
+
+def _pad_inner(g, x, pad_width):
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (np.ndim(x), 2))
+    return getitem(g, tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(widths, np.shape(x))))
+
+
+pad_constant = Primitive("pad", _pad_constant).defvjp(
+    lambda g, ans, x, pad_width, constant_values=0: _pad_inner(g, x, pad_width))
+
+
+def pad(x, pad_width, mode="constant", **kwargs):
+    """``np.pad``. Constant mode is a primitive (∂: the inner part of g); edge, reflect, symmetric
+    and wrap are gathers (``x`` at the padded index), so repeated entries accumulate."""
+    if callable(mode):
+        raise TypeError("pad: a function as mode is not differentiable; use a named mode")
+    if mode == "constant":
+        return pad_constant(x, pad_width, kwargs.get("constant_values", 0))
+    if mode not in ("edge", "reflect", "symmetric", "wrap"):
+        raise ValueError(f"pad: mode {mode!r} is not differentiable in autonp (use constant, edge, reflect, "
+                         f"symmetric or wrap)")
+    shape = np.shape(x)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (len(shape), 2))
+    index = np.ix_(*(np.pad(np.arange(n), w, mode=mode, **kwargs) for n, w in zip(shape, widths)))
+    return getitem(x, index)
+
+
+def diagonal(x, offset=0, axis1=0, axis2=1):
+    """The diagonal as a gather: ∂ scatters g back onto it."""
+    nd = np.ndim(x)
+    x = moveaxis(x, (axis1, axis2), (nd - 2, nd - 1))
+    n, m = np.shape(x)[-2:]
+    rows = np.arange(max(0, -offset), min(n, m - offset)) if n and m else np.arange(0)
+    return getitem(x, (Ellipsis, rows, rows + offset))
+
+
+def diag(v, k=0):
+    nd = np.ndim(v)
+    if nd == 2:
+        return diagonal(v, k)
+    if nd != 1:
+        raise ValueError(f"diag: input must be 1-D or 2-D, got shape {np.shape(v)}")
+    n = np.shape(v)[0] + abs(k)
+    rows = np.arange(np.shape(v)[0]) + max(0, -k)
+    return untake(v, (rows, rows + k), (n, n))
+
+
+def tril(x, k=0):
+    n, m = np.shape(x)[-2:]
+    return where(np.tri(n, m, k, dtype=bool), x, 0.0)
+
+
+def triu(x, k=0):
+    n, m = np.shape(x)[-2:]
+    return where(~np.tri(n, m, k - 1, dtype=bool), x, 0.0)
+
+# --------------------------------------------------------------------------- dtype and copies
+
+
+def _astype(x, dtype):
+    return np.asarray(x).astype(dtype)
+
+
+astype = Primitive("astype", _astype).defvjp(lambda g, ans, x, dtype: astype(g, _data(x).dtype))
+astype.rule = "the gradient is cast back to the input's dtype"
+
+
+def _copy(x):
+    return np.array(x, copy=True)
+
+
+copy = Primitive("copy", _copy).defvjp(lambda g, ans, x: g)
