@@ -60,5 +60,11 @@ fmod = binary("fmod", np.fmod, lambda x, y, ans: 1.0, lambda x, y, ans: -trunc(x
 floor_divide = binary("floor_divide", np.floor_divide, None, None, rule="gradient 0 (piecewise constant)")
 
 
+def float_power(x, y):
+    """x ** y computed in float64, as NumPy's float_power."""
+    from .shape import astype
+    return power(astype(x, np.float64) if isinstance(x, Tensor) else np.asarray(x, np.float64), y)
+
+
 def divmod_(x, y):
     return floor_divide(x, y), mod(x, y)

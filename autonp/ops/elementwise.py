@@ -13,7 +13,7 @@ import numpy as np
 
 from ..tensor import Primitive, _data
 from ._define import binary, unary
-from .shape import unbroadcast, where
+from .shape import where
 
 
 def _sign(x):
@@ -116,8 +116,8 @@ minimum = binary("minimum", np.minimum, lambda x, y, ans: _balanced(y, x), lambd
                  rule="ties give ½ to each side")
 fmax = binary("fmax", np.fmax, lambda x, y, ans: _f_balanced(x, y), lambda x, y, ans: _f_balanced(y, x),
               rule="ties give ½; a NaN side gets 0")
-fmin = binary("fmin", np.fmin, lambda x, y, ans: _f_balanced(-_data(y), -_data(x)),
-              lambda x, y, ans: _f_balanced(-_data(x), -_data(y)), rule="ties give ½; a NaN side gets 0")
+fmin = binary("fmin", np.fmin, lambda x, y, ans: _f_balanced(-_data(x), -_data(y)),
+              lambda x, y, ans: _f_balanced(-_data(y), -_data(x)), rule="ties give ½; a NaN side gets 0")
 
 
 def _safe_ratio(a, ans):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import string
 from collections import namedtuple
+
 import numpy as np
 
 from ..tensor import Primitive, _data

@@ -25,7 +25,7 @@ from . import shape as sh
 
 UFUNCS: dict[np.ufunc, Callable] = {
     np.add: ar.add, np.subtract: ar.sub, np.multiply: ar.mul, np.true_divide: ar.div, np.negative: ar.neg,
-    np.power: ar.power, np.float_power: ar.power, np.mod: ar.mod, np.fmod: ar.fmod,
+    np.power: ar.power, np.float_power: ar.float_power, np.mod: ar.mod, np.fmod: ar.fmod,
     np.floor_divide: ar.floor_divide, np.matmul: la.matmul,
     np.positive: ew.positive, np.conjugate: ew.positive,
     np.exp: ew.exp, np.exp2: ew.exp2, np.expm1: ew.expm1, np.log: nn.log, np.log2: ew.log2,
@@ -34,6 +34,7 @@ UFUNCS: dict[np.ufunc, Callable] = {
     np.sin: ew.sin, np.cos: ew.cos, np.tan: ew.tan, np.arcsin: ew.arcsin, np.arccos: ew.arccos,
     np.arctan: ew.arctan, np.sinh: ew.sinh, np.cosh: ew.cosh, np.tanh: ew.tanh, np.arcsinh: ew.arcsinh,
     np.arccosh: ew.arccosh, np.arctanh: ew.arctanh, np.deg2rad: ew.deg2rad, np.rad2deg: ew.rad2deg,
+    np.radians: ew.deg2rad, np.degrees: ew.rad2deg,
     np.sign: ew.sign, np.floor: ew.floor, np.ceil: ew.ceil, np.rint: ew.rint, np.trunc: ew.trunc,
     np.maximum: ew.maximum, np.minimum: ew.minimum, np.fmax: ew.fmax, np.fmin: ew.fmin,
     np.hypot: ew.hypot, np.arctan2: ew.arctan2, np.logaddexp: ew.logaddexp, np.logaddexp2: ew.logaddexp2,
@@ -215,7 +216,7 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.repeat: sh.repeat, np.tile: sh.tile, np.pad: sh.pad, np.take: sh.take,
     np.take_along_axis: sh.take_along_axis, np.diag: sh.diag, np.diagonal: sh.diagonal, np.tril: sh.tril,
     np.triu: sh.triu, np.where: where, np.select: sh.select, np.copy: _copy,
-    np.clip: ew.clip, np.round: round_, np.around: round_, np.nan_to_num: ew.nan_to_num,
+    np.clip: ew.clip, np.sinc: ew.sinc, np.round: round_, np.around: round_, np.nan_to_num: ew.nan_to_num,
     np.real: real, np.imag: imag,
     np.dot: la.dot, np.vdot: la.vdot, np.inner: la.inner, np.outer: la.outer, np.tensordot: la.tensordot,
     np.einsum: la.einsum, np.kron: la.kron, np.trace: la.trace,

@@ -1,8 +1,7 @@
 """Reductions and scans: sum, mean, max, min, prod, var, std, cumsum, cumprod, diff, sort.
 
 Tie rule: elements equal to the max (min) share its gradient equally. ``prod``'s gradient is
-the product of the other elements (exact at zeros); ``cumprod`` refuses a gradient at exact
-zeros of its input rather than give a wrong one.
+the product of the other elements and ``cumprod``'s is exact at zeros too.
 """
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ from .shape import (
     moveaxis,
     ravel,
     reshape,
+    stack,
     take_along_axis,
 )
 
@@ -95,17 +95,25 @@ def _cumprod(x, axis=None):
 
 
 def _cumprod_vjp(g, ans, x, axis=None):
-    """∂xᵢ = Σ_{k≥i} gₖ·ansₖ / xᵢ; at an exact zero of x that division has no limit to take."""
-    if np.any(_data(x) == 0):
-        raise ZeroDivisionError("cumprod: the gradient at an input that is exactly 0 is not implemented "
-                                "(it would need the products without that element); use prod of slices")
-    flat = axis is None
-    gx = _reverse_cumsum(g * ans, 0 if flat else axis)
-    return reshape(gx, np.shape(x)) / x if flat else gx / x
+    """∂xᵢ = Σ_{k≥i} gₖ·ansₖ / xᵢ where x has no zeros; with zeros, without dividing:
+    ∂xᵢ = (∏_{j<i} xⱼ)·hᵢ with hᵢ = gᵢ + xᵢ₊₁·hᵢ₊₁ (a reverse scan, one op per position)."""
+    shape = np.shape(x)
+    if axis is None:
+        x, axis = ravel(x), 0
+    axis = _axes(axis, np.ndim(x))[0]
+    if not np.any(_data(x) == 0):
+        gx = _reverse_cumsum(g * ans, axis) / x
+    else:
+        xs, gs = moveaxis(x, axis, 0), moveaxis(g, axis, 0)
+        h = [getitem(gs, -1)]
+        for i in range(np.shape(xs)[0] - 2, -1, -1):
+            h.append(getitem(gs, i) + getitem(xs, i + 1) * h[-1])
+        gx = _exclusive_cumprod(x, axis) * moveaxis(stack(h[::-1]), 0, axis)
+    return reshape(gx, shape)
 
 
 cumprod = Primitive("cumprod", _cumprod).defvjp(_cumprod_vjp)
-cumprod.rule = "no gradient at inputs exactly 0 (raises)"
+cumprod.rule = "exact at zeros (a reverse scan there instead of a division)"
 
 
 def _exclusive_cumprod(x, axis):

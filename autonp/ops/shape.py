@@ -7,7 +7,7 @@ theirs. Notation: ``g`` is the incoming gradient, ``ans`` the op's output.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
