@@ -7,7 +7,18 @@
 array([2., 4.])
 """
 from . import data, datasets, nn, optim, viz  # the modules built on the core
-from .functional import backward_in_blocks, grad, hessian, jacobian, value_and_grad, vjp
+from .functional import (
+    backward_in_blocks,
+    checkpoint,
+    elementwise_grad,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    value_and_grad,
+    vjp,
+)
 from .gradcheck import GradcheckError, check_ops, compare_gradients, gradcheck, gradgradcheck
 from .ops import *  # noqa: F403 - every op, under its NumPy name
 from .ops import linalg, primitive

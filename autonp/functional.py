@@ -12,7 +12,8 @@ import numpy as np
 
 from .tensor import Tensor, gradients
 
-__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "hessian", "backward_in_blocks"]
+__all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "jvp", "hvp", "jacobian", "hessian", "checkpoint",
+           "backward_in_blocks"]
 
 
 def _prepare(args: Sequence, argnums: Sequence[int]) -> tuple[list, bool]:
@@ -40,13 +41,23 @@ def _zeros_if_none(g, x: Tensor):
     return Tensor(np.zeros_like(x.data)) if g is None else g
 
 
-def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """``value_and_grad(f)(*args) -> (f(*args), ∂f/∂args[argnums])`` for scalar-valued ``f``."""
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """``value_and_grad(f)(*args) -> (f(*args), ∂f/∂args[argnums])`` for scalar-valued ``f``.
+
+    The value comes back detached (its graph is spent), unless the call is itself being
+    differentiated (an argument already required grad). With ``has_aux``, ``f`` returns
+    ``(value, aux)`` and the result is ``((value, aux), grads)``, as in JAX.
+    """
     nums, single = _argnums(argnums)
 
     def wrapped(*args, **kwargs):
         args, nested = _prepare(args, nums)
         out = f(*args, **kwargs)
+        aux = None
+        if has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError("grad(has_aux=True): f must return a pair (scalar value, auxiliary data)")
+            out, aux = out
         if not isinstance(out, Tensor) or out.size != 1:
             raise TypeError(f"grad: f must return a scalar Tensor, got {type(out).__name__} "
                             f"of shape {np.shape(out)}")
@@ -56,30 +67,78 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         else:
             gs = gradients(out, xs, create_graph=nested)
         gs = [_zeros_if_none(g, x) for g, x in zip(gs, xs)]
-        return out, (gs[0] if single else tuple(gs))
+        value = out if nested else out.detach()
+        return ((value, aux) if has_aux else value), (gs[0] if single else tuple(gs))
 
     return wrapped
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """``grad(f)(*args)``: the gradient of scalar-valued ``f`` with respect to ``args[argnums]``."""
-    vg = value_and_grad(f, argnums)
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """``grad(f)(*args)``: the gradient of scalar-valued ``f`` with respect to ``args[argnums]``
+    (with ``has_aux``: ``(gradient, aux)``)."""
+    vg = value_and_grad(f, argnums, has_aux)
+    if has_aux:
+        return lambda *args, **kwargs: (lambda r: (r[1], r[0][1]))(vg(*args, **kwargs))
     return lambda *args, **kwargs: vg(*args, **kwargs)[1]
 
 
+def elementwise_grad(f: Callable, argnum: int = 0) -> Callable:
+    """∂ Σ f(x) / ∂x: for a function applied elementwise, each element's derivative."""
+    def summed(*args):
+        out = f(*args)
+        return out.sum() if isinstance(out, Tensor) else Tensor(np.sum(out))
+    return grad(summed, argnum)
+
+
 def vjp(f: Callable, *args) -> tuple[Tensor, Callable]:
-    """``out, pullback = vjp(f, *args)``; ``pullback(v)`` gives vᵀ ∂out/∂args (one per arg)."""
+    """``out, pullback = vjp(f, *args)``; ``pullback(v)`` gives vᵀ ∂out/∂args (one per arg; a single
+    argument's gradient is returned alone). Arguments ``out`` does not depend on get zeros."""
     args, nested = _prepare(args, range(len(args)))
     out = f(*args)
+    single = len(args) == 1
 
     def pullback(v):
-        if not out.requires_grad:
-            return tuple(_zeros_if_none(None, x) for x in args)
-        gs = gradients(out, args, grad_outputs=v, retain_graph=True, create_graph=nested)
-        res = tuple(_zeros_if_none(g, x) for g, x in zip(gs, args))
-        return res[0] if len(res) == 1 else res
+        if not isinstance(out, Tensor) or not out.requires_grad:
+            res = tuple(_zeros_if_none(None, x) for x in args)
+        else:
+            gs = gradients(out, args, grad_outputs=v, retain_graph=True, create_graph=nested)
+            res = tuple(_zeros_if_none(g, x) for g, x in zip(gs, args))
+        return res[0] if single else res
 
     return out, pullback
+
+
+def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Tensor, Tensor]:
+    """Forward mode: ``(f(*primals), ∂f·tangents)``. Computed by transposing the VJP: the pullback
+    u ↦ uᵀJ is linear in u, so its own VJP at the tangent is J·t (VJPs are differentiable)."""
+    primals, tangents = list(primals), list(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    args, _ = _prepare(primals, range(len(primals)))
+    out = f(*args)
+    if not isinstance(out, Tensor) or not out.requires_grad:
+        return out, Tensor(np.zeros(np.shape(out)))
+    u = Tensor(np.zeros(out.shape, dtype=out.dtype), requires_grad=True)
+    gs = gradients(out, args, grad_outputs=u, retain_graph=True, create_graph=True)
+    total = None
+    for g, t in zip(gs, tangents):
+        if g is not None and g.requires_grad:
+            term = (g * np.asarray(t.data if isinstance(t, Tensor) else t, dtype=g.dtype)).sum()
+            total = term if total is None else total + term
+    if total is None:
+        return out.detach(), Tensor(np.zeros(out.shape, dtype=out.dtype))
+    (jt,) = gradients(total, [u])
+    return out.detach(), _zeros_if_none(jt, u)
+
+
+def hvp(f: Callable, argnum: int = 0) -> Callable:
+    """``hvp(f)(*args, v)``: the Hessian of scalar ``f`` at ``args[argnum]`` times ``v``, without
+    forming the Hessian (the gradient of ∇f·v)."""
+    def wrapped(*args_and_v):
+        *args, v = args_and_v
+        g_dot_v = lambda *a: (grad(f, argnum)(*a) * v).sum()  # noqa: E731
+        return grad(g_dot_v, argnum)(*args)
+    return wrapped
 
 
 def jacobian(f: Callable, argnum: int = 0) -> Callable:
@@ -110,6 +169,32 @@ def jacobian(f: Callable, argnum: int = 0) -> Callable:
 def hessian(f: Callable, argnum: int = 0) -> Callable:
     """``hessian(f)(*args)``: the Jacobian of the gradient, shape ``x.shape + x.shape``."""
     return jacobian(grad(f, argnum), argnum)
+
+
+def checkpoint(f: Callable, *args: Any) -> Tensor:
+    """``f(*args)`` without keeping its intermediates: the forward runs without recording, and the
+    backward runs ``f`` again to get them (memory for time, as ``torch.utils.checkpoint``).
+    ``f`` must be deterministic (seed any randomness)."""
+    from .tensor import Primitive, enable_grad, no_grad
+
+    def forward(*vals):
+        with no_grad():
+            out = f(*(Tensor(v) if isinstance(v, np.ndarray) else v for v in vals))
+        return out.data if isinstance(out, Tensor) else np.asarray(out)
+
+    def vjp_for(i):
+        def vjp(g, ans, *vals):
+            inputs = [Tensor(v.data if isinstance(v, Tensor) else v, requires_grad=j == i)
+                      if isinstance(v, (np.ndarray, Tensor)) else v for j, v in enumerate(vals)]
+            with enable_grad():  # backward runs with recording off
+                out = f(*inputs)
+            (gi,) = gradients(out, [inputs[i]], grad_outputs=g.data if isinstance(g, Tensor) else g)
+            return _zeros_if_none(gi, inputs[i]).data
+        return vjp
+
+    name = f"checkpoint({getattr(f, '__name__', 'f')})"
+    prim = Primitive(name, forward, [vjp_for(i) for i in range(len(args))])
+    return prim(*args)
 
 
 def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) -> float:

@@ -294,6 +294,7 @@ class GradientComparison:
     rows: list[tuple[str, tuple, float, float, bool]]   # name, shape, max abs diff, max rel diff, passed
     rtol: float
     atol: float
+    missing: frozenset = frozenset()  # parameters that got no gradient at all
 
     @property
     def passed(self) -> bool:
@@ -306,7 +307,8 @@ class GradientComparison:
         raise KeyError(name)
 
     def __str__(self) -> str:
-        rows = [(n, s, a, r, "ok" if p else "DIFFER") for n, s, a, r, p in self.rows]
+        rows = [(n, s, a, r, "ok" if p else ("NO GRADIENT" if n in self.missing else "DIFFER"))
+                for n, s, a, r, p in self.rows]
         verdict = "agree" if self.passed else "DIFFER"
         return (f"gradients {verdict} (rtol={self.rtol:g}, atol={self.atol:g}; rel = max|Δ| / max|expected|)\n"
                 + _table(["parameter", "shape", "max abs diff", "max rel diff", "verdict"], rows))
@@ -318,12 +320,16 @@ def compare_gradients(expected: Mapping[str, Any], got: Mapping[str, Any], rtol:
                       atol: float = 0.0) -> GradientComparison:
     """Table of hand-derived gradients (``expected``: name → array) against autonp's (``got``: name →
     array, gradient Tensor, or parameter Tensor whose ``.grad`` is used)."""
-    rows = []
+    rows, missing = [], set()
     for name, e in expected.items():
         if name not in got:
             raise KeyError(f"compare_gradients: no gradient named {name!r} in got (has {sorted(got)})")
         g = got[name]
-        if isinstance(g, Tensor) and g.requires_grad and g.grad is not None:
+        if isinstance(g, Tensor) and g.requires_grad:
+            if g.grad is None:  # a parameter that backward never reached: say so, do not compare its values
+                missing.add(name)
+                rows.append((name, np.shape(e), float("nan"), float("nan"), False))
+                continue
             g = g.grad
         g = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=np.float64)
         e = np.asarray(e, dtype=np.float64)
@@ -332,4 +338,4 @@ def compare_gradients(expected: Mapping[str, Any], got: Mapping[str, Any], rtol:
         diff = float(np.max(np.abs(g - e), initial=0.0))
         rel = diff / max(float(np.max(np.abs(e), initial=0.0)), 1e-300)
         rows.append((name, e.shape, diff, rel, bool(np.allclose(g, e, rtol=rtol, atol=atol))))
-    return GradientComparison(rows, rtol, atol)
+    return GradientComparison(rows, rtol, atol, frozenset(missing))

@@ -7,7 +7,7 @@ import numpy as np
 
 from .tensor import Tensor
 
-__all__ = ["Optimizer", "SGD", "Adam"]
+__all__ = ["Optimizer", "SGD", "Adam", "Adagrad", "RMSprop"]
 
 
 class Optimizer:
@@ -82,3 +82,37 @@ class Adam(Optimizer):
         v += (1 - b2) * (g * g)
         step = self.lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
         p.data -= (step * m / (np.sqrt(v) + self.eps)).astype(p.dtype, copy=False)
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.): s ← s + g², p ← p − lr·g/(√s + eps)."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0):
+        super().__init__(params)
+        self.lr, self.eps, self.weight_decay = lr, eps, weight_decay
+        self.sum_sq = [np.zeros_like(p.data) for p in self.params]
+
+    def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        s = self.sum_sq[i]
+        s += g * g
+        p.data -= (self.lr * g / (np.sqrt(s) + self.eps)).astype(p.dtype, copy=False)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton): s ← αs + (1−α)g², p ← p − lr·g/(√s + eps)."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        super().__init__(params)
+        self.lr, self.alpha, self.eps, self.weight_decay = lr, alpha, eps, weight_decay
+        self.mean_sq = [np.zeros_like(p.data) for p in self.params]
+
+    def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        s = self.mean_sq[i]
+        s *= self.alpha
+        s += (1 - self.alpha) * (g * g)
+        p.data -= (self.lr * g / (np.sqrt(s) + self.eps)).astype(p.dtype, copy=False)

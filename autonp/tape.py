@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .tensor import Node, Tensor, _toposort, describe, format_site
 
 __all__ = ["TapeEntry", "tape"]
@@ -25,9 +27,14 @@ class TapeEntry:
         return format_site(self.node.site)
 
     def __str__(self) -> str:
-        args = ", ".join(describe(a) if a.name is None else f"{a.name}:{describe(a)}" for a in self.inputs)
+        """``matmul(x:Tensor(4, 3), ndarray(3, 2)) -> Tensor(4, 2)``: every array argument, Tensor or not."""
+        args = ", ".join(_arg(a) for a in (self.node.args or ()) if isinstance(a, (Tensor, np.ndarray)))
         out = describe(self.output) if self.output.name is None else f"{self.output.name}:{describe(self.output)}"
         return f"{self.op}({args}) -> {out}"
+
+
+def _arg(a) -> str:
+    return f"{a.name}:{describe(a)}" if isinstance(a, Tensor) and a.name is not None else describe(a)
 
 
 def tape(t: Tensor) -> list[TapeEntry]:

@@ -188,6 +188,8 @@ class Primitive:
     get ``saved=`` (``None`` when they must recompute: under ``create_graph``, or in ``check_ops``).
     """
 
+    in_place = False  # True for setitem: its first argument is the earlier version of its output's Tensor
+
     def __init__(self, name: str, forward, vjps: Sequence | None = None, forward_saving=None):
         self.name = name
         self.forward = forward
@@ -240,10 +242,12 @@ class Primitive:
         if record:
             node = Node(self, args, tuple(vals), kwargs, grad_idx, saved)
             for i in grad_idx:
-                parent = args[i].node
+                a = args[i]
+                if a._version:
+                    node.versions = {**(node.versions or {}), i: a._version}
+                parent = a.node
                 if parent is not None and parent.args is None:
                     _warn_freed(self, node)
-                    break
             if _mode.anomaly:
                 _check_finite(out, self, args, node.site, "forward")
         return Tensor._make(out, node)
@@ -332,7 +336,7 @@ class Node:
     (Only ``args`` holds Tensors: fewer objects for Python's cyclic GC to walk on long tapes.)
     """
 
-    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "saved", "site", "scope", "seq")
+    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "saved", "site", "scope", "seq", "versions")
 
     def __init__(self, prim: Primitive, args: tuple, vals: tuple, kwargs: dict, grad_idx: tuple[int, ...],
                  saved: Any = None):
@@ -345,6 +349,7 @@ class Node:
         self.site = _user_site(3)  # 1: this __init__, 2: Primitive.__call__, 3: whoever called the op
         self.scope = _mode.scope
         self.seq = next(_seq)
+        self.versions: dict | None = None  # {arg position: version} where an argument was assigned into
 
     def free(self) -> None:
         self.args = self.vals = self.saved = None
@@ -396,7 +401,7 @@ class Tensor:
     float32). Only floating-point tensors can require grad. ``grad`` is a Tensor.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "node", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "name", "node", "_version", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
@@ -407,7 +412,7 @@ class Tensor:
         elif isinstance(data, (list, tuple)) and _hooks.from_sequence is not None and _contains_tensor(data):
             # Tensor([x, 2 * x]): stacked on the tape, so gradients flow to the elements
             built = _hooks.from_sequence(data, dtype)
-            self.data, self.node, self.grad, self.name = built.data, built.node, None, name
+            self.data, self.node, self.grad, self.name, self._version = built.data, built.node, None, name, 0
             self.requires_grad = built.requires_grad or bool(requires_grad)
             return
         if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
@@ -420,6 +425,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.name = name
         self.node: Node | None = None
+        self._version = 0  # bumped by t[...] = v; backward checks it against the tape's record
 
     @classmethod
     def _make(cls, data: Any, node: Node | None) -> "Tensor":
@@ -429,6 +435,7 @@ class Tensor:
         t.requires_grad = node is not None
         t.name = None
         t.node = node
+        t._version = 0
         return t
 
     # ---- array-like attributes
@@ -566,6 +573,21 @@ def _freed_error(node: Node) -> GraphFreedError:
         f"if you need to go through the graph twice")
 
 
+def _as_recorded(node: Node, i: int, a: "Tensor") -> "Tensor":
+    """Argument ``i`` of ``node`` as it was when the op ran. ``t[...] = v`` makes ``t`` a new tape
+    entry (an in-place primitive whose first argument is the old ``t``); ops recorded before that
+    used the old one, so their gradient goes there: back along the in-place entries to the version
+    the op saw."""
+    want = (node.versions or {}).get(i, 0)
+    while a._version != want:
+        step = a.node
+        if step is None or not step.prim.in_place or step.args is None:
+            raise RuntimeError(f"argument {i} of {node.prim.name} (built at {format_site(node.site)}) was changed "
+                               f"in place after the op used it, and its earlier value is no longer on the tape")
+        a = step.args[0]
+    return a
+
+
 def _toposort(roots: Iterable[Tensor]) -> list[Tensor]:
     """Tensors that the roots depend on through recorded ops, inputs before outputs (no recursion)."""
     order: list[Tensor] = []
@@ -584,6 +606,8 @@ def _toposort(roots: Iterable[Tensor]) -> list[Tensor]:
         if node is not None and node.args is not None:  # callers decide what a freed entry means
             for i in node.grad_idx:
                 a = node.args[i]
+                if a._version:
+                    a = _as_recorded(node, i, a)
                 if id(a) not in seen:
                     stack.append((a, False))
     return order
@@ -602,6 +626,8 @@ def _count_uses(roots: Sequence[Tensor]) -> dict[int, int]:
             raise _freed_error(node)
         for i in node.grad_idx:
             a = args[i]
+            if a._version:
+                a = _as_recorded(node, i, a)
             n = uses.get(id(a))
             if n is None:
                 uses[id(a)] = 1
@@ -633,6 +659,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
     _mode.enabled = create_graph
     ready = list({id(r): r for r in roots if uses[id(r)] == 0}.values())
     given: set[int] = set()  # ids of arrays handed to leaves as their .grad in this pass
+    in_place: list[Node] = []
     try:
         while ready:
             t = ready.pop()
@@ -653,6 +680,8 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
             args = node.args
             for i in node.grad_idx:
                 a = args[i]
+                if a._version:
+                    a = _as_recorded(node, i, a)
                 k = id(a)
                 if entry is not None:
                     try:
@@ -686,7 +715,12 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                 if n == 0:
                     ready.append(a)
             if not retain_graph:
-                node.free()
+                if node.prim.in_place:
+                    in_place.append(node)  # ops met later may route through its first argument
+                else:
+                    node.free()
+        for node in in_place:
+            node.free()
     finally:
         _mode.enabled = prev_enabled
     return keep

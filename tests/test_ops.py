@@ -2,7 +2,7 @@
 and random composite expressions against HIPS autograd as an independent oracle."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
@@ -231,7 +231,10 @@ def test_random_composites_match_hips_autograd(program, seed):
                 vals.append(f(vals[j % len(vals)], vals[i % len(vals)]))
         return (vals[-1] * np.linspace(-1, 1, 12).reshape(3, 4)).sum()
 
-    want = autograd.grad(lambda x, w: run(x, w, 1), argnum=(0, 1))(x0, W)
+    try:
+        want = autograd.grad(lambda x, w: run(x, w, 1), argnum=(0, 1))(x0, W)
+    except (RuntimeWarning, FloatingPointError):  # the program overflowed (x·x·x·...): not a comparison
+        assume(False)
     got = anp.grad(lambda x, w: run(x, w, 0), argnums=(0, 1))(x0, W)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g.numpy(), w, rtol=1e-9, atol=1e-12)

@@ -167,11 +167,11 @@ def transpose(x, *axes):
     return sh.transpose(x, tuple(axes) if axes else None)
 
 
-def where(condition, *xy):
+def where(condition, x=None, y=None):
     """``np.where(c, x, y)``; with one argument it is ``nonzero`` (no gradient)."""
-    if not xy:
+    if x is None and y is None:
         return np.nonzero(_data(condition))
-    return sh.where(_data(condition), *xy)
+    return sh.where(_data(condition), x, y)
 
 
 def round_(x, decimals=0, out=None):

@@ -191,7 +191,9 @@ def _setitem(x, index, v):
 
 setitem = Primitive("setitem", _setitem).defvjp(
     lambda g, ans, x, index, v: setitem(g, index, 0.0),
+    None,
     lambda g, ans, x, index, v: unbroadcast(getitem(g, index), v))
+setitem.in_place = True  # t[index] = v: ops that used the earlier t route their gradient to it
 setitem.rule = "x[index] = v as a new array: x gets g outside index, v gets g[index] (summed where v broadcast)"
 
 
@@ -213,10 +215,11 @@ def _tensor_setitem(t: Tensor, index, value) -> None:
             f"t[...] = v on a leaf Tensor{t.shape} that requires grad: its gradient would be ambiguous. Build "
             f"a new tensor (y = anp.where(mask, v, t), or y = t * 1 then y[...] = v), or assign under "
             f"anp.no_grad() to change the values of a parameter")
-    old = Tensor._make(t.data, t.node)
-    old.name = t.name
+    old = Tensor._make(t.data, t.node)  # the earlier t, for the ops that already used it
+    old.name, old.requires_grad, old._version = t.name, t.requires_grad, t._version
     new = setitem(old, index, value)
     t.data, t.node, t.requires_grad = new.data, new.node, new.requires_grad
+    t._version += 1
 
 
 _hooks.setitem = _tensor_setitem

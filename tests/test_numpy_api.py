@@ -1,0 +1,343 @@
+"""NumPy on Tensors: every NumPy callable either differentiates or refuses (the walk), the paths the
+protocols cannot see, and regression tests for the bugs and frictions found porting NumPy code."""
+import inspect
+import warnings
+
+import numpy as np
+import pytest
+
+import autonp as anp
+from autonp.ops.numpy_api import FUNCTIONS, FUNCTIONS_WITHOUT_GRADIENT, UFUNCS, UFUNCS_WITHOUT_GRADIENT
+from conftest import central_diff
+
+# functions that change global state or touch files: not called with a Tensor by the walk
+_SKIP_PREFIXES = ("set", "get", "show", "info", "test", "load", "save", "from", "print", "seterr", "geterr")
+_SKIP = {"genfromtxt", "loadtxt", "savetxt", "memmap", "errstate", "printoptions", "format_float_positional",
+         "format_float_scientific", "array_repr", "array_str", "array2string", "base_repr", "binary_repr",
+         "busday_count", "busday_offset", "is_busday", "datetime_as_string", "datetime_data", "require",
+         "frompyfunc", "vectorize", "piecewise", "apply_along_axis", "apply_over_axes", "fromfunction",
+         "nditer", "nested_iters", "einsum_path", "asmatrix", "bmat", "matrix"}
+
+
+def _numpy_callables():
+    found = {}
+    for modname, mod in [("np", np), ("np.linalg", np.linalg)]:
+        for name in dir(mod):
+            obj = getattr(mod, name)
+            if name.startswith("_") or name in _SKIP or name.startswith(_SKIP_PREFIXES):
+                continue
+            if isinstance(obj, np.ufunc) or (callable(obj) and not inspect.isclass(obj) and not inspect.ismodule(obj)):
+                found[f"{modname}.{name}"] = obj
+    return found
+
+
+def _leaks(result) -> list[str]:
+    """Plain float arrays, or Tensors cut off from the tape, inside a result."""
+    if isinstance(result, anp.Tensor):
+        return [] if result.requires_grad else ["a Tensor that does not require grad"]
+    if isinstance(result, (np.ndarray, np.generic)):
+        return [f"a plain {result.dtype} array"] if result.dtype.kind in "fc" else []
+    if isinstance(result, float):
+        return ["a Python float"]
+    if isinstance(result, (list, tuple)):
+        return [leak for r in result for leak in _leaks(r)]
+    return []
+
+
+ARG_PATTERNS = [
+    lambda t: (t,), lambda t: (t, t), lambda t: (t, 1), lambda t: (t, 0),
+    lambda t: ([t, t],), lambda t: (t, t, t), lambda t: (t > 0, t, t), lambda t: (t, (2, 3)),
+]
+
+
+def test_no_numpy_callable_returns_a_plain_array_for_a_tensor_that_requires_grad():
+    """Calls every public function and ufunc of NumPy (and np.linalg) on a Tensor that requires grad,
+    with several argument patterns. Each call must raise, return Tensors that stay on the tape, or be
+    a function whose result carries no gradient (argmax, comparisons, shape, ...)."""
+    allowed = FUNCTIONS_WITHOUT_GRADIENT | UFUNCS_WITHOUT_GRADIENT
+    offenders, called = [], 0
+    for name, fn in sorted(_numpy_callables().items()):
+        for make_args in ARG_PATTERNS:
+            t = anp.Tensor(np.arange(1.0, 7.0).reshape(2, 3) / 7, requires_grad=True)
+            try:
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")
+                    result = fn(*make_args(t))
+            except Exception:  # noqa: BLE001 - refused, or not a valid call: both are fine here
+                continue
+            called += 1
+            leaks = _leaks(result)
+            if leaks and fn not in allowed:
+                offenders.append(f"{name}{tuple(type(a).__name__ for a in make_args(t))}: {leaks[0]}")
+    assert called > 300, f"the walk only completed {called} calls"
+    assert not offenders, "NumPy calls that lose the gradient silently:\n" + "\n".join(offenders)
+
+
+def test_the_tables_reach_autonp_and_the_allowlists_are_really_gradient_free():
+    assert len(UFUNCS) >= 50 and len(FUNCTIONS) >= 80
+    assert not set(FUNCTIONS) & FUNCTIONS_WITHOUT_GRADIENT
+    assert not set(UFUNCS) & UFUNCS_WITHOUT_GRADIENT
+    t = anp.Tensor([0.5, -1.0], requires_grad=True)
+    for f in (np.argmax, np.shape, np.isclose):
+        r = f(t, t) if f is np.isclose else f(t)
+        assert not isinstance(r, anp.Tensor)
+
+
+def test_np_sin_differentiates_the_issue_example():
+    x = anp.Tensor([0.3, 0.5], requires_grad=True)
+    anp.sum(x * np.sin(x)).backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.sin([0.3, 0.5]) + np.array([0.3, 0.5]) * np.cos([0.3, 0.5]))
+
+
+def test_refusal_names_the_function_and_the_way_out():
+    x = anp.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"np\.ptp .*anp\.primitive.*detach"):
+        np.ptp(x)
+    with pytest.raises(TypeError, match=r"np\.frexp"):
+        np.frexp(x)
+    assert np.ptp(x.detach()) == 1.0  # without grad: plain NumPy
+
+
+@pytest.mark.parametrize("write", [
+    lambda a, t: a.__setitem__(slice(0, 2), t),
+    lambda a, t: np.copyto(a, t),
+    lambda a, t: np.asarray(t),
+    lambda a, t: np.array([t, t]),
+    lambda a, t: np.add(t, 1, out=a),
+    lambda a, t: np.exp(t, out=a),
+    lambda a, t: np.multiply(t, 2, where=a > 0),
+])
+def test_paths_that_would_drop_the_gradient_refuse(write):
+    a = np.zeros(2)
+    t = anp.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError):
+        write(a, t)
+    np.testing.assert_array_equal(a, [0.0, 0.0])
+
+
+def test_explicit_conversions_and_no_grad_tensors_stay_easy():
+    t = anp.Tensor([1.0, 2.0], requires_grad=True)
+    a = np.zeros(3)
+    a[:2] = t.detach()
+    a[2] = t[1].item()
+    np.testing.assert_array_equal(a, [1.0, 2.0, 2.0])
+    np.testing.assert_array_equal(np.asarray(t.detach()), [1.0, 2.0])
+    out = anp.Tensor(np.zeros(2))
+    assert np.add(anp.Tensor([1.0, 2.0]), 1, out=out) is out
+    np.testing.assert_array_equal(out.numpy(), [2.0, 3.0])
+
+
+def test_zero_d_tensors_are_numbers():
+    t = anp.Tensor(2.5, requires_grad=True)
+    assert float(t) == 2.5 and int(t) == 2 and f"{t:.2f}" == "2.50" and "%.1f" % t == "2.5"
+    assert round(float(t * 2)) == 5
+
+
+def test_a_running_statistic_built_on_a_freed_graph_warns_once():
+    w = anp.Tensor(1.0, requires_grad=True)
+    smooth = 0.0
+    with pytest.warns(anp.FreedGraphWarning, match=r"item\(\)") as record:
+        for _ in range(3):
+            loss = w * 3.0
+            loss.backward()
+            smooth = smooth * 0.9 + loss * 0.1  # the user's line
+    assert len([r for r in record if issubclass(r.category, anp.FreedGraphWarning)]) == 1
+    assert record[0].filename == __file__
+
+
+def test_item_assignment_on_a_tensor_is_differentiable():
+    x = anp.Tensor(np.arange(1.0, 5.0), requires_grad=True)
+    v = anp.Tensor(10.0, requires_grad=True)
+    y = x * 2.0
+    y[1:3] = v * x[0]          # y = [2, x0 v, x0 v, 8]
+    y[y.numpy() > 7] = 0.0     # mask assignment: the 8 and both x0·v = 10 become 0? no: only y > 7
+    (y * np.array([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    # y = [2x0, 0, 0, 0] after the mask (x0·v = 10 > 7 and 8 > 7): only y[0] = 2·x0 survives
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 0.0, 0.0, 0.0])
+    assert v.grad is None or float(v.grad) == 0.0
+
+
+def test_item_assignment_gradient_against_finite_differences():
+    x0 = np.array([0.3, -0.7, 1.1, 0.4])
+
+    def f(x, v):
+        y = anp.Tensor(x) * 1.0 if not isinstance(x, anp.Tensor) else x * 1.0
+        y[1:3] = v * y[0]
+        y[0] = anp.sin(y[3])
+        return anp.sum(y * y)
+    xs = anp.Tensor(x0, requires_grad=True)
+    vs = anp.Tensor(0.8, requires_grad=True)
+    f(xs, vs).backward()
+    np.testing.assert_allclose(xs.grad.numpy(), central_diff(lambda a: float(f(a, anp.Tensor(0.8)).numpy()), x0),
+                               rtol=1e-7)
+    np.testing.assert_allclose(float(vs.grad), central_diff(lambda a: float(f(x0, anp.Tensor(a)).numpy()),
+                                                            np.array(0.8)), rtol=1e-7)
+
+
+def test_item_assignment_on_a_leaf_that_requires_grad_is_refused():
+    x = anp.Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"leaf .*anp\.where"):
+        x[0] = 2.0
+    with anp.no_grad():
+        x[0] = 2.0
+    np.testing.assert_array_equal(x.numpy(), [2.0, 1.0, 1.0])
+
+
+def test_ops_that_used_a_tensor_before_it_was_assigned_into_get_the_earlier_value():
+    x = anp.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * 1.0
+    z = y * y            # used y = [x0, x1]
+    y[0] = 100.0         # y is now [100, x1]
+    (z.sum() + 3.0 * y.sum()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0 * 1.0, 2.0 * 2.0 + 3.0])
+
+
+def test_a_recurrence_written_with_item_assignment():
+    """h[t] = tanh(h[t-1] * w + xs[t]) into one preallocated Tensor, as NumPy code does."""
+    xs = np.array([0.5, -0.3, 0.8, 0.1])
+
+    def run(w):
+        h = anp.Tensor(np.zeros(5)) * w  # a non-leaf, so it can be assigned into
+        for t in range(4):
+            h[t + 1] = anp.tanh(h[t] * w + xs[t])
+        return anp.sum(h * h)
+
+    w = anp.Tensor(0.7, requires_grad=True)
+    run(w).backward()
+    np.testing.assert_allclose(float(w.grad), central_diff(lambda a: float(run(anp.Tensor(a)).numpy()),
+                                                           np.array(0.7)), rtol=1e-7)
+
+
+def test_complex_tensors_are_refused_at_the_door():
+    with pytest.raises(TypeError, match="complex"):
+        anp.Tensor(np.array([1 + 2j]), requires_grad=True)
+
+
+# ---------------------------------------------------------------------- bugs found by ported tests
+
+
+def test_power_with_zero_exponent_at_zero():
+    assert float(anp.grad(lambda x: x ** 0.0)(0.0)) == 0.0
+    assert float(anp.grad(anp.grad(lambda x: x ** 1.0))(0.0)) == 0.0
+    assert float(anp.grad(lambda x: x ** 2.0)(0.0)) == 0.0
+    x = anp.Tensor([0.0, 2.0], requires_grad=True)
+    (x ** anp.Tensor([0.0, 0.0])).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
+
+
+def test_tensors_passed_by_keyword_get_gradients():
+    c = np.array([True, False])
+    tx, ty = anp.Tensor([1.0, 2.0], requires_grad=True), anp.Tensor([3.0, 4.0], requires_grad=True)
+    anp.where(c, tx, y=ty).sum().backward()
+    np.testing.assert_array_equal(ty.grad.numpy(), [0.0, 1.0])
+    out = anp.where(c, x=tx, y=ty)
+    assert isinstance(out, anp.Tensor) and out.requires_grad
+
+
+def test_swapaxes_by_keyword_backward():
+    t = anp.Tensor(np.ones((2, 3)), requires_grad=True)
+    (anp.swapaxes(t, axis1=0, axis2=1) * np.arange(6.0).reshape(3, 2)).sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), np.arange(6.0).reshape(3, 2).T)
+
+
+def test_unpacking_a_tensor_stops_and_indexing_past_the_end_is_an_index_error():
+    a, b = anp.Tensor([1.0, 2.0])
+    assert float(a) == 1.0 and float(b) == 2.0
+    with pytest.raises(IndexError, match=r"(?s)getitem.*test_numpy_api.py"):
+        anp.Tensor([1.0, 2.0], requires_grad=True)[5]
+
+
+def test_vjp_of_an_output_that_does_not_depend_on_x_is_zeros():
+    x = np.array([1.0, 2.0, 3.0])
+    _, pullback = anp.vjp(lambda v: anp.Tensor(np.ones(2)), x)
+    np.testing.assert_array_equal(pullback(np.ones(2)).numpy(), np.zeros(3))
+    _, pullback = anp.vjp(lambda v: np.ones(2), x)
+    np.testing.assert_array_equal(pullback(np.ones(2)).numpy(), np.zeros(3))
+
+
+def test_value_and_grad_returns_a_detached_value():
+    value, g = anp.value_and_grad(lambda v: anp.sum(v * v))(np.array([1.0, 2.0]))
+    assert not value.requires_grad
+    w = anp.Tensor(2.0, requires_grad=True)
+    (value * w).backward()
+    assert float(w.grad) == 5.0
+
+
+def test_lists_of_tensors():
+    x = anp.Tensor([1.0, 2.0], requires_grad=True)
+    anp.mean([x, x + 2]).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.5, 0.5])
+    x.zero_grad()
+    t = anp.Tensor([x, 2 * x])
+    assert t.shape == (2, 2) and t.requires_grad
+    t.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_tensor_methods_that_ndarray_has():
+    X = np.arange(1.0, 7.0).reshape(2, 3) + 0.3  # off the jumps of % and //
+    x = anp.Tensor(X, requires_grad=True)
+    parts = [x.ravel(), x.flatten(), x[None].squeeze(0).ravel(), x.prod(axis=1), x.var(axis=0), x.std(),
+             x.cumsum(axis=1), x.copy().ravel(), x % 4, x // 2, x.dot(np.ones(3))]
+    anp.sum(anp.concatenate([anp.ravel(p) for p in parts])).backward()
+
+    def f(a):
+        return sum(float(np.sum(p)) for p in [a, a, a, a.prod(axis=1), a.var(axis=0), a.std(), a.cumsum(axis=1),
+                                              a, a % 4, a // 2, a.dot(np.ones(3))])
+    np.testing.assert_allclose(x.grad.numpy(), central_diff(f, X), rtol=1e-6)
+    assert x.argmax() == 5 and isinstance(x.argmax(), (int, np.integer))
+
+
+def test_compare_gradients_says_no_gradient():
+    W = anp.Tensor(np.ones((2, 2)), requires_grad=True)
+    report = anp.compare_gradients({"W": np.ones((2, 2))}, {"W": W})
+    assert not report.passed and "NO GRADIENT" in str(report)
+
+
+def test_tape_lists_ndarray_arguments():
+    W = anp.Tensor(np.ones((3, 2)), requires_grad=True, name="W")
+    entries = anp.tape((np.ones((4, 3)) @ W).sum())
+    assert str(entries[0]) == "matmul(ndarray(4, 3) float64, W:Tensor(3, 2) float64) -> Tensor(4, 2) float64"
+
+
+def test_functional_transforms_against_formulas():
+    x = np.array([0.3, -0.5, 1.2])
+    np.testing.assert_allclose(anp.elementwise_grad(anp.tanh)(x).numpy(), 1 - np.tanh(x) ** 2)
+    out, tangent = anp.jvp(lambda v: anp.sin(v) * v, [x], [np.array([1.0, 2.0, 0.0])])
+    np.testing.assert_allclose(tangent.numpy(), (np.cos(x) * x + np.sin(x)) * [1.0, 2.0, 0.0])
+    v = np.array([1.0, 0.0, -1.0])
+    np.testing.assert_allclose(anp.hvp(lambda a: anp.sum(a ** 3))(x, v).numpy(), 6 * x * v)
+    g, aux = anp.grad(lambda a: (anp.sum(a * a), "aux"), has_aux=True)(x)
+    np.testing.assert_allclose(g.numpy(), 2 * x)
+    assert aux == "aux"
+
+
+def test_checkpoint_recomputes_and_gives_the_same_gradient():
+    calls = []
+
+    def block(a):
+        calls.append(1)
+        return anp.tanh(a @ np.ones((3, 3))) * a
+
+    x = anp.Tensor(np.array([[0.1, 0.2, 0.3]]), requires_grad=True)
+    y = anp.checkpoint(block, x)
+    assert len(anp.tape(y)) == 1  # one op on the tape: the intermediates were not kept
+    y.sum().backward()
+    assert len(calls) == 2
+    X = np.array([[0.1, 0.2, 0.3]])
+    np.testing.assert_allclose(x.grad.numpy(), central_diff(lambda a: float(np.sum(np.tanh(a @ np.ones((3, 3))) * a)),
+                                                            X), rtol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["Adagrad", "RMSprop"])
+def test_adagrad_and_rmsprop_follow_their_update_rules(name):
+    p = anp.nn.Parameter(np.array([1.0, -2.0]))
+    opt = getattr(anp.optim, name)([p], lr=0.1)
+    ref, s = np.array([1.0, -2.0]), np.zeros(2)
+    for _ in range(3):
+        p.grad = anp.Tensor(2 * p.numpy())
+        g = 2 * ref
+        s = s + g * g if name == "Adagrad" else 0.99 * s + 0.01 * g * g
+        ref = ref - 0.1 * g / (np.sqrt(s) + (1e-10 if name == "Adagrad" else 1e-8))
+        opt.step()
+    np.testing.assert_allclose(p.numpy(), ref, rtol=1e-12, atol=1e-15)
