@@ -241,13 +241,9 @@ class Primitive:
         node = None
         if record:
             node = Node(self, args, tuple(vals), kwargs, grad_idx, saved)
-            for i in grad_idx:
-                a = args[i]
-                if a._version:
-                    node.versions = {**(node.versions or {}), i: a._version}
-                parent = a.node
-                if parent is not None and parent.args is None:
-                    _warn_freed(self, node)
+            parent = args[grad_idx[0]].node
+            if parent is not None and parent.args is None:
+                _warn_freed(self, node)
             if _mode.anomaly:
                 _check_finite(out, self, args, node.site, "forward")
         return Tensor._make(out, node)
@@ -336,7 +332,7 @@ class Node:
     (Only ``args`` holds Tensors: fewer objects for Python's cyclic GC to walk on long tapes.)
     """
 
-    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "saved", "site", "scope", "seq", "versions")
+    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "saved", "site", "scope", "seq")
 
     def __init__(self, prim: Primitive, args: tuple, vals: tuple, kwargs: dict, grad_idx: tuple[int, ...],
                  saved: Any = None):
@@ -349,7 +345,6 @@ class Node:
         self.site = _user_site(3)  # 1: this __init__, 2: Primitive.__call__, 3: whoever called the op
         self.scope = _mode.scope
         self.seq = next(_seq)
-        self.versions: dict | None = None  # {arg position: version} where an argument was assigned into
 
     def free(self) -> None:
         self.args = self.vals = self.saved = None
@@ -401,7 +396,7 @@ class Tensor:
     float32). Only floating-point tensors can require grad. ``grad`` is a Tensor.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "node", "_version", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "name", "node", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
@@ -412,7 +407,7 @@ class Tensor:
         elif isinstance(data, (list, tuple)) and _hooks.from_sequence is not None and _contains_tensor(data):
             # Tensor([x, 2 * x]): stacked on the tape, so gradients flow to the elements
             built = _hooks.from_sequence(data, dtype)
-            self.data, self.node, self.grad, self.name, self._version = built.data, built.node, None, name, 0
+            self.data, self.node, self.grad, self.name = built.data, built.node, None, name
             self.requires_grad = built.requires_grad or bool(requires_grad)
             return
         if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
@@ -425,7 +420,6 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.name = name
         self.node: Node | None = None
-        self._version = 0  # bumped by t[...] = v; backward checks it against the tape's record
 
     @classmethod
     def _make(cls, data: Any, node: Node | None) -> "Tensor":
@@ -435,7 +429,6 @@ class Tensor:
         t.requires_grad = node is not None
         t.name = None
         t.node = node
-        t._version = 0
         return t
 
     # ---- array-like attributes
@@ -573,18 +566,26 @@ def _freed_error(node: Node) -> GraphFreedError:
         f"if you need to go through the graph twice")
 
 
+class _Assigned:
+    """How many ``t[...] = v`` were recorded in this process: until the first, backward skips the check."""
+
+    count = 0
+
+
+_assigned = _Assigned()
+
+
 def _as_recorded(node: Node, i: int, a: "Tensor") -> "Tensor":
     """Argument ``i`` of ``node`` as it was when the op ran. ``t[...] = v`` makes ``t`` a new tape
-    entry (an in-place primitive whose first argument is the old ``t``); ops recorded before that
-    used the old one, so their gradient goes there: back along the in-place entries to the version
-    the op saw."""
-    want = (node.versions or {}).get(i, 0)
-    while a._version != want:
-        step = a.node
-        if step is None or not step.prim.in_place or step.args is None:
-            raise RuntimeError(f"argument {i} of {node.prim.name} (built at {format_site(node.site)}) was changed "
-                               f"in place after the op used it, and its earlier value is no longer on the tape")
+    entry (an in-place primitive whose first argument is the earlier ``t``); an op recorded before
+    that (a smaller ``seq``) used the earlier one, so its gradient goes there."""
+    step = a.node
+    while step is not None and step.prim.in_place and step.seq > node.seq:
+        if step.args is None:
+            raise RuntimeError(f"argument {i} of {node.prim.name} (built at {format_site(node.site)}) was "
+                               f"assigned into after the op used it, and its earlier value is no longer on the tape")
         a = step.args[0]
+        step = a.node
     return a
 
 
@@ -606,7 +607,7 @@ def _toposort(roots: Iterable[Tensor]) -> list[Tensor]:
         if node is not None and node.args is not None:  # callers decide what a freed entry means
             for i in node.grad_idx:
                 a = node.args[i]
-                if a._version:
+                if _assigned.count:
                     a = _as_recorded(node, i, a)
                 if id(a) not in seen:
                     stack.append((a, False))
@@ -617,6 +618,7 @@ def _count_uses(roots: Sequence[Tensor]) -> dict[int, int]:
     """For each tensor the roots depend on through recorded ops: how many recorded ops use it."""
     uses = {id(r): 0 for r in roots}
     stack = list(roots)
+    assigned = _assigned.count
     while stack:
         node = stack.pop().node
         if node is None:
@@ -626,7 +628,7 @@ def _count_uses(roots: Sequence[Tensor]) -> dict[int, int]:
             raise _freed_error(node)
         for i in node.grad_idx:
             a = args[i]
-            if a._version:
+            if assigned:
                 a = _as_recorded(node, i, a)
             n = uses.get(id(a))
             if n is None:
@@ -660,6 +662,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
     ready = list({id(r): r for r in roots if uses[id(r)] == 0}.values())
     given: set[int] = set()  # ids of arrays handed to leaves as their .grad in this pass
     in_place: list[Node] = []
+    assigned = _assigned.count
     try:
         while ready:
             t = ready.pop()
@@ -680,7 +683,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
             args = node.args
             for i in node.grad_idx:
                 a = args[i]
-                if a._version:
+                if assigned:
                     a = _as_recorded(node, i, a)
                 k = id(a)
                 if entry is not None:

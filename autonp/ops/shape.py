@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..tensor import Primitive, Tensor, _data, _hooks, _mode
+from ..tensor import Primitive, Tensor, _assigned, _data, _hooks, _mode
 from ._kernels import fast_sum
 
 # --------------------------------------------------------------------------- broadcasting
@@ -39,7 +39,7 @@ broadcast_to.defvjp(lambda g, ans, x, shape: sum_to(g, np.shape(x)))
 
 def unbroadcast(g, x):
     """Sum ``g`` down to the shape of ``x`` (undo NumPy broadcasting); ``x`` is an array or Tensor."""
-    return g if g.shape == np.shape(x) else sum_to(g, np.shape(x))
+    return g if g.shape == x.shape else sum_to(g, x.shape)
 
 
 def broadcast_arrays(*xs):
@@ -216,10 +216,10 @@ def _tensor_setitem(t: Tensor, index, value) -> None:
             f"a new tensor (y = anp.where(mask, v, t), or y = t * 1 then y[...] = v), or assign under "
             f"anp.no_grad() to change the values of a parameter")
     old = Tensor._make(t.data, t.node)  # the earlier t, for the ops that already used it
-    old.name, old.requires_grad, old._version = t.name, t.requires_grad, t._version
+    old.name, old.requires_grad = t.name, t.requires_grad
     new = setitem(old, index, value)
     t.data, t.node, t.requires_grad = new.data, new.node, new.requires_grad
-    t._version += 1
+    _assigned.count += 1
 
 
 _hooks.setitem = _tensor_setitem
