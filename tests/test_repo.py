@@ -19,3 +19,10 @@ def test_readme_has_exactly_two_commands_and_ci_runs_the_test_one():
     for target in ("demo", "test"):
         body = makefile.split(f"\n{target}:")[1].split("\n\n")[0]
         assert "pip install" in makefile and "$(PIP)" in body and "graphviz" in body.splitlines()[0]
+
+
+def test_the_op_reference_is_generated_from_the_tables_and_not_stale():
+    from autonp.ops.reference import render
+    assert (REPO / "docs" / "ops.md").read_text() == render(), \
+        "docs/ops.md is stale: python -m autonp.ops.reference > docs/ops.md"
+    assert "docs/ops.md" in (REPO / "README.md").read_text()

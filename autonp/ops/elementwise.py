@@ -164,3 +164,6 @@ def clip(x, a_min=None, a_max=None, out=None, *, min=None, max=None, lo=None, hi
                             "anp.minimum(anp.maximum(x, lo), hi)")
     return clip_(x, lo=_data(lo), hi=_data(hi))
 
+
+clip.primitive = clip_
+

@@ -120,6 +120,7 @@ def _einsum_vjp(i, g, ans, spec, *operands, optimize=False):
 
 
 einsum_prim = Primitive("einsum", _einsum).defvjp_argnum(_einsum_vjp)
+einsum_prim.rule = "a letter repeated in one operand is a product with the identity"
 
 
 def einsum(subscripts, *operands, optimize=False, **kwargs):
@@ -146,6 +147,9 @@ def einsum(subscripts, *operands, optimize=False, **kwargs):
     res = einsum_prim(f"{','.join(ins)}->{out}", *operands, optimize=optimize)
     dtype = kwargs.get("dtype")
     return res if dtype is None else res.astype(dtype)
+
+
+einsum.primitive = einsum_prim
 
 
 def tensordot(a, b, axes=2):
@@ -254,6 +258,9 @@ def slogdet(x):
     return SlogdetResult(np.linalg.slogdet(_data(x))[0], logabsdet(x))
 
 
+slogdet.primitive = logabsdet
+
+
 def _solve(a, b):
     return np.linalg.solve(a, b)
 
@@ -346,6 +353,9 @@ def eigh(x, UPLO="L"):
     return EighResult(*_eigh(x, UPLO=UPLO))
 
 
+eigh.primitive = _eigh.prim
+
+
 def _svd_shapes(shape, **kw):
     m, n = shape[-2:]
     k = builtins.min(m, n)
@@ -388,6 +398,9 @@ def svd(x, full_matrices=True, compute_uv=True, hermitian=False):
                          "pass full_matrices=False")
     u, s, vh = _svd(x)
     return SVDResult(u, s, vh) if compute_uv else s
+
+
+svd.primitive = _svd.prim
 
 
 def _norm2(x, axis=None, keepdims=False):

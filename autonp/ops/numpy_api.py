@@ -129,6 +129,7 @@ def _reduction(prim, name):
         return res if dtype is None else res.astype(dtype)
     reduce.__name__ = name
     reduce.__doc__ = prim.__doc__
+    reduce.primitive = prim
     return reduce
 
 
@@ -141,6 +142,7 @@ def _scan(prim, name):
         res = prim(x, axis=axis)
         return res if dtype is None else res.astype(dtype)
     scan.__name__ = name
+    scan.primitive = prim
     return scan
 
 
@@ -199,6 +201,10 @@ def _broadcast_to(x, shape, subok=False):
 def _copy(x, order="K", subok=False):
     return sh.copy(x)
 
+
+for _wrapper, _prim in [(reshape, sh.reshape), (transpose, sh.transpose), (where, sh.where), (round_, ew.round),
+                       (_broadcast_to, sh.broadcast_to), (_copy, sh.copy)]:
+    _wrapper.primitive = _prim
 
 # np.<function> -> autonp implementation (each reached through Tensor.__array_function__)
 FUNCTIONS: dict[Callable, Callable] = {

@@ -272,6 +272,9 @@ def concatenate(xs: Sequence, axis: int | None = 0, out=None, dtype=None, castin
     return res if dtype is None else res.astype(dtype)
 
 
+concatenate.primitive = _concat
+
+
 def _stack(*xs, axis=0):
     return np.stack(xs, axis=axis)
 
@@ -290,6 +293,9 @@ def stack(xs: Sequence, axis: int = 0, out=None, dtype=None, casting="same_kind"
     _no_out("stack", out)
     res = _stack_prim(*xs, axis=axis)
     return res if dtype is None else res.astype(dtype)
+
+
+stack.primitive = _stack_prim
 
 
 def _no_out(name: str, out) -> None:
@@ -455,6 +461,7 @@ def _pad_inner(g, x, pad_width):
 
 pad_constant = Primitive("pad", _pad_constant).defvjp(
     lambda g, ans, x, pad_width, constant_values=0: _pad_inner(g, x, pad_width))
+pad_constant.rule = "constant mode; edge, reflect, symmetric and wrap are gathers (repeats accumulate)"
 
 
 def pad(x, pad_width, mode="constant", **kwargs):
@@ -471,6 +478,9 @@ def pad(x, pad_width, mode="constant", **kwargs):
     widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (len(shape), 2))
     index = np.ix_(*(np.pad(np.arange(n), w, mode=mode, **kwargs) for n, w in zip(shape, widths)))
     return getitem(x, index)
+
+
+pad.primitive = pad_constant
 
 
 def diagonal(x, offset=0, axis1=0, axis2=1):
