@@ -45,3 +45,13 @@ def test_minibatch_example_beats_the_blog(mnist_path, tmp_path):
     assert result["accuracy"] >= 0.975
     assert result["seconds"] < 180
     assert (tmp_path / "loss_curves.png").exists() and (tmp_path / "predictions.png").exists()
+
+
+def test_numpy_layers_example_matches_hand_derived_backward_passes(capsys):
+    """CS231n-style layers and min-char-rnn written in plain NumPy calls, fed Tensors: every gradient
+    equals the hand-derived one (the oracle is the NumPy backward written in the example)."""
+    reports = load_example("numpy_layers").main()
+    assert set(reports) == {"affine", "relu", "batchnorm", "rnn_step", "conv_im2col", "softmax_loss", "char_rnn"}
+    for name, report in reports.items():
+        assert report.passed and all(r[3] < 1e-13 for r in report.rows), f"{name}\n{report}"
+    assert "all layers agree" in capsys.readouterr().out

@@ -237,11 +237,31 @@ UFUNCS[np.divmod] = ar.divmod_
 FUNCTIONS_WITHOUT_GRADIENT = {
     np.shape, np.ndim, np.size, np.argmax, np.argmin, np.argsort, np.argwhere, np.nonzero, np.flatnonzero,
     np.count_nonzero, np.searchsorted, np.digitize, np.isclose, np.allclose, np.array_equal, np.array_equiv,
-    np.any, np.all, np.zeros_like, np.ones_like, np.empty_like, np.result_type, np.iscomplexobj,
+    np.any, np.all, np.result_type, np.iscomplexobj,
     np.isrealobj, np.may_share_memory, np.shares_memory, np.isreal, np.iscomplex, np.argpartition,
-    np.lexsort, np.isposinf, np.isneginf, np.isfortran, np.min_scalar_type, np.full_like,
+    np.lexsort, np.isposinf, np.isneginf, np.isfortran, np.min_scalar_type,
     np.linalg.matrix_rank, np.unravel_index, np.ravel_multi_index, np.bincount,
 }
+
+
+
+
+def _constant_like(np_func):
+    """``np.zeros_like(t)`` and kin: a new Tensor (a constant: its values do not depend on ``t``'s),
+    so that NumPy code can fill it by item assignment and keep the gradient of what it assigns."""
+    def like(x, *args, **kwargs):
+        if _requires_grad(args) or _requires_grad(tuple(kwargs.values())):
+            raise _refuse(f"np.{np_func.__name__}", " with a fill value that requires grad (use anp.full_like)")
+        return Tensor(np_func(_data(x), *args, **kwargs))
+    like.__name__ = np_func.__name__
+    like.__doc__ = _constant_like.__doc__.split("\n")[0].replace("``np.zeros_like(t)`` and kin", np_func.__name__)
+    return like
+
+
+# functions whose result is a constant of the argument's shape: a Tensor that needs no gradient
+FUNCTIONS_RETURNING_CONSTANTS = {f: _constant_like(f) for f in (np.zeros_like, np.ones_like, np.empty_like,
+                                                               np.full_like)}
+FUNCTIONS.update(FUNCTIONS_RETURNING_CONSTANTS)
 
 
 def _array_function(self, func, types, args, kwargs):
