@@ -35,30 +35,43 @@ class MNIST:
         return len(self.x_train) == 60000 and len(self.x_test) == 10000
 
     def flat(self, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
-        """(X_train, X_test): rows of 784 pixels scaled to [0, 1], as the blog does (``/ 255.``)."""
-        return (self.x_train.reshape(len(self.x_train), -1).astype(dtype) / dtype(255.0),
-                self.x_test.reshape(len(self.x_test), -1).astype(dtype) / dtype(255.0))
+        """(X_train, X_test): rows of 784 pixels scaled to [0, 1], as the blog does (``/ 255.``);
+        images that are floats already (in [0, 1], checked at load) are not scaled again."""
+        return self._flat(self.x_train, dtype), self._flat(self.x_test, dtype)
+
+    @staticmethod
+    def _flat(x: np.ndarray, dtype) -> np.ndarray:
+        rows = x.reshape(len(x), -1).astype(dtype)
+        return rows / dtype(255.0) if x.dtype.kind in "ui" else rows
 
 
 def _from_file(path: Path) -> MNIST:
     if not path.exists():
         raise FileNotFoundError(f"load_mnist: no file at {path} (give path= or AUTONP_MNIST a keras-format "
                                 f"mnist.npz with {', '.join(_KEYS)})")
+    expected = f"Expected keras's mnist.npz layout: {', '.join(_KEYS)}"
     try:
-        with np.load(path) as f:
-            missing = [k for k in _KEYS if k not in f.files]
-            if missing:
-                raise MNISTFormatError(f"load_mnist: {path} lacks {missing}; it has {f.files}. Expected keras's "
-                                       f"mnist.npz layout: {', '.join(_KEYS)}")
-            arrays = {k: f[k] for k in _KEYS}
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        if isinstance(e, MNISTFormatError):
-            raise
-        raise MNISTFormatError(f"load_mnist: {path} is not a readable .npz file ({e})") from None
+        loaded = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        why = "it is empty" if path.stat().st_size == 0 else f"{type(e).__name__}: {e}"
+        raise MNISTFormatError(f"load_mnist: {path} is not a readable .npz file ({why}). {expected}") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise MNISTFormatError(f"load_mnist: {path} holds a single array of shape {np.shape(loaded)} (a .npy "
+                               f"file), not an .npz archive. {expected}")
+    with loaded as f:
+        missing = [k for k in _KEYS if k not in f.files]
+        if missing:
+            raise MNISTFormatError(f"load_mnist: {path} lacks {missing}; it has {f.files}. {expected}")
+        arrays = {k: f[k] for k in _KEYS}
     for k in ("x_train", "x_test"):
         a = arrays[k]
         if a.ndim != 3 or a.shape[1:] != (28, 28):
             raise MNISTFormatError(f"load_mnist: {path}: {k} has shape {a.shape}, expected (n, 28, 28)")
+        if a.dtype.kind == "f" and a.size and not (0.0 <= a.min() and a.max() <= 1.0):
+            raise MNISTFormatError(f"load_mnist: {path}: {k} is {a.dtype} with values in [{a.min()}, {a.max()}]; "
+                                   f"expected uint8 pixels 0..255, or floats already scaled to [0, 1]")
+        if a.dtype.kind not in "uif":
+            raise MNISTFormatError(f"load_mnist: {path}: {k} has dtype {a.dtype}; expected uint8 pixels")
     for x, y in (("x_train", "y_train"), ("x_test", "y_test")):
         if len(arrays[x]) != len(arrays[y]) or arrays[y].ndim != 1:
             raise MNISTFormatError(f"load_mnist: {path}: {x} has {len(arrays[x])} images but {y} has shape "

@@ -32,6 +32,16 @@ class Optimizer:
         raise NotImplementedError
 
 
+def _subtract(p: Tensor, delta: np.ndarray) -> None:
+    """p ← p − delta, in place; out of place if a graph kept with ``retain_graph`` still holds p's
+    values (they are read-only then, and must stay what that graph recorded)."""
+    delta = delta.astype(p.dtype, copy=False)
+    if p.data.flags.writeable:
+        p.data -= delta
+    else:
+        p.data = p.data - delta
+
+
 class SGD(Optimizer):
     """p ← p − lr·d, with d = g + wd·p, momentum v ← μv + d (d = v, or g + μv with Nesterov).
 
@@ -53,7 +63,7 @@ class SGD(Optimizer):
             v = g.copy() if v is None else np.add(self.momentum * v, g, out=v)
             self.velocity[i] = v
             g = g + self.momentum * v if self.nesterov else v
-        p.data -= self.lr * g
+        _subtract(p, self.lr * g)
 
 
 class Adam(Optimizer):
@@ -81,7 +91,7 @@ class Adam(Optimizer):
         v *= b2
         v += (1 - b2) * (g * g)
         step = self.lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
-        p.data -= (step * m / (np.sqrt(v) + self.eps)).astype(p.dtype, copy=False)
+        _subtract(p, step * m / (np.sqrt(v) + self.eps))
 
 
 class Adagrad(Optimizer):
@@ -97,7 +107,7 @@ class Adagrad(Optimizer):
             g = g + self.weight_decay * p.data
         s = self.sum_sq[i]
         s += g * g
-        p.data -= (self.lr * g / (np.sqrt(s) + self.eps)).astype(p.dtype, copy=False)
+        _subtract(p, self.lr * g / (np.sqrt(s) + self.eps))
 
 
 class RMSprop(Optimizer):
@@ -115,4 +125,4 @@ class RMSprop(Optimizer):
         s = self.mean_sq[i]
         s *= self.alpha
         s += (1 - self.alpha) * (g * g)
-        p.data -= (self.lr * g / (np.sqrt(s) + self.eps)).astype(p.dtype, copy=False)
+        _subtract(p, self.lr * g / (np.sqrt(s) + self.eps))

@@ -22,7 +22,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 __all__ = [
-    "Tensor", "Node", "Primitive", "OpError", "GraphFreedError", "AnomalyError", "FreedGraphWarning",
+    "Tensor", "Node", "Primitive", "OpError", "GraphFreedError", "AnomalyError", "FreedGraphWarning", "from_numpy",
+    "guard_memory",
     "no_grad", "enable_grad", "is_grad_enabled", "name_scope", "detect_anomaly", "gradients",
 ]
 
@@ -33,6 +34,7 @@ class _Mode(threading.local):
     """Per-thread recording state."""
 
     enabled = True      # record ops on the tape
+    guard = True        # make the arrays of leaves and plain arrays the tape holds read-only meanwhile
     anomaly = False     # check every forward and backward value for NaN/Inf
     scope: tuple = ()   # current name_scope path, e.g. ("hidden",)
 
@@ -129,6 +131,21 @@ class enable_grad(no_grad):
     _value = True
 
 
+class guard_memory:
+    """``with anp.guard_memory(False):`` records without making arrays read-only (faster where many
+    plain arrays enter the tape; then nothing stops them changing before backward)."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+
+    def __enter__(self) -> None:
+        self._prev = _mode.guard
+        _mode.guard = self.enabled
+
+    def __exit__(self, *exc: Any) -> None:
+        _mode.guard = self._prev
+
+
 def is_grad_enabled() -> bool:
     return _mode.enabled
 
@@ -163,7 +180,7 @@ class detect_anomaly:
 
 
 def _check_finite(value: Any, prim: "Primitive", args: Sequence, site, stage: str) -> None:
-    arr = value.data if isinstance(value, Tensor) else value
+    arr = value._arr if isinstance(value, Tensor) else value
     if isinstance(arr, (np.ndarray, np.generic)) and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
         bad = "NaN" if np.isnan(arr).any() else "Inf"
         shapes = ", ".join(describe(a) for a in args)
@@ -219,13 +236,18 @@ class Primitive:
             args, kwargs = self._positional(args, kwargs)
         vals = args       # what the NumPy forward sees: the arrays inside Tensor arguments
         grad_idx = ()     # positions of the arguments that require grad
+        shared = False    # does an argument share an array with the user (a leaf, a plain ndarray)?
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
                 if vals is args:
                     vals = list(args)
-                vals[i] = a.data
+                vals[i] = a._arr
                 if a.requires_grad:
                     grad_idx += (i,)
+                if a.node is None:
+                    shared = True
+            elif type(a) is np.ndarray:
+                shared = True
         record = grad_idx and _mode.enabled
         try:
             if record and self.forward_saving is not None:
@@ -240,7 +262,9 @@ class Primitive:
             return out
         node = None
         if record:
-            node = Node(self, args, tuple(vals), kwargs, grad_idx, saved)
+            locked = _lock(args) if shared and _mode.guard else None
+            node = (Node if locked is None else _GuardingNode)(self, args, tuple(vals), kwargs, grad_idx, saved,
+                                                               locked)
             parent = args[grad_idx[0]].node
             if parent is not None and parent.args is None:
                 _warn_freed(self, node)
@@ -332,10 +356,10 @@ class Node:
     (Only ``args`` holds Tensors: fewer objects for Python's cyclic GC to walk on long tapes.)
     """
 
-    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "saved", "site", "scope", "seq")
+    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "saved", "site", "scope", "seq", "locked")
 
     def __init__(self, prim: Primitive, args: tuple, vals: tuple, kwargs: dict, grad_idx: tuple[int, ...],
-                 saved: Any = None):
+                 saved: Any = None, locked: list | None = None):
         self.prim = prim
         self.args: tuple | None = args   # None once backward freed it
         self.vals = vals
@@ -345,9 +369,13 @@ class Node:
         self.site = _user_site(3)  # 1: this __init__, 2: Primitive.__call__, 3: whoever called the op
         self.scope = _mode.scope
         self.seq = next(_seq)
+        self.locked = locked  # arrays this entry made read-only (see _lock), given back by free()
 
     def free(self) -> None:
         self.args = self.vals = self.saved = None
+        if self.locked is not None:
+            _unlock(self.locked)
+            self.locked = None
 
     @property
     def freed(self) -> bool:
@@ -359,6 +387,49 @@ class Node:
     def __repr__(self) -> str:
         args = "freed" if self.args is None else ", ".join(describe(a) for a in self.args)
         return f"Node({self.prim.name}: {args})"
+
+
+class _GuardingNode(Node):
+    """A tape entry that locked arrays: if its graph is dropped without a backward, it unlocks them
+    when it dies."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        if self.locked is not None:
+            _unlock(self.locked)
+
+
+def _lock(args: Sequence) -> list | None:
+    """Make read-only, while this tape entry holds them, the arrays it shares with the user: a leaf's
+    array and plain ndarray arguments (with their bases). Results of ops are guarded by ``Tensor.data``.
+    So ``X[:] = 0`` or ``W.data[0] = 5`` before ``backward()`` fails at that line with NumPy's
+    "assignment destination is read-only" instead of changing the gradient (MyGrad does the same)."""
+    taken = None
+    for a in args:
+        if type(a) is np.ndarray:
+            v = a
+        elif isinstance(a, Tensor) and a.node is None:
+            v = a._arr
+        else:
+            continue
+        while isinstance(v, np.ndarray):  # a view and its bases: writes through the base change the view
+            if v.flags.writeable:
+                v.flags.writeable = False
+                if taken is None:
+                    taken = [v]
+                else:
+                    taken.append(v)
+            v = v.base
+    return taken
+
+
+def _unlock(arrays: list) -> None:
+    for a in reversed(arrays):  # bases before their views
+        try:
+            a.flags.writeable = True
+        except ValueError:  # its base is held by another entry: it stays read-only with it
+            pass
 
 
 # --------------------------------------------------------------------------- Tensor
@@ -396,27 +467,30 @@ class Tensor:
     float32). Only floating-point tensors can require grad. ``grad`` is a Tensor.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "node", "__weakref__")
+    __slots__ = ("_arr", "_grad", "requires_grad", "name", "node", "__weakref__")
     __array_priority__ = 1000
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None,
+                 copy: bool = True):
+        """``Tensor(array)`` copies the array (as ``torch.tensor``): changing the array later does not
+        change the Tensor. ``copy=False`` (or :func:`from_numpy`) shares it instead."""
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._arr
         elif data is None:
             raise TypeError("Tensor(None): expected a number, a sequence or an array")
         elif isinstance(data, (list, tuple)) and _hooks.from_sequence is not None and _contains_tensor(data):
             # Tensor([x, 2 * x]): stacked on the tape, so gradients flow to the elements
             built = _hooks.from_sequence(data, dtype)
-            self.data, self.node, self.grad, self.name = built.data, built.node, None, name
+            self._arr, self.node, self._grad, self.name = built._arr, built.node, None, name
             self.requires_grad = built.requires_grad or bool(requires_grad)
             return
         if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
             dtype = np.float64
-        arr = np.asarray(data, dtype=dtype)
+        arr = np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
         if requires_grad:
             _check_differentiable_dtype(arr)
-        self.data = arr
-        self.grad: Tensor | None = None
+        self._arr = arr
+        self._grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
         self.name = name
         self.node: Node | None = None
@@ -424,22 +498,66 @@ class Tensor:
     @classmethod
     def _make(cls, data: Any, node: Node | None) -> "Tensor":
         t = object.__new__(Tensor)
-        t.data = data if type(data) is np.ndarray else np.asarray(data)
-        t.grad = None
+        t._arr = data if type(data) is np.ndarray else np.asarray(data)
+        t._grad = None
         t.requires_grad = node is not None
         t.name = None
         t.node = node
         return t
 
+    @property
+    def data(self) -> np.ndarray:
+        """The values. While a recorded op's result is still on the tape its array is handed out
+        read-only, so that it cannot change under the backward pass; a leaf's array is its own."""
+        arr = self._arr
+        node = self.node
+        if node is not None and node.args is not None and arr.flags.writeable:
+            arr.flags.writeable = False
+        return arr
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        value = np.asarray(value)
+        if value.shape != self._arr.shape:
+            raise ValueError(f"Tensor.data: new values have shape {value.shape}, the Tensor has {self._arr.shape}")
+        self._arr = value
+
+    @property
+    def grad(self) -> "Tensor | None":
+        """∂(what backward was called on)/∂self, accumulated by backward; a Tensor or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        """Accepts None, a Tensor or an array of this Tensor's shape (so ``p.grad = np.clip(p.grad, -1, 1)``
+        works); the gradient is kept in this Tensor's dtype."""
+        if value is None:
+            self._grad = None
+            return
+        arr = value._arr if isinstance(value, Tensor) else np.asarray(value)
+        if arr.shape != self._arr.shape:
+            raise ValueError(f"grad of shape {arr.shape} assigned to a Tensor of shape {self._arr.shape}")
+        if arr.dtype.kind not in "fiub":
+            raise TypeError(f"grad of dtype {arr.dtype} assigned to a Tensor of dtype {self._arr.dtype}")
+        if isinstance(value, Tensor) and value.requires_grad:  # a differentiable gradient (create_graph)
+            self._grad = value
+        else:
+            self._grad = Tensor._make(arr.astype(self._arr.dtype, copy=False), None)
+
+    def __reduce__(self):
+        """Pickling keeps the values, name and (for a leaf) requires_grad; a result of recorded ops
+        pickles as its values, detached (the tape holds functions and is not saved)."""
+        return _rebuild, (type(self), np.array(self._arr), self.node is None and self.requires_grad, self.name)
+
     # ---- array-like attributes
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: self.data.dtype)
-    ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
+    shape = property(lambda self: self._arr.shape)
+    dtype = property(lambda self: self._arr.dtype)
+    ndim = property(lambda self: self._arr.ndim)
+    size = property(lambda self: self._arr.size)
     is_leaf = property(lambda self: self.node is None)
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._arr)
 
     def __array__(self, dtype=None, copy=None):
         """NumPy's implicit conversion (``np.asarray(t)``, ``arr[i] = t``, plotting) — refused for a
@@ -450,38 +568,38 @@ class Tensor:
                 f"(np.asarray, np.array, arr[...] = t, or a library that calls them), which would lose its "
                 f"gradient. Use the anp./np. function for the computation (np.stack, np.concatenate, ...), "
                 f"or say that you want the values: t.detach(), t.numpy() or t.item()")
-        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return self._arr if dtype is None else self._arr.astype(dtype, copy=False)
 
     def numpy(self) -> np.ndarray:
-        """The values as an ndarray (explicitly without gradient; shares memory)."""
+        """The values as an ndarray (explicitly without gradient; shares memory, read-only while on the tape)."""
         return self.data
 
     def item(self) -> float:
         """The value of a one-element Tensor as a Python number (no gradient)."""
-        return self.data.item()
+        return self._arr.item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._arr.tolist()
 
     # 0-d Tensors work as numbers; the result is a plain Python number (no gradient)
     def __float__(self) -> float:
-        return float(self.data)
+        return float(self._arr)
 
     def __int__(self) -> int:
-        return int(self.data)
+        return int(self._arr)
 
     def __index__(self) -> int:
         if self.dtype.kind not in "iub":
             raise TypeError(f"only integer Tensors can be used as an index, not {self.dtype}")
-        return self.data.__index__()
+        return self._arr.__index__()
 
     def __format__(self, spec: str) -> str:
-        return format(self.data.item(), spec) if spec and self.size == 1 else format(str(self), spec)
+        return format(self._arr.item(), spec) if spec and self.size == 1 else format(str(self), spec)
 
     def __iter__(self):
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d Tensor")
-        for i in range(len(self.data)):
+        for i in range(len(self._arr)):
             yield self[i]
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -490,12 +608,12 @@ class Tensor:
         _hooks.setitem(self, index, value)
 
     def detach(self) -> "Tensor":
-        """The same data, cut off from the tape."""
+        """The same data, cut off from the tape (read-only while the tape still needs it)."""
         return Tensor._make(self.data, None)
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         if flag:
-            _check_differentiable_dtype(self.data)
+            _check_differentiable_dtype(self._arr)
         self.requires_grad = flag
         return self
 
@@ -503,7 +621,7 @@ class Tensor:
         self.grad = None
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, precision=4, threshold=8, edgeitems=2, separator=", ", prefix="Tensor(")
+        body = np.array2string(self._arr, precision=4, threshold=8, edgeitems=2, separator=", ", prefix="Tensor(")
         extra = f", name={self.name!r}" if self.name else ""
         if self.node is not None:
             extra += f", grad_fn={self.node.prim.name}"
@@ -516,15 +634,15 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __bool__(self) -> bool:
-        return bool(self.data)
+        return bool(self._arr)
 
     # comparisons give plain arrays (they are not differentiable)
-    def __lt__(self, o): return self.data < _data(o)
-    def __le__(self, o): return self.data <= _data(o)
-    def __gt__(self, o): return self.data > _data(o)
-    def __ge__(self, o): return self.data >= _data(o)
-    def __eq__(self, o): return self.data == _data(o)  # type: ignore[override]
-    def __ne__(self, o): return self.data != _data(o)  # type: ignore[override]
+    def __lt__(self, o): return self._arr < _data(o)
+    def __le__(self, o): return self._arr <= _data(o)
+    def __gt__(self, o): return self._arr > _data(o)
+    def __ge__(self, o): return self._arr >= _data(o)
+    def __eq__(self, o): return self._arr == _data(o)  # type: ignore[override]
+    def __ne__(self, o): return self._arr != _data(o)  # type: ignore[override]
 
     # ---- differentiation
     def backward(self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
@@ -541,8 +659,20 @@ class Tensor:
                       create_graph=create_graph, accumulate=True)
 
 
+def _rebuild(cls: type, arr: np.ndarray, requires_grad: bool, name: str | None) -> "Tensor":
+    t = object.__new__(cls)
+    t._arr, t._grad, t.requires_grad, t.name, t.node = arr, None, requires_grad, name, None
+    return t
+
+
+def from_numpy(arr: np.ndarray, requires_grad: bool = False, name: str | None = None) -> "Tensor":
+    """A Tensor that shares ``arr``'s memory (``Tensor(arr)`` copies). While recorded ops use it, autonp
+    makes ``arr`` read-only, so it cannot change under the tape."""
+    return Tensor(arr, requires_grad=requires_grad, name=name, copy=False)
+
+
 def _data(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
+    return x._arr if isinstance(x, Tensor) else x
 
 
 def _seed_grad(t: Tensor, grad: Any) -> Any:
@@ -550,7 +680,7 @@ def _seed_grad(t: Tensor, grad: Any) -> Any:
         if t.size != 1:
             raise RuntimeError(f"backward() of a non-scalar tensor of shape {t.shape} needs an explicit "
                                f"grad of that shape (the vector in the vector-Jacobian product)")
-        return np.ones_like(t.data)
+        return np.ones_like(t._arr)
     g = grad if isinstance(grad, Tensor) else np.asarray(grad, dtype=t.dtype)
     if g.shape != t.shape:
         raise ValueError(f"backward(grad=...) has shape {g.shape}, but the tensor has shape {t.shape}")
@@ -559,7 +689,19 @@ def _seed_grad(t: Tensor, grad: Any) -> Any:
 
 # --------------------------------------------------------------------------- the reverse pass
 
+class _FailedBackward:
+    """Left in ``Node.saved`` of the entries a failed backward had already freed."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
 def _freed_error(node: Node) -> GraphFreedError:
+    if isinstance(node.saved, _FailedBackward):
+        return GraphFreedError(
+            f"backward through {node.prim.name} (built at {format_site(node.site)}): an earlier backward "
+            f"failed ({node.saved.message}) after it had freed this part of the graph, so it cannot be "
+            f"retried; run the forward again (or pass retain_graph=True to keep the graph for a retry)")
     return GraphFreedError(
         f"backward through {node.prim.name} (built at {format_site(node.site)}) a second time, but its "
         f"saved values were freed by the first backward; pass retain_graph=True to the first backward() "
@@ -651,7 +793,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
         if create_graph and not isinstance(s, Tensor):
             s = Tensor._make(s, None)
         elif not create_graph:
-            s = np.array(s.data if isinstance(s, Tensor) else s)  # never alias the caller's array
+            s = np.array(s._arr if isinstance(s, Tensor) else s)  # never alias the caller's array
         _accumulate(grads, r, s, create_graph)
     keep_all = wanted is None and not accumulate
     wanted_ids = set() if wanted is None else {id(w) for w in wanted}
@@ -662,6 +804,8 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
     ready = list({id(r): r for r in roots if uses[id(r)] == 0}.values())
     given: set[int] = set()  # ids of arrays handed to leaves as their .grad in this pass
     in_place: list[Node] = []
+    freed: list[Node] = []  # so that a failure can say, on each, that it was freed by a failed pass
+    node = None
     assigned = _assigned.count
     try:
         while ready:
@@ -677,7 +821,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                 continue
             if entry is not None:
                 g = entry[0]
-                vals, ans = (node.args, t) if create_graph else (node.vals, t.data)
+                vals, ans = (node.args, t) if create_graph else (node.vals, t._arr)
                 vjps = node.prim.vjps
                 kwargs = node.kwargs if create_graph or node.saved is None else {**node.kwargs, "saved": node.saved}
             args = node.args
@@ -693,14 +837,14 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                         raise _no_vjp(node.prim, i) from None
                     if vjp is not None:
                         gi = vjp(g, ans, *vals, **kwargs)
-                        if gi.shape != a.data.shape:
+                        if gi.shape != a._arr.shape:
                             raise RuntimeError(
                                 f"the vjp of {node.prim.name} for argument {i} returned shape {gi.shape}, but "
                                 f"that argument has shape {a.shape} (op built at {format_site(node.site)})")
                         if anomaly:
                             _check_finite(gi, node.prim, node.args, node.site,
                                           f"backward (gradient of argument {i})")
-                        want_dtype = a.data.dtype
+                        want_dtype = a._arr.dtype
                         if gi.dtype is not want_dtype and gi.dtype != want_dtype:
                             gi = gi.astype(want_dtype)
                         acc = grads.get(k)
@@ -722,8 +866,16 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                     in_place.append(node)  # ops met later may route through its first argument
                 else:
                     node.free()
+                    freed.append(node)
         for node in in_place:
             node.free()
+    except BaseException as e:
+        failure = _FailedBackward(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        if node is not None and hasattr(e, "add_note") and isinstance(e, Exception):
+            e.add_note(f"raised in the backward of {node.prim.name}, built at {format_site(node.site)}")
+        for node in freed:
+            node.saved = failure
+        raise
     finally:
         _mode.enabled = prev_enabled
     return keep
@@ -741,19 +893,23 @@ def _accumulate(grads: dict, t: Tensor, g: Any, create_graph: bool) -> None:
         entry[1] = type(entry[0]) is np.ndarray and not create_graph
 
 
+_grad_lock = threading.Lock()  # backward in several threads into one leaf: every contribution counts
+
+
 def _accumulate_leaf(t: Tensor, g: Any, owned: bool, create_graph: bool, given: set[int]) -> None:
     """Add ``g`` into ``t.grad``. A leaf's gradient never aliases another's or a view of something
     else: it is copied unless it is a fresh array that no other leaf was given (``given``)."""
-    if create_graph:
-        t.grad = g if t.grad is None else t.grad + g
-    elif t.grad is None:
-        if not owned and (id(g) in given or type(g) is not np.ndarray or not g.flags.owndata
-                          or not g.flags.writeable):
-            g = np.array(g)
-        given.add(id(g))
-        t.grad = Tensor._make(g, None)
-    else:
-        t.grad = Tensor._make(t.grad.data + g, None)
+    with _grad_lock:
+        if create_graph:
+            t._grad = g if t._grad is None else t._grad + g
+        elif t._grad is None:
+            if not owned and (id(g) in given or type(g) is not np.ndarray or not g.flags.owndata
+                              or not g.flags.writeable):
+                g = np.array(g)
+            given.add(id(g))
+            t._grad = Tensor._make(g, None)
+        else:
+            t._grad = Tensor._make(t._grad._arr + g, None)
 
 
 def gradients(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], grad_outputs: Any = None,

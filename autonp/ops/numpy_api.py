@@ -62,7 +62,7 @@ def _requires_grad(x: Any) -> bool:
 def _plain(x: Any) -> Any:
     """Tensors inside (lists of) arguments as their arrays."""
     if isinstance(x, Tensor):
-        return x.data
+        return x._arr
     if isinstance(x, (list, tuple)):
         return type(x)(_plain(v) for v in x)
     return x
@@ -104,7 +104,7 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
             if out is None:
                 return res
             target = out[0] if isinstance(out, tuple) else out
-            np.copyto(target.data if isinstance(target, Tensor) else target, _data(res))
+            np.copyto(target._arr if isinstance(target, Tensor) else target, _data(res))
             return target
     if grad or _requires_grad(out):
         if out is not None and fn is not None:
@@ -289,7 +289,7 @@ def _t_flatten(self, order="C"):
 
 def _argreduce(fn):
     def method(self, *args, **kwargs):
-        return fn(self.data, *args, **kwargs)
+        return fn(self._arr, *args, **kwargs)
     method.__name__ = fn.__name__
     return method
 

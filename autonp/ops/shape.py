@@ -208,17 +208,17 @@ def _tensor_setitem(t: Tensor, index, value) -> None:
     """``t[index] = value`` on a Tensor: ``t`` becomes ``setitem(old t, index, value)`` on the tape."""
     index = index_data(index)
     if not _mode.enabled or not (t.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-        t.data = _setitem(t.data, index, _data(value))  # nothing to differentiate: a new array all the same
+        t._arr = _setitem(t._arr, index, _data(value))  # nothing to differentiate: a new array all the same
         return
     if t.node is None and t.requires_grad:
         raise RuntimeError(
             f"t[...] = v on a leaf Tensor{t.shape} that requires grad: its gradient would be ambiguous. Build "
             f"a new tensor (y = anp.where(mask, v, t), or y = t * 1 then y[...] = v), or assign under "
             f"anp.no_grad() to change the values of a parameter")
-    old = Tensor._make(t.data, t.node)  # the earlier t, for the ops that already used it
+    old = Tensor._make(t._arr, t.node)  # the earlier t, for the ops that already used it
     old.name, old.requires_grad = t.name, t.requires_grad
     new = setitem(old, index, value)
-    t.data, t.node, t.requires_grad = new.data, new.node, new.requires_grad
+    t._arr, t.node, t.requires_grad = new._arr, new.node, new.requires_grad
     _assigned.count += 1
 
 
