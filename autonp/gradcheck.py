@@ -79,6 +79,9 @@ def _as_inputs(inputs: Any) -> tuple[list[Tensor], list[str]]:
     notes = []
     out = []
     for i, x in enumerate(ins):
+        if np.iscomplexobj(x.data if isinstance(x, Tensor) else x):
+            raise TypeError(f"gradcheck: input {i} is complex; autonp differentiates real functions only "
+                            f"(check the real and imaginary parts as separate real inputs)")
         if isinstance(x, Tensor):
             t = x
         elif isinstance(x, np.ndarray) and x.dtype.kind == "f":

@@ -73,6 +73,55 @@ class Module:
     def eval(self) -> "Module":
         return self.train(False)
 
+    # ---- saving and loading
+    buffers: tuple[str, ...] = ()  # names of ndarray attributes that are state but not parameters
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for name in self.buffers:
+            yield f"{prefix}{name}", getattr(self, name)
+        for name, value in vars(self).items():
+            for i, v in enumerate(value if isinstance(value, (list, tuple)) else [value]):
+                if isinstance(v, Module):
+                    key = f"{prefix}{name}" + (f".{i}" if isinstance(value, (list, tuple)) else "")
+                    yield from v.named_buffers(key + ".")
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every parameter and buffer by its dotted name, as copies of the arrays."""
+        state = {name: np.array(p.numpy()) for name, p in self.named_parameters()}
+        state.update({name: np.array(b) for name, b in self.named_buffers()})
+        return state
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Copy values into the parameters and buffers (names as ``state_dict`` gives them). With
+        ``strict``, missing or unexpected names are an error; shapes must always match. Nothing is
+        changed unless everything fits."""
+        params = dict(self.named_parameters())
+        buffers = dict(self.named_buffers())
+        values = {k: (v.numpy() if isinstance(v, Tensor) else np.asarray(v)) for k, v in state.items()}
+        missing = sorted((set(params) | set(buffers)) - set(values))
+        unexpected = sorted(set(values) - set(params) - set(buffers))
+        wrong = [f"{k}: {values[k].shape} in the state, {np.shape(t)} in the model"
+                 for k, t in {**params, **buffers}.items() if k in values and values[k].shape != np.shape(t)]
+        problems = ([f"missing: {missing}"] if missing and strict else []) + \
+                   ([f"unexpected: {unexpected}"] if unexpected and strict else []) + \
+                   ([f"wrong shape: {'; '.join(wrong)}"] if wrong else [])
+        if problems:
+            raise KeyError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
+        for k, p in params.items():
+            if k in values:
+                p.data = np.array(values[k], dtype=p.dtype)
+        for k in buffers:
+            if k in values:
+                owner, attr = self._owner_of(k)
+                setattr(owner, attr, np.array(values[k], dtype=np.asarray(getattr(owner, attr)).dtype))
+
+    def _owner_of(self, dotted: str) -> tuple["Module", str]:
+        *path, attr = dotted.split(".")
+        owner: Any = self
+        for part in path:
+            owner = owner[int(part)] if isinstance(owner, (list, tuple)) else getattr(owner, part)
+        return owner, attr
+
 
 def _init_weight(init: str | Callable, n_in: int, n_out: int, rng: np.random.Generator | None) -> np.ndarray:
     if callable(init):

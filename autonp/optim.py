@@ -23,6 +23,38 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
+    # ---- saving and loading: hyper-parameters and per-parameter state, so a run resumes exactly
+    hyper: tuple[str, ...] = ()
+    slots: tuple[str, ...] = ()    # per-parameter state: lists of arrays (None until first used)
+    counters: tuple[str, ...] = ()
+
+    def state_dict(self) -> dict:
+        """Hyper-parameters, step counters and per-parameter state (copies), for ``anp.save``."""
+        state: dict = {"type": type(self).__name__, "hyper": {k: getattr(self, k) for k in self.hyper},
+                       "counters": {k: getattr(self, k) for k in self.counters}}
+        for slot in self.slots:
+            state[slot] = [np.zeros(0) if v is None else np.array(v) for v in getattr(self, slot)]
+            state[slot + "_set"] = [v is not None for v in getattr(self, slot)]
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("type") != type(self).__name__:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is from {state.get('type')}")
+        for slot in self.slots:
+            got = state[slot]
+            if len(got) != len(self.params):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: {len(got)} {slot} entries for "
+                                 f"{len(self.params)} parameters")
+            values = []
+            for v, is_set, p in zip(got, state[slot + "_set"], self.params):
+                if is_set and np.shape(v) != p.shape:
+                    raise ValueError(f"{type(self).__name__}.load_state_dict: {slot} of shape {np.shape(v)} for a "
+                                     f"parameter of shape {p.shape}")
+                values.append(np.array(v) if is_set else None)
+            setattr(self, slot, values)
+        for k, v in {**state["hyper"], **state["counters"]}.items():
+            setattr(self, k, tuple(v) if isinstance(v, list) else v)
+
     def step(self) -> None:
         for i, p in enumerate(self.params):
             if p.grad is not None:
@@ -55,6 +87,9 @@ class SGD(Optimizer):
         self.lr, self.momentum, self.nesterov, self.weight_decay = lr, momentum, nesterov, weight_decay
         self.velocity: list[np.ndarray | None] = [None] * len(self.params)
 
+    hyper = ("lr", "momentum", "nesterov", "weight_decay")
+    slots = ("velocity",)
+
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         if self.weight_decay:
             g = g + self.weight_decay * p.data
@@ -76,6 +111,10 @@ class Adam(Optimizer):
         self.m = [np.zeros_like(p.data) for p in self.params]
         self.v = [np.zeros_like(p.data) for p in self.params]
         self.t = 0
+
+    hyper = ("lr", "betas", "eps", "weight_decay")
+    slots = ("m", "v")
+    counters = ("t",)
 
     def step(self) -> None:
         self.t += 1
@@ -102,6 +141,9 @@ class Adagrad(Optimizer):
         self.lr, self.eps, self.weight_decay = lr, eps, weight_decay
         self.sum_sq = [np.zeros_like(p.data) for p in self.params]
 
+    hyper = ("lr", "eps", "weight_decay")
+    slots = ("sum_sq",)
+
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         if self.weight_decay:
             g = g + self.weight_decay * p.data
@@ -118,6 +160,9 @@ class RMSprop(Optimizer):
         super().__init__(params)
         self.lr, self.alpha, self.eps, self.weight_decay = lr, alpha, eps, weight_decay
         self.mean_sq = [np.zeros_like(p.data) for p in self.params]
+
+    hyper = ("lr", "alpha", "eps", "weight_decay")
+    slots = ("mean_sq",)
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         if self.weight_decay:
