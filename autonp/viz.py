@@ -10,7 +10,10 @@ into one node so that deep graphs stay readable.
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import tempfile
+import warnings
 from collections import defaultdict
 from typing import Any
 
@@ -38,6 +41,14 @@ def _digraph(**attrs: Any):
         raise GraphvizMissing("autonp.viz needs the graphviz Python package: pip install 'autonp[viz]' "
                               "(or pip install graphviz); to render pictures also " + INSTALL_HINT) from None
     return graphviz.Digraph(**attrs)
+
+
+def _text(s: str) -> str:
+    """A user-supplied string made safe for DOT and SVG: control characters shown as '?', backslashes
+    literal, and never read as an HTML-like label (``<b>`` stays text)."""
+    import graphviz
+    clean = "".join(ch if ch == "\n" or (ord(ch) >= 32 and ch != "\x7f") else "?" for ch in str(s))
+    return graphviz.nohtml(graphviz.escape(clean))
 
 
 def _fmt(x: float) -> str:
@@ -71,6 +82,28 @@ def grad_colour(norm: float) -> str:
         a = (x - 0.5) / 0.5
         r, g, b = 255, 255 - a * (255 - 72), 255 - a * (255 - 72)
     return f"#{int(r):02x}{int(g):02x}{int(b):02x}"
+
+
+def _tensor_tooltip(t: Tensor, norm: float | None) -> str:
+    """Hover text in SVG: what the tensor is, its values and its gradient."""
+    lines = [f"{t.name or 'tensor'}: shape {t.shape} {t.dtype}"]
+    if t.size:
+        d = t._arr
+        lines.append(f"values: min {_fmt(d.min())}, mean {_fmt(d.mean())}, max {_fmt(d.max())}")
+    if norm is not None:
+        lines.append(f"gradient norm {_fmt(norm)}")
+    elif t.node is None and t.grad is not None:
+        g = t.grad.numpy()
+        lines.append(f".grad: norm {_fmt(float(np.linalg.norm(g)))}, min {_fmt(g.min())}, max {_fmt(g.max())}")
+    return "\n".join(lines)
+
+
+def _op_tooltip(node: Node) -> str:
+    """Hover text: the op, its inputs' shapes and the user's line that built it."""
+    from .tensor import describe, format_site
+    args = ", ".join(describe(a) for a in node.args if isinstance(a, (Tensor, np.ndarray)))
+    scope = f"\nscope: {'/'.join(node.scope)}" if node.scope else ""
+    return f"{node.prim.name}({args})\nbuilt at {format_site(node.site)}{scope}"
 
 
 def _op_label(node: Node) -> str:
@@ -133,7 +166,7 @@ def draw(t: Tensor, *, values: bool = False, grads: bool = False, summary: bool 
                                                "nodesep": "0.25", "ranksep": "0.35"},
                    node_attr={"fontname": "Helvetica", "fontsize": "10"}, edge_attr={"arrowsize": "0.6"})
     if title:
-        dot.attr(label=title, labelloc="t", fontsize="14")
+        dot.attr(label=_text(title), labelloc="t", fontsize="14")
     if summary:
         _draw_summary(dot, g, norm_of)
     else:
@@ -149,7 +182,8 @@ def _tensor_attrs(t: Tensor, root: Tensor, values: bool, norm_of: dict) -> dict:
         fill = grad_colour(norm)
     else:
         fill = _PARAM if (t.node is None and t.requires_grad) else (_CONST if not t.requires_grad else _INTER)
-    attrs = {"label": _tensor_label(t, values, norm), "shape": "ellipse", "style": "filled", "fillcolor": fill}
+    attrs = {"label": _text(_tensor_label(t, values, norm)), "shape": "ellipse", "style": "filled",
+             "fillcolor": fill, "tooltip": _text(_tensor_tooltip(t, norm))}
     if t.node is None and t.requires_grad:
         attrs.update(penwidth="2", color="#1c4fa0")
     if t is root:
@@ -167,8 +201,9 @@ def _draw_full(dot, g: _Graph, values: bool, norm_of: dict) -> None:
         if node is None:
             continue
         op = f"op{id(t)}"
-        placed.append((node.scope, op, {"label": _op_label(node), "shape": "box", "style": "rounded,filled",
-                                        "fillcolor": _OP}))
+        placed.append((node.scope, op, {"label": _text(_op_label(node)), "shape": "box",
+                                        "style": "rounded,filled", "fillcolor": _OP,
+                                        "tooltip": _text(_op_tooltip(node))}))
         dot.edge(op, f"t{id(t)}")
         for a in node.args:
             if isinstance(a, Tensor):
@@ -198,9 +233,11 @@ def _emit_clusters(dot, by_scope: dict[tuple, list]) -> None:
     for p in paths:
         children[p[:-1]].append(p)
 
+    ids = {p: f"cluster_{i}" for i, p in enumerate(paths)}  # by position: "a b" and "a_b" stay two clusters
+
     def emit(parent, path):
-        with parent.subgraph(name="cluster_" + "/".join(path).replace(" ", "_")) as sub:
-            sub.attr(label="/".join(path), style="rounded,dashed", color="#868e96", fontcolor="#495057")
+        with parent.subgraph(name=ids[path]) as sub:
+            sub.attr(label=_text("/".join(path)), style="rounded,dashed", color="#868e96", fontcolor="#495057")
             for name, attrs in by_scope.get(path, []):
                 sub.node(name, **attrs)
             for child in children.get(path, []):
@@ -273,6 +310,7 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
                 attrs["fillcolor"] = grad_colour(norm_of[id(out)])
             attrs["peripheries"] = "2"
             attrs["label"] += "\n→ " + _tensor_label(out, False, norm_of.get(id(out))).replace("\n", " ")
+        attrs["label"] = _text(attrs["label"])
         dot.node(f"r{i}", **attrs)
     edges = set()
     params: dict[str, dict[int, Tensor]] = defaultdict(dict)   # run -> its parameters
@@ -310,7 +348,7 @@ def _param_group_attrs(ps: list[Tensor], norm_of: dict) -> dict:
         if norms:
             label.append(f"∇ ‖g‖ {_fmt(min(norms))} … {_fmt(max(norms))}")
             attrs["fillcolor"] = grad_colour(min(norms))
-    attrs["label"] = "\n".join(label)
+    attrs["label"] = _text("\n".join(label))
     return attrs
 
 
@@ -344,13 +382,33 @@ def to_dot(t: Tensor, **kwargs: Any) -> str:
     return draw(t, **kwargs).source
 
 
-def render(t: Tensor | Any, path: str, format: str = "png", **kwargs: Any) -> str:
-    """Draw ``t`` (or render a Digraph) to ``path`` + ``.format`` with the ``dot`` program; returns the file."""
+MAX_RENDER_OPS = 3000  # above this, dot takes more than ~10 s (a 10k-op chain: ~26 s; 20k: dot crashed)
+
+
+def render(t: Tensor | Any, path: str | os.PathLike, format: str = "png", *, force: bool = False,
+           **kwargs: Any) -> str:
+    """Draw ``t`` (or render a Digraph) to ``path`` + ``.format`` with the ``dot`` program; returns the file.
+
+    A graph of more than ``MAX_RENDER_OPS`` ops is drawn as its summary instead, with a warning (pass
+    ``force=True`` to insist). The picture is written under a temporary name and moved into place, so a
+    failed or interrupted ``dot`` never leaves half a file.
+    """
+    if isinstance(t, Tensor) and not kwargs.get("summary") and not force:
+        n_ops = sum(1 for x in _toposort([t]) if x.node is not None)
+        if n_ops > MAX_RENDER_OPS:
+            warnings.warn(f"render: the graph has {n_ops} ops (> MAX_RENDER_OPS = {MAX_RENDER_OPS}), which dot "
+                          f"would take minutes to lay out; drawing summary=True instead (force=True to insist)",
+                          stacklevel=2)
+            kwargs["summary"] = True
     dot = t if not isinstance(t, Tensor) else draw(t, **kwargs)
     if shutil.which("dot") is None:
         raise GraphvizMissing(f"rendering to {format} needs the `dot` program, which is not on PATH: "
                               f"{INSTALL_HINT}. to_dot() still gives the DOT source.")
+    path = os.fspath(path)
     if path.endswith("." + format):
         path = path[: -len(format) - 1]
-    return dot.render(path, format=format, cleanup=True)
-
+    final = f"{path}.{format}"
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(final))) as tmp:
+        made = dot.render(os.path.join(tmp, "graph"), format=format, cleanup=True)
+        os.replace(made, final)
+    return final

@@ -60,7 +60,7 @@ def test_svg_of_blog_network_matches_the_recorded_computation():
 def test_dot_source_marks_parameters_constants_and_root():
     src = viz.to_dot(blog_loss(), values=True)
     assert src.count('fillcolor="#cfe2ff"') == 4  # W1 b1 W2 b2
-    assert "cluster_hidden" in src and "cluster_output" in src
+    assert "label=hidden" in src and "label=output" in src and src.count("subgraph cluster_") == 2
     assert "peripheries=2" in src and "min " in src and "mean " in src
 
 
@@ -138,3 +138,35 @@ def test_draw_after_backward_explains_retain_graph():
 
 def test_jupyter_display_hook():
     assert hasattr(viz.draw(blog_loss()), "_repr_mimebundle_")
+
+
+@needs_dot
+def test_hostile_strings_render_to_valid_svg(tmp_path):
+    """Names and scopes with quotes, <b>, &, backslashes, \\N and control characters; a Path target."""
+    import xml.etree.ElementTree as ET
+    x = anp.Tensor(np.ones(2), requires_grad=True, name='x"<b>&\\\\N\x01end\\')
+    with anp.name_scope("a b"):
+        y = x * 2
+    with anp.name_scope("a_b"):
+        z = anp.sum(y * y)
+    out = viz.render(z, tmp_path / "hostile", format="svg", title="<b>title</b> & more")
+    root = ET.parse(out).getroot()  # parses: valid XML
+    text = "".join(root.itertext())
+    assert "<b>title</b> & more" in text and 'x"<b>&' in text and "end\\" in text
+    assert viz.to_dot(z).count("subgraph cluster_") == 2  # "a b" and "a_b" stay two clusters
+    titles = [el.text for el in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert titles
+    assert any("built at" in (a.get("{http://www.w3.org/1999/xlink}title") or "") for a in root.iter())
+
+
+@needs_dot
+def test_render_of_a_huge_graph_draws_the_summary_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(viz, "MAX_RENDER_OPS", 50)
+    x = anp.Tensor(np.ones(2), requires_grad=True)
+    y = x
+    for _ in range(100):
+        y = y * 1.01
+    with pytest.warns(UserWarning, match=r"101 ops .*summary=True"):
+        out = viz.render(anp.sum(y), str(tmp_path / "big"), format="svg")
+    assert out.endswith("big.svg") and "×" in open(out).read()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.svg"]
