@@ -237,6 +237,7 @@ class Primitive:
         vals = args       # what the NumPy forward sees: the arrays inside Tensor arguments
         grad_idx = ()     # positions of the arguments that require grad
         shared = False    # does an argument share an array with the user (a leaf, a plain ndarray)?
+        spent = None      # an argument's entry that a backward already freed
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
                 if vals is args:
@@ -244,8 +245,11 @@ class Primitive:
                 vals[i] = a._arr
                 if a.requires_grad:
                     grad_idx += (i,)
-                if a.node is None:
+                parent = a.node
+                if parent is None:
                     shared = True
+                elif parent.vals is None:
+                    spent = parent
             elif type(a) is np.ndarray:
                 shared = True
         record = grad_idx and _mode.enabled
@@ -263,10 +267,12 @@ class Primitive:
         node = None
         if record:
             locked = _lock(args) if shared and _mode.guard else None
-            node = (Node if locked is None else _GuardingNode)(self, args, tuple(vals), kwargs, grad_idx, saved,
-                                                               locked)
-            parent = args[grad_idx[0]].node
-            if parent is not None and parent.args is None:
+            if locked is None:
+                node = Node(self, args, tuple(vals), kwargs, grad_idx, saved)
+            else:
+                node = _GuardingNode(self, args, tuple(vals), kwargs, grad_idx, saved)
+                node.locked = locked
+            if spent is not None:
                 _warn_freed(self, node)
             if _mode.anomaly:
                 _check_finite(out, self, args, node.site, "forward")
@@ -356,10 +362,11 @@ class Node:
     (Only ``args`` holds Tensors: fewer objects for Python's cyclic GC to walk on long tapes.)
     """
 
-    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "saved", "site", "scope", "seq", "locked")
+    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "saved", "site", "scope", "seq")
+    locked = None  # arrays made read-only by this entry: only a _GuardingNode has any
 
     def __init__(self, prim: Primitive, args: tuple, vals: tuple, kwargs: dict, grad_idx: tuple[int, ...],
-                 saved: Any = None, locked: list | None = None):
+                 saved: Any = None):
         self.prim = prim
         self.args: tuple | None = args   # None once backward freed it
         self.vals = vals
@@ -369,10 +376,11 @@ class Node:
         self.site = _user_site(3)  # 1: this __init__, 2: Primitive.__call__, 3: whoever called the op
         self.scope = _mode.scope
         self.seq = next(_seq)
-        self.locked = locked  # arrays this entry made read-only (see _lock), given back by free()
 
-    def free(self) -> None:
-        self.args = self.vals = self.saved = None
+    def free(self, by: Any = None) -> None:
+        """Drop what the VJPs read; ``by`` (the backward pass doing it) is left in ``saved``."""
+        self.args = self.vals = None
+        self.saved = by
         if self.locked is not None:
             _unlock(self.locked)
             self.locked = None
@@ -393,7 +401,7 @@ class _GuardingNode(Node):
     """A tape entry that locked arrays: if its graph is dropped without a backward, it unlocks them
     when it dies."""
 
-    __slots__ = ()
+    __slots__ = ("locked",)
 
     def __del__(self) -> None:
         if self.locked is not None:
@@ -689,15 +697,14 @@ def _seed_grad(t: Tensor, grad: Any) -> Any:
 
 # --------------------------------------------------------------------------- the reverse pass
 
-class _FailedBackward:
-    """Left in ``Node.saved`` of the entries a failed backward had already freed."""
+class _BackwardPass:
+    """Left in ``Node.saved`` of the entries a backward pass freed; says whether that pass failed."""
 
-    def __init__(self, message: str):
-        self.message = message
+    message: str | None = None
 
 
 def _freed_error(node: Node) -> GraphFreedError:
-    if isinstance(node.saved, _FailedBackward):
+    if isinstance(node.saved, _BackwardPass) and node.saved.message is not None:
         return GraphFreedError(
             f"backward through {node.prim.name} (built at {format_site(node.site)}): an earlier backward "
             f"failed ({node.saved.message}) after it had freed this part of the graph, so it cannot be "
@@ -804,7 +811,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
     ready = list({id(r): r for r in roots if uses[id(r)] == 0}.values())
     given: set[int] = set()  # ids of arrays handed to leaves as their .grad in this pass
     in_place: list[Node] = []
-    freed: list[Node] = []  # so that a failure can say, on each, that it was freed by a failed pass
+    this_pass = _BackwardPass()  # the entries it frees point to it, so that a failure can say so on a retry
     node = None
     assigned = _assigned.count
     try:
@@ -865,16 +872,13 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                 if node.prim.in_place:
                     in_place.append(node)  # ops met later may route through its first argument
                 else:
-                    node.free()
-                    freed.append(node)
+                    node.free(this_pass)
         for node in in_place:
-            node.free()
+            node.free(this_pass)
     except BaseException as e:
-        failure = _FailedBackward(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        this_pass.message = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         if node is not None and hasattr(e, "add_note") and isinstance(e, Exception):
             e.add_note(f"raised in the backward of {node.prim.name}, built at {format_site(node.site)}")
-        for node in freed:
-            node.saved = failure
         raise
     finally:
         _mode.enabled = prev_enabled
