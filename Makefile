@@ -6,7 +6,7 @@ PIP = $(PY) -m pip install --quiet --disable-pip-version-check
 MNIST ?= $(firstword $(AUTONP_MNIST) $(wildcard ../shared/data/mnist.npz))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench graphviz minibatch gradients
+.PHONY: demo test bench graphviz minibatch gradients cnn layers
 
 graphviz:  # the `dot` program, from Debian's graphviz package, where it is missing
 	@command -v dot >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz; }
@@ -27,6 +27,14 @@ gradients: graphviz
 minibatch: graphviz
 	$(PIP) -e ".[examples]"
 	$(PY) examples/mnist_minibatch.py $(if $(MNIST),--data $(MNIST)) --out out/minibatch
+
+cnn: graphviz
+	$(PIP) -e ".[examples]"
+	$(PY) examples/mnist_cnn.py $(if $(MNIST),--data $(MNIST)) --out out/cnn
+
+layers:
+	$(PIP) -e ".[examples]"
+	$(PY) examples/numpy_layers.py
 
 bench:
 	$(PIP) -e ".[dev]"

@@ -7,7 +7,8 @@ import numpy as np
 
 from .tensor import Tensor
 
-__all__ = ["Optimizer", "SGD", "Adam", "Adagrad", "RMSprop"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "clip_grad_norm", "LRSchedule", "StepLR",
+           "CosineLR"]
 
 
 class Optimizer:
@@ -171,3 +172,72 @@ class RMSprop(Optimizer):
         s *= self.alpha
         s += (1 - self.alpha) * (g * g)
         _subtract(p, self.lr * g / (np.sqrt(s) + self.eps))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p ← p − lr·wd·p, then the Adam step
+    on the gradient alone."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2):
+        super().__init__(params, lr, betas, eps, 0.0)
+        self.decoupled_weight_decay = weight_decay
+
+    hyper = Adam.hyper + ("decoupled_weight_decay",)
+
+    def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
+        if self.decoupled_weight_decay:
+            _subtract(p, self.lr * self.decoupled_weight_decay * p.data)
+        super()._update(i, p, g)
+
+
+def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
+    """Scale every ``.grad`` by min(1, max_norm/‖g‖) where ‖g‖ is the norm of all gradients together;
+    returns ‖g‖ before clipping."""
+    params = [p for p in params if p.grad is not None]
+    total = float(np.sqrt(sum(float(np.sum(np.square(p.grad.numpy(), dtype=np.float64))) for p in params)))
+    if total > max_norm:
+        scale = max_norm / (total + 1e-12)
+        for p in params:
+            p.grad = p.grad.numpy() * scale
+    return total
+
+
+class LRSchedule:
+    """Sets ``optimizer.lr`` from the epoch (or step) count; call ``step()`` once per epoch."""
+
+    def __init__(self, optimizer: Optimizer):
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.count = 0
+
+    def step(self) -> float:
+        self.count += 1
+        self.optimizer.lr = self.lr_at(self.count)
+        return self.optimizer.lr
+
+    def lr_at(self, count: int) -> float:
+        raise NotImplementedError
+
+
+class StepLR(LRSchedule):
+    """lr = base · gamma^⌊count/step_size⌋."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        super().__init__(optimizer)
+        self.step_size, self.gamma = step_size, gamma
+
+    def lr_at(self, count: int) -> float:
+        return self.base_lr * self.gamma ** (count // self.step_size)
+
+
+class CosineLR(LRSchedule):
+    """lr = min + (base − min)·(1 + cos(π·count/total))/2, reaching ``min_lr`` after ``total`` steps."""
+
+    def __init__(self, optimizer: Optimizer, total: int, min_lr: float = 0.0):
+        super().__init__(optimizer)
+        self.total, self.min_lr = total, min_lr
+
+    def lr_at(self, count: int) -> float:
+        t = min(count, self.total) / self.total
+        return self.min_lr + (self.base_lr - self.min_lr) * (1 + np.cos(np.pi * t)) / 2

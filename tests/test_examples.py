@@ -55,3 +55,13 @@ def test_numpy_layers_example_matches_hand_derived_backward_passes(capsys):
     for name, report in reports.items():
         assert report.passed and all(r[3] < 1e-13 for r in report.rows), f"{name}\n{report}"
     assert "all layers agree" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_cnn_example_passes_98_8_percent_on_a_short_run(mnist_path, tmp_path):
+    """Three epochs on full MNIST (the default eight reach ≥ 99.0%, see the README)."""
+    result = load_example("mnist_cnn").main(["--data", str(mnist_path), "--out", str(tmp_path), "--epochs", "3"])
+    assert result["accuracy"] >= 0.988, result["accuracies"]
+    assert result["seconds"] < 600
+    for name in ("loss_curves.png", "predictions.png", "filters.png"):
+        assert (tmp_path / name).exists()

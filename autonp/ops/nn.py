@@ -118,3 +118,53 @@ def _xent_vjp_target(g, ans, z, t, axis=-1, saved=None):
 
 softmax_cross_entropy = Primitive("softmax_cross_entropy", _xent, forward_saving=_xent_saving).defvjp(
     _xent_vjp_logits, _xent_vjp_target)
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _pool_slices(shape, kernel, stride):
+    """For each kernel offset (p, q): the strided slice of an NCHW array that holds that element of
+    every window."""
+    (kh, kw), (sh, sw) = kernel, stride
+    ho, wo = (shape[2] - kh) // sh + 1, (shape[3] - kw) // sw + 1
+    return [(slice(None), slice(None), slice(p, p + sh * (ho - 1) + 1, sh), slice(q, q + sw * (wo - 1) + 1, sw))
+            for p in range(kh) for q in range(kw)]
+
+
+def _max_pool(x, kernel, stride):
+    """The max of every window: kh·kw − 1 elementwise maxima of strided slices (no window copy)."""
+    slices = _pool_slices(x.shape, kernel, stride)
+    out = x[slices[0]].copy()
+    for s in slices[1:]:
+        np.maximum(out, x[s], out=out)
+    return out
+
+
+def _max_pool_vjp(g, ans, x, kernel, stride):
+    """Each window's gradient goes to its maximum; ties share it equally (as ``max``)."""
+    from .shape import unwindows, windows
+    if isinstance(g, Tensor) or isinstance(x, Tensor):  # create_graph: the same rule from differentiable ops
+        win = windows(x, kernel, stride, (1, 1))
+        top = expand_window(ans)
+        hit = _data(win) == _data(top)
+        share = hit / np.sum(hit, axis=(4, 5), keepdims=True)
+        return unwindows(expand_window(g) * share, np.shape(x), kernel, stride, (1, 1))
+    slices = _pool_slices(x.shape, kernel, stride)
+    hits = [x[s] == ans for s in slices]
+    count = np.sum(hits, axis=0)
+    gx = np.zeros_like(x)
+    share = g / count
+    for s, hit in zip(slices, hits):
+        gx[s] += share * hit
+    return gx
+
+
+def expand_window(t):
+    """(N, C, Ho, Wo) → (N, Ho, Wo, C, 1, 1): per-window values against ``windows``' layout."""
+    from .shape import reshape, transpose
+    n, c, ho, wo = np.shape(t)
+    return reshape(transpose(t, (0, 2, 3, 1)), (n, ho, wo, c, 1, 1))
+
+
+max_pool = Primitive("max_pool", _max_pool).defvjp(_max_pool_vjp)
+max_pool.rule = "each window's gradient goes to its maximum; ties share it"

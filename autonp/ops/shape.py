@@ -528,3 +528,47 @@ def _copy(x):
 
 
 copy = Primitive("copy", _copy).defvjp(lambda g, ans, x: g)
+
+# --------------------------------------------------------------------------- sliding windows (convolution, pooling)
+
+
+def _window_geometry(shape, kernel, stride, dilation):
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    ho = (shape[2] - dh * (kh - 1) - 1) // sh + 1
+    wo = (shape[3] - dw * (kw - 1) - 1) // sw + 1
+    if ho < 1 or wo < 1:
+        raise ValueError(f"windows: a {kh}×{kw} kernel (dilation {dilation}) does not fit an input of spatial size "
+                         f"{shape[2:]}")
+    return ho, wo
+
+
+def _windows(x, kernel, stride, dilation):
+    """Every kernel-sized window of an NCHW array, as a contiguous (N, Ho, Wo, C, kh, kw) array (im2col):
+    a strided view of ``x``, copied once so that the product that follows reads it in order."""
+    n, c = x.shape[:2]
+    ho, wo = _window_geometry(x.shape, kernel, stride, dilation)
+    s0, s1, s2, s3 = x.strides
+    view = np.lib.stride_tricks.as_strided(
+        x, shape=(n, ho, wo, c) + tuple(kernel),
+        strides=(s0, s2 * stride[0], s3 * stride[1], s1, s2 * dilation[0], s3 * dilation[1]), writeable=False)
+    return np.ascontiguousarray(view)
+
+
+def _unwindows(g, shape, kernel, stride, dilation):
+    """The adjoint of ``windows``: each window's values added back where it came from (col2im);
+    one strided addition per kernel offset."""
+    out = np.zeros(shape, dtype=g.dtype)
+    ho, wo = g.shape[1:3]
+    (sh, sw), (dh, dw) = stride, dilation
+    for p in range(kernel[0]):
+        for q in range(kernel[1]):
+            out[:, :, p * dh:p * dh + sh * (ho - 1) + 1:sh, q * dw:q * dw + sw * (wo - 1) + 1:sw] += \
+                g[:, :, :, :, p, q].transpose(0, 3, 1, 2)
+    return out
+
+
+windows = Primitive("windows", _windows).defvjp(
+    lambda g, ans, x, kernel, stride, dilation: unwindows(g, np.shape(x), kernel, stride, dilation))
+unwindows = Primitive("unwindows", _unwindows).defvjp(
+    lambda g, ans, gw, shape, kernel, stride, dilation: windows(g, kernel, stride, dilation))
+windows.rule = "overlapping windows accumulate their gradients"

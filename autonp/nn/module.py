@@ -1,19 +1,13 @@
-"""Layers, losses and parameters for writing networks with autonp.
-
-Weights are stored ``(in_features, out_features)`` so that a layer is ``x @ W + b``, as in the
-blog post (PyTorch stores the transpose).
-"""
+"""Parameters and modules: what a network is made of, how its state is listed, saved and loaded."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
-from . import ops
-from .tensor import Tensor
+from ..tensor import Tensor, name_scope
 
-__all__ = ["Parameter", "Module", "Linear", "Sequential", "Sigmoid", "Tanh", "ReLU", "Softmax", "LogSoftmax",
-           "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_sum", "mse_loss", "l2_penalty"]
+__all__ = ["Parameter", "Module", "Sequential"]
 
 
 class Parameter(Tensor):
@@ -123,122 +117,16 @@ class Module:
         return owner, attr
 
 
-def _init_weight(init: str | Callable, n_in: int, n_out: int, rng: np.random.Generator | None) -> np.ndarray:
-    if callable(init):
-        return np.asarray(init((n_in, n_out)), dtype=np.float64)
-    if init == "blog":
-        # the post: np.random.randn(...) * 0.01 from NumPy's global generator (seed it with np.random.seed)
-        return np.random.randn(n_in, n_out) * 0.01
-    rng = rng if rng is not None else np.random.default_rng()
-    if init == "he":
-        return rng.normal(0.0, np.sqrt(2.0 / n_in), (n_in, n_out))
-    if init == "xavier":
-        limit = np.sqrt(6.0 / (n_in + n_out))
-        return rng.uniform(-limit, limit, (n_in, n_out))
-    raise ValueError(f"Linear: unknown init {init!r}; use 'xavier', 'he', 'blog' or a function of the shape")
-
-
-class Linear(Module):
-    """``y = x @ W + b`` with W of shape (in_features, out_features) and b of shape (1, out_features).
-
-    init: 'xavier' (uniform, default), 'he' (normal, for ReLU), 'blog' (randn·0.01 from the global
-    NumPy generator, so ``np.random.seed(42)`` then W1 then W2 reproduces the post bit for bit),
-    or a function of the shape. Biases start at zero.
-    """
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str | Callable = "xavier",
-                 rng: np.random.Generator | None = None, dtype: Any = np.float64, name: str = ""):
-        w = _init_weight(init, in_features, out_features, rng).astype(dtype)
-        self.weight = Parameter(w, name=f"W{name}")
-        self.bias = Parameter(np.zeros((1, out_features), dtype=dtype), name=f"b{name}") if bias else None
-
-    def forward(self, x: Any) -> Tensor:
-        y = x @ self.weight
-        return y + self.bias if self.bias is not None else y
-
-
 class Sequential(Module):
+    """Layers applied in order; each one's ops are recorded in a name scope ``"<index> <Layer>"``, so
+    graph pictures group them (and ``summary=True`` draws one box per layer)."""
+
     def __init__(self, *layers: Module):
         self.layers = list(layers)
+        self._scopes = [f"{i} {type(layer).__name__}" for i, layer in enumerate(self.layers)]
 
     def forward(self, x: Any) -> Tensor:
-        for layer in self.layers:
-            x = layer(x)
+        for layer, scope in zip(self.layers, self._scopes):
+            with name_scope(scope):
+                x = layer(x)
         return x
-
-
-class _Activation(Module):
-    fn: Callable = staticmethod(lambda x: x)
-
-    def forward(self, x: Any) -> Tensor:
-        return type(self).fn(x)
-
-
-class Sigmoid(_Activation):
-    fn = staticmethod(ops.sigmoid)
-
-
-class Tanh(_Activation):
-    fn = staticmethod(ops.tanh)
-
-
-class ReLU(_Activation):
-    fn = staticmethod(ops.relu)
-
-
-class Softmax(Module):
-    def __init__(self, axis: int = -1):
-        self.axis = axis
-
-    def forward(self, x: Any) -> Tensor:
-        return ops.softmax(x, axis=self.axis)
-
-
-class LogSoftmax(Softmax):
-    def forward(self, x: Any) -> Tensor:
-        return ops.log_softmax(x, axis=self.axis)
-
-
-# --------------------------------------------------------------------------- losses
-
-def _one_hot_like(target: Any, logits: Any) -> Any:
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
-    if t.dtype.kind in "iu" and t.ndim == np.ndim(logits) - 1:
-        dtype = logits.dtype if isinstance(logits, (Tensor, np.ndarray)) else np.float64
-        return np.eye(np.shape(logits)[-1], dtype=dtype)[t]
-    return target
-
-
-def cross_entropy(logits: Any, target: Any) -> Tensor:
-    """Mean over rows of −Σ target·log_softmax(logits). ``target``: class indices or probability rows
-    (one-hot). Fused: forward via log-softmax (stable), backward (softmax − target)/m in one step."""
-    return ops.softmax_cross_entropy(logits, _one_hot_like(target, logits))
-
-
-def binary_cross_entropy(probs: Any, target: Any) -> Tensor:
-    """Mean over all elements of −[t·log p + (1−t)·log(1−p)]."""
-    return -ops.mean(target * ops.log(probs) + (1 - target) * ops.log(1 - probs))
-
-
-def binary_cross_entropy_sum(probs: Any, target: Any) -> Tensor:
-    """The cost the blog prints: −Σ[Y·log a + (1−Y)·log(1−a)] / m, binary cross-entropy summed over
-    the outputs of each row (for the blog, the ten softmax outputs) and averaged over the m rows.
-    Its gradient is *not* the blog's a − Y; that is the gradient of ``cross_entropy``."""
-    m = np.shape(probs)[0]
-    return -ops.sum(target * ops.log(probs) + (1 - target) * ops.log(1 - probs)) / m
-
-
-def mse_loss(pred: Any, target: Any) -> Tensor:
-    """Mean of (pred − target)²."""
-    d = pred - target
-    return ops.mean(d * d)
-
-
-def l2_penalty(params: Module | list, weight: float) -> Tensor:
-    """weight/2 · Σ‖W‖² over the weight matrices (parameters with ndim ≥ 2; biases are not decayed)."""
-    ps = params.parameters() if isinstance(params, Module) else list(params)
-    total: Any = 0.0
-    for p in ps:
-        if p.ndim >= 2:
-            total = total + ops.sum(p * p)
-    return total * (weight / 2)

@@ -1,0 +1,145 @@
+"""The layers as functions of Tensors (NCHW images): convolution, pooling, dropout, normalisation,
+embedding. Each is written with autonp's primitives — sliding windows (im2col) and one matrix
+product per convolution, no loop over pixels — so gradients of every order come from theirs."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ..ops.nn import max_pool
+from ..ops.shape import windows
+from ..tensor import Tensor, _data
+
+__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "dropout", "batch_norm", "layer_norm", "embedding", "flatten"]
+
+
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else (int(v[0]), int(v[1]))
+
+
+def _padded(x, padding: tuple[int, int]):
+    if padding == (0, 0):
+        return x
+    return ops.pad(x, ((0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1])))
+
+
+def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """Cross-correlation of ``x`` (N, C, H, W) with ``weight`` (F, C/groups, kh, kw), as in PyTorch:
+    out[n, f, i, j] = Σ_{c,p,q} weight[f, c, p, q] · x_pad[n, c, i·s + p·d, j·s + q·d] + bias[f].
+    The windows of the padded input become rows of a matrix (im2col), one product per group."""
+    n, c = np.shape(x)[:2]
+    f, cg, kh, kw = np.shape(weight)
+    if c != cg * groups or f % groups:
+        raise ValueError(f"conv2d: input has {c} channels and weight {np.shape(weight)} with groups={groups}; "
+                         f"expected weight (F, C/groups, kh, kw) with F and C divisible by groups")
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    win = windows(_padded(x, padding), (kh, kw), stride, dilation)          # (N, Ho, Wo, C, kh, kw)
+    ho, wo = np.shape(win)[1:3]
+    fg = f // groups
+    outs = []
+    for g in range(groups):
+        cols = win if groups == 1 else win[:, :, :, g * cg:(g + 1) * cg]
+        w = weight if groups == 1 else weight[g * fg:(g + 1) * fg]
+        outs.append(ops.reshape(cols, (n * ho * wo, cg * kh * kw)) @ ops.reshape(w, (fg, cg * kh * kw)).T)
+    out = outs[0] if groups == 1 else ops.concatenate(outs, axis=1)          # (N·Ho·Wo, F)
+    out = ops.transpose(ops.reshape(out, (n, ho, wo, f)), (0, 3, 1, 2))
+    return out if bias is None else out + ops.reshape(bias, (1, f, 1, 1))
+
+
+def _pool_windows(x, kernel_size, stride, padding, pad_value):
+    kernel = _pair(kernel_size)
+    stride = kernel if stride is None else _pair(stride)
+    padding = _pair(padding)
+    if padding != (0, 0):
+        x = ops.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=pad_value)
+    return windows(x, kernel, stride, (1, 1))                                # (N, Ho, Wo, C, kh, kw)
+
+
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """The max of each window (ties share the gradient, as ``max``); padding counts as −∞."""
+    kernel = _pair(kernel_size)
+    stride = kernel if stride is None else _pair(stride)
+    padding = _pair(padding)
+    if padding != (0, 0):
+        x = ops.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=-np.inf)
+    return max_pool(x, kernel, stride)
+
+
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """The mean of each window (padding counts as zeros, as PyTorch's default)."""
+    win = _pool_windows(x, kernel_size, stride, padding, 0.0)
+    return ops.transpose(ops.mean(win, axis=(4, 5)), (0, 3, 1, 2))
+
+
+def flatten(x: Any, start_dim: int = 1) -> Tensor:
+    shape = np.shape(x)
+    return ops.reshape(x, shape[:start_dim] + (-1,))
+
+
+def dropout(x: Any, p: float, training: bool = True, rng: np.random.Generator | None = None) -> Any:
+    """Inverted dropout: each element kept with probability 1−p and scaled by 1/(1−p) in training;
+    the identity in evaluation."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    rng = rng if rng is not None else np.random.default_rng()
+    keep = rng.random(np.shape(x)) >= p
+    return x * (keep / (1 - p)).astype(np.asarray(_data(x)).dtype)
+
+
+def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray | None, weight: Any = None,
+               bias: Any = None, training: bool = True, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """(x − μ)/√(σ² + eps)·γ + β over every axis but the channels (axis 1). In training μ, σ² are the
+    batch's (and the running statistics, plain arrays that carry no graph, move towards them:
+    r ← (1−m)·r + m·stat, with the unbiased variance, as PyTorch); in evaluation the running ones."""
+    shape = np.shape(x)
+    axes = (0,) + tuple(range(2, len(shape)))
+    bshape = (1, shape[1]) + (1,) * (len(shape) - 2)
+    if training:
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        centred = x - mean
+        var = ops.mean(centred * centred, axis=axes, keepdims=True)
+        if running_mean is not None:
+            count = int(np.prod([shape[a] for a in axes]))
+            batch_mean = np.asarray(_data(mean)).reshape(-1)
+            batch_var = np.asarray(_data(var)).reshape(-1) * (count / max(count - 1, 1))
+            running_mean *= 1 - momentum
+            running_mean += momentum * batch_mean
+            running_var *= 1 - momentum
+            running_var += momentum * batch_var
+    else:
+        mean = np.reshape(running_mean, bshape)
+        var = np.reshape(running_var, bshape)
+        centred = x - mean
+    out = centred / ops.sqrt(var + eps)
+    if weight is not None:
+        out = out * ops.reshape(weight, bshape)
+    if bias is not None:
+        out = out + ops.reshape(bias, bshape)
+    return out
+
+
+def layer_norm(x: Any, normalized_shape: tuple[int, ...], weight: Any = None, bias: Any = None,
+               eps: float = 1e-5) -> Tensor:
+    """(x − μ)/√(σ² + eps)·γ + β over the last ``len(normalized_shape)`` axes."""
+    axes = tuple(range(-len(normalized_shape), 0))
+    mean = ops.mean(x, axis=axes, keepdims=True)
+    centred = x - mean
+    out = centred / ops.sqrt(ops.mean(centred * centred, axis=axes, keepdims=True) + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def embedding(indices: Any, weight: Any) -> Tensor:
+    """Rows of ``weight`` picked by integer ``indices`` (a gather: repeated indices add their gradients)."""
+    idx = np.asarray(_data(indices))
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got {idx.dtype}")
+    return ops.getitem(weight, idx)

@@ -1,0 +1,260 @@
+"""Convolution, pooling, dropout, normalisation, embedding and recurrent layers: forwards against
+loops written here, gradients against central finite differences (first order) and finite differences
+of the verified gradient (second order), and against backward passes derived by hand."""
+import numpy as np
+import pytest
+
+import autonp as anp
+from autonp import nn
+from autonp.nn import functional as F
+from conftest import central_diff
+
+rng = np.random.default_rng(0)
+
+
+def conv_loops(x, w, b, stride, padding, dilation, groups):
+    """The definition, one output element at a time."""
+    n, c, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+    wo = (wd + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+    out = np.zeros((n, f, ho, wo))
+    fg = f // groups
+    for ni in range(n):
+        for fi in range(f):
+            g = fi // fg
+            for i in range(ho):
+                for j in range(wo):
+                    patch = xp[ni, g * cg:(g + 1) * cg, i * stride:i * stride + dilation * (kh - 1) + 1:dilation,
+                               j * stride:j * stride + dilation * (kw - 1) + 1:dilation]
+                    out[ni, fi, i, j] = np.sum(patch * w[fi]) + (b[fi] if b is not None else 0)
+    return out
+
+
+CONV_CASES = [  # (stride, padding, dilation, groups, x shape, w shape)
+    (1, 1, 1, 1, (2, 3, 6, 5), (4, 3, 3, 3)),
+    (2, 0, 1, 1, (2, 2, 7, 7), (3, 2, 3, 2)),
+    (1, 2, 2, 1, (1, 2, 6, 6), (2, 2, 3, 3)),
+    (1, 1, 1, 2, (2, 4, 5, 5), (6, 2, 3, 3)),
+]
+
+
+@pytest.mark.parametrize("stride, padding, dilation, groups, xs, ws", CONV_CASES)
+def test_conv2d_forward_and_gradients(stride, padding, dilation, groups, xs, ws):
+    x, w, b = rng.normal(size=xs), rng.normal(size=ws), rng.normal(size=ws[0])
+    expected = conv_loops(x, w, b, stride, padding, dilation, groups)
+    tx, tw, tb = (anp.Tensor(a, requires_grad=True) for a in (x, w, b))
+    out = F.conv2d(tx, tw, tb, stride, padding, dilation, groups)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+    R = rng.normal(size=expected.shape)
+    (out * R).sum().backward()
+    for t, a, k in ((tx, x, 0), (tw, w, 1), (tb, b, 2)):
+        def f(v, k=k):
+            args = [x, w, b]
+            args[k] = v
+            return float(np.sum(conv_loops(*args, stride, padding, dilation, groups) * R))
+        np.testing.assert_allclose(t.grad.numpy(), central_diff(f, a), rtol=1e-6, atol=1e-7)
+
+
+def test_conv2d_second_order():
+    x, w = rng.normal(size=(1, 2, 5, 5)), rng.normal(size=(2, 2, 3, 3))
+    anp.gradgradcheck(lambda a, k: anp.sum(F.conv2d(a, k, padding=1, stride=2) ** 2),
+                      [anp.Tensor(x, requires_grad=True), anp.Tensor(w, requires_grad=True)])
+
+
+def test_conv2d_matches_the_hand_derived_backward():
+    """dW = Σ dout ⊗ windows, dx = col2im(Wᵀ dout), db = Σ dout: written out with loops here."""
+    x, w, b = rng.normal(size=(2, 3, 5, 4)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    dout = rng.normal(size=(2, 4, 5, 4))
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(5):
+        for j in range(4):
+            patch = xp[:, :, i:i + 3, j:j + 3]
+            dw += np.einsum("nf,nchw->fchw", dout[:, :, i, j], patch)
+            dxp[:, :, i:i + 3, j:j + 3] += np.einsum("nf,fchw->nchw", dout[:, :, i, j], w)
+    tx, tw, tb = (anp.Tensor(a, requires_grad=True) for a in (x, w, b))
+    (F.conv2d(tx, tw, tb, padding=1) * dout).sum().backward()
+    report = anp.compare_gradients({"x": dxp[:, :, 1:-1, 1:-1], "w": dw, "b": dout.sum(axis=(0, 2, 3))},
+                                   {"x": tx, "w": tw, "b": tb}, rtol=1e-12)
+    assert report.passed, report
+
+
+@pytest.mark.parametrize("pool, reduce", [(F.max_pool2d, np.max), (F.avg_pool2d, np.mean)])
+@pytest.mark.parametrize("kernel, stride, padding", [(2, None, 0), (3, 2, 1), (2, 1, 0)])
+def test_pooling_forward_and_gradients(pool, reduce, kernel, stride, padding):
+    x = rng.permutation(np.arange(2 * 3 * 6 * 5, dtype=float)).reshape(2, 3, 6, 5) / 10  # no ties
+    s = kernel if stride is None else stride
+    fill = -np.inf if pool is F.max_pool2d else 0.0
+    xp = np.pad(x, ((0, 0), (0, 0), (padding,) * 2, (padding,) * 2), constant_values=fill)
+
+    def loops(a):
+        ap = np.pad(a, ((0, 0), (0, 0), (padding,) * 2, (padding,) * 2), constant_values=fill)
+        ho, wo = (ap.shape[2] - kernel) // s + 1, (ap.shape[3] - kernel) // s + 1
+        return np.array([[[[reduce(ap[n, c, i * s:i * s + kernel, j * s:j * s + kernel]) for j in range(wo)]
+                           for i in range(ho)] for c in range(3)] for n in range(2)])
+    tx = anp.Tensor(x, requires_grad=True)
+    out = pool(tx, kernel, stride, padding)
+    np.testing.assert_allclose(out.numpy(), loops(x), rtol=1e-12)
+    R = rng.normal(size=out.shape)
+    (out * R).sum().backward()
+    np.testing.assert_allclose(tx.grad.numpy(), central_diff(lambda a: float(np.sum(loops(a) * R)), x),
+                               rtol=1e-6, atol=1e-7)
+    assert xp is not None
+
+
+def test_max_pool_ties_share_and_second_order():
+    x = anp.Tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
+    F.max_pool2d(x, 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((1, 1, 2, 2), 0.25))
+    y = anp.Tensor(rng.permutation(np.arange(16.0)).reshape(1, 1, 4, 4) + 1, requires_grad=True)
+    anp.gradgradcheck(lambda a: anp.sum(F.max_pool2d(a * a, 2) ** 2), [y])
+
+
+def test_dropout_train_eval_and_seed():
+    x = anp.Tensor(np.ones((200, 50)), requires_grad=True)
+    d = nn.Dropout(0.3, seed=7)
+    y = d(x)
+    kept = y.numpy() != 0
+    assert abs(kept.mean() - 0.7) < 0.02
+    np.testing.assert_allclose(y.numpy()[kept], 1 / 0.7)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), kept / 0.7)
+    np.testing.assert_array_equal(nn.Dropout(0.3, seed=7)(x).numpy(), y.numpy())  # seeded: the same masks
+    d.eval()
+    assert d(x) is x
+
+
+def batchnorm_backward(dout, x, gamma, axes, eps=1e-5):
+    """dx = γ/(m σ) · (m·dy − Σdy − x̂·Σ(dy·x̂)), the sums over the normalised axes."""
+    m = int(np.prod([x.shape[a] for a in axes]))
+    shape = [1] * x.ndim
+    shape[1] = -1
+    sigma = np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    xhat = (x - x.mean(axis=axes, keepdims=True)) / sigma
+    dsum = dout.sum(axis=axes, keepdims=True)
+    dx = gamma.reshape(shape) / (m * sigma) * (m * dout - dsum - xhat * (dout * xhat).sum(axis=axes, keepdims=True))
+    return dx, (dout * xhat).sum(axis=axes), dout.sum(axis=axes)
+
+
+@pytest.mark.parametrize("layer, shape, axes", [(nn.BatchNorm1d, (8, 5), (0,)), (nn.BatchNorm2d, (4, 3, 5, 4),
+                                                                                     (0, 2, 3))])
+def test_batchnorm_train_and_eval(layer, shape, axes):
+    x = rng.normal(size=shape) * 3 + 1
+    bn = layer(shape[1])
+    bn.weight.data = rng.normal(size=shape[1])
+    tx = anp.Tensor(x, requires_grad=True)
+    out = bn(tx)
+    dout = rng.normal(size=shape)
+    (out * dout).sum().backward()
+    dx, dgamma, dbeta = batchnorm_backward(dout, x, bn.weight.numpy(), axes)
+    report = anp.compare_gradients({"x": dx, "gamma": dgamma, "beta": dbeta},
+                                   {"x": tx, "gamma": bn.weight, "beta": bn.bias}, rtol=1e-10)
+    assert report.passed, report
+    m = int(np.prod([shape[a] for a in axes]))
+    np.testing.assert_allclose(bn.running_mean, 0.1 * x.mean(axis=axes), rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var, 0.9 + 0.1 * x.var(axis=axes) * m / (m - 1), rtol=1e-12)
+    bn.eval()
+    bshape = [1] * len(shape)
+    bshape[1] = -1
+    expected = (x - bn.running_mean.reshape(bshape)) / np.sqrt(bn.running_var.reshape(bshape) + 1e-5) \
+        * bn.weight.numpy().reshape(bshape) + bn.bias.numpy().reshape(bshape)
+    np.testing.assert_allclose(bn(x).numpy(), expected, rtol=1e-12)
+    anp.gradcheck(lambda a: anp.sum(bn(a) ** 3), [anp.Tensor(x, requires_grad=True)])
+
+
+def test_batchnorm_running_statistics_hold_no_graph_and_memory_is_flat():
+    import tracemalloc
+    bn = nn.BatchNorm1d(4)
+    x = anp.Tensor(rng.normal(size=(16, 4)), requires_grad=True)
+    assert isinstance(bn.running_mean, np.ndarray) and not isinstance(bn.running_mean, anp.Tensor)
+    for _ in range(50):
+        anp.sum(bn(x) ** 2).backward()
+    tracemalloc.start()
+    for _ in range(100):
+        anp.sum(bn(x) ** 2).backward()
+    first, _ = tracemalloc.get_traced_memory()
+    for _ in range(900):
+        anp.sum(bn(x) ** 2).backward()
+    last, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert last - first < 20_000, f"grew by {last - first} bytes over 900 steps"
+
+
+def test_layernorm_gradients_first_and_second_order():
+    ln = nn.LayerNorm(5)
+    ln.weight.data = rng.normal(size=5)
+    x = rng.normal(size=(3, 5))
+    expected = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * ln.weight.numpy()
+    np.testing.assert_allclose(ln(x).numpy(), expected, rtol=1e-12)
+    anp.gradcheck(lambda a: anp.sum(ln(a) ** 3), [anp.Tensor(x, requires_grad=True)])
+    anp.gradgradcheck(lambda a: anp.sum(ln(a) ** 3), [anp.Tensor(x, requires_grad=True)])
+
+
+def test_embedding_accumulates_repeated_rows():
+    emb = nn.Embedding(5, 3, rng=np.random.default_rng(1))
+    out = emb(np.array([[1, 3], [1, 1]]))
+    np.testing.assert_array_equal(out.numpy()[0, 0], emb.weight.numpy()[1])
+    out.sum().backward()
+    np.testing.assert_array_equal(emb.weight.grad.numpy()[:, 0], [0, 3, 0, 1, 0])
+
+
+def test_rnn_cell_matches_hand_derived_backward_and_lstm_finite_differences():
+    cell = nn.RNNCell(3, 4, rng=np.random.default_rng(2))
+    x, h = rng.normal(size=(2, 3)), rng.normal(size=(2, 4))
+    tx, th = anp.Tensor(x, requires_grad=True), anp.Tensor(h, requires_grad=True)
+    dout = rng.normal(size=(2, 4))
+    (cell(tx, th) * dout).sum().backward()
+    wi, wh = cell.weight_ih.numpy(), cell.weight_hh.numpy()
+    hn = np.tanh(x @ wi + h @ wh + cell.bias.numpy())
+    dz = dout * (1 - hn ** 2)
+    report = anp.compare_gradients({"x": dz @ wi.T, "h": dz @ wh.T, "wi": x.T @ dz, "wh": h.T @ dz, "b": dz.sum(0)},
+                                   {"x": tx, "h": th, "wi": cell.weight_ih, "wh": cell.weight_hh, "b": cell.bias},
+                                   rtol=1e-12)
+    assert report.passed, report
+    lstm = nn.LSTMCell(3, 2, rng=np.random.default_rng(3))
+    c = rng.normal(size=(2, 2))
+
+    def f(a, hh):
+        hn, cn = lstm(a, (hh, c))
+        return anp.sum(hn * hn) + anp.sum(cn)
+    anp.gradcheck(f, [anp.Tensor(x, requires_grad=True), anp.Tensor(rng.normal(size=(2, 2)), requires_grad=True)])
+    anp.gradgradcheck(f, [anp.Tensor(x, requires_grad=True), anp.Tensor(rng.normal(size=(2, 2)), requires_grad=True)])
+
+
+def test_adamw_schedules_and_clipping_follow_their_formulas():
+    p = nn.Parameter(np.array([1.0, -2.0]))
+    opt = anp.optim.AdamW([p], lr=0.1, weight_decay=0.5)
+    ref, m, v = np.array([1.0, -2.0]), np.zeros(2), np.zeros(2)
+    for t in range(1, 4):
+        g = 2 * ref
+        p.grad = 2 * p.numpy()
+        ref = ref - 0.1 * 0.5 * ref
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        ref = ref - 0.1 * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t) * m / (np.sqrt(v) + 1e-8)
+        opt.step()
+    np.testing.assert_allclose(p.numpy(), ref, rtol=1e-12)
+    sched = anp.optim.CosineLR(opt, total=4, min_lr=0.0)
+    assert [round(sched.step(), 12) for _ in range(5)] == [round(0.1 * (1 + np.cos(np.pi * k / 4)) / 2, 12)
+                                                           for k in (1, 2, 3, 4, 4)]
+    step = anp.optim.StepLR(anp.optim.SGD([p], lr=1.0), step_size=2, gamma=0.5)
+    assert [step.step() for _ in range(4)] == [1.0, 0.5, 0.5, 0.25]
+    q = nn.Parameter(np.zeros(2))
+    p.grad, q.grad = np.array([3.0, 0.0]), np.array([0.0, 4.0])
+    assert anp.optim.clip_grad_norm([p, q], 1.0) == 5.0
+    np.testing.assert_allclose(np.concatenate([p.grad.numpy(), q.grad.numpy()]), [0.6, 0, 0, 0.8], rtol=1e-9)
+
+
+def test_conv_layers_state_dict_and_train_eval_modes():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, rng=np.random.default_rng(0)), nn.BatchNorm2d(2), nn.ReLU(),
+                        nn.Dropout(0.5, seed=0), nn.Flatten())
+    state = net.state_dict()
+    assert set(state) == {"layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias",
+                          "layers.1.running_mean", "layers.1.running_var"}
+    x = rng.normal(size=(4, 1, 5, 5))
+    net.eval()
+    a, b = net(x).numpy(), net(x).numpy()
+    np.testing.assert_array_equal(a, b)  # eval: no dropout, running statistics
+    net.train()
+    assert not np.array_equal(net(x).numpy(), a)
