@@ -198,6 +198,9 @@ def peer_child(name: str, repeat: int) -> None:
     """Run in a fresh process: the median time of a peer's blog step (or MLP run), or 'skip <why>'."""
     if name == "PyTorch MLP":
         fn = torch_mlp(*mlp_data())
+    elif name.startswith("PyTorch conv"):
+        fns = torch_conv()
+        fn = None if fns is None else fns[int(name[-1])]
     else:
         X, Y, _ = blog_data(np.float64)
         fn = {"JAX jit": jax_blog, "PyTorch eager": torch_blog, "HIPS autograd": hips_blog}[name](X, Y)
@@ -435,16 +438,86 @@ def bench_mlp(repeat: int):
         t["autonp"] / t["numpy"], "(info)", None)
 
 
+# --------------------------------------------------------------------------- convolution
+
+CONV_SHAPES = [((128, 1, 28, 28), (8, 1, 3, 3)), ((128, 8, 28, 28), (16, 8, 3, 3))]
+
+
+def conv_data():
+    rng = np.random.default_rng(0)
+    return [(rng.normal(size=xs).astype(np.float32), rng.normal(size=ws).astype(np.float32),
+             rng.normal(size=(xs[0], ws[0], xs[2], xs[3])).astype(np.float32)) for xs, ws in CONV_SHAPES]
+
+
+def numpy_conv(x, w, dout):
+    """Hand-written im2col convolution (stride 1, padding 1) and its backward, in NumPy."""
+    n, c, h, wd = x.shape
+    f = w.shape[0]
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    s0, s1, s2, s3 = xp.strides
+    cols = np.lib.stride_tricks.as_strided(xp, (n, h, wd, c, 3, 3), (s0, s2, s3, s1, s2, s3)).reshape(n * h * wd, -1)
+    out = (cols @ w.reshape(f, -1).T).reshape(n, h, wd, f).transpose(0, 3, 1, 2)
+    d = dout.transpose(0, 2, 3, 1).reshape(-1, f)
+    dw = (d.T @ cols).reshape(w.shape)
+    dcols = (d @ w.reshape(f, -1)).reshape(n, h, wd, c, 3, 3)
+    dxp = np.zeros_like(xp)
+    for p in range(3):
+        for q in range(3):
+            dxp[:, :, p:p + h, q:q + wd] += dcols[:, :, :, :, p, q].transpose(0, 3, 1, 2)
+    return out, dw, dxp[:, :, 1:-1, 1:-1]
+
+
+def torch_conv():
+    try:
+        import torch
+    except ImportError:
+        NOTES.append("PyTorch not installed: its convolution comparison is skipped")
+        return None
+    data = [(torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_(), torch.from_numpy(d))
+            for x, w, d in conv_data()]
+
+    def run(i):
+        x, w, d = data[i]
+        x.grad = w.grad = None
+        (torch.nn.functional.conv2d(x, w, padding=1) * d).sum().backward()
+    return [lambda i=i: run(i) for i in range(len(data))]
+
+
+def bench_conv(repeat: int):
+    from autonp.nn import functional as F
+    for i, ((xs, ws), (x, w, d)) in enumerate(zip(CONV_SHAPES, conv_data())):
+        def ours(x=x, w=w, d=d):
+            tx, tw = anp.Tensor(x, requires_grad=True), anp.Tensor(w, requires_grad=True)
+            (F.conv2d(tx, tw, padding=1) * d).sum().backward()
+        t = timed_together({"numpy": lambda x=x, w=w, d=d: numpy_conv(x, w, d), "autonp": ours}, repeat)
+        label = f"conv {xs[1]}->{ws[0]} 3x3 on {xs[0]}x{xs[2]}x{xs[3]} f32, fwd+bwd"
+        got = child(f"peer:PyTorch conv{i}", repeat=repeat)
+        if got.startswith("skip"):
+            NOTES.append(got[5:])
+        else:
+            row(label, ms(t["autonp"]), "PyTorch eager", ms(float(got)), t["autonp"] / float(got), "<= 1.50x",
+                t["autonp"] <= 1.5 * float(got))
+        row(label, ms(t["autonp"]), "hand-written im2col", ms(t["numpy"]), t["autonp"] / t["numpy"], "(info)", None)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="3 repeats")
     ap.add_argument("--block-rows", type=int, default=2048)
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--only", choices=["conv"], help="run only these rows")
     args = ap.parse_args()
     repeat = 3 if args.quick else args.repeat
     if args.child == "overhead":
         overhead_child(repeat)
+        return
+    if args.only == "conv":
+        bench_conv(repeat)
+        for r in ROWS:
+            print(r)
+        for n in NOTES:
+            print(f"- {n}")
         return
     if args.child and args.child.startswith("peer:"):
         peer_child(args.child[5:], repeat)
@@ -456,6 +529,7 @@ def main():
     bench_memory(args.block_rows)
     bench_overhead(repeat)
     bench_mlp(repeat)
+    bench_conv(repeat)
     head = ("workload", "autonp", "reference (same run)", "ratio", "target", "verdict")
     widths = [max(len(r[i]) for r in ROWS + [head]) for i in range(len(head))]
     print(f"autonp benchmarks — {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "

@@ -58,7 +58,8 @@ def train(net: BlogNet, X, Y, Xv, Yv, iterations: int, lr: float, on_first_step=
     return train_costs, val_costs
 
 
-def save_pictures(out: Path, train_costs, val_costs, x_test, predictions, labels) -> list[Path]:
+def save_pictures(out: Path, train_costs, val_costs, x_test, predictions, labels, xlabel: str = "iteration",
+                  ylabel: str = "loss (the blog's printed cost)") -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -66,7 +67,7 @@ def save_pictures(out: Path, train_costs, val_costs, x_test, predictions, labels
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(train_costs, label="Training loss")
     ax.plot(val_costs, label="Validation loss")
-    ax.set(xlabel="iteration", ylabel="loss (the blog's printed cost)", title="Training and validation loss curves")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title="Training and validation loss curves")
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend()
     fig.tight_layout()

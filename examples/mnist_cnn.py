@@ -103,7 +103,8 @@ def main(argv=None) -> dict:
     _, accuracy, predictions = evaluate(Xt, yt)
     print(f"Accuracy of the CNN on the test data: {accuracy * 100:.2f}% ({seconds:.1f} s of training, "
           f"{args.epochs} epochs, {args.dtype})")
-    pictures = save_pictures(out, train_costs, val_costs, data.x_test, predictions, data.y_test)
+    pictures = save_pictures(out, train_costs, val_costs, data.x_test, predictions, data.y_test, xlabel="epoch",
+                             ylabel="cross-entropy (test: validation)")
     pictures.append(save_filters(out, net.layers[0].weight.numpy()))
     try:
         pictures.append(Path(anp.viz.render(nn.cross_entropy(net(Xt[:8]), yt[:8]), out / "cnn_graph", format="png",

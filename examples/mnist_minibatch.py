@@ -72,7 +72,8 @@ def main(argv=None) -> dict:
           f"{args.epochs} epochs, {args.dtype})")
     with anp.no_grad():
         predictions = np.argmax(net(Xt).numpy(), axis=1)
-    pictures = save_pictures(out, train_costs, val_costs, data.x_test, predictions, data.y_test)
+    pictures = save_pictures(out, train_costs, val_costs, data.x_test, predictions, data.y_test, xlabel="epoch",
+                             ylabel="cross-entropy (test: validation)")
     result = {"data": data.source, "accuracy": accuracy, "seconds": seconds, "args": vars(args),
               "train_costs": train_costs, "val_costs": val_costs}
     (out / "results.json").write_text(json.dumps(result))
