@@ -107,6 +107,28 @@ def graph_pictures(out: Path):
     return draw, written
 
 
+def fit(net, opt, X, y, epochs: int, batch: int, seed: int, on_epoch) -> tuple[list[float], float]:
+    """Mini-batch training on cross-entropy with a progress bar; after each epoch
+    ``on_epoch(epoch, mean training loss, say)``. Returns the training losses and the seconds taken."""
+    from autonp.data import minibatches
+    train_costs = []
+    bar, say = progress(epochs * -(-len(X) // batch))
+    steps = iter(bar)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        running = 0.0
+        for xb, yb in minibatches(X, y, batch_size=batch, seed=seed + epoch):
+            loss = nn.cross_entropy(net(xb), yb)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            running += loss.item() * len(yb)
+            next(steps, None)
+        train_costs.append(running / len(X))
+        on_epoch(epoch, train_costs[-1], say)
+    return train_costs, time.perf_counter() - start
+
+
 def setup(args) -> tuple[Path, type, object]:
     """The output folder (created), the float type, and the data — saying which data it is."""
     out = Path(args.out)

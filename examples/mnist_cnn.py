@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import autonp as anp  # noqa: E402
 from autonp import nn, optim  # noqa: E402
-from autonp.data import minibatches  # noqa: E402
-from blog_mnist import progress, save_pictures, setup  # noqa: E402
+from blog_mnist import fit, save_pictures, setup  # noqa: E402
 
 
 def make_net(rng: np.random.Generator, dtype) -> nn.Module:
@@ -62,8 +60,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default="out/cnn")
     args = ap.parse_args(argv)
     out, dtype, data = setup(args)
-    X = data.flat(dtype)[0].reshape(-1, 1, 28, 28)[:args.train_rows]
-    Xt = data.flat(dtype)[1].reshape(-1, 1, 28, 28)
+    X, Xt = (rows.reshape(-1, 1, 28, 28) for rows in data.flat(dtype))
+    X = X[:args.train_rows]
     y, yt = data.y_train.astype(np.int64)[:args.train_rows], data.y_test.astype(np.int64)
     rng = np.random.default_rng(args.seed)
     net = make_net(rng, dtype)
@@ -78,28 +76,17 @@ def main(argv=None) -> dict:
         loss = anp.nn.cross_entropy(logits, ys).item()
         return loss, float(np.mean(np.argmax(logits, 1) == ys)), np.argmax(logits, 1)
 
-    train_costs, val_costs, accuracies = [], [], []
-    steps_per_epoch = -(-len(X) // args.batch)
-    bar, say = progress(args.epochs * steps_per_epoch)
-    steps = iter(bar)
-    start = time.perf_counter()
-    for epoch in range(args.epochs):
-        running = 0.0
-        for xb, yb in minibatches(X, y, batch_size=args.batch, seed=args.seed + epoch):
-            loss = nn.cross_entropy(net(xb), yb)
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            running += loss.item() * len(yb)
-            next(steps, None)
+    val_costs, accuracies = [], []
+
+    def on_epoch(epoch, train_cost, say):
         schedule.step()
-        train_costs.append(running / len(X))
         val_cost, val_acc, _ = evaluate(Xt, yt)
         val_costs.append(val_cost)
         accuracies.append(val_acc)
-        say(f"epoch {epoch + 1}: training loss {train_costs[-1]:.4f}, test loss {val_cost:.4f}, "
-            f"test accuracy {val_acc * 100:.2f}% ({time.perf_counter() - start:.0f} s)")
-    seconds = time.perf_counter() - start
+        say(f"epoch {epoch + 1}: training loss {train_cost:.4f}, test loss {val_cost:.4f}, "
+            f"test accuracy {val_acc * 100:.2f}%")
+
+    train_costs, seconds = fit(net, opt, X, y, args.epochs, args.batch, args.seed, on_epoch)
     _, accuracy, predictions = evaluate(Xt, yt)
     print(f"Accuracy of the CNN on the test data: {accuracy * 100:.2f}% ({seconds:.1f} s of training, "
           f"{args.epochs} epochs, {args.dtype})")

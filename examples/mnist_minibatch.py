@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import autonp as anp  # noqa: E402
 from autonp import nn, optim  # noqa: E402
-from autonp.data import minibatches  # noqa: E402
-from blog_mnist import progress, save_pictures, setup  # noqa: E402
+from blog_mnist import fit, save_pictures, setup  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -47,26 +45,15 @@ def main(argv=None) -> dict:
             logits = net(Xs)
             return nn.cross_entropy(logits, ys).item(), float(np.mean(np.argmax(logits.numpy(), 1) == ys))
 
-    train_costs, val_costs = [], []
-    steps_per_epoch = -(-len(X) // args.batch)
-    bar, say = progress(args.epochs * steps_per_epoch)
-    steps = iter(bar)
-    start = time.perf_counter()
-    for epoch in range(args.epochs):
-        running = 0.0
-        for xb, yb in minibatches(X, y, batch_size=args.batch, seed=args.seed + epoch):
-            loss = nn.cross_entropy(net(xb), yb)
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            running += loss.item() * len(yb)
-            next(steps, None)
-        train_costs.append(running / len(X))
+    val_costs = []
+
+    def on_epoch(epoch, train_cost, say):
         val_cost, val_acc = evaluate(Xt, yt)
         val_costs.append(val_cost)
-        say(f"epoch {epoch + 1}: training loss {train_costs[-1]:.4f}, test loss {val_cost:.4f}, "
+        say(f"epoch {epoch + 1}: training loss {train_cost:.4f}, test loss {val_cost:.4f}, "
             f"test accuracy {val_acc * 100:.2f}%")
-    seconds = time.perf_counter() - start
+
+    train_costs, seconds = fit(net, opt, X, y, args.epochs, args.batch, args.seed, on_epoch)
     _, accuracy = evaluate(Xt, yt)
     print(f"Accuracy of the network on the test data: {accuracy * 100:.2f}% ({seconds:.1f} s of training, "
           f"{args.epochs} epochs, {args.dtype})")

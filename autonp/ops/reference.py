@@ -17,9 +17,10 @@ from .numpy_api import (
     UFUNCS,
     UFUNCS_WITHOUT_GRADIENT,
 )
-from .shape import getitem, setitem
+from .shape import getitem, setitem, unwindows, windows
 
-_NETWORK_OPS = [nn.sigmoid, nn.relu, nn.softmax, nn.log_softmax, nn.logsumexp, nn.softmax_cross_entropy]
+_NETWORK_OPS = [nn.sigmoid, nn.relu, nn.softmax, nn.log_softmax, nn.logsumexp, nn.softmax_cross_entropy, nn.max_pool,
+                windows, unwindows]
 
 
 def _numpy_name(fn) -> str:
