@@ -13,7 +13,7 @@ import numpy as np
 from .tensor import Tensor, gradients
 
 __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "jvp", "hvp", "jacobian", "hessian", "checkpoint",
-           "backward_in_blocks"]
+           "backward_in_blocks", "block_backward"]
 
 
 def _prepare(args: Sequence, argnums: Sequence[int]) -> tuple[list, bool]:
@@ -197,6 +197,15 @@ def checkpoint(f: Callable, *args: Any) -> Tensor:
     return prim(*args)
 
 
+def block_backward(loss: Callable[[], Tensor], weight: float) -> float:
+    """Backward of one block's mean loss seeded with its weight n_b/n (so that the blocks' gradients
+    add up to the full batch's); returns weight · loss. The unit of ``backward_in_blocks`` and of
+    ``autonp.distributed.data_parallel``'s tasks."""
+    out = loss()
+    out.backward(np.asarray(weight, dtype=out.dtype))
+    return weight * out.item()
+
+
 def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) -> float:
     """Accumulate into ``.grad`` the gradient of a full-batch *mean* loss, computed block by block.
 
@@ -205,6 +214,7 @@ def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) 
     seeded with n_b/n: mathematically the same gradient as one full-batch backward (equal to
     rounding), but each block of the data is still in cache when backward reads it again
     (``X_bᵀ @ dz``), and the intermediates are block-sized. Returns the full-batch loss.
+    (``autonp.distributed.data_parallel`` runs the same blocks on Dask.)
     """
     n = len(arrays[0])
     for a in arrays:
@@ -213,8 +223,5 @@ def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) 
     total = 0.0
     for start in range(0, n, block_rows):
         blocks = [a[start:start + block_rows] for a in arrays]
-        loss = loss_fn(*blocks)
-        weight = len(blocks[0]) / n
-        loss.backward(np.asarray(weight, dtype=loss.dtype))
-        total += weight * loss.item()
+        total += block_backward(lambda: loss_fn(*blocks), len(blocks[0]) / n)
     return total

@@ -500,20 +500,52 @@ def bench_conv(repeat: int):
         row(label, ms(t["autonp"]), "hand-written im2col", ms(t["numpy"]), t["autonp"] / t["numpy"], "(info)", None)
 
 
+# --------------------------------------------------------------------------- Dask
+
+def bench_dask(repeat: int, block_rows: int = 8192):
+    """The blog step's gradient block by block here against on a 2-worker LocalCluster."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        NOTES.append("dask.distributed not installed: the Dask rows are skipped")
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from blog_mnist import blog_loss
+    X, Y, _ = blog_data(np.float64)
+    p = blog_params(np.float64)
+    params = [p["W1"], p["b1"], p["W2"], p["b2"]]
+    local = anp.data_parallel(blog_loss, argnums=(0, 1, 2, 3), data_argnums=(4, 5), block_rows=block_rows)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        remote = anp.data_parallel(blog_loss, argnums=(0, 1, 2, 3), data_argnums=(4, 5), block_rows=block_rows,
+                                   client=client)
+        t0 = time.perf_counter()
+        remote(*params, X, Y)
+        first = time.perf_counter() - t0
+        t = timed_together({"local": lambda: local(*params, X, Y), "dask": lambda: remote(*params, X, Y)}, repeat)
+    blocks = -(-len(X) // block_rows)
+    param_bytes = sum(a.nbytes for a in params)
+    row(f"blog step gradient, {block_rows}-row blocks", ms(t["dask"]) + " (2 workers)", "same blocks here",
+        ms(t["local"]), t["dask"] / t["local"], "(info)", None)
+    NOTES.append(f"Dask, per step: parameters broadcast {param_bytes / 1024:.0f} KiB to each of 2 workers, "
+                 f"{blocks} block results of {param_bytes / 1024:.0f} KiB back, tree-summed on the workers; the "
+                 f"data ({X.nbytes / 2**20:.0f} MiB) is scattered once, on the first call ({first:.1f} s)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="3 repeats")
     ap.add_argument("--block-rows", type=int, default=2048)
     ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--only", choices=["conv"], help="run only these rows")
+    ap.add_argument("--only", choices=["conv", "dask"], help="run only these rows")
     args = ap.parse_args()
     repeat = 3 if args.quick else args.repeat
     if args.child == "overhead":
         overhead_child(repeat)
         return
-    if args.only == "conv":
-        bench_conv(repeat)
+    if args.only in ("conv", "dask"):
+        (bench_conv if args.only == "conv" else bench_dask)(repeat)
         for r in ROWS:
             print(r)
         for n in NOTES:
@@ -530,6 +562,7 @@ def main():
     bench_overhead(repeat)
     bench_mlp(repeat)
     bench_conv(repeat)
+    bench_dask(repeat)
     head = ("workload", "autonp", "reference (same run)", "ratio", "target", "verdict")
     widths = [max(len(r[i]) for r in ROWS + [head]) for i in range(len(head))]
     print(f"autonp benchmarks — {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "

@@ -31,22 +31,39 @@ def progress(n: int):
     return bar, bar.write
 
 
-def train(net: BlogNet, X, Y, Xv, Yv, iterations: int, lr: float, on_first_step=None):
+def blog_loss(W1, b1, W2, b2, X, Y):
+    """The mean categorical cross-entropy of the blog's network, as a function of its parameters
+    (what ``--workers`` differentiates on Dask, block by block)."""
+    return nn.cross_entropy(anp.sigmoid(X @ W1 + b1) @ W2 + b2, Y)
+
+
+def train(net: BlogNet, X, Y, Xv, Yv, iterations: int, lr: float, on_first_step=None, distributed=None):
     """The post's ``train_network``: one full-batch step per iteration, then the validation cost.
     The printed cost is the post's (binary cross-entropy over the softmax outputs); the gradient is
-    that of categorical cross-entropy, which is what the post's formulas differentiate."""
+    that of categorical cross-entropy, which is what the post's formulas differentiate. With
+    ``distributed`` (``anp.data_parallel(blog_loss, ...)`` on a Dask client) the gradient is computed
+    by the workers; the printed cost is evaluated here."""
     opt = optim.SGD(net.parameters(), lr=lr)
+    params = [net.hidden.weight, net.hidden.bias, net.output.weight, net.output.bias]
     train_costs, val_costs = [], []
     steps, say = progress(iterations)
     for i in steps:
-        z2 = net.logits(X)
-        loss = nn.cross_entropy(z2, Y)
-        loss.name = "loss"
+        if distributed is not None:
+            with anp.no_grad():
+                z2 = net.logits(X)
+            _, grads = distributed(*params, X.numpy(), Y.numpy())
+            for p, g in zip(params, grads):
+                p.grad = g
+        else:
+            z2 = net.logits(X)
+            loss = nn.cross_entropy(z2, Y)
+            loss.name = "loss"
         with anp.no_grad():
             train_cost = float(nn.binary_cross_entropy_sum(anp.softmax(z2, axis=1), Y).item())
-        if on_first_step is not None and i == 0:
-            on_first_step(loss)
-        loss.backward()
+        if distributed is None:
+            if on_first_step is not None and i == 0:
+                on_first_step(loss)
+            loss.backward()
         opt.step()
         opt.zero_grad()
         with anp.no_grad():
@@ -146,6 +163,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--hidden", type=int, default=5)
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     ap.add_argument("--out", default="out/blog", help="folder for the pictures and results.json")
+    ap.add_argument("--workers", type=int, help="compute the gradients on a Dask LocalCluster of N worker processes")
+    ap.add_argument("--scheduler", help="compute the gradients on an existing Dask cluster (scheduler address)")
+    ap.add_argument("--block-rows", type=int, default=8192, help="rows per Dask task")
     args = ap.parse_args(argv)
     out, dtype, data = setup(args)
     X, Xv = data.flat(dtype)
@@ -154,8 +174,27 @@ def main(argv=None) -> dict:
     net = BlogNet(784, args.hidden, 10, seed=42, dtype=dtype)
     draw, graphs = graph_pictures(out)
 
+    client = cluster = None
+    distributed = None
+    if args.workers or args.scheduler:
+        from dask.distributed import Client, LocalCluster
+        if args.scheduler:
+            client = Client(args.scheduler)
+        else:
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True)
+            client = Client(cluster)
+        print(f"Gradients on Dask: {client}")
+        distributed = anp.data_parallel(blog_loss, argnums=(0, 1, 2, 3), data_argnums=(4, 5),
+                                        block_rows=args.block_rows, client=client)
+        draw(nn.cross_entropy(net.logits(X), Y))  # the pictures of the graph the workers differentiate
     start = time.perf_counter()
-    train_costs, val_costs = train(net, X, Y, Xv, Yv, args.iterations, args.lr, on_first_step=draw)
+    try:
+        train_costs, val_costs = train(net, X, Y, Xv, Yv, args.iterations, args.lr, on_first_step=draw,
+                                       distributed=distributed)
+    finally:
+        for c in (client, cluster):
+            if c is not None:
+                c.close()
     seconds = time.perf_counter() - start
     with anp.no_grad():
         predictions = np.argmax(net(Xv).numpy(), axis=1)

@@ -50,3 +50,21 @@ def test_blog_run_reproduces_every_printed_cost_and_the_accuracy(mnist_path, tmp
         assert (tmp_path / name).stat().st_size > 10_000, name
     # and it says which data it used
     assert "Data: file" in proc.stdout and "mnist.npz" in proc.stdout
+
+
+@pytest.mark.slow
+def test_blog_run_with_gradients_on_dask_reproduces_the_first_printed_costs(mnist_path, tmp_path):
+    """`--workers 2`: the gradients come from a 2-process Dask LocalCluster, block by block. 201
+    iterations (3 printed costs) keep CI short; the full 1,000 are in the README."""
+    pytest.importorskip("distributed")
+    want_costs, _ = blog_figures()
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "blog_mnist.py"), "--data", str(mnist_path),
+                           "--out", str(tmp_path), "--workers", "2", "--iterations", "201"],
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Gradients on Dask" in proc.stdout
+    got = {int(i): (float(t), float(v)) for i, t, v in LINE.findall(proc.stdout)}
+    assert sorted(got) == [0, 100, 200]
+    for i in got:
+        assert got[i][0] == pytest.approx(want_costs[i][0], rel=1e-9, abs=0), f"training cost at iteration {i}"
+        assert got[i][1] == pytest.approx(want_costs[i][1], rel=1e-9, abs=0), f"validation cost at iteration {i}"

@@ -1,0 +1,154 @@
+"""Full-batch gradients over data that does not fit one machine, computed where the data lives — on
+an existing engine (Dask, or any ``concurrent.futures.Executor``), not a home-made cluster.
+
+``data_parallel(f, argnums, data_argnums)`` returns ``run(*args) -> (value, grads)``: the mean loss of
+``f`` over all rows of the data arguments and its gradient with respect to ``args[argnums]``, equal
+to one full-batch ``value_and_grad`` (each block of rows weighted n_b/n — the same arithmetic as
+``backward_in_blocks`` — and the blocks summed in a fixed order, so results are deterministic).
+
+- ``client=None``: block by block in this process (``backward_in_blocks``).
+- ``client=`` a ``dask.distributed.Client``: NumPy data is scattered to the workers once (each block
+  kept on two workers, so losing one loses no data) and reused on later calls with the same arrays;
+  ``dask.array`` data (say a ``.npy`` memmap or zarr store bigger than any worker's memory) is read
+  chunk by chunk where it lives; parameters are broadcast once per call; block results are reduced
+  with a tree sum. A worker that dies mid-step is replaced by Dask's rescheduling, with the same result.
+- ``client=`` any other ``concurrent.futures.Executor``: blocks as tasks, data sent with each task.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .functional import backward_in_blocks, block_backward
+from .tensor import Tensor
+
+__all__ = ["data_parallel"]
+
+
+def _as_array(x: Any) -> np.ndarray:
+    arr = np.asarray(x.numpy() if isinstance(x, Tensor) else x)
+    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
+
+
+def _block_result(f: Callable, argnums: tuple, data_argnums: tuple, args: list, params: list, blocks: list,
+                  weight: float) -> tuple[float, list[np.ndarray]]:
+    """One block's weighted value and gradients (runs on a worker)."""
+    full = list(args)
+    ps = [Tensor(p, requires_grad=True) for p in params]
+    for i, p in zip(argnums, ps):
+        full[i] = p
+    for i, b in zip(data_argnums, blocks):
+        full[i] = np.asarray(b)
+    value = block_backward(lambda: f(*full), weight)
+    return value, [np.zeros_like(p.numpy()) if p.grad is None else p.grad.numpy() for p in ps]
+
+
+def _add(a: tuple, b: tuple) -> tuple:
+    return a[0] + b[0], [x + y for x, y in zip(a[1], b[1])]
+
+
+def _tree_sum(items: list, add: Callable) -> Any:
+    """((r0 + r1) + (r2 + r3)) + ...: the same pairing every time, so the same rounding."""
+    while len(items) > 1:
+        items = [add(items[k], items[k + 1]) if k + 1 < len(items) else items[k] for k in range(0, len(items), 2)]
+    return items[0]
+
+
+class _Run:
+    def __init__(self, f, argnums, data_argnums, block_rows, client):
+        self.f, self.block_rows, self.client = f, block_rows, client
+        self.single = isinstance(argnums, int)
+        self.argnums = (argnums,) if self.single else tuple(argnums)
+        self.data_argnums = (data_argnums,) if isinstance(data_argnums, int) else tuple(data_argnums)
+        self._scattered: dict[int, tuple[Any, list]] = {}  # id(array) -> (array, block futures)
+
+    def __call__(self, *args: Any) -> tuple[Tensor, Any]:
+        args = list(args)
+        data = [args[i] for i in self.data_argnums]
+        n = len(data[0])
+        if any(len(d) != n for d in data):
+            raise ValueError(f"data_parallel: the data arguments have different numbers of rows "
+                             f"{[len(d) for d in data]}")
+        params = [_as_array(args[i]) for i in self.argnums]
+        bounds = [(s, min(s + self.block_rows, n)) for s in range(0, n, self.block_rows)]
+        if self.client is None:
+            value, grads = self._local(args, params, data)
+        elif _is_dask_client(self.client):
+            value, grads = self._dask(args, params, data, bounds, n)
+        else:
+            value, grads = self._executor(args, params, data, bounds, n)
+        out = [Tensor(g) for g in grads]
+        return Tensor(value), (out[0] if self.single else tuple(out))
+
+    def _local(self, args, params, data):
+        ps = [Tensor(p, requires_grad=True) for p in params]
+        full = list(args)
+        for i, p in zip(self.argnums, ps):
+            full[i] = p
+
+        def loss(*blocks):
+            for i, b in zip(self.data_argnums, blocks):
+                full[i] = b
+            return self.f(*full)
+        value = backward_in_blocks(loss, *(np.asarray(d) for d in data), block_rows=self.block_rows)
+        return value, [np.zeros_like(p.numpy()) if p.grad is None else p.grad.numpy() for p in ps]
+
+    def _template(self, args):
+        return [None if (i in self.argnums or i in self.data_argnums) else a for i, a in enumerate(args)]
+
+    def _executor(self, args, params, data, bounds, n):
+        template = self._template(args)
+        futures = [self.client.submit(_block_result, self.f, self.argnums, self.data_argnums, template, params,
+                                      [np.asarray(d[lo:hi]) for d in data], (hi - lo) / n) for lo, hi in bounds]
+        return _tree_sum([fu.result() for fu in futures], _add)
+
+    def _dask(self, args, params, data, bounds, n):
+        client = self.client
+        template = self._template(args)
+        block_sets = [self._blocks_on_workers(d, bounds) for d in data]
+        param_futures = client.scatter(params, broadcast=True, hash=False)
+        results = [client.submit(_block_result, self.f, self.argnums, self.data_argnums, template, param_futures,
+                                 [blocks[b] for blocks in block_sets], (hi - lo) / n, pure=False)
+                   for b, (lo, hi) in enumerate(bounds)]
+        total = _tree_sum(results, lambda a, b: client.submit(_add, a, b, pure=False))
+        return total.result()
+
+    def _blocks_on_workers(self, d, bounds) -> list:
+        """Per block: a future (NumPy data: scattered once, kept on two workers) or a dask collection."""
+        if _is_dask_array(d):
+            d = d.rechunk({0: self.block_rows} if d.ndim == 1 else {0: self.block_rows, **{
+                k: -1 for k in range(1, d.ndim)}})
+            if tuple(hi - lo for lo, hi in bounds) != d.chunks[0]:
+                raise ValueError("data_parallel: could not align the dask array's chunks with the blocks")
+            return self.client.compute(list(d.to_delayed().reshape(-1)))  # read where the chunks live
+        cached = self._scattered.get(id(d))
+        if cached is not None and cached[0] is d and len(cached[1]) == len(bounds):
+            return cached[1]
+        arr = np.asarray(d)
+        futures = self.client.scatter([arr[lo:hi] for lo, hi in bounds], hash=False)
+        workers = len(self.client.scheduler_info().get("workers", {}))
+        if workers > 1:
+            self.client.replicate(futures, n=2)
+        self._scattered[id(d)] = (d, futures)
+        return futures
+
+
+def _is_dask_client(c: Any) -> bool:
+    return type(c).__module__.startswith("distributed") and hasattr(c, "scatter")
+
+
+def _is_dask_array(d: Any) -> bool:
+    return type(d).__module__.startswith("dask.array")
+
+
+def data_parallel(f: Callable, argnums: int | Sequence[int] = 0, data_argnums: int | Sequence[int] = 1, *,
+                  block_rows: int = 2048, client: Any = None) -> Callable:
+    """``run = data_parallel(f, argnums, data_argnums)``; ``value, grads = run(*args)``.
+
+    ``f(*args)`` must return the *mean* loss over the rows it is given (``f`` is sent to the workers,
+    so it must be picklable by cloudpickle: a module-level function or a closure over picklable
+    things). ``args[argnums]`` are the parameters (arrays or Tensors), ``args[data_argnums]`` the
+    row-aligned data (NumPy arrays, or dask arrays with a Dask client). See the module docstring.
+    """
+    return _Run(f, argnums, data_argnums, block_rows, client)

@@ -1,0 +1,107 @@
+"""data_parallel: the full-batch mean loss and gradient computed block by block — locally, on a Dask
+LocalCluster (NumPy data and dask arrays), and on a thread pool — equals one full-batch
+value_and_grad; a worker killed mid-step changes nothing."""
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import autonp as anp
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+
+N_ROWS = 2003  # not a multiple of the block size
+
+
+def make_loss(seconds_per_block=0.0):
+    """A closure (cloudpickle sends it by value): the blog network's mean cross-entropy."""
+    def loss(W1, b1, W2, b2, X, Y):
+        if seconds_per_block:
+            time.sleep(seconds_per_block)
+        return anp.nn.cross_entropy(anp.sigmoid(X @ W1 + b1) @ W2 + b2, Y)
+    return loss
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(0)
+    X = rng.random((N_ROWS, 20))
+    Y = np.eye(10)[rng.integers(0, 10, N_ROWS)]
+    params = [rng.normal(size=(20, 5)) * 0.3, rng.normal(size=(1, 5)), rng.normal(size=(5, 10)) * 0.3,
+              np.zeros((1, 10))]
+    value, grads = anp.value_and_grad(make_loss(), argnums=(0, 1, 2, 3))(*params, X, Y)
+    return params, X, Y, float(value), [g.numpy() for g in grads]
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") \
+            as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def check(result, expected):
+    value, grads = result
+    _, _, _, v0, g0 = expected
+    assert float(value) == pytest.approx(v0, rel=1e-12)
+    for g, e in zip(grads, g0):
+        np.testing.assert_allclose(g.numpy(), e, rtol=1e-12, atol=1e-15)
+
+
+def test_local_blocks_equal_the_full_batch(problem):
+    params, X, Y = problem[:3]
+    run = anp.data_parallel(make_loss(), argnums=(0, 1, 2, 3), data_argnums=(4, 5), block_rows=500)
+    check(run(*params, X, Y), problem)
+
+
+def test_an_executor_equals_the_full_batch(problem):
+    params, X, Y = problem[:3]
+    with ThreadPoolExecutor(2) as pool:
+        run = anp.data_parallel(make_loss(), argnums=(0, 1, 2, 3), data_argnums=(4, 5), block_rows=500, client=pool)
+        check(run(*params, X, Y), problem)
+
+
+def test_dask_with_numpy_data_equals_the_full_batch_and_scatters_once(problem, client):
+    params, X, Y = problem[:3]
+    run = anp.data_parallel(make_loss(), argnums=(0, 1, 2, 3), data_argnums=(4, 5), block_rows=500, client=client)
+    first = run(*params, X, Y)
+    check(first, problem)
+    scattered = run._scattered[id(X)][1]
+    assert len(scattered) == 5 and all(len(ws) == 2 for ws in client.who_has(scattered).values())  # 2 copies
+    second = run(*params, X, Y)
+    assert run._scattered[id(X)][1] is scattered   # the data was not sent again
+    assert float(second[0]) == float(first[0])
+
+
+def test_dask_with_dask_arrays_equals_the_full_batch(problem, client):
+    params, X, Y = problem[:3]
+    Xd, Yd = da.from_array(X, chunks=(300, 20)), da.from_array(Y, chunks=(300, 10))
+    run = anp.data_parallel(make_loss(), argnums=(0, 1, 2, 3), data_argnums=(4, 5), block_rows=500, client=client)
+    check(run(*params, Xd, Yd), problem)
+
+
+def test_a_worker_killed_mid_step_changes_nothing(problem, client):
+    params, X, Y = problem[:3]
+    run = anp.data_parallel(make_loss(0.3), argnums=(0, 1, 2, 3), data_argnums=(4, 5), block_rows=200,
+                            client=client)
+    undisturbed = run(*params, X, Y)
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    killer = threading.Timer(0.5, lambda: client.run(os._exit, 1, workers=[victim], wait=False))
+    killer.start()
+    disturbed = run(*params, X, Y)
+    killer.join()
+    assert float(disturbed[0]) == float(undisturbed[0])
+    for a, b in zip(disturbed[1], undisturbed[1]):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    check(disturbed, problem)
+
+
+def test_mismatched_rows_are_refused(problem):
+    params, X, Y = problem[:3]
+    run = anp.data_parallel(make_loss(), argnums=(0, 1, 2, 3), data_argnums=(4, 5))
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        run(*params, X, Y[:-1])
