@@ -150,6 +150,17 @@ def is_grad_enabled() -> bool:
     return _mode.enabled
 
 
+class ScopeName(str):
+    """A scope's name (compares as the string), carrying which entry into the scope it was: a scope
+    entered 25 times (the steps of an RNN) is 25 instances of one name, which pictures draw as one
+    repeated block."""
+
+    entry: int
+
+
+_scope_entries = itertools.count()
+
+
 class name_scope:
     """``with name_scope("hidden"):`` tags the ops recorded inside; graphs draw them as a cluster."""
 
@@ -157,7 +168,9 @@ class name_scope:
         self.name = name
 
     def __enter__(self) -> None:
-        _mode.scope = _mode.scope + (self.name,)
+        scoped = ScopeName(self.name)
+        scoped.entry = next(_scope_entries)
+        _mode.scope = _mode.scope + (scoped,)
 
     def __exit__(self, *exc: Any) -> None:
         _mode.scope = _mode.scope[:-1]

@@ -258,7 +258,7 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
         if t.node is None:
             continue
         scope = t.node.scope
-        key = f"s:{scope[0]}" if scope else f"o:{id(t)}"
+        key = f"s:{scope[0]}#{getattr(scope[0], 'entry', 0)}" if scope else f"o:{id(t)}"  # one per entry
         grp = groups.setdefault(key, {"label": scope[0] if scope else None, "ops": [], "members": []})
         grp["ops"].append(t.node.prim.name)
         grp["members"].append(t)
@@ -296,12 +296,14 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
         first = groups[run[0]]
         sig = "→".join(_compress(first["ops"]))
         if first["label"] is not None:
-            names = first["label"] if len(run) == 1 else f"{first['label']} … {groups[run[-1]]['label']}"
+            last = groups[run[-1]]["label"]
+            names = first["label"] if len(run) == 1 or last == first["label"] else f"{first['label']} … {last}"
         else:
             names = None
         count = f"{len(run)}× " if len(run) > 1 else ""
         n_ops = sum(len(groups[k]["ops"]) for k in run)
-        label = "\n".join(x for x in (names, f"{count}{sig}", f"{n_ops} ops") if x)
+        each = f" ({len(first['ops'])} each)" if len(run) > 1 else ""
+        label = "\n".join(x for x in (names, f"{count}{sig}", f"{n_ops} ops{each}") if x)
         attrs = {"label": label, "shape": "box3d" if len(run) > 1 else "box", "style": "filled",
                  "fillcolor": _OP}
         if str(i) == root_run:
@@ -314,6 +316,7 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
         dot.node(f"r{i}", **attrs)
     edges = set()
     params: dict[str, dict[int, Tensor]] = defaultdict(dict)   # run -> its parameters
+    carried: dict[str, set[str]] = defaultdict(set)            # run -> what one repeat hands the next
     for t in g.tensors:
         if t.node is None:
             continue
@@ -326,16 +329,29 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
             src = merged[group_of[id(a)]]
             if src != dst:
                 edges.add((f"r{src}", f"r{dst}"))
+            elif group_of[id(a)] != group_of[id(t)]:  # from one repeat of the block to the next
+                carried[dst].add(a.name or _shape_text(a))
     for run, ps in params.items():
-        if len(runs[int(run)]) == 1:   # a single block: draw its parameters one by one
+        if len(runs[int(run)]) == 1 or len(ps) <= 6:  # drawn one by one; a shared one once for all repeats
             for a in ps.values():
                 dot.node(f"t{id(a)}", **_tensor_attrs(a, g.root, False, norm_of))
                 edges.add((f"t{id(a)}", f"r{run}"))
-        else:                          # a repeated block: one node for all its parameters
+        else:                          # many: one node for all the block's parameters
             dot.node(f"p{run}", **_param_group_attrs(list(ps.values()), norm_of))
             edges.add((f"p{run}", f"r{run}"))
     for e in sorted(edges):
         dot.edge(*e)
+    for run, names in sorted(carried.items()):  # a recurrence (one scope entered again and again) feeds itself
+        members = runs[int(run)]
+        if groups[members[0]]["label"] != groups[members[-1]]["label"]:
+            continue  # a stack of differently named layers: the edges between them are its depth, not a loop
+        label = ", ".join(sorted(names)[:3]) + (" …" if len(names) > 3 else "")
+        dot.edge(f"r{run}", f"r{run}", label=_text(f"next step: {label}"), style="bold", color="#1c4fa0",
+                 fontcolor="#1c4fa0", fontsize="9")
+
+
+def _shape_text(t: Tensor) -> str:
+    return "×".join(str(n) for n in t.shape) or "scalar"
 
 
 def _param_group_attrs(ps: list[Tensor], norm_of: dict) -> dict:

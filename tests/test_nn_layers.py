@@ -258,3 +258,44 @@ def test_conv_layers_state_dict_and_train_eval_modes():
     np.testing.assert_array_equal(a, b)  # eval: no dropout, running statistics
     net.train()
     assert not np.array_equal(net(x).numpy(), a)
+
+
+def test_layernorm_and_max_pool_match_hand_derived_backward_passes():
+    x, gamma = rng.normal(size=(4, 6)), rng.normal(size=6)
+    ln = nn.LayerNorm(6)
+    ln.weight.data = gamma
+    tx = anp.Tensor(x, requires_grad=True)
+    dout = rng.normal(size=(4, 6))
+    (ln(tx) * dout).sum().backward()
+    sigma = np.sqrt(x.var(-1, keepdims=True) + 1e-5)
+    xhat = (x - x.mean(-1, keepdims=True)) / sigma
+    dxhat = dout * gamma
+    dx = (6 * dxhat - dxhat.sum(-1, keepdims=True) - xhat * (dxhat * xhat).sum(-1, keepdims=True)) / (6 * sigma)
+    report = anp.compare_gradients({"x": dx, "gamma": (dout * xhat).sum(0), "beta": dout.sum(0)},
+                                   {"x": tx, "gamma": ln.weight, "beta": ln.bias}, rtol=1e-10)
+    assert report.passed, report
+    # max pooling: each window's gradient goes to its argmax
+    x = rng.permutation(np.arange(2 * 2 * 4 * 4, dtype=float)).reshape(2, 2, 4, 4)
+    tx = anp.Tensor(x, requires_grad=True)
+    dout = rng.normal(size=(2, 2, 2, 2))
+    (F.max_pool2d(tx, 2) * dout).sum().backward()
+    expected = np.zeros_like(x)
+    for n in range(2):
+        for c in range(2):
+            for i in range(2):
+                for j in range(2):
+                    win = x[n, c, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
+                    p, q = np.unravel_index(np.argmax(win), (2, 2))
+                    expected[n, c, 2 * i + p, 2 * j + q] = dout[n, c, i, j]
+    np.testing.assert_array_equal(tx.grad.numpy(), expected)
+
+
+@pytest.mark.parametrize("layer_fn, shape", [
+    (lambda a: F.avg_pool2d(a, 2, 1), (2, 2, 3, 3)),
+    (lambda a: F.batch_norm(a, None, None, training=True), (2, 2, 3, 3)),
+    (lambda a: F.dropout(a, 0.5, rng=np.random.default_rng(0)), (2, 2, 3, 3)),
+    (lambda a: F.embedding(np.array([[0, 2], [2, 1]]), a), (4, 3)),
+])
+def test_second_order_of_the_remaining_layers(layer_fn, shape):
+    x = anp.Tensor(rng.normal(size=shape), requires_grad=True)
+    anp.gradgradcheck(lambda a: anp.sum(layer_fn(a) ** 3), [x])

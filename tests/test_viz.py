@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import autonp as anp
+from conftest import REPO
 
 viz = pytest.importorskip("autonp.viz")
 pytest.importorskip("graphviz")
@@ -170,3 +171,27 @@ def test_render_of_a_huge_graph_draws_the_summary_and_leaves_no_partial_file(tmp
         out = viz.render(anp.sum(y), str(tmp_path / "big"), format="svg")
     assert out.endswith("big.svg") and "×" in open(out).read()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.svg"]
+
+
+@needs_dot
+def test_an_unrolled_rnn_reads_as_one_repeated_step_with_its_recurrence(tmp_path):
+    """min-char-rnn, 25 steps in name_scope("step"): the summary is the 5 shared parameters, once, and
+    one "25× step" block with a loop for h_t → h_t+1; it renders fast and fits a screen."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("rnn_graph", REPO / "examples" / "rnn_graph.py")
+    rnn = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rnn)
+    loss, params = rnn.make()
+    n_ops = len(anp.tape(loss))
+    summary = viz.draw(loss, summary=True, rankdir="LR")
+    svg = summary.pipe(format="svg").decode()
+    assert n_ops == 275 and len(svg_nodes(svg)) == 6  # the full picture has 275 ops + their tensors
+    src = summary.source
+    assert "25× matmul×2→add×2→tanh" in src and "275 ops (11 each)" in src and "next step: h, loss" in src
+    for p in params:
+        assert src.count(f"t{id(p)} [") == 1  # each shared parameter drawn once
+    result = rnn.main(["--out", str(tmp_path)])
+    assert result["seconds"] < 5
+    width, height = (float(v) for v in re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"',
+                                                   open(result["svg"]).read()).groups())
+    assert width < 1600 and height < 1200, (width, height)
