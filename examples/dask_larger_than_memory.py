@@ -38,7 +38,8 @@ def rows_of(path: str, lo: int, hi: int) -> np.ndarray:
     the worker's resident memory is what it really holds)."""
     with open(path, "rb") as f:
         version = np.lib.format.read_magic(f)
-        shape, _, dtype = np.lib.format._read_array_header(f, version)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
         row = int(np.prod(shape[1:]))
         f.seek(f.tell() + lo * row * dtype.itemsize)
         return np.fromfile(f, dtype=dtype, count=(hi - lo) * row).reshape((hi - lo,) + tuple(shape[1:]))
