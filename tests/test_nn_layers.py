@@ -299,3 +299,28 @@ def test_layernorm_and_max_pool_match_hand_derived_backward_passes():
 def test_second_order_of_the_remaining_layers(layer_fn, shape):
     x = anp.Tensor(rng.normal(size=shape), requires_grad=True)
     anp.gradgradcheck(lambda a: anp.sum(layer_fn(a) ** 3), [x])
+
+
+def test_lstm_cell_and_avg_pool_match_hand_derived_backward_passes():
+    lstm = nn.LSTMCell(3, 2, rng=np.random.default_rng(4))
+    x, h, c = rng.normal(size=(2, 3)), rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+    tx, th, tc = (anp.Tensor(a, requires_grad=True) for a in (x, h, c))
+    dh, dc = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+    hn, cn = lstm(tx, (th, tc))
+    (anp.sum(hn * dh) + anp.sum(cn * dc)).backward()
+    wi, wh = lstm.weight_ih.numpy(), lstm.weight_hh.numpy()
+    z = x @ wi + h @ wh + lstm.bias.numpy()
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    i, f, g, o = sig(z[:, :2]), sig(z[:, 2:4]), np.tanh(z[:, 4:6]), sig(z[:, 6:])
+    c_next = f * c + i * g
+    do = dh * np.tanh(c_next)
+    dcn = dc + dh * o * (1 - np.tanh(c_next) ** 2)
+    dz = np.concatenate([dcn * g * i * (1 - i), dcn * c * f * (1 - f), dcn * i * (1 - g ** 2), do * o * (1 - o)], 1)
+    report = anp.compare_gradients(
+        {"x": dz @ wi.T, "h": dz @ wh.T, "c": dcn * f, "wi": x.T @ dz, "wh": h.T @ dz, "b": dz.sum(0)},
+        {"x": tx, "h": th, "c": tc, "wi": lstm.weight_ih, "wh": lstm.weight_hh, "b": lstm.bias}, rtol=1e-12)
+    assert report.passed, report
+    xa = anp.Tensor(rng.normal(size=(1, 2, 4, 4)), requires_grad=True)
+    dout = rng.normal(size=(1, 2, 2, 2))
+    (F.avg_pool2d(xa, 2) * dout).sum().backward()
+    np.testing.assert_allclose(xa.grad.numpy(), np.repeat(np.repeat(dout, 2, axis=2), 2, axis=3) / 4, rtol=1e-15)
