@@ -250,7 +250,7 @@ def check_ops(result: Tensor, eps: float = 1e-6, rtol: float = 1e-5, atol: float
     checks = []
     for step, entry in enumerate(tape(result)):
         node = entry.node
-        if node.args is None:
+        if node.vals is None:
             raise RuntimeError("check_ops needs the tape: call it before backward(), or backward(retain_graph=True)")
         vals = [np.asarray(a.data, dtype=np.float64) if isinstance(a, Tensor) and a.dtype.kind == "f"
                 else (a.data if isinstance(a, Tensor) else a) for a in node.args]

@@ -38,10 +38,8 @@ def _arg(a) -> str:
 
 
 def tape(t: Tensor) -> list[TapeEntry]:
-    """The recorded ops that ``t`` depends on, in execution order."""
+    """The recorded ops that ``t`` depends on, in execution order (also after ``backward``, which frees
+    the values the ops saved but not the structure)."""
     entries = [TapeEntry(x.node.prim.name, x.node, x) for x in _toposort([t]) if x.node is not None]
-    if any(e.node.freed for e in entries):
-        raise RuntimeError("tape(): backward() already freed this graph; call backward(retain_graph=True) "
-                           "to keep it readable")
     entries.sort(key=lambda e: e.node.seq)
     return entries

@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import warnings
+from sys import getrefcount
 from types import MethodType
 from typing import Any, Iterable, Sequence
 
@@ -95,7 +96,7 @@ def format_site(site: tuple[str, int] | None) -> str:
 def describe(x: Any) -> str:
     """Short 'shape dtype' description of an op argument."""
     if isinstance(x, Tensor):
-        return f"Tensor{tuple(x.shape)} {x.dtype}"
+        return "Tensor(values freed by backward)" if x._arr is None else f"Tensor{tuple(x.shape)} {x.dtype}"
     if isinstance(x, np.ndarray):
         return f"ndarray{tuple(x.shape)} {x.dtype}"
     return repr(x) if isinstance(x, (int, float, bool, tuple, type(None), slice)) else type(x).__name__
@@ -391,8 +392,9 @@ class Node:
         self.seq = next(_seq)
 
     def free(self, by: Any = None) -> None:
-        """Drop what the VJPs read; ``by`` (the backward pass doing it) is left in ``saved``."""
-        self.args = self.vals = None
+        """Drop what the VJPs read; ``by`` (the backward pass doing it) is left in ``saved``. The
+        structure (``args``) stays, so the graph can still be listed and drawn."""
+        self.vals = None
         self.saved = by
         if self.locked is not None:
             _unlock(self.locked)
@@ -400,13 +402,13 @@ class Node:
 
     @property
     def freed(self) -> bool:
-        return self.args is None
+        return self.vals is None
 
     def inputs(self) -> list["Tensor"]:
         return [a for a in (self.args or ()) if isinstance(a, Tensor)]
 
     def __repr__(self) -> str:
-        args = "freed" if self.args is None else ", ".join(describe(a) for a in self.args)
+        args = ", ".join(describe(a) for a in self.args) + (" (freed)" if self.vals is None else "")
         return f"Node({self.prim.name}: {args})"
 
 
@@ -532,7 +534,7 @@ class Tensor:
         read-only, so that it cannot change under the backward pass; a leaf's array is its own."""
         arr = self._arr
         node = self.node
-        if node is not None and node.args is not None and arr.flags.writeable:
+        if node is not None and node.vals is not None and arr is not None and arr.flags.writeable:
             arr.flags.writeable = False
         return arr
 
@@ -642,6 +644,8 @@ class Tensor:
         self.grad = None
 
     def __repr__(self) -> str:
+        if self._arr is None:
+            return f"Tensor(<values freed by backward>, grad_fn={self.node.prim.name if self.node else None})"
         body = np.array2string(self._arr, precision=4, threshold=8, edgeitems=2, separator=", ", prefix="Tensor(")
         extra = f", name={self.name!r}" if self.name else ""
         if self.node is not None:
@@ -743,9 +747,6 @@ def _as_recorded(node: Node, i: int, a: "Tensor") -> "Tensor":
     that (a smaller ``seq``) used the earlier one, so its gradient goes there."""
     step = a.node
     while step is not None and step.prim.in_place and step.seq > node.seq:
-        if step.args is None:
-            raise RuntimeError(f"argument {i} of {node.prim.name} (built at {format_site(node.site)}) was "
-                               f"assigned into after the op used it, and its earlier value is no longer on the tape")
         a = step.args[0]
         step = a.node
     return a
@@ -786,7 +787,7 @@ def _count_uses(roots: Sequence[Tensor]) -> dict[int, int]:
         if node is None:
             continue
         args = node.args
-        if args is None:
+        if node.vals is None:
             raise _freed_error(node)
         for i in node.grad_idx:
             a = args[i]
@@ -823,18 +824,18 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
     _mode.enabled = create_graph
     ready = list({id(r): r for r in roots if uses[id(r)] == 0}.values())
     given: set[int] = set()  # ids of arrays handed to leaves as their .grad in this pass
-    in_place: list[Node] = []
     this_pass = _BackwardPass()  # the entries it frees point to it, so that a failure can say so on a retry
     node = None
     assigned = _assigned.count
     try:
         while ready:
             t = ready.pop()
-            entry = grads.pop(id(t), None)
+            tid = id(t)
+            entry = grads.pop(tid, None)
             node = t.node
             if entry is not None:
-                if keep_all or id(t) in wanted_ids:
-                    keep[id(t)] = entry[0]
+                if keep_all or tid in wanted_ids:
+                    keep[tid] = entry[0]
                 if node is None and accumulate:
                     _accumulate_leaf(t, entry[0], entry[1], create_graph, given)
             if node is None:
@@ -882,12 +883,9 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                 if n == 0:
                     ready.append(a)
             if not retain_graph:
-                if node.prim.in_place:
-                    in_place.append(node)  # ops met later may route through its first argument
-                else:
-                    node.free(this_pass)
-        for node in in_place:
-            node.free(this_pass)
+                node.free(this_pass)
+                if getrefcount(t) <= 3:  # held by one consumer's entry alone (+ `t` here, + the call's argument)
+                    t._arr = None  # so its values go; its place in the graph (for pictures) stays
     except BaseException as e:
         this_pass.message = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         if node is not None and hasattr(e, "add_note") and isinstance(e, Exception):

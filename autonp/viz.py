@@ -56,8 +56,11 @@ def _fmt(x: float) -> str:
 
 
 def _tensor_label(t: Tensor, values: bool, norm: float | None) -> str:
-    shape = "×".join(str(n) for n in t.shape) or "scalar"
     lines = [t.name] if t.name else []
+    if t._arr is None:  # an intermediate whose values backward() freed
+        lines.append("(values freed)")
+        return "\n".join(lines)
+    shape = "×".join(str(n) for n in t.shape) or "scalar"
     lines.append(f"{shape} {t.dtype}")
     if values and t.size == 1:
         lines.append(f"value {_fmt(t.data.item())}")
@@ -86,6 +89,8 @@ def grad_colour(norm: float) -> str:
 
 def _tensor_tooltip(t: Tensor, norm: float | None) -> str:
     """Hover text in SVG: what the tensor is, its values and its gradient."""
+    if t._arr is None:
+        return f"{t.name or 'tensor'}: its values were freed by backward()"
     lines = [f"{t.name or 'tensor'}: shape {t.shape} {t.dtype}"]
     if t.size:
         d = t._arr
@@ -127,10 +132,7 @@ class _Graph:
     def __init__(self, root: Tensor):
         self.root = root
         self.tensors: list[Tensor] = _toposort([root])
-        for t in self.tensors:
-            if t.node is not None and t.node.args is None:
-                raise RuntimeError("draw() needs the tape, which backward() freed: draw before backward(), "
-                                   "or call backward(retain_graph=True)")
+        self.freed = any(t.node is not None and t.node.freed for t in self.tensors)  # after backward()
         self.consumers: dict[int, list[Tensor]] = defaultdict(list)
         for t in self.tensors:
             if t.node is not None:
@@ -159,9 +161,14 @@ def draw(t: Tensor, *, values: bool = False, grads: bool = False, summary: bool 
             raise RuntimeError("draw(grads=True) needs a tensor that requires grad")
         if t.size != 1:
             raise RuntimeError(f"draw(grads=True) needs a scalar; got shape {t.shape}")
-        grad_of = _run_backward([t], [np.ones_like(t.data)], retain_graph=True, create_graph=False,
-                                accumulate=False)
-        norm_of = {k: float(np.linalg.norm(np.asarray(v, dtype=np.float64))) for k, v in grad_of.items()}
+        if g.freed:  # after backward(): the leaves' .grad it computed (the intermediates' are gone)
+            norm_of = {id(x): float(np.linalg.norm(x.grad.numpy())) for x in g.tensors
+                       if x.node is None and x.grad is not None}
+            norm_of[id(t)] = 1.0
+        else:
+            grad_of = _run_backward([t], [np.ones_like(t.data)], retain_graph=True, create_graph=False,
+                                    accumulate=False)
+            norm_of = {k: float(np.linalg.norm(np.asarray(v, dtype=np.float64))) for k, v in grad_of.items()}
     dot = _digraph(name="autonp", graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11",
                                                "nodesep": "0.25", "ranksep": "0.35"},
                    node_attr={"fontname": "Helvetica", "fontsize": "10"}, edge_attr={"arrowsize": "0.6"})
@@ -351,7 +358,7 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
 
 
 def _shape_text(t: Tensor) -> str:
-    return "×".join(str(n) for n in t.shape) or "scalar"
+    return "freed" if t._arr is None else ("×".join(str(n) for n in t.shape) or "scalar")
 
 
 def _param_group_attrs(ps: list[Tensor], norm_of: dict) -> dict:

@@ -130,11 +130,23 @@ def test_render_without_dot_is_a_clear_error(monkeypatch, tmp_path):
     assert "digraph" in viz.to_dot(blog_loss())  # the source still works
 
 
-def test_draw_after_backward_explains_retain_graph():
+def test_draw_after_backward_shows_the_structure_and_the_leaves_gradients():
+    """Backward frees the saved values, not the structure: the picture after backward has the same ops
+    and edges as before, and the backward view shows the norms of the .grad it just computed."""
+    before = viz.to_dot(blog_loss())
     loss = blog_loss()
     loss.backward()
-    with pytest.raises(RuntimeError, match="retain_graph"):
-        viz.draw(loss)
+    after = viz.draw(loss)
+    assert after.source.count("->") == before.count("->") == 25
+    for op in set(OPS):
+        assert after.source.count(f"label={op}") + after.source.count(f'label="{op}') == \
+            before.count(f"label={op}") + before.count(f'label="{op}')
+    grads = viz.draw(loss, grads=True).source
+    W1 = next(t for t in anp.tape(loss)[0].inputs if t.name == "W1")
+    assert f"‖g‖={float(np.linalg.norm(W1.grad.numpy())):.3g}" in grads
+    assert "(values freed)" in grads  # the intermediates' values are gone; their place is not
+    entries = anp.tape(loss)          # the tape still lists the ops
+    assert [e.op for e in entries] == OPS
 
 
 def test_jupyter_display_hook():

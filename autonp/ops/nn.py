@@ -69,7 +69,7 @@ def log(x):
     """Natural logarithm, ∂ = g / x. ``log(softmax(z))`` on the tape is computed as
     ``log_softmax(z)``: finite where softmax underflows to 0, same value elsewhere."""
     node = x.node if isinstance(x, Tensor) else None
-    if node is not None and node.prim is softmax and node.args is not None:
+    if node is not None and node.prim is softmax and node.vals is not None:
         return log_softmax(node.args[0], **node.kwargs)
     return log_(x)
 
