@@ -56,10 +56,15 @@ class Optimizer:
         for k, v in {**state["hyper"], **state["counters"]}.items():
             setattr(self, k, tuple(v) if isinstance(v, list) else v)
 
+    weight_decay = 0.0  # L2: wd·p is added to every gradient before the update (AdamW decays apart)
+
     def step(self) -> None:
         for i, p in enumerate(self.params):
             if p.grad is not None:
-                self._update(i, p, p.grad.data)
+                g = p.grad.data
+                if self.weight_decay:
+                    g = g + self.weight_decay * p.data
+                self._update(i, p, g)
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         raise NotImplementedError
@@ -92,8 +97,6 @@ class SGD(Optimizer):
     slots = ("velocity",)
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
         if self.momentum:
             v = self.velocity[i]
             v = g.copy() if v is None else np.add(self.momentum * v, g, out=v)
@@ -123,8 +126,6 @@ class Adam(Optimizer):
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         b1, b2 = self.betas
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
         m, v = self.m[i], self.v[i]
         m *= b1
         m += (1 - b1) * g
@@ -146,8 +147,6 @@ class Adagrad(Optimizer):
     slots = ("sum_sq",)
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
         s = self.sum_sq[i]
         s += g * g
         _subtract(p, self.lr * g / (np.sqrt(s) + self.eps))
@@ -166,8 +165,6 @@ class RMSprop(Optimizer):
     slots = ("mean_sq",)
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
         s = self.mean_sq[i]
         s *= self.alpha
         s += (1 - self.alpha) * (g * g)
