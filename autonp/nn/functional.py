@@ -49,28 +49,25 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     return out if bias is None else out + ops.reshape(bias, (1, f, 1, 1))
 
 
-def _pool_windows(x, kernel_size, stride, padding, pad_value):
+def _pool_input(x, kernel_size, stride, padding, pad_value):
+    """(padded x, kernel, stride) for a pooling layer; the stride defaults to the kernel."""
     kernel = _pair(kernel_size)
     stride = kernel if stride is None else _pair(stride)
     padding = _pair(padding)
     if padding != (0, 0):
         x = ops.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=pad_value)
-    return windows(x, kernel, stride, (1, 1))                                # (N, Ho, Wo, C, kh, kw)
+    return x, kernel, stride
 
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
     """The max of each window (ties share the gradient, as ``max``); padding counts as −∞."""
-    kernel = _pair(kernel_size)
-    stride = kernel if stride is None else _pair(stride)
-    padding = _pair(padding)
-    if padding != (0, 0):
-        x = ops.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=-np.inf)
-    return max_pool(x, kernel, stride)
+    return max_pool(*_pool_input(x, kernel_size, stride, padding, -np.inf))
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
     """The mean of each window (padding counts as zeros, as PyTorch's default)."""
-    win = _pool_windows(x, kernel_size, stride, padding, 0.0)
+    x, kernel, stride = _pool_input(x, kernel_size, stride, padding, 0.0)
+    win = windows(x, kernel, stride, (1, 1))                                 # (N, Ho, Wo, C, kh, kw)
     return ops.transpose(ops.mean(win, axis=(4, 5)), (0, 3, 1, 2))
 
 
