@@ -60,11 +60,13 @@ def _requires_grad(x: Any) -> bool:
 
 
 def _plain(x: Any) -> Any:
-    """Tensors inside (lists of) arguments as their arrays."""
+    """Tensors inside (lists, tuples and keyword dicts of) arguments as their arrays."""
     if isinstance(x, Tensor):
         return x._arr
     if isinstance(x, (list, tuple)):
         return type(x)(_plain(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
     return x
 
 
@@ -80,7 +82,7 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     grad = _requires_grad(inputs)
     name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     if ufunc in UFUNCS_WITHOUT_GRADIENT:
-        return getattr(ufunc, method)(*_plain(inputs), **{k: _plain(v) for k, v in kwargs.items()})
+        return getattr(ufunc, method)(*_plain(inputs), **_plain(kwargs))
     fn = {"__call__": UFUNCS, "reduce": UFUNC_REDUCE, "accumulate": UFUNC_ACCUMULATE}.get(method, {}).get(ufunc)
     out = kwargs.pop("out", None)
     if fn is not None and (out is None or not (grad or _requires_grad(out))):
@@ -271,10 +273,10 @@ def _array_function(self, func, types, args, kwargs):
     if func in FUNCTIONS_WITHOUT_GRADIENT:
         if func is np.bincount and _requires_grad(kwargs.get("weights", args[1] if len(args) > 1 else None)):
             raise _refuse("np.bincount", " (with weights)")
-        return func(*_plain(args), **{k: _plain(v) for k, v in kwargs.items()})
+        return func(*_plain(args), **_plain(kwargs))
     if _requires_grad(args) or _requires_grad(tuple(kwargs.values())):
         raise _refuse(f"np.{getattr(func, '__qualname__', func)}")
-    return func(*_plain(args), **{k: _plain(v) for k, v in kwargs.items()})
+    return func(*_plain(args), **_plain(kwargs))
 
 # --------------------------------------------------------------------------- Tensor methods and operators
 
