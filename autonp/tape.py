@@ -28,7 +28,7 @@ class TapeEntry:
 
     def __str__(self) -> str:
         """``matmul(x:Tensor(4, 3), ndarray(3, 2)) -> Tensor(4, 2)``: every array argument, Tensor or not."""
-        args = ", ".join(_arg(a) for a in (self.node.args or ()) if isinstance(a, (Tensor, np.ndarray)))
+        args = ", ".join(_arg(a) for a in self.node.args if isinstance(a, (Tensor, np.ndarray)))
         out = describe(self.output) if self.output.name is None else f"{self.output.name}:{describe(self.output)}"
         return f"{self.op}({args}) -> {out}"
 

@@ -246,7 +246,7 @@ class Primitive:
         return self if obj is None else MethodType(self, obj)
 
     def __call__(self, *args, **kwargs):
-        if kwargs and _has_tensor(kwargs.values()):
+        if kwargs and _contains_tensor(kwargs.values()):
             args, kwargs = self._positional(args, kwargs)
         vals = args       # what the NumPy forward sees: the arrays inside Tensor arguments
         grad_idx = ()     # positions of the arguments that require grad
@@ -324,10 +324,6 @@ class Primitive:
         return IndexError(msg) if isinstance(e, IndexError) else OpError(msg)
 
 
-def _has_tensor(values: Iterable) -> bool:
-    return any(isinstance(v, Tensor) for v in values)
-
-
 _warned_sites: set = set()
 
 
@@ -372,7 +368,7 @@ class Node:
 
     ``vals`` are the arrays the forward saw (what the VJPs read), ``grad_idx`` the positions of
     the arguments that gradients flow to, ``saved`` what ``Primitive.forward_saving`` kept.
-    Backward frees ``args``, ``vals`` and ``saved`` unless ``retain_graph``.
+    Backward frees ``vals`` and ``saved`` unless ``retain_graph``; ``args`` (the structure) stays.
     (Only ``args`` holds Tensors: fewer objects for Python's cyclic GC to walk on long tapes.)
     """
 
@@ -382,7 +378,7 @@ class Node:
     def __init__(self, prim: Primitive, args: tuple, vals: tuple, kwargs: dict, grad_idx: tuple[int, ...],
                  saved: Any = None):
         self.prim = prim
-        self.args: tuple | None = args   # None once backward freed it
+        self.args = args
         self.vals = vals
         self.kwargs = kwargs
         self.grad_idx = grad_idx
@@ -405,7 +401,7 @@ class Node:
         return self.vals is None
 
     def inputs(self) -> list["Tensor"]:
-        return [a for a in (self.args or ()) if isinstance(a, Tensor)]
+        return [a for a in self.args if isinstance(a, Tensor)]
 
     def __repr__(self) -> str:
         args = ", ".join(describe(a) for a in self.args) + (" (freed)" if self.vals is None else "")
@@ -767,7 +763,7 @@ def _toposort(roots: Iterable[Tensor]) -> list[Tensor]:
         seen.add(id(t))
         stack.append((t, True))
         node = t.node
-        if node is not None and node.args is not None:  # callers decide what a freed entry means
+        if node is not None:  # backward frees values, not args: a freed entry is still walked
             for i in node.grad_idx:
                 a = node.args[i]
                 if _assigned.count:
