@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .tensor import Tensor, gradients
+from .tensor import Tensor, as_array, gradients
 
 __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "jvp", "hvp", "jacobian", "hessian", "checkpoint",
            "backward_in_blocks", "block_backward"]
@@ -26,7 +26,7 @@ def _prepare(args: Sequence, argnums: Sequence[int]) -> tuple[list, bool]:
         if isinstance(a, Tensor) and a.requires_grad:
             nested = True
         else:
-            data = np.asarray(a.data if isinstance(a, Tensor) else a)
+            data = as_array(a._arr if isinstance(a, Tensor) else a)
             if data.dtype.kind not in "fc":
                 data = data.astype(np.float64)
             args[i] = Tensor(data, requires_grad=True)

@@ -465,6 +465,17 @@ def _check_differentiable_dtype(arr: np.ndarray) -> None:
                         f"(shape {arr.shape}); use Tensor(..., dtype=np.float64)")
 
 
+def _is_stand_in(x: Any) -> bool:
+    """Does ``x`` stand in for an ndarray (it says so with ``__autonp_stand_in__``)? Tensors hold such
+    objects as they are: anp.compile's tracer records the NumPy calls made on them."""
+    return getattr(type(x), "__autonp_stand_in__", False)
+
+
+def as_array(x: Any) -> Any:
+    """``np.asarray(x)``, except that an array stand-in stays itself."""
+    return x if type(x) is np.ndarray or _is_stand_in(x) else np.asarray(x)
+
+
 def _contains_tensor(seq: Any) -> bool:
     return any(isinstance(v, Tensor) or (isinstance(v, (list, tuple)) and _contains_tensor(v)) for v in seq)
 
@@ -505,7 +516,10 @@ class Tensor:
             return
         if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
             dtype = np.float64
-        arr = np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
+        if _is_stand_in(data):  # an array stand-in (anp.compile's tracer) is kept as it is
+            arr = data.astype(data.dtype if dtype is None else dtype, copy=copy)
+        else:
+            arr = np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
         if requires_grad:
             _check_differentiable_dtype(arr)
         self._arr = arr
@@ -517,7 +531,7 @@ class Tensor:
     @classmethod
     def _make(cls, data: Any, node: Node | None) -> "Tensor":
         t = object.__new__(Tensor)
-        t._arr = data if type(data) is np.ndarray else np.asarray(data)
+        t._arr = data if type(data) is np.ndarray or _is_stand_in(data) else np.asarray(data)
         t._grad = None
         t.requires_grad = node is not None
         t.name = None
@@ -536,7 +550,8 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
-        value = np.asarray(value)
+        if not _is_stand_in(value):
+            value = np.asarray(value)
         if value.shape != self._arr.shape:
             raise ValueError(f"Tensor.data: new values have shape {value.shape}, the Tensor has {self._arr.shape}")
         self._arr = value
@@ -702,7 +717,7 @@ def _seed_grad(t: Tensor, grad: Any) -> Any:
             raise RuntimeError(f"backward() of a non-scalar tensor of shape {t.shape} needs an explicit "
                                f"grad of that shape (the vector in the vector-Jacobian product)")
         return np.ones_like(t._arr)
-    g = grad if isinstance(grad, Tensor) else np.asarray(grad, dtype=t.dtype)
+    g = grad if isinstance(grad, Tensor) else as_array(grad).astype(t.dtype, copy=False)
     if g.shape != t.shape:
         raise ValueError(f"backward(grad=...) has shape {g.shape}, but the tensor has shape {t.shape}")
     return g
@@ -810,7 +825,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
         if create_graph and not isinstance(s, Tensor):
             s = Tensor._make(s, None)
         elif not create_graph:
-            s = np.array(s._arr if isinstance(s, Tensor) else s)  # never alias the caller's array
+            s = np.copy(s._arr if isinstance(s, Tensor) else s)  # never alias the caller's array
         _accumulate(grads, r, s, create_graph)
     keep_all = wanted is None and not accumulate
     wanted_ids = set() if wanted is None else {id(w) for w in wanted}
@@ -916,7 +931,7 @@ def _accumulate_leaf(t: Tensor, g: Any, owned: bool, create_graph: bool, given: 
         elif t._grad is None:
             if not owned and (id(g) in given or type(g) is not np.ndarray or not g.flags.owndata
                               or not g.flags.writeable):
-                g = np.array(g)
+                g = np.copy(g)
             given.add(id(g))
             t._grad = Tensor._make(g, None)
         else:

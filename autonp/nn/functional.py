@@ -10,7 +10,7 @@ import numpy as np
 from .. import ops
 from ..ops.nn import max_pool
 from ..ops.shape import windows
-from ..tensor import Tensor, _data
+from ..tensor import Tensor, _data, as_array
 
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d", "dropout", "batch_norm", "layer_norm", "embedding", "flatten"]
 
@@ -85,7 +85,7 @@ def dropout(x: Any, p: float, training: bool = True, rng: np.random.Generator | 
         return x
     rng = rng if rng is not None else np.random.default_rng()
     keep = rng.random(np.shape(x)) >= p
-    return x * (keep / (1 - p)).astype(np.asarray(_data(x)).dtype)
+    return x * (keep / (1 - p)).astype(as_array(_data(x)).dtype)
 
 
 def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray | None, weight: Any = None,
@@ -102,8 +102,8 @@ def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray 
         var = ops.mean(centred * centred, axis=axes, keepdims=True)
         if running_mean is not None:
             count = int(np.prod([shape[a] for a in axes]))
-            batch_mean = np.asarray(_data(mean)).reshape(-1)
-            batch_var = np.asarray(_data(var)).reshape(-1) * (count / max(count - 1, 1))
+            batch_mean = as_array(_data(mean)).reshape(-1)
+            batch_var = as_array(_data(var)).reshape(-1) * (count / max(count - 1, 1))
             running_mean *= 1 - momentum
             running_mean += momentum * batch_mean
             running_var *= 1 - momentum
@@ -136,7 +136,7 @@ def layer_norm(x: Any, normalized_shape: tuple[int, ...], weight: Any = None, bi
 
 def embedding(indices: Any, weight: Any) -> Tensor:
     """Rows of ``weight`` picked by integer ``indices`` (a gather: repeated indices add their gradients)."""
-    idx = np.asarray(_data(indices))
+    idx = as_array(_data(indices))
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got {idx.dtype}")
     return ops.getitem(weight, idx)

@@ -6,17 +6,17 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 from .module import Module
 
 __all__ = ["cross_entropy", "binary_cross_entropy", "binary_cross_entropy_sum", "mse_loss", "l2_penalty"]
 
 
 def _one_hot_like(target: Any, logits: Any) -> Any:
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target.data if isinstance(target, Tensor) else as_array(target)
     if t.dtype.kind in "iu" and t.ndim == np.ndim(logits) - 1:
-        dtype = logits.dtype if isinstance(logits, (Tensor, np.ndarray)) else np.float64
-        return np.eye(np.shape(logits)[-1], dtype=dtype)[t]
+        dtype = logits.dtype if hasattr(logits, "dtype") else np.float64
+        return (t[..., None] == np.arange(np.shape(logits)[-1])).astype(dtype)
     return target
 
 

@@ -10,7 +10,7 @@ def oriented_matmul(x, y):
     columns: the blog's ``X @ W1`` and ``Xᵀ @ dz1``) as ``(yᵀ @ xᵀ)ᵀ`` where OpenBLAS runs that
     orientation 1.2-1.5x faster: float64 up to 64 columns, float32 up to 16 when ``x`` is a
     transposed view (``python benchmarks/matmul_orientation.py`` measures it). Same dot products."""
-    if (type(x) is np.ndarray and type(y) is np.ndarray and x.ndim == 2 and y.ndim == 2
+    if (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.ndim == 2 and y.ndim == 2
             and x.shape[0] >= 128 and x.shape[1] >= 128 and x.shape[0] * x.shape[1] >= 1 << 18
             and ((x.dtype == np.float64 and y.shape[1] <= 64)
                  or (x.dtype == np.float32 and y.shape[1] <= 16 and x.flags.f_contiguous))):
@@ -21,7 +21,7 @@ def oriented_matmul(x, y):
 def narrow_rows(x, axis) -> bool:
     """A 2-D float array reduced along a short last axis (softmax over 10 classes): NumPy's
     reduction is slow there (~50 ns/element), a matmul or a loop over columns is not."""
-    return (type(x) is np.ndarray and x.ndim == 2 and axis in (1, -1) and 1 < x.shape[1] <= 32
+    return (isinstance(x, np.ndarray) and x.ndim == 2 and axis in (1, -1) and 1 < x.shape[1] <= 32
             and x.dtype.kind == "f")
 
 
@@ -29,7 +29,7 @@ def fast_sum(x, axis=None, keepdims=False):
     """``np.sum``. On a 2-D float32/64 array a sum over rows (axis 0: a bias gradient) or over a
     short last axis is a matrix-vector product with ones: 4-8x faster there than NumPy's reduction,
     which adds rows of a few elements one at a time."""
-    if type(x) is np.ndarray and x.ndim == 2 and x.dtype.char in "fd":
+    if isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.char in "fd":
         if type(axis) is tuple and len(axis) == 1:
             axis = axis[0]
         if axis in (0, -2) and x.shape[0] > 1:
@@ -58,7 +58,7 @@ def exp_rows(x, axis):
     """(x − c, exp(x − c), Σ exp(x − c) along ``axis``) for a softmax. c = 0 when the sums neither
     overflow nor come near the subnormal range (checked on the sums, one value per row): the
     post's own formula, a max and a subtraction cheaper. Otherwise c = the max along ``axis``."""
-    if type(x) is np.ndarray and x.dtype.char in "fd":
+    if isinstance(x, np.ndarray) and x.dtype.char in "fd":
         with np.errstate(over="ignore"):
             e = np.exp(x)
         s = fast_sum(e, axis=axis, keepdims=True)
@@ -75,7 +75,7 @@ def exp_rows(x, axis):
 
 def dot_all(a, b):
     """Σ a ⊙ b without the product array when both are plain same-shape float arrays."""
-    if type(a) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype and a.dtype.char in "fd":
+    if isinstance(a, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype and a.dtype.char in "fd":
         subscripts = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
         return np.einsum(f"{subscripts},{subscripts}->", a, b)
     return np.sum(a * b)

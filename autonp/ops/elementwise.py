@@ -140,7 +140,7 @@ def _clip(x, lo=None, hi=None):
 
 def _inside(x, lo, hi):
     x = _data(x)
-    m = np.ones(x.shape, dtype=bool)
+    m = np.ones_like(x, dtype=bool)
     if lo is not None:
         m &= x >= lo
     if hi is not None:

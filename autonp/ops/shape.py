@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..tensor import Primitive, Tensor, _assigned, _data, _hooks, _mode
+from ..tensor import Primitive, Tensor, _assigned, _data, _hooks, _mode, as_array
 from ._kernels import fast_sum
 
 # --------------------------------------------------------------------------- broadcasting
@@ -166,7 +166,7 @@ def _is_basic(index) -> bool:
 
 def _untake(g, index, shape):
     """Scatter ``g`` into zeros of ``shape`` at ``index``; repeated indices accumulate."""
-    out = np.zeros(shape, dtype=g.dtype)
+    out = np.zeros_like(g, shape=shape)
     if _is_basic(index):
         out[index] = g
     else:
@@ -184,7 +184,7 @@ getitem.rule = "repeated indices accumulate their gradients"
 
 
 def _setitem(x, index, v):
-    out = np.array(x, copy=True)
+    out = np.copy(x)
     out[index] = v
     return out
 
@@ -235,7 +235,7 @@ def take(x, indices, axis=None):
 
 def take_along_axis(x, indices, axis):
     """``x`` picked at ``indices`` along ``axis`` (as ``np.take_along_axis``), by advanced indexing."""
-    indices = np.asarray(_data(indices))
+    indices = as_array(_data(indices))
     if axis is None:
         return getitem(ravel(x), indices)
     nd = np.ndim(x)
@@ -516,7 +516,7 @@ def triu(x, k=0):
 
 
 def _astype(x, dtype):
-    return np.asarray(x).astype(dtype)
+    return as_array(x).astype(dtype)
 
 
 astype = Primitive("astype", _astype).defvjp(lambda g, ans, x, dtype: astype(g, _data(x).dtype))
@@ -524,7 +524,7 @@ astype.rule = "the gradient is cast back to the input's dtype"
 
 
 def _copy(x):
-    return np.array(x, copy=True)
+    return np.copy(x)
 
 
 copy = Primitive("copy", _copy).defvjp(lambda g, ans, x: g)
@@ -557,7 +557,7 @@ def _windows(x, kernel, stride, dilation):
 def _unwindows(g, shape, kernel, stride, dilation):
     """The adjoint of ``windows``: each window's values added back where it came from (col2im);
     one strided addition per kernel offset."""
-    out = np.zeros(shape, dtype=g.dtype)
+    out = np.zeros_like(g, shape=shape)
     ho, wo = g.shape[1:3]
     (sh, sw), (dh, dw) = stride, dilation
     for p in range(kernel[0]):
