@@ -7,6 +7,7 @@
 array([2., 4.])
 """
 from . import data, datasets, nn, optim, viz  # the modules built on the core
+from .compiler import CompileError, compile
 from .distributed import data_parallel
 from .functional import (
     backward_in_blocks,

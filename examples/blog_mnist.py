@@ -37,17 +37,19 @@ def blog_loss(W1, b1, W2, b2, X, Y):
     return nn.cross_entropy(anp.sigmoid(X @ W1 + b1) @ W2 + b2, Y)
 
 
-def train(net: BlogNet, X, Y, Xv, Yv, iterations: int, lr: float, on_first_step=None, distributed=None):
+def train(net: BlogNet, X, Y, Xv, Yv, iterations: int, lr: float, on_first_step=None, distributed=None,
+          compiled: bool = False):
     """The post's ``train_network``: one full-batch step per iteration, then the validation cost.
     The printed cost is the post's (binary cross-entropy over the softmax outputs); the gradient is
     that of categorical cross-entropy, which is what the post's formulas differentiate. With
     ``distributed`` (``anp.data_parallel(blog_loss, ...)`` on a Dask client) the gradient is computed
-    by the workers; the printed cost is evaluated here."""
+    by the workers; the printed cost is evaluated here. With ``compiled`` every iteration after the
+    first (which draws the graph) runs as the NumPy code ``anp.compile`` derived from it."""
     opt = optim.SGD(net.parameters(), lr=lr)
     params = [net.hidden.weight, net.hidden.bias, net.output.weight, net.output.bias]
-    train_costs, val_costs = [], []
-    steps, say = progress(iterations)
-    for i in steps:
+
+    def iteration(X, Y, Xv, Yv, first: bool = False):
+        """One step; returns the (training, validation) costs of the post."""
         if distributed is not None:
             with anp.no_grad():
                 z2 = net.logits(X)
@@ -59,17 +61,24 @@ def train(net: BlogNet, X, Y, Xv, Yv, iterations: int, lr: float, on_first_step=
             loss = nn.cross_entropy(z2, Y)
             loss.name = "loss"
         with anp.no_grad():
-            train_cost = float(nn.binary_cross_entropy_sum(anp.softmax(z2, axis=1), Y).item())
+            train_cost = nn.binary_cross_entropy_sum(anp.softmax(z2, axis=1), Y).item()
         if distributed is None:
-            if on_first_step is not None and i == 0:
+            if first and on_first_step is not None:
                 on_first_step(loss)
             loss.backward()
         opt.step()
         opt.zero_grad()
         with anp.no_grad():
-            val_cost = float(nn.binary_cross_entropy_sum(net(Xv), Yv).item())
-        train_costs.append(train_cost)
-        val_costs.append(val_cost)
+            val_cost = nn.binary_cross_entropy_sum(net(Xv), Yv).item()
+        return train_cost, val_cost
+
+    fast = anp.compile(iteration) if compiled else iteration
+    train_costs, val_costs = [], []
+    steps, say = progress(iterations)
+    for i in steps:
+        train_cost, val_cost = iteration(X, Y, Xv, Yv, first=True) if i == 0 else fast(X, Y, Xv, Yv)
+        train_costs.append(float(train_cost))
+        val_costs.append(float(val_cost))
         if i % 100 == 0:
             say(f"Costs after iteration {i}: Training {train_cost}, Validation {val_cost}")
     return train_costs, val_costs
@@ -166,6 +175,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--workers", type=int, help="compute the gradients on a Dask LocalCluster of N worker processes")
     ap.add_argument("--scheduler", help="compute the gradients on an existing Dask cluster (scheduler address)")
     ap.add_argument("--block-rows", type=int, default=8192, help="rows per Dask task")
+    ap.add_argument("--compile", action="store_true", help="run the iterations as the NumPy code anp.compile derives")
     args = ap.parse_args(argv)
     out, dtype, data = setup(args)
     X, Xv = data.flat(dtype)
@@ -190,7 +200,7 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     try:
         train_costs, val_costs = train(net, X, Y, Xv, Yv, args.iterations, args.lr, on_first_step=draw,
-                                       distributed=distributed)
+                                       distributed=distributed, compiled=args.compile)
     finally:
         for c in (client, cluster):
             if c is not None:

@@ -1,0 +1,369 @@
+"""From a traced :class:`Program` to the text of a Python function of plain NumPy calls.
+
+Dead values are dropped (an instruction is kept when a kept value, a returned value, an input's
+memory or the random generator depends on it); every value gets a name (the user's ``name=``,
+parameter names, ``d<name>`` for gradients); each group of lines is headed by the op it comes from
+and the user's line that built it.
+"""
+from __future__ import annotations
+
+import keyword
+import linecache
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from ._trace import Instr, Program, Ref, as_index, as_list, scalar
+
+BINARY = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "/", np.floor_divide: "//",
+          np.power: "**", np.matmul: "@", np.remainder: "%", np.greater: ">", np.greater_equal: ">=",
+          np.less: "<", np.less_equal: "<=", np.equal: "==", np.not_equal: "!=", np.bitwise_and: "&",
+          np.bitwise_or: "|", np.bitwise_xor: "^"}
+UNARY = {np.negative: "-", np.positive: "+", np.invert: "~"}
+BUILTINS = {bool: "bool", float: "float", int: "int", complex: "complex", as_index: "_index", as_list: "_tolist"}
+RANDOM = (np.random.Generator, np.random.RandomState)
+
+
+class Retrace(Exception):
+    """A guard failed: the traced branch is not the one these values take."""
+
+
+def _is_random(instr: Instr) -> bool:
+    fn = instr.fn
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, RANDOM):
+        return True
+    if instr.kind == "method" and instr.args and isinstance(instr.args[0], Ref):
+        return isinstance(instr.args[0].var.value, RANDOM)
+    return getattr(fn, "__module__", "") in ("numpy.random", "numpy.random.mtrand")
+
+
+def live_instructions(program: Program, needed_vars: set[int], input_roots: set[int]) -> list[Instr]:
+    """Backward liveness: keep guards, random draws, writes into memory that is read later or belongs to
+    an input, and whatever computes a needed value."""
+    needed = set(needed_vars)
+    roots = {id(program.vars[v].root) for v in needed if program.vars[v].root is not None} | input_roots
+    kept = []
+    for instr in reversed(program.instrs):
+        if instr.kind == "guard" or _is_random(instr):
+            keep = True
+        elif instr.target is not None:
+            keep = instr.target.id in needed or (instr.target.root is not None and id(instr.target.root) in roots)
+        else:
+            keep = any(r.var.id in needed for r in _refs(instr.outs))
+        if not keep:
+            continue
+        kept.append(instr)
+        for r in _refs((instr.args, instr.kwargs, instr.target and Ref(instr.target))):
+            v = r.var
+            if v.id not in needed:
+                needed.add(v.id)
+                if v.root is not None:
+                    roots.add(id(v.root))
+    kept.reverse()
+    return kept
+
+
+def simplify(instrs: list[Instr], outputs: Any, writebacks: list) -> tuple[list[Instr], Any, list]:
+    """Peepholes on the kept instructions: ``x.T.T`` is ``x``; a copy of a fresh value that nothing
+    else reads is that value (the backward pass copies every leaf gradient, so that it aliases nothing)."""
+    later_uses: dict[int, int] = {}
+    for instr in instrs:
+        for r in _refs((instr.args, instr.kwargs)):
+            later_uses[r.var.id] = later_uses.get(r.var.id, 0) + 1
+    for r in _refs((outputs, writebacks)):
+        later_uses[r.var.id] = later_uses.get(r.var.id, 0) + 1
+    produced_by: dict[int, Instr] = {}
+    alias: dict[int, Ref] = {}
+    targets = {instr.target.id for instr in instrs if instr.target is not None}
+    out = []
+    for instr in instrs:
+        if alias:
+            instr.args, instr.kwargs = _substitute(instr.args, alias), _substitute(instr.kwargs, alias)
+        a = instr.args
+        src = a[0] if a and isinstance(a[0], Ref) else None
+        res = instr.outs if isinstance(instr.outs, Ref) else None
+        if res is not None and src is not None and instr.target is None:
+            parent = produced_by.get(src.var.id)
+            if instr.kind == "getattr" and instr.fn == "T" and parent is not None and parent.kind == "getattr" \
+                    and parent.fn == "T":
+                alias[res.var.id] = parent.args[0]
+                continue
+            is_copy = (instr.kind == "call" and instr.fn is np.copy and len(a) == 1 and not instr.kwargs) or \
+                (instr.kind == "method" and instr.fn == "copy" and len(a) == 1 and not instr.kwargs)
+            v = src.var
+            if is_copy and parent is not None and v.root is v.value and later_uses.get(v.id) == 1 \
+                    and v.id not in targets and parent.target is None:
+                alias[res.var.id] = src
+                if res.var.hint and not v.hint:
+                    v.hint = res.var.hint
+                continue
+        if res is not None:
+            produced_by[res.var.id] = instr
+        out.append(instr)
+    return out, _substitute(outputs, alias), _substitute(writebacks, alias)
+
+
+def _substitute(template: Any, alias: dict) -> Any:
+    if not alias:
+        return template
+    if isinstance(template, Ref):
+        return alias.get(template.var.id, template)
+    if type(template) in (tuple, list):
+        return type(template)(_substitute(t, alias) for t in template)
+    if type(template) is dict:
+        return {k: _substitute(t, alias) for k, t in template.items()}
+    if type(template) is slice:
+        return slice(*(_substitute(t, alias) for t in (template.start, template.stop, template.step)))
+    return template
+
+
+def _refs(template: Any):
+    if isinstance(template, Ref):
+        yield template
+    elif isinstance(template, (tuple, list)):
+        for t in template:
+            yield from _refs(t)
+    elif isinstance(template, dict):
+        for t in template.values():
+            yield from _refs(t)
+    elif isinstance(template, slice):
+        yield from _refs((template.start, template.stop, template.step))
+
+
+def _identifier(hint: str) -> str:
+    name = re.sub(r"\W", "_", str(hint)).strip("_") or "v"
+    if name[0].isdigit():
+        name = "_" + name
+    return name + "_" if keyword.iskeyword(name) or name in ("np", "Retrace") else name
+
+
+class Literal:
+    """Text put into the generated code as it is."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _copy_constants(template: Any, writer: "Writer") -> Any:
+    """Arrays the trace computed once are returned as copies (the caller may write into them)."""
+    if isinstance(template, np.ndarray):
+        return Literal(f"np.copy({writer.const(template)})")
+    if type(template) in (tuple, list):
+        return type(template)(_copy_constants(t, writer) for t in template)
+    return template
+
+
+class Writer:
+    """Renders instructions; owns the names of values and of constants."""
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.names: dict[int, str] = {}
+        self.taken: set[str] = {"np", "Retrace", "_index", "_tolist", "_scalar"}
+        self.consts: dict[str, Any] = {}
+        self.const_ids: dict[Any, str] = {}
+        self.counter = 0
+        self.fused: dict[int, str] = {}  # bool(x) escapes waiting for their guard
+        self.inline: dict[int, str] = {}  # unnamed x.T used once: written where it is used
+        self.uses: dict[int, int] = {}
+
+    def name(self, var) -> str:
+        inlined = self.inline.get(var.id)
+        if inlined is not None:
+            return inlined
+        got = self.names.get(var.id)
+        if got is None:
+            if var.hint:
+                base = _identifier(var.hint)
+            else:
+                self.counter += 1
+                base = f"v{self.counter}"
+            got, k = base, 2
+            while got in self.taken:
+                got, k = f"{base}_{k}", k + 1
+            self.taken.add(got)
+            self.names[var.id] = got
+        return got
+
+    def const(self, value: Any, hint: str = "c") -> str:
+        key = id(value)
+        if isinstance(value, np.ndarray) and value.size <= 4096:  # equal small arrays: one constant
+            key = (value.dtype.str, value.shape, value.tobytes())
+        got = self.const_ids.get(key)
+        if got is None:
+            got = f"{hint}{len(self.consts)}"
+            self.consts[got] = value
+            self.const_ids[key] = got
+        return got
+
+    # ---- expressions
+    def expr(self, t: Any) -> str:
+        if isinstance(t, Ref):
+            return self.name(t.var)
+        if isinstance(t, Literal):
+            return t.text
+        if t is None or t is Ellipsis or isinstance(t, (bool, str, bytes)):
+            return "..." if t is Ellipsis else repr(t)
+        if isinstance(t, int):
+            return repr(t)
+        if isinstance(t, float):
+            return repr(t) if math.isfinite(t) else f"float({str(t)!r})"
+        if type(t) is tuple:
+            inner = ", ".join(self.expr(v) for v in t)
+            return f"({inner},)" if len(t) == 1 else f"({inner})"
+        if type(t) is list:
+            return "[" + ", ".join(self.expr(v) for v in t) + "]"
+        if type(t) is dict and all(isinstance(k, str) for k in t):
+            return "{" + ", ".join(f"{k!r}: {self.expr(v)}" for k, v in t.items()) + "}"
+        if type(t) is slice:
+            return f"slice({self.expr(t.start)}, {self.expr(t.stop)}, {self.expr(t.step)})"
+        if isinstance(t, np.dtype):
+            return f"np.{t.name}" if hasattr(np, t.name) and np.dtype(getattr(np, t.name)) == t else self.const(t)
+        if isinstance(t, type) and issubclass(t, np.generic) and getattr(np, t.__name__, None) is t:
+            return f"np.{t.__name__}"
+        if isinstance(t, np.generic) and t.ndim == 0 and t.dtype.kind in "fiub":
+            text = f"np.{t.dtype.name}({t.item()!r})"
+            if np.isfinite(t) and np.dtype(t.dtype).type(t.item()) == t:
+                return text
+        return self.const(t)
+
+    def operand(self, t: Any) -> str:
+        text = self.expr(t)
+        return f"({text})" if text.startswith("-") else text
+
+    def index(self, t: Any) -> str:
+        """``x[1:, None, ...]`` rather than ``x[(slice(1, None, None), None, Ellipsis)]``."""
+        def one(i):
+            if type(i) is slice:
+                parts = ["" if v is None else self.expr(v) for v in (i.start, i.stop, i.step)]
+                return f"{parts[0]}:{parts[1]}" + (f":{parts[2]}" if parts[2] else "")
+            return self.expr(i)
+        if type(t) is tuple and t:
+            return ", ".join(one(i) for i in t) + ("," if len(t) == 1 else "")
+        return one(t)
+
+    def function(self, fn: Any) -> str:
+        if isinstance(fn, np.ufunc) and getattr(np, fn.__name__, None) is fn:
+            return f"np.{fn.__name__}"
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, np.ufunc) and getattr(np, owner.__name__, None) is owner:
+            return f"np.{owner.__name__}.{fn.__name__}"
+        name = getattr(fn, "__name__", None)
+        if name:
+            for module, prefix in ((np, "np"), (np.linalg, "np.linalg"), (np.fft, "np.fft"),
+                                   (np.random, "np.random"), (np.lib.stride_tricks, "np.lib.stride_tricks")):
+                if getattr(module, name, None) is fn:
+                    return f"{prefix}.{name}"
+            if fn is scalar:
+                return "_scalar"
+        return self.const(fn, "f")
+
+    def args(self, args: tuple, kwargs: dict) -> str:
+        parts = [self.expr(a) for a in args] + [f"{k}={self.expr(v)}" for k, v in kwargs.items()]
+        return ", ".join(parts)
+
+    def outs(self, t: Any) -> str:
+        if isinstance(t, Ref):
+            return self.name(t.var)
+        if t is None:
+            return "_"
+        if isinstance(t, (tuple, list)):
+            inner = ", ".join(self.outs(v) for v in t)
+            return f"({inner},)" if len(t) == 1 else f"({inner})"
+        return "_"
+
+    def line(self, instr: Instr, guard_no: int) -> str:
+        k, fn, a, kw = instr.kind, instr.fn, instr.args, instr.kwargs
+        if k == "guard":
+            fused = self.fused.pop(a[0].var.id, None)
+            if fused is not None:  # bool(x) checked right away: ``if not x: raise``
+                return f"if {'not ' if instr.expected else ''}{fused}: raise Retrace({guard_no})"
+            return f"if {self.expr(a[0])} != {self.expr(instr.expected)}: raise Retrace({guard_no})"
+        if k == "getitem":
+            rhs = f"{self.operand(a[0])}[{self.index(a[1])}]"
+        elif k == "setitem":
+            return f"{self.expr(a[0])}[{self.index(a[1])}] = {self.expr(a[2])}"
+        elif k == "getattr":
+            rhs = f"{self.operand(a[0])}.{fn}"
+            out = instr.outs.var if isinstance(instr.outs, Ref) else None
+            if fn == "T" and out is not None and out.hint is None and self.uses.get(out.id) == 1:
+                self.inline[out.id] = rhs
+                return None
+        elif k == "method":
+            rhs = f"{self.operand(a[0])}.{fn}({self.args(a[1:], kw)})"
+        elif k == "escape":
+            if fn is bool and isinstance(instr.outs, Ref):
+                self.fused[instr.outs.var.id] = self.operand(a[0])
+                return None
+            rhs = f"{BUILTINS.get(fn) or self.const(fn, 'f')}({self.expr(a[0])})"
+        elif fn is scalar and len(a) == 1:
+            rhs = f"{self.operand(a[0])}.reshape(())[()]"
+        elif fn in BINARY and len(a) == 2 and not kw:
+            rhs = f"{self.operand(a[0])} {BINARY[fn]} {self.operand(a[1])}"
+        elif fn in UNARY and len(a) == 1 and not kw:
+            rhs = f"{UNARY[fn]}{self.operand(a[0])}"
+        elif fn in BINARY and len(a) == 2 and set(kw) == {"out"} and instr.target is not None \
+                and isinstance(a[0], Ref) and a[0].var is instr.target:
+            return f"{self.expr(a[0])} {BINARY[fn]}= {self.operand(a[1])}"
+        else:
+            rhs = f"{self.function(fn)}({self.args(a, kw)})"
+        if instr.target is not None:
+            return rhs
+        return f"{self.outs(instr.outs)} = {rhs}"
+
+
+def _heading(instr: Instr) -> str:
+    kind, name = instr.op or ("op", None)
+    site = instr.site
+    where = ""
+    if site is not None:
+        text = linecache.getline(site[0], site[1]).strip()
+        where = f"{site[0].rsplit('/', 1)[-1]}:{site[1]}" + (f"  {text}" if text else "")
+    if kind == "grad":
+        return f"# ∂ {name}    <- {where}"
+    if kind == "guard":
+        return f"# guard: {name} must give the traced value    <- {where}"
+    return f"# {name or 'numpy'}    <- {where}" if where else f"# {name or 'numpy'}"
+
+
+def generate(program: Program, func_name: str, inputs: list, outputs: Any, writebacks: list) -> tuple[str, dict]:
+    """The source of ``def func_name(inputs...): ...; return outputs, writebacks`` and its namespace."""
+    writer = Writer(program)
+    params = [writer.name(v) for v in inputs]
+    needed = {r.var.id for r in _refs((outputs, writebacks))}
+    input_roots = {id(v.root) for v in inputs if v.root is not None}
+    body: list[str] = []
+    last = None
+    guards = 0
+    kept, outputs, writebacks = simplify(live_instructions(program, needed, input_roots), outputs, writebacks)
+    outputs, writebacks = _copy_constants(outputs, writer), _copy_constants(list(writebacks), writer)
+    for r in _refs(([(i.args, i.kwargs) for i in kept], outputs, writebacks)):
+        writer.uses[r.var.id] = writer.uses.get(r.var.id, 0) + 1
+    for instr in kept:
+        head = _heading(instr)
+        if head != last:
+            body.append("")
+            body.append(head)
+            last = head
+        line = writer.line(instr, guards)
+        if line is not None:
+            body.append(line)
+        guards += instr.kind == "guard"
+    body.append("")
+    body.append(f"return {writer.expr(outputs)}, {writer.expr(tuple(writebacks))}")
+    lines = [f"def {func_name}({', '.join(params)}):"] + ["    " + b if b else "" for b in body]
+    consts = [f"#   {n}: {_describe(v)}" for n, v in writer.consts.items()]
+    if consts:
+        lines = ["# constants of the trace:"] + consts + lines
+    namespace = {"np": np, "Retrace": Retrace, "_index": as_index, "_tolist": as_list, "_scalar": scalar,
+                 **writer.consts}
+    return "\n".join(lines) + "\n", namespace
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, np.ndarray):
+        return f"ndarray{v.shape} {v.dtype}"
+    return getattr(v, "__qualname__", None) or type(v).__name__

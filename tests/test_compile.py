@@ -1,0 +1,414 @@
+"""anp.compile: the replayed NumPy code gives what eager autonp gives — on new values, not only on
+the traced ones — for every op of the op table, second order, training steps with nn and optim,
+random numbers and guards; and what it cannot follow, it refuses by name and line."""
+import re
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from test_op_table import _weights
+
+import autonp as anp
+from autonp import nn, optim
+from op_db import CASES
+
+# rows whose own test code leaves NumPy (np.asarray on a value to fix signs): refused, loudly
+ESCAPING_ROWS = {"eigh_vectors", "svd_vectors_tall", "svd_vectors_wide"}
+
+
+def _close(got, want, rtol=1e-12):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, got.dtype, want.shape, want.dtype)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(want), initial=0))))
+
+
+def _row_function(case):
+    def f(*ts):
+        out = case.f(np, *ts)
+        loss = (out * _weights(case, out.shape)).sum()
+        return out, anp.gradients(loss, list(ts))
+    return f
+
+
+def _eager(f, xs):
+    out, grads = f(*[anp.Tensor(x, requires_grad=True) for x in xs])
+    return out.numpy(), [None if g is None else g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_every_op_replays_to_the_eager_values_and_gradients(case):
+    f = _row_function(case)
+    compiled = anp.compile(f)
+    xs = case.inputs()
+    if case.name in ESCAPING_ROWS:
+        with pytest.raises(anp.CompileError, match="converted to a plain NumPy array"):
+            compiled(*[anp.Tensor(x, requires_grad=True) for x in xs])
+        return
+    for scale in (1.0, 1.01, 0.995):  # the trace, then two replays on other values
+        moved = [x * scale for x in xs]
+        out, grads = compiled(*[anp.Tensor(x, requires_grad=True) for x in moved])
+        want_out, want_grads = _eager(f, moved)
+        _close(out.numpy(), want_out)
+        for g, w in zip(grads, want_grads):
+            if w is None:
+                assert g is None
+            else:
+                _close(g.numpy(), w)
+    assert compiled.traces <= 2, compiled.source  # replays, not a trace per call
+
+
+SECOND = [c for c in CASES if c.second_order and c.name not in ESCAPING_ROWS]
+
+
+@pytest.mark.parametrize("case", SECOND, ids=[c.name for c in SECOND])
+def test_second_order_replays_to_the_eager_hessian_vector_product(case):
+    """A compiled function that differentiates twice (create_graph inside) gives eager's H·v."""
+    def hvp(*ts_and_vs):
+        ts, vs = ts_and_vs[:len(ts_and_vs) // 2], ts_and_vs[len(ts_and_vs) // 2:]
+        out = case.f(np, *ts)
+        loss = (out * _weights(case, out.shape)).sum()
+        grads = anp.gradients(loss, list(ts), create_graph=True)
+        gv = sum((g * v).sum() for g, v in zip(grads, vs) if g is not None and g.requires_grad)
+        if not isinstance(gv, anp.Tensor):
+            return [None] * len(ts)
+        return anp.gradients(gv, list(ts))
+
+    compiled = anp.compile(hvp)
+    rng = np.random.default_rng(3)
+    xs = case.inputs()
+    vs = [rng.normal(size=x.shape) for x in xs]
+    for scale in (1.0, 1.01):
+        moved = [x * scale for x in xs]
+        got = compiled(*[anp.Tensor(x, requires_grad=True) for x in moved], *vs)
+        want = hvp(*[anp.Tensor(x, requires_grad=True) for x in moved], *vs)
+        for g, w in zip(got, want):
+            if w is None:
+                assert g is None or not np.any(g.numpy())
+            else:
+                _close(g.numpy(), w.numpy(), rtol=1e-11)
+
+
+# --------------------------------------------------------------------------- training steps
+
+def _model(seed=0, dropout=True, norm=True):
+    rng = np.random.default_rng(seed)
+    layers = [nn.Linear(6, 8, rng=rng)] + ([nn.BatchNorm1d(8)] if norm else []) + [nn.ReLU()]
+    layers += ([nn.Dropout(0.3, seed=1)] if dropout else []) + [nn.Linear(8, 3, rng=rng)]
+    return nn.Sequential(*layers)
+
+
+DATA_X = np.random.default_rng(1).normal(size=(40, 6))
+DATA_Y = np.random.default_rng(2).integers(0, 3, 40)
+
+
+def _train(compiled, make_opt, steps=12, **model_kw):
+    model = _model(**model_kw)
+    opt = make_opt(model.parameters())
+
+    def step(xb, yb):
+        opt.zero_grad()
+        loss = nn.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    run = anp.compile(step) if compiled else step
+    losses = [run(DATA_X[i % 4 * 10:(i % 4 + 1) * 10], DATA_Y[i % 4 * 10:(i % 4 + 1) * 10]) for i in range(steps)]
+    return losses, model, opt, run
+
+
+OPTIMIZERS = {"sgd": lambda p: optim.SGD(p, lr=0.1), "momentum": lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
+              "nesterov": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+              "adam": lambda p: optim.Adam(p, lr=0.01), "adamw": lambda p: optim.AdamW(p, lr=0.01, weight_decay=0.1),
+              "adagrad": lambda p: optim.Adagrad(p, lr=0.1), "rmsprop": lambda p: optim.RMSprop(p, lr=0.01)}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_a_compiled_training_step_follows_the_eager_one(name):
+    """Parameters, optimizer state, BatchNorm's running statistics and Dropout's masks: the same
+    after 12 steps (momentum buffers created in the first step, a step counter, running means)."""
+    want_losses, want_model, want_opt, _ = _train(False, OPTIMIZERS[name], dropout=True)
+    got_losses, got_model, got_opt, run = _train(True, OPTIMIZERS[name], dropout=True)
+    assert all(isinstance(v, float) for v in got_losses)
+    np.testing.assert_allclose(got_losses, want_losses, rtol=1e-12)
+    want, got = want_model.state_dict(), got_model.state_dict()
+    for k in want:
+        # Adam-like updates divide by √v: the noise-level gradient of the bias before BatchNorm
+        # (0 mathematically) makes parameters differ far below the gradients' own rounding
+        _close(got[k], want[k], rtol=1e-9)
+    sw, sg = want_opt.state_dict(), got_opt.state_dict()
+    assert sw["counters"] == sg["counters"] and all(type(v) is int for v in sg["counters"].values())
+    assert run.traces <= 2, run.source
+
+
+def test_a_compiled_step_changes_parameters_in_place_and_grads_are_fresh_arrays():
+    _, model, _, run = _train(True, OPTIMIZERS["sgd"], steps=3, dropout=False)
+    w = model.parameters()[0]
+    before = w.data
+    run(DATA_X[:10], DATA_Y[:10])
+    assert w.data is before  # SGD updates in place, as eagerly
+    g1 = w.grad.numpy()
+    kept = g1.copy()
+    run(DATA_X[10:20], DATA_Y[10:20])
+    assert w.grad.numpy() is not g1 and np.array_equal(g1, kept)  # the next step did not write into it
+
+
+def test_backward_in_blocks_compiles_to_the_same_full_batch_gradient():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(1000, 7)), np.eye(3)[rng.integers(0, 3, 1000)]
+    W = anp.Tensor(rng.normal(size=(7, 3)) * 0.1, requires_grad=True, name="W")
+    b = anp.Tensor(np.zeros((1, 3)), requires_grad=True, name="b")
+
+    def step(X, Y):
+        W.grad = b.grad = None
+        total = anp.backward_in_blocks(lambda x, y: nn.cross_entropy(x @ W + b, y), X, Y, block_rows=256)
+        return total, W.grad, b.grad
+
+    compiled = anp.compile(step)
+    for scale in (1.0, 1.1):
+        loss, gw, gb = compiled(X * scale, Y)
+        want_loss, want_w, want_b = step(X * scale, Y)
+        assert loss == pytest.approx(want_loss, rel=1e-12)
+        _close(gw.numpy(), want_w.numpy())
+        _close(gb.numpy(), want_b.numpy())
+    assert compiled.traces <= 2  # the .grad that is None or not at the call is part of the signature
+    assert compiled.source.count("@") >= 8  # 4 blocks, straight-line
+
+
+# --------------------------------------------------------------------------- guards
+
+def test_python_branch_on_a_value_retraces_when_the_other_branch_is_taken():
+    def f(x):
+        loss = (x * x).sum()
+        if loss.item() > 1:  # a guard on the comparison, not on the value
+            loss = loss * 10.0
+        loss.backward()
+        return loss.item(), x.grad
+
+    compiled = anp.compile(f)
+    for v, traces in ((2.0, 1), (3.0, 1), (0.1, 2), (0.2, 2), (5.0, 2)):
+        x = anp.Tensor(np.full(3, v), requires_grad=True)
+        value, g = compiled(x)
+        want = 3 * v * v * (10.0 if 3 * v * v > 1 else 1.0)
+        assert value == pytest.approx(want, rel=1e-15) and isinstance(value, float)
+        _close(g.numpy(), np.full(3, 2 * v * (10.0 if 3 * v * v > 1 else 1.0)))
+        assert compiled.traces == traces
+
+
+@pytest.mark.parametrize("conversion", ["bool", "float", "int", "tolist", "index"])
+def test_each_way_a_value_reaches_python_is_guarded(conversion):
+    def f(x):
+        s = x.sum()
+        if conversion == "bool":
+            k = 2.0 if bool(s > 0) else 3.0
+        elif conversion == "float":
+            k = float(s)
+        elif conversion == "int":
+            k = float(int(s))
+        elif conversion == "tolist":
+            k = float(len([v for v in x.tolist() if v > 0]))
+        else:
+            k = float([1.0, 2.0, 3.0, 4.0][anp.Tensor(np.int64(0)) + (s > 0).astype(np.int64)[()]])
+        return x * k
+
+    compiled = anp.compile(f)
+    for v in (1.0, 1.0, -1.0, 2.5, -1.0):
+        x = np.full(2, v)
+        _close(compiled(anp.Tensor(x)).numpy(), f(anp.Tensor(x)).numpy())
+    assert compiled.traces >= 2  # the other value traced again
+
+
+def test_a_guard_failing_after_an_in_place_update_puts_the_inputs_back():
+    """BatchNorm moves its running statistics before the loss's softmax checks its sums: a replay
+    whose guard fails must not leave the statistics moved twice."""
+    model = nn.Sequential(nn.Linear(3, 4, rng=np.random.default_rng(0)), nn.BatchNorm1d(4))
+    eager_model = nn.Sequential(nn.Linear(3, 4, rng=np.random.default_rng(0)), nn.BatchNorm1d(4))
+
+    def make(m):
+        def f(x):
+            out = m(x)
+            if out.sum().item() > 0:
+                return out * 2.0
+            return out
+        return f
+
+    compiled, eager = anp.compile(make(model)), make(eager_model)
+    rng = np.random.default_rng(5)
+    for _ in range(12):
+        x = rng.normal(size=(5, 3))
+        _close(compiled(x).numpy(), eager(x).numpy())
+    _close(model.layers[1].running_mean, eager_model.layers[1].running_mean)
+    _close(model.layers[1].running_var, eager_model.layers[1].running_var)
+
+
+def test_a_signature_whose_guard_keeps_failing_runs_eagerly_with_a_warning():
+    compiled = anp.compile(lambda x: x * float(x.sum()), max_traces=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for v in range(6):
+            _close(compiled(anp.Tensor(np.full(2, float(v)))).numpy(), np.full(2, 2.0 * v * v))
+    assert compiled.traces == 3
+    assert any("runs eagerly" in str(w.message) for w in caught)
+
+
+# --------------------------------------------------------------------------- random numbers
+
+def test_np_random_inside_is_drawn_anew_on_every_replay():
+    def f(x):
+        return x * np.random.rand(3)
+
+    compiled = anp.compile(f)
+    x = anp.Tensor(np.ones(3))
+    np.random.seed(0)
+    got = [compiled(x).numpy() for _ in range(3)]
+    np.random.seed(0)
+    want = [f(x).numpy() for _ in range(3)]
+    for g, w in zip(got, want):
+        _close(g, w)
+    assert not np.allclose(got[0], got[1])
+
+
+def test_random_numbers_the_tracer_cannot_see_are_refused():
+    from numpy.random import rand  # bound before tracing: not recorded
+
+    with pytest.raises(anp.CompileError, match="global generator"):
+        anp.compile(lambda x: x * rand(3))(anp.Tensor(np.ones(3)))
+
+
+def test_a_generator_argument_and_dropout_masks_advance_as_eagerly():
+    def f(x, rng):
+        return nn.functional.dropout(x, 0.5, True, rng) * rng.normal(size=x.shape)
+
+    compiled = anp.compile(f)
+    x = anp.Tensor(np.ones((4, 5)), requires_grad=True)
+    r1, r2 = np.random.default_rng(7), np.random.default_rng(7)
+    for _ in range(3):
+        _close(compiled(x, r1).numpy(), f(x, r2).numpy())
+
+
+# --------------------------------------------------------------------------- refusals and the cache
+
+def test_leaving_numpy_is_refused_with_the_users_line():
+    def f(x):
+        y = anp.exp(x)
+        return anp.Tensor(np.asarray(y.detach().numpy()) + 1)  # np.asarray: the replay cannot follow
+
+    with pytest.raises(anp.CompileError) as err:
+        anp.compile(f)(anp.Tensor(np.ones(2), requires_grad=True))
+    assert "test_compile.py" in str(err.value) and "np.asarray(y.detach().numpy())" in str(err.value)
+
+
+def _writer_into_a_hidden_buffer():
+    buffer = np.zeros(3)  # reachable only through this closure's function: the tracer does not see it
+
+    def write(v):
+        np.add(v, 1.0, out=buffer)
+    return write
+
+
+def test_writing_a_traced_value_into_an_array_it_did_not_receive_is_refused():
+    write = _writer_into_a_hidden_buffer()
+
+    def f(x):
+        write(x.detach().numpy())
+        return x
+
+    with pytest.raises(anp.CompileError, match="did not receive"):
+        anp.compile(f)(anp.Tensor(np.ones(3)))
+
+
+SEEN_BUFFER = np.zeros(3)
+
+
+def test_an_array_the_function_names_is_an_input_and_written_on_every_replay():
+    def f(x):
+        np.add(x.detach().numpy(), 1.0, out=SEEN_BUFFER)
+        return x * 2.0
+
+    compiled = anp.compile(f)
+    for v in (1.0, 5.0, 7.0):
+        compiled(anp.Tensor(np.full(3, v)))
+        assert SEEN_BUFFER.tolist() == [v + 1.0] * 3
+    assert compiled.traces == 1
+
+
+def test_signatures_are_cached_up_to_the_bound():
+    compiled = anp.compile(lambda x, k: (x * k).sum(), max_signatures=2)
+    for n in (2, 3, 2, 4, 2):  # shapes 2, 3, 4: 3 signatures for a cache of 2
+        compiled(anp.Tensor(np.ones(n)), 2.0)
+    assert compiled.traces == 3
+    compiled(anp.Tensor(np.ones(3)), 2.0)  # 3 was dropped (least recently used)
+    assert compiled.traces == 4
+    compiled(anp.Tensor(np.ones(3)), 5.0)  # Python numbers are part of the signature
+    assert compiled.traces == 5
+    assert compiled(anp.Tensor(np.ones(3)), 5.0).item() == 15.0
+
+
+def test_returned_constants_are_copies():
+    compiled = anp.compile(lambda x: (x * 2.0, anp.Tensor(np.ones(2))))
+    a, c = compiled(anp.Tensor(np.ones(2)))
+    c.data[:] = 7.0
+    _, c2 = compiled(anp.Tensor(np.ones(2)))
+    assert c2.numpy().tolist() == [1.0, 1.0]
+
+
+def test_threads_replay_one_compiled_function_concurrently():
+    compiled = anp.compile(lambda x: anp.gradients((anp.sin(x) * x).sum(), [x])[0])
+    x0 = np.linspace(0, 1, 50)
+    compiled(anp.Tensor(x0, requires_grad=True))
+    errors = []
+
+    def worker(k):
+        for i in range(50):
+            x = x0 + k + i * 1e-3
+            got = compiled(anp.Tensor(x, requires_grad=True)).numpy()
+            if not np.allclose(got, np.cos(x) * x + np.sin(x), rtol=1e-14):
+                errors.append((k, i))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and compiled.traces == 1
+
+
+# --------------------------------------------------------------------------- the source
+
+def test_the_source_is_readable_numpy_with_names_and_the_users_lines():
+    rng = np.random.default_rng(0)
+    W1 = anp.Tensor(rng.normal(size=(4, 3)), requires_grad=True, name="W1")
+
+    def loss_and_grad(X, Y):
+        W1.grad = None
+        z1 = X @ W1
+        z1.name = "z1"
+        a1 = anp.tanh(z1)
+        a1.name = "a1"
+        loss = ((a1 - Y) ** 2).mean()
+        loss.backward()
+        return loss
+
+    compiled = anp.compile(loss_and_grad)
+    compiled(rng.normal(size=(5, 4)), rng.normal(size=(5, 3)))
+    src = compiled.source
+    assert src.startswith("def loss_and_grad(X, Y, W1")
+    assert re.search(r"^    z1 = X @ W1$", src, re.M), src
+    assert re.search(r"^    a1 = np\.tanh\(z1\)$", src, re.M), src
+    assert re.search(r"^    dW1 = X\.T @ dz1$", src, re.M), src  # the gradient of z1, by name
+    assert "# ∂ tanh    <- test_compile.py:" in src and "a1 = anp.tanh(z1)" in src
+    assert "Tensor" not in src and "anp." not in src.split("#")[0]
+    compile(src, "<check>", "exec")  # it is Python
+
+
+def test_dead_values_are_not_computed():
+    def f(x, y):
+        unused = anp.exp(x) @ y  # noqa: F841 - never used
+        loss = (x * 3.0).sum()
+        loss.backward()
+        return x.grad
+
+    compiled = anp.compile(f)
+    compiled(anp.Tensor(np.ones(3), requires_grad=True), np.ones((3, 2)))
+    assert "exp" not in compiled.source and "@" not in compiled.source
