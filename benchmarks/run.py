@@ -161,11 +161,19 @@ def bench_blog(repeat: int, block_rows: int):
     p, pb = blog_params(np.float64), blog_params(np.float64)
     full, blocked = AutonpBlog(np.float64, None), AutonpBlog(np.float64, block_rows)
     b32 = AutonpBlog(np.float32, block_rows)
+    compiled_model = AutonpBlog(np.float64, block_rows)
+    compiled = anp.compile(compiled_model.step)
+    start = time.perf_counter()
+    got = compiled(X, Y)  # the first call traces
+    t_trace = time.perf_counter() - start
+    err = max(float(np.max(np.abs(got[k] - ref[k])) / np.max(np.abs(ref[k]))) for k in ref)
+    NOTES.append(f"anp.compile blog gradients (blocks of {block_rows}) vs the post's formulas: max rel diff {err:.1e}")
     steps = {"numpy": lambda: numpy_blog_step(p, X, Y), "read": lambda: X.sum(),
              "numpy tricks": lambda: numpy_blog_step_blocked(pb, X, Y, block_rows),
              "full": lambda: full.step(X, Y), "blocked": lambda: blocked.step(X, Y),
-             "f32": lambda: b32.step(X32, Y32)}
+             "f32": lambda: b32.step(X32, Y32), "compiled": lambda: compiled(X, Y)}
     t = timed_together(steps, repeat)
+    assert compiled.traces == 1
     for name in PEERS:  # each in a process of its own: their thread pools keep spinning after a call
         got = child(f"peer:{name}", repeat=repeat)
         if got.startswith("skip"):
@@ -183,6 +191,16 @@ def bench_blog(repeat: int, block_rows: int):
     if "JAX jit" in t:
         row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "JAX jit", ms(t["JAX jit"]), t_blk / t["JAX jit"],
             "<= 1.00x", t_blk <= t["JAX jit"])
+    t_c = t["compiled"]
+    row(f"blog step f64, anp.compile, blocks of {block_rows}", ms(t_c), "hand-written NumPy", ms(t_np), t_c / t_np,
+        "<= 0.55x", t_c / t_np <= 0.55)
+    row(f"blog step f64, anp.compile, blocks of {block_rows}", ms(t_c), "hand-written, same tricks",
+        ms(t["numpy tricks"]), t_c / t["numpy tricks"], "(info)", None)
+    if "JAX jit" in t:
+        row(f"blog step f64, anp.compile, blocks of {block_rows}", ms(t_c), "JAX jit", ms(t["JAX jit"]),
+            t_c / t["JAX jit"], "(info)", None)
+    row("blog step, anp.compile first call (trace)", ms(t_trace), "one eager step (same blocks)", ms(t_blk),
+        t_trace / t_blk, "<= 10x", t_trace / t_blk <= 10)
     row(f"blog step f32, blocks of {block_rows}", ms(t["f32"]), "hand-written NumPy f64", ms(t_np), t["f32"] / t_np,
         "<= 0.35x", t["f32"] / t_np <= 0.35)
     for name in ("PyTorch eager", "HIPS autograd"):
@@ -294,6 +312,9 @@ def memory_child(kind: str, block_rows: int) -> None:
     if kind == "numpy":
         p = blog_params(np.float64)
         step = lambda: numpy_blog_step(p, X, Y)  # noqa: E731
+    elif kind == "autonp-compiled":
+        compiled = anp.compile(AutonpBlog(np.float64, block_rows).step)
+        step = lambda: compiled(X, Y)  # noqa: E731 - the first call below traces
     else:
         m = AutonpBlog(np.float64, None if kind == "autonp-full" else block_rows)
         step = lambda: m.step(X, Y)  # noqa: E731
@@ -312,10 +333,14 @@ def child(what: str, repeat: int = 5, block_rows: int = 2048) -> str:
 
 def bench_memory(block_rows: int):
     ref = int(child("memory:numpy", block_rows=block_rows))
+    peaks = {}
     for kind, label in (("autonp-full", "one backward"), ("autonp-blocked", f"blocks of {block_rows}")):
-        got = int(child(f"memory:{kind}", block_rows=block_rows))
+        got = peaks[kind] = int(child(f"memory:{kind}", block_rows=block_rows))
         row(f"blog step peak memory, {label}", f"{got / 2**20:.1f} MiB", "hand-written NumPy",
             f"{ref / 2**20:.1f} MiB", got / ref, "<= 1.20x", got / ref <= 1.2)
+    got, eager = int(child("memory:autonp-compiled", block_rows=block_rows)), peaks["autonp-blocked"]
+    row(f"blog step peak memory, anp.compile, blocks of {block_rows}", f"{got / 2**20:.1f} MiB", "eager, same blocks",
+        f"{eager / 2**20:.1f} MiB", got / eager, "<= 1.00x", got <= eager)
 
 
 # --------------------------------------------------------------------------- per-op overhead, long chains
@@ -329,6 +354,23 @@ def chain(n: int) -> float:
     return float(x.grad.data[0])
 
 
+def compiled_chain(n: int):
+    """The same chain under anp.compile (the seed is an argument, so the backward is not a constant)."""
+    def f(x, seed):
+        y = x
+        for _ in range(n):
+            y = y * 1.0001
+        y.backward(seed)
+        return y, x.grad  # both passes are needed: nothing is dead code
+
+    compiled = anp.compile(f)
+    x = anp.Tensor(np.ones(4), requires_grad=True)
+    seed = np.ones(4)
+    start = time.perf_counter()
+    compiled(x, seed)
+    return (lambda: compiled(x, seed)), time.perf_counter() - start
+
+
 def overhead_child(repeat: int) -> None:
     """Run in a fresh process (only NumPy and autonp imported: a process that has imported JAX or
     PyTorch makes Python's cyclic GC slower for every object allocated): per-op and chain times."""
@@ -340,15 +382,19 @@ def overhead_child(repeat: int) -> None:
         for _ in range(n):
             a = a * 1.0001
 
+    replay, trace = compiled_chain(n)
     print(timed(raw, repeat), timed(lambda: chain(n), repeat), timed(lambda: chain(10_000), 3),
-          timed(lambda: chain(100_000), 3))
+          timed(lambda: chain(100_000), 3), timed(replay, repeat), trace)
 
 
 def bench_overhead(repeat: int):
     n = 10_000
-    t_raw, t_ours, t10, t100 = map(float, child("overhead", repeat=repeat).split())
+    t_raw, t_ours, t10, t100, t_compiled, t_trace = map(float, child("overhead", repeat=repeat).split())
     row("tiny-op chain, per op fwd+bwd", f"{t_ours / n * 1e6:.2f} us", "raw NumPy fwd only",
         f"{t_raw / n * 1e6:.2f} us", t_ours / t_raw, "<= 3 us", t_ours / n <= 3e-6)
+    row("tiny-op chain, anp.compile, per op fwd+bwd", f"{t_compiled / n * 1e6:.2f} us", "raw NumPy fwd only",
+        f"{t_raw / n * 1e6:.2f} us", t_compiled / t_raw, "<= 1.5 us", t_compiled / n <= 1.5e-6)
+    NOTES.append(f"tiny-op chain: tracing {n:,} ops took {t_trace:.2f} s ({t_trace / t10:.1f}x one eager run)")
     row("100k-op chain fwd+bwd (linear?)", f"{t100 * 1e3:.0f} ms", "10k-op chain", f"{t10 * 1e3:.0f} ms",
         t100 / t10, "~10x (linear)", t100 / t10 < 13)
 
@@ -426,7 +472,25 @@ def bench_mlp(repeat: int):
             opt.step()
             opt.zero_grad()
 
-    t = timed_together({"numpy": numpy_run, "autonp": autonp_run}, repeat, warmup=1)
+    def compiled_run():
+        layers = []
+        for W, b in mlp_params(np.random.default_rng(1), np.float32):
+            lin = nn.Linear(1, 1)
+            lin.weight, lin.bias = nn.Parameter(W), nn.Parameter(b)
+            layers.append(lin)
+        net = nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
+        opt = optim.SGD(net.parameters(), lr=float(lr))
+
+        @anp.compile
+        def step(xb, yb):
+            nn.cross_entropy(net(xb), yb).backward()
+            opt.step()
+            opt.zero_grad()
+
+        for s in range(200):  # the first call traces: its time is in the total
+            step(X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128])
+
+    t = timed_together({"numpy": numpy_run, "autonp": autonp_run, "compiled": compiled_run}, repeat, warmup=1)
     got = child("peer:PyTorch MLP", repeat=repeat)
     if got.startswith("skip"):
         NOTES.append(got[5:])
@@ -434,8 +498,12 @@ def bench_mlp(repeat: int):
         t["torch"] = float(got)
         row("MLP 784-256-256-10, 200 steps f32", ms(t["autonp"]), "PyTorch eager", ms(t["torch"]),
             t["autonp"] / t["torch"], "<= 1.00x", t["autonp"] <= t["torch"])
+        row("MLP 784-256-256-10, 200 steps f32, anp.compile", ms(t["compiled"]), "PyTorch eager", ms(t["torch"]),
+            t["compiled"] / t["torch"], "<= 1.00x", t["compiled"] <= t["torch"])
     row("MLP 784-256-256-10, 200 steps f32", ms(t["autonp"]), "hand-written NumPy", ms(t["numpy"]),
         t["autonp"] / t["numpy"], "(info)", None)
+    row("MLP 784-256-256-10, 200 steps f32, anp.compile", ms(t["compiled"]), "hand-written NumPy", ms(t["numpy"]),
+        t["compiled"] / t["numpy"], "<= 1.00x", t["compiled"] <= t["numpy"])
 
 
 # --------------------------------------------------------------------------- convolution
@@ -538,14 +606,18 @@ def main():
     ap.add_argument("--quick", action="store_true", help="3 repeats")
     ap.add_argument("--block-rows", type=int, default=2048)
     ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--only", choices=["conv", "dask"], help="run only these rows")
+    ap.add_argument("--only", choices=["blog", "memory", "overhead", "mlp", "conv", "dask"],
+                    help="run only these rows")
     args = ap.parse_args()
     repeat = 3 if args.quick else args.repeat
     if args.child == "overhead":
         overhead_child(repeat)
         return
-    if args.only in ("conv", "dask"):
-        (bench_conv if args.only == "conv" else bench_dask)(repeat)
+    if args.only:
+        only = {"blog": lambda: bench_blog(repeat, args.block_rows), "memory": lambda: bench_memory(args.block_rows),
+                "overhead": lambda: bench_overhead(repeat), "mlp": lambda: bench_mlp(repeat),
+                "conv": lambda: bench_conv(repeat), "dask": lambda: bench_dask(repeat)}
+        only[args.only]()
         for r in ROWS:
             print(r)
         for n in NOTES:

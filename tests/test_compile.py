@@ -142,6 +142,56 @@ def test_a_compiled_training_step_follows_the_eager_one(name):
     assert run.traces <= 2, run.source
 
 
+def test_a_convolutional_step_follows_the_eager_one():
+    """Conv2d (padding, two layers), BatchNorm2d, max and average pooling, Dropout, LayerNorm, Adam."""
+    def make():
+        rng = np.random.default_rng(0)
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, rng=rng), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(4, 6, 3, rng=rng), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
+                             nn.Dropout(0.2, seed=3), nn.Linear(6, 5, rng=rng), nn.LayerNorm(5))
+
+    X = np.random.default_rng(1).normal(size=(8, 1, 10, 10))
+    y = np.random.default_rng(2).integers(0, 5, 8)
+    runs = []
+    for compiled in (False, True):
+        model = make()
+        opt = optim.Adam(model.parameters(), lr=0.01)
+
+        def step(x, t):
+            opt.zero_grad()
+            loss = nn.cross_entropy(model(x), t)
+            loss.backward()
+            opt.step()
+            return loss.item()
+        run = anp.compile(step) if compiled else step
+        runs.append(([run(X * (1 + 0.01 * k), y) for k in range(5)], model.state_dict()))
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-12)
+    for k, want in runs[0][1].items():
+        _close(runs[1][1][k], want, rtol=1e-9)
+
+
+def test_a_recurrent_loss_unrolls_to_the_eager_gradients():
+    cell = nn.LSTMCell(3, 4, rng=np.random.default_rng(0))
+
+    def sequence_loss(xs):
+        state, total = None, 0.0
+        for t in range(xs.shape[0]):
+            state = cell(xs[t], state)
+            total = total + (state[0] * state[0]).sum()
+        cell.zero_grad()
+        total.backward()
+        return total.item(), [p.grad.numpy() for p in cell.parameters()]
+
+    compiled = anp.compile(sequence_loss)
+    for seed in (3, 4, 5):
+        xs = np.random.default_rng(seed).normal(size=(6, 2, 3))
+        got, want = compiled(xs), sequence_loss(xs)
+        assert got[0] == pytest.approx(want[0], rel=1e-14)
+        for g, w in zip(got[1], want[1]):
+            _close(g, w)
+    assert compiled.traces <= 2
+
+
 def test_a_compiled_step_changes_parameters_in_place_and_grads_are_fresh_arrays():
     _, model, _, run = _train(True, OPTIMIZERS["sgd"], steps=3, dropout=False)
     w = model.parameters()[0]

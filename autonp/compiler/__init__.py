@@ -46,10 +46,15 @@ _DATA_TYPES = (Tensor, np.ndarray, np.random.Generator)
 _SKIP = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type, functools.partial)
 
 
+_TYPES: list = []
+
+
 def _module_types():
-    from ..nn import Module
-    from ..optim import Optimizer
-    return Module, Optimizer
+    if not _TYPES:
+        from ..nn import Module
+        from ..optim import Optimizer
+        _TYPES.extend((Module, Optimizer))
+    return _TYPES
 
 
 # --------------------------------------------------------------------------- what a call reads
@@ -218,17 +223,24 @@ class _Walk:
         return t
 
     def _module(self, m: Any, hint: str) -> None:
-        self.key.append(("M", id(m), tuple(sub.training for sub in m.modules())))
-        for name, p in m.named_parameters():
-            self.walk(p, p.name or name.replace(".", "_"))
-        for sub in m.modules():
+        """A Module's Tensors (parameters and any other), buffers and random generators, submodules included."""
+        subs = list(m.modules())
+        self.key.append(("M", id(m), tuple(sub.training for sub in subs)))
+        names = {} if self.trace is None else {id(p): n.replace(".", "_") for n, p in m.named_parameters()}
+        for sub in subs:
+            for name, v in list(vars(sub).items()):
+                if isinstance(v, Tensor):
+                    self.walk(v, names.get(id(v), name))
+                elif type(v) in (list, tuple):
+                    for i, x in enumerate(v):
+                        if isinstance(x, Tensor):
+                            self.walk(x, names.get(id(x), f"{name}{i}"))
+                elif isinstance(v, np.random.Generator):
+                    self._attr(sub, name, v, name, 1)
             for name in sub.buffers:
                 v = getattr(sub, name)
                 if v is not None:
                     self._attr(sub, name, v, f"{type(sub).__name__.lower()}_{name}", 1)
-            for name, v in list(vars(sub).items()):
-                if isinstance(v, np.random.Generator):
-                    self._attr(sub, name, v, f"{name}", 1)
 
     def _optimizer(self, opt: Any, hint: str) -> None:
         self.key.append(("Opt", id(opt)) + tuple(_hashable(getattr(opt, h)) for h in opt.hyper))

@@ -40,6 +40,17 @@ def _is_random(instr: Instr) -> bool:
     return getattr(fn, "__module__", "") in ("numpy.random", "numpy.random.mtrand")
 
 
+def shape_only(program: Program) -> None:
+    """``np.ones_like(x)`` reads only x's shape and dtype, which the signature fixes: write it as
+    ``np.ones(shape, dtype)``, so that x need not be computed (backward's seed of an unused loss)."""
+    for instr in program.instrs:
+        if instr.kind == "call" and instr.fn in (np.ones_like, np.zeros_like) and isinstance(instr.outs, Ref) \
+                and set(instr.kwargs) <= {"dtype"}:
+            v = instr.outs.var.value
+            instr.fn = np.ones if instr.fn is np.ones_like else np.zeros
+            instr.args, instr.kwargs = (tuple(np.shape(v)),), {"dtype": v.dtype}
+
+
 def live_instructions(program: Program, needed_vars: set[int], input_roots: set[int]) -> list[Instr]:
     """Backward liveness: keep guards, random draws, writes into memory that is read later or belongs to
     an input, and whatever computes a needed value."""
@@ -70,7 +81,11 @@ def simplify(instrs: list[Instr], outputs: Any, writebacks: list) -> tuple[list[
     """Peepholes on the kept instructions: ``x.T.T`` is ``x``; a copy of a fresh value that nothing
     else reads is that value (the backward pass copies every leaf gradient, so that it aliases nothing)."""
     later_uses: dict[int, int] = {}
+    group: dict[int, list] = {}  # memory root -> the values that view it
     for instr in instrs:
+        for r in _refs(instr.outs):
+            if r.var.root is not None:
+                group.setdefault(id(r.var.root), []).append(r.var)
         for r in _refs((instr.args, instr.kwargs)):
             later_uses[r.var.id] = later_uses.get(r.var.id, 0) + 1
     for r in _refs((outputs, writebacks)):
@@ -94,8 +109,7 @@ def simplify(instrs: list[Instr], outputs: Any, writebacks: list) -> tuple[list[
             is_copy = (instr.kind == "call" and instr.fn is np.copy and len(a) == 1 and not instr.kwargs) or \
                 (instr.kind == "method" and instr.fn == "copy" and len(a) == 1 and not instr.kwargs)
             v = src.var
-            if is_copy and parent is not None and v.root is v.value and later_uses.get(v.id) == 1 \
-                    and v.id not in targets and parent.target is None:
+            if is_copy and parent is not None and _only_read_here(v, group, later_uses, targets, produced_by):
                 alias[res.var.id] = src
                 if res.var.hint and not v.hint:
                     v.hint = res.var.hint
@@ -104,6 +118,19 @@ def simplify(instrs: list[Instr], outputs: Any, writebacks: list) -> tuple[list[
             produced_by[res.var.id] = instr
         out.append(instr)
     return out, _substitute(outputs, alias), _substitute(writebacks, alias)
+
+
+def _only_read_here(v, group: dict, uses: dict, targets: set, produced_by: dict) -> bool:
+    """Is ``v``'s memory fresh (made by the program, not an input or a constant) and read by nothing
+    but the copy of ``v``? Each value viewing that memory is read exactly once: by the view made
+    from it, or by the copy."""
+    if v.root is None:
+        return False
+    views = group.get(id(v.root), [])
+    owner = next((w for w in views if w.value is v.root), None)
+    if owner is None or owner.id not in produced_by or any(w.id in targets for w in views):
+        return False
+    return all(uses.get(w.id, 0) == 1 for w in views)
 
 
 def _substitute(template: Any, alias: dict) -> Any:
@@ -338,11 +365,13 @@ def generate(program: Program, func_name: str, inputs: list, outputs: Any, write
     body: list[str] = []
     last = None
     guards = 0
+    shape_only(program)
     kept, outputs, writebacks = simplify(live_instructions(program, needed, input_roots), outputs, writebacks)
     outputs, writebacks = _copy_constants(outputs, writer), _copy_constants(list(writebacks), writer)
     for r in _refs(([(i.args, i.kwargs) for i in kept], outputs, writebacks)):
         writer.uses[r.var.id] = writer.uses.get(r.var.id, 0) + 1
-    for instr in kept:
+    release = _releases(kept, inputs, outputs, writebacks)
+    for k, instr in enumerate(kept):
         head = _heading(instr)
         if head != last:
             body.append("")
@@ -352,6 +381,9 @@ def generate(program: Program, func_name: str, inputs: list, outputs: Any, write
         if line is not None:
             body.append(line)
         guards += instr.kind == "guard"
+        gone = [writer.name(v) for v in release.get(k, ()) if v.id not in writer.inline]
+        if gone:
+            body.append(f"del {', '.join(gone)}")
     body.append("")
     body.append(f"return {writer.expr(outputs)}, {writer.expr(tuple(writebacks))}")
     lines = [f"def {func_name}({', '.join(params)}):"] + ["    " + b if b else "" for b in body]
@@ -361,6 +393,33 @@ def generate(program: Program, func_name: str, inputs: list, outputs: Any, write
     namespace = {"np": np, "Retrace": Retrace, "_index": as_index, "_tolist": as_list, "_scalar": scalar,
                  **writer.consts}
     return "\n".join(lines) + "\n", namespace
+
+
+BIG = 1 << 12  # bytes: arrays this large are dropped after their last use, as the eager backward does
+
+
+def _releases(instrs: list[Instr], inputs: list, outputs: Any, writebacks: list) -> dict[int, list]:
+    """For each instruction, the large values it reads (or defines) for the last time: the generated
+    function deletes them there, so that its peak memory is that of one step, not of all its values."""
+    last: dict[int, int] = {}
+    var_of: dict[int, Any] = {}
+    for k, instr in enumerate(instrs):
+        for r in _refs((instr.args, instr.kwargs, instr.outs)):
+            last[r.var.id] = k
+            var_of[r.var.id] = r.var
+        if instr.target is not None:
+            last[instr.target.id] = k
+    for instr in reversed(instrs):  # x.T may be written where it is used: x lives as long as x.T
+        if instr.kind == "getattr" and isinstance(instr.outs, Ref) and isinstance(instr.args[0], Ref):
+            src, out = instr.args[0].var.id, instr.outs.var.id
+            last[src] = max(last[src], last.get(out, 0))
+    keep = {v.id for v in inputs} | {r.var.id for r in _refs((outputs, writebacks))}
+    out: dict[int, list] = {}
+    for vid, k in last.items():
+        v = var_of.get(vid)
+        if v is not None and vid not in keep and getattr(v.value, "nbytes", 0) >= BIG:
+            out.setdefault(k, []).append(v)
+    return out
 
 
 def _describe(v: Any) -> str:

@@ -225,13 +225,18 @@ def record(kind: str, fn: Any, args: tuple, kwargs: dict, target: "Sym | None" =
     else:
         result = fn(*cargs, **ckw)
     instr = Instr(kind, fn, targs, tkw, None)
-    _describe_context(instr)
     if target is not None:
+        _describe_context(instr)
         if not target._writeable:
             raise ValueError("assignment destination is read-only" + _where())
         instr.target = target._var
         program.instrs.append(instr)
         return target if kind != "setitem" else None
+    _describe_context(instr)
+    if isinstance(result, np.ndarray):  # x.astype(same dtype, copy=False), np.asarray(x): x itself
+        for a in args:
+            if isinstance(a, Sym) and a._var.value is result:
+                return a
     guards: list = []
     out, tout = _wrap(program, result, instr, guards)
     instr.outs = tout

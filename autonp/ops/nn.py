@@ -151,7 +151,7 @@ def _max_pool_vjp(g, ans, x, kernel, stride):
         return unwindows(expand_window(g) * share, np.shape(x), kernel, stride, (1, 1))
     slices = _pool_slices(x.shape, kernel, stride)
     hits = [x[s] == ans for s in slices]
-    count = np.sum(hits, axis=0)
+    count = np.stack(hits).sum(axis=0)
     gx = np.zeros_like(x)
     share = g / count
     for s, hit in zip(slices, hits):

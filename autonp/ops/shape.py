@@ -547,6 +547,11 @@ def _windows(x, kernel, stride, dilation):
     a strided view of ``x``, copied once so that the product that follows reads it in order."""
     n, c = x.shape[:2]
     ho, wo = _window_geometry(x.shape, kernel, stride, dilation)
+    if type(x) is not np.ndarray:  # an array stand-in (anp.compile): the same values from slices
+        (sh, sw), (dh, dw) = stride, dilation
+        parts = [x[:, :, p * dh:p * dh + sh * (ho - 1) + 1:sh, q * dw:q * dw + sw * (wo - 1) + 1:sw]
+                 for p in range(kernel[0]) for q in range(kernel[1])]
+        return np.stack(parts, axis=-1).reshape((n, c, ho, wo) + tuple(kernel)).transpose(0, 2, 3, 1, 4, 5).copy()
     s0, s1, s2, s3 = x.strides
     view = np.lib.stride_tricks.as_strided(
         x, shape=(n, ho, wo, c) + tuple(kernel),
