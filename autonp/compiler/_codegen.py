@@ -367,6 +367,8 @@ def generate(program: Program, func_name: str, inputs: list, outputs: Any, write
     guards = 0
     shape_only(program)
     kept, outputs, writebacks = simplify(live_instructions(program, needed, input_roots), outputs, writebacks)
+    program.instrs = kept  # what the aliases made dead (x.T of x.T.T) goes too
+    kept = live_instructions(program, {r.var.id for r in _refs((outputs, writebacks))}, input_roots)
     outputs, writebacks = _copy_constants(outputs, writer), _copy_constants(list(writebacks), writer)
     for r in _refs(([(i.args, i.kwargs) for i in kept], outputs, writebacks)):
         writer.uses[r.var.id] = writer.uses.get(r.var.id, 0) + 1
@@ -424,5 +426,8 @@ def _releases(instrs: list[Instr], inputs: list, outputs: Any, writebacks: list)
 
 def _describe(v: Any) -> str:
     if isinstance(v, np.ndarray):
+        for name, fill in (("ones", 1), ("zeros", 0)):
+            if v.size and np.all(v == fill):
+                return f"np.{name}({v.shape}, {v.dtype})"
         return f"ndarray{v.shape} {v.dtype}"
     return getattr(v, "__qualname__", None) or type(v).__name__
