@@ -123,7 +123,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Tensor, Ten
     total = None
     for g, t in zip(gs, tangents):
         if g is not None and g.requires_grad:
-            term = (g * np.asarray(t.data if isinstance(t, Tensor) else t, dtype=g.dtype)).sum()
+            term = (g * as_array(t._arr if isinstance(t, Tensor) else t).astype(g.dtype, copy=False)).sum()
             total = term if total is None else total + term
     if total is None:
         return out.detach(), Tensor(np.zeros(out.shape, dtype=out.dtype))
@@ -161,7 +161,7 @@ def jacobian(f: Callable, argnum: int = 0) -> Callable:
         if nested:
             from .ops import reshape, stack
             return reshape(stack(rows), out.shape + x.shape)
-        return Tensor(np.stack([np.asarray(r.data) for r in rows]).reshape(out.shape + x.shape))
+        return Tensor(np.stack([r._arr for r in rows]).reshape(out.shape + x.shape))
 
     return wrapped
 
@@ -180,7 +180,7 @@ def checkpoint(f: Callable, *args: Any) -> Tensor:
     def forward(*vals):
         with no_grad():
             out = f(*(Tensor(v) if isinstance(v, np.ndarray) else v for v in vals))
-        return out.data if isinstance(out, Tensor) else np.asarray(out)
+        return out._arr if isinstance(out, Tensor) else as_array(out)
 
     def vjp_for(i):
         def vjp(g, ans, *vals):

@@ -89,6 +89,28 @@ def test_second_order_replays_to_the_eager_hessian_vector_product(case):
                 _close(g.numpy(), w.numpy(), rtol=1e-11)
 
 
+def test_the_function_transforms_compile():
+    """grad, value_and_grad over two arguments, hessian (a Jacobian of a gradient) and jvp."""
+    def loss(w, x):
+        return (anp.tanh(x @ w) ** 2).sum()
+
+    def tangent(w, x, t):
+        return anp.jvp(lambda w: anp.tanh(x @ w), (w,), (t,))[1]
+
+    transforms = {"grad": anp.grad(loss), "value_and_grad": anp.value_and_grad(loss, argnums=(0, 1)),
+                  "hessian": anp.hessian(loss), "jvp": tangent}
+    rng = np.random.default_rng(0)
+    for name, fn in transforms.items():
+        compiled = anp.compile(fn)
+        for _ in range(3):
+            args = [rng.normal(size=(3, 2)), rng.normal(size=(4, 3))] + ([rng.normal(size=(3, 2))] if name == "jvp" else [])
+            got, want = compiled(*args), fn(*args)
+            flat = lambda r: [r] if isinstance(r, anp.Tensor) else [x for v in r for x in flat(v)]  # noqa: E731
+            for g, w in zip(flat(got), flat(want)):
+                _close(g.numpy(), w.numpy())
+        assert compiled.traces == 1, name
+
+
 # --------------------------------------------------------------------------- training steps
 
 def _model(seed=0, dropout=True, norm=True):
@@ -419,6 +441,87 @@ def test_signatures_are_cached_up_to_the_bound():
     compiled(anp.Tensor(np.ones(3)), 5.0)  # Python numbers are part of the signature
     assert compiled.traces == 5
     assert compiled(anp.Tensor(np.ones(3)), 5.0).item() == 15.0
+
+
+SCALE = 2.0
+
+
+def test_numbers_the_function_reads_from_globals_closures_and_modules_are_part_of_the_signature():
+    global SCALE
+    drop = nn.Dropout(0.5, seed=0)
+    offset = 1.0
+
+    def f(x):
+        return drop(x * SCALE + offset)
+
+    compiled = anp.compile(f)
+    x = anp.Tensor(np.ones(4))
+    drop.eval()
+    assert compiled(x).numpy().tolist() == [3.0] * 4
+    SCALE = 3.0
+    assert compiled(x).numpy().tolist() == [4.0] * 4
+    offset = 2.0  # noqa: F841 - read by f through its closure
+    assert compiled(x).numpy().tolist() == [5.0] * 4
+    drop.train()
+    drop.p = 0.0  # a module's number
+    assert compiled(x).numpy().tolist() == [5.0] * 4
+    assert compiled.traces == 4
+    SCALE = 2.0
+
+
+def test_numpy_scalars_are_inputs_so_a_changing_rate_does_not_retrace():
+    model = _model(dropout=False, norm=False)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(xb, yb, lr):
+        opt.lr = lr
+        opt.zero_grad()
+        loss = nn.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    compiled = anp.compile(step)
+    eager_model = _model(dropout=False, norm=False)
+    eager_opt = optim.SGD(eager_model.parameters(), lr=0.1)
+    for k in range(6):
+        lr = np.float64(0.1 * 0.5 ** k)
+        got = compiled(DATA_X[:10], DATA_Y[:10], lr)
+        eager_opt.lr = lr
+        eager_opt.zero_grad()
+        loss = nn.cross_entropy(eager_model(DATA_X[:10]), DATA_Y[:10])
+        loss.backward()
+        eager_opt.step()
+        assert got == pytest.approx(loss.item(), rel=1e-14)
+    assert compiled.traces <= 2
+
+
+class Recorder:
+    def __init__(self):
+        self.last = None
+        self.history = []
+
+
+def test_values_the_function_stores_on_objects_are_stored_by_every_replay():
+    rec = Recorder()
+
+    def f(x):
+        y = (x * x).sum()
+        rec.last = y
+        return x * 2.0
+
+    compiled = anp.compile(f)
+    for v in (1.0, 2.0, 3.0):
+        compiled(anp.Tensor(np.full(3, v)))
+        assert isinstance(rec.last, anp.Tensor) and rec.last.item() == 3 * v * v
+    assert compiled.traces <= 2  # rec.last was None, then a Tensor: the signature of rec changed once
+
+    def g(x):
+        rec.history.append(x.sum())
+        return x
+
+    with pytest.raises(anp.CompileError, match="into Recorder.history"):
+        anp.compile(g)(anp.Tensor(np.ones(2)))
 
 
 def test_returned_constants_are_copies():

@@ -43,6 +43,7 @@ from ._trace import CompileError, Program, Ref, Sym, _ObjectProxy, _unwrap
 __all__ = ["compile", "Compiled", "CompileError"]
 
 _DATA_TYPES = (Tensor, np.ndarray, np.random.Generator)
+_SCALARS = (bool, int, float, complex, str, bytes, type(None))
 _SKIP = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type, functools.partial)
 
 
@@ -119,6 +120,7 @@ class _Walk:
         self.input_vars: list = []       # while tracing: the Var of each input value
         self.place_input: list = []      # for each place, the index of its input value (None: not an input)
         self.tensors: list[Tensor] = []
+        self.objects: list = []          # Modules, Optimizers and other objects walked, in order
         Module, Optimizer = _module_types()
         self.Module, self.Optimizer = Module, Optimizer
 
@@ -173,22 +175,30 @@ class _Walk:
             self.key.append(("G",))
             out = self._input(x, _Place("value", x, None), hint)
         elif isinstance(x, self.Module):
+            self.objects.append(x)
             self._module(x, hint)
             out = x
         elif isinstance(x, self.Optimizer):
+            self.objects.append(x)
             self._optimizer(x, hint)
             out = x
-        elif x is None or t in (bool, int, float, complex, str, bytes) or isinstance(x, (np.generic, np.dtype)):
+        elif isinstance(x, np.generic) and x.dtype.kind in "fiubc":  # a NumPy scalar: an input, not a constant
+            self.key.append(("S", x.dtype.str))
+            out = self._input(x, _Place("value", x, None), hint)
+        elif x is None or t in _SCALARS or isinstance(x, (np.generic, np.dtype)):
             self.key.append((t, x))
             out = x
         elif isinstance(x, _SKIP) or callable(x):
             self.key.append(("O", id(x)))
             out = x
         elif hasattr(x, "__dict__") and depth < 3:
+            self.objects.append(x)
             self.key.append(("X", id(x)))
             for name, v in list(vars(x).items()):
                 if _holds_data(v):
                     self._attr(x, name, v, f"{hint}_{name}", depth + 1)
+                elif type(v) in _SCALARS:  # self.block_rows: read by the traced code as a constant
+                    self.key.append((name, v))
             out = x
         else:
             self.key.append(("O", id(x)))
@@ -225,7 +235,9 @@ class _Walk:
     def _module(self, m: Any, hint: str) -> None:
         """A Module's Tensors (parameters and any other), buffers and random generators, submodules included."""
         subs = list(m.modules())
-        self.key.append(("M", id(m), tuple(sub.training for sub in subs)))
+        # the Python numbers of every submodule (training, p, momentum, eps...) are constants of the trace
+        self.key.append(("M", id(m), tuple(tuple(v for v in vars(sub).values() if type(v) in _SCALARS)
+                                           for sub in subs)))
         names = {} if self.trace is None else {id(p): n.replace(".", "_") for n, p in m.named_parameters()}
         for sub in subs:
             for name, v in list(vars(sub).items()):
@@ -243,7 +255,14 @@ class _Walk:
                     self._attr(sub, name, v, f"{type(sub).__name__.lower()}_{name}", 1)
 
     def _optimizer(self, opt: Any, hint: str) -> None:
-        self.key.append(("Opt", id(opt)) + tuple(_hashable(getattr(opt, h)) for h in opt.hyper))
+        self.key.append(("Opt", id(opt)))
+        for h in opt.hyper:  # Python numbers are constants of the trace, NumPy scalars inputs (as arguments)
+            v = getattr(opt, h)
+            if isinstance(v, np.generic):
+                self.key.append((h, v.dtype.str))
+                self._input(v, _Place("attr", opt, h), h)
+            else:
+                self.key.append((h, _hashable(v)))
         for p in opt.params:
             self.walk(p, "p")
         for slot in opt.slots:
@@ -296,12 +315,13 @@ def _captured(f: Callable) -> list[tuple[str, _Place | None, Any]]:
             v = cell.cell_contents
         except ValueError:
             continue
-        if _holds_data(v) or hasattr(v, "__dict__") and not isinstance(v, _SKIP) and not callable(v):
+        if _holds_data(v) or type(v) in _SCALARS or hasattr(v, "__dict__") and not isinstance(v, _SKIP) \
+                and not callable(v):
             found.append((name, _Place("cell", cell, None), v))
     g = func.__globals__
     for name in _names(code):
         v = g.get(name)
-        if v is not None and _holds_data(v):
+        if v is not None and (_holds_data(v) or type(v) in _SCALARS):
             found.append((name, _Place("global", g, name), v))
     return found
 
@@ -312,6 +332,59 @@ def _names(code) -> list[str]:
         if isinstance(c, types.CodeType):
             names.extend(_names(c))
     return names
+
+
+# --------------------------------------------------------------------------- values the function stored
+
+def _traced(v: Any) -> bool:
+    return isinstance(v, Sym) or (isinstance(v, Tensor) and isinstance(v._arr, Sym))
+
+
+def _stored(walk: _Walk, f: Callable) -> list[tuple[tuple, Any, Any]]:
+    """Traced values the function stored where the next call can see them (``opt.lr = lr``,
+    ``self.last = loss``, ``global total``): (where, the value now there, template). Each replay
+    stores its own value there. A traced value put into a list or dict is refused: a replay could
+    not repeat an append."""
+    places = {(id(p.holder), p.key) for p in walk.places if p.kind in ("attr", "counter")}
+    held = {id(p.holder) for p in walk.places if p.kind == "item"} | {id(t) for t in walk.tensors}
+    found = []
+
+    def look(where: tuple, v: Any, what: str) -> None:
+        if _traced(v) and id(v) not in held:
+            arr = v._arr if isinstance(v, Tensor) else v
+            found.append((where, v, ("T" if isinstance(v, Tensor) else "A", Ref(arr._var))))
+        elif type(v) in (list, tuple, dict) and id(v) not in held:
+            items = v.values() if type(v) is dict else v
+            if any(_traced(x) and id(x) not in held for x in items):
+                raise CompileError(f"compile: the function put a traced value into {what} (a {type(v).__name__}); "
+                                   f"a replay cannot repeat that. Return the value instead.")
+
+    for i, obj in enumerate(walk.objects):
+        for name, v in list(vars(obj).items()):
+            if (id(obj), name) not in places:
+                look(("obj", i, name), v, f"{type(obj).__name__}.{name}")
+    func = getattr(f, "__func__", f)
+    code = getattr(func, "__code__", None)
+    if code is not None:
+        for name in set(_names(code)):
+            if name in func.__globals__:
+                look(("global", func.__globals__, name), func.__globals__[name], f"the global {name}")
+        for name, cell in zip(code.co_freevars, func.__closure__ or ()):
+            try:
+                look(("cell", cell, None), cell.cell_contents, f"the variable {name}")
+            except ValueError:
+                pass
+    return found
+
+
+def _store(walk: _Walk, where: tuple, value: Any) -> None:
+    kind, holder, key = where
+    if kind == "obj":
+        setattr(walk.objects[holder], key, value)
+    elif kind == "global":
+        holder[key] = value
+    else:
+        holder.cell_contents = value
 
 
 # --------------------------------------------------------------------------- outputs
@@ -378,6 +451,7 @@ class _Trace:
         self.fn, self.source, self.out_template, self.scalars = fn, source, out_template, scalars
         self.writebacks = writebacks  # indices of places written back, in the order the code returns them
         self.undo = undo if any(undo) else None  # (arrays, generators, global rng) changed before a guard
+        self.stores: list = []  # traced values the function stored on objects or in globals
 
     def run(self, values: list) -> tuple:
         """The generated function on these inputs; if a guard fails, what it changed is put back first."""
@@ -443,6 +517,9 @@ class Compiled:
             places = walk.places
             for i, v in zip(trace.writebacks, wb):
                 places[i].set(v)
+            if trace.stores:
+                for (where, tag), v in zip(trace.stores, wb[len(trace.writebacks):]):
+                    _store(walk, where, Tensor._make(v, None) if tag == "T" else v)
             self._last = trace
             return _build(trace.out_template, outs, trace.scalars)
         if traces is not None and len(traces) >= self.max_traces:
@@ -459,14 +536,14 @@ class Compiled:
         out_args = [walk.walk(a, names[i] if i < len(names) and not names[i].startswith("*") else f"arg{i}")
                     for i, a in enumerate(args)]
         out_kwargs = {k: walk.walk(v, k) for k, v in kwargs.items()}
-        captured = []
         for name, place, v in _captured(self.f):
             if isinstance(v, np.ndarray) and place is not None and id(v) not in walk.seen:
                 walk.key.append(("captured", name) + walk._layout(v))
                 walk.seen[id(v)] = (len(walk.key), walk._input(v, place, name))
+            elif isinstance(v, np.generic):  # read where it lives: a constant of the trace
+                walk.key.append(("captured", name, v))
             else:
                 walk.walk(v, name)
-            captured.append(v)
         return out_args, out_kwargs
 
     def _trace(self, key: tuple, args: tuple, kwargs: dict) -> Any:
@@ -484,10 +561,16 @@ class Compiled:
             _name_graph(result)
             out_template = _output_template(result, tensors)
             writebacks, wb_templates = self._writebacks(walk)
+            stored = _stored(walk, self.f)
         finally:
             _unpatch_random(patched)
             _trace._state.program = prev
             self._restore(walk)
+        for where, v, _ in stored:  # the traced call's values, concrete
+            arr = (v._arr if isinstance(v, Tensor) else v)._value()
+            _store(walk, where, Tensor._make(arr, None) if isinstance(v, Tensor) else arr)
+        wb_templates = wb_templates + [tmpl[1] for _, _, tmpl in stored]
+        stores = [(where if where[0] == "obj" else where, tmpl[0]) for where, _, tmpl in stored]
         flat: list = []
         out_flat = _flat_refs(out_template, flat)
         scalars = {i for i, r in enumerate(flat) if _made_by_item(program, r.var)}
@@ -499,6 +582,7 @@ class Compiled:
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
         trace = _Trace(namespace[name], source, out_flat, scalars, writebacks, undo)
+        trace.stores = stores
         with self._lock:
             traces = self._cache.setdefault(key, [])
             if traces is _EAGER:
