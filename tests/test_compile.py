@@ -103,7 +103,8 @@ def test_the_function_transforms_compile():
     for name, fn in transforms.items():
         compiled = anp.compile(fn)
         for _ in range(3):
-            args = [rng.normal(size=(3, 2)), rng.normal(size=(4, 3))] + ([rng.normal(size=(3, 2))] if name == "jvp" else [])
+            args = [rng.normal(size=(3, 2)), rng.normal(size=(4, 3))]
+            args += [rng.normal(size=(3, 2))] if name == "jvp" else []
             got, want = compiled(*args), fn(*args)
             flat = lambda r: [r] if isinstance(r, anp.Tensor) else [x for v in r for x in flat(v)]  # noqa: E731
             for g, w in zip(flat(got), flat(want)):
