@@ -351,9 +351,9 @@ def _heading(instr: Instr) -> str:
         where = f"{site[0].rsplit('/', 1)[-1]}:{site[1]}" + (f"  {text}" if text else "")
     if kind == "grad":
         return f"# ∂ {name}    <- {where}"
-    if kind == "guard":
-        return f"# guard: {name} must give the traced value    <- {where}"
-    return f"# {name or 'numpy'}    <- {where}" if where else f"# {name or 'numpy'}"
+    if name is None:  # NumPy called directly (by the user, an optimizer, backward's seed)
+        return f"# {where}" if where else "#"
+    return f"# {name}    <- {where}" if where else f"# {name}"
 
 
 def generate(program: Program, func_name: str, inputs: list, outputs: Any, writebacks: list) -> tuple[str, dict]:
@@ -373,19 +373,23 @@ def generate(program: Program, func_name: str, inputs: list, outputs: Any, write
     for r in _refs(([(i.args, i.kwargs) for i in kept], outputs, writebacks)):
         writer.uses[r.var.id] = writer.uses.get(r.var.id, 0) + 1
     release = _releases(kept, inputs, outputs, writebacks)
+    gone: list[str] = []  # values dropped at the end of the group of lines they were last used in
     for k, instr in enumerate(kept):
-        head = _heading(instr)
+        head = _heading(instr) if instr.kind != "guard" else last  # a guard stays in its op's group
         if head != last:
+            if gone:
+                body.append(f"del {', '.join(gone)}")
+                gone = []
             body.append("")
             body.append(head)
             last = head
         line = writer.line(instr, guards)
         if line is not None:
-            body.append(line)
+            body.append(line + ("  # guard: another value traces again" if instr.kind == "guard" else ""))
         guards += instr.kind == "guard"
-        gone = [writer.name(v) for v in release.get(k, ()) if v.id not in writer.inline]
-        if gone:
-            body.append(f"del {', '.join(gone)}")
+        gone += [writer.name(v) for v in release.get(k, ()) if v.id not in writer.inline]
+    if gone:
+        body.append(f"del {', '.join(gone)}")
     body.append("")
     body.append(f"return {writer.expr(outputs)}, {writer.expr(tuple(writebacks))}")
     lines = [f"def {func_name}({', '.join(params)}):"] + ["    " + b if b else "" for b in body]
