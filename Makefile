@@ -6,7 +6,7 @@ PIP = $(PY) -m pip install --quiet --disable-pip-version-check
 MNIST ?= $(firstword $(AUTONP_MNIST) $(wildcard ../shared/data/mnist.npz))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench graphviz minibatch gradients cnn layers
+.PHONY: demo test bench graphviz minibatch gradients cnn layers derived
 
 graphviz:  # the `dot` program, from Debian's graphviz package, where it is missing
 	@command -v dot >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz; }
@@ -35,6 +35,10 @@ cnn: graphviz
 layers:
 	$(PIP) -e ".[examples]"
 	$(PY) examples/numpy_layers.py
+
+derived:
+	$(PIP) -e ".[examples]"
+	$(PY) examples/blog_derived.py $(if $(MNIST),--data $(MNIST))
 
 bench:
 	$(PIP) -e ".[dev]"
