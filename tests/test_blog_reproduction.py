@@ -31,17 +31,26 @@ def blog_figures():
     return costs, accuracy
 
 
+def run_blog(mnist_path, tmp_path, *flags):
+    """examples/blog_mnist.py on full MNIST; its output and the printed costs by iteration."""
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "blog_mnist.py"), "--data", str(mnist_path),
+                           "--out", str(tmp_path), *flags], capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, {int(i): (float(t), float(v)) for i, t, v in LINE.findall(proc.stdout)}
+
+
+def assert_costs(got, want_costs, iterations):
+    assert sorted(got) == sorted(iterations)
+    for i in iterations:
+        assert got[i][0] == pytest.approx(want_costs[i][0], rel=1e-9, abs=0), f"training cost at iteration {i}"
+        assert got[i][1] == pytest.approx(want_costs[i][1], rel=1e-9, abs=0), f"validation cost at iteration {i}"
+
+
 @pytest.mark.slow
 def test_blog_run_reproduces_every_printed_cost_and_the_accuracy(mnist_path, tmp_path):
     want_costs, want_accuracy = blog_figures()
-    proc = subprocess.run([sys.executable, str(REPO / "examples" / "blog_mnist.py"), "--data", str(mnist_path),
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = {int(i): (float(t), float(v)) for i, t, v in LINE.findall(proc.stdout)}
-    assert sorted(got) == sorted(want_costs)
-    for i, (t, v) in want_costs.items():
-        assert got[i][0] == pytest.approx(t, rel=1e-9, abs=0), f"training cost at iteration {i}"
-        assert got[i][1] == pytest.approx(v, rel=1e-9, abs=0), f"validation cost at iteration {i}"
+    proc, got = run_blog(mnist_path, tmp_path)
+    assert_costs(got, want_costs, want_costs)
     assert f"Accuracy of the network on the test data: {want_accuracy}" in proc.stdout
     result = json.loads((tmp_path / "results.json").read_text())
     assert result["full_mnist"] and len(result["train_costs"]) == 1000
@@ -58,16 +67,9 @@ def test_blog_run_with_gradients_on_dask_reproduces_the_first_printed_costs(mnis
     iterations (3 printed costs) keep CI short; the full 1,000 are in the README."""
     pytest.importorskip("distributed")
     want_costs, _ = blog_figures()
-    proc = subprocess.run([sys.executable, str(REPO / "examples" / "blog_mnist.py"), "--data", str(mnist_path),
-                           "--out", str(tmp_path), "--workers", "2", "--iterations", "201"],
-                          capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc, got = run_blog(mnist_path, tmp_path, "--workers", "2", "--iterations", "201")
     assert "Gradients on Dask" in proc.stdout
-    got = {int(i): (float(t), float(v)) for i, t, v in LINE.findall(proc.stdout)}
-    assert sorted(got) == [0, 100, 200]
-    for i in got:
-        assert got[i][0] == pytest.approx(want_costs[i][0], rel=1e-9, abs=0), f"training cost at iteration {i}"
-        assert got[i][1] == pytest.approx(want_costs[i][1], rel=1e-9, abs=0), f"validation cost at iteration {i}"
+    assert_costs(got, want_costs, [0, 100, 200])
 
 
 @pytest.mark.slow
@@ -75,12 +77,6 @@ def test_blog_run_compiled_reproduces_every_printed_cost_and_the_accuracy(mnist_
     """`--compile`: iterations 1-999 run as the NumPy code anp.compile derived from iteration 0's
     Python (traced once, at iteration 1)."""
     want_costs, want_accuracy = blog_figures()
-    proc = subprocess.run([sys.executable, str(REPO / "examples" / "blog_mnist.py"), "--data", str(mnist_path),
-                           "--out", str(tmp_path), "--compile"], capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = {int(i): (float(t), float(v)) for i, t, v in LINE.findall(proc.stdout)}
-    assert sorted(got) == sorted(want_costs)
-    for i, (t, v) in want_costs.items():
-        assert got[i][0] == pytest.approx(t, rel=1e-9, abs=0), f"training cost at iteration {i}"
-        assert got[i][1] == pytest.approx(v, rel=1e-9, abs=0), f"validation cost at iteration {i}"
+    proc, got = run_blog(mnist_path, tmp_path, "--compile")
+    assert_costs(got, want_costs, want_costs)
     assert f"Accuracy of the network on the test data: {want_accuracy}" in proc.stdout

@@ -125,18 +125,21 @@ DATA_X = np.random.default_rng(1).normal(size=(40, 6))
 DATA_Y = np.random.default_rng(2).integers(0, 3, 40)
 
 
-def _train(compiled, make_opt, steps=12, **model_kw):
-    model = _model(**model_kw)
-    opt = make_opt(model.parameters())
-
+def _step(model, opt, compiled):
+    """One training step on cross-entropy (compiled or eager); returns the loss as a float."""
     def step(xb, yb):
         opt.zero_grad()
         loss = nn.cross_entropy(model(xb), yb)
         loss.backward()
         opt.step()
         return loss.item()
+    return anp.compile(step) if compiled else step
 
-    run = anp.compile(step) if compiled else step
+
+def _train(compiled, make_opt, steps=12, **model_kw):
+    model = _model(**model_kw)
+    opt = make_opt(model.parameters())
+    run = _step(model, opt, compiled)
     losses = [run(DATA_X[i % 4 * 10:(i % 4 + 1) * 10], DATA_Y[i % 4 * 10:(i % 4 + 1) * 10]) for i in range(steps)]
     return losses, model, opt, run
 
@@ -178,15 +181,7 @@ def test_a_convolutional_step_follows_the_eager_one():
     runs = []
     for compiled in (False, True):
         model = make()
-        opt = optim.Adam(model.parameters(), lr=0.01)
-
-        def step(x, t):
-            opt.zero_grad()
-            loss = nn.cross_entropy(model(x), t)
-            loss.backward()
-            opt.step()
-            return loss.item()
-        run = anp.compile(step) if compiled else step
+        run = _step(model, optim.Adam(model.parameters(), lr=0.01), compiled)
         runs.append(([run(X * (1 + 0.01 * k), y) for k in range(5)], model.state_dict()))
     np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-12)
     for k, want in runs[0][1].items():

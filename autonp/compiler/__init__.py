@@ -234,16 +234,21 @@ class _Walk:
 
     def _module(self, m: Any, hint: str) -> None:
         """A Module's Tensors (parameters and any other), buffers and random generators, submodules included."""
-        subs = list(m.modules())
-        # the Python numbers of every submodule (training, p, momentum, eps...) are constants of the trace
-        self.key.append(("M", id(m), tuple(tuple(v for v in vars(sub).values() if type(v) in _SCALARS)
-                                           for sub in subs)))
+        key = self.key
+        key.append(("M", id(m)))
         names = {} if self.trace is None else {id(p): n.replace(".", "_") for n, p in m.named_parameters()}
-        for sub in subs:
-            for name, v in list(vars(sub).items()):
-                if isinstance(v, Tensor):
+        scalars = _SCALARS
+        for sub in m.modules():
+            key.append(id(sub))
+            attrs = vars(sub).items() if self.trace is None else list(vars(sub).items())  # tracing rebinds some
+            for name, v in attrs:
+                t = type(v)
+                if t in scalars:  # training, p, momentum, eps...: constants of the trace
+                    key.append((name, v))
+                elif isinstance(v, Tensor):
                     self.walk(v, names.get(id(v), name))
-                elif type(v) in (list, tuple):
+                elif t is list or t is tuple:
+                    key.append(len(v))
                     for i, x in enumerate(v):
                         if isinstance(x, Tensor):
                             self.walk(x, names.get(id(x), f"{name}{i}"))
