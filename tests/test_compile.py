@@ -210,6 +210,29 @@ def test_a_recurrent_loss_unrolls_to_the_eager_gradients():
     assert compiled.traces <= 2
 
 
+def test_a_functional_step_takes_parameters_and_returns_the_updated_ones_and_the_loss():
+    """The JAX style: parameters in (plain arrays), updated parameters and the loss out."""
+    def loss(W1, b1, W2, b2, X, Y):
+        return nn.cross_entropy(anp.sigmoid(X @ W1 + b1) @ W2 + b2, Y)
+
+    def step(params, X, Y):
+        value, grads = anp.value_and_grad(loss, argnums=(0, 1, 2, 3))(*params, X, Y)
+        return [p - 0.5 * g.numpy() for p, g in zip(params, grads)], value.item()
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((50, 8)), np.eye(3)[rng.integers(0, 3, 50)]
+    params = [rng.normal(size=(8, 4)) * 0.1, np.zeros((1, 4)), rng.normal(size=(4, 3)) * 0.1, np.zeros((1, 3))]
+    compiled, eager = anp.compile(step), params
+    for _ in range(5):
+        params, got = compiled(params, X, Y)
+        eager, want = step(eager, X, Y)
+        assert got == pytest.approx(want, rel=1e-14) and type(got) is float
+        for p, e in zip(params, eager):
+            assert type(p) is np.ndarray
+            _close(p, e)
+    assert compiled.traces == 1
+
+
 def test_a_compiled_step_changes_parameters_in_place_and_grads_are_fresh_arrays():
     _, model, _, run = _train(True, OPTIMIZERS["sgd"], steps=3, dropout=False)
     w = model.parameters()[0]
@@ -587,3 +610,16 @@ def test_dead_values_are_not_computed():
     compiled = anp.compile(f)
     compiled(anp.Tensor(np.ones(3), requires_grad=True), np.ones((3, 2)))
     assert "exp" not in compiled.source and "@" not in compiled.source
+
+
+def test_printing_a_traced_value_says_it_shows_the_traced_call_only(capsys):
+    compiled = anp.compile(lambda x: print(f"sum {x.sum().item():.1f}") or x * 2.0)
+    with pytest.warns(UserWarning, match="later calls replay the NumPy code and print nothing"):
+        compiled(anp.Tensor(np.ones(3)))
+    compiled(anp.Tensor(np.ones(3)))
+    assert capsys.readouterr().out == "sum 3.0\n"
+
+
+def test_source_before_the_first_call_is_an_error_that_says_so():
+    with pytest.raises(RuntimeError, match="call the function once first"):
+        _ = anp.compile(lambda x: x).source

@@ -148,8 +148,11 @@ class _Walk:
 
     @staticmethod
     def _layout(a: np.ndarray) -> tuple:
+        """Shape, dtype, layout (the strides too when neither C nor Fortran order fixes them)."""
         f = a.flags
-        return a.shape, a.dtype.str, f.c_contiguous, f.f_contiguous, f.writeable
+        if f.c_contiguous or f.f_contiguous:
+            return a.shape, a.dtype.str, f.c_contiguous, f.f_contiguous, f.writeable
+        return a.shape, a.dtype.str, a.strides, f.writeable
 
     def walk(self, x: Any, hint: str, depth: int = 0) -> Any:
         """``x`` with its arrays replaced by stand-ins (while tracing); fills values/places/key."""

@@ -75,8 +75,7 @@ class Program:
     def __init__(self):
         self.vars: list[Var] = []
         self.instrs: list[Instr] = []
-        self.inputs: list[Var] = []
-        self.warned: set = set()
+        self.warned: set = set()  # lines already warned about (a printed traced value)
 
     def new_var(self, value: Any, hint: str | None = None) -> Var:
         v = Var(len(self.vars), value, hint)
@@ -89,10 +88,6 @@ class _State(threading.local):
 
 
 _state = _State()
-
-
-def tracing() -> Program | None:
-    return _state.program
 
 
 # --------------------------------------------------------------------------- templates
@@ -118,18 +113,6 @@ def _unwrap(x: Any) -> tuple[Any, Any]:
     if isinstance(x, _ObjectProxy):
         return x._obj, Ref(x._var)
     return x, x
-
-
-def _has_sym(x: Any) -> bool:
-    if isinstance(x, (Sym, _ObjectProxy)):
-        return True
-    if type(x) in (tuple, list):
-        return any(_has_sym(v) for v in x)
-    if type(x) is dict:
-        return any(_has_sym(v) for v in x.values())
-    if type(x) is slice:
-        return any(isinstance(v, Sym) for v in (x.start, x.stop, x.step))
-    return False
 
 
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
@@ -211,6 +194,8 @@ def record(kind: str, fn: Any, args: tuple, kwargs: dict, target: "Sym | None" =
     if program is None:
         raise CompileError("a traced value was used after its compiled function's trace ended (it was "
                            "kept outside the function, e.g. in a global list)" + _where())
+    if target is not None and not target._writeable:
+        raise ValueError("assignment destination is read-only" + _where())
     cargs, targs = _unwrap(args)
     ckw, tkw = _unwrap(kwargs) if kwargs else ({}, {})
     if kind == "method":
@@ -224,19 +209,15 @@ def record(kind: str, fn: Any, args: tuple, kwargs: dict, target: "Sym | None" =
         result = getattr(cargs[0], fn)
     else:
         result = fn(*cargs, **ckw)
-    instr = Instr(kind, fn, targs, tkw, None)
-    if target is not None:
-        _describe_context(instr)
-        if not target._writeable:
-            raise ValueError("assignment destination is read-only" + _where())
-        instr.target = target._var
-        program.instrs.append(instr)
-        return target if kind != "setitem" else None
-    _describe_context(instr)
-    if isinstance(result, np.ndarray):  # x.astype(same dtype, copy=False), np.asarray(x): x itself
+    if target is None and isinstance(result, np.ndarray):  # x.astype(same dtype, copy=False): x itself
         for a in args:
             if isinstance(a, Sym) and a._var.value is result:
                 return a
+    instr = Instr(kind, fn, targs, tkw, None, target._var if target is not None else None)
+    _describe_context(instr)
+    if target is not None:
+        program.instrs.append(instr)
+        return target if kind != "setitem" else None
     guards: list = []
     out, tout = _wrap(program, result, instr, guards)
     instr.outs = tout
