@@ -623,3 +623,25 @@ def test_printing_a_traced_value_says_it_shows_the_traced_call_only(capsys):
 def test_source_before_the_first_call_is_an_error_that_says_so():
     with pytest.raises(RuntimeError, match="call the function once first"):
         _ = anp.compile(lambda x: x).source
+
+
+def test_threads_tracing_at_once_leave_numpy_random_as_it_was():
+    original = np.random.rand
+    barrier, drawn = threading.Barrier(2), threading.Barrier(2)
+    results = {}
+
+    def worker(k):
+        def f(x):
+            barrier.wait(timeout=10)  # both traces are running now
+            noise = np.random.rand(3)
+            drawn.wait(timeout=10)  # and both have drawn from the global generator
+            return x * float(k) + noise * 0.0
+        results[k] = anp.compile(f)(anp.Tensor(np.ones(3))).numpy().tolist()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {1: [1.0] * 3, 2: [2.0] * 3}
+    assert np.random.rand is original

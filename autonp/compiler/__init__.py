@@ -559,19 +559,18 @@ class Compiled:
         walk = _Walk(program)
         prev = _trace._state.program
         _trace._state.program = program
-        rng_before = _global_rng_state()
-        patched = _patch_random(program)
+        _RandomPatch.enter(program)
         try:
             targs, tkwargs = self._walk_all(walk, args, kwargs)
             result = self.f(*targs, **tkwargs)
-            _check_global_rng(program, rng_before)
+            _check_global_rng(program)
             tensors = {id(t): t for t in walk.tensors}
             _name_graph(result)
             out_template = _output_template(result, tensors)
             writebacks, wb_templates = self._writebacks(walk)
             stored = _stored(walk, self.f)
         finally:
-            _unpatch_random(patched)
+            _RandomPatch.exit(program)
             _trace._state.program = prev
             self._restore(walk)
         for where, v, _ in stored:  # the traced call's values, concrete
@@ -698,30 +697,52 @@ _RANDOM_FUNCTIONS = [n for n in dir(np.random.RandomState) if not n.startswith("
                      and hasattr(np.random, n) and n not in ("get_state",)] + ["default_rng"]
 
 
-def _patch_random(program: Program) -> list:
-    """While tracing, ``np.random.<fn>`` records its call, so each replay draws new numbers."""
-    patched = []
-    for name in _RANDOM_FUNCTIONS:
-        original = getattr(np.random, name)
+class _RandomPatch:
+    """While any thread traces, ``np.random.<fn>`` records its call in that thread's trace (so each
+    replay draws new numbers); other threads, and the same functions outside tracing, draw as ever."""
 
-        def recorder(*args, _fn=original, **kwargs):
-            if _trace._state.program is None or threading.current_thread() is not program.thread:
-                return _fn(*args, **kwargs)
-            result = _trace.record("call", _fn, args, kwargs)
+    lock = threading.Lock()
+    users = 0
+    originals: dict = {}
+    active: list = []  # the programs being traced now
+
+    @classmethod
+    def enter(cls, program: Program) -> None:
+        program.rng_state = _global_rng_state()
+        program.rng_shared = False
+        with cls.lock:
+            cls.active.append(program)
+            if len(cls.active) > 1:  # traces overlap: the global generator's moves cannot be told apart
+                for p in cls.active:
+                    p.rng_shared = True
+            cls.users += 1
+            if cls.users == 1:
+                for name in _RANDOM_FUNCTIONS:
+                    cls.originals[name] = original = getattr(np.random, name)
+                    setattr(np.random, name, cls._recorder(name, original))
+
+    @classmethod
+    def exit(cls, program: Program) -> None:
+        with cls.lock:
+            cls.active.remove(program)
+            cls.users -= 1
+            if cls.users == 0:
+                for name, original in cls.originals.items():
+                    setattr(np.random, name, original)
+                cls.originals = {}
+
+    @staticmethod
+    def _recorder(name: str, original: Callable) -> Callable:
+        def recorder(*args, **kwargs):
+            program = _trace._state.program
+            if program is None:
+                return original(*args, **kwargs)
+            result = _trace.record("call", original, args, kwargs)
             program.rng_state = _global_rng_state()
-            return result if not isinstance(result, (float, int)) else result
+            return result
         recorder.__name__ = name
         recorder.__wrapped__ = original
-        setattr(np.random, name, recorder)
-        patched.append((name, original))
-    program.thread = threading.current_thread()
-    program.rng_state = _global_rng_state()
-    return patched
-
-
-def _unpatch_random(patched: list) -> None:
-    for name, original in patched:
-        setattr(np.random, name, original)
+        return recorder
 
 
 def _global_rng_state():
@@ -729,9 +750,11 @@ def _global_rng_state():
     return state[2], state[1].tobytes()
 
 
-def _check_global_rng(program: Program, before) -> None:
-    expected = getattr(program, "rng_state", before)
-    if _global_rng_state() != expected:
+def _check_global_rng(program: Program) -> None:
+    """Has NumPy's global generator moved other than by the draws the trace recorded? (Not checked
+    when another thread traced at the same time; a thread drawing eagerly meanwhile is mistaken for
+    an unrecorded draw.)"""
+    if not program.rng_shared and _global_rng_state() != program.rng_state:
         raise CompileError("compile: the function drew random numbers from NumPy's global generator other "
                            "than through np.random.<function> (e.g. `from numpy.random import randn`); "
                            "those would be the same numbers on every replay. Call np.random.<function>, "
