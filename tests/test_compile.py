@@ -416,23 +416,34 @@ def test_leaving_numpy_is_refused_with_the_users_line():
     assert "test_compile.py" in str(err.value) and "np.asarray(y.detach().numpy())" in str(err.value)
 
 
-def _writer_into_a_hidden_buffer():
-    buffer = np.zeros(3)  # reachable only through this closure's function: the tracer does not see it
-
-    def write(v):
-        np.add(v, 1.0, out=buffer)
-    return write
+class _Hidden:
+    buffer = np.zeros(3)  # a class attribute: the tracer does not look into classes
 
 
 def test_writing_a_traced_value_into_an_array_it_did_not_receive_is_refused():
-    write = _writer_into_a_hidden_buffer()
-
     def f(x):
-        write(x.detach().numpy())
+        np.add(x.detach().numpy(), 1.0, out=_Hidden.buffer)
         return x
 
     with pytest.raises(anp.CompileError, match="did not receive"):
         anp.compile(f)(anp.Tensor(np.ones(3)))
+
+
+def test_tensors_in_the_closure_of_a_function_it_calls_are_read_on_every_call():
+    def make_loss(W):
+        return lambda x: (x @ W).sum()
+
+    W = anp.Tensor(np.ones((3, 2)), requires_grad=True)
+    loss = make_loss(W)
+
+    def f(x):  # reads W only inside loss
+        return loss(x).item()
+
+    compiled = anp.compile(f)
+    x = np.arange(6.0).reshape(2, 3)
+    assert compiled(x) == 30.0
+    W.data = W.data * 2.0  # out of place, between calls
+    assert compiled(x) == 60.0
 
 
 SEEN_BUFFER = np.zeros(3)
@@ -645,3 +656,18 @@ def test_threads_tracing_at_once_leave_numpy_random_as_it_was():
         t.join()
     assert results == {1: [1.0] * 3, 2: [2.0] * 3}
     assert np.random.rand is original
+
+
+class _Holder:
+    pass
+
+
+def test_a_parameter_the_function_cannot_see_is_refused_not_frozen():
+    """W sits where the walk does not look (a class attribute): tracing would bake in its values."""
+    _Holder.W = anp.Tensor(np.ones((3, 2)), requires_grad=True, name="W")
+
+    def f(x):
+        return (x @ _Holder.W).sum().item()
+
+    with pytest.raises(anp.CompileError, match=r"Tensor\(3, 2\) that requires grad \('W'\)"):
+        anp.compile(f)(np.ones((2, 3)))

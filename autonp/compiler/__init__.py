@@ -38,7 +38,7 @@ from ..tensor import Tensor
 from . import _trace
 from ._codegen import Retrace, _is_random, generate
 from ._random import _check_global_rng, _RandomPatch
-from ._state import _captured, _store, _stored, _Walk
+from ._state import _captured, _store, _stored, _Walk, check_constants
 from ._trace import CompileError, Program, Ref, Sym, _ObjectProxy, _unwrap
 
 __all__ = ["compile", "Compiled", "CompileError"]
@@ -229,6 +229,7 @@ class Compiled:
         flat: list = []
         out_flat = _flat_refs(out_template, flat)
         scalars = {i for i, r in enumerate(flat) if _made_by_item(program, r.var)}
+        check_constants(program, walk)
         undo = _effects_before_guards(program, walk)
         n = next(_counter)
         name = _identifier_of(self.f)

@@ -4,12 +4,13 @@ and the signature that decides whether a trace can be replayed."""
 from __future__ import annotations
 
 import functools
+import gc
 import types
 from typing import Any, Callable
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, format_site
 from ._trace import CompileError, Program, Ref, Sym, _ObjectProxy
 
 _DATA_TYPES = (Tensor, np.ndarray, np.random.Generator)
@@ -277,17 +278,26 @@ def _holds_data(v: Any) -> bool:
     return False
 
 
-def _captured(f: Callable) -> list[tuple[str, _Place | None, Any]]:
+def _captured(f: Callable, depth: int = 0, seen: set | None = None) -> list[tuple[str, _Place | None, Any]]:
     """Objects ``f`` reaches without taking them as arguments: ``self`` of a bound method, closure cells,
-    and the globals its code names (only the kinds that hold data)."""
+    and the globals its code names (only the kinds that hold data) — and, two functions deep, those of
+    the functions it reaches the same way (``loss = make_loss(W)``: ``W`` lives in ``loss``'s closure)."""
+    seen = set() if seen is None else seen
+    if id(f) in seen:
+        return []
+    seen.add(id(f))
     found = []
     self = getattr(f, "__self__", None)
     if self is not None and not isinstance(self, types.ModuleType):
         found.append(("self", None, self))
     func = getattr(f, "__func__", f)
+    if isinstance(func, functools.partial):
+        found.extend((f"arg{i}", None, v) for i, v in enumerate(func.args) if _holds_data(v))
+        return found + _captured(func.func, depth + 1, seen) if depth < 2 else found
     code = getattr(func, "__code__", None)
     if code is None:
         return found
+    calls = []
     for name, cell in zip(code.co_freevars, func.__closure__ or ()):
         try:
             v = cell.cell_contents
@@ -296,12 +306,27 @@ def _captured(f: Callable) -> list[tuple[str, _Place | None, Any]]:
         if _holds_data(v) or type(v) in _SCALARS or hasattr(v, "__dict__") and not isinstance(v, _SKIP) \
                 and not callable(v):
             found.append((name, _Place("cell", cell, None), v))
+        elif _user_function(v):
+            calls.append(v)
     g = func.__globals__
     for name in _names(code):
         v = g.get(name)
         if v is not None and (_holds_data(v) or type(v) in _SCALARS):
             found.append((name, _Place("global", g, name), v))
+        elif _user_function(v):
+            calls.append(v)
+    if depth < 2:
+        for h in calls:
+            found.extend(_captured(h, depth + 1, seen))
     return found
+
+
+def _user_function(v: Any) -> bool:
+    """A function (not NumPy's) whose closure and globals may hold more of what the compiled one reads."""
+    if isinstance(v, (types.FunctionType, types.MethodType, functools.partial)):
+        module = getattr(v, "__module__", None) or ""
+        return not module.startswith("numpy")
+    return False
 
 
 def _names(code) -> list[str]:
@@ -363,3 +388,44 @@ def _store(walk: _Walk, where: tuple, value: Any) -> None:
         holder[key] = value
     else:
         holder.cell_contents = value
+
+
+def check_constants(program: Program, walk: _Walk) -> None:
+    """Refuse a trace that baked in the values of a Tensor requiring grad that the function neither
+    receives nor reaches (a parameter hidden deeper than the walk looks, or a value computed from
+    one): a replay would keep using the values it had when traced, whatever happened to it since."""
+    arrays, roots = [], set()
+    for instr in program.instrs:
+        for leaf in _leaves((instr.args, instr.kwargs)):
+            if isinstance(leaf, np.ndarray) and leaf.size:
+                root = leaf
+                while isinstance(root.base, np.ndarray):
+                    root = root.base
+                for a in (leaf, root):
+                    if id(a) not in roots:
+                        roots.add(id(a))
+                        arrays.append(a)
+    if not arrays:
+        return
+    seen = {id(t) for t in walk.tensors}
+    for holder in gc.get_referrers(*arrays):
+        if isinstance(holder, Tensor) and holder.requires_grad and id(holder) not in seen \
+                and id(holder._arr) in roots:
+            site = next((i.site for i in program.instrs if any(x is holder._arr for x in _leaves(i.args))), None)
+            raise CompileError(
+                f"compile: the function uses the values of a Tensor{tuple(holder.shape)} that requires grad"
+                f"{f' ({holder.name!r})' if holder.name else ''} but neither receives it nor reaches it "
+                f"through its closure, its globals or self (at {format_site(site)}): a replay would use the "
+                f"values it had when traced. Pass it as an argument, or keep it on a Module or an Optimizer "
+                f"the function can see.")
+
+
+def _leaves(template: Any):
+    if type(template) in (tuple, list):
+        for t in template:
+            yield from _leaves(t)
+    elif type(template) is dict:
+        for t in template.values():
+            yield from _leaves(t)
+    else:
+        yield template
