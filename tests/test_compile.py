@@ -336,6 +336,23 @@ def test_each_way_a_value_reaches_python_is_guarded(conversion):
     assert compiled.traces >= 2  # the other value traced again
 
 
+def test_a_shape_that_depends_on_the_values_is_guarded():
+    """x[x > 0] has as many elements as x has positive ones: the gradient's code after it was traced
+    for one count (the broadcast in sum's VJP), so another count traces again."""
+    def f(x):
+        y = x[x > 0]
+        loss = (y * y).sum() + np.nonzero(x.detach().numpy())[0].size
+        loss.backward()
+        return loss.item(), x.grad
+
+    compiled = anp.compile(f)
+    for v in ([1.0, -2.0, 3.0], [1.0, 2.0, 3.0], [-1.0, 0.0, 3.0], [4.0, -2.0, 1.0]):
+        got, want = compiled(anp.Tensor(v, requires_grad=True)), f(anp.Tensor(v, requires_grad=True))
+        assert got[0] == want[0]
+        _close(got[1].numpy(), want[1].numpy())
+    assert compiled.traces == 3  # 2, 3 and 1 positive values; the fourth call replays the first trace
+
+
 def test_a_guard_failing_after_an_in_place_update_puts_the_inputs_back():
     """BatchNorm moves its running statistics before the loss's softmax checks its sums: a replay
     whose guard fails must not leave the statistics moved twice."""

@@ -261,6 +261,16 @@ def _fn_name(instr: Instr) -> str:
     return fn if isinstance(fn, str) else getattr(fn, "__name__", repr(fn))
 
 
+def guard_shape(result: Any) -> Any:
+    """A result whose shape depends on the values (``x[mask]``, ``np.nonzero``): the replay compares its
+    shape with the traced one and traces again when it differs — the code after it was traced for
+    that shape (which axes a gradient sums over, which broadcasts happen)."""
+    for leaf in (result if isinstance(result, tuple) else (result,)):
+        if isinstance(leaf, Sym):
+            record("getattr", "shape", (leaf,), {})
+    return result
+
+
 def escape(sym: "Sym", builtin, what: str) -> Any:
     """``bool(x)``, ``float(x)``, ``int(x)``, ``x.tolist()``: the value leaves NumPy. Recorded, with a
     guard: the replay checks it gets the same Python value (else the function is traced again)."""
@@ -284,6 +294,10 @@ def escape(sym: "Sym", builtin, what: str) -> Any:
 _STATIC = {"shape", "dtype", "ndim", "size", "itemsize", "nbytes", "strides"}
 _VIEW_PROPS = {"T", "mT", "real", "imag"}
 _INPLACE_METHODS = {"fill", "sort", "partition", "put", "resize", "setfield", "itemset", "setflags"}
+# functions whose result's shape depends on the values: the replay checks it is the traced one
+_DATA_SHAPED = {np.nonzero, np.flatnonzero, np.argwhere, np.unique, np.compress, np.extract, np.trim_zeros,
+                np.setdiff1d, np.intersect1d, np.union1d, np.setxor1d, np.unique_values, np.unique_counts,
+                np.unique_inverse, np.unique_all}
 _STATIC_FUNCTIONS = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj, np.can_cast,
                      np.min_scalar_type, np.may_share_memory, np.shares_memory}
 
@@ -418,7 +432,10 @@ class Sym:
             if not isinstance(target, Sym):
                 raise CompileError("np.copyto of a traced value into an array the compiled function did not "
                                    "receive" + _where())
-        return record("call", func, args, kwargs, target=target)
+        out = record("call", func, args, kwargs, target=target)
+        if func in _DATA_SHAPED or (func is np.where and len(args) + len(kwargs) == 1):
+            guard_shape(out)
+        return out
 
     def __array__(self, dtype=None, copy=None):
         raise CompileError("a traced array was converted to a plain NumPy array (np.asarray/np.array, or a "
@@ -429,7 +446,10 @@ class Sym:
     def __getitem__(self, index):
         if isinstance(index, Tensor):
             index = index._arr
-        return record("getitem", None, (self, index), {})
+        out = record("getitem", None, (self, index), {})
+        if any(isinstance(i, Sym) and i.dtype == bool for i in (index if type(index) is tuple else (index,))):
+            guard_shape(out)  # x[mask]: as many elements as the mask has True
+        return out
 
     def __setitem__(self, index, value):
         if isinstance(value, Tensor):
@@ -458,6 +478,8 @@ class Sym:
         if name in _INPLACE_METHODS:
             return lambda *a, **k: record("method", name, (self,) + a, k, target=self)
 
+        if name in ("nonzero", "compress"):
+            return lambda *args, **kwargs: guard_shape(record("method", name, (self,) + args, kwargs))
         return lambda *args, **kwargs: record("method", name, (self,) + args, kwargs)
 
     def _item(self, *index):
