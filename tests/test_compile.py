@@ -688,3 +688,13 @@ def test_a_parameter_the_function_cannot_see_is_refused_not_frozen():
 
     with pytest.raises(anp.CompileError, match=r"Tensor\(3, 2\) that requires grad \('W'\)"):
         anp.compile(f)(np.ones((2, 3)))
+
+
+def test_inputs_named_like_the_names_the_generated_code_uses_do_not_shadow_them():
+    def f(float, c0, v1):  # noqa: A002 - the point of the test
+        return anp.Tensor(float) * bool((c0 > 0).all()) + np.ones(2) + v1
+
+    compiled = anp.compile(f)
+    for k in (1.0, 2.0):
+        got = compiled(np.full(2, k), np.ones(2), np.full(2, 3.0)).numpy()
+        assert got.tolist() == [k + 4.0] * 2

@@ -189,7 +189,9 @@ class Writer:
     def __init__(self, program: Program):
         self.program = program
         self.names: dict[int, str] = {}
-        self.taken: set[str] = {"np", "Retrace", "_index", "_tolist", "_scalar"}
+        # names the generated code uses itself (builtins included: an input called `float` must not shadow it)
+        self.taken: set[str] = {"np", "Retrace", "_index", "_tolist", "_scalar", "bool", "float", "int", "complex",
+                                "slice"}
         self.consts: dict[str, Any] = {}
         self.const_ids: dict[Any, str] = {}
         self.counter = 0
@@ -221,7 +223,11 @@ class Writer:
             key = (value.dtype.str, value.shape, value.tobytes())
         got = self.const_ids.get(key)
         if got is None:
-            got = f"{hint}{len(self.consts)}"
+            n = len(self.consts)
+            while f"{hint}{n}" in self.taken:
+                n += 1
+            got = f"{hint}{n}"
+            self.taken.add(got)
             self.consts[got] = value
             self.const_ids[key] = got
         return got

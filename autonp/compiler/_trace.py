@@ -295,7 +295,7 @@ _STATIC = {"shape", "dtype", "ndim", "size", "itemsize", "nbytes", "strides"}
 _VIEW_PROPS = {"T", "mT", "real", "imag"}
 _INPLACE_METHODS = {"fill", "sort", "partition", "put", "resize", "setfield", "itemset", "setflags"}
 # functions whose result's shape depends on the values: the replay checks it is the traced one
-_DATA_SHAPED = {np.nonzero, np.flatnonzero, np.argwhere, np.unique, np.compress, np.extract, np.trim_zeros,
+_DATA_SHAPED = {np.nonzero, np.flatnonzero, np.argwhere, np.unique, np.compress, np.extract, np.trim_zeros, np.repeat,
                 np.setdiff1d, np.intersect1d, np.union1d, np.setxor1d, np.unique_values, np.unique_counts,
                 np.unique_inverse, np.unique_all}
 _STATIC_FUNCTIONS = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj, np.can_cast,
@@ -478,7 +478,7 @@ class Sym:
         if name in _INPLACE_METHODS:
             return lambda *a, **k: record("method", name, (self,) + a, k, target=self)
 
-        if name in ("nonzero", "compress"):
+        if name in ("nonzero", "compress", "repeat"):
             return lambda *args, **kwargs: guard_shape(record("method", name, (self,) + args, kwargs))
         return lambda *args, **kwargs: record("method", name, (self,) + args, kwargs)
 
