@@ -698,3 +698,19 @@ def test_inputs_named_like_the_names_the_generated_code_uses_do_not_shadow_them(
     for k in (1.0, 2.0):
         got = compiled(np.full(2, k), np.ones(2), np.full(2, 3.0)).numpy()
         assert got.tolist() == [k + 4.0] * 2
+
+
+def test_an_exception_while_tracing_keeps_its_type_and_leaves_no_stand_in_behind():
+    rec = Recorder()
+
+    def f(x, fail):
+        rec.last = x.sum()
+        if fail:
+            raise KeyError("the user's own error")
+        return x * 2.0
+
+    compiled = anp.compile(f)
+    with pytest.raises(KeyError, match="the user's own error"):
+        compiled(anp.Tensor(np.ones(3)), True)
+    assert type(rec.last._arr) is np.ndarray and rec.last.item() == 3.0
+    assert compiled(anp.Tensor(np.ones(3)), False).numpy().tolist() == [2.0] * 3

@@ -208,6 +208,7 @@ class Compiled:
         prev = _trace._state.program
         _trace._state.program = program
         _RandomPatch.enter(program)
+        stored = None
         try:
             targs, tkwargs = self._walk_all(walk, args, kwargs)
             result = self.f(*targs, **tkwargs)
@@ -218,14 +219,16 @@ class Compiled:
             writebacks, wb_templates = self._writebacks(walk)
             stored = _stored(walk, self.f)
         finally:
+            if stored is None:  # the function raised: still, no stand-in stays where the caller can see it
+                stored = _stored(walk, self.f, strict=False)
             _RandomPatch.exit(program)
             _trace._state.program = prev
             self._restore(walk)
-        for where, v, _ in stored:  # the traced call's values, concrete
-            arr = (v._arr if isinstance(v, Tensor) else v)._value()
-            _store(walk, where, Tensor._make(arr, None) if isinstance(v, Tensor) else arr)
+            for where, v, _ in stored:  # the traced call's values, concrete
+                arr = (v._arr if isinstance(v, Tensor) else v)._value()
+                _store(walk, where, Tensor._make(arr, None) if isinstance(v, Tensor) else arr)
         wb_templates = wb_templates + [tmpl[1] for _, _, tmpl in stored]
-        stores = [(where if where[0] == "obj" else where, tmpl[0]) for where, _, tmpl in stored]
+        stores = [(where, tmpl[0]) for where, _, tmpl in stored]
         flat: list = []
         out_flat = _flat_refs(out_template, flat)
         scalars = {i for i, r in enumerate(flat) if _made_by_item(program, r.var)}

@@ -343,7 +343,7 @@ def _traced(v: Any) -> bool:
     return isinstance(v, Sym) or (isinstance(v, Tensor) and isinstance(v._arr, Sym))
 
 
-def _stored(walk: _Walk, f: Callable) -> list[tuple[tuple, Any, Any]]:
+def _stored(walk: _Walk, f: Callable, strict: bool = True) -> list[tuple[tuple, Any, Any]]:
     """Traced values the function stored where the next call can see them (``opt.lr = lr``,
     ``self.last = loss``, ``global total``): (where, the value now there, template). Each replay
     stores its own value there. A traced value put into a list or dict is refused: a replay could
@@ -358,7 +358,7 @@ def _stored(walk: _Walk, f: Callable) -> list[tuple[tuple, Any, Any]]:
             found.append((where, v, ("T" if isinstance(v, Tensor) else "A", Ref(arr._var))))
         elif type(v) in (list, tuple, dict) and id(v) not in held:
             items = v.values() if type(v) is dict else v
-            if any(_traced(x) and id(x) not in held for x in items):
+            if strict and any(_traced(x) and id(x) not in held for x in items):
                 raise CompileError(f"compile: the function put a traced value into {what} (a {type(v).__name__}); "
                                    f"a replay cannot repeat that. Return the value instead.")
 

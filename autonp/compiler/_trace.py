@@ -30,10 +30,11 @@ class CompileError(TypeError):
 class Var:
     """One value of the program: where it comes from, a name hint, and its value in the traced call."""
 
-    __slots__ = ("id", "hint", "value", "root")
+    __slots__ = ("id", "hint", "value", "root", "program")
 
-    def __init__(self, vid: int, value: Any, hint: str | None = None):
+    def __init__(self, vid: int, value: Any, hint: str | None = None, program: "Program | None" = None):
         self.id = vid
+        self.program = program
         self.hint = hint
         self.value = value
         self.root = _memory_root(value)
@@ -78,7 +79,7 @@ class Program:
         self.warned: set = set()  # lines already warned about (a printed traced value)
 
     def new_var(self, value: Any, hint: str | None = None) -> Var:
-        v = Var(len(self.vars), value, hint)
+        v = Var(len(self.vars), value, hint, self)
         self.vars.append(v)
         return v
 
@@ -95,6 +96,9 @@ _state = _State()
 def _unwrap(x: Any) -> tuple[Any, Any]:
     """(concrete value, template) of an argument: Syms become their values and Refs."""
     if isinstance(x, Sym):
+        if x._var.program is not _state.program:
+            raise CompileError("a traced value from another trace (kept from an earlier call of a compiled "
+                               "function, or from another thread's) was used" + _where())
         return x._value(), Ref(x._var)
     if type(x) in (tuple, list):
         pairs = [_unwrap(v) for v in x]
