@@ -218,9 +218,7 @@ class Writer:
         return got
 
     def const(self, value: Any, hint: str = "c") -> str:
-        key = id(value)
-        if isinstance(value, np.ndarray) and value.size <= 4096:  # equal small arrays: one constant
-            key = (value.dtype.str, value.shape, value.tobytes())
+        key = id(value)  # by identity: an array may be written into between calls, its equal twin not
         got = self.const_ids.get(key)
         if got is None:
             n = len(self.consts)
