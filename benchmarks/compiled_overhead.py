@@ -1,0 +1,61 @@
+"""Where the compiled MLP step's time goes: the generated function alone, against the full call (which
+also reads the Module's and the optimizer's current arrays and checks the signature), against the
+hand-written NumPy step. 15 interleaved rounds of 100 steps, medians per step.
+
+    python benchmarks/compiled_overhead.py
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import mlp_data, mlp_model, mlp_params, numpy_mlp_step  # noqa: E402
+
+import autonp as anp  # noqa: E402
+from autonp import nn  # noqa: E402
+from autonp.compiler._state import _Walk  # noqa: E402
+
+
+def main() -> None:
+    X, y, lr = mlp_data()
+    Y = np.eye(10, dtype=np.float32)[y]
+    net, opt = mlp_model(lr)
+
+    @anp.compile
+    def step(xb, yb):
+        nn.cross_entropy(net(xb), yb).backward()
+        opt.step()
+        opt.zero_grad()
+
+    step(X[:128], Y[:128])
+    walk = _Walk(None)
+    step._walk_all(walk, (X[:128], Y[:128]), {})
+    generated, values = step._last.fn, walk.values
+    ps = [(W.copy(), b.copy()) for W, b in mlp_params(np.random.default_rng(1), np.float32)]
+    times: dict = {"hand-written": [], "compiled call": [], "generated function alone": []}
+    for _ in range(15):
+        for name in times:
+            start = time.perf_counter()
+            for s in range(100):
+                xb, yb = X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128]
+                if name == "hand-written":
+                    numpy_mlp_step(ps, xb, yb, lr)
+                elif name == "compiled call":
+                    step(xb, yb)
+                else:
+                    values[0], values[1] = xb, yb
+                    generated(*values)
+            times[name].append((time.perf_counter() - start) / 100)
+    ref = statistics.median(times["hand-written"])
+    for name, t in times.items():
+        print(f"{name:>26}: {statistics.median(t) * 1e6:7.0f} us per step, {statistics.median(t) / ref:.3f}x")
+
+
+if __name__ == "__main__":
+    main()
