@@ -714,3 +714,19 @@ def test_an_exception_while_tracing_keeps_its_type_and_leaves_no_stand_in_behind
         compiled(anp.Tensor(np.ones(3)), True)
     assert type(rec.last._arr) is np.ndarray and rec.last.item() == 3.0
     assert compiled(anp.Tensor(np.ones(3)), False).numpy().tolist() == [2.0] * 3
+
+
+def test_an_error_on_replay_has_the_type_eager_autonp_gives_it_and_names_the_op_and_lines():
+    def f(a):
+        return np.linalg.inv(a).sum()
+
+    compiled = anp.compile(f)
+    compiled(anp.Tensor(np.eye(2), requires_grad=True))
+    singular = np.zeros((2, 2))
+    with pytest.raises(anp.OpError) as eager:
+        f(anp.Tensor(singular, requires_grad=True))
+    with pytest.raises(anp.OpError) as replayed:
+        compiled(anp.Tensor(singular, requires_grad=True))
+    text = str(replayed.value)
+    assert "Singular matrix" in str(eager.value) and "Singular matrix" in text
+    assert text.startswith("inv") and "np.linalg.inv(a)" in text and "return np.linalg.inv(a).sum()" in text

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import OpError, Tensor
 from . import _trace
 from ._codegen import Retrace, _is_random, generate
 from ._random import _check_global_rng, _RandomPatch
@@ -108,6 +108,7 @@ class _Trace:
         self.writebacks = writebacks  # indices of places written back, in the order the code returns them
         self.undo = undo if any(undo) else None  # (arrays, generators, global rng) changed before a guard
         self.stores: list = []  # traced values the function stored on objects or in globals
+        self.filename = ""  # where linecache holds the source, for tracebacks through the generated code
 
     def run(self, values: list) -> tuple:
         """The generated function on these inputs; if a guard fails, what it changed is put back first."""
@@ -170,6 +171,10 @@ class Compiled:
                 outs, wb = trace.run(walk.values)
             except Retrace:
                 continue
+            except (ValueError, TypeError, IndexError) as e:
+                if isinstance(e, OpError):
+                    raise
+                raise _replay_error(trace, e) from None
             places = walk.places
             for i, v in zip(trace.writebacks, wb):
                 places[i].set(v)
@@ -241,7 +246,7 @@ class Compiled:
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
         trace = _Trace(namespace[name], source, out_flat, scalars, writebacks, undo)
-        trace.stores = stores
+        trace.stores, trace.filename = stores, filename
         with self._lock:
             traces = self._cache.setdefault(key, [])
             if traces is _EAGER:
@@ -249,7 +254,9 @@ class Compiled:
             traces.insert(0, trace)
             self._cache.move_to_end(key)
             while len(self._cache) > self.max_signatures:
-                self._cache.popitem(last=False)
+                _, dropped = self._cache.popitem(last=False)
+                for old in dropped if dropped is not _EAGER else ():
+                    linecache.cache.pop(old.filename, None)  # its source, kept for tracebacks until now
             self.traces += 1
         self._last = trace
         flat_values = tuple(r.var.value for r in flat)
@@ -289,6 +296,27 @@ class Compiled:
 
     def __repr__(self) -> str:
         return f"<anp.compile({getattr(self.f, '__qualname__', self.f)}): {self.traces} trace(s)>"
+
+
+def _replay_error(trace: _Trace, e: Exception) -> Exception:
+    """What eager autonp raises for the same bad values: OpError (IndexError stays IndexError) naming
+    the op, the generated line that failed and the user's line that built the op."""
+    lineno, tb = None, e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == trace.filename:
+            lineno = tb.tb_lineno
+        tb = tb.tb_next
+    lines = trace.source.splitlines()
+    where = ""
+    if lineno is not None:
+        heading = next((line.strip() for line in reversed(lines[:lineno]) if line.strip().startswith("# ")), "")
+        op, _, built = heading[2:].partition("<-")
+        where = (f"\n  in the compiled code: {lines[lineno - 1].strip()}"
+                 + (f"\n  op built at {built.strip()}" if built else f"\n  at {op.strip()}"))
+        message = f"{op.strip() if built else 'compiled code'}: {e}{where}"
+    else:
+        message = f"{e}"
+    return IndexError(message) if isinstance(e, IndexError) else OpError(message)
 
 
 def _identifier_of(f: Callable) -> str:
