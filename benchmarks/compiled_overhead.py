@@ -15,24 +15,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import mlp_data, mlp_model, mlp_params, numpy_mlp_step  # noqa: E402
+from run import compiled_mlp_step, mlp_data, mlp_params, numpy_mlp_step  # noqa: E402
 
-import autonp as anp  # noqa: E402
-from autonp import nn  # noqa: E402
 from autonp.compiler._state import _Walk  # noqa: E402
 
 
 def main() -> None:
     X, y, lr = mlp_data()
     Y = np.eye(10, dtype=np.float32)[y]
-    net, opt = mlp_model(lr)
-
-    @anp.compile
-    def step(xb, yb):
-        nn.cross_entropy(net(xb), yb).backward()
-        opt.step()
-        opt.zero_grad()
-
+    step = compiled_mlp_step(lr)
     step(X[:128], Y[:128])
     walk = _Walk(None)
     step._walk_all(walk, (X[:128], Y[:128]), {})
