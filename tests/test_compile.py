@@ -1,5 +1,6 @@
 """anp.compile: the replayed NumPy code gives what eager autonp gives — on new values, not only on
-the traced ones — for every op of the op table, second order, training steps with nn and optim,
+the traced ones — for every op of the op table (whose replayed gradients are also checked against
+central differences of the plain-NumPy function), second order, training steps with nn and optim,
 random numbers and guards; and what it cannot follow, it refuses by name and line."""
 import re
 import threading
@@ -11,6 +12,7 @@ from test_op_table import _weights
 
 import autonp as anp
 from autonp import nn, optim
+from conftest import central_diff
 from op_db import CASES
 
 # rows whose own test code leaves NumPy (np.asarray on a value to fix signs): refused, loudly
@@ -55,6 +57,16 @@ def test_every_op_replays_to_the_eager_values_and_gradients(case):
                 assert g is None
             else:
                 _close(g.numpy(), w)
+    # and, independently of eager autonp, the last replay's gradients against central differences of
+    # the same function in plain NumPy
+    R = _weights(case, out.shape)
+    for i, x in enumerate(moved):
+        def plain(v, i=i):
+            args = list(moved)
+            args[i] = v
+            return float(np.sum(case.f(np, *args) * R))
+        np.testing.assert_allclose(grads[i].numpy(), central_diff(plain, x), rtol=case.rtol, atol=case.atol,
+                                   err_msg=f"{case.name}: input {i} vs finite differences")
     assert compiled.traces <= 2, compiled.source  # replays, not a trace per call
 
 
