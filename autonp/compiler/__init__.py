@@ -236,7 +236,8 @@ class Compiled:
         stores = [(where, tmpl[0]) for where, _, tmpl in stored]
         flat: list = []
         out_flat = _flat_refs(out_template, flat)
-        scalars = {i for i, r in enumerate(flat) if _made_by_item(program, r.var)}
+        items = _made_by_item(program)
+        scalars = {i for i, r in enumerate(flat) if r.var in items}
         check_constants(program, walk)
         undo = _effects_before_guards(program, walk)
         n = next(_counter)
@@ -324,11 +325,9 @@ def _identifier_of(f: Callable) -> str:
     return name if name.isidentifier() and name != "<lambda>" else "compiled"
 
 
-def _made_by_item(program: Program, var) -> bool:
-    for instr in program.instrs:
-        if instr.fn is _trace.scalar and isinstance(instr.outs, Ref) and instr.outs.var is var:
-            return True
-    return False
+def _made_by_item(program: Program) -> set:
+    """The values ``x.item()`` made (NumPy scalars while traced, Python numbers when returned)."""
+    return {instr.outs.var for instr in program.instrs if instr.fn is _trace.scalar and isinstance(instr.outs, Ref)}
 
 
 def _name_graph(result: Any) -> None:

@@ -186,8 +186,7 @@ def _copy_constants(template: Any, writer: "Writer") -> Any:
 class Writer:
     """Renders instructions; owns the names of values and of constants."""
 
-    def __init__(self, program: Program):
-        self.program = program
+    def __init__(self):
         self.names: dict[int, str] = {}
         # names the generated code uses itself (builtins included: an input called `float` must not shadow it)
         self.taken: set[str] = {"np", "Retrace", "_index", "_tolist", "_scalar", "bool", "float", "int", "complex",
@@ -362,7 +361,7 @@ def _heading(instr: Instr) -> str:
 
 def generate(program: Program, func_name: str, inputs: list, outputs: Any, writebacks: list) -> tuple[str, dict]:
     """The source of ``def func_name(inputs...): ...; return outputs, writebacks`` and its namespace."""
-    writer = Writer(program)
+    writer = Writer()
     params = [writer.name(v) for v in inputs]
     needed = {r.var.id for r in _refs((outputs, writebacks))}
     input_roots = {id(v.root) for v in inputs if v.root is not None}
