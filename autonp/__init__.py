@@ -7,7 +7,6 @@
 array([2., 4.])
 """
 from . import data, datasets, nn, optim, viz  # the modules built on the core
-from .compiler import CompileError, compile
 from .distributed import data_parallel
 from .functional import (
     backward_in_blocks,
@@ -46,3 +45,12 @@ from .tensor import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``anp.compile`` and ``anp.CompileError``: the compiler is loaded when first asked for (eager code
+    never needs it, and every object a module adds is one more for Python's cyclic GC to walk)."""
+    if name in ("compile", "CompileError"):
+        from . import compiler
+        value = globals()[name] = getattr(compiler, name)
+        return value
+    raise AttributeError(f"module 'autonp' has no attribute {name!r}")
