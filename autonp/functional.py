@@ -6,31 +6,59 @@ result stays on the tape (``create_graph``), so transforms nest: ``grad(grad(f))
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .tensor import Tensor, as_array, gradients
+from .ops.shape import copy
+from .tensor import Tensor, _mode, as_array, gradients
 
 __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "jvp", "hvp", "jacobian", "hessian", "checkpoint",
            "backward_in_blocks", "block_backward"]
 
 
+class _Depth(threading.local):
+    n = 0  # how many transforms are running in this thread (their functions are being evaluated)
+
+
+_depth = _Depth()
+
+
 def _prepare(args: Sequence, argnums: Sequence[int]) -> tuple[list, bool]:
-    """Make the differentiated arguments Tensors that require grad; report whether any was already
-    on an outer tape (then the inner derivative must itself be recorded)."""
+    """Make the differentiated arguments fresh Tensors that require grad, and say whether the
+    derivative must itself be recorded (``nested``): when an outer transform or tape may differentiate
+    it (a transform is running, or an argument already requires grad), and the caller records.
+
+    A fresh variable per transform is what keeps nested derivatives apart (no perturbation
+    confusion): in ``grad(lambda x: grad(lambda y: x * y)(x))`` the inner ``y`` is a recorded copy of
+    the outer ``x``, so the inner derivative counts only the paths through ``y``."""
     args = list(args)
-    nested = False
+    nested = _mode.enabled and (_depth.n > 0 or any(isinstance(a, Tensor) and a.requires_grad for a in args))
     for i in argnums:
         a = args[i]
-        if isinstance(a, Tensor) and a.requires_grad:
-            nested = True
+        if isinstance(a, Tensor) and a.requires_grad and nested:
+            args[i] = copy(a)  # on the outer tape: the outer derivative flows through it
         else:
             data = as_array(a._arr if isinstance(a, Tensor) else a)
             if data.dtype.kind not in "fc":
                 data = data.astype(np.float64)
             args[i] = Tensor(data, requires_grad=True)
     return args, nested
+
+
+class _evaluating:
+    """While a transform evaluates its function: recording on (a transform differentiates whatever mode
+    its caller is in: under ``no_grad``, inside a VJP) and the depth counted for inner transforms."""
+
+    def __enter__(self) -> None:
+        self._prev = _mode.enabled
+        _mode.enabled = True
+        _depth.n += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        _depth.n -= 1
+        _mode.enabled = self._prev
 
 
 def _argnums(argnums: int | Sequence[int]) -> tuple[tuple[int, ...], bool]:
@@ -52,7 +80,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 
     def wrapped(*args, **kwargs):
         args, nested = _prepare(args, nums)
-        out = f(*args, **kwargs)
+        with _evaluating():
+            out = f(*args, **kwargs)
         aux = None
         if has_aux:
             if not (isinstance(out, tuple) and len(out) == 2):
@@ -65,7 +94,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
         if not out.requires_grad:
             gs = [None] * len(xs)
         else:
-            gs = gradients(out, xs, create_graph=nested)
+            with _evaluating():
+                gs = gradients(out, xs, create_graph=nested)
         gs = [_zeros_if_none(g, x) for g, x in zip(gs, xs)]
         value = out if nested else out.detach()
         return ((value, aux) if has_aux else value), (gs[0] if single else tuple(gs))
@@ -94,14 +124,17 @@ def vjp(f: Callable, *args) -> tuple[Tensor, Callable]:
     """``out, pullback = vjp(f, *args)``; ``pullback(v)`` gives vᵀ ∂out/∂args (one per arg; a single
     argument's gradient is returned alone). Arguments ``out`` does not depend on get zeros."""
     args, nested = _prepare(args, range(len(args)))
-    out = f(*args)
+    with _evaluating():
+        out = f(*args)
     single = len(args) == 1
 
     def pullback(v):
         if not isinstance(out, Tensor) or not out.requires_grad:
             res = tuple(_zeros_if_none(None, x) for x in args)
         else:
-            gs = gradients(out, args, grad_outputs=v, retain_graph=True, create_graph=nested)
+            record = nested or (_mode.enabled and isinstance(v, Tensor) and v.requires_grad)
+            with _evaluating():
+                gs = gradients(out, args, grad_outputs=v, retain_graph=True, create_graph=record)
             res = tuple(_zeros_if_none(g, x) for g, x in zip(gs, args))
         return res[0] if single else res
 
@@ -114,21 +147,26 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Tensor, Ten
     primals, tangents = list(primals), list(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    args, _ = _prepare(primals, range(len(primals)))
-    out = f(*args)
-    if not isinstance(out, Tensor) or not out.requires_grad:
-        return out, Tensor(np.zeros(np.shape(out)))
-    u = Tensor(np.zeros(out.shape, dtype=out.dtype), requires_grad=True)
-    gs = gradients(out, args, grad_outputs=u, retain_graph=True, create_graph=True)
-    total = None
-    for g, t in zip(gs, tangents):
-        if g is not None and g.requires_grad:
-            term = (g * as_array(t._arr if isinstance(t, Tensor) else t).astype(g.dtype, copy=False)).sum()
-            total = term if total is None else total + term
-    if total is None:
-        return out.detach(), Tensor(np.zeros(out.shape, dtype=out.dtype))
-    (jt,) = gradients(total, [u])
-    return out.detach(), _zeros_if_none(jt, u)
+    nested = _mode.enabled and (_depth.n > 0 or any(isinstance(t, Tensor) and t.requires_grad for t in tangents))
+    args, nested_args = _prepare(primals, range(len(primals)))
+    nested = nested or nested_args
+    with _evaluating():
+        out = f(*args)
+        if not isinstance(out, Tensor) or not out.requires_grad:
+            return out, Tensor(np.zeros(np.shape(out)))
+        u = Tensor(np.zeros(out.shape, dtype=out.dtype), requires_grad=True)
+        gs = gradients(out, args, grad_outputs=u, retain_graph=True, create_graph=True)
+        total = None
+        for g, t in zip(gs, tangents):
+            if g is not None and g.requires_grad:
+                if not isinstance(t, Tensor):
+                    t = as_array(t).astype(g.dtype, copy=False)
+                term = (g * t).sum()
+                total = term if total is None else total + term
+        if total is None:
+            return (out if nested else out.detach()), Tensor(np.zeros(out.shape, dtype=out.dtype))
+        (jt,) = gradients(total, [u], create_graph=nested)
+    return (out if nested else out.detach()), _zeros_if_none(jt, u)
 
 
 def hvp(f: Callable, argnum: int = 0) -> Callable:
@@ -147,23 +185,28 @@ def jacobian(f: Callable, argnum: int = 0) -> Callable:
     def wrapped(*args):
         args, nested = _prepare(args, (argnum,))
         x = args[argnum]
-        out = f(*args)
-        rows = []
-        for k in range(out.size):
-            seed = np.zeros(out.size, dtype=out.dtype)
-            seed[k] = 1
-            if out.requires_grad:
-                (g,) = gradients(out, [x], grad_outputs=seed.reshape(out.shape), retain_graph=True,
-                                 create_graph=nested)
-            else:
-                g = None
-            rows.append(_zeros_if_none(g, x))
-        if nested:
-            from .ops import reshape, stack
-            return reshape(stack(rows), out.shape + x.shape)
-        return Tensor(np.stack([r._arr for r in rows]).reshape(out.shape + x.shape))
+        with _evaluating():
+            out = f(*args)
+            return _jacobian_rows(out, x, nested)
 
     return wrapped
+
+
+def _jacobian_rows(out: Tensor, x: Tensor, nested: bool) -> Tensor:
+    """One VJP per element of ``out``, stacked: shape ``out.shape + x.shape``."""
+    rows = []
+    for k in range(out.size):
+        seed = np.zeros(out.size, dtype=out.dtype)
+        seed[k] = 1
+        if out.requires_grad:
+            (g,) = gradients(out, [x], grad_outputs=seed.reshape(out.shape), retain_graph=True, create_graph=nested)
+        else:
+            g = None
+        rows.append(_zeros_if_none(g, x))
+    if nested:
+        from .ops import reshape, stack
+        return reshape(stack(rows), out.shape + x.shape)
+    return Tensor(np.stack([r._arr for r in rows]).reshape(out.shape + x.shape))
 
 
 def hessian(f: Callable, argnum: int = 0) -> Callable:
@@ -175,7 +218,7 @@ def checkpoint(f: Callable, *args: Any) -> Tensor:
     """``f(*args)`` without keeping its intermediates: the forward runs without recording, and the
     backward runs ``f`` again to get them (memory for time, as ``torch.utils.checkpoint``).
     ``f`` must be deterministic (seed any randomness)."""
-    from .tensor import Primitive, enable_grad, no_grad
+    from .tensor import Primitive, no_grad
 
     def forward(*vals):
         with no_grad():
@@ -183,14 +226,13 @@ def checkpoint(f: Callable, *args: Any) -> Tensor:
         return out._arr if isinstance(out, Tensor) else as_array(out)
 
     def vjp_for(i):
-        def vjp(g, ans, *vals):
-            inputs = [Tensor(v.data if isinstance(v, Tensor) else v, requires_grad=j == i)
-                      if isinstance(v, (np.ndarray, Tensor)) else v for j, v in enumerate(vals)]
-            with enable_grad():  # backward runs with recording off
-                out = f(*inputs)
-            (gi,) = gradients(out, [inputs[i]], grad_outputs=g.data if isinstance(g, Tensor) else g)
-            return _zeros_if_none(gi, inputs[i]).data
-        return vjp
+        def vjp_i(g, ans, *vals):
+            # plain arrays in an ordinary backward, Tensors under create_graph (then the result is recorded too)
+            vals = [Tensor(v) if isinstance(v, np.ndarray) else v for v in vals]
+            _, pullback = vjp(lambda xi: f(*vals[:i], xi, *vals[i + 1:]), vals[i])
+            gi = pullback(g)
+            return gi if isinstance(g, Tensor) else gi._arr
+        return vjp_i
 
     name = f"checkpoint({getattr(f, '__name__', 'f')})"
     prim = Primitive(name, forward, [vjp_for(i) for i in range(len(args))])

@@ -220,6 +220,12 @@ class Primitive:
     """
 
     in_place = False  # True for setitem: its first argument is the earlier version of its output's Tensor
+    # vjp_add(i, acc, g, vals, kwargs), optional: add argument i's gradient into ``acc`` (a plain array the
+    # pass owns) in place, instead of making it whole: getitem scatters g (x[i] for every i stays linear)
+    vjp_add = None
+    # vjp_all(g, ans, vals, kwargs), optional: every argument's gradient in one call, as a list (ops with
+    # many arguments: calling one VJP per argument with all of them would be quadratic)
+    vjp_all = None
 
     def __init__(self, name: str, forward, vjps: Sequence | None = None, forward_saving=None):
         self.name = name
@@ -835,6 +841,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
     _mode.enabled = create_graph
     ready = list({id(r): r for r in roots if uses[id(r)] == 0}.values())
     given: set[int] = set()  # ids of arrays handed to leaves as their .grad in this pass
+    leaves: list = []  # (leaf, gradient, owned), added into .grad once the whole pass has succeeded
     this_pass = _BackwardPass()  # the entries it frees point to it, so that a failure can say so on a retry
     node = None
     assigned = _assigned.count
@@ -848,14 +855,23 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                 if keep_all or tid in wanted_ids:
                     keep[tid] = entry[0]
                 if node is None and accumulate:
-                    _accumulate_leaf(t, entry[0], entry[1], create_graph, given)
+                    leaves.append((t, entry[0], entry[1]))
             if node is None:
                 continue
             if entry is not None:
                 g = entry[0]
-                vals, ans = (node.args, t) if create_graph else (node.vals, t._arr)
+                if create_graph:
+                    vals, ans = node.args, t
+                    if assigned:  # the arguments as the op saw them (t[...] = v, t -= v rebind a Tensor)
+                        vals = tuple(_as_recorded(node, 0, a) if isinstance(a, Tensor) else a for a in vals)
+                else:
+                    vals, ans = node.vals, t._arr
+                    if vals is None or ans is None:  # another thread's backward freed this part meanwhile
+                        raise _freed_error(node)
                 vjps = node.prim.vjps
                 kwargs = node.kwargs if create_graph or node.saved is None else {**node.kwargs, "saved": node.saved}
+                if node.prim.vjp_all is not None:  # every argument's VJP in one call (stack, concatenate)
+                    vjps = node.prim.vjp_all(g, ans, vals, kwargs)
             args = node.args
             for i in node.grad_idx:
                 a = args[i]
@@ -867,8 +883,12 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                         vjp = vjps[i]
                     except IndexError:
                         raise _no_vjp(node.prim, i) from None
-                    if vjp is not None:
-                        gi = vjp(g, ans, *vals, **kwargs)
+                    acc = grads.get(k)
+                    if vjp is not None and acc is not None and acc[1] and node.prim.vjp_add is not None \
+                            and not create_graph and not anomaly:
+                        node.prim.vjp_add(i, acc[0], g, vals, kwargs)  # scattered into the sum in place
+                    elif vjp is not None:
+                        gi = vjp(g, ans, *vals, **kwargs) if callable(vjp) else vjp
                         if gi.shape != a._arr.shape:
                             raise RuntimeError(
                                 f"the vjp of {node.prim.name} for argument {i} returned shape {gi.shape}, but "
@@ -879,7 +899,6 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                         want_dtype = a._arr.dtype
                         if gi.dtype is not want_dtype and gi.dtype != want_dtype:
                             gi = gi.astype(want_dtype)
-                        acc = grads.get(k)
                         if acc is None:
                             grads[k] = [gi, False]
                         elif create_graph:
@@ -897,6 +916,8 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                 node.free(this_pass)
                 if getrefcount(t) <= 3:  # held by one consumer's entry alone (+ `t` here, + the call's argument)
                     t._arr = None  # so its values go; its place in the graph (for pictures) stays
+        for leaf, g, owned in leaves:  # only a pass that succeeded changes .grad
+            _accumulate_leaf(leaf, g, owned, create_graph, given)
     except BaseException as e:
         this_pass.message = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         if node is not None and hasattr(e, "add_note") and isinstance(e, Exception):

@@ -123,10 +123,9 @@ class Sequential(Module):
 
     def __init__(self, *layers: Module):
         self.layers = list(layers)
-        self._scopes = [f"{i} {type(layer).__name__}" for i, layer in enumerate(self.layers)]
 
     def forward(self, x: Any) -> Tensor:
-        for layer, scope in zip(self.layers, self._scopes):
-            with name_scope(scope):
+        for i, layer in enumerate(self.layers):  # self.layers as it is now: layers appended later run too
+            with name_scope(f"{i} {type(layer).__name__}"):
                 x = layer(x)
         return x

@@ -236,12 +236,28 @@ def matrix_power(x, n):
 inv = Primitive("inv", np.linalg.inv).defvjp(lambda g, ans, x: -matmul(mT(ans), matmul(g, mT(ans))))
 
 
+def _cofactor(x):
+    """The cofactor matrix (∂det/∂x) of every matrix in ``x``, singular ones included, from the SVD
+    x = U S Vᵀ: cof x = det(U)·det(V)·U·diag(∏_{j≠i} s_j)·Vᵀ (no inverse is taken)."""
+    u, s, vh = np.linalg.svd(x)
+    n = s.shape[-1]
+    left = np.concatenate([np.ones(s.shape[:-1] + (1,)), np.cumprod(s, axis=-1)[..., :-1]], axis=-1)
+    right = np.concatenate([np.cumprod(s[..., ::-1], axis=-1)[..., :-1][..., ::-1], np.ones(s.shape[:-1] + (1,))],
+                           axis=-1) if n else left
+    sign = np.linalg.det(u) * np.linalg.det(vh)
+    return (u * (left * right)[..., None, :]) @ vh * sign[..., None, None]
+
+
 def _det_vjp(g, ans, x):
+    """g·cof(x), which is g·det·x⁻ᵀ where x is invertible; through the SVD, so singular x works too.
+    Under create_graph (Tensors) det·x⁻ᵀ, so there x must be invertible."""
+    if isinstance(x, np.ndarray):
+        return reshape(g, np.shape(ans) + (1, 1)) * _cofactor(x)
     return reshape(g * ans, np.shape(ans) + (1, 1)) * mT(inv(x))
 
 
 det = Primitive("det", np.linalg.det).defvjp(_det_vjp)
-det.rule = "∂ = det·x⁻ᵀ (needs x invertible)"
+det.rule = "∂ = cofactor matrix (det·x⁻ᵀ where invertible; singular x too, first order)"
 
 
 def _logabsdet(x):
@@ -327,24 +343,32 @@ def _multi_output(name: str, forward, shapes, vjp):
     return call
 
 
-def _off_diagonal_inverse(d):
-    """F with F_ij = 1/d_ij off the diagonal and 0 on it (eigen/singular value gaps)."""
+def _gap_divide(m, d):
+    """F∘m with F_ij = 1/d_ij off the diagonal and 0 on it (d: eigen/singular value gaps). Where a gap
+    is 0 (a repeated eigen/singular value) the term is 0 if m_ij is 0 — the gradient of a function of
+    the values alone, e.g. Σ eigvalsh(x) at x = I, is then exact — and NaN otherwise (the vectors
+    have no derivative there)."""
     n = np.shape(d)[-1]
     eye = np.eye(n, dtype=bool)
-    return where(eye, 0.0, 1.0 / where(eye, 1.0, d))
+    dd, md = _data(d), _data(m)
+    tied = (dd == 0) & ~eye
+    if not tied.any():
+        return where(eye, 0.0, m / where(eye, 1.0, d))
+    undefined = tied & (md != 0)
+    return where(eye | tied, np.where(undefined, np.nan, 0.0), m / where(eye | tied, 1.0, d))
 
 
 def _eigh_vjp(grads, outs, x, UPLO="L"):
     gw, gv = grads
     w, v = outs
-    f = _off_diagonal_inverse(reshape(w, np.shape(w)[:-1] + (1, -1)) - reshape(w, np.shape(w) + (1,)))
-    inner = f * matmul(mT(v), gv) + reshape(gw, np.shape(gw) + (1,)) * np.eye(np.shape(w)[-1])
+    gaps = reshape(w, np.shape(w)[:-1] + (1, -1)) - reshape(w, np.shape(w) + (1,))
+    inner = _gap_divide(matmul(mT(v), gv), gaps) + reshape(gw, np.shape(gw) + (1,)) * np.eye(np.shape(w)[-1])
     return _sym(matmul(v, matmul(inner, mT(v))))
 
 
 _eigh = _multi_output("eigh", lambda x, UPLO="L": np.linalg.eigh(x, UPLO),
                       lambda shape, UPLO="L": [shape[-1:], shape[-2:]], _eigh_vjp)
-_eigh.prim.rule = "needs distinct eigenvalues; gradient symmetrised"
+_eigh.prim.rule = "eigenvectors need distinct eigenvalues (NaN where tied); gradient symmetrised"
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 
 
@@ -371,9 +395,9 @@ def _svd_vjp(grads, outs, x):
     m, n = np.shape(x)[-2:]
     s_row = reshape(s, np.shape(s)[:-1] + (1, -1))
     s_col = reshape(s, np.shape(s) + (1,))
-    f = _off_diagonal_inverse(s_row * s_row - s_col * s_col)
-    j = f * (matmul(mT(u), gu) - matmul(mT(gu), u))
-    kk = f * (matmul(mT(v), gv) - matmul(mT(gv), v))
+    gaps = s_row * s_row - s_col * s_col
+    j = _gap_divide(matmul(mT(u), gu) - matmul(mT(gu), u), gaps)
+    kk = _gap_divide(matmul(mT(v), gv) - matmul(mT(gv), v), gaps)
     k = np.shape(s)[-1]
     inner = j * s_row + reshape(gs, np.shape(gs) + (1,)) * np.eye(k) + s_col * kk
     res = matmul(u, matmul(inner, vh))
@@ -385,7 +409,7 @@ def _svd_vjp(grads, outs, x):
 
 
 _svd = _multi_output("svd", lambda x: np.linalg.svd(x, full_matrices=False), _svd_shapes, _svd_vjp)
-_svd.prim.rule = "reduced (full_matrices=False); needs distinct nonzero singular values"
+_svd.prim.rule = "reduced (full_matrices=False); singular vectors need distinct nonzero singular values (NaN where tied)"
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 
 

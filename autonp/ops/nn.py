@@ -98,7 +98,10 @@ def _xent_parts(logits, target, axis):
         shifted = shifted - np.log(s)                              # log_softmax
     else:
         np.subtract(shifted, np.log(s), out=shifted)
-    return -dot_all(target, shifted) / _rows(logits, axis), e, s
+    loss = -dot_all(target, shifted) / _rows(logits, axis)
+    if not np.isfinite(loss) and np.isneginf(shifted).any():  # a −∞ logit (a masked class): 0·log 0 is 0
+        loss = -dot_all(target, np.where(target != 0, shifted, 0.0)) / _rows(logits, axis)
+    return loss, e, s
 
 
 def _xent_vjp_logits(g, ans, z, t, axis=-1, saved=None):

@@ -16,6 +16,7 @@ import numpy as np
 from ..tensor import Tensor, _data
 from . import arithmetic as ar
 from . import elementwise as ew
+from . import inplace
 from . import linalg as la
 from . import nn
 from . import reductions as rd
@@ -322,6 +323,7 @@ _METHODS: dict[str, Any] = {
     "diagonal": sh.diagonal, "trace": la.trace, "dot": la.dot, "astype": sh.astype, "copy": sh.copy,
     "argmax": _argreduce(np.argmax), "argmin": _argreduce(np.argmin), "argsort": _argreduce(np.argsort),
     "nonzero": _argreduce(np.nonzero), "all": _argreduce(np.all), "any": _argreduce(np.any),
+    **inplace.METHODS,
 }
 
 

@@ -21,6 +21,7 @@ from .shape import (
     reshape,
     stack,
     take_along_axis,
+    where,
 )
 
 
@@ -175,10 +176,20 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **options):
     return v if dtype is None else v.astype(dtype)
 
 
+def _root_vjp(g, ans, v):
+    """g/(2√v), and 0 where v = 0."""
+    positive = _data(ans) > 0
+    return g * where(positive, 0.5 / where(positive, ans, 1.0), 0.0)
+
+
+_root_of_var = Primitive("sqrt", np.sqrt).defvjp(_root_vjp)
+_root_of_var.rule = "std's square root: ∂ = 0 where the variance is 0"
+
+
 def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **options):
-    """√var; at zero variance its gradient is infinite (√ at 0)."""
-    from .elementwise import sqrt  # elementwise builds on this module
-    return sqrt(var(x, axis, dtype, out, ddof, keepdims, **options))
+    """√var. Where the variance is 0 the gradient is 0: exact over a length-1 axis (std ≡ 0 there), and
+    the smallest subgradient where all values are equal (as HIPS autograd)."""
+    return _root_of_var(var(x, axis, dtype, out, ddof, keepdims, **options))
 
 
 def average(x, axis=None, weights=None, returned=False, keepdims=False):

@@ -183,18 +183,56 @@ untake = Primitive("untake", _untake).defvjp(lambda g, ans, gx, index, shape: ge
 getitem.rule = "repeated indices accumulate their gradients"
 
 
+def _getitem_add(i, acc, g, vals, kwargs):
+    index = vals[1]
+    if _is_basic(index):
+        acc[index] += g
+    else:
+        np.add.at(acc, index, g)
+
+
+getitem.vjp_add = _getitem_add
+
+
 def _setitem(x, index, v):
     out = np.copy(x)
     out[index] = v
     return out
 
 
+def _written(index, shape):
+    """For ``x[index] = v`` on an array of ``shape``: which elements of the broadcast ``v`` (shaped like
+    ``x[index]``) are in the result, as a boolean mask, or ``None`` when every one is (no element written
+    twice). Where an index repeats NumPy keeps one write (the last); asking NumPy itself which one, by
+    writing the elements' numbers, follows its semantics for fancy, boolean and mixed indices exactly."""
+    if _is_basic(index):
+        return None
+    size = int(np.prod(shape, dtype=np.int64))
+    flat = np.arange(size, dtype=np.intp).reshape(shape)
+    target = flat[index]                               # where each element of v lands
+    if np.unique(target).size == target.size:
+        return None
+    order = np.full(size, -1, dtype=np.intp)
+    order.reshape(shape)[index] = np.arange(target.size, dtype=np.intp).reshape(target.shape)
+    return order[target] == np.arange(target.size, dtype=np.intp).reshape(target.shape)
+
+
+def _setitem_vjp_v(g, ans, x, index, v):
+    """g[index] where v's element was written (an element overwritten by a repeated index gets 0)."""
+    picked = getitem(g, index)
+    kept = _written(index, np.shape(x))
+    if kept is not None:
+        picked = where(kept, picked, 0.0)
+    return unbroadcast(picked, v)
+
+
 setitem = Primitive("setitem", _setitem).defvjp(
     lambda g, ans, x, index, v: setitem(g, index, 0.0),
     None,
-    lambda g, ans, x, index, v: unbroadcast(getitem(g, index), v))
+    _setitem_vjp_v)
 setitem.in_place = True  # t[index] = v: ops that used the earlier t route their gradient to it
-setitem.rule = "x[index] = v as a new array: x gets g outside index, v gets g[index] (summed where v broadcast)"
+setitem.rule = ("x[index] = v as a new array: x gets g outside index, v gets g[index] (summed where v broadcast; "
+                "an element a repeated index overwrote gets 0, as NumPy keeps the last write)")
 
 
 def index_data(index):
@@ -215,9 +253,19 @@ def _tensor_setitem(t: Tensor, index, value) -> None:
             f"t[...] = v on a leaf Tensor{t.shape} that requires grad: its gradient would be ambiguous. Build "
             f"a new tensor (y = anp.where(mask, v, t), or y = t * 1 then y[...] = v), or assign under "
             f"anp.no_grad() to change the values of a parameter")
-    old = Tensor._make(t._arr, t.node)  # the earlier t, for the ops that already used it
+    rebind(t, setitem(earlier(t), index, value))
+
+
+def earlier(t: Tensor) -> Tensor:
+    """``t`` as it is now (a new object on its tape entry), for the in-place entry about to replace it:
+    the ops that already used ``t`` send their gradient there."""
+    old = Tensor._make(t._arr, t.node)
     old.name, old.requires_grad = t.name, t.requires_grad
-    new = setitem(old, index, value)
+    return old
+
+
+def rebind(t: Tensor, new: Tensor) -> None:
+    """Make ``t`` the Tensor ``new`` is (its values and tape entry): ``t`` was changed in place."""
     t._arr, t.node, t.requires_grad = new._arr, new.node, new.requires_grad
     _assigned.count += 1
 
@@ -252,17 +300,40 @@ def _concatenate(*xs, axis=0):
     return np.concatenate(xs, axis=axis)
 
 
-def _concat_vjp(i, g, ans, *xs, axis=0):
+def _concat_offsets(xs, axis):
+    """Where each part starts along ``axis`` (flat, for ``axis=None``)."""
+    sizes = [np.size(x) for x in xs] if axis is None else [np.shape(x)[axis] for x in xs]
+    return np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
+
+
+def _concat_saving(*xs, axis=0):
+    return np.concatenate(xs, axis=axis), _concat_offsets(xs, axis)
+
+
+def _concat_vjp(i, g, ans, *xs, axis=0, saved=None):
+    """The part's slice of g. The offsets are kept by the forward (one pass, not one per part); under
+    create_graph they are counted again."""
+    starts = saved if saved is not None else _concat_offsets(xs, axis)
+    start = starts[i]
     if axis is None:
-        start = int(np.sum([np.size(x) for x in xs[:i]], dtype=int))
         return reshape(getitem(g, slice(start, start + np.size(xs[i]))), np.shape(xs[i]))
-    start = int(np.sum([np.shape(x)[axis] for x in xs[:i]], dtype=int))
     index = [slice(None)] * np.ndim(ans)
     index[axis] = slice(start, start + np.shape(xs[i])[axis])
     return getitem(g, tuple(index))
 
 
-_concat = Primitive("concatenate", _concatenate).defvjp_argnum(_concat_vjp)
+_concat = Primitive("concatenate", _concatenate, forward_saving=_concat_saving).defvjp_argnum(_concat_vjp)
+
+
+def _concat_vjp_all(g, ans, xs, kwargs):
+    starts = kwargs.get("saved") or _concat_offsets(xs, kwargs.get("axis", 0))
+    if kwargs.get("axis", 0) is None:
+        return [reshape(getitem(g, slice(a, b)), np.shape(x)) for a, b, x in zip(starts, starts[1:], xs)]
+    lead = (slice(None),) * (_axes(kwargs.get("axis", 0), np.ndim(ans))[0])
+    return [getitem(g, lead + (slice(a, b),)) for a, b in zip(starts, starts[1:])]
+
+
+_concat.vjp_all = _concat_vjp_all
 
 
 def concatenate(xs: Sequence, axis: int | None = 0, out=None, dtype=None, casting="same_kind"):
@@ -286,6 +357,14 @@ def _stack_vjp(i, g, ans, *xs, axis=0):
 
 
 _stack_prim = Primitive("stack", _stack).defvjp_argnum(_stack_vjp)
+
+
+def _stack_vjp_all(g, ans, xs, kwargs):
+    lead = (slice(None),) * (_axes(kwargs.get("axis", 0), np.ndim(ans))[0])
+    return [getitem(g, lead + (i,)) for i in range(len(xs))]
+
+
+_stack_prim.vjp_all = _stack_vjp_all
 
 
 def stack(xs: Sequence, axis: int = 0, out=None, dtype=None, casting="same_kind"):
@@ -519,8 +598,25 @@ def _astype(x, dtype):
     return as_array(x).astype(dtype)
 
 
-astype = Primitive("astype", _astype).defvjp(lambda g, ans, x, dtype: astype(g, _data(x).dtype))
-astype.rule = "the gradient is cast back to the input's dtype"
+_cast = Primitive("astype", _astype).defvjp(lambda g, ans, x, dtype: astype(g, _data(x).dtype))
+_cast.rule = "between floating dtypes the gradient is cast back; to integers or bool: no gradient (a constant)"
+
+
+def astype(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
+    """``x.astype(dtype)``. Between floating dtypes differentiable (the gradient is cast back); an integer
+    or bool result carries no gradient (``requires_grad`` False, as in PyTorch: it is piecewise constant,
+    and can index arrays); a complex one is refused for a Tensor that requires grad."""
+    kind = np.dtype(dtype).kind
+    if kind == "f" or not isinstance(x, Tensor):
+        return _cast(x, dtype)
+    if kind == "c" and x.requires_grad and _mode.enabled:
+        raise TypeError(f"astype({np.dtype(dtype)}) of a Tensor{x.shape} that requires grad: autonp differentiates "
+                        f"real functions only; keep real and imaginary parts as separate real Tensors")
+    return Tensor._make(as_array(x._arr).astype(dtype), None)
+
+
+astype.primitive = _cast
+astype.rule = _cast.rule
 
 
 def _copy(x):
