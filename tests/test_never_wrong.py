@@ -1,0 +1,415 @@
+"""Issue 18: every way hostile testing found to get a wrong number without an error, each now the right
+number (against a hand-derived value, central differences of plain NumPy, or NumPy's own forward
+semantics) or a clear error."""
+import threading
+
+import numpy as np
+import pytest
+
+import autonp as anp
+from autonp import nn
+
+
+def central(f, x, eps=1e-6):
+    """∂f/∂x by central differences of a plain-NumPy function (the oracle)."""
+    x = np.array(x, dtype=float)
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        d = np.zeros_like(x)
+        d[i] = eps
+        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
+    return g
+
+
+# --------------------------------------------------------------------------- 1. perturbation confusion
+
+def test_nested_grad_counts_only_the_inner_variable():
+    # d/dx [d/dy x·y at y = x] = d/dx x = 1 (HIPS, JAX); confusing y with x gives 2
+    assert anp.grad(lambda x: anp.grad(lambda y: x * y)(x))(1.0).item() == 1.0
+
+
+def test_nested_grad_through_a_function_of_the_outer_variable():
+    # L(r, p) = r·p², p = r²: ∂L/∂r = p² = r⁴ at p = p(r); its derivative 4r³ = 108 at r = 3.
+    # Confusion (∂/∂r counting the path through p too) gives d/dr (p² + 2rp·2r) = d/dr 5r⁴ = 540.
+    inner = anp.grad(lambda r, p: r * p * p)
+    assert anp.grad(lambda r: inner(r, r * r))(3.0).item() == pytest.approx(108.0, rel=1e-12)
+
+
+def test_nested_grad_of_a_closure_over_a_constant_argument():
+    # d/dx [∂/∂y (x·y²) at y = 1] = d/dx 2x = 2: the inner argument is a plain number
+    assert anp.grad(lambda x: anp.grad(lambda y: x * y * y)(1.0))(5.0).item() == pytest.approx(2.0)
+
+
+def test_hessian_of_a_function_with_closure_matches_central_differences():
+    a = np.array([0.3, -1.2, 2.0])
+
+    def f_np(x):
+        return np.sum(np.sin(x) * a) * np.sum(x ** 2)
+
+    def f(x):
+        return anp.sum(anp.sin(x) * a) * anp.sum(x ** 2)
+
+    x0 = np.array([0.5, 1.5, -0.7])
+    h = anp.hessian(f)(x0).numpy()
+    want = np.stack([central(lambda x: central(f_np, x)[i], x0, 1e-4) for i in range(3)])
+    np.testing.assert_allclose(h, want, rtol=1e-5, atol=1e-6)
+
+
+def test_jvp_inside_grad_stays_on_the_tape():
+    # d/dx [J_sin(x)·1] = d/dx cos(x) = −sin(x)
+    g = anp.grad(lambda x: anp.jvp(anp.sin, (x,), (1.0,))[1])(0.7)
+    assert g.item() == pytest.approx(-np.sin(0.7), rel=1e-12)
+
+
+def test_checkpoint_second_order():
+    # Σ checkpoint(x ↦ x³)(x): second derivative 6x
+    hv = anp.hvp(lambda x: anp.sum(anp.checkpoint(lambda z: z * z * z, x)))(np.array([1.0, 2.0]), np.ones(2))
+    np.testing.assert_allclose(hv.numpy(), [6.0, 12.0], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- 2. transforms under no_grad / in VJPs
+
+def test_transforms_differentiate_under_no_grad():
+    x = np.array([1.0, -2.0])
+    with anp.no_grad():
+        assert np.array_equal(anp.grad(lambda t: anp.sum(t * t))(x).numpy(), 2 * x)
+        v, g = anp.value_and_grad(lambda t: anp.sum(t ** 3))(x)
+        assert np.array_equal(g.numpy(), 3 * x ** 2)
+        out, pull = anp.vjp(lambda t: t * t, x)
+        assert np.array_equal(pull(np.ones(2)).numpy(), 2 * x)
+
+
+def test_a_transform_inside_a_custom_vjp():
+    # the VJP of a custom square uses anp.grad of t² (= 2t): the outer gradient must be 2x·g
+    square = anp.Primitive("square_by_grad", np.square)
+    square.defvjp(lambda g, ans, x: g * anp.elementwise_grad(lambda t: t * t)(x).numpy())
+    x = anp.Tensor([1.5, -3.0], requires_grad=True)
+    anp.sum(square(x)).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, -6.0])
+
+
+# --------------------------------------------------------------------------- 3. casts
+
+def test_integer_casts_carry_no_gradient():
+    x0 = np.array([0.3, 1.7, -2.2])
+    x = anp.Tensor(x0, requires_grad=True)
+    anp.sum(x * x.astype(np.int64)).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), x0.astype(np.int64))   # d/dx x·int(x) = int(x)
+    for dtype in (np.int64, np.int32, bool):
+        c = anp.Tensor(x0, requires_grad=True).astype(dtype)
+        assert not c.requires_grad and c.dtype == dtype
+    assert np.array_equal(anp.grad(lambda t: anp.sum(t.astype(np.float32)))(x0).numpy(), np.ones(3))
+
+
+def test_indexing_with_a_floored_tensor():
+    table = np.array([10.0, 20.0, 30.0, 40.0])
+    # Σ table[floor(t)]·t: ∂ = table[floor(t)]
+    g = anp.grad(lambda t: anp.sum(table[np.floor(t).astype(int)] * t))(np.array([0.5, 2.9]))
+    np.testing.assert_array_equal(g.numpy(), [10.0, 30.0])
+
+
+def test_complex_cast_of_a_tensor_that_requires_grad_is_refused():
+    with pytest.raises(TypeError, match="complex"):
+        anp.Tensor([1.0], requires_grad=True).astype(np.complex128)
+
+
+# --------------------------------------------------------------------------- 4. in-place operators
+
+def test_sgd_in_place_under_no_grad_updates_the_listed_parameters():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=20)
+    params = [anp.Tensor(np.zeros(3), requires_grad=True)]
+    losses = []
+    for _ in range(50):
+        for p in params:
+            p.grad = None
+        loss = anp.mean((X @ params[0] - y) ** 2)
+        loss.backward()
+        losses.append(loss.item())
+        with anp.no_grad():
+            for p in params:
+                p -= 0.1 * p.grad
+    w, want = np.zeros(3), []  # the same descent by hand: ∂ mean((Xw − y)²) = 2Xᵀ(Xw − y)/n
+    for _ in range(50):
+        want.append(np.mean((X @ w - y) ** 2))
+        w = w - 0.1 * 2 * X.T @ (X @ w - y) / len(y)
+    np.testing.assert_allclose(losses, want, rtol=1e-12)
+    np.testing.assert_allclose(params[0].numpy(), w, rtol=1e-12)
+    assert losses[-1] < losses[0] and params[0].requires_grad and params[0].is_leaf
+
+
+def test_in_place_on_a_dict_entry_keeps_the_parameter():
+    net = {"W": anp.Tensor(np.ones(2), requires_grad=True)}
+    w = net["W"]
+    with anp.no_grad():
+        net["W"] -= np.array([0.5, 0.25])
+    assert net["W"] is w and w.requires_grad
+    np.testing.assert_array_equal(w.numpy(), [0.5, 0.75])
+
+
+@pytest.mark.parametrize("op, np_op", [("+=", np.add), ("-=", np.subtract), ("*=", np.multiply),
+                                       ("/=", np.true_divide), ("**=", np.power)])
+def test_in_place_operators_are_recorded_functionally(op, np_op):
+    x0, v0 = np.array([1.5, 2.0, 0.5]), np.array([0.7, 1.3, 2.1])
+
+    def f_np(xv):
+        x, v = xv[:3], xv[3:]
+        return np.sum(np_op(x * 2.0, v) * x)
+
+    def f(xv):
+        x, v = xv[:3], xv[3:]
+        t = x * 2.0
+        u = t          # the same object: it changes too, as with NumPy arrays
+        exec(f"t {op} v")
+        return anp.sum(u * x)
+
+    xv = np.concatenate([x0, v0])
+    np.testing.assert_allclose(anp.grad(f)(xv).numpy(), central(f_np, xv), rtol=1e-7)
+
+
+def test_in_place_keeps_earlier_uses_of_the_old_value():
+    # y = x·x uses x before t (= x) changes: ∂/∂x Σ(x² + (3x)) where t ← t·3 after y was made
+    def f(x):
+        t = x * 1.0
+        y = t * t
+        t *= 3.0
+        return anp.sum(y + t)
+
+    x0 = np.array([0.5, -1.0])
+    np.testing.assert_allclose(anp.grad(f)(x0).numpy(), 2 * x0 + 3, rtol=1e-12)
+    h = anp.hessian(f)(x0).numpy()
+    np.testing.assert_allclose(h, 2 * np.eye(2), atol=1e-12)
+
+
+def test_in_place_refusals():
+    leaf = anp.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Tensor.*requires grad"):
+        leaf += 1.0
+    mid = leaf * 2
+    with anp.no_grad(), pytest.raises(RuntimeError, match="result of recorded ops"):
+        mid -= 1.0
+    t = anp.Tensor(np.arange(3), dtype=np.int64)
+    with pytest.raises(anp.OpError, match="dtype"):
+        t += anp.Tensor([0.5, 0.5, 0.5], requires_grad=True)
+    with pytest.raises(anp.OpError, match="shape"):
+        u = leaf * 1
+        u += anp.Tensor(np.ones((2, 2)))
+
+
+def test_in_place_under_no_grad_on_an_array_a_kept_graph_holds():
+    p = anp.Tensor([1.0, 2.0], requires_grad=True)
+    loss = anp.sum(p * p)
+    loss.backward(retain_graph=True)  # the graph keeps p's array read-only
+    with anp.no_grad():
+        p -= 1.0
+    np.testing.assert_array_equal(p.numpy(), [0.0, 1.0])
+    p.grad = None
+    loss.backward()  # the graph recorded the old values: 2·[1, 2]
+    np.testing.assert_array_equal(p.grad.numpy(), [2.0, 4.0])
+
+
+# --------------------------------------------------------------------------- 5. repeated indices
+
+def _assign_oracle(index, n=4):
+    """∂/∂x Σ t after t = zeros; t[index] = x[1:]²·(1, 2, 3): by NumPy's own assignment, differenced."""
+    w = np.array([1.0, 2.0, 3.0])
+
+    def f_np(x):
+        t = np.zeros(n)
+        t[index] = x[1:] ** 2 * w
+        return np.sum(t * np.arange(1, n + 1))
+
+    def f(x):
+        t = anp.Tensor(np.zeros(n))
+        t[index] = x[1:] ** 2 * w
+        return anp.sum(t * np.arange(1, n + 1))
+    return f, f_np
+
+
+@pytest.mark.parametrize("index", [np.array([0, 0, 2]), [1, 1, 1], (np.array([3, 0, 3]),), np.array([-1, 3, 0])])
+def test_assignment_with_repeated_indices_follows_the_last_write(index):
+    f, f_np = _assign_oracle(index)
+    x0 = np.array([0.5, 1.0, 2.0, 3.0])
+    np.testing.assert_allclose(anp.grad(f)(x0).numpy(), central(f_np, x0), rtol=1e-7, atol=1e-9)
+
+
+def test_issue_example_repeated_assignment():
+    x = anp.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    t = anp.Tensor(np.zeros(2))
+    t[np.array([0, 0])] = x[1:] ** 2
+    anp.sum(t).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 6.0])  # t[0] = x[2]² (the last write)
+
+
+def test_in_place_add_at_repeated_indices():
+    # t[[0, 0]] += v: NumPy computes t[[0,0]] + v and writes both, the last wins: t[0] = t0 + v1
+    def f_np(xv):
+        t, v = xv[:3].copy(), xv[3:] ** 2
+        t[[0, 0]] += v
+        return np.sum(t * np.array([1.0, 2.0, 3.0]))
+
+    def f(xv):
+        t, v = xv[:3] * 1.0, xv[3:] ** 2
+        t[[0, 0]] += v
+        return anp.sum(t * np.array([1.0, 2.0, 3.0]))
+
+    xv = np.array([1.0, 2.0, 3.0, 0.5, 1.5])
+    np.testing.assert_allclose(anp.grad(f)(xv).numpy(), central(f_np, xv), rtol=1e-7, atol=1e-9)
+    # second order: the Hessian of the same program against differences of the verified gradient
+    h = anp.hessian(f)(xv).numpy()
+    want = np.stack([central(lambda z: anp.grad(f)(z).numpy()[i], xv, 1e-5) for i in range(5)])
+    np.testing.assert_allclose(h, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("index", [np.array([[True, False, True], [False, True, True]]),
+                                   (slice(None), [2, 0, 2]), (np.array([1, 1]), slice(0, 2))])
+def test_assignment_with_boolean_and_mixed_indices(index):
+    v = np.array([0.3, 0.9, -1.1, 2.0])
+
+    def run(lib, x):
+        t = x.reshape(2, 3) * 1.0
+        target = t[index]
+        t[index] = (lib.reshape(x[:target.size], np.shape(target)) if lib is anp else
+                    x[:target.size].reshape(np.shape(target))) ** 3
+        return lib.sum(t * lib.reshape(lib.concatenate([v, v[:2]]), (2, 3)))
+
+    x0 = np.array([0.5, -1.5, 1.0, 2.0, 0.3, -0.8])
+    np.testing.assert_allclose(anp.grad(lambda x: run(anp, x))(x0).numpy(), central(lambda x: run(np, x), x0),
+                               rtol=1e-7, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- 6. functions at special points
+
+def test_std_over_a_length_one_axis_and_of_a_scalar():
+    np.testing.assert_array_equal(anp.grad(lambda x: anp.sum(anp.std(x, axis=1)))(np.ones((3, 1))).numpy(),
+                                  np.zeros((3, 1)))
+    assert anp.grad(anp.std)(np.array(2.0)).item() == 0.0
+    x0 = np.array([0.5, 1.5, -2.0])  # away from zero variance: the usual (x − μ)/(n·σ)
+    np.testing.assert_allclose(anp.grad(anp.std)(x0).numpy(), central(np.std, x0), rtol=1e-7)
+
+
+def test_eigvalsh_and_nuclear_norm_at_repeated_values():
+    np.testing.assert_allclose(anp.grad(lambda A: anp.sum(np.linalg.eigvalsh(A)))(np.eye(3)).numpy(), np.eye(3),
+                               atol=1e-12)   # Σλ = trace: ∂ = I
+    np.testing.assert_allclose(anp.grad(lambda A: np.linalg.norm(A, "nuc"))(2 * np.eye(3)).numpy(), np.eye(3),
+                               atol=1e-12)   # ‖A‖_* = tr A near 2I (positive definite): ∂ = I
+
+
+def test_eigenvector_gradient_at_a_repeated_eigenvalue_is_nan_not_a_number():
+    with np.errstate(all="ignore"):
+        g = anp.grad(lambda A: anp.sum(np.linalg.eigh(A)[1][:, 0]))(np.eye(2)).numpy()
+    assert np.isnan(g).any()
+
+
+def test_det_at_singular_matrices_is_the_cofactor_matrix():
+    A = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]])  # rank 2
+    cof = np.array([[4.0, 4.0, -4.0], [-2.0, -2.0, 2.0], [0.0, 0.0, 0.0]])  # by hand
+    np.testing.assert_allclose(anp.grad(np.linalg.det)(A).numpy(), cof, atol=1e-12)
+    np.testing.assert_allclose(anp.grad(np.linalg.det)(np.zeros((3, 3))).numpy(), np.zeros((3, 3)), atol=1e-15)
+    B = np.random.default_rng(1).normal(size=(4, 3, 3))
+    np.testing.assert_allclose(anp.grad(lambda b: anp.sum(np.linalg.det(b)))(B).numpy(),
+                               central(lambda b: np.sum(np.linalg.det(b)), B), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- 7. losses
+
+def test_cross_entropy_refuses_bad_labels():
+    logits = anp.Tensor(np.zeros((4, 3)), requires_grad=True)
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        nn.cross_entropy(logits, np.array([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        nn.cross_entropy(logits, np.array([0, -1, 2, 1]))
+    with pytest.raises(ValueError, match="one_hot"):
+        nn.cross_entropy(anp.Tensor(np.zeros((3, 3))), np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(TypeError, match="dtype bool"):
+        nn.cross_entropy(logits, np.array([True, False, True, True]))
+    with pytest.raises(ValueError, match="shape"):
+        nn.cross_entropy(logits, np.array([[0, 1]]))
+    with pytest.raises(ValueError, match="≥ 0"):
+        nn.cross_entropy(logits, np.full((4, 3), -0.5))
+
+
+def test_cross_entropy_with_a_masked_logit():
+    z = np.array([[0.0, -np.inf, 1.0]])
+    loss = nn.cross_entropy(anp.Tensor(z, requires_grad=True), np.array([0]))
+    assert loss.item() == pytest.approx(np.log(1 + np.e), rel=1e-12)  # −log(e⁰/(e⁰ + e¹)) = 1.3133
+    g = anp.grad(lambda t: nn.cross_entropy(t, np.array([0])))(z).numpy()
+    np.testing.assert_allclose(g, [[1 / (1 + np.e) - 1, 0.0, np.e / (1 + np.e)]], rtol=1e-12)
+
+
+def test_regression_losses_refuse_shapes_that_broadcast_into_another_loss():
+    pred = anp.Tensor(np.zeros((5, 1)), requires_grad=True)
+    with pytest.raises(ValueError, match=r"\(5, 1\).*\(5,\)"):
+        nn.mse_loss(pred, np.ones(5))
+    with pytest.raises(ValueError, match="same shape"):
+        nn.binary_cross_entropy(anp.Tensor(np.full((5, 1), 0.5)), np.ones(5))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        nn.binary_cross_entropy(anp.Tensor(np.full(3, 0.5)), np.array([0.0, 2.0, 1.0]))
+    assert nn.mse_loss(pred, 1.0).item() == 1.0
+
+
+# --------------------------------------------------------------------------- 12. structure, scale, threads
+
+def test_sequential_runs_layers_appended_later():
+    seq = nn.Sequential(nn.Linear(2, 2, rng=np.random.default_rng(0)))
+    x = np.array([[1.0, -2.0]])
+    before = seq(x).numpy()
+    seq.layers.append(nn.Tanh())
+    np.testing.assert_allclose(seq(x).numpy(), np.tanh(before), rtol=1e-15)
+
+
+@pytest.mark.parametrize("join", ["stack", "concatenate", "array"])
+def test_backward_through_many_parts_is_linear(join):
+    import time
+
+    def run(n):
+        x = anp.Tensor(np.arange(n, dtype=float), requires_grad=True)
+        if join == "concatenate":
+            y = np.concatenate([x[i:i + 1] * 2.0 for i in range(n)])
+        elif join == "stack":
+            y = anp.stack([x[i] * 2.0 for i in range(n)])
+        else:
+            y = anp.Tensor([x[i] * 2.0 for i in range(n)])
+        start = time.perf_counter()
+        anp.sum(y * y).backward()
+        np.testing.assert_array_equal(x.grad.numpy(), 8 * np.arange(n))
+        return time.perf_counter() - start
+
+    run(500)
+    small, large = min(run(2000) for _ in range(2)), min(run(16000) for _ in range(2))
+    assert large < 8 * 8 * small / 4  # 8× the parts: quadratic would be 64×; allow 16× for noise
+
+
+def test_two_threads_racing_backward_on_one_graph():
+    errors, wrong = [], []
+    for _ in range(40):
+        x = anp.Tensor(np.linspace(-1, 1, 50), requires_grad=True)
+        h = x
+        for _ in range(30):
+            h = anp.tanh(h) * 1.1
+        loss = anp.sum(h)
+        barrier = threading.Barrier(2)
+
+        def go():
+            barrier.wait()
+            try:
+                loss.backward()
+            except anp.GraphFreedError:
+                pass
+            except Exception as e:  # noqa: BLE001 - anything else is the bug
+                errors.append(e)
+
+        ts = [threading.Thread(target=go) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        ref = anp.Tensor(x.numpy(), requires_grad=True)
+        h = ref
+        for _ in range(30):
+            h = anp.tanh(h) * 1.1
+        anp.sum(h).backward()
+        ratio = x.grad.numpy() / ref.grad.numpy()
+        if not (np.allclose(ratio, 1.0) or np.allclose(ratio, 2.0)):  # one pass, or two whole passes
+            wrong.append(ratio)
+    assert not errors and not wrong
