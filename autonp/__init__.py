@@ -23,7 +23,7 @@ from .functional import (
 from .gradcheck import GradcheckError, check_ops, compare_gradients, gradcheck, gradgradcheck
 from .ops import *  # noqa: F403 - every op, under its NumPy name
 from .ops import linalg, primitive
-from .serialize import load, save
+from .serialize import FormatError, load, save
 from .tape import tape
 from .tensor import (
     AnomalyError,

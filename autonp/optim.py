@@ -38,23 +38,61 @@ class Optimizer:
             state[slot + "_set"] = [v is not None for v in getattr(self, slot)]
         return state
 
+    nonnegative: tuple[str, ...] = ()  # slots that hold running sums of squares (≥ 0, or √ gives NaN)
+
     def load_state_dict(self, state: dict) -> None:
-        if state.get("type") != type(self).__name__:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is from {state.get('type')}")
+        """Restore what ``state_dict`` gave. Everything is checked first (keys, lengths, shapes, dtypes,
+        signs of second moments, counters): a state that does not fit raises ``FormatError`` naming
+        the entry, and changes nothing."""
+        from .serialize import FormatError
+        name = type(self).__name__
+
+        def fail(msg: str):
+            raise FormatError(f"{name}.load_state_dict: {msg}")
+        if not isinstance(state, dict):
+            fail(f"expected a dict, got {type(state).__name__}")
+        if state.get("type") != name:
+            fail(f"the state is from {state.get('type')}")
+        need = ["hyper", "counters"] + [k for slot in self.slots for k in (slot, slot + "_set")]
+        missing = [k for k in need if k not in state]
+        if missing:
+            fail(f"missing entries {missing}")
+        new_slots = {}
         for slot in self.slots:
-            got = state[slot]
-            if len(got) != len(self.params):
-                raise ValueError(f"{type(self).__name__}.load_state_dict: {len(got)} {slot} entries for "
-                                 f"{len(self.params)} parameters")
+            got, flags = state[slot], state[slot + "_set"]
+            if len(got) != len(self.params) or len(flags) != len(self.params):
+                fail(f"{len(got)} {slot} entries for {len(self.params)} parameters")
             values = []
-            for v, is_set, p in zip(got, state[slot + "_set"], self.params):
-                if is_set and np.shape(v) != p.shape:
-                    raise ValueError(f"{type(self).__name__}.load_state_dict: {slot} of shape {np.shape(v)} for a "
-                                     f"parameter of shape {p.shape}")
-                values.append(np.array(v) if is_set else None)
+            for i, (v, is_set, p) in enumerate(zip(got, flags, self.params)):
+                if is_set not in (True, False):
+                    fail(f"{slot}_set[{i}] is {is_set!r}, not a bool")
+                if not is_set:
+                    values.append(None)
+                    continue
+                v = np.asarray(v.numpy() if isinstance(v, Tensor) else v)
+                if v.shape != p.shape or v.dtype.kind not in "fiu":
+                    fail(f"{slot}[{i}] has shape {v.shape} {v.dtype} for a parameter of shape {p.shape} {p.dtype}")
+                if not np.isfinite(v).all() or (slot in self.nonnegative and (v < 0).any()):
+                    fail(f"{slot}[{i}] has {'negative' if slot in self.nonnegative else 'non-finite'} entries")
+                values.append(np.array(v, dtype=p.dtype))
+            new_slots[slot] = values
+        hyper, counters = state["hyper"], state["counters"]
+        if not isinstance(hyper, dict) or set(hyper) != set(self.hyper):
+            fail(f"hyper-parameters {sorted(hyper) if isinstance(hyper, dict) else hyper!r}, expected {sorted(self.hyper)}")
+        if not isinstance(counters, dict) or set(counters) != set(self.counters):
+            fail(f"counters {counters!r}, expected {sorted(self.counters)}")
+        for k, v in counters.items():
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                fail(f"counter {k} is {v!r}, not a count")
+        for k, v in hyper.items():
+            if not isinstance(v, (bool, int, float, np.number, list, tuple)):
+                fail(f"hyper-parameter {k} is {v!r}")
+        for slot, values in new_slots.items():  # nothing below can fail
             setattr(self, slot, values)
-        for k, v in {**state["hyper"], **state["counters"]}.items():
+        for k, v in hyper.items():
             setattr(self, k, tuple(v) if isinstance(v, list) else v)
+        for k, v in counters.items():
+            setattr(self, k, int(v))
 
     weight_decay = 0.0  # L2: wd·p is added to every gradient before the update (AdamW decays apart)
 
@@ -118,6 +156,7 @@ class Adam(Optimizer):
 
     hyper = ("lr", "betas", "eps", "weight_decay")
     slots = ("m", "v")
+    nonnegative = ("v",)
     counters = ("t",)
 
     def step(self) -> None:
@@ -145,6 +184,7 @@ class Adagrad(Optimizer):
 
     hyper = ("lr", "eps", "weight_decay")
     slots = ("sum_sq",)
+    nonnegative = ("sum_sq",)
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         s = self.sum_sq[i]
@@ -163,6 +203,7 @@ class RMSprop(Optimizer):
 
     hyper = ("lr", "alpha", "eps", "weight_decay")
     slots = ("mean_sq",)
+    nonnegative = ("mean_sq",)
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         s = self.mean_sq[i]
@@ -212,6 +253,20 @@ class LRSchedule:
         self.count += 1
         self.optimizer.lr = self.lr_at(self.count)
         return self.optimizer.lr
+
+    def state_dict(self) -> dict:
+        """Where the schedule is (its count and base rate), for ``anp.save``."""
+        return {"type": type(self).__name__, "count": self.count, "base_lr": self.base_lr}
+
+    def load_state_dict(self, state: dict) -> None:
+        from .serialize import FormatError
+        if not isinstance(state, dict) or state.get("type") != type(self).__name__:
+            raise FormatError(f"{type(self).__name__}.load_state_dict: not a {type(self).__name__} state: {state!r}")
+        count, base = state.get("count"), state.get("base_lr")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0 or not isinstance(base, (int, float)):
+            raise FormatError(f"{type(self).__name__}.load_state_dict: count {count!r} / base_lr {base!r}")
+        self.count, self.base_lr = count, base
+        self.optimizer.lr = self.lr_at(count) if count else base
 
     def lr_at(self, count: int) -> float:
         raise NotImplementedError

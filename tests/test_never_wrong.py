@@ -413,3 +413,137 @@ def test_two_threads_racing_backward_on_one_graph():
         if not (np.allclose(ratio, 1.0) or np.allclose(ratio, 2.0)):  # one pass, or two whole passes
             wrong.append(ratio)
     assert not errors and not wrong
+
+
+# --------------------------------------------------------------------------- 9–10. saving and resuming
+
+RESUME = r"""
+import sys, numpy as np, autonp as anp
+from autonp import nn
+X = np.random.default_rng(5).normal(size=(32, 4)); y = np.random.default_rng(6).integers(0, 3, 32)
+rng = np.random.default_rng(0)
+net = nn.Sequential(nn.Linear(4, 16, rng=rng), nn.ReLU(), nn.Dropout(0.3, seed=7), nn.BatchNorm1d(16),
+                    nn.Linear(16, 3, rng=rng))
+opt = anp.optim.Adam(net.parameters(), lr=0.02)
+sched = anp.optim.StepLR(opt, step_size=4, gamma=0.5)
+mode, path = sys.argv[1], sys.argv[2]
+if mode == "resume":
+    state = anp.load(path)
+    net.load_state_dict(state["model"]); opt.load_state_dict(state["optimizer"]); sched.load_state_dict(state["lr"])
+costs = []
+for step in (range(10) if mode == "first" else range(10, 20) if mode == "resume" else range(20)):
+    opt.zero_grad()
+    loss = nn.cross_entropy(net(X), y)
+    loss.backward()
+    opt.step()
+    sched.step()
+    costs.append(loss.item())
+if mode == "first":
+    anp.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "lr": sched.state_dict()}, path)
+print(" ".join(repr(c) for c in costs))
+"""
+
+
+def test_resume_with_dropout_batchnorm_adam_and_a_schedule_is_bit_identical(tmp_path):
+    import subprocess
+    import sys
+    script = tmp_path / "train.py"
+    script.write_text(RESUME)
+
+    def run(mode):
+        out = subprocess.run([sys.executable, str(script), mode, str(tmp_path / "ck.npz")], capture_output=True,
+                             text=True, check=True)
+        return [float(c) for c in out.stdout.split()]
+    straight = run("straight")
+    assert run("first") + run("resume") == straight
+
+
+def test_save_keeps_zero_d_arrays_and_scalar_parameters(tmp_path):
+    for suffix in (".npz", ".safetensors"):
+        pytest.importorskip("safetensors") if suffix == ".safetensors" else None
+        p = nn.Parameter(np.array(1.5))
+        anp.save({"p": p, "a": np.array(2, dtype=np.int32)}, tmp_path / f"s{suffix}")
+        back = anp.load(tmp_path / f"s{suffix}")
+        assert back["p"].shape == () and back["a"].shape == () and back["a"].dtype == np.int32
+    opt = anp.optim.Adam([p], lr=0.1)
+    p.grad = np.array(0.5)
+    opt.step()
+    anp.save(opt.state_dict(), tmp_path / "o.npz")
+    other = anp.optim.Adam([nn.Parameter(np.array(0.0))], lr=0.1)
+    other.load_state_dict(anp.load(tmp_path / "o.npz"))
+    assert other.m[0].shape == () and other.t == 1
+
+
+def test_load_state_dict_refuses_none_and_changes_nothing_on_a_bad_entry():
+    net = nn.Sequential(nn.Linear(2, 3, rng=np.random.default_rng(0)), nn.Linear(3, 1, rng=np.random.default_rng(1)))
+    before = {k: v.copy() for k, v in net.state_dict().items()}
+    state = {k: v + 1.0 for k, v in before.items()}
+    with pytest.raises(anp.FormatError, match="layers.1.bias"):
+        net.load_state_dict({**state, "layers.1.bias": None})
+    with pytest.raises(anp.FormatError, match="layers.1.bias"):
+        net.load_state_dict({**state, "layers.1.bias": np.array(["x"])})
+    for k, v in net.state_dict().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+def test_optimizer_states_are_checked(tmp_path):
+    p = nn.Parameter(np.ones(3))
+    opt = anp.optim.Adam([p])
+    p.grad = np.ones(3)
+    opt.step()
+    good = opt.state_dict()
+    for bad, match in [({k: v for k, v in good.items() if k != "m"}, "missing"),
+                       ({**good, "v": [-np.ones(3)]}, "negative"),
+                       ({**good, "m": [np.ones(2)]}, "shape"),
+                       ({**good, "counters": {"t": -1}}, "counter"),
+                       ({**good, "type": "SGD"}, "SGD")]:
+        fresh = anp.optim.Adam([nn.Parameter(np.ones(3))])
+        before = fresh.state_dict()
+        with pytest.raises(anp.FormatError, match=match):
+            fresh.load_state_dict(bad)
+        after = fresh.state_dict()
+        assert after["counters"] == before["counters"] == {"t": 0}
+        assert all(np.array_equal(a, b) for slot in ("m", "v") for a, b in zip(after[slot], before[slot]))
+
+
+def test_damaged_and_crafted_files_raise_format_error_naming_the_file(tmp_path):
+    import json
+    import os
+    path = tmp_path / "ok.npz"
+    anp.save({"w": np.ones(3), "n": [1, 2]}, path)
+    raw = path.read_bytes()
+    cases = {"truncated.npz": raw[: len(raw) // 2], "garbage.npz": b"PK\x03\x04" + b"\x00" * 50, "empty.npz": b""}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    manifests = {"badtensor.npz": {"list": [{"tensor": "w", "requires_grad": "yes", "name": None}]}, "unknown.npz": {"dict": {"w": {"array": "nope"}}},
+                 "weird.npz": {"value": {"a": 1}}, "badkind.npz": ["x"]}
+    for name, manifest in list(manifests.items()) + [("recursive.npz", None)]:
+        with open(tmp_path / name, "wb") as f:
+            text = json.dumps(manifest) if name != "recursive.npz" else "[" * 100000
+            np.savez(f, __autonp_manifest__=np.frombuffer(text.encode(), dtype=np.uint8), w=np.ones(2))
+    os.mkfifo(tmp_path / "fifo.npz")
+    for name in list(cases) + list(manifests) + ["recursive.npz", "fifo.npz"]:
+        with pytest.raises(anp.FormatError, match=name):
+            anp.load(tmp_path / name)
+
+
+SAVER = r"""
+import sys, numpy as np, autonp as anp
+for i in range(30):
+    anp.save({"who": int(sys.argv[2]), "w": np.full(1000, float(sys.argv[2]))}, sys.argv[1])
+"""
+
+
+def test_two_processes_saving_to_one_path(tmp_path):
+    import subprocess
+    import sys
+    script = tmp_path / "saver.py"
+    script.write_text(SAVER)
+    target = tmp_path / "shared.npz"
+    procs = [subprocess.Popen([sys.executable, str(script), str(target), str(k)], stderr=subprocess.PIPE)
+             for k in (1, 2)]
+    errs = [p.communicate()[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    back = anp.load(target)
+    assert back["who"] in (1, 2) and np.all(back["w"] == back["who"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saver.py", "shared.npz"]

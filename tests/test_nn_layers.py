@@ -251,7 +251,7 @@ def test_conv_layers_state_dict_and_train_eval_modes():
                         nn.Dropout(0.5, seed=0), nn.Flatten())
     state = net.state_dict()
     assert set(state) == {"layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias",
-                          "layers.1.running_mean", "layers.1.running_var"}
+                          "layers.1.running_mean", "layers.1.running_var", "layers.3.rng"}
     x = rng.normal(size=(4, 1, 5, 5))
     net.eval()
     a, b = net(x).numpy(), net(x).numpy()

@@ -1,6 +1,7 @@
 """Parameters and modules: what a network is made of, how its state is listed, saved and loaded."""
 from __future__ import annotations
 
+import json
 from typing import Any, Iterator
 
 import numpy as np
@@ -79,35 +80,60 @@ class Module:
                     key = f"{prefix}{name}" + (f".{i}" if isinstance(value, (list, tuple)) else "")
                     yield from v.named_buffers(key + ".")
 
+    def named_generators(self, prefix: str = "") -> Iterator[tuple[str, np.random.Generator]]:
+        """The random generators the modules draw from (Dropout's masks): training state too."""
+        for name, value in vars(self).items():
+            for i, v in enumerate(value if isinstance(value, (list, tuple)) else [value]):
+                key = f"{prefix}{name}" + (f".{i}" if isinstance(value, (list, tuple)) else "")
+                if isinstance(v, np.random.Generator):
+                    yield key, v
+                elif isinstance(v, Module):
+                    yield from v.named_generators(key + ".")
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Every parameter and buffer by its dotted name, as copies of the arrays."""
+        """Every parameter and buffer by its dotted name, as copies of the arrays, and every random
+        generator's state (its bit generator's state as JSON bytes, a uint8 array), so that a run with
+        Dropout resumes bit for bit."""
         state = {name: np.array(p.numpy()) for name, p in self.named_parameters()}
         state.update({name: np.array(b) for name, b in self.named_buffers()})
+        state.update({name: _generator_bytes(g) for name, g in self.named_generators()})
         return state
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        """Copy values into the parameters and buffers (names as ``state_dict`` gives them). With
-        ``strict``, missing or unexpected names are an error; shapes must always match. Nothing is
-        changed unless everything fits."""
+        """Copy values into the parameters, buffers and generators (names as ``state_dict`` gives them).
+        With ``strict``, missing or unexpected names are an error; shapes must always match, values must
+        be numbers. Everything is checked and converted first: nothing changes unless everything fits."""
+        from ..serialize import FormatError
         params = dict(self.named_parameters())
         buffers = dict(self.named_buffers())
+        gens = dict(self.named_generators())
+        if not isinstance(state, dict):
+            raise FormatError(f"load_state_dict into {type(self).__name__}: expected a dict, got {type(state).__name__}")
         values = {k: (v.numpy() if isinstance(v, Tensor) else np.asarray(v)) for k, v in state.items()}
-        missing = sorted((set(params) | set(buffers)) - set(values))
-        unexpected = sorted(set(values) - set(params) - set(buffers))
+        known = set(params) | set(buffers) | set(gens)
+        missing = sorted(known - set(values))
+        unexpected = sorted(set(values) - known)
         wrong = [f"{k}: {values[k].shape} in the state, {np.shape(t)} in the model"
                  for k, t in {**params, **buffers}.items() if k in values and values[k].shape != np.shape(t)]
+        bad = [f"{k}: dtype {values[k].dtype}" for k in {**params, **buffers}
+               if k in values and values[k].dtype.kind not in "biuf"]
         problems = ([f"missing: {missing}"] if missing and strict else []) + \
                    ([f"unexpected: {unexpected}"] if unexpected and strict else []) + \
-                   ([f"wrong shape: {'; '.join(wrong)}"] if wrong else [])
+                   ([f"wrong shape: {'; '.join(wrong)}"] if wrong else []) + \
+                   ([f"not numbers: {'; '.join(bad)}"] if bad else [])
         if problems:
-            raise KeyError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
-        for k, p in params.items():
-            if k in values:
-                p.data = np.array(values[k], dtype=p.dtype)
-        for k in buffers:
-            if k in values:
-                owner, attr = self._owner_of(k)
-                setattr(owner, attr, np.array(values[k], dtype=np.asarray(getattr(owner, attr)).dtype))
+            raise FormatError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
+        new_params = {k: np.array(values[k], dtype=p.dtype) for k, p in params.items() if k in values}
+        new_buffers = {k: np.array(values[k], dtype=np.asarray(b).dtype) for k, b in buffers.items() if k in values}
+        new_gens = {k: _generator_state(k, values[k], g) for k, g in gens.items() if k in values}
+        for k, p in params.items():  # nothing below can fail
+            if k in new_params:
+                p.data = new_params[k]
+        for k, v in new_buffers.items():
+            owner, attr = self._owner_of(k)
+            setattr(owner, attr, v)
+        for k, st in new_gens.items():
+            gens[k].bit_generator.state = st
 
     def _owner_of(self, dotted: str) -> tuple["Module", str]:
         *path, attr = dotted.split(".")
@@ -115,6 +141,22 @@ class Module:
         for part in path:
             owner = owner[int(part)] if isinstance(owner, (list, tuple)) else getattr(owner, part)
         return owner, attr
+
+
+def _generator_bytes(g: np.random.Generator) -> np.ndarray:
+    return np.frombuffer(json.dumps(g.bit_generator.state).encode(), dtype=np.uint8).copy()
+
+
+def _generator_state(key: str, value: np.ndarray, g: np.random.Generator) -> dict:
+    """The state ``_generator_bytes`` wrote, checked by giving it to a fresh generator of the same kind."""
+    from ..serialize import FormatError
+    try:
+        st = json.loads(np.asarray(value, dtype=np.uint8).tobytes().decode())
+        type(g.bit_generator)().state = st
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as e:
+        raise FormatError(f"load_state_dict: {key} is not the state of a {type(g.bit_generator).__name__} "
+                          f"generator ({type(e).__name__}: {e})") from None
+    return st
 
 
 class Sequential(Module):
