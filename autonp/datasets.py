@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import stat
 import sys
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,8 @@ def _from_file(path: Path) -> MNIST:
         raise FileNotFoundError(f"load_mnist: no file at {path} (give path= or AUTONP_MNIST a keras-format "
                                 f"mnist.npz with {', '.join(_KEYS)})")
     expected = f"Expected keras's mnist.npz layout: {', '.join(_KEYS)}"
+    if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or a device would block or never end
+        raise MNISTFormatError(f"load_mnist: {path} is not a regular file. {expected}")
     try:
         loaded = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
@@ -62,21 +66,47 @@ def _from_file(path: Path) -> MNIST:
         missing = [k for k in _KEYS if k not in f.files]
         if missing:
             raise MNISTFormatError(f"load_mnist: {path} lacks {missing}; it has {f.files}. {expected}")
-        arrays = {k: f[k] for k in _KEYS}
+        arrays = {}
+        for k in _KEYS:  # the members are read here: a damaged archive fails here
+            try:
+                arrays[k] = f[k]
+            except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as e:
+                raise MNISTFormatError(f"load_mnist: {path}: {k} cannot be read, the archive is damaged "
+                                       f"({type(e).__name__}: {e})") from None
     for k in ("x_train", "x_test"):
-        a = arrays[k]
-        if a.ndim != 3 or a.shape[1:] != (28, 28):
-            raise MNISTFormatError(f"load_mnist: {path}: {k} has shape {a.shape}, expected (n, 28, 28)")
-        if a.dtype.kind == "f" and a.size and not (0.0 <= a.min() and a.max() <= 1.0):
-            raise MNISTFormatError(f"load_mnist: {path}: {k} is {a.dtype} with values in [{a.min()}, {a.max()}]; "
-                                   f"expected uint8 pixels 0..255, or floats already scaled to [0, 1]")
-        if a.dtype.kind not in "uif":
-            raise MNISTFormatError(f"load_mnist: {path}: {k} has dtype {a.dtype}; expected uint8 pixels")
+        _check_images(path, k, arrays[k])
     for x, y in (("x_train", "y_train"), ("x_test", "y_test")):
         if len(arrays[x]) != len(arrays[y]) or arrays[y].ndim != 1:
             raise MNISTFormatError(f"load_mnist: {path}: {x} has {len(arrays[x])} images but {y} has shape "
                                    f"{arrays[y].shape}")
+        _check_labels(path, y, arrays[y])
     return MNIST(**arrays, source=f"file {path}")
+
+
+def _check_images(path: Path, k: str, a: np.ndarray) -> None:
+    """(n, 28, 28) pixels: integers in 0..255 (scaled by 1/255), or floats already in [0, 1]."""
+    if a.ndim != 3 or a.shape[1:] != (28, 28):
+        raise MNISTFormatError(f"load_mnist: {path}: {k} has shape {a.shape}, expected (n, 28, 28)")
+    if a.dtype.kind not in "uif":
+        raise MNISTFormatError(f"load_mnist: {path}: {k} has dtype {a.dtype}; expected uint8 pixels")
+    if not a.size:
+        return
+    lo, hi = a.min(), a.max()
+    if a.dtype.kind == "f" and not (0.0 <= lo and hi <= 1.0):  # also NaN
+        raise MNISTFormatError(f"load_mnist: {path}: {k} is {a.dtype} with values in [{lo}, {hi}]; "
+                               f"expected uint8 pixels 0..255, or floats already scaled to [0, 1]")
+    if a.dtype.kind in "ui" and not (0 <= lo and hi <= 255):
+        raise MNISTFormatError(f"load_mnist: {path}: {k} is {a.dtype} with values in [{lo}, {hi}]; "
+                               f"expected pixels 0..255 (they are scaled by 1/255)")
+
+
+def _check_labels(path: Path, k: str, y: np.ndarray) -> None:
+    """Digits: integers 0..9."""
+    if y.dtype.kind not in "ui":
+        raise MNISTFormatError(f"load_mnist: {path}: {k} has dtype {y.dtype}; expected integer digits 0..9")
+    if y.size and (y.min() < 0 or y.max() > 9):
+        bad = np.unique(y[(y < 0) | (y > 9)])
+        raise MNISTFormatError(f"load_mnist: {path}: {k} holds labels {bad[:5].tolist()} outside the digits 0..9")
 
 
 def _ensure_keras_backend() -> None:

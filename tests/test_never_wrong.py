@@ -547,3 +547,50 @@ def test_two_processes_saving_to_one_path(tmp_path):
     back = anp.load(target)
     assert back["who"] in (1, 2) and np.all(back["w"] == back["who"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["saver.py", "shared.npz"]
+
+
+# --------------------------------------------------------------------------- 8. load_mnist
+
+def _mnist_file(path, **override):
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (6, 28, 28)).astype(np.uint8), "y_train": np.arange(6, dtype=np.uint8),
+              "x_test": rng.integers(0, 256, (2, 28, 28)).astype(np.uint8), "y_test": np.array([9, 0], np.uint8)}
+    arrays.update(override)
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("override, match", [
+    ({"y_train": np.array([0, 1, 2, 10, 4, 5])}, r"\[10\] outside the digits"),
+    ({"y_train": np.array([0, 1, 2, 255, 4, 5], np.uint8)}, r"\[255\]"),
+    ({"y_test": np.array([-1, 0])}, r"\[-1\]"),
+    ({"y_test": np.array([3.7, 1.0])}, "dtype float64"),
+    ({"y_test": np.array(["3", "1"])}, "dtype <U1"),
+    ({"x_test": np.full((2, 28, 28), 300, np.uint16)}, r"values in \[300, 300\]"),
+    ({"x_test": np.full((2, 28, 28), -5, np.int8)}, r"values in \[-5, -5\]"),
+    ({"x_test": np.full((2, 28, 28), np.nan)}, "float64 with values"),
+])
+def test_load_mnist_refuses_bad_labels_and_pixels(tmp_path, override, match):
+    path = _mnist_file(tmp_path / "m.npz", **override)
+    with pytest.raises(anp.datasets.MNISTFormatError, match=match) as e:
+        anp.datasets.load_mnist(path)
+    assert str(path) in str(e.value)
+
+
+def test_load_mnist_accepts_wider_integer_pixels_within_range(tmp_path):
+    x = np.full((2, 28, 28), 255, np.uint16)
+    data = anp.datasets.load_mnist(_mnist_file(tmp_path / "m.npz", x_test=x))
+    assert data.flat()[1].max() == 1.0
+
+
+def test_load_mnist_on_damaged_archives_and_fifos(tmp_path):
+    import os
+    good = _mnist_file(tmp_path / "good.npz").read_bytes()
+    damaged = bytearray(good)
+    damaged[len(good) // 3: len(good) // 3 + 200] = b"\xff" * 200  # inside a member's data
+    (tmp_path / "damaged.npz").write_bytes(bytes(damaged))
+    (tmp_path / "cut.npz").write_bytes(good[: len(good) // 2])
+    os.mkfifo(tmp_path / "fifo.npz")
+    for name in ("damaged.npz", "cut.npz", "fifo.npz"):
+        with pytest.raises(anp.datasets.MNISTFormatError, match=name):
+            anp.datasets.load_mnist(tmp_path / name)
