@@ -8,14 +8,20 @@ to one full-batch ``value_and_grad`` (each block of rows weighted n_b/n — the 
 
 - ``client=None``: block by block in this process (``backward_in_blocks``).
 - ``client=`` a ``dask.distributed.Client``: NumPy data is scattered to the workers once (each block
-  kept on two workers, so losing one loses no data) and reused on later calls with the same arrays;
+  kept on two workers, so losing one loses no data) and reused on later calls with the same arrays
+  holding the same values (a fingerprint of the bytes is compared each call, so ``X *= 3`` between
+  calls sends the new values; only the latest array at each data position stays on the workers);
   ``dask.array`` data (say a ``.npy`` memmap or zarr store bigger than any worker's memory) is read
   chunk by chunk where it lives; parameters are broadcast once per call; block results are reduced
-  with a tree sum. A worker that dies mid-step is replaced by Dask's rescheduling, with the same result.
+  with a tree sum. A worker that dies mid-step is replaced by Dask's rescheduling, with the same result;
+  if it took the only copy of something the step needs, the step is run again from the scattered
+  data (the result is bit for bit the same: the blocks and their sum do not depend on who ran them).
 - ``client=`` any other ``concurrent.futures.Executor``: blocks as tasks, data sent with each task.
 """
 from __future__ import annotations
 
+import hashlib
+from concurrent.futures import CancelledError
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -61,7 +67,8 @@ class _Run:
         self.single = isinstance(argnums, int)
         self.argnums = (argnums,) if self.single else tuple(argnums)
         self.data_argnums = (data_argnums,) if isinstance(data_argnums, int) else tuple(data_argnums)
-        self._scattered: dict[int, tuple[Any, list]] = {}  # id(array) -> (array, block futures)
+        # data position -> (array, fingerprint, bounds, block futures): the latest data only
+        self._scattered: dict[int, tuple[Any, bytes, list, list]] = {}
 
     def __call__(self, *args: Any) -> tuple[Tensor, Any]:
         args = list(args)
@@ -70,6 +77,8 @@ class _Run:
         if any(len(d) != n for d in data):
             raise ValueError(f"data_parallel: the data arguments have different numbers of rows "
                              f"{[len(d) for d in data]}")
+        if n == 0:
+            raise ValueError("data_parallel: the data has no rows (the mean loss over no rows is undefined)")
         params = [_as_array(args[i]) for i in self.argnums]
         bounds = [(s, min(s + self.block_rows, n)) for s in range(0, n, self.block_rows)]
         if self.client is None:
@@ -103,10 +112,22 @@ class _Run:
                                       [np.asarray(d[lo:hi]) for d in data], (hi - lo) / n) for lo, hi in bounds]
         return _tree_sum([fu.result() for fu in futures], _add)
 
-    def _dask(self, args, params, data, bounds, n):
+    def _dask(self, args, params, data, bounds, n, tries: int = 3):
+        """The step on the cluster; run again (from data scattered anew) when a dead worker took the
+        only copy of what it needed."""
+        for attempt in range(tries):
+            try:
+                return self._dask_once(args, params, data, bounds, n)
+            except (CancelledError, _lost_errors()) as e:
+                self._scattered.clear()
+                if attempt == tries - 1:
+                    raise RuntimeError(f"data_parallel: the step failed {tries} times as workers were lost "
+                                       f"({type(e).__name__}: {e})") from e
+
+    def _dask_once(self, args, params, data, bounds, n):
         client = self.client
         template = self._template(args)
-        block_sets = [self._blocks_on_workers(d, bounds) for d in data]
+        block_sets = [self._blocks_on_workers(pos, d, bounds) for pos, d in enumerate(data)]
         param_futures = client.scatter(params, broadcast=True, hash=False)
         results = [client.submit(_block_result, self.f, self.argnums, self.data_argnums, template, param_futures,
                                  [blocks[b] for blocks in block_sets], (hi - lo) / n, pure=False)
@@ -114,7 +135,7 @@ class _Run:
         total = _tree_sum(results, lambda a, b: client.submit(_add, a, b, pure=False))
         return total.result()
 
-    def _blocks_on_workers(self, d, bounds) -> list:
+    def _blocks_on_workers(self, pos, d, bounds) -> list:
         """Per block: a future (NumPy data: scattered once, kept on two workers) or a dask collection."""
         if _is_dask_array(d):
             d = d.rechunk({0: self.block_rows} if d.ndim == 1 else {0: self.block_rows, **{
@@ -122,16 +143,44 @@ class _Run:
             if tuple(hi - lo for lo, hi in bounds) != d.chunks[0]:
                 raise ValueError("data_parallel: could not align the dask array's chunks with the blocks")
             return self.client.compute(list(d.to_delayed().reshape(-1)))  # read where the chunks live
-        cached = self._scattered.get(id(d))
-        if cached is not None and cached[0] is d and len(cached[1]) == len(bounds):
-            return cached[1]
         arr = np.asarray(d)
+        mark = _fingerprint(arr)
+        cached = self._scattered.get(pos)
+        if cached is not None and cached[0] is d and cached[1] == mark and cached[2] == bounds:
+            futures = cached[3]
+            if self._copies(futures) < 2:  # a worker was lost since: back to two copies each
+                self.client.replicate(futures, n=2)
+            return futures
+        self._scattered.pop(pos, None)  # the earlier data is released on the workers
         futures = self.client.scatter([arr[lo:hi] for lo, hi in bounds], hash=False)
-        workers = len(self.client.scheduler_info().get("workers", {}))
-        if workers > 1:
+        if self._workers() > 1:
             self.client.replicate(futures, n=2)
-        self._scattered[id(d)] = (d, futures)
+        self._scattered[pos] = (d, mark, bounds, futures)
         return futures
+
+    def _workers(self) -> int:
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def _copies(self, futures) -> int:
+        if self._workers() < 2:
+            return 2
+        held = self.client.who_has(futures)
+        return min((len(v) for v in held.values()), default=0)
+
+
+def _fingerprint(arr: np.ndarray) -> bytes:
+    """A digest of the array's bytes, shape and dtype: data changed in place between calls is noticed."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((arr.shape, arr.dtype.str)).encode())
+    h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+    return h.digest()
+
+
+def _lost_errors() -> tuple:
+    """Dask's errors for work or data lost with a worker."""
+    from distributed.client import FutureCancelledError  # noqa: PLC0415 - optional dependency
+    from distributed.scheduler import KilledWorker  # noqa: PLC0415
+    return (FutureCancelledError, KilledWorker)
 
 
 def _is_dask_client(c: Any) -> bool:
@@ -151,4 +200,6 @@ def data_parallel(f: Callable, argnums: int | Sequence[int] = 0, data_argnums: i
     things). ``args[argnums]`` are the parameters (arrays or Tensors), ``args[data_argnums]`` the
     row-aligned data (NumPy arrays, or dask arrays with a Dask client). See the module docstring.
     """
-    return _Run(f, argnums, data_argnums, block_rows, client)
+    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
+        raise ValueError(f"data_parallel: block_rows must be a positive integer, got {block_rows!r}")
+    return _Run(f, argnums, data_argnums, int(block_rows), client)

@@ -258,10 +258,14 @@ def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) 
     (``X_bᵀ @ dz``), and the intermediates are block-sized. Returns the full-batch loss.
     (``autonp.distributed.data_parallel`` runs the same blocks on Dask.)
     """
+    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
+        raise ValueError(f"backward_in_blocks: block_rows must be a positive integer, got {block_rows!r}")
     n = len(arrays[0])
     for a in arrays:
         if len(a) != n:
             raise ValueError(f"backward_in_blocks: arrays have different numbers of rows {[len(a) for a in arrays]}")
+    if n == 0:
+        raise ValueError("backward_in_blocks: no rows (the mean loss over no rows is undefined)")
     total = 0.0
     for start in range(0, n, block_rows):
         blocks = [a[start:start + block_rows] for a in arrays]
