@@ -78,7 +78,8 @@ class Optimizer:
             new_slots[slot] = values
         hyper, counters = state["hyper"], state["counters"]
         if not isinstance(hyper, dict) or set(hyper) != set(self.hyper):
-            fail(f"hyper-parameters {sorted(hyper) if isinstance(hyper, dict) else hyper!r}, expected {sorted(self.hyper)}")
+            got = sorted(hyper) if isinstance(hyper, dict) else hyper
+            fail(f"hyper-parameters {got!r}, expected {sorted(self.hyper)}")
         if not isinstance(counters, dict) or set(counters) != set(self.counters):
             fail(f"counters {counters!r}, expected {sorted(self.counters)}")
         for k, v in counters.items():

@@ -31,3 +31,18 @@ def mnist_path() -> Path:
     if not MNIST.exists():
         pytest.skip(f"MNIST copy not found at {MNIST} (set AUTONP_MNIST)")
     return MNIST
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fuzz-long", action="store_true", help="run the long fuzzer (tests/test_fuzz.py)")
+    parser.addoption("--fuzz-seed", default=None, help="the long fuzzer's seed (default: a new one, printed)")
+    parser.addoption("--fuzz-examples", type=int, default=3000, help="programs per kind in the long fuzzer")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--fuzz-long"):
+        return
+    skip = pytest.mark.skip(reason="the long fuzzer runs with --fuzz-long")
+    for item in items:
+        if "fuzz_long" in item.keywords:
+            item.add_marker(skip)

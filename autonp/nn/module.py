@@ -108,7 +108,8 @@ class Module:
         buffers = dict(self.named_buffers())
         gens = dict(self.named_generators())
         if not isinstance(state, dict):
-            raise FormatError(f"load_state_dict into {type(self).__name__}: expected a dict, got {type(state).__name__}")
+            raise FormatError(f"load_state_dict into {type(self).__name__}: expected a dict, "
+                              f"got {type(state).__name__}")
         values = {k: (v.numpy() if isinstance(v, Tensor) else np.asarray(v)) for k, v in state.items()}
         known = set(params) | set(buffers) | set(gens)
         missing = sorted(known - set(values))

@@ -409,7 +409,8 @@ def _svd_vjp(grads, outs, x):
 
 
 _svd = _multi_output("svd", lambda x: np.linalg.svd(x, full_matrices=False), _svd_shapes, _svd_vjp)
-_svd.prim.rule = "reduced (full_matrices=False); singular vectors need distinct nonzero singular values (NaN where tied)"
+_svd.prim.rule = ("reduced (full_matrices=False); singular vectors need distinct nonzero singular values "
+                  "(NaN where tied)")
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 
 

@@ -16,9 +16,8 @@ import numpy as np
 from ..tensor import Tensor, _data
 from . import arithmetic as ar
 from . import elementwise as ew
-from . import inplace
+from . import inplace, nn
 from . import linalg as la
-from . import nn
 from . import reductions as rd
 from . import shape as sh
 

@@ -1,0 +1,309 @@
+"""A fuzzer for silently wrong gradients (issue 18): hypothesis draws random straight-line programs —
+compositions of ops, broadcasting, fancy indexing with repeated indices, boolean masks, item assignment
+and in-place operators (repeated indices included), integer casts, ``where``, reductions over length-1
+axes, and nested transforms (``grad`` of a function closing over the outer variable, the Hessian as
+``jacobian(grad)``, ``hvp``), with or without ``no_grad`` around the transform — and checks first and
+second derivatives against central differences of the same program run on plain ndarrays, and against
+HIPS autograd where it has every op of the program.
+
+A program is a list of steps over registers of shape (3, 4), written once against a NumPy namespace
+``np_`` and run three ways: ``numpy`` on arrays (the oracle: no autonp), ``numpy`` on Tensors (autonp,
+reached through NumPy's protocols), ``autograd.numpy`` (HIPS). ``make test`` runs a fixed set of a few
+hundred programs; ``pytest tests/test_fuzz.py --fuzz-long`` runs thousands from a new seed, and prints
+the seed and the program of any failure (turn it into a regression test in test_never_wrong.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+
+import autonp as anp
+from conftest import central_diff
+
+S = (3, 4)
+UNARY = {
+    "sin": lambda np_, a: np_.sin(a),
+    "cos": lambda np_, a: np_.cos(a),
+    "tanh": lambda np_, a: np_.tanh(a),
+    "square": lambda np_, a: 0.3 * np_.square(a),
+    "gauss": lambda np_, a: np_.exp(-a * a),
+    "log1p_sq": lambda np_, a: np_.log1p(a * a),
+    "soft_abs": lambda np_, a: np_.sqrt(1.0 + a * a),
+    "sigmoid": lambda np_, a: 1.0 / (1.0 + np_.exp(-a)),
+    "transpose": lambda np_, a: np_.reshape(np_.transpose(a), S),
+    "flip_roll": lambda np_, a: np_.roll(np_.flip(a, axis=1), 1, axis=0),
+}
+BINARY = {
+    "add": lambda np_, a, b: a + b,
+    "sub": lambda np_, a, b: a - 0.5 * b,
+    "mul": lambda np_, a, b: a * b,
+    "div": lambda np_, a, b: a / (1.0 + b * b),
+    "maximum": lambda np_, a, b: np_.maximum(a, b),
+    "where": lambda np_, a, b: np_.where(a > b, a, 0.5 * b),
+    "row_broadcast": lambda np_, a, b: a * b[1:2, :],
+    "col_broadcast": lambda np_, a, b: a + np_.mean(b, axis=1, keepdims=True),
+    "matmul": lambda np_, a, b: 0.3 * ((a @ np_.transpose(b)) @ a),
+    "concatenate": lambda np_, a, b: np_.concatenate([a[:, :2], b[:, 2:]], axis=1),
+    "stack_sum": lambda np_, a, b: np_.sum(np_.stack([a, b, a * b]), axis=0),
+}
+REDUCE = {
+    "sum": lambda np_, a, ax: np_.sum(a, axis=ax, keepdims=True),
+    "mean": lambda np_, a, ax: np_.mean(a, axis=ax, keepdims=True),
+    "max": lambda np_, a, ax: np_.max(a, axis=ax, keepdims=True),
+    "std": lambda np_, a, ax: np_.std(a, axis=ax, keepdims=True),
+    "var": lambda np_, a, ax: np_.var(a, axis=ax, keepdims=True),
+    "prod": lambda np_, a, ax: np_.prod(0.5 + 0.2 * a, axis=ax, keepdims=True),
+}
+INPLACE = ("+=", "-=", "*=", "/=")
+MUTATING = {"assign_fancy", "assign_mask", "assign_basic", "add_at", "inplace", "alias_inplace"}  # not for HIPS
+
+
+def _index(seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """k (row, col) pairs, repeats likely."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, S[0], k), rng.integers(0, S[1], k)
+
+
+def _mask(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random(S) < 0.5
+
+
+def step_code(step: tuple) -> str:
+    """The step as a line of Python (for failure reports)."""
+    kind, *rest = step
+    return f"{kind}{tuple(rest)}"
+
+
+def run_program(np_, program: list, inputs: list):
+    """The registers after every step; the program's value is Σ_k Σ(r_k · w_k)."""
+    regs = list(inputs)
+    for step in program:
+        kind, *p = step
+        a = regs[p[0] % len(regs)]
+        b = regs[p[1] % len(regs)] if len(p) > 1 and isinstance(p[1], int) else None
+        if kind in UNARY:
+            out = UNARY[kind](np_, a)
+        elif kind in BINARY:
+            out = BINARY[kind](np_, a, b)
+        elif kind == "reduce":
+            name, axis = p[2], p[3]
+            out = REDUCE[name](np_, a, axis) + np_.zeros(S)
+        elif kind == "reduce_len1":  # over an axis of length 1 (std, var: zero variance)
+            out = np_.reshape(REDUCE[p[2]](np_, np_.reshape(a, S + (1,)), 2), S)
+        elif kind == "gather":  # fancy indexing with repeated indices
+            idx = np.random.default_rng(p[2]).integers(0, 12, 12)
+            out = np_.reshape(np_.ravel(a)[idx], S)
+        elif kind == "int_cast":  # an integer cast is a constant multiplier
+            out = a * np_.floor(2.0 * b).astype(np.int64)
+        elif kind == "assign_fancy":
+            rows, cols = _index(p[2], p[3])
+            out = a * 1.0
+            out[rows, cols] = np_.sin(b[cols % S[0], rows]) * 1.5
+        elif kind == "assign_mask":
+            m = _mask(p[2])
+            out = a * 1.0
+            out[m] = b[m] ** 2
+        elif kind == "assign_basic":
+            out = a * 1.0
+            out[1:, ::2] = b[:2, 1::2] * 2.0
+        elif kind == "add_at":  # t[idx] += v with repeated indices: NumPy keeps the last write
+            rows, cols = _index(p[2], p[3])
+            out = a * 1.0
+            out[rows, cols] += np_.cos(b[rows, cols])
+        elif kind == "inplace":
+            out = a * 1.0
+            v = b if p[2] != "/=" else 1.0 + b * b
+            if p[2] == "+=":
+                out += v
+            elif p[2] == "-=":
+                out -= v
+            elif p[2] == "*=":
+                out *= v
+            else:
+                out /= v
+        elif kind == "alias_inplace":  # the other name sees the change, as with NumPy arrays
+            t = a * 1.0
+            alias = t
+            t *= b
+            t += 0.5
+            out = alias
+        else:
+            raise AssertionError(kind)
+        regs.append(out)
+    return regs
+
+
+def weights(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=S) for _ in range(n)]
+
+
+def value(np_, program, inputs, seed):
+    regs = run_program(np_, program, inputs)
+    ws = weights(len(regs), seed)
+    total = 0.0
+    for r, w in zip(regs, ws):
+        total = total + np_.sum(r * w)
+    return total
+
+
+# --------------------------------------------------------------------------- the strategy
+
+def steps(n_inputs: int):
+    """Programs of 2–10 steps; each step's kind drawn uniformly from every kind there is."""
+    reg, seed = st.integers(0, 30), st.integers(0, 2**16)
+    shapes = {
+        **{k: lambda k=k: st.tuples(st.just(k), reg) for k in UNARY},
+        **{k: lambda k=k: st.tuples(st.just(k), reg, reg) for k in BINARY},
+        "reduce": lambda: st.tuples(st.just("reduce"), reg, st.none(), st.sampled_from(sorted(REDUCE)),
+                                    st.sampled_from([0, 1])),
+        "reduce_len1": lambda: st.tuples(st.just("reduce_len1"), reg, st.none(),
+                                         st.sampled_from(["std", "var", "mean", "max"])),
+        "gather": lambda: st.tuples(st.just("gather"), reg, st.none(), seed),
+        "int_cast": lambda: st.tuples(st.just("int_cast"), reg, reg),
+        "assign_fancy": lambda: st.tuples(st.just("assign_fancy"), reg, reg, seed, st.integers(1, 8)),
+        "add_at": lambda: st.tuples(st.just("add_at"), reg, reg, seed, st.integers(1, 8)),
+        "assign_mask": lambda: st.tuples(st.just("assign_mask"), reg, reg, seed),
+        "assign_basic": lambda: st.tuples(st.just("assign_basic"), reg, reg),
+        "inplace": lambda: st.tuples(st.just("inplace"), reg, reg, st.sampled_from(INPLACE)),
+        "alias_inplace": lambda: st.tuples(st.just("alias_inplace"), reg, reg),
+    }
+    one = st.sampled_from(sorted(shapes)).flatmap(lambda k: shapes[k]())
+    return st.lists(one, min_size=2, max_size=10)
+
+
+def program_inputs(seed: int, n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=S) for _ in range(n)]
+
+
+def report(program, mode, seed) -> str:
+    return f"mode={mode} seed={seed}\n  " + "\n  ".join(step_code(s) for s in program)
+
+
+def close(got, want, what, scale_tol=1e-5):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, what
+    tol = scale_tol * (1.0 + np.max(np.abs(want)))
+    assert np.all(np.isfinite(got) == np.isfinite(want)), what
+    err = np.max(np.abs(got - want), initial=0.0)
+    assert err <= tol, f"{what}\n  max error {err:.3g} (tolerance {tol:.3g})\n  got  {got.ravel()[:6]}\n  want " \
+                       f"{want.ravel()[:6]}"
+
+
+def _grad_of(f, x, under_no_grad):
+    if under_no_grad:
+        with anp.no_grad():
+            return anp.grad(f)(x).numpy()
+    return anp.grad(f)(x).numpy()
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def check_first_order(program, seed, under_no_grad):
+    """∂/∂x against central differences of the plain-NumPy run (and HIPS where it has every op)."""
+    (x0,) = program_inputs(seed, 1)
+    f = lambda x: value(np, program, [x], seed)  # noqa: E731 - arrays: NumPy; Tensors: autonp
+    what = report(program, "grad" + (" under no_grad" if under_no_grad else ""), seed)
+    got = _grad_of(f, x0, under_no_grad)
+    close(got, central_diff(f, x0), what)
+    if not any(s[0] in MUTATING or s[0] == "int_cast" for s in program):
+        hips = pytest.importorskip("autograd")
+        try:
+            h = hips.grad(lambda x: value(hips.numpy, program, [x], seed))(x0)
+        except NotImplementedError:  # HIPS has no gradient for one of the ops (flip, roll, ...)
+            return
+        close(got, h, what + "\n  (against HIPS autograd)", scale_tol=1e-10)
+
+
+def check_second_order(program, seed):
+    """H·v by ``hvp`` and the Hessian as ``jacobian(grad)``, against differences of differences."""
+    (x0,) = program_inputs(seed, 1)
+    f = lambda x: value(np, program, [x], seed)  # noqa: E731
+    v = np.random.default_rng(seed + 1).normal(size=S)
+    eps = 1e-4
+    want_hv = (central_diff(f, x0 + eps * v, 1e-5) - central_diff(f, x0 - eps * v, 1e-5)) / (2 * eps)
+    close(anp.hvp(f)(x0, v).numpy(), want_hv, report(program, "hvp", seed), scale_tol=2e-4)
+    if seed % 4 == 0:  # the whole Hessian for a quarter of them (144 entries)
+        h = anp.hessian(f)(x0).numpy().reshape(12, 12)
+        close(h @ v.ravel(), want_hv.ravel(), report(program, "hessian = jacobian(grad)", seed), scale_tol=2e-4)
+
+
+def check_nested(program, seed, under_no_grad):
+    """F(x) = Σ w·[∂P(x, y)/∂y at y = x]: the inner grad closes over x, its variable y starts at x.
+    Perturbation confusion (the inner derivative counting paths through the closed-over x) shows here."""
+    (x0,) = program_inputs(seed, 1)
+    w = np.random.default_rng(seed + 2).normal(size=S)
+
+    def inner_np(x):  # ∂P/∂y at y = x, by central differences in y alone
+        return central_diff(lambda y: value(np, program, [x, y], seed), x, 1e-5)
+
+    want = central_diff(lambda x: np.sum(inner_np(x) * w), x0, 1e-4)
+
+    def outer(x):
+        return anp.sum(anp.grad(lambda y: value(np, program, [x, y], seed))(x) * w)
+    got = _grad_of(outer, x0, under_no_grad)
+    close(got, want, report(program, "nested grad" + (" under no_grad" if under_no_grad else ""), seed),
+          scale_tol=2e-4)
+
+
+CHECKS = {
+    "first order": (check_first_order,
+                    dict(program=steps(1), seed=st.integers(0, 2**16), under_no_grad=st.booleans())),
+    "second order": (check_second_order, dict(program=steps(1), seed=st.integers(0, 2**16))),
+    "nested": (check_nested, dict(program=steps(2), seed=st.integers(0, 2**16), under_no_grad=st.booleans())),
+}
+
+
+def fuzz(name: str, examples: int, seed: int | None = None):
+    """The check as a hypothesis property: derandomized (the same programs every run) unless a seed is given."""
+    check, strategies = CHECKS[name]
+    test = settings(max_examples=examples, deadline=None, derandomize=seed is None, database=None,
+                    suppress_health_check=list(HealthCheck))(given(**strategies)(check))
+    return test if seed is None else hypothesis_seed(seed)(test)
+
+
+# --------------------------------------------------------------------------- in make test: 400 programs
+
+test_first_derivatives = fuzz("first order", 200)
+test_second_derivatives_hvp_and_hessian = fuzz("second order", 100)
+test_nested_grad_of_a_closure_over_the_outer_variable = fuzz("nested", 100)
+
+
+@pytest.mark.fuzz_long
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_fuzz_long(request, name):
+    """``pytest tests/test_fuzz.py --fuzz-long [--fuzz-seed N] [--fuzz-examples K]``: K programs (3,000 by
+    default) of each kind from a new seed, printed with any failure."""
+    seed = request.config.getoption("--fuzz-seed")
+    seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    print(f"\nfuzz {name}: seed {seed}")
+    try:
+        fuzz(name, request.config.getoption("--fuzz-examples"), seed)()
+    except BaseException as e:
+        raise AssertionError(f"fuzz {name}: seed {seed} (rerun with --fuzz-long --fuzz-seed {seed}): {e}") from e
+
+
+def test_the_fuzzer_covers_every_step_kind():
+    kinds = set(UNARY) | set(BINARY) | {"reduce", "reduce_len1", "gather", "int_cast"} | MUTATING
+    seen = set()
+
+    @settings(max_examples=300, derandomize=True, deadline=None, database=None)
+    @given(program=steps(1))
+    def collect(program):
+        seen.update(s[0] for s in program)
+    collect()
+    assert seen == kinds, kinds - seen
+
+
+def test_the_oracle_sees_a_wrong_gradient():
+    """The harness can fail: a deliberately wrong VJP (sin's derivative as sin) is caught."""
+    wrong = anp.Primitive("wrong_sin", np.sin).defvjp(lambda g, ans, x: g * anp.sin(x))
+    (x0,) = program_inputs(3, 1)
+    with pytest.raises(AssertionError, match="max error"):
+        close(anp.grad(lambda x: anp.sum(wrong(x) * 2.0))(x0).numpy(),
+              central_diff(lambda x: np.sum(np.sin(x) * 2.0), x0), "wrong_sin")
