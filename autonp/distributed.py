@@ -8,9 +8,11 @@ to one full-batch ``value_and_grad`` (each block of rows weighted n_b/n — the 
 
 - ``client=None``: block by block in this process (``backward_in_blocks``).
 - ``client=`` a ``dask.distributed.Client``: NumPy data is scattered to the workers once (each block
-  kept on two workers, so losing one loses no data) and reused on later calls with the same arrays
-  holding the same values (a fingerprint of the bytes is compared each call, so ``X *= 3`` between
-  calls sends the new values; only the latest array at each data position stays on the workers);
+  kept on two workers, so losing one loses no data) and reused on later calls with the same arrays.
+  While the workers hold its copy an array is read-only (the memory guard's rule: ``X *= 3`` fails at
+  that line instead of being silently ignored; ``X = X * 3`` is new data, sent on the next call; an
+  array made writeable again by hand is sent again). Only the latest array at each data position
+  stays on the workers (the one before is released, and writeable again);
   ``dask.array`` data (say a ``.npy`` memmap or zarr store bigger than any worker's memory) is read
   chunk by chunk where it lives; parameters are broadcast once per call; block results are reduced
   with a tree sum. A worker that dies mid-step is replaced by Dask's rescheduling, with the same result;
@@ -20,14 +22,14 @@ to one full-batch ``value_and_grad`` (each block of rows weighted n_b/n — the 
 """
 from __future__ import annotations
 
-import hashlib
+import weakref
 from concurrent.futures import CancelledError
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .functional import backward_in_blocks, block_backward
-from .tensor import Tensor
+from .tensor import Tensor, _lock, _unlock
 
 __all__ = ["data_parallel"]
 
@@ -67,8 +69,10 @@ class _Run:
         self.single = isinstance(argnums, int)
         self.argnums = (argnums,) if self.single else tuple(argnums)
         self.data_argnums = (data_argnums,) if isinstance(data_argnums, int) else tuple(data_argnums)
-        # data position -> (array, fingerprint, bounds, block futures): the latest data only
-        self._scattered: dict[int, tuple[Any, bytes, list, list]] = {}
+        # data position -> (array, bounds, block futures): the latest data only, read-only meanwhile
+        self._scattered: dict[int, tuple[Any, list, list]] = {}
+        self._locked: dict[int, list] = {}  # data position -> the arrays made read-only for it
+        weakref.finalize(self, _unlock_all, self._locked)
 
     def __call__(self, *args: Any) -> tuple[Tensor, Any]:
         args = list(args)
@@ -120,6 +124,7 @@ class _Run:
                 return self._dask_once(args, params, data, bounds, n)
             except (CancelledError, _lost_errors()) as e:
                 self._scattered.clear()
+                _unlock_all(self._locked)
                 if attempt == tries - 1:
                     raise RuntimeError(f"data_parallel: the step failed {tries} times as workers were lost "
                                        f"({type(e).__name__}: {e})") from e
@@ -144,18 +149,19 @@ class _Run:
                 raise ValueError("data_parallel: could not align the dask array's chunks with the blocks")
             return self.client.compute(list(d.to_delayed().reshape(-1)))  # read where the chunks live
         arr = np.asarray(d)
-        mark = _fingerprint(arr)
         cached = self._scattered.get(pos)
-        if cached is not None and cached[0] is d and cached[1] == mark and cached[2] == bounds:
-            futures = cached[3]
+        if cached is not None and cached[0] is d and cached[1] == bounds and not arr.flags.writeable:
+            futures = cached[2]
             if self._copies(futures) < 2:  # a worker was lost since: back to two copies each
                 self.client.replicate(futures, n=2)
             return futures
         self._scattered.pop(pos, None)  # the earlier data is released on the workers
+        _unlock(self._locked.pop(pos, None) or [])
         futures = self.client.scatter([arr[lo:hi] for lo, hi in bounds], hash=False)
         if self._workers() > 1:
             self.client.replicate(futures, n=2)
-        self._scattered[pos] = (d, mark, bounds, futures)
+        self._locked[pos] = _lock([arr]) or []  # the values the workers hold cannot change here unseen
+        self._scattered[pos] = (d, bounds, futures)
         return futures
 
     def _workers(self) -> int:
@@ -168,12 +174,10 @@ class _Run:
         return min((len(v) for v in held.values()), default=0)
 
 
-def _fingerprint(arr: np.ndarray) -> bytes:
-    """A digest of the array's bytes, shape and dtype: data changed in place between calls is noticed."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr((arr.shape, arr.dtype.str)).encode())
-    h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
-    return h.digest()
+def _unlock_all(locked: dict) -> None:
+    for arrays in locked.values():
+        _unlock(arrays)
+    locked.clear()
 
 
 def _lost_errors() -> tuple:

@@ -193,13 +193,26 @@ class detect_anomaly:
         self._errstate.__exit__(*exc)
 
 
-def _check_finite(value: Any, prim: "Primitive", args: Sequence, site, stage: str) -> None:
+_WHERE_HINT = ("  If np.where (or a mask) discards this value, its gradient there is 0·∞ = NaN all the same (a limit "
+               "PyTorch and JAX share): compute the op on safe inputs instead, the double-where fix: "
+               "np.where(c, f(np.where(c, x, 1.0)), 0.0)")
+
+
+def _check_finite(value: Any, prim: "Primitive", args: Sequence, site, stage: str, g: Any = None) -> None:
     arr = value._arr if isinstance(value, Tensor) else value
     if isinstance(arr, (np.ndarray, np.generic)) and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
         bad = "NaN" if np.isnan(arr).any() else "Inf"
         shapes = ", ".join(describe(a) for a in args)
+        hint = ""
+        if stage == "forward":
+            hint = "\n" + _WHERE_HINT
+        elif g is not None:
+            gd = g._arr if isinstance(g, Tensor) else g
+            if np.shape(gd) == np.shape(arr) and (np.isnan(arr) & (np.asarray(gd) == 0)).any():
+                hint = ("\n  The incoming gradient is 0 where this NaN appears: a branch np.where discarded, "
+                        "differentiated anyway.\n" + _WHERE_HINT)
         raise AnomalyError(f"{prim.name} produced {bad} in its {stage} (inputs: {shapes})\n"
-                           f"  op built at {format_site(site)}")
+                           f"  op built at {format_site(site)}{hint}")
 
 
 # --------------------------------------------------------------------------- primitives
@@ -895,7 +908,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                                 f"that argument has shape {a.shape} (op built at {format_site(node.site)})")
                         if anomaly:
                             _check_finite(gi, node.prim, node.args, node.site,
-                                          f"backward (gradient of argument {i})")
+                                          f"backward (gradient of argument {i})", g)
                         want_dtype = a._arr.dtype
                         if gi.dtype is not want_dtype and gi.dtype != want_dtype:
                             gi = gi.astype(want_dtype)

@@ -70,10 +70,10 @@ def test_dask_with_numpy_data_equals_the_full_batch_and_scatters_once(problem, c
     run = anp.data_parallel(make_loss(), argnums=(0, 1, 2, 3), data_argnums=(4, 5), block_rows=500, client=client)
     first = run(*params, X, Y)
     check(first, problem)
-    scattered = run._scattered[0][3]
+    scattered = run._scattered[0][2]
     assert len(scattered) == 5 and all(len(ws) == 2 for ws in client.who_has(scattered).values())  # 2 copies
     second = run(*params, X, Y)
-    assert run._scattered[0][3] is scattered   # the data was not sent again
+    assert run._scattered[0][2] is scattered   # the data was not sent again
     assert float(second[0]) == float(first[0])
 
 
@@ -114,17 +114,25 @@ def test_a_worker_killed_at_any_point_changes_nothing(problem, client, delay, fr
     assert float(again[0]) == float(undisturbed[0])
 
 
-def test_data_changed_in_place_between_calls_is_sent_again(problem, client):
+def test_data_changed_in_place_between_calls_is_refused_or_sent_again(problem, client):
     params, X, Y = problem[:3]
     X = X.copy()
     run = anp.data_parallel(make_loss(), argnums=(0, 1, 2, 3), data_argnums=(4, 5), block_rows=500, client=client)
     run(*params, X, Y)
+    with pytest.raises(ValueError, match="read-only"):  # the workers hold its values: refused at this line
+        X *= 3
+    X.flags.writeable = True  # by hand: then the data is sent again
     X *= 3
-    value, grads = run(*params, X, Y)
-    v0, g0 = anp.value_and_grad(make_loss(), argnums=(0, 1, 2, 3))(*params, X, Y)
-    assert float(value) == pytest.approx(float(v0), rel=1e-12)
-    for g, e in zip(grads, g0):
-        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-12, atol=1e-15)
+    for data in (X, X * 0.5):  # changed by hand, and new data
+        value, grads = run(*params, data, Y)
+        v0, g0 = anp.value_and_grad(make_loss(), argnums=(0, 1, 2, 3))(*params, data, Y)
+        assert float(value) == pytest.approx(float(v0), rel=1e-12)
+        for g, e in zip(grads, g0):
+            np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-12, atol=1e-15)
+    assert X.flags.writeable  # no longer held: writeable again
+    del run
+    import gc
+    gc.collect()
 
 
 def test_only_the_latest_data_stays_on_the_workers(problem, client):

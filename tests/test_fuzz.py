@@ -14,6 +14,8 @@ the seed and the program of any failure (turn it into a regression test in test_
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -214,10 +216,13 @@ def check_first_order(program, seed, under_no_grad):
     if not any(s[0] in MUTATING or s[0] == "int_cast" for s in program):
         hips = pytest.importorskip("autograd")
         try:
-            h = hips.grad(lambda x: value(hips.numpy, program, [x], seed))(x0)
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                h = hips.grad(lambda x: value(hips.numpy, program, [x], seed))(x0)
         except NotImplementedError:  # HIPS has no gradient for one of the ops (flip, roll, ...)
             return
-        close(got, h, what + "\n  (against HIPS autograd)", scale_tol=1e-10)
+        if np.isfinite(h).all():  # HIPS divides by zero where autonp does not (std over a length-1 axis)
+            close(got, h, what + "\n  (against HIPS autograd)", scale_tol=1e-10)
 
 
 def check_second_order(program, seed):
@@ -234,18 +239,19 @@ def check_second_order(program, seed):
 
 
 def check_nested(program, seed, under_no_grad):
-    """F(x) = Σ w·[∂P(x, y)/∂y at y = x]: the inner grad closes over x, its variable y starts at x.
+    """F(x) = Σ w·[∂P(x, y)/∂y at y = h(x)], h(x) = 1.3x + 0.2: the inner grad closes over x, and its
+    variable starts at a function of x (not at x itself, where x > y would sit on its kink).
     Perturbation confusion (the inner derivative counting paths through the closed-over x) shows here."""
     (x0,) = program_inputs(seed, 1)
     w = np.random.default_rng(seed + 2).normal(size=S)
 
-    def inner_np(x):  # ∂P/∂y at y = x, by central differences in y alone
-        return central_diff(lambda y: value(np, program, [x, y], seed), x, 1e-5)
+    def inner_np(x):  # ∂P/∂y at y = h(x), by central differences in y alone
+        return central_diff(lambda y: value(np, program, [x, y], seed), 1.3 * x + 0.2, 1e-5)
 
     want = central_diff(lambda x: np.sum(inner_np(x) * w), x0, 1e-4)
 
     def outer(x):
-        return anp.sum(anp.grad(lambda y: value(np, program, [x, y], seed))(x) * w)
+        return anp.sum(anp.grad(lambda y: value(np, program, [x, y], seed))(1.3 * x + 0.2) * w)
     got = _grad_of(outer, x0, under_no_grad)
     close(got, want, report(program, "nested grad" + (" under no_grad" if under_no_grad else ""), seed),
           scale_tol=2e-4)

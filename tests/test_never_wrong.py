@@ -9,18 +9,7 @@ import pytest
 
 import autonp as anp
 from autonp import nn
-
-
-def central(f, x, eps=1e-6):
-    """∂f/∂x by central differences of a plain-NumPy function (the oracle)."""
-    x = np.array(x, dtype=float)
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        d = np.zeros_like(x)
-        d[i] = eps
-        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
-    return g
-
+from conftest import central_diff as central
 
 # --------------------------------------------------------------------------- 1. perturbation confusion
 
@@ -295,6 +284,19 @@ def test_eigvalsh_and_nuclear_norm_at_repeated_values():
                                atol=1e-12)   # Σλ = trace: ∂ = I
     np.testing.assert_allclose(anp.grad(lambda A: np.linalg.norm(A, "nuc"))(2 * np.eye(3)).numpy(), np.eye(3),
                                atol=1e-12)   # ‖A‖_* = tr A near 2I (positive definite): ∂ = I
+
+
+def test_detect_anomaly_names_the_discarded_where_branch():
+    x = anp.Tensor([0.0, 2.0], requires_grad=True)
+    with np.errstate(all="ignore"):
+        y = anp.sum(np.where(x.numpy() > 0, anp.sqrt(x), 0.0))
+    with anp.detect_anomaly(), pytest.raises(anp.AnomalyError, match="(?s)sqrt produced NaN.*np.where discarded.*"
+                                                                      "double-where"):
+        y.backward()
+    # the fix it names: a finite gradient, 1/(2√2) and 0
+    g = anp.grad(lambda t: anp.sum(np.where(t.numpy() > 0, anp.sqrt(np.where(t.numpy() > 0, t, 1.0)), 0.0)))(
+        np.array([0.0, 2.0]))
+    np.testing.assert_allclose(g.numpy(), [0.0, 1 / (2 * np.sqrt(2))], rtol=1e-15)
 
 
 def test_eigenvector_gradient_at_a_repeated_eigenvalue_is_nan_not_a_number():
