@@ -881,10 +881,12 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                     vals, ans = node.vals, t._arr
                     if vals is None or ans is None:  # another thread's backward freed this part meanwhile
                         raise _freed_error(node)
-                vjps = node.prim.vjps
+                prim = node.prim
+                vjps = prim.vjps
                 kwargs = node.kwargs if create_graph or node.saved is None else {**node.kwargs, "saved": node.saved}
-                if node.prim.vjp_all is not None:  # every argument's VJP in one call (stack, concatenate)
-                    vjps = node.prim.vjp_all(g, ans, vals, kwargs)
+                all_at_once = prim.vjp_all is not None
+                if all_at_once:  # every argument's gradient from one call (stack, concatenate)
+                    vjps = prim.vjp_all(g, ans, vals, kwargs)
             args = node.args
             for i in node.grad_idx:
                 a = args[i]
@@ -897,11 +899,13 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                     except IndexError:
                         raise _no_vjp(node.prim, i) from None
                     acc = grads.get(k)
-                    if vjp is not None and acc is not None and acc[1] and node.prim.vjp_add is not None \
-                            and not create_graph and not anomaly:
-                        node.prim.vjp_add(i, acc[0], g, vals, kwargs)  # scattered into the sum in place
-                    elif vjp is not None:
-                        gi = vjp(g, ans, *vals, **kwargs) if callable(vjp) else vjp
+                    if vjp is None:
+                        pass
+                    elif acc is not None and acc[1] and prim.vjp_add is not None and not create_graph \
+                            and not anomaly:
+                        prim.vjp_add(i, acc[0], g, vals, kwargs)  # scattered into the sum in place
+                    else:
+                        gi = vjp if all_at_once else vjp(g, ans, *vals, **kwargs)
                         if gi.shape != a._arr.shape:
                             raise RuntimeError(
                                 f"the vjp of {node.prim.name} for argument {i} returned shape {gi.shape}, but "

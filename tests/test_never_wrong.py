@@ -67,6 +67,11 @@ def test_transforms_differentiate_under_no_grad():
         assert np.array_equal(g.numpy(), 3 * x ** 2)
         out, pull = anp.vjp(lambda t: t * t, x)
         assert np.array_equal(pull(np.ones(2)).numpy(), 2 * x)
+        np.testing.assert_array_equal(anp.jacobian(lambda t: t ** 3)(x).numpy(), np.diag(3 * x ** 2))
+        np.testing.assert_array_equal(anp.hessian(lambda t: anp.sum(t ** 3))(x).numpy(), np.diag(6 * x))
+        np.testing.assert_array_equal(anp.jvp(anp.sin, (x,), (np.ones(2),))[1].numpy(), np.cos(x))
+        np.testing.assert_allclose(anp.elementwise_grad(anp.tanh)(x).numpy(), 1 - np.tanh(x) ** 2, rtol=1e-15)
+        np.testing.assert_array_equal(anp.hvp(lambda t: anp.sum(t ** 4))(x, np.ones(2)).numpy(), 12 * x ** 2)
 
 
 def test_a_transform_inside_a_custom_vjp():
