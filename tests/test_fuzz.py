@@ -60,7 +60,8 @@ REDUCE = {
     "prod": lambda np_, a, ax: np_.prod(0.5 + 0.2 * a, axis=ax, keepdims=True),
 }
 INPLACE = ("+=", "-=", "*=", "/=")
-MUTATING = {"assign_fancy", "assign_mask", "assign_basic", "add_at", "inplace", "alias_inplace"}  # not for HIPS
+MUTATING = {"assign_fancy", "assign_mask", "assign_basic", "add_at", "inplace", "alias_inplace",  # not for HIPS
+            "self_inplace", "assign_self"}
 
 
 def _index(seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,6 +109,11 @@ def run_program(np_, program: list, inputs: list):
             m = _mask(p[2])
             out = a * 1.0
             out[m] = b[m] ** 2
+        elif kind == "assign_self":  # t[1:] = t[:-1] (overlapping), then t[...] = t
+            out = a * 1.0
+            out[1:] = out[:-1]
+            out[...] = out
+            out *= 1.5
         elif kind == "assign_basic":
             out = a * 1.0
             out[1:, ::2] = b[:2, 1::2] * 2.0
@@ -132,6 +138,16 @@ def run_program(np_, program: list, inputs: list):
             t *= b
             t += 0.5
             out = alias
+        elif kind == "self_inplace":  # t op= t: both operands are the earlier t
+            out = a * 1.0
+            if p[2] == "+=":
+                out += out
+            elif p[2] == "-=":
+                out -= 0.5 * out
+            elif p[2] == "*=":
+                out *= out
+            else:
+                out /= 1.0 + out * out
         else:
             raise AssertionError(kind)
         regs.append(out)
@@ -172,6 +188,8 @@ def steps(n_inputs: int):
         "assign_basic": lambda: st.tuples(st.just("assign_basic"), reg, reg),
         "inplace": lambda: st.tuples(st.just("inplace"), reg, reg, st.sampled_from(INPLACE)),
         "alias_inplace": lambda: st.tuples(st.just("alias_inplace"), reg, reg),
+        "self_inplace": lambda: st.tuples(st.just("self_inplace"), reg, st.none(), st.sampled_from(INPLACE)),
+        "assign_self": lambda: st.tuples(st.just("assign_self"), reg),
     }
     one = st.sampled_from(sorted(shapes)).flatmap(lambda k: shapes[k]())
     return st.lists(one, min_size=2, max_size=10)

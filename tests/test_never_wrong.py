@@ -177,6 +177,25 @@ def test_in_place_keeps_earlier_uses_of_the_old_value():
     np.testing.assert_allclose(h, 2 * np.eye(2), atol=1e-12)
 
 
+def test_in_place_with_itself_as_the_operand():
+    # found by hostile testing after the fix above: t += t, t *= t, t[...] = t lost the gradient (None)
+    x0 = np.array([1.0, 2.0])
+    for op, want in [(operator.iadd, 8 * x0), (operator.imul, None)]:
+        def f(x, op=op):
+            t = x * 1.0
+            op(t, t)
+            return anp.sum(t * t) if op is operator.iadd else anp.sum(t)
+        want = want if want is not None else 2 * x0   # Σ(2x)² → 8x; Σx² → 2x
+        np.testing.assert_allclose(anp.grad(f)(x0).numpy(), want, rtol=1e-15)
+
+    def g(x):
+        t = x * 1.0
+        t[...] = t
+        t[1:] = t[:-1]
+        return anp.sum(t * np.array([1.0, 10.0]))
+    np.testing.assert_array_equal(anp.grad(g)(x0).numpy(), [11.0, 0.0])
+
+
 def test_in_place_refusals():
     leaf = anp.Tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf Tensor.*requires grad"):

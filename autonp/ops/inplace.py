@@ -61,7 +61,8 @@ def _make_inplace(symbol: str, prim: Primitive, ufunc: Any):
                     f"{_where(symbol)} on a leaf Tensor{t.shape} that requires grad, while ops are recorded: "
                     f"its gradient would be ambiguous. To update a parameter, do it under `with anp.no_grad():`; "
                     f"for a new value write t = t {symbol} v")
-            new = _twin(prim)(earlier(t), other)
+            old = earlier(t)
+            new = _twin(prim)(old, old if other is t else other)  # t op= t: both are the earlier t
             _check_result(symbol, t, new.shape, new.dtype)
             if new.dtype != t.dtype:
                 new = astype(new, t.dtype)

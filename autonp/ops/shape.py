@@ -253,7 +253,8 @@ def _tensor_setitem(t: Tensor, index, value) -> None:
             f"t[...] = v on a leaf Tensor{t.shape} that requires grad: its gradient would be ambiguous. Build "
             f"a new tensor (y = anp.where(mask, v, t), or y = t * 1 then y[...] = v), or assign under "
             f"anp.no_grad() to change the values of a parameter")
-    rebind(t, setitem(earlier(t), index, value))
+    old = earlier(t)
+    rebind(t, setitem(old, index, old if value is t else value))  # t[i] = t: the value is the earlier t
 
 
 def earlier(t: Tensor) -> Tensor:
