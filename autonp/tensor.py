@@ -587,7 +587,7 @@ class Tensor:
         if value is None:
             self._grad = None
             return
-        arr = value._arr if isinstance(value, Tensor) else np.asarray(value)
+        arr = value._arr if isinstance(value, Tensor) else as_array(value)  # (anp.compile's stand-ins stay)
         if arr.shape != self._arr.shape:
             raise ValueError(f"grad of shape {arr.shape} assigned to a Tensor of shape {self._arr.shape}")
         if arr.dtype.kind not in "fiub":

@@ -35,7 +35,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..tensor import OpError, Tensor
-from . import _trace
+from . import _reads, _trace
 from ._codegen import Retrace, _is_random, generate
 from ._random import _check_global_rng, _RandomPatch
 from ._state import _captured, _store, _stored, _Walk, check_constants
@@ -109,6 +109,7 @@ class _Trace:
         self.undo = undo if any(undo) else None  # (arrays, generators, global rng) changed before a guard
         self.stores: list = []  # traced values the function stored on objects or in globals
         self.filename = ""  # where linecache holds the source, for tracebacks through the generated code
+        self.guards: _reads.Guards | None = None  # the Python values the trace read (at any depth)
 
     def run(self, values: list) -> tuple:
         """The generated function on these inputs; if a guard fails, what it changed is put back first."""
@@ -132,6 +133,7 @@ class _Trace:
 
 _EAGER = object()
 _counter = itertools.count()
+_TRACING = threading.RLock()  # traces, one at a time in the process (a compiled call inside a trace: same thread)
 
 
 class Compiled:
@@ -142,6 +144,7 @@ class Compiled:
         self.max_signatures, self.max_traces = max_signatures, max_traces
         self._cache: OrderedDict = OrderedDict()
         self._lock = threading.RLock()
+        self._extra: list = []  # functions the trace ran whose data the walk missed: walked from the next call
         self.traces = 0
         self._last: _Trace | None = None
         functools.update_wrapper(self, f)
@@ -167,6 +170,8 @@ class Compiled:
         if traces is _EAGER:
             return self.f(*args, **kwargs)
         for trace in traces or ():
+            if not trace.guards.hold():  # a Python value the trace read has changed: not this trace
+                continue
             try:
                 outs, wb = trace.run(walk.values)
             except Retrace:
@@ -190,14 +195,22 @@ class Compiled:
             with self._lock:
                 self._cache[key] = _EAGER
             return self.f(*args, **kwargs)
-        return self._trace(key, args, kwargs)
+        with _TRACING:  # one trace at a time: its stand-ins sit in objects other calls may share
+            with self._lock:
+                again = self._cache.get(key)
+            if again is not traces and again is not None and again is not _EAGER:
+                return self(*args, **kwargs)  # another thread traced this signature meanwhile
+            return self._trace(key, args, kwargs)
 
     def _walk_all(self, walk: _Walk, args: tuple, kwargs: dict) -> tuple:
         names = self._params
         out_args = [walk.walk(a, names[i] if i < len(names) and not names[i].startswith("*") else f"arg{i}")
                     for i, a in enumerate(args)]
         out_kwargs = {k: walk.walk(v, k) for k, v in kwargs.items()}
-        for name, place, v in _captured(self.f):
+        captured = _captured(self.f)
+        for h in self._extra:
+            captured.extend(_captured(h))
+        for name, place, v in captured:
             if isinstance(v, np.ndarray) and place is not None and id(v) not in walk.seen:
                 walk.key.append(("captured", name) + walk._layout(v))
                 walk.seen[id(v)] = (len(walk.key), walk._input(v, place, name))
@@ -214,9 +227,11 @@ class Compiled:
         _trace._state.program = program
         _RandomPatch.enter(program)
         stored = None
+        reads = _reads.Reads()
         try:
             targs, tkwargs = self._walk_all(walk, args, kwargs)
-            result = self.f(*targs, **tkwargs)
+            with reads:
+                result = self.f(*targs, **tkwargs)
             _check_global_rng(program)
             tensors = {id(t): t for t in walk.tensors}
             _name_graph(result)
@@ -238,7 +253,18 @@ class Compiled:
         out_flat = _flat_refs(out_template, flat)
         items = _made_by_item(program)
         scalars = {i for i, r in enumerate(flat) if r.var in items}
+        guards, missed, ran = _reads.derive(reads, walk, stores)
+        new = [f for f in ran if all(f is not g for g in self._extra)] if missed else []
+        if new:  # data read deeper than the walk looked: this call's result stands, its trace is not kept,
+            with self._lock:  # and from the next call on the functions it ran are walked too
+                self._extra.extend(new)
+            return _build(out_flat, tuple(r.var.value for r in flat), scalars)
         check_constants(program, walk)
+        if missed:
+            raise CompileError(f"compile: the function reads {', '.join(map(str, missed[:3]))} (arrays, Tensors or "
+                               f"Modules) where the walk of arguments, closures and globals cannot follow (a class "
+                               f"attribute, say): a replay would use the values they had when traced. Pass them "
+                               f"as arguments, or keep them on a Module or an Optimizer the function receives")
         undo = _effects_before_guards(program, walk)
         n = next(_counter)
         name = _identifier_of(self.f)
@@ -247,7 +273,7 @@ class Compiled:
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
         trace = _Trace(namespace[name], source, out_flat, scalars, writebacks, undo)
-        trace.stores, trace.filename = stores, filename
+        trace.stores, trace.filename, trace.guards = stores, filename, guards
         with self._lock:
             traces = self._cache.setdefault(key, [])
             if traces is _EAGER:
@@ -327,7 +353,8 @@ def _identifier_of(f: Callable) -> str:
 
 def _made_by_item(program: Program) -> set:
     """The values ``x.item()`` made (NumPy scalars while traced, Python numbers when returned)."""
-    return {instr.outs.var for instr in program.instrs if instr.fn is _trace.scalar and isinstance(instr.outs, Ref)}
+    return {instr.outs.var for instr in program.instrs
+            if (instr.fn is _trace.scalar or instr.fn is _trace.py_round) and isinstance(instr.outs, Ref)}
 
 
 def _name_graph(result: Any) -> None:

@@ -22,7 +22,8 @@ BINARY = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "/", 
           np.less: "<", np.less_equal: "<=", np.equal: "==", np.not_equal: "!=", np.bitwise_and: "&",
           np.bitwise_or: "|", np.bitwise_xor: "^"}
 UNARY = {np.negative: "-", np.positive: "+", np.invert: "~"}
-BUILTINS = {bool: "bool", float: "float", int: "int", complex: "complex", as_index: "_index", as_list: "_tolist"}
+BUILTINS = {bool: "bool", float: "float", int: "int", complex: "complex", round: "round", as_index: "_index",
+            as_list: "_tolist"}
 RANDOM = (np.random.Generator, np.random.RandomState)
 
 
@@ -190,7 +191,7 @@ class Writer:
         self.names: dict[int, str] = {}
         # names the generated code uses itself (builtins included: an input called `float` must not shadow it)
         self.taken: set[str] = {"np", "Retrace", "_index", "_tolist", "_scalar", "bool", "float", "int", "complex",
-                                "slice"}
+                                "round", "slice"}
         self.consts: dict[str, Any] = {}
         self.const_ids: dict[Any, str] = {}
         self.counter = 0

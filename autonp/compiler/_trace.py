@@ -354,6 +354,11 @@ def as_index(x) -> int:
     return x.__index__()
 
 
+def py_round(x, ndigits):
+    """Python's ``round(x.item(), ndigits)`` (correctly rounded, as eager), kept as a NumPy scalar while traced."""
+    return np.float64(round(float(x), ndigits)) if isinstance(x, (np.floating, float)) else type(x)(round(x, ndigits))
+
+
 def as_list(x) -> list:
     return x.tolist()
 
@@ -507,6 +512,12 @@ class Sym:
 
     def __complex__(self) -> complex:
         return escape(self, complex, "complex()")
+
+    def __round__(self, ndigits=None):
+        """``round(loss.item(), 4)`` stays traced; ``round(x)`` (an int) is guarded as ``int()`` is."""
+        if ndigits is None:
+            return escape(self, round, "round()")
+        return record("call", py_round, (self, ndigits), {})
 
     def __contains__(self, value) -> bool:
         return bool((self == value).any())
