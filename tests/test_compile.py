@@ -652,12 +652,14 @@ def test_dead_values_are_not_computed():
     assert "exp" not in compiled.source and "@" not in compiled.source
 
 
-def test_printing_a_traced_value_says_it_shows_the_traced_call_only(capsys):
-    compiled = anp.compile(lambda x: print(f"sum {x.sum().item():.1f}") or x * 2.0)
-    with pytest.warns(UserWarning, match="later calls replay the NumPy code and print nothing"):
-        compiled(anp.Tensor(np.ones(3)))
-    compiled(anp.Tensor(np.ones(3)))
-    assert capsys.readouterr().out == "sum 3.0\n"
+def test_printing_or_formatting_a_traced_value_is_refused(capsys):
+    """A replay would print nothing, and a returned f-string would be the traced call's text every call."""
+    for f in (lambda x: print(f"sum {x.sum().item():.1f}") or x * 2.0,
+              lambda x: (x * 2.0, f"loss {x.sum().item():.3f}"),
+              lambda x: (x * 2.0, str(x.sum().item()))):
+        with pytest.raises(anp.CompileError, match="printed or formatted"):
+            anp.compile(f)(anp.Tensor(np.ones(3)))
+    assert capsys.readouterr().out == ""
 
 
 def test_source_before_the_first_call_is_an_error_that_says_so():

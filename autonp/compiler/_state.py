@@ -173,6 +173,8 @@ class _Walk:
                     self._attr(x, name, v, f"{hint}_{name}", depth + 1)
                 elif type(v) in _SCALARS:  # self.block_rows: read by the traced code as a constant
                     self.key.append((name, v))
+                else:  # a dict of settings, a function: by content or identity
+                    self.key.append((name, _plain_key(v)))
             out = x
         else:
             self.key.append(("O", id(x)))
@@ -223,11 +225,17 @@ class _Walk:
                     self.walk(v, names.get(id(v), name))
                 elif t is list or t is tuple:
                     key.append(len(v))
+                    if not any(isinstance(x, (Tensor, self.Module)) for x in v):
+                        key.append(_plain_key(v))  # sizes, names...: by content
                     for i, x in enumerate(v):
                         if isinstance(x, Tensor):
                             self.walk(x, names.get(id(x), f"{name}{i}"))
                 elif isinstance(v, np.random.Generator):
                     self._attr(sub, name, v, name, 1)
+                elif isinstance(v, np.ndarray) and name not in sub.buffers:  # a plain array attribute: an input
+                    self._attr(sub, name, v, name, 1)
+                elif not isinstance(v, self.Module):
+                    key.append((name, _plain_key(v)))  # a dict, a function...: by content or identity
             for name in sub.buffers:
                 v = getattr(sub, name)
                 if v is not None:
@@ -256,6 +264,13 @@ class _Walk:
             v = getattr(opt, name)
             self.key.append(("counter", name, type(v)))
             self._input(np.int64(v), _Place("counter", opt, name), name)
+
+
+def _plain_key(v: Any) -> Any:
+    """A signature entry for a value that is neither data nor a number: its fingerprint (containers by
+    content, everything else by identity, kept alive)."""
+    from ._reads import _safe_fp
+    return _safe_fp(v)
 
 
 def _hashable(v: Any) -> Any:

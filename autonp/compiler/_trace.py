@@ -12,12 +12,11 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import warnings
 from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor, _user_site, format_site
+from ..tensor import Tensor, format_site
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _BACKWARD_CODE = None  # the code object of autonp.tensor._run_backward (set on first use)
@@ -526,11 +525,11 @@ class Sym:
         return f"traced({self._var.value!r})"
 
     def __str__(self) -> str:
-        _warn_print(self)
+        _refuse_text(self)
         return str(self._var.value)
 
     def __format__(self, spec: str) -> str:
-        _warn_print(self)
+        _refuse_text(self)
         return format(self._var.value, spec)
 
     def __copy__(self):
@@ -575,15 +574,14 @@ class Sym:
         return np.invert(self)
 
 
-def _warn_print(sym: Sym) -> None:
-    program = _state.program
-    site = _user_site(3)
-    if program is None or site in program.warned:
+def _refuse_text(sym: Sym) -> None:
+    """Formatting a traced value (print, an f-string, str): a replay would print nothing, and a string
+    made from it would be the traced call's text on every call. Refused, at the user's line."""
+    if _state.program is None:
         return
-    program.warned.add(site)
-    warnings.warn_explicit("a traced value is printed or formatted inside a compiled function: this shows the "
-                           "traced call's value; later calls replay the NumPy code and print nothing. Return "
-                           "the value instead.", UserWarning, *(site or ("<unknown>", 0)))
+    raise CompileError("a traced value is printed or formatted (print, an f-string, str()) inside a compiled "
+                       "function: a replay would not print it again, and a string made from it would keep the "
+                       "traced call's text. Return the number (loss.item()) and format it outside" + _where())
 
 
 class _ObjectProxy:
