@@ -103,25 +103,32 @@ def _build(template: Any, values: tuple, scalars: set) -> Any:
 class _Trace:
     """One traced program: its generated function and how to read its results."""
 
-    def __init__(self, fn, source, out_template, scalars, writebacks, undo):
+    def __init__(self, fn, source, out_template, scalars, writebacks, undo, undo_all):
         self.fn, self.source, self.out_template, self.scalars = fn, source, out_template, scalars
         self.writebacks = writebacks  # indices of places written back, in the order the code returns them
-        self.undo = undo if any(undo) else None  # (arrays, generators, global rng) changed before a guard
+        # (arrays, generators, global rng) changed before the last instruction that can raise; and all of
+        # them, for when any ufunc can (np.seterr(all="raise"), or RuntimeWarnings made errors)
+        self.undo = undo if any(undo) else None
+        self.undo_all = undo_all if any(undo_all) else None
         self.stores: list = []  # traced values the function stored on objects or in globals
         self.filename = ""  # where linecache holds the source, for tracebacks through the generated code
         self.guards: _reads.Guards | None = None  # the Python values the trace read (at any depth)
 
     def run(self, values: list) -> tuple:
-        """The generated function on these inputs; if a guard fails, what it changed is put back first."""
-        if self.undo is None:
+        """The generated function on these inputs. A replay is a transaction: if it raises (a guard that
+        fails, an index out of bounds, a singular matrix...), what it had changed in place is put back first,
+        and nothing it would have rebound is (that happens after it returns): every input, parameter,
+        moment and counter is as it was before the call."""
+        undo = self.undo_all if _floating_errors_raise() else self.undo
+        if undo is None:
             return self.fn(*values)
-        arrays, generators, global_rng = self.undo
+        arrays, generators, global_rng = undo
         saved = [values[i].copy() for i in arrays]
         states = [values[i].bit_generator.state for i in generators]
         rng = np.random.get_state() if global_rng else None
         try:
             return self.fn(*values)
-        except Retrace:
+        except BaseException:
             for i, a in zip(arrays, saved):
                 np.copyto(values[i], a)
             for i, st in zip(generators, states):
@@ -265,14 +272,15 @@ class Compiled:
                                f"Modules) where the walk of arguments, closures and globals cannot follow (a class "
                                f"attribute, say): a replay would use the values they had when traced. Pass them "
                                f"as arguments, or keep them on a Module or an Optimizer the function receives")
-        undo = _effects_before_guards(program, walk)
+        undo = _effects_before(program, walk, _last_risk(program) + 1)
+        undo_all = _effects_before(program, walk, len(program.instrs))
         n = next(_counter)
         name = _identifier_of(self.f)
         source, namespace = generate(program, name, walk.input_vars, tuple(flat), wb_templates)
         filename = f"<anp.compile {name} #{n}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
-        trace = _Trace(namespace[name], source, out_flat, scalars, writebacks, undo)
+        trace = _Trace(namespace[name], source, out_flat, scalars, writebacks, undo, undo_all)
         trace.stores, trace.filename, trace.guards = stores, filename, guards
         with self._lock:
             traces = self._cache.setdefault(key, [])
@@ -375,18 +383,59 @@ def _name_graph(result: Any) -> None:
                 stack.extend(a for a in x.node.args if isinstance(a, Tensor))
 
 
-def _effects_before_guards(program: Program, walk: _Walk) -> tuple[list[int], list[int], bool]:
-    """What a replay changes before its last guard: inputs written in place, input generators and the
-    global generator drawn from. The replay saves them first, and puts them back if a guard fails, so
-    that tracing again starts from the state the call was given."""
-    last_guard = max((k for k, instr in enumerate(program.instrs) if instr.kind == "guard"), default=-1)
+_INDEXING = {"take", "put", "choose", "take_along_axis", "put_along_axis", "compress", "bincount", "unravel_index",
+             "ravel_multi_index", "at"}
+
+
+def _last_risk(program: Program) -> int:
+    """The index of the last instruction a replay with the same signature can raise at: a guard, a value
+    leaving NumPy, an index computed from the data (out of bounds?), np.linalg (singular?)."""
+    last = -1
+    for k, instr in enumerate(program.instrs):
+        kind = instr.kind
+        if kind in ("guard", "escape"):
+            last = k
+        elif kind in ("getitem", "setitem"):
+            if any(isinstance(leaf, Ref) for leaf in _leaves_of(instr.args[1])):
+                last = k
+        else:
+            fn = instr.fn
+            name = fn if isinstance(fn, str) else getattr(fn, "__name__", "")
+            module = "" if isinstance(fn, str) else getattr(fn, "__module__", "") or ""
+            if module.startswith("numpy.linalg") or name in _INDEXING:
+                last = k
+    return last
+
+
+def _leaves_of(template: Any):
+    if type(template) in (tuple, list):
+        for t in template:
+            yield from _leaves_of(t)
+    else:
+        yield template
+
+
+def _floating_errors_raise() -> bool:
+    """Can any ufunc raise now: NumPy set to raise, or RuntimeWarnings turned into errors?"""
+    if "raise" in np.geterr().values():
+        return True
+    for action, _, category, _, _ in warnings.filters:
+        if issubclass(RuntimeWarning, category):
+            return action == "error"
+    return False
+
+
+def _effects_before(program: Program, walk: _Walk, stop: int) -> tuple[list[int], list[int], bool]:
+    """What a replay changes before instruction ``stop``: inputs written in place, input generators and the
+    global generator drawn from. The replay saves them first and puts them back if it raises, so that
+    the state is as the call found it (and tracing again, after a failed guard, starts from there)."""
     by_root = {}
     for k, v in enumerate(walk.input_vars):
         if v.root is not None:
             by_root.setdefault(id(v.root), k)
     by_var = {id(v): k for k, v in enumerate(walk.input_vars)}
     arrays, generators, global_rng = set(), set(), False
-    for instr in program.instrs[:last_guard]:
+    for instr in program.instrs[:max(stop, 0)]:
         if instr.target is not None and instr.target.root is not None and id(instr.target.root) in by_root:
             arrays.add(by_root[id(instr.target.root)])
         elif _is_random(instr):

@@ -178,8 +178,8 @@ class Reads:
             return
         if type(v) in (list, dict, set):
             self.args[id(v)] = (v, {None: _safe_fp(v)})
-        elif hasattr(v, "__dict__") and not callable(v):
-            self.args[id(v)] = (v, attributes(v))
+        elif hasattr(v, "__dict__") and not isinstance(v, (types.MethodType, types.BuiltinFunctionType)):
+            self.args[id(v)] = (v, attributes(v))  # a plain object, a Module
 
 
 def attributes(obj: Any) -> dict:
@@ -236,13 +236,14 @@ def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
     for holder, key, before in reads.before.values():  # side effects on globals
         now = holder.get(key, _MISSING)
         if now is not _MISSING and not _traced(now) and before[0] != "id" and _safe_fp(now) != before:
-            raise CompileError(f"compile: the function changed the global {key} while traced (it was "
-                               f"{_show(before)}, now {now!r:.60}); a replay would not repeat that. Keep such "
-                               f"state outside the compiled function, or pass it in and return the new value")
+            raise CompileError(f"compile: the function changed the global {key} while traced (to {now!r:.60}); "
+                               f"a replay would not repeat that. Keep such state outside the compiled function, "
+                               f"or pass it in and return the new value")
     for obj, before in reads.args.values():  # side effects on arguments, closure values, defaults, objects
         now = {None: _safe_fp(obj)} if None in before else attributes(obj)
         for k in set(before) | set(now):
-            if (id(obj), k) in places or before.get(k) == now.get(k) or id(getattr(obj, k, None)) in holders:
+            if (id(obj), k) in places or before.get(k) == now.get(k) or (
+                    k is not None and id(getattr(obj, k, None)) in holders):
                 continue
             if k is not None and (k not in now or k not in before):
                 v = getattr(obj, k, None)
@@ -317,10 +318,6 @@ def _safe_fp(v: Any) -> Any:
         return fingerprint(v)
     except CompileError:
         return ("id", _Same(v))
-
-
-def _show(fp: Any) -> str:
-    return repr(fp[1]) if fp[0] in _SCALARS else "its value then"
 
 
 def _is_user_module(m: types.ModuleType) -> bool:

@@ -1,0 +1,310 @@
+"""Issue 19: anp.compile never replays a stale value. Each case changes something between calls that the
+trace read (at any depth) and checks that every call equals the same function run eagerly (rtol 1e-12),
+or that the trace is refused at trace time naming what it read; a replay that raises leaves the state as
+it was before the call; concurrent first calls leave no stand-in behind (tests/test_compile.py)."""
+import random
+import types
+
+import numpy as np
+import pytest
+
+import autonp as anp
+from autonp import nn, optim
+
+X = np.arange(3.0) + 0.5
+
+
+def follows(f, change, calls=3, *args):
+    """f compiled against f eager: equal before and after ``change()`` (a new trace or a guard in the way)."""
+    compiled = anp.compile(f)
+    for _ in range(calls):
+        assert compiled(X, *args) == pytest.approx(f(X, *args), rel=1e-12)
+    change()
+    for _ in range(calls):
+        assert compiled(X, *args) == pytest.approx(f(X, *args), rel=1e-12)
+    return compiled
+
+
+# --------------------------------------------------------------------------- reads the signature did not cover
+
+HP = {"scale": 2.0}
+W = anp.Tensor(np.ones(3), requires_grad=True)
+
+
+def test_the_issue_example_a_global_dict_entry():
+    def step(x):
+        W.grad = None
+        loss = anp.sum(W * x) * HP["scale"]
+        loss.backward()
+        return loss.item()
+    follows(step, lambda: HP.update(scale=5.0))
+
+
+LIST = [1.0, 2.0]
+
+
+def test_a_global_list_entry():
+    follows(lambda x: anp.sum(anp.Tensor(x) * LIST[1]).item(), lambda: LIST.__setitem__(1, 7.0))
+
+
+class Config:
+    def __init__(self):
+        self.scale = 2.0
+        self.table = {"shift": 1.0}
+
+
+CFG = Config()
+
+
+def test_attributes_of_a_plain_object_and_its_dict():
+    f = lambda x: anp.sum(anp.Tensor(x) * CFG.scale + CFG.table["shift"]).item()  # noqa: E731
+    follows(f, lambda: setattr(CFG, "scale", 3.0))
+    follows(f, lambda: CFG.table.update(shift=-4.0))
+
+
+cfg_module = types.ModuleType("cfg_module")
+cfg_module.__file__ = __file__  # a module of the user's (not a library's)
+cfg_module.scale = 2.0
+
+
+def test_an_attribute_of_a_config_module():
+    follows(lambda x: anp.sum(anp.Tensor(x) * cfg_module.scale).item(), lambda: setattr(cfg_module, "scale", 9.0))
+
+
+class Scaled:
+    factor = 2.0
+
+    def value(self, x):
+        return anp.sum(anp.Tensor(x) * self.factor)
+
+
+def test_a_class_attribute_patched_after_the_trace():
+    obj = Scaled()
+    follows(lambda x: obj.value(x).item(), lambda: setattr(Scaled, "factor", 5.0))
+    follows(lambda x: obj.value(x).item(), lambda: setattr(Scaled, "value", lambda self, x: anp.sum(anp.Tensor(x))))
+
+
+OFFSET = 1.0
+
+
+class Shifted(nn.Module):
+    def __init__(self):
+        self.lin = nn.Linear(3, 2, rng=np.random.default_rng(0))
+        self.mask = np.ones(2)
+        self.act = np.tanh
+        self.opts = {"gain": 1.0}
+
+    def forward(self, x):
+        return self.act(self.lin(x) + OFFSET) * self.mask * self.opts["gain"] + self.bias()
+
+    def bias(self):
+        return OFFSET * 0.5
+
+
+def test_module_attributes_and_module_level_constants_read_in_forward():
+    net = Shifted()
+    f = lambda x: anp.sum(net(x[None, :])).item()  # noqa: E731
+    follows(f, lambda: net.mask.__imul__(3.0))                  # a plain ndarray attribute, changed in place
+    follows(f, lambda: setattr(net, "act", np.sin))             # a function attribute
+    follows(f, lambda: net.opts.update(gain=-2.0))              # a dict attribute
+    follows(f, lambda: globals().update(OFFSET=4.0))            # read inside forward and a method of self
+
+
+def test_an_attribute_of_an_argument():
+    class Args:
+        pass
+    a = Args()
+    a.weights = {"w": 2.0}
+    follows(lambda x, a: anp.sum(anp.Tensor(x) * a.weights["w"]).item(), lambda: a.weights.update(w=0.5), 3, a)
+
+
+def test_a_mutable_default_argument_read():
+    def f(x, opts={"k": 2.0}):  # noqa: B006 - the point of the test
+        return anp.sum(anp.Tensor(x) * opts["k"]).item()
+    follows(f, lambda: f.__defaults__[0].update(k=6.0))
+
+
+def helper(v):
+    return v * 2.0
+
+
+def deep4(v):
+    return deep3(v) + 1.0
+
+
+def deep3(v):
+    return deep2(v)
+
+
+def deep2(v):
+    return helper(v) * DEEP_SCALE + DEEP_ARRAY
+
+
+DEEP_SCALE = 1.5
+DEEP_ARRAY = np.ones(3)
+
+
+def test_reads_four_calls_deep_and_a_helper_redefined():
+    f = lambda x: anp.sum(deep4(anp.Tensor(x))).item()  # noqa: E731
+    follows(f, lambda: globals().update(DEEP_SCALE=-1.0))
+    follows(f, lambda: DEEP_ARRAY.__imul__(5.0))   # an array four calls deep, changed in place
+    follows(f, lambda: globals().update(helper=lambda v: v * 7.0))
+
+
+# --------------------------------------------------------------------------- refused at trace time
+
+COUNT = 0
+SEEN: list = []
+
+
+def test_python_random_is_refused():
+    for f in (lambda x: anp.sum(anp.Tensor(x) * random.random()).item(),
+              lambda x: anp.sum(anp.Tensor(x) * random.gauss(0, 1)).item()):
+        with pytest.raises(anp.CompileError, match=r"random\.\w+\(\).*np.random"):
+            anp.compile(f)(X)
+
+
+def test_side_effects_on_python_objects_are_refused():
+    def counter(x):
+        global COUNT
+        COUNT += 1
+        return anp.sum(anp.Tensor(x)).item()
+
+    def appends(x):
+        SEEN.append(1)
+        return anp.sum(anp.Tensor(x)).item()
+
+    class Net(nn.Module):
+        def __init__(self):
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return anp.sum(anp.Tensor(x))
+    net = Net()
+    for f, what in ((counter, "global COUNT"), (appends, "global SEEN"), (lambda x: net(x).item(), "Net.calls")):
+        with pytest.raises(anp.CompileError, match=f"changed .*{what}"):
+            anp.compile(f)(X)
+
+
+def test_a_mutable_default_appended_to_is_refused():
+    def f(x, acc=[]):  # noqa: B006 - the point of the test
+        acc.append(1)
+        return anp.sum(anp.Tensor(x)).item()
+    with pytest.raises(anp.CompileError, match="changed a list"):
+        anp.compile(f)(X)
+
+
+class Holder:
+    table = np.ones(3)
+
+
+def test_an_array_where_the_walk_cannot_follow_is_refused():
+    f = lambda x: anp.sum(anp.Tensor(x) * Holder.table).item()  # noqa: E731
+    compiled = anp.compile(f)
+    with pytest.raises(anp.CompileError, match="table"):
+        for _ in range(3):
+            compiled(X)
+
+
+# --------------------------------------------------------------------------- transactional replays
+
+def _net():
+    return nn.Sequential(nn.Linear(3, 4, rng=np.random.default_rng(0)), nn.Tanh(),
+                         nn.Linear(4, 2, rng=np.random.default_rng(1)))
+
+
+def test_a_replay_that_raises_leaves_every_state_as_before_the_call():
+    """opt.step() runs in place, then an index computed from the data is out of bounds: parameters,
+    Adam's moments and its step count are as before the call, and later steps follow eager ones."""
+    table = np.arange(5.0)
+
+    def make():
+        net = _net()
+        opt = optim.Adam(net.parameters(), lr=0.05)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.cross_entropy(net(x), y)
+            loss.backward()
+            opt.step()
+            pick = table[(np.abs(x[:, 0]) * 2).astype(int)]  # IndexError when |x| ≥ 2.5
+            return loss.item() + float(pick.sum()) * 0.0
+        return net, opt, step
+
+    rng = np.random.default_rng(3)
+    xs = [rng.uniform(-1, 1, (6, 3)) for _ in range(5)]
+    bad = xs[0] * 10
+    y = np.arange(6) % 2
+    enet, eopt, estep = make()
+    cnet, copt, cstep = make()
+    compiled = anp.compile(cstep)
+    for k, x in enumerate(xs):
+        if k == 3:
+            before = ([p.numpy().copy() for p in cnet.parameters()], [m.copy() for m in copt.m], copt.t)
+            with pytest.raises(IndexError):
+                compiled(bad, y)
+            assert copt.t == before[2]
+            for p, q in zip(cnet.parameters(), before[0]):
+                np.testing.assert_array_equal(p.numpy(), q)
+            for m, q in zip(copt.m, before[1]):
+                np.testing.assert_array_equal(m, q)
+        assert compiled(x, y) == pytest.approx(estep(x, y), rel=1e-12)
+    for p, q in zip(cnet.parameters(), enet.parameters()):
+        np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-12)
+
+
+def test_a_replay_that_raises_under_floating_errors_puts_everything_back():
+    net = _net()
+    opt = optim.SGD(net.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = anp.sum(net(x) ** 2)
+        loss.backward()
+        opt.step()
+        return loss.item(), np.log(x.sum() * 0.0)  # log 0 after the update: an error under errstate(raise)
+
+    compiled = anp.compile(step)
+    with np.errstate(all="ignore"):
+        compiled(np.ones((2, 3)))
+        compiled(np.ones((2, 3)))
+    before = [p.numpy().copy() for p in net.parameters()]
+    with np.errstate(all="raise"), pytest.raises(FloatingPointError):
+        compiled(np.ones((2, 3)))
+    for p, q in zip(net.parameters(), before):
+        np.testing.assert_array_equal(p.numpy(), q)
+
+
+# --------------------------------------------------------------------------- what eager code does, traced
+
+@pytest.mark.parametrize("kind", ["clip_grad_norm", "grad = ndarray", "round(item)"])
+def test_library_helpers_and_builtins_on_items_trace(kind):
+    def make():
+        net = _net()
+        opt = optim.SGD(net.parameters(), lr=0.5)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.cross_entropy(net(x), y)
+            loss.backward()
+            norm = None
+            if kind == "clip_grad_norm":
+                norm = optim.clip_grad_norm(net.parameters(), 0.05)
+            elif kind == "grad = ndarray":
+                for p in net.parameters():
+                    p.grad = np.clip(p.grad.numpy(), -0.01, 0.01)
+            opt.step()
+            return (round(loss.item(), 4) if kind == "round(item)" else loss.item()), norm
+        return net, step
+    (enet, estep), (cnet, cstep) = make(), make()
+    compiled = anp.compile(cstep)
+    rng = np.random.default_rng(4)
+    y = np.arange(6) % 2
+    for k in range(6):
+        x = rng.normal(size=(6, 3)) * (1 + k)
+        got, want = compiled(x, y), estep(x, y)
+        assert got == want and type(got[0]) is float
+    assert compiled.traces <= 2
+    for p, q in zip(cnet.parameters(), enet.parameters()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
