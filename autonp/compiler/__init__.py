@@ -18,7 +18,9 @@ signature traces again; ``max_signatures`` (16) are kept, least recently used dr
 Guards: Python control flow on values (``if loss.item() > 1``, ``bool(t)``, ``float(t)``,
 ``int(t)``, ``t.tolist()``) records the value it saw; a replay that sees another one puts back what
 it changed and traces again (``max_traces`` (8) per signature; past that, that signature runs eagerly
-with a warning). Random numbers: ``_random``.
+with a warning). Random numbers: ``_random``. What the trace read from Python at any depth (globals,
+closures, attributes) is guarded, and side effects refused: ``_reads``. A replay that raises puts back
+what it changed: the state is as before the call.
 """
 from __future__ import annotations
 

@@ -296,7 +296,8 @@ def _holds_data(v: Any) -> bool:
 def _captured(f: Callable, depth: int = 0, seen: set | None = None) -> list[tuple[str, _Place | None, Any]]:
     """Objects ``f`` reaches without taking them as arguments: ``self`` of a bound method, closure cells,
     and the globals its code names (only the kinds that hold data) — and, two functions deep, those of
-    the functions it reaches the same way (``loss = make_loss(W)``: ``W`` lives in ``loss``'s closure)."""
+    the functions it reaches the same way (``loss = make_loss(W)``: ``W`` lives in ``loss``'s closure).
+    Deeper than that: the functions a trace was seen to run (``_reads``) are walked from the next call."""
     seen = set() if seen is None else seen
     if id(f) in seen:
         return []
