@@ -5,7 +5,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor import Tensor, gate
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "clip_grad_norm", "LRSchedule", "StepLR",
            "CosineLR"]
@@ -98,6 +98,13 @@ class Optimizer:
     weight_decay = 0.0  # L2: wd·p is added to every gradient before the update (AdamW decays apart)
 
     def step(self) -> None:
+        gate.enter()  # not while another thread traces a compiled step on these parameters
+        try:
+            self._step()
+        finally:
+            gate.leave()
+
+    def _step(self) -> None:
         for i, p in enumerate(self.params):
             if p.grad is not None:
                 g = p.grad.data
@@ -160,9 +167,9 @@ class Adam(Optimizer):
     nonnegative = ("v",)
     counters = ("t",)
 
-    def step(self) -> None:
+    def _step(self) -> None:
         self.t += 1
-        super().step()
+        super()._step()
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         b1, b2 = self.betas

@@ -484,6 +484,78 @@ def _check_differentiable_dtype(arr: np.ndarray) -> None:
                         f"(shape {arr.shape}); use Tensor(..., dtype=np.float64)")
 
 
+class _Gate:
+    """Keeps stand-ins out of sight of other threads. A thread that puts stand-ins into shared Tensors
+    (anp.compile's tracer) holds the gate alone (``exclusive``); a Module call, an optimizer step and a
+    compiled replay hold it shared (``enter``/``leave``, the outermost call of a thread only), so a trace
+    waits for them to finish and they wait for the trace. Uncontended, a shared hold is one lock."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._writer: int | None = None
+        self._readers = 0
+        self._local = threading.local()
+
+    def enter(self) -> None:
+        loc = self._local
+        depth = getattr(loc, "depth", 0)
+        loc.depth = depth + 1
+        if depth == 0:
+            me = threading.get_ident()
+            with self._cond:
+                while self._writer is not None and self._writer != me:
+                    self._cond.wait()
+                self._readers += 1
+
+    def leave(self) -> None:
+        loc = self._local
+        loc.depth -= 1
+        if loc.depth == 0:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    def step_out(self) -> int:
+        """Stop counting as a reader (before waiting for another thread's trace); returns what ``step_in`` needs."""
+        depth = getattr(self._local, "depth", 0)
+        if depth:
+            self._local.depth = 1
+            self.leave()
+        return depth
+
+    def step_in(self, depth: int) -> None:
+        if depth:
+            self.enter()
+            self._local.depth = depth
+
+    def exclusive(self) -> "_Exclusive":
+        return _Exclusive(self)
+
+
+class _Exclusive:
+    def __init__(self, gate: _Gate):
+        self.gate = gate
+
+    def __enter__(self) -> None:
+        g, me = self.gate, threading.get_ident()
+        mine = 1 if getattr(g._local, "depth", 0) else 0  # this thread's own shared hold, if any
+        with g._cond:
+            while g._writer is not None and g._writer != me:
+                g._cond.wait()
+            self.prev, g._writer = g._writer, me
+            while g._readers > mine:
+                g._cond.wait()
+
+    def __exit__(self, *exc: Any) -> None:
+        g = self.gate
+        with g._cond:
+            g._writer = self.prev
+            g._cond.notify_all()
+
+
+gate = _Gate()
+
+
 def _is_stand_in(x: Any) -> bool:
     """Does ``x`` stand in for an ndarray (it says so with ``__autonp_stand_in__``)? Tensors hold such
     objects as they are: anp.compile's tracer records the NumPy calls made on them."""

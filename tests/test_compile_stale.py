@@ -308,3 +308,42 @@ def test_library_helpers_and_builtins_on_items_trace(kind):
     assert compiled.traces <= 2
     for p, q in zip(cnet.parameters(), enet.parameters()):
         np.testing.assert_array_equal(p.numpy(), q.numpy())
+
+
+def test_an_eager_thread_is_not_shown_the_tracers_stand_ins():
+    """Issue 19: a thread evaluating the model eagerly while another traces a step on it got
+    OpError(... a traced value ...). Now each waits for the other; the eager values are right."""
+    import threading
+    import time
+    net = _net()
+    opt = optim.SGD(net.parameters(), lr=0.0)  # lr 0: the model's values stay what the eager thread expects
+    x, y = np.random.default_rng(5).normal(size=(6, 3)), np.arange(6) % 2
+    want = net(x).numpy().copy()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.cross_entropy(net(x), y)
+        time.sleep(0.05)  # a slow trace: the other thread runs meanwhile
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    errors, stop = [], threading.Event()
+
+    def eager():
+        while not stop.is_set():
+            try:
+                np.testing.assert_allclose(net(x).numpy(), want, rtol=1e-12)
+            except Exception as e:  # noqa: BLE001 - any exception is the failure
+                errors.append(e)
+                return
+
+    t = threading.Thread(target=eager)
+    t.start()
+    try:
+        for k in range(3):  # three signatures: three traces while the eager thread runs
+            anp.compile(step)(x[: 4 + k], y[: 4 + k])
+    finally:
+        stop.set()
+        t.join()
+    assert not errors, errors[0]

@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..tensor import OpError, Tensor
+from ..tensor import OpError, Tensor, gate
 from . import _reads, _trace
 from ._codegen import Retrace, _is_random, generate
 from ._random import _check_global_rng, _RandomPatch
@@ -169,6 +169,13 @@ class Compiled:
         return self._last.source
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        gate.enter()  # no other thread's trace has stand-ins in what this call reads
+        try:
+            return self._call(args, kwargs)
+        finally:
+            gate.leave()
+
+    def _call(self, args: tuple, kwargs: dict) -> Any:
         walk = _Walk(None)
         self._walk_all(walk, args, kwargs)
         key = tuple(walk.key)
@@ -204,12 +211,19 @@ class Compiled:
             with self._lock:
                 self._cache[key] = _EAGER
             return self.f(*args, **kwargs)
-        with _TRACING:  # one trace at a time: its stand-ins sit in objects other calls may share
-            with self._lock:
-                again = self._cache.get(key)
-            if again is not traces and again is not None and again is not _EAGER:
-                return self(*args, **kwargs)  # another thread traced this signature meanwhile
-            return self._trace(key, args, kwargs)
+        depth = gate.step_out()  # waiting for another thread's trace, this one reads nothing
+        try:
+            with _TRACING, gate.exclusive():  # one trace at a time, and nobody else looking while it runs
+                with self._lock:
+                    again = self._cache.get(key)
+                if again is not traces and again is not None and again is not _EAGER:
+                    retry = True  # another thread traced this signature meanwhile
+                else:
+                    retry = False
+                    result = self._trace(key, args, kwargs)
+        finally:
+            gate.step_in(depth)
+        return self._call(args, kwargs) if retry else result
 
     def _walk_all(self, walk: _Walk, args: tuple, kwargs: dict) -> tuple:
         names = self._params

@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..tensor import Tensor, name_scope
+from ..tensor import Tensor, gate, name_scope
 
 __all__ = ["Parameter", "Module", "Sequential"]
 
@@ -29,7 +29,11 @@ class Module:
         raise NotImplementedError
 
     def __call__(self, *args: Any) -> Tensor:
-        return self.forward(*args)
+        gate.enter()  # not while another thread traces a compiled step on shared Tensors
+        try:
+            return self.forward(*args)
+        finally:
+            gate.leave()
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         seen: set[int] = set()
