@@ -698,14 +698,7 @@ def test_concurrent_first_calls_on_a_shared_model_leave_no_stand_in():
                             nn.Linear(8, 3, rng=np.random.default_rng(1)))
         opt = optim.SGD(net.parameters(), lr=0.1)
         X, y = np.random.default_rng(2).normal(size=(16, 4)), np.arange(16) % 3
-
-        def step(X, y):
-            opt.zero_grad()
-            loss = nn.cross_entropy(net(X), y)
-            loss.backward()
-            opt.step()
-            return loss.item()
-        compiled = anp.compile(step)
+        compiled = _step(net, opt, compiled=True)
         start, errors, order = threading.Barrier(4), [], threading.Lock()
 
         def worker():
