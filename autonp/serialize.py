@@ -151,8 +151,11 @@ def _load(path: Path) -> Any:
             return dict(arrays)
         return _rebuild(json.loads(meta[_MANIFEST]), arrays)
     with np.load(path, allow_pickle=False) as f:
-        if _MANIFEST not in f.files:
-            return {k: f[k] for k in f.files}
-        manifest = json.loads(f[_MANIFEST].tobytes().decode())
-        arrays = {k: f[k] for k in f.files if k != _MANIFEST}
+        arrays = {k: f[k] for k in f.files}
+    for k, v in arrays.items():  # NumPy hands out a member that is not an .npy file as its raw bytes
+        if not isinstance(v, np.ndarray):
+            raise FormatError(f"its member {k!r} is not a NumPy array (.npy)")
+    if _MANIFEST not in arrays:  # an .npz from elsewhere: its arrays by name
+        return arrays
+    manifest = json.loads(arrays.pop(_MANIFEST).tobytes().decode())
     return _rebuild(manifest, arrays)

@@ -551,7 +551,18 @@ def test_damaged_and_crafted_files_raise_format_error_naming_the_file(tmp_path):
             text = json.dumps(manifest) if name != "recursive.npz" else "[" * 100000
             np.savez(f, __autonp_manifest__=np.frombuffer(text.encode(), dtype=np.uint8), w=np.ones(2))
     os.mkfifo(tmp_path / "fifo.npz")
-    for name in list(cases) + list(manifests) + ["recursive.npz", "fifo.npz"]:
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "notnpy.npz", "w") as z:  # a zip whose member is not an .npy file
+        z.writestr("w.npy", b"not an npy")
+    raw_st = None
+    try:
+        anp.save({"w": np.ones(3)}, tmp_path / "ok.safetensors")
+        raw_st = (tmp_path / "ok.safetensors").read_bytes()
+        (tmp_path / "cut.safetensors").write_bytes(raw_st[: len(raw_st) // 2])
+    except ImportError:
+        pass
+    extra = ["notnpy.npz"] + (["cut.safetensors"] if raw_st is not None else [])
+    for name in list(cases) + list(manifests) + ["recursive.npz", "fifo.npz"] + extra:
         with pytest.raises(anp.FormatError, match=name):
             anp.load(tmp_path / name)
 
