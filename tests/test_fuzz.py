@@ -187,7 +187,7 @@ def steady(f, x0, eps, tol):
 
 # --------------------------------------------------------------------------- the strategy
 
-def steps(n_inputs: int):
+def steps():
     """Programs of 2–10 steps; each step's kind drawn uniformly from every kind there is."""
     reg, seed = st.integers(0, 30), st.integers(0, 2**16)
     shapes = {
@@ -303,9 +303,9 @@ def check_nested(program, seed, under_no_grad):
 
 CHECKS = {
     "first order": (check_first_order,
-                    dict(program=steps(1), seed=st.integers(0, 2**16), under_no_grad=st.booleans())),
-    "second order": (check_second_order, dict(program=steps(1), seed=st.integers(0, 2**16))),
-    "nested": (check_nested, dict(program=steps(2), seed=st.integers(0, 2**16), under_no_grad=st.booleans())),
+                    dict(program=steps(), seed=st.integers(0, 2**16), under_no_grad=st.booleans())),
+    "second order": (check_second_order, dict(program=steps(), seed=st.integers(0, 2**16))),
+    "nested": (check_nested, dict(program=steps(), seed=st.integers(0, 2**16), under_no_grad=st.booleans())),
 }
 
 
@@ -343,7 +343,7 @@ def test_the_fuzzer_covers_every_step_kind():
     seen = set()
 
     @settings(max_examples=300, derandomize=True, deadline=None, database=None)
-    @given(program=steps(1))
+    @given(program=steps())
     def collect(program):
         seen.update(s[0] for s in program)
     collect()
