@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .functional import backward_in_blocks, block_backward
+from .functional import backward_in_blocks, block_backward, check_block_rows
 from .tensor import Tensor, _lock, _unlock
 
 __all__ = ["data_parallel"]
@@ -204,6 +204,5 @@ def data_parallel(f: Callable, argnums: int | Sequence[int] = 0, data_argnums: i
     things). ``args[argnums]`` are the parameters (arrays or Tensors), ``args[data_argnums]`` the
     row-aligned data (NumPy arrays, or dask arrays with a Dask client). See the module docstring.
     """
-    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
-        raise ValueError(f"data_parallel: block_rows must be a positive integer, got {block_rows!r}")
+    check_block_rows("data_parallel", block_rows)
     return _Run(f, argnums, data_argnums, int(block_rows), client)

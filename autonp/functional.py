@@ -25,6 +25,12 @@ class _Depth(threading.local):
 _depth = _Depth()
 
 
+def _records(values: Sequence) -> bool:
+    """Must a derivative be recorded? When the caller records, and an outer transform is running or a
+    value is already on a tape (an outer derivative may differentiate it)."""
+    return _mode.enabled and (_depth.n > 0 or any(isinstance(v, Tensor) and v.requires_grad for v in values))
+
+
 def _prepare(args: Sequence, argnums: Sequence[int]) -> tuple[list, bool]:
     """Make the differentiated arguments fresh Tensors that require grad, and say whether the
     derivative must itself be recorded (``nested``): when an outer transform or tape may differentiate
@@ -34,7 +40,7 @@ def _prepare(args: Sequence, argnums: Sequence[int]) -> tuple[list, bool]:
     confusion): in ``grad(lambda x: grad(lambda y: x * y)(x))`` the inner ``y`` is a recorded copy of
     the outer ``x``, so the inner derivative counts only the paths through ``y``."""
     args = list(args)
-    nested = _mode.enabled and (_depth.n > 0 or any(isinstance(a, Tensor) and a.requires_grad for a in args))
+    nested = _records(args)
     for i in argnums:
         a = args[i]
         if isinstance(a, Tensor) and a.requires_grad and nested:
@@ -132,7 +138,7 @@ def vjp(f: Callable, *args) -> tuple[Tensor, Callable]:
         if not isinstance(out, Tensor) or not out.requires_grad:
             res = tuple(_zeros_if_none(None, x) for x in args)
         else:
-            record = nested or (_mode.enabled and isinstance(v, Tensor) and v.requires_grad)
+            record = nested or _records((v,))
             with _evaluating():
                 gs = gradients(out, args, grad_outputs=v, retain_graph=True, create_graph=record)
             res = tuple(_zeros_if_none(g, x) for g, x in zip(gs, args))
@@ -147,9 +153,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Tensor, Ten
     primals, tangents = list(primals), list(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    nested = _mode.enabled and (_depth.n > 0 or any(isinstance(t, Tensor) and t.requires_grad for t in tangents))
-    args, nested_args = _prepare(primals, range(len(primals)))
-    nested = nested or nested_args
+    nested = _records(primals + tangents)
+    args, _ = _prepare(primals, range(len(primals)))
     with _evaluating():
         out = f(*args)
         if not isinstance(out, Tensor) or not out.requires_grad:
@@ -248,6 +253,11 @@ def block_backward(loss: Callable[[], Tensor], weight: float) -> float:
     return weight * out.item()
 
 
+def check_block_rows(who: str, block_rows: Any) -> None:
+    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
+        raise ValueError(f"{who}: block_rows must be a positive integer, got {block_rows!r}")
+
+
 def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) -> float:
     """Accumulate into ``.grad`` the gradient of a full-batch *mean* loss, computed block by block.
 
@@ -258,8 +268,7 @@ def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) 
     (``X_bᵀ @ dz``), and the intermediates are block-sized. Returns the full-batch loss.
     (``autonp.distributed.data_parallel`` runs the same blocks on Dask.)
     """
-    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
-        raise ValueError(f"backward_in_blocks: block_rows must be a positive integer, got {block_rows!r}")
+    check_block_rows("backward_in_blocks", block_rows)
     n = len(arrays[0])
     for a in arrays:
         if len(a) != n:

@@ -40,7 +40,7 @@ from ..tensor import OpError, Tensor, gate
 from . import _reads, _trace
 from ._codegen import Retrace, _is_random, generate
 from ._random import _check_global_rng, _RandomPatch
-from ._state import _captured, _store, _stored, _Walk, check_constants
+from ._state import _captured, _leaves, _store, _stored, _Walk, check_constants
 from ._trace import CompileError, Program, Ref, Sym, _ObjectProxy, _unwrap
 
 __all__ = ["compile", "Compiled", "CompileError"]
@@ -105,8 +105,9 @@ def _build(template: Any, values: tuple, scalars: set) -> Any:
 class _Trace:
     """One traced program: its generated function and how to read its results."""
 
-    def __init__(self, fn, source, out_template, scalars, writebacks, undo, undo_all):
+    def __init__(self, fn, source, out_template, scalars, writebacks, undo, undo_all, guards):
         self.fn, self.source, self.out_template, self.scalars = fn, source, out_template, scalars
+        self.guards: _reads.Guards = guards  # the Python values the trace read (at any depth)
         self.writebacks = writebacks  # indices of places written back, in the order the code returns them
         # (arrays, generators, global rng) changed before the last instruction that can raise; and all of
         # them, for when any ufunc can (np.seterr(all="raise"), or RuntimeWarnings made errors)
@@ -114,7 +115,6 @@ class _Trace:
         self.undo_all = undo_all if any(undo_all) else None
         self.stores: list = []  # traced values the function stored on objects or in globals
         self.filename = ""  # where linecache holds the source, for tracebacks through the generated code
-        self.guards: _reads.Guards | None = None  # the Python values the trace read (at any depth)
 
     def run(self, values: list) -> tuple:
         """The generated function on these inputs. A replay is a transaction: if it raises (a guard that
@@ -296,8 +296,8 @@ class Compiled:
         filename = f"<anp.compile {name} #{n}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
-        trace = _Trace(namespace[name], source, out_flat, scalars, writebacks, undo, undo_all)
-        trace.stores, trace.filename, trace.guards = stores, filename, guards
+        trace = _Trace(namespace[name], source, out_flat, scalars, writebacks, undo, undo_all, guards)
+        trace.stores, trace.filename = stores, filename
         with self._lock:
             traces = self._cache.setdefault(key, [])
             if traces is _EAGER:
@@ -412,7 +412,7 @@ def _last_risk(program: Program) -> int:
         if kind in ("guard", "escape"):
             last = k
         elif kind in ("getitem", "setitem"):
-            if any(isinstance(leaf, Ref) for leaf in _leaves_of(instr.args[1])):
+            if any(isinstance(leaf, Ref) for leaf in _leaves(instr.args[1])):
                 last = k
         else:
             fn = instr.fn
@@ -421,14 +421,6 @@ def _last_risk(program: Program) -> int:
             if module.startswith("numpy.linalg") or name in _INDEXING:
                 last = k
     return last
-
-
-def _leaves_of(template: Any):
-    if type(template) in (tuple, list):
-        for t in template:
-            yield from _leaves_of(t)
-    else:
-        yield template
 
 
 def _floating_errors_raise() -> bool:

@@ -14,11 +14,13 @@ After the trace:
 - a call into Python's ``random`` is refused (a replay would repeat the traced draw); ``np.random`` and
   Generators are recorded as draws instead (``_random``);
 - an array, Tensor, Module or Optimizer that such code reads but that the call did not receive as an
-  input (deeper than the walk of closures and globals looks) makes the trace run again with that code's
-  functions walked too, so their arrays are inputs, never constants.
+  input (deeper than the walk of closures and globals looks): that call's result stands but its trace is
+  not kept, and from the next call on the functions it ran are walked too, so their arrays are inputs,
+  never constants (where even that walk cannot reach them, a class attribute say, it is refused).
 """
 from __future__ import annotations
 
+import gc
 import os
 import random
 import sys
@@ -29,14 +31,15 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Tensor
-from ._trace import CompileError, Sym, _ObjectProxy
+from ._state import _SCALARS, _holds_data, _names
+from ._state import _traced as _holds_trace
+from ._trace import CompileError, _ObjectProxy
 
 _LIBRARY_DIRS = tuple(
     os.path.normcase(os.path.abspath(p)) + os.sep
     for p in {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     | {os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.path.dirname(np.__file__)})
 _RANDOM_FILE = os.path.normcase(os.path.abspath(random.__file__))
-_SCALARS = (bool, int, float, complex, str, bytes, type(None))
 _MISSING = object()
 _user_cache: dict = {}
 
@@ -61,21 +64,9 @@ def _is_user(code: types.CodeType) -> bool:
     return _kind(code) == "user"
 
 
-def names_of(code: types.CodeType) -> set[str]:
-    out = set(code.co_names)
-    for c in code.co_consts:
-        if isinstance(c, types.CodeType):
-            out |= names_of(c)
-    return out
-
-
-def _is_data(v: Any) -> bool:
-    from ._state import _holds_data
-    return _holds_data(v)
-
-
 def _traced(v: Any) -> bool:
-    return isinstance(v, (Sym, _ObjectProxy)) or (isinstance(v, Tensor) and isinstance(v._arr, Sym))
+    """A stand-in of this trace (a traced array or Tensor, or a Generator's proxy)."""
+    return isinstance(v, _ObjectProxy) or _holds_trace(v)
 
 
 class _Same:
@@ -119,7 +110,7 @@ class Reads:
     """The profile hook while tracing, and what it saw."""
 
     def __init__(self):
-        self.codes: dict = {}        # code -> its globals dict
+        self.codes: dict = {}        # code -> (its globals dict, the names it uses)
         self.before: dict = {}       # (id(holder), key) -> (holder, key, fingerprint before the trace touched it)
         self.args: dict = {}         # id(obj) -> (obj, fingerprint) of containers/objects passed to user code
         self.refused: list[str] = []
@@ -157,8 +148,9 @@ class Reads:
 
     def _first_call(self, frame, code: types.CodeType) -> None:
         g = frame.f_globals
-        self.codes[code] = g
-        for name in names_of(code):
+        names = set(_names(code))  # globals and attributes it may read, nested functions' too
+        self.codes[code] = (g, names)
+        for name in names:
             v = g.get(name, _MISSING)
             if v is not _MISSING:
                 self._note(g, name, v)
@@ -185,7 +177,7 @@ class Reads:
 def attributes(obj: Any) -> dict:
     """An object's attributes as fingerprints (arrays, Tensors, Modules and traced values left out:
     the walk and the writebacks look after those)."""
-    return {k: _safe_fp(x) for k, x in vars(obj).items() if not _traced(x) and not _is_data(x)}
+    return {k: _safe_fp(x) for k, x in vars(obj).items() if not _traced(x) and not _holds_data(x)}
 
 
 class Guards:
@@ -217,7 +209,6 @@ class Guards:
 
 def _functions_of(codes: list) -> dict:
     """code -> the function objects made from it (one scan of the heap for all)."""
-    import gc
     ids = {id(c) for c in codes}
     out: dict = {}
     for f in gc.get_referrers(*codes) if codes else ():
@@ -247,7 +238,7 @@ def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
                 continue
             if k is not None and (k not in now or k not in before):
                 v = getattr(obj, k, None)
-                if v is None or _traced(v) or _is_data(v):  # a traced value stored there: every replay stores it
+                if v is None or _traced(v) or _holds_data(v):  # a traced value stored there: every replay stores it
                     continue
             what = f"{type(obj).__name__}.{k}" if k is not None else f"a {type(obj).__name__} ({obj!r:.60})"
             raise CompileError(f"compile: the function changed {what} while traced; a replay would not repeat "
@@ -258,20 +249,20 @@ def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
     for kind, holder, key in (where for where, _ in stores):
         stored.add((id(walk.objects[holder]), key) if kind == "obj" else (id(holder), key))
     all_names: set = set()
-    for code in reads.codes:
-        all_names |= names_of(code)
+    for _, names in reads.codes.values():
+        all_names |= names
     items: list = []
     missed: list = []
     done: set = set()
 
-    def guard(kind: str, holder: Any, key: Any, v: Any, depth: int = 0) -> None:
+    def guard(kind: str, holder: Any, key: Any, v: Any, depth: int = 0, label: str | None = None) -> None:
         k = (id(holder), key)
         if k in done or k in stored or _traced(v):
             return
         done.add(k)
-        if _is_data(v):
+        if _holds_data(v):
             if id(v) not in seen:
-                missed.append(key)
+                missed.append(label or key)
             items.append((kind, holder, key, ("id", _Same(v))))
             return
         fp = _safe_fp(v)
@@ -297,13 +288,13 @@ def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
                     break
 
     functions = _functions_of(list(reads.codes))
-    for code, g in reads.codes.items():
-        for name in names_of(code) & set(g):
+    for code, (g, names) in reads.codes.items():
+        for name in names & set(g):
             guard("g", g, name, g[name])
         for f in functions.get(code, ()):
-            for cell in f.__closure__ or ():
+            for name, cell in zip(code.co_freevars, f.__closure__ or ()):
                 try:
-                    guard("c", cell, None, cell.cell_contents)
+                    guard("c", cell, None, cell.cell_contents, label=name)
                 except ValueError:
                     pass
             if f.__defaults__:

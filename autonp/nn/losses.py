@@ -24,7 +24,7 @@ def _class_targets(logits: Any, target: Any) -> Any:
     if len(shape) == 0:
         raise ValueError("cross_entropy: logits must have a class axis (shape (..., C)), got a scalar")
     c = shape[-1]
-    if t.dtype.kind == "b" or t.dtype.kind not in "iuf":
+    if t.dtype.kind not in "iuf":  # bool, strings, objects
         raise TypeError(f"cross_entropy: target of dtype {t.dtype}; expected class indices (integers) of shape "
                         f"{shape[:-1]} or probability rows (floats) of shape {shape}")
     if t.dtype.kind in "iu" and t.shape == shape[:-1]:

@@ -35,20 +35,26 @@ class Module:
         finally:
             gate.leave()
 
+    def _named_items(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        """(dotted name, value) for every attribute, the items of list and tuple attributes as ``name.i``."""
+        for name, value in vars(self).items():
+            if isinstance(value, (list, tuple)):
+                for i, v in enumerate(value):
+                    yield f"{prefix}{name}.{i}", v
+            else:
+                yield f"{prefix}{name}", value
+
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         seen: set[int] = set()
-        for name, value in vars(self).items():
-            items = value if isinstance(value, (list, tuple)) else [value]
-            for i, v in enumerate(items):
-                key = f"{prefix}{name}" + (f".{i}" if isinstance(value, (list, tuple)) else "")
-                if isinstance(v, Parameter) and id(v) not in seen:
-                    seen.add(id(v))
-                    yield key, v
-                elif isinstance(v, Module):
-                    for sub, p in v.named_parameters(key + "."):
-                        if id(p) not in seen:
-                            seen.add(id(p))
-                            yield sub, p
+        for key, v in self._named_items(prefix):
+            if isinstance(v, Parameter) and id(v) not in seen:
+                seen.add(id(v))
+                yield key, v
+            elif isinstance(v, Module):
+                for sub, p in v.named_parameters(key + "."):
+                    if id(p) not in seen:
+                        seen.add(id(p))
+                        yield sub, p
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
@@ -59,10 +65,9 @@ class Module:
 
     def modules(self) -> Iterator["Module"]:
         yield self
-        for value in vars(self).values():
-            for v in value if isinstance(value, (list, tuple)) else [value]:
-                if isinstance(v, Module):
-                    yield from v.modules()
+        for _, v in self._named_items():
+            if isinstance(v, Module):
+                yield from v.modules()
 
     def train(self, mode: bool = True) -> "Module":
         for m in self.modules():
@@ -78,21 +83,17 @@ class Module:
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
         for name in self.buffers:
             yield f"{prefix}{name}", getattr(self, name)
-        for name, value in vars(self).items():
-            for i, v in enumerate(value if isinstance(value, (list, tuple)) else [value]):
-                if isinstance(v, Module):
-                    key = f"{prefix}{name}" + (f".{i}" if isinstance(value, (list, tuple)) else "")
-                    yield from v.named_buffers(key + ".")
+        for key, v in self._named_items(prefix):
+            if isinstance(v, Module):
+                yield from v.named_buffers(key + ".")
 
     def named_generators(self, prefix: str = "") -> Iterator[tuple[str, np.random.Generator]]:
         """The random generators the modules draw from (Dropout's masks): training state too."""
-        for name, value in vars(self).items():
-            for i, v in enumerate(value if isinstance(value, (list, tuple)) else [value]):
-                key = f"{prefix}{name}" + (f".{i}" if isinstance(value, (list, tuple)) else "")
-                if isinstance(v, np.random.Generator):
-                    yield key, v
-                elif isinstance(v, Module):
-                    yield from v.named_generators(key + ".")
+        for key, v in self._named_items(prefix):
+            if isinstance(v, np.random.Generator):
+                yield key, v
+            elif isinstance(v, Module):
+                yield from v.named_generators(key + ".")
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Every parameter and buffer by its dotted name, as copies of the arrays, and every random
