@@ -6,7 +6,7 @@
 >>> x.grad.numpy()
 array([2., 4.])
 """
-from . import data, datasets, nn, optim, viz  # the modules built on the core
+from . import data, datasets, nn, optim, pytree, viz  # the modules built on the core
 from .distributed import data_parallel
 from .functional import (
     backward_in_blocks,

@@ -6,13 +6,15 @@ result stays on the tape (``create_graph``), so transforms nest: ``grad(grad(f))
 """
 from __future__ import annotations
 
+import functools
 import threading
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
 from .ops.shape import copy
-from .tensor import Tensor, _mode, as_array, gradients
+from .pytree import TreeDef, flatten, leaf_paths, tree_map, unflatten
+from .tensor import Tensor, _is_stand_in, _mode, as_array, describe, gradients
 
 __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "jvp", "hvp", "jacobian", "hessian", "checkpoint",
            "backward_in_blocks", "block_backward"]
@@ -27,30 +29,93 @@ _depth = _Depth()
 
 def _records(values: Sequence) -> bool:
     """Must a derivative be recorded? When the caller records, and an outer transform is running or a
-    value is already on a tape (an outer derivative may differentiate it)."""
-    return _mode.enabled and (_depth.n > 0 or any(isinstance(v, Tensor) and v.requires_grad for v in values))
+    value (anywhere in the argument pytrees) is already on a tape (an outer derivative may differentiate it)."""
+    return _mode.enabled and (_depth.n > 0 or any(isinstance(v, Tensor) and v.requires_grad
+                                                  for v in flatten(list(values))[0]))
 
 
-def _prepare(args: Sequence, argnums: Sequence[int]) -> tuple[list, bool]:
-    """Make the differentiated arguments fresh Tensors that require grad, and say whether the
-    derivative must itself be recorded (``nested``): when an outer transform or tape may differentiate
-    it (a transform is running, or an argument already requires grad), and the caller records.
+class _Arg(NamedTuple):
+    """One differentiated argument: its structure, the caller's leaves and the fresh Tensors standing for them."""
+    tree: TreeDef
+    leaves: list
+    fresh: list
+
+
+def _fresh(leaf: Any, nested: bool, who: str, where: str) -> Tensor:
+    if isinstance(leaf, Tensor):
+        if leaf.requires_grad and nested:
+            return copy(leaf)  # on the outer tape: the outer derivative flows through it
+        data = leaf._arr
+    else:
+        data = as_array(leaf)
+        if data.dtype.kind not in "biufc":
+            raise TypeError(f"{who}: argument {where} is a {type(leaf).__name__} ({data.dtype}); only arrays, "
+                            f"Tensors and numbers — alone or in tuples, lists and dicts — can be differentiated")
+    if data.dtype.kind not in "fc":
+        data = data.astype(np.float64)
+    return Tensor(data, requires_grad=True)
+
+
+def _prepare(args: Sequence, argnums: Sequence[int], who: str = "grad") -> tuple[list, bool, list[_Arg]]:
+    """Make the leaves of the differentiated arguments (arrays, or pytrees of them) fresh Tensors that
+    require grad, and say whether the derivative must itself be recorded (``nested``): when an outer
+    transform or tape may differentiate it (a transform is running, or an argument already requires
+    grad), and the caller records.
 
     A fresh variable per transform is what keeps nested derivatives apart (no perturbation
     confusion): in ``grad(lambda x: grad(lambda y: x * y)(x))`` the inner ``y`` is a recorded copy of
     the outer ``x``, so the inner derivative counts only the paths through ``y``."""
     args = list(args)
     nested = _records(args)
+    prepared = []
     for i in argnums:
-        a = args[i]
-        if isinstance(a, Tensor) and a.requires_grad and nested:
-            args[i] = copy(a)  # on the outer tape: the outer derivative flows through it
+        if not -len(args) <= i < len(args):
+            raise IndexError(f"{who}: argnum {i} but the function was called with {len(args)} positional arguments")
+        leaves, tree = flatten(args[i])
+        paths = leaf_paths(tree, str(i))
+        fresh = [_fresh(leaf, nested, who, p) for leaf, p in zip(leaves, paths)]
+        args[i] = unflatten(tree, fresh)
+        prepared.append(_Arg(tree, leaves, fresh))
+    return args, nested, prepared
+
+
+def _zeros_if_none(g, x: Tensor):
+    return Tensor(np.zeros_like(x.data)) if g is None else g
+
+
+def _has_tensor(values: Any) -> bool:
+    return any(isinstance(v, Tensor) for v in flatten(values)[0])
+
+
+def _plain(x: Any) -> Any:
+    """A result for a caller who passed plain arrays: an ndarray (a NumPy scalar for one value of a 0-d result)."""
+    arr = x._arr if isinstance(x, Tensor) else x
+    return arr[()] if isinstance(arr, np.ndarray) and arr.ndim == 0 else arr
+
+
+def _value(out: Any, nested: bool, tensors_in: bool) -> Any:
+    """What a transform hands back of f's own result: still on the tape when the call is being
+    differentiated; else detached (Tensors in) or plain (arrays in), leaf by leaf."""
+    if nested:
+        return out
+    return tree_map(lambda v: (v.detach() if tensors_in else _plain(v)) if isinstance(v, Tensor) else v, out)
+
+
+def _grads(arg: _Arg, gs: Sequence, keep: bool) -> Any:
+    """The gradients of one argument, in its structure. Each leaf's gradient has the leaf's kind: a Tensor
+    for a Tensor (and for everything while the call is recorded), an ndarray for an array, a NumPy
+    scalar for a number; zeros where f does not depend on it."""
+    out = []
+    for leaf, x, g in zip(arg.leaves, arg.fresh, gs):
+        if g is None:
+            g = Tensor(np.zeros_like(x._arr))
+        if keep or isinstance(leaf, Tensor):
+            out.append(g)
+        elif isinstance(leaf, np.ndarray) or _is_stand_in(leaf):
+            out.append(g._arr)
         else:
-            data = as_array(a._arr if isinstance(a, Tensor) else a)
-            if data.dtype.kind not in "fc":
-                data = data.astype(np.float64)
-            args[i] = Tensor(data, requires_grad=True)
-    return args, nested
+            out.append(_plain(g))
+    return unflatten(arg.tree, out)
 
 
 class _evaluating:
@@ -67,25 +132,42 @@ class _evaluating:
         _mode.enabled = self._prev
 
 
-def _argnums(argnums: int | Sequence[int]) -> tuple[tuple[int, ...], bool]:
-    return ((argnums,), True) if isinstance(argnums, int) else (tuple(argnums), False)
+def _argnums(argnums: Any, argnum: Any = None) -> tuple[tuple[int, ...], bool]:
+    """``argnums`` (JAX's keyword) or ``argnum`` (HIPS autograd's): an int, or a tuple/list of ints."""
+    if argnum is not None:
+        argnums = argnum
+    if isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool):
+        return (int(argnums),), True
+    if isinstance(argnums, (tuple, list)) and all(isinstance(i, (int, np.integer)) for i in argnums):
+        return tuple(int(i) for i in argnums), False
+    raise TypeError(f"argnum must be an int or a tuple of ints, got {argnums!r}")
 
 
-def _zeros_if_none(g, x: Tensor):
-    return Tensor(np.zeros_like(x.data)) if g is None else g
+def _scalar_output(who: str, out: Any) -> None:
+    if isinstance(out, Tensor):
+        if out.size == 1:
+            return
+    elif np.size(out) == 1 and as_array(out).dtype.kind in "biuf":
+        return
+    raise TypeError(f"{who}: f must return a scalar (one real value), got {describe(out)}; for a function with "
+                    f"several outputs use jacobian, elementwise_grad or vjp")
 
 
-def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
+                   argnum: int | Sequence[int] | None = None) -> Callable:
     """``value_and_grad(f)(*args) -> (f(*args), ∂f/∂args[argnums])`` for scalar-valued ``f``.
 
-    The value comes back detached (its graph is spent), unless the call is itself being
-    differentiated (an argument already required grad). With ``has_aux``, ``f`` returns
-    ``(value, aux)`` and the result is ``((value, aux), grads)``, as in JAX.
+    Each differentiated argument may be an array, a Tensor, a number, or a pytree of them (nested
+    tuples, lists and dicts); its gradient comes back in the same structure, each leaf of the leaf's
+    kind (arrays in, arrays out, as in HIPS autograd and JAX). The value is plain when plain arrays
+    came in, detached when Tensors did, and stays on the tape when the call is itself differentiated.
+    With ``has_aux``, ``f`` returns ``(value, aux)`` and the result is ``((value, aux), grads)``.
     """
-    nums, single = _argnums(argnums)
+    nums, single = _argnums(argnums, argnum)
 
     def wrapped(*args, **kwargs):
-        args, nested = _prepare(args, nums)
+        tensors_in = _has_tensor(args)
+        args, nested, prepared = _prepare(args, nums, "grad")
         with _evaluating():
             out = f(*args, **kwargs)
         aux = None
@@ -93,106 +175,159 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise TypeError("grad(has_aux=True): f must return a pair (scalar value, auxiliary data)")
             out, aux = out
-        if not isinstance(out, Tensor) or out.size != 1:
-            raise TypeError(f"grad: f must return a scalar Tensor, got {type(out).__name__} "
-                            f"of shape {np.shape(out)}")
-        xs = [args[i] for i in nums]
-        if not out.requires_grad:
-            gs = [None] * len(xs)
-        else:
+        _scalar_output("grad", out)
+        xs = [x for a in prepared for x in a.fresh]
+        if isinstance(out, Tensor) and out.requires_grad:
             with _evaluating():
                 gs = gradients(out, xs, create_graph=nested)
-        gs = [_zeros_if_none(g, x) for g, x in zip(gs, xs)]
-        value = out if nested else out.detach()
-        return ((value, aux) if has_aux else value), (gs[0] if single else tuple(gs))
+        else:
+            gs = [None] * len(xs)
+        grads, k = [], 0
+        for a in prepared:
+            grads.append(_grads(a, gs[k:k + len(a.fresh)], nested))
+            k += len(a.fresh)
+        value = _value(out, nested, tensors_in)
+        if has_aux:
+            value = (value, _value(aux, nested, tensors_in))
+        return value, (grads[0] if single else tuple(grads))
 
     return wrapped
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """``grad(f)(*args)``: the gradient of scalar-valued ``f`` with respect to ``args[argnums]``
-    (with ``has_aux``: ``(gradient, aux)``)."""
-    vg = value_and_grad(f, argnums, has_aux)
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
+         argnum: int | Sequence[int] | None = None) -> Callable:
+    """``grad(f)(*args)``: the gradient of scalar-valued ``f`` with respect to ``args[argnums]`` (``argnum=``
+    as HIPS autograd spells it), in the argument's structure (with ``has_aux``: ``(gradient, aux)``)."""
+    vg = value_and_grad(f, argnums, has_aux, argnum=argnum)
     if has_aux:
         return lambda *args, **kwargs: (lambda r: (r[1], r[0][1]))(vg(*args, **kwargs))
     return lambda *args, **kwargs: vg(*args, **kwargs)[1]
 
 
-def elementwise_grad(f: Callable, argnum: int = 0) -> Callable:
+def elementwise_grad(f: Callable, argnum: int = 0, *, argnums: int | None = None) -> Callable:
     """∂ Σ f(x) / ∂x: for a function applied elementwise, each element's derivative."""
-    def summed(*args):
-        out = f(*args)
+    def summed(*args, **kwargs):
+        out = f(*args, **kwargs)
         return out.sum() if isinstance(out, Tensor) else Tensor(np.sum(out))
-    return grad(summed, argnum)
+    return grad(summed, argnum if argnums is None else argnums)
 
 
-def vjp(f: Callable, *args) -> tuple[Tensor, Callable]:
-    """``out, pullback = vjp(f, *args)``; ``pullback(v)`` gives vᵀ ∂out/∂args (one per arg; a single
-    argument's gradient is returned alone). Arguments ``out`` does not depend on get zeros."""
-    args, nested = _prepare(args, range(len(args)))
+def _pull(outs: list, vs: list, xs: list, record: bool) -> list:
+    """vᵀ ∂outs/∂xs over the outputs that are on the tape (the others contribute nothing)."""
+    live = [(o, v) for o, v in zip(outs, vs) if isinstance(o, Tensor) and o.requires_grad]
+    if not live:
+        return [None] * len(xs)
+    with _evaluating():
+        return gradients([o for o, _ in live], xs, grad_outputs=[v for _, v in live], retain_graph=True,
+                         create_graph=record)
+
+
+def vjp(f: Callable, *args) -> tuple[Any, Callable]:
+    """``out, pullback = vjp(f, *args)``; ``pullback(v)`` gives vᵀ ∂out/∂args (one per arg, each in its
+    argument's structure; a single argument's gradient is returned alone). ``out`` and ``v`` may be pytrees
+    of the same structure. Arguments ``out`` does not depend on get zeros."""
+    tensors_in = _has_tensor(args)
+    args, nested, prepared = _prepare(args, range(len(args)), "vjp")
     with _evaluating():
         out = f(*args)
-    single = len(args) == 1
+    outs, out_tree = flatten(out)
+    xs = [x for a in prepared for x in a.fresh]
 
     def pullback(v):
-        if not isinstance(out, Tensor) or not out.requires_grad:
-            res = tuple(_zeros_if_none(None, x) for x in args)
-        else:
-            record = nested or _records((v,))
-            with _evaluating():
-                gs = gradients(out, args, grad_outputs=v, retain_graph=True, create_graph=record)
-            res = tuple(_zeros_if_none(g, x) for g, x in zip(gs, args))
-        return res[0] if single else res
+        vs, v_tree = flatten(v)
+        if v_tree != out_tree:
+            raise ValueError(f"vjp: the cotangent's structure differs from the output's ({len(vs)} vs "
+                             f"{len(outs)} leaves)")
+        record = nested or _records(vs)
+        gs = _pull(outs, vs, xs, record)
+        res, k = [], 0
+        for a in prepared:
+            res.append(_grads(a, gs[k:k + len(a.fresh)], record))
+            k += len(a.fresh)
+        return res[0] if len(res) == 1 else tuple(res)
 
-    return out, pullback
+    return _value(out, nested, tensors_in), pullback
 
 
-def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Tensor, Tensor]:
-    """Forward mode: ``(f(*primals), ∂f·tangents)``. Computed by transposing the VJP: the pullback
-    u ↦ uᵀJ is linear in u, so its own VJP at the tangent is J·t (VJPs are differentiable)."""
+def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
+    """Forward mode: ``(f(*primals), ∂f·tangents)``; primals, tangents and the output may be pytrees.
+    Computed by transposing the VJP: the pullback u ↦ uᵀJ is linear in u, so its own VJP at the
+    tangent is J·t (VJPs are differentiable)."""
     primals, tangents = list(primals), list(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     nested = _records(primals + tangents)
-    args, _ = _prepare(primals, range(len(primals)))
+    tensors_in = _has_tensor(primals + tangents)
+    args, _, prepared = _prepare(primals, range(len(primals)), "jvp")
+    ts = []
+    for a, t in zip(prepared, tangents):
+        t_leaves, t_tree = flatten(t)
+        if t_tree != a.tree:
+            raise ValueError("jvp: a tangent's structure differs from its primal's")
+        ts.extend(t_leaves)
+    xs = [x for a in prepared for x in a.fresh]
+    keep = nested or tensors_in
     with _evaluating():
         out = f(*args)
-        if not isinstance(out, Tensor) or not out.requires_grad:
-            return out, Tensor(np.zeros(np.shape(out)))
-        u = Tensor(np.zeros(out.shape, dtype=out.dtype), requires_grad=True)
-        gs = gradients(out, args, grad_outputs=u, retain_graph=True, create_graph=True)
+        outs, out_tree = flatten(out)
+        us = [Tensor(np.zeros(np.shape(o), dtype=o.dtype), requires_grad=True)
+              if isinstance(o, Tensor) and o.requires_grad else None for o in outs]
+        gs = _pull(outs, us, xs, True)
         total = None
-        for g, t in zip(gs, tangents):
+        for g, t in zip(gs, ts):
             if g is not None and g.requires_grad:
                 if not isinstance(t, Tensor):
                     t = as_array(t).astype(g.dtype, copy=False)
                 term = (g * t).sum()
                 total = term if total is None else total + term
-        if total is None:
-            return (out if nested else out.detach()), Tensor(np.zeros(out.shape, dtype=out.dtype))
-        (jt,) = gradients(total, [u], create_graph=nested)
-    return (out if nested else out.detach()), _zeros_if_none(jt, u)
+        live = [u for u in us if u is not None]
+        jts = gradients(total, live, create_graph=nested) if total is not None else [None] * len(live)
+    it = iter(jts)
+    res = []
+    for o, u in zip(outs, us):
+        jt = next(it) if u is not None else None
+        if jt is None:
+            jt = Tensor(np.zeros(np.shape(o), dtype=o.dtype if isinstance(o, Tensor) else np.float64))
+        res.append(jt if keep else _plain(jt))
+    return _value(out, nested, tensors_in), unflatten(out_tree, res)
+
+
+def _tree_vdot(a: Any, b: Any) -> Any:
+    """Σ over the leaves of two pytrees of the same structure of Σ a ⊙ b."""
+    total = None
+    for x, y in zip(flatten(a)[0], flatten(b)[0]):
+        term = (x * y).sum() if isinstance(x, Tensor) or isinstance(y, Tensor) else np.sum(x * y)
+        total = term if total is None else total + term
+    return 0.0 if total is None else total
 
 
 def hvp(f: Callable, argnum: int = 0) -> Callable:
-    """``hvp(f)(*args, v)``: the Hessian of scalar ``f`` at ``args[argnum]`` times ``v``, without
-    forming the Hessian (the gradient of ∇f·v)."""
-    def wrapped(*args_and_v):
+    """``hvp(f)(*args, v)``: the Hessian of scalar ``f`` at ``args[argnum]`` (an array or a pytree) times
+    ``v`` (of the same structure), without forming the Hessian (the gradient of ∇f·v)."""
+    def wrapped(*args_and_v, **kwargs):
         *args, v = args_and_v
-        g_dot_v = lambda *a: (grad(f, argnum)(*a) * v).sum()  # noqa: E731
+        g_dot_v = lambda *a: _tree_vdot(grad(f, argnum)(*a, **kwargs), v)  # noqa: E731
         return grad(g_dot_v, argnum)(*args)
     return wrapped
 
 
 def jacobian(f: Callable, argnum: int = 0) -> Callable:
-    """``jacobian(f)(*args)``: array of shape ``out.shape + args[argnum].shape`` (one VJP per output)."""
+    """``jacobian(f)(*args)``: array of shape ``out.shape + args[argnum].shape`` (one VJP per output).
+    The argument must be an array (flatten a pytree first: :func:`autonp.misc.flatten`)."""
 
-    def wrapped(*args):
-        args, nested = _prepare(args, (argnum,))
-        x = args[argnum]
+    def wrapped(*args, **kwargs):
+        if isinstance(args[argnum], (list, tuple, dict)):
+            raise TypeError(f"jacobian: argument {argnum} is a {type(args[argnum]).__name__}; jacobian takes an "
+                            f"array (flatten a structure with autonp.misc.flatten, or use vjp)")
+        tensors_in = isinstance(args[argnum], Tensor)
+        args, nested, prepared = _prepare(args, (argnum,), "jacobian")
+        x = prepared[0].fresh[0]
         with _evaluating():
-            out = f(*args)
-            return _jacobian_rows(out, x, nested)
+            out = f(*args, **kwargs)
+            if not isinstance(out, Tensor):
+                out = Tensor(as_array(out).astype(np.float64))
+            jac = _jacobian_rows(out, x, nested)
+        return jac if nested or tensors_in else jac._arr
 
     return wrapped
 
@@ -219,29 +354,40 @@ def hessian(f: Callable, argnum: int = 0) -> Callable:
     return jacobian(grad(f, argnum), argnum)
 
 
-def checkpoint(f: Callable, *args: Any) -> Tensor:
+def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
     """``f(*args)`` without keeping its intermediates: the forward runs without recording, and the
     backward runs ``f`` again to get them (memory for time, as ``torch.utils.checkpoint``).
-    ``f`` must be deterministic (seed any randomness)."""
+    ``f`` must be deterministic (seed any randomness) and return one array; its arguments may be pytrees.
+    ``checkpoint(f)`` alone returns the checkpointed function (HIPS autograd's form)."""
+    if not args and not kwargs:
+        @functools.wraps(f)
+        def checkpointed(*a, **k):
+            return checkpoint(f, *a, **k)
+        return checkpointed
     from .tensor import Primitive, no_grad
+
+    leaves, tree = flatten(list(args))
+
+    def call(vals):
+        return f(*unflatten(tree, [Tensor(v) if isinstance(v, np.ndarray) else v for v in vals]), **kwargs)
 
     def forward(*vals):
         with no_grad():
-            out = f(*(Tensor(v) if isinstance(v, np.ndarray) else v for v in vals))
+            out = call(vals)
         return out._arr if isinstance(out, Tensor) else as_array(out)
 
     def vjp_for(i):
         def vjp_i(g, ans, *vals):
             # plain arrays in an ordinary backward, Tensors under create_graph (then the result is recorded too)
             vals = [Tensor(v) if isinstance(v, np.ndarray) else v for v in vals]
-            _, pullback = vjp(lambda xi: f(*vals[:i], xi, *vals[i + 1:]), vals[i])
+            _, pullback = vjp(lambda xi: call(vals[:i] + [xi] + vals[i + 1:]), vals[i])
             gi = pullback(g)
             return gi if isinstance(g, Tensor) else gi._arr
         return vjp_i
 
     name = f"checkpoint({getattr(f, '__name__', 'f')})"
-    prim = Primitive(name, forward, [vjp_for(i) for i in range(len(args))])
-    return prim(*args)
+    prim = Primitive(name, forward, [vjp_for(i) for i in range(len(leaves))])
+    return prim(*leaves)
 
 
 def block_backward(loss: Callable[[], Tensor], weight: float) -> float:
