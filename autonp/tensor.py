@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import linecache
+import re
 import os
 import sys
 import threading
@@ -29,6 +30,9 @@ __all__ = [
 ]
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# frames in these are never "the user's line": autonp's own, and NumPy's (an ndarray method or np.linalg
+# function that met a Tensor is reported where the user called it)
+_INTERNAL_DIRS = (_PKG_DIR, os.path.dirname(os.path.abspath(np.__file__)) + os.sep)
 
 
 class _Mode(threading.local):
@@ -78,7 +82,7 @@ def _user_site(depth: int) -> tuple[str, int] | None:
         code = f.f_code
         internal = _internal_code.get(code)
         if internal is None:
-            internal = _internal_code[code] = code.co_filename.startswith(_PKG_DIR)
+            internal = _internal_code[code] = code.co_filename.startswith(_INTERNAL_DIRS)
         if not internal:
             return code.co_filename, f.f_lineno
         depth += 1
@@ -686,13 +690,21 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         """NumPy's implicit conversion (``np.asarray(t)``, ``arr[i] = t``, plotting) — refused for a
-        Tensor that requires grad, since the gradient would silently stop there."""
-        if self.requires_grad:
+        Tensor that requires grad, since the gradient would silently stop there. A cast of one value to an
+        integer (``np.int64(t)``, like ``int(t)``) is allowed: an integer carries no gradient."""
+        if self.requires_grad and not (dtype is not None and np.dtype(dtype).kind in "iub" and self.size == 1):
+            site = _user_site(1)
+            line = linecache.getline(site[0], site[1]) if site else ""
+            method = ""
+            if re.search(r"\.(dot|sum|mean|reshape|T\b|transpose|clip|max|min)\(?", line):
+                method = ("\n  If an ndarray method got the Tensor (X.dot(t), X.sum() ...), the array cannot hand it "
+                          "to autonp: write np.dot(X, t) or X @ t (NumPy functions and operators differentiate).")
             raise TypeError(
                 f"a Tensor{tuple(self.shape)} that requires grad was converted to a NumPy array implicitly "
-                f"(np.asarray, np.array, arr[...] = t, or a library that calls them), which would lose its "
-                f"gradient. Use the anp./np. function for the computation (np.stack, np.concatenate, ...), "
-                f"or say that you want the values: t.detach(), t.numpy() or t.item()")
+                f"(np.asarray, np.array, arr[...] = t, an ndarray method, or a library that calls them), which "
+                f"would lose its gradient. Use the anp./np. function for the computation (np.stack, "
+                f"np.concatenate, ... or `import autonp.numpy as np`, whose np.array keeps the graph), or say "
+                f"that you want the values: t.detach(), t.numpy() or t.item()\n  at {format_site(site)}{method}")
         return self._arr if dtype is None else self._arr.astype(dtype, copy=False)
 
     def numpy(self) -> np.ndarray:

@@ -123,13 +123,40 @@ einsum_prim = Primitive("einsum", _einsum).defvjp_argnum(_einsum_vjp)
 einsum_prim.rule = "a letter repeated in one operand is a product with the identity"
 
 
+def _interleaved(*args):
+    """einsum(op0, sublist0, op1, sublist1, ..., [sublist_out]) as (subscripts, operands)."""
+    ops, subs = list(args[0::2]), list(args[1::2])
+    out = None
+    if len(args) % 2:
+        out = ops.pop()
+    def letters(sub):
+        return "".join("..." if k is Ellipsis else _LETTERS[int(k)] for k in sub)
+    spec = ",".join(letters(s) for s in subs) + ("" if out is None else "->" + letters(out))
+    return spec, ops
+
+
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """``np.cross`` of 3-vectors: (a₁b₂ − a₂b₁, a₂b₀ − a₀b₂, a₀b₁ − a₁b₀), broadcast over the other axes."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = moveaxis(a, axisa, -1), moveaxis(b, axisb, -1)
+    if np.shape(a)[-1] != 3 or np.shape(b)[-1] != 3:
+        raise TypeError(f"cross: autonp differentiates the cross product of 3-vectors, got vectors of "
+                        f"{np.shape(a)[-1]} and {np.shape(b)[-1]} components")
+    c = [getitem(a, (Ellipsis, i)) for i in range(3)]
+    d = [getitem(b, (Ellipsis, i)) for i in range(3)]
+    from .shape import stack
+    res = stack([c[1] * d[2] - c[2] * d[1], c[2] * d[0] - c[0] * d[2], c[0] * d[1] - c[1] * d[0]], axis=-1)
+    return moveaxis(res, -1, axisc)
+
+
 def einsum(subscripts, *operands, optimize=False, **kwargs):
     """``np.einsum`` in subscript form. A letter repeated within one operand (``'ii->'``, a trace)
     becomes a product with the identity, so every gradient is again an einsum."""
     if kwargs.get("out") is not None:
         raise TypeError("einsum: out= is not supported by autonp (it would write outside the tape)")
-    if not isinstance(subscripts, str):
-        raise TypeError("einsum: only the subscript-string form is supported by autonp")
+    if not isinstance(subscripts, str):  # the interleaved form einsum(A, [0, 1], B, [1, 2], [0, 2])
+        subscripts, operands = _interleaved(subscripts, *operands)
     ins, out = _parse_einsum(subscripts, [np.shape(o) for o in operands])
     operands = list(operands)
     spare = [c for c in _LETTERS if c not in "".join(ins) + out]

@@ -165,7 +165,11 @@ def reshape(x, *args, **kwargs):
     return sh.reshape(x, tuple(shape) if isinstance(shape, (list, tuple)) else shape, **kwargs)
 
 
-def transpose(x, *axes):
+def transpose(x, *axes, **kwargs):
+    if "axes" in kwargs:
+        axes = (kwargs.pop("axes"),)
+    if kwargs:
+        raise TypeError(f"transpose: unexpected arguments {sorted(kwargs)}")
     if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
         axes = axes[0]
     return sh.transpose(x, tuple(axes) if axes else None)
@@ -212,7 +216,8 @@ for _wrapper, _prim in [(reshape, sh.reshape), (transpose, sh.transpose), (where
 FUNCTIONS: dict[Callable, Callable] = {
     np.sum: sum_, np.mean: mean, np.max: max_, np.amax: max_, np.min: min_, np.amin: min_, np.prod: prod,
     np.var: rd.var, np.std: rd.std, np.cumsum: cumsum, np.cumprod: cumprod, np.diff: rd.diff,
-    np.sort: rd.sort, np.average: rd.average,
+    np.sort: rd.sort, np.average: rd.average, np.gradient: rd.gradient, np.partition: rd.partition,
+    np.linspace: sh.linspace, np.cross: la.cross,
     np.reshape: reshape, np.transpose: transpose, np.swapaxes: sh.swapaxes, np.moveaxis: sh.moveaxis,
     np.rollaxis: sh.rollaxis, np.ravel: sh.ravel, np.squeeze: sh.squeeze, np.expand_dims: sh.expand_dims,
     np.atleast_1d: sh.atleast_1d, np.atleast_2d: sh.atleast_2d, np.atleast_3d: sh.atleast_3d,
@@ -275,8 +280,15 @@ def _array_function(self, func, types, args, kwargs):
             raise _refuse("np.bincount", " (with weights)")
         return func(*_plain(args), **_plain(kwargs))
     if _requires_grad(args) or _requires_grad(tuple(kwargs.values())):
-        raise _refuse(f"np.{getattr(func, '__qualname__', func)}")
+        raise _refuse(_numpy_name(func))
     return func(*_plain(args), **_plain(kwargs))
+
+
+def _numpy_name(func: Callable) -> str:
+    """``np.linalg.pinv``, ``np.fft.fft``, ``np.ptp``: the name a user wrote."""
+    module = getattr(func, "__module__", None) or "numpy"
+    sub = next((s for s in ("linalg", "fft", "random") if module.startswith(f"numpy.{s}")), None)
+    return f"np.{sub + '.' if sub else ''}{getattr(func, '__name__', func)}"
 
 # --------------------------------------------------------------------------- Tensor methods and operators
 

@@ -231,6 +231,42 @@ def _along(p, x, axis):
     return broadcast_to(p, tuple(shape))
 
 
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """``np.gradient`` with uniform spacing: central differences (f[i+1] − f[i−1])/2h inside, one-sided
+    (f[1] − f[0])/h and (f[-1] − f[-2])/h at the edges (``edge_order=1``); one result per axis."""
+    nd = np.ndim(f)
+    axes = list(range(nd)) if axis is None else list(_axes(axis, nd))
+    if len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        varargs = varargs * len(axes)
+    if edge_order != 1 or len(varargs) not in (0, len(axes)) or any(np.ndim(h) for h in varargs):
+        raise TypeError("gradient: autonp supports uniform spacing (scalars) with edge_order=1")
+    steps = [float(h) for h in varargs] or [1.0] * len(axes)
+    out = []
+    for ax, h in zip(axes, steps):
+        if np.shape(f)[ax] < 2:
+            raise ValueError("gradient: shape of the array too small to calculate a numerical gradient "
+                             f"along axis {ax} (at least 2 elements needed)")
+        def part(sl):
+            index = [slice(None)] * nd
+            index[ax] = sl
+            return getitem(f, tuple(index))
+        pieces = [(part(slice(1, 2)) - part(slice(0, 1))) / h]
+        if np.shape(f)[ax] > 2:
+            pieces.append((part(slice(2, None)) - part(slice(None, -2))) / (2.0 * h))
+        pieces.append((part(slice(-1, None)) - part(slice(-2, -1))) / h)
+        out.append(concatenate(pieces, axis=ax))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def partition(x, kth, axis=-1, kind="introselect", order=None):
+    """Values partitioned around ``kth`` (a gather by ``argpartition``: each element's gradient follows
+    it; the order within each side is argpartition's)."""
+    if axis is None:
+        x, axis = ravel(x), 0
+    idx = np.argpartition(_data(x), kth, axis=axis)
+    return take_along_axis(x, idx, axis)
+
+
 def sort(x, axis=-1, kind=None, order=None, **kwargs):
     """Sorted values (a gather by ``argsort``: each element's gradient follows it)."""
     if axis is None:

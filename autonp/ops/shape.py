@@ -397,6 +397,24 @@ def array(obj, dtype=None):
 _hooks.from_sequence = array
 
 
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """``np.linspace`` differentiable in ``start`` and ``stop``: start + i·(stop − start)/div, the last
+    sample exactly ``stop`` (as NumPy computes it)."""
+    if axis != 0:
+        raise TypeError("linspace: autonp supports axis=0")
+    div = (num - 1) if endpoint else num
+    shape = (num,) + (1,) * len(np.broadcast_shapes(np.shape(_data(start)), np.shape(_data(stop))))
+    idx = np.arange(num, dtype=float).reshape(shape)
+    delta = stop - start
+    step = delta / div if div > 0 else delta * np.nan
+    y = idx * step + start if div > 0 else idx * delta + start
+    if endpoint and num > 1:
+        y = concatenate([getitem(y, slice(0, -1)), expand_dims(stop + 0.0 * start, 0)], axis=0)
+    if dtype is not None:
+        y = y.astype(dtype)
+    return (y, step) if retstep else y
+
+
 def hstack(xs: Sequence, dtype=None, casting="same_kind"):
     xs = atleast_1d(*xs) if len(xs) > 1 else [atleast_1d(xs[0])]
     return concatenate(xs, axis=0 if np.ndim(xs[0]) == 1 else 1, dtype=dtype)
