@@ -983,9 +983,12 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                     except IndexError:
                         raise _no_vjp(node.prim, i) from None
                     acc = grads.get(k)
-                    if vjp is None:
-                        pass
-                    elif acc is not None and acc[1] and prim.vjp_add is not None and not create_graph \
+                    if vjp is None:  # never a silent zero: the op says it has no derivative there
+                        raise NotImplementedError(
+                            f"primitive {node.prim.name} is not differentiable in argument {i} (its VJP is "
+                            f"None), but a Tensor that requires grad was passed there"
+                            + (f": {node.prim.rule}" if getattr(node.prim, "rule", "") else ""))
+                    if acc is not None and acc[1] and prim.vjp_add is not None and not create_graph \
                             and not anomaly:
                         prim.vjp_add(i, acc[0], g, vals, kwargs)  # scattered into the sum in place
                     else:

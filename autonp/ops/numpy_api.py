@@ -9,6 +9,7 @@ requires grad.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -78,9 +79,21 @@ def _refuse(what: str, why: str = "") -> TypeError:
         f"t.detach() if no gradient should flow through it.")
 
 
+def _scipy_ufunc(ufunc: np.ufunc) -> bool:
+    """Is this one of SciPy's special-function ufuncs? Then autonp.scipy.special registers its gradients
+    (imported here on first use, so ``scipy.special.gammaln(t)`` differentiates with no import change)."""
+    ufuncs = sys.modules.get("scipy.special._ufuncs")
+    if ufuncs is None or getattr(ufuncs, ufunc.__name__, None) is not ufunc:
+        return False
+    import autonp.scipy.special  # noqa: F401 - fills UFUNCS
+    return True
+
+
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     grad = _requires_grad(inputs)
-    name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    scipy_ufunc = ufunc not in UFUNCS and _scipy_ufunc(ufunc)
+    name = ("scipy.special." if scipy_ufunc else "np.") + ufunc.__name__.lstrip("_") + (
+        "" if method == "__call__" else f".{method}")
     if ufunc in UFUNCS_WITHOUT_GRADIENT:
         return getattr(ufunc, method)(*_plain(inputs), **_plain(kwargs))
     fn = {"__call__": UFUNCS, "reduce": UFUNC_REDUCE, "accumulate": UFUNC_ACCUMULATE}.get(method, {}).get(ufunc)

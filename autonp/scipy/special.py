@@ -1,0 +1,147 @@
+"""``scipy.special`` with gradients: each function's SciPy forward and its derivative, written with these
+functions and autonp ops (so second derivatives come free). One row per function.
+
+Orders and other integer parameters (``n`` of ``polygamma``/``jn``/``yn``, ``d`` of ``multigammaln``) carry no
+gradient. Where a derivative has no closed form here — the real order ``v`` of ``iv``/``ive``, the shape
+parameters of ``betainc``/``gammainc``/``gammaincc`` — differentiating in it is refused (an error naming the op),
+never a silent zero. The ufuncs among these also differentiate when SciPy's own are called on a Tensor.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.special as sc
+
+from ..ops import exp, log, log1p, sign
+from ..ops import log_softmax as _log_softmax
+from ..ops import softmax as _softmax
+from ..ops.shape import unbroadcast
+
+from ..ops import sum as _sum
+from ..ops._define import binary, unary
+from ..ops.numpy_api import UFUNCS
+from ..tensor import Primitive, Tensor, _data
+
+SQRT_PI, SQRT_2PI = math.sqrt(math.pi), math.sqrt(2 * math.pi)
+
+
+def _wrt_x(name: str, forward, dx, nargs: int, rule: str) -> Primitive:
+    """A primitive differentiable in its last argument only (the others: refused if they require grad)."""
+    def vjp_x(g, ans, *args):
+        return unbroadcast(g * dx(*args, ans), args[-1])
+    prim = Primitive(name, forward, (None,) * (nargs - 1) + (vjp_x,))
+    prim.rule = rule
+    return prim
+
+
+# --------------------------------------------------------------------------- gamma and beta functions
+
+polygamma = binary("polygamma", sc.polygamma, None, lambda n, x, ans: polygamma(n + 1, x),
+                   rule="n: integer order, no gradient")
+psi = unary("psi", sc.psi, lambda x, ans: polygamma(1, x))
+digamma = unary("digamma", sc.digamma, lambda x, ans: polygamma(1, x))
+gammaln = unary("gammaln", sc.gammaln, lambda x, ans: digamma(x))
+gamma = unary("gamma", sc.gamma, lambda x, ans: ans * digamma(x))
+rgamma = unary("rgamma", sc.rgamma, lambda x, ans: -ans * digamma(x))
+gammasgn = unary("gammasgn", sc.gammasgn, None)
+beta = binary("beta", sc.beta, lambda a, b, ans: ans * (digamma(a) - digamma(a + b)),
+              lambda a, b, ans: ans * (digamma(b) - digamma(a + b)))
+betaln = binary("betaln", sc.betaln, lambda a, b, ans: digamma(a) - digamma(a + b),
+                lambda a, b, ans: digamma(b) - digamma(a + b))
+
+
+def _multigammaln(a, d):
+    return sc.multigammaln(a, d)
+
+
+def _multigammaln_vjp(g, ans, a, d):
+    return g * sum(digamma(a + (1.0 - j) / 2.0) for j in range(1, int(d) + 1))
+
+
+multigammaln = Primitive("multigammaln", _multigammaln).defvjp(_multigammaln_vjp, None)
+multigammaln.rule = "d: integer dimension, no gradient"
+
+betainc = _wrt_x("betainc", sc.betainc,
+                 lambda a, b, x, ans: exp((a - 1.0) * log(x) + (b - 1.0) * log1p(-x) - betaln(a, b)), 3,
+                 "gradient in x only (a, b refused)")
+gammainc = _wrt_x("gammainc", sc.gammainc, lambda a, x, ans: exp((a - 1.0) * log(x) - x - gammaln(a)), 2,
+                  "gradient in x only (a refused)")
+gammaincc = _wrt_x("gammaincc", sc.gammaincc, lambda a, x, ans: -exp((a - 1.0) * log(x) - x - gammaln(a)), 2,
+                   "gradient in x only (a refused)")
+
+# --------------------------------------------------------------------------- error function and normal CDF
+
+erf = unary("erf", sc.erf, lambda x, ans: (2.0 / SQRT_PI) * exp(-x * x))
+erfc = unary("erfc", sc.erfc, lambda x, ans: (-2.0 / SQRT_PI) * exp(-x * x))
+erfinv = unary("erfinv", sc.erfinv, lambda x, ans: (SQRT_PI / 2.0) * exp(ans * ans))
+erfcinv = unary("erfcinv", sc.erfcinv, lambda x, ans: (-SQRT_PI / 2.0) * exp(ans * ans))
+ndtr = unary("ndtr", sc.ndtr, lambda x, ans: exp(-0.5 * x * x) / SQRT_2PI)
+log_ndtr = unary("log_ndtr", sc.log_ndtr, lambda x, ans: exp(-0.5 * x * x - ans) / SQRT_2PI)
+ndtri = unary("ndtri", sc.ndtri, lambda x, ans: SQRT_2PI * exp(0.5 * ans * ans))
+
+# --------------------------------------------------------------------------- logistic and logs
+
+expit = unary("expit", sc.expit, lambda x, ans: ans * (1.0 - ans))
+logit = unary("logit", sc.logit, lambda x, ans: 1.0 / (x * (1.0 - x)))
+xlogy = binary("xlogy", sc.xlogy, lambda x, y, ans: log(y), lambda x, y, ans: x / y)
+xlog1py = binary("xlog1py", sc.xlog1py, lambda x, y, ans: log1p(y), lambda x, y, ans: x / (1.0 + y))
+
+# --------------------------------------------------------------------------- Bessel functions
+
+j0 = unary("j0", sc.j0, lambda x, ans: -j1(x))
+j1 = unary("j1", sc.j1, lambda x, ans: (j0(x) - jn(2, x)) / 2.0)
+y0 = unary("y0", sc.y0, lambda x, ans: -y1(x))
+y1 = unary("y1", sc.y1, lambda x, ans: (y0(x) - yn(2, x)) / 2.0)
+jn = binary("jn", sc.jn, None, lambda n, x, ans: (jn(n - 1, x) - jn(n + 1, x)) / 2.0,
+            rule="n: integer order, no gradient")
+yn = binary("yn", sc.yn, None, lambda n, x, ans: (yn(n - 1, x) - yn(n + 1, x)) / 2.0,
+            rule="n: integer order, no gradient")
+i0 = unary("i0", sc.i0, lambda x, ans: i1(x))
+i1 = unary("i1", sc.i1, lambda x, ans: (i0(x) + iv(2, x)) / 2.0)
+i0e = unary("i0e", sc.i0e, lambda x, ans: i1e(x) - sign(x) * ans)
+i1e = unary("i1e", sc.i1e, lambda x, ans: (i0e(x) + ive(2, x)) / 2.0 - sign(x) * ans)
+iv = _wrt_x("iv", sc.iv, lambda v, x, ans: (iv(v - 1, x) + iv(v + 1, x)) / 2.0, 2,
+            "gradient in x only (the order v refused)")
+ive = _wrt_x("ive", sc.ive, lambda v, x, ans: (ive(v - 1, x) + ive(v + 1, x)) / 2.0 - sign(x) * ans, 2,
+             "gradient in x only (the order v refused)")
+
+# --------------------------------------------------------------------------- reductions (not ufuncs)
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """log Σ b·exp(a) over ``axis``, as ``scipy.special.logsumexp`` (the maximum taken out for stability)."""
+    if return_sign:
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            raise TypeError("logsumexp(return_sign=True) is not differentiable in autonp")
+        return sc.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=True)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        return sc.logsumexp(a, axis=axis, b=b, keepdims=keepdims)
+    from ..ops import logsumexp as _lse
+    if b is None:
+        return _lse(a, axis=axis, keepdims=keepdims)
+    m = np.max(_data(a), axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = log(_sum(b * exp(a - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else (_sum(out, axis=axis) if axis is not None else out.reshape(()))
+
+
+def softmax(x, axis=None):
+    """exp(x) / Σ exp(x) over ``axis`` (all elements for ``None``, as SciPy)."""
+    if not isinstance(x, Tensor):
+        return sc.softmax(x, axis=axis)
+    return _softmax(x, axis=axis) if axis is not None else _softmax(x.reshape(-1), axis=0).reshape(x.shape)
+
+
+def log_softmax(x, axis=None):
+    """x − logsumexp(x) over ``axis``."""
+    if not isinstance(x, Tensor):
+        return sc.log_softmax(x, axis=axis)
+    return _log_softmax(x, axis=axis) if axis is not None else _log_softmax(x.reshape(-1), axis=0).reshape(x.shape)
+
+
+# SciPy's ufuncs called on Tensors (``scipy.special.gammaln(t)``) reach these through __array_ufunc__
+PRIMITIVES = {name: value for name, value in globals().items()
+              if isinstance(value, Primitive) and value.name == name and name not in ("exp", "log1p", "sign")}
+UFUNCS.update({getattr(sc, name): prim for name, prim in PRIMITIVES.items()
+               if isinstance(getattr(sc, name, None), np.ufunc)})
