@@ -1,0 +1,75 @@
+"""``odeint(func, y0, t, args=())`` — SciPy's ODE solver, differentiable in ``y0``, ``t`` and ``args`` by the
+adjoint method (Froehlich, Loos & Hasenauer 2017, sec. 2.4.2): the forward trajectory is SciPy's; the backward
+pass integrates, from each output time to the previous one, the augmented system
+    d/dt [y, a_y, a_t, a_θ] = [f, −a_yᵀ∂f/∂y, −a_yᵀ∂f/∂t, −a_yᵀ∂f/∂θ]
+with the VJPs of ``func`` taken by autonp at each solver step. ``args`` may hold pytrees of arrays.
+The gradient's accuracy is the solver's (pass ``rtol``/``atol``; they are used both ways).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import scipy.integrate
+
+from ..functional import vjp
+from ..misc.flatten import flatten
+from ..tensor import Primitive, Tensor, no_grad
+
+__all__ = ["odeint"]
+
+
+def _plain(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _forward(func, y0, t, flat_args, unflatten, **kwargs):
+    def f(y, tt):
+        with no_grad():
+            out = func(y, tt, *unflatten(flat_args))
+        return np.asarray(_plain(out), dtype=float)
+    return scipy.integrate.odeint(f, y0, t, **kwargs)
+
+
+def _adjoint(g, ans, func, y0, t, flat_args, unflatten, **kwargs):
+    """[None, ∂y0, ∂t, ∂flat_args, None]: one backward sweep gives them all."""
+    if isinstance(g, Tensor):
+        raise NotImplementedError("odeint: the adjoint backward pass is not itself differentiable in autonp "
+                                  "(second derivatives, or a gradient recorded for an outer transform)")
+    g = np.asarray(g, dtype=float)
+    yt = np.asarray(ans)
+    T, D = yt.shape
+    P = np.size(flat_args)
+
+    def flat_func(y, tt, fa):
+        return func(y, tt, *unflatten(fa))
+
+    def augmented(state, tt):
+        y, a_y = state[:D], state[D:2 * D]
+        dy, pullback = vjp(flat_func, y, np.asarray(tt, dtype=float), flat_args)
+        v_y, v_t, v_args = pullback(-a_y)
+        return np.hstack((np.asarray(_plain(dy), float), v_y, v_t, np.reshape(v_args, -1)))
+
+    a_y, a_t0, a_args = g[-1].copy(), 0.0, np.zeros(P)
+    time_vjps = []
+    for i in range(T - 1, 0, -1):
+        with no_grad():
+            moved = float(np.dot(np.asarray(_plain(func(yt[i], t[i], *unflatten(flat_args))), float), g[i]))
+        time_vjps.append(moved)
+        a_t0 -= moved
+        state = np.hstack((yt[i], a_y, a_t0, a_args))
+        state = scipy.integrate.odeint(augmented, state, np.array([t[i], t[i - 1]]), **kwargs)[1]
+        a_y, a_t0, a_args = state[D:2 * D], state[2 * D], state[2 * D + 1:]
+        a_y = a_y + g[i - 1]
+    time_vjps.append(a_t0)
+    return [None, a_y, np.array(time_vjps[::-1]), a_args, None]
+
+
+_odeint = Primitive("odeint", _forward)
+_odeint.vjp_all = lambda g, ans, vals, kwargs: _adjoint(g, ans, *vals, **kwargs)
+
+
+def odeint(func: Callable, y0: Any, t: Any, args: tuple = (), **kwargs: Any) -> Any:
+    """The solution of dy/dt = func(y, t, *args) at the times ``t`` (rows), as ``scipy.integrate.odeint``."""
+    flat_args, unflatten = flatten(list(args))
+    return _odeint(func, y0, t, flat_args, lambda fa: unflatten(fa), **kwargs)

@@ -1,0 +1,37 @@
+"""Student's t: log p = log Γ((ν+1)/2) − log Γ(ν/2) − ½ log(νπ) − log scale − (ν+1)/2 · log(1 + z²/ν)."""
+import math
+
+import scipy.special as sc
+import scipy.stats
+
+from ...ops import exp, log, log1p
+from ..special import _wrt_x, gammaln
+from ._common import formula
+
+_d = scipy.stats.t
+
+
+@formula(_d.logpdf)
+def logpdf(x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    return (gammaln((df + 1.0) / 2.0) - gammaln(df / 2.0) - 0.5 * log(df * math.pi) - log(scale)
+            - (df + 1.0) / 2.0 * log1p(z * z / df))
+
+
+@formula(_d.pdf)
+def pdf(x, df, loc=0.0, scale=1.0):
+    return exp(logpdf(x, df, loc, scale))
+
+
+# the t CDF in its standard variable, differentiable in t (the degrees of freedom refused)
+stdtr = _wrt_x("stdtr", sc.stdtr, lambda df, t, ans: exp(logpdf(t, df)), 2, "gradient in t only (df refused)")
+
+
+@formula(_d.cdf)
+def cdf(x, df, loc=0.0, scale=1.0):
+    return stdtr(df, (x - loc) / scale)
+
+
+@formula(_d.logcdf)
+def logcdf(x, df, loc=0.0, scale=1.0):
+    return log(cdf(x, df, loc, scale))
