@@ -2,10 +2,12 @@
 Tensors or numbers — the argument structures every transform accepts, as in HIPS autograd and JAX.
 
 ``leaves, tree = flatten(x)`` then ``unflatten(tree, leaves)`` rebuilds the same structure. Dict entries
-are visited in sorted key order (as HIPS and JAX do), so two dicts with the same keys flatten alike.
+are visited in sorted key order (as HIPS and JAX do), so two dicts with the same keys flatten alike, and come
+back in that order; an OrderedDict keeps its own order.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Callable, NamedTuple
 
 __all__ = ["flatten", "unflatten", "tree_map", "TreeDef", "leaf_paths"]
@@ -31,6 +33,8 @@ def _is_namedtuple(x: Any) -> bool:
 
 
 def _dict_keys(d: dict) -> list:
+    if isinstance(d, OrderedDict):  # its order is part of its meaning
+        return list(d)
     try:
         return sorted(d)
     except TypeError:  # keys of mixed types: insertion order

@@ -24,6 +24,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 import autonp as anp  # noqa: E402
 from autonp import nn, optim  # noqa: E402
@@ -587,6 +588,27 @@ def bench_conv(repeat: int):
 
 # --------------------------------------------------------------------------- Dask
 
+def bench_hips(repeat: int):
+    """Programs written for HIPS autograd, ported by their import lines: autonp's gradient time against
+    HIPS's, interleaved in this process (HIPS is plain NumPy underneath, with no thread pool of its own)."""
+    try:
+        import hips_programs as hp
+        hp.namespaces("autograd")
+    except ImportError:
+        NOTES.append("HIPS autograd not installed: the ported-program rows are skipped")
+        return
+    for name, make in hp.WORKLOADS.items():
+        fns = {}
+        for which in ("autonp", "autograd"):
+            np_, sp_, grad = hp.namespaces(which)
+            loss, params = make(np_, sp_)
+            fns[which] = (lambda g, p: lambda: g(p))(grad(loss), params)
+        t = timed_together(fns, repeat)
+        ratio = t["autonp"] / t["autograd"]
+        row(f"HIPS program {name}: gradient", ms(t["autonp"]), "HIPS autograd", ms(t["autograd"]), ratio, "<= 1.0x",
+            ratio <= 1.0)
+
+
 def bench_dask(repeat: int, block_rows: int = 8192):
     """The blog step's gradient block by block here against on a 2-worker LocalCluster."""
     try:
@@ -623,7 +645,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="3 repeats")
     ap.add_argument("--block-rows", type=int, default=2048)
     ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--only", choices=["blog", "memory", "overhead", "mlp", "conv", "dask"],
+    ap.add_argument("--only", choices=["blog", "memory", "overhead", "mlp", "conv", "dask", "hips"],
                     help="run only these rows")
     args = ap.parse_args()
     repeat = 3 if args.quick else args.repeat
@@ -633,7 +655,8 @@ def main():
     if args.only:
         only = {"blog": lambda: bench_blog(repeat, args.block_rows), "memory": lambda: bench_memory(args.block_rows),
                 "overhead": lambda: bench_overhead(repeat), "mlp": lambda: bench_mlp(repeat),
-                "conv": lambda: bench_conv(repeat), "dask": lambda: bench_dask(repeat)}
+                "conv": lambda: bench_conv(repeat), "dask": lambda: bench_dask(repeat),
+                "hips": lambda: bench_hips(repeat)}
         only[args.only]()
         for r in ROWS:
             print(r)
@@ -651,6 +674,7 @@ def main():
     bench_overhead(repeat)
     bench_mlp(repeat)
     bench_conv(repeat)
+    bench_hips(repeat)
     bench_dask(repeat)
     head = ("workload", "autonp", "reference (same run)", "ratio", "target", "verdict")
     widths = [max(len(r[i]) for r in ROWS + [head]) for i in range(len(head))]

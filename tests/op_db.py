@@ -44,6 +44,8 @@ def _values(rng, shape, domain):
         return np.sign(x + 1e-12) * (np.abs(x) + 0.5)
     if domain == "unit":                           # (-0.9, 0.9): arcsin, arctanh
         return rng.uniform(-0.9, 0.9, size=shape)
+    if domain == "prob":                           # (0.05, 0.95): logit, ndtri, betainc's x
+        return rng.uniform(0.05, 0.95, size=shape)
     if domain == "gt1":
         return np.abs(x) + 1.5
     if domain == "distinct":                       # well separated: sort, max without ties
@@ -67,6 +69,24 @@ def _ew(np_name, domain="any", **kw):
 def _sym(np_, b):
     """A symmetric positive definite matrix made from b (so finite differences stay symmetric)."""
     return np_.dot(b, b.T) + 3.0 * np_.eye(b.shape[0])
+
+
+def _sp(np_, ufunc=True):
+    """scipy.special — or HIPS autograd's, when np_ is autograd.numpy. On Tensors SciPy's own ufuncs
+    dispatch to autonp.scipy.special through __array_ufunc__, with no import change; SciPy's functions that
+    are not ufuncs (polygamma) are autonp.scipy.special's (SciPy's own on plain arrays)."""
+    if np_.__name__.startswith("autograd"):
+        import autograd.scipy.special as special
+    elif ufunc:
+        import scipy.special as special
+    else:
+        import autonp.scipy.special as special
+    return special
+
+
+def _special(name, domain="any", **kw):
+    return unary(f"scipy.special.{name}", lambda np_, x, n=name: getattr(_sp(np_), n)(x), domain,
+                 covers=(name,), **kw)
 
 
 def _mod_y(x):
@@ -239,6 +259,45 @@ CASES: list[OpCase] = [
            covers=("linalg.multi_dot",), hips=False),
     unary("matrix_power", lambda np_, x: np_.linalg.matrix_power(x, 3), shape=(3, 3),
           covers=("linalg.matrix_power",), hips=False),
+    # ---- NumPy functions added for HIPS autograd's programs
+    unary("gradient", lambda np_, x: np_.gradient(x, 0.5, axis=1) * np_.arange(1.0, 5.0), covers=("gradient",)),
+    unary("gradient_all_axes", lambda np_, x: np_.gradient(x)[0] + np_.gradient(x)[1] ** 2, covers=("gradient",),
+          hips=False),  # HIPS autograd's gradient VJP fails on the second axis of a non-square array
+    unary("partition", lambda np_, x: np_.sum(np_.partition(x, 1, axis=1)[:, :2], axis=1), "distinct",
+          covers=("partition",)),
+    OpCase("linspace", lambda np_, a, b: np_.linspace(a[0], b[0], 7) ** 2, [(1,), (1,)], covers=("linspace",),
+           hips=False),
+    OpCase("cross", lambda np_, a, b: np_.cross(a, b), [(4, 3), (4, 3)], covers=("cross",)),
+    OpCase("einsum_interleaved", lambda np_, x, y: np_.einsum(x, [0, 1], y, [1, 2], [0, 2]), [(3, 4), (4, 2)],
+           covers=("einsum",)),
+    unary("transpose_axes_keyword", lambda np_, x: np_.transpose(x, axes=(1, 0)) * np_.arange(3.0),
+          covers=("transpose",)),
+    # ---- SciPy's special-function ufuncs, called on Tensors (autonp.scipy.special through __array_ufunc__)
+    *[_special(n, d) for n, d in [("gammaln", "positive"), ("digamma", "positive"), ("psi", "positive"),
+                                  ("gamma", "positive"), ("rgamma", "positive"), ("erf", "any"), ("erfc", "any"),
+                                  ("erfinv", "unit"), ("expit", "any"), ("logit", "prob"), ("j0", "any"),
+                                  ("j1", "any"), ("y0", "positive"), ("y1", "positive"), ("i0", "any"),
+                                  ("i1", "any")]],
+    *[_special(n, d, hips=False) for n, d in [("ndtr", "any"), ("log_ndtr", "any"), ("ndtri", "prob"),
+                                              ("i0e", "away_from_zero"), ("i1e", "away_from_zero")]],
+    unary("scipy.special.erfcinv", lambda np_, x: _sp(np_).erfcinv(x + 1.0), "unit", covers=("erfcinv",)),
+    unary("scipy.special.polygamma", lambda np_, x: _sp(np_, ufunc=False).polygamma(1, x), "positive",
+          covers=("polygamma",)),
+    unary("scipy.special.jn", lambda np_, x: _sp(np_).jn(2, x), "positive", covers=("jn",)),
+    unary("scipy.special.yn", lambda np_, x: _sp(np_).yn(2, x), "positive", covers=("yn",)),
+    unary("scipy.special.iv", lambda np_, x: _sp(np_).iv(1.5, x), "positive", covers=("iv",)),
+    unary("scipy.special.ive", lambda np_, x: _sp(np_).ive(1.5, x), "positive", covers=("ive",)),
+    unary("scipy.special.gammainc", lambda np_, x: _sp(np_).gammainc(2.5, x), "positive", covers=("gammainc",)),
+    unary("scipy.special.gammaincc", lambda np_, x: _sp(np_).gammaincc(2.5, x), "positive", covers=("gammaincc",)),
+    unary("scipy.special.betainc", lambda np_, x: _sp(np_).betainc(2.5, 1.5, x), "prob", covers=("betainc",)),
+    OpCase("scipy.special.beta", lambda np_, a, b: _sp(np_).beta(a, b), [(3, 4), (4,)], "positive",
+           covers=("beta",)),
+    OpCase("scipy.special.betaln", lambda np_, a, b: _sp(np_).betaln(a, b), [(3, 4), (3, 1)], "positive",
+           covers=("betaln",)),
+    OpCase("scipy.special.xlogy", lambda np_, x, y: _sp(np_).xlogy(x, y), [(3, 4), (4,)], ["any", "positive"],
+           covers=("xlogy",), hips=False),
+    OpCase("scipy.special.xlog1py", lambda np_, x, y: _sp(np_).xlog1py(x, y), [(3, 4), (4,)], ["any", "positive"],
+           covers=("xlog1py",), hips=False),
 ]
 
 

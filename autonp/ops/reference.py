@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
+
 from ..tensor import Primitive, _ArgnumVJPs
 from . import nn
 from .numpy_api import (
@@ -53,13 +55,35 @@ def _describe(impl) -> tuple[str, str, str]:
 
 def _rows(table: dict, suffix: str = "") -> list[str]:
     rows = []
-    for fn, impl in sorted(table.items(), key=lambda kv: _numpy_name(kv[0])):
+    numpy_only = {fn: impl for fn, impl in table.items() if getattr(np, getattr(fn, "__name__", ""), None) is fn
+                  or getattr(np.linalg, getattr(fn, "__name__", ""), None) is fn}
+    for fn, impl in sorted(numpy_only.items(), key=lambda kv: _numpy_name(kv[0])):
         op, kind, rule = _describe(impl)
         rows.append(f"| `{_numpy_name(fn)}{suffix}` | {op} | {kind} | {_differentiable_in(impl)} | {rule} |")
     return rows
 
 
+def _scipy_rows() -> list[str]:
+    """autonp.scipy.special's primitives (SciPy is optional: without it the section says so)."""
+    try:
+        from ..scipy import special
+    except ImportError:
+        return ["(SciPy is not installed: `pip install autonp[scipy]`.)"]
+    rows = ["| SciPy | autonp | ufunc: differentiates on Tensors with no import change | gradient flows to | "
+            "kinks, ties, domain |", "|---|---|---|---|---|"]
+    for name, prim in sorted(special.PRIMITIVES.items()):
+        ufunc = "yes" if isinstance(getattr(special.sc, name, None), np.ufunc) else "no: use autonp.scipy.special"
+        rows.append(f"| `scipy.special.{name}` | `{prim.name}` | {ufunc} | {_differentiable_in(prim)} | "
+                    f"{getattr(prim, 'rule', '')} |")
+    funcs = ", ".join(f"`{n}`" for n in ("logsumexp", "softmax", "log_softmax"))
+    rows += ["", f"Built from primitives in `autonp.scipy.special`: {funcs}. The distributions of "
+             "`autonp.scipy.stats`, `signal.convolve`, `integrate.odeint` and `linalg` are described in "
+             "[from-hips-autograd.md](from-hips-autograd.md)."]
+    return rows
+
+
 def render() -> str:
+    scipy_rows = _scipy_rows()
     head = "| NumPy | autonp | kind | gradient flows to | kinks, ties, domain |\n|---|---|---|---|---|"
     methods = sorted(n for n in _METHODS if not n.startswith("__") or n in ("__getitem__", "__setitem__"))
     no_grad = sorted(_numpy_name(f) for f in FUNCTIONS_WITHOUT_GRADIENT | UFUNCS_WITHOUT_GRADIENT)
@@ -76,7 +100,7 @@ def render() -> str:
         "`t.item()` say explicitly that the values are wanted without the gradient. `out=` and `where=` are",
         "refused when a Tensor requires grad.",
         "",
-        f"## Ufuncs ({len(UFUNCS)})",
+        f"## Ufuncs ({len(_rows(UFUNCS))})",
         "",
         head,
         *_rows(UFUNCS),
@@ -87,7 +111,7 @@ def render() -> str:
         *_rows(UFUNC_REDUCE, ".reduce"),
         *_rows(UFUNC_ACCUMULATE, ".accumulate"),
         "",
-        f"## Functions ({len(FUNCTIONS)})",
+        f"## Functions ({len(_rows(FUNCTIONS))})",
         "",
         head,
         *_rows(FUNCTIONS),
@@ -100,6 +124,10 @@ def render() -> str:
         f"used the earlier t keep it |",
         *[f"| `anp.{p.name}` | `{p.name}` | primitive | {_differentiable_in(p)} | {getattr(p, 'rule', '')} |"
           for p in _NETWORK_OPS],
+        "",
+        "## SciPy special functions (`autonp.scipy.special`)",
+        "",
+        *scipy_rows,
         "",
         "## Tensor methods",
         "",

@@ -7,6 +7,7 @@ theirs. Notation: ``g`` is the incoming gradient, ``ans`` the op's output.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Sequence
 
 import numpy as np
@@ -404,7 +405,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         raise TypeError("linspace: autonp supports axis=0")
     div = (num - 1) if endpoint else num
     shape = (num,) + (1,) * len(np.broadcast_shapes(np.shape(_data(start)), np.shape(_data(stop))))
-    idx = np.arange(num, dtype=float).reshape(shape)
+    idx = np.arange(num, dtype=np.result_type(_data(start), _data(stop), float(num))).reshape(shape)
     delta = stop - start
     step = delta / div if div > 0 else delta * np.nan
     y = idx * step + start if div > 0 else idx * delta + start
@@ -655,6 +656,31 @@ def _window_geometry(shape, kernel, stride, dilation):
         raise ValueError(f"windows: a {kh}×{kw} kernel (dilation {dilation}) does not fit an input of spatial size "
                          f"{shape[2:]}")
     return ho, wo
+
+
+def _sliding(x, axes, sizes):
+    """Every window of ``sizes`` along ``axes``: a read-only strided view, the window offsets as new last axes
+    (``np.lib.stride_tricks.sliding_window_view``)."""
+    return np.lib.stride_tricks.sliding_window_view(x, tuple(sizes), axis=tuple(axes))
+
+
+def _unsliding(g, shape, axes, sizes):
+    """The adjoint of ``sliding``: each window's values added back where they came from (one strided
+    addition per offset)."""
+    out = np.zeros(shape, dtype=g.dtype)
+    nd = len(shape)
+    for offset in itertools.product(*(range(k) for k in sizes)):
+        index = [slice(None)] * nd
+        for a, o, k in zip(axes, offset, sizes):
+            index[a] = slice(o, o + shape[a] - k + 1)
+        out[tuple(index)] += g[(Ellipsis,) + offset]
+    return out
+
+
+sliding = Primitive("sliding_windows", _sliding).defvjp(
+    lambda g, ans, x, axes, sizes: unsliding(g, np.shape(x), axes, sizes))
+unsliding = Primitive("unsliding_windows", _unsliding).defvjp(
+    lambda g, ans, gx, shape, axes, sizes: sliding(g, axes, sizes))
 
 
 def _windows(x, kernel, stride, dilation):

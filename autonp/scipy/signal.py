@@ -3,18 +3,18 @@ convolution (B flipped) of A and B along the paired ``axes``, contracting the pa
 and broadcasting over the rest. Result axes: A's other axes, B's other axes, then the convolved axes.
 ``mode`` is 'full' (N_A + N_B − 1), 'valid' (|N_A − N_B| + 1) or 'same' (N_A, centred as SciPy's).
 
-It is written in differentiable ops — one einsum per kernel offset over a shifted slice — so its gradients
-(with respect to both A and B, to any order) are autonp's, and it runs on plain arrays and Tensors alike.
+It is written in differentiable ops — one einsum of B (flipped) with the windows of A, a strided view — so its
+gradients (with respect to both A and B, to any order) are autonp's, and it runs on plain arrays and Tensors.
 """
 from __future__ import annotations
 
-import itertools
 import string
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..ops import einsum, getitem, pad
+from ..ops.shape import _sliding, sliding
 from ..tensor import Tensor
 
 __all__ = ["convolve"]
@@ -46,7 +46,10 @@ def convolve(A: Any, B: Any, axes: Sequence[Sequence[int]] | None = None,
     for j in ignore_b:
         sub_b[j] = next(letters)
     out_sub = [sub_a[i] for i in ignore_a] + [sub_b[j] for j in ignore_b] + [sub_a[i] for i in ca]
-    spec = "".join(sub_a) + "," + "".join(s for j, s in enumerate(sub_b) if j not in cb) + "->" + "".join(out_sub)
+    window = [next(letters) for _ in ca]
+    for k, j in enumerate(cb):
+        sub_b[j] = window[k]
+    spec = "".join(sub_a) + "".join(window) + "," + "".join(sub_b) + "->" + "".join(out_sub)
 
     # every output is a full convolution's window: pad A by N_B − 1 (full), then keep the requested part
     full = [x + y - 1 for x, y in zip(na, nb)]
@@ -64,17 +67,15 @@ def convolve(A: Any, B: Any, axes: Sequence[Sequence[int]] | None = None,
     Ap = pad(A, widths) if any(w != (0, 0) for w in widths) else A
     shift = [widths[i][0] for i in ca]
 
-    total = None
-    for offset in itertools.product(*(range(y) for y in nb)):
-        # out[n] = Σ_k A[n + start − k] B[k]: slice A at start − k (in padded coordinates), take B[k]
-        index_a: list[Any] = [slice(None)] * nda
-        for k, i in enumerate(ca):
-            begin = starts[k] - offset[k] + shift[k]
-            index_a[i] = slice(begin, begin + sizes[k])
-        index_b: list[Any] = [slice(None)] * ndb
-        for k, j in enumerate(cb):
-            index_b[j] = offset[k]
-        term = einsum(spec, getitem(Ap, tuple(index_a)) if isinstance(Ap, Tensor) else Ap[tuple(index_a)],
-                      getitem(B, tuple(index_b)) if isinstance(B, Tensor) else B[tuple(index_b)])
-        total = term if total is None else total + term
-    return total
+    # out[n] = Σ_j Ap[n + s + j] · B_flipped[j] over the windows of Ap (a strided view, no copy)
+    begin = [starts[k] + shift[k] - nb[k] + 1 for k in range(len(ca))]
+    win = sliding(Ap, ca, nb) if isinstance(Ap, Tensor) else _sliding(Ap, ca, nb)
+    index_a: list[Any] = [slice(None)] * nda
+    for k, i in enumerate(ca):
+        index_a[i] = slice(begin[k], begin[k] + sizes[k])
+    win = getitem(win, tuple(index_a)) if isinstance(win, Tensor) else win[tuple(index_a)]
+    flip: list[Any] = [slice(None)] * ndb
+    for j in cb:
+        flip[j] = slice(None, None, -1)
+    B_flipped = getitem(B, tuple(flip)) if isinstance(B, Tensor) else B[tuple(flip)]
+    return einsum(spec, win, B_flipped, optimize=True)
