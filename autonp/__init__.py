@@ -20,21 +20,6 @@ from .functional import (
     value_and_grad,
     vjp,
 )
-from .wrappers import (
-    deriv,
-    grad_and_aux,
-    grad_named,
-    hessian_tensor_product,
-    hessian_vector_product,
-    holomorphic_grad,
-    make_ggnvp,
-    make_hvp,
-    make_jvp,
-    make_vjp,
-    multigrad_dict,
-    tensor_jacobian_product,
-    vector_jacobian_product,
-)
 from .gradcheck import GradcheckError, check_ops, compare_gradients, gradcheck, gradgradcheck
 from .ops import *  # noqa: F403 - every op, under its NumPy name
 from .ops import linalg, primitive
@@ -56,6 +41,21 @@ from .tensor import (
     is_grad_enabled,
     name_scope,
     no_grad,
+)
+from .wrappers import (
+    deriv,
+    grad_and_aux,
+    grad_named,
+    hessian_tensor_product,
+    hessian_vector_product,
+    holomorphic_grad,
+    make_ggnvp,
+    make_hvp,
+    make_jvp,
+    make_vjp,
+    multigrad_dict,
+    tensor_jacobian_product,
+    vector_jacobian_product,
 )
 
 __version__ = "0.1.0"

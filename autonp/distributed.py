@@ -2,7 +2,8 @@
 an existing engine (Dask, or any ``concurrent.futures.Executor``), not a home-made cluster.
 
 ``data_parallel(f, argnums, data_argnums)`` returns ``run(*args) -> (value, grads)``: the mean loss of
-``f`` over all rows of the data arguments and its gradient with respect to ``args[argnums]``, equal
+``f`` over all rows of the data arguments and its gradient with respect to ``args[argnums]`` (arrays, or
+pytrees of them: the gradients come back in the same structure, as Tensors), equal
 to one full-batch ``value_and_grad`` (each block of rows weighted n_b/n — the same arithmetic as
 ``backward_in_blocks`` — and the blocks summed in a fixed order, so results are deterministic).
 
@@ -29,6 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .functional import backward_in_blocks, block_backward, check_block_rows
+from .pytree import flatten, unflatten
 from .tensor import Tensor, _lock, _unlock
 
 __all__ = ["data_parallel"]
@@ -39,13 +41,20 @@ def _as_array(x: Any) -> np.ndarray:
     return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
-def _block_result(f: Callable, argnums: tuple, data_argnums: tuple, args: list, params: list, blocks: list,
-                  weight: float) -> tuple[float, list[np.ndarray]]:
+def _place(full: list, argnums: tuple, trees: list, leaves: list) -> None:
+    """Put the parameter leaves back into their arguments' structures (pytrees)."""
+    k = 0
+    for i, tree in zip(argnums, trees):
+        full[i] = unflatten(tree, leaves[k:k + tree.num_leaves])
+        k += tree.num_leaves
+
+
+def _block_result(f: Callable, argnums: tuple, trees: list, data_argnums: tuple, args: list, params: list,
+                  blocks: list, weight: float) -> tuple[float, list[np.ndarray]]:
     """One block's weighted value and gradients (runs on a worker)."""
     full = list(args)
     ps = [Tensor(p, requires_grad=True) for p in params]
-    for i, p in zip(argnums, ps):
-        full[i] = p
+    _place(full, argnums, trees, ps)
     for i, b in zip(data_argnums, blocks):
         full[i] = np.asarray(b)
     value = block_backward(lambda: f(*full), weight)
@@ -83,7 +92,12 @@ class _Run:
                              f"{[len(d) for d in data]}")
         if n == 0:
             raise ValueError("data_parallel: the data has no rows (the mean loss over no rows is undefined)")
-        params = [_as_array(args[i]) for i in self.argnums]
+        self._trees = []
+        params = []
+        for i in self.argnums:  # each parameter argument may be a pytree of arrays
+            leaves, tree = flatten(args[i])
+            self._trees.append(tree)
+            params.extend(_as_array(leaf) for leaf in leaves)
         bounds = [(s, min(s + self.block_rows, n)) for s in range(0, n, self.block_rows)]
         if self.client is None:
             value, grads = self._local(args, params, data)
@@ -91,14 +105,15 @@ class _Run:
             value, grads = self._dask(args, params, data, bounds, n)
         else:
             value, grads = self._executor(args, params, data, bounds, n)
-        out = [Tensor(g) for g in grads]
+        placed: list = [None] * len(args)
+        _place(placed, self.argnums, self._trees, [Tensor(g) for g in grads])
+        out = [placed[i] for i in self.argnums]
         return Tensor(value), (out[0] if self.single else tuple(out))
 
     def _local(self, args, params, data):
         ps = [Tensor(p, requires_grad=True) for p in params]
         full = list(args)
-        for i, p in zip(self.argnums, ps):
-            full[i] = p
+        _place(full, self.argnums, self._trees, ps)
 
         def loss(*blocks):
             for i, b in zip(self.data_argnums, blocks):
@@ -112,8 +127,9 @@ class _Run:
 
     def _executor(self, args, params, data, bounds, n):
         template = self._template(args)
-        futures = [self.client.submit(_block_result, self.f, self.argnums, self.data_argnums, template, params,
-                                      [np.asarray(d[lo:hi]) for d in data], (hi - lo) / n) for lo, hi in bounds]
+        futures = [self.client.submit(_block_result, self.f, self.argnums, self._trees, self.data_argnums, template,
+                                      params, [np.asarray(d[lo:hi]) for d in data], (hi - lo) / n)
+                   for lo, hi in bounds]
         return _tree_sum([fu.result() for fu in futures], _add)
 
     def _dask(self, args, params, data, bounds, n, tries: int = 3):
@@ -134,7 +150,8 @@ class _Run:
         template = self._template(args)
         block_sets = [self._blocks_on_workers(pos, d, bounds) for pos, d in enumerate(data)]
         param_futures = client.scatter(params, broadcast=True, hash=False)
-        results = [client.submit(_block_result, self.f, self.argnums, self.data_argnums, template, param_futures,
+        results = [client.submit(_block_result, self.f, self.argnums, self._trees, self.data_argnums, template,
+                                 param_futures,
                                  [blocks[b] for blocks in block_sets], (hi - lo) / n, pure=False)
                    for b, (lo, hi) in enumerate(bounds)]
         total = _tree_sum(results, lambda a, b: client.submit(_add, a, b, pure=False))

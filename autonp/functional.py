@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -41,6 +42,11 @@ class _Arg(NamedTuple):
     fresh: list
 
 
+# the variables a transform made from Python numbers: anp.compile keys a trace on such numbers' values, so
+# the constants it bakes in for them are right (its check for hidden Tensors passes these by)
+number_variables: weakref.WeakSet = weakref.WeakSet()
+
+
 def _fresh(leaf: Any, nested: bool, who: str, where: str) -> Tensor:
     if isinstance(leaf, Tensor):
         if leaf.requires_grad and nested:
@@ -53,7 +59,10 @@ def _fresh(leaf: Any, nested: bool, who: str, where: str) -> Tensor:
                             f"Tensors and numbers — alone or in tuples, lists and dicts — can be differentiated")
     if data.dtype.kind not in "fc":
         data = data.astype(np.float64)
-    return Tensor(data, requires_grad=True)
+    fresh = Tensor(data, requires_grad=True)
+    if not isinstance(leaf, (Tensor, np.ndarray)) and not _is_stand_in(leaf):
+        number_variables.add(fresh)
+    return fresh
 
 
 def _prepare(args: Sequence, argnums: Sequence[int], who: str = "grad") -> tuple[list, bool, list[_Arg]]:

@@ -88,7 +88,7 @@ def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:
     """``f`` applied leaf by leaf (``rest``: trees of the same structure, their leaves passed alongside)."""
     leaves, td = flatten(tree)
     others = [flatten(r) for r in rest]
-    for leaves_r, td_r in others:
+    for _, td_r in others:
         if td_r != td:
             raise ValueError(f"tree_map: the trees differ in structure ({_describe(td)} vs {_describe(td_r)})")
     return unflatten(td, [f(*xs) for xs in zip(leaves, *(lv for lv, _ in others))])

@@ -12,8 +12,8 @@ from __future__ import annotations
 import inspect
 import itertools
 import linecache
-import re
 import os
+import re
 import sys
 import threading
 import warnings

@@ -237,8 +237,9 @@ def test_a_primitive_whose_vjp_is_none_refuses_instead_of_a_silent_zero():
 # --------------------------------------------------------------------------- misc, test_util, extend
 
 def test_flatten_round_trip_and_differentiable():
-    from autonp.misc import flatten, flatten_func
     from autograd.misc import flatten as hflatten
+
+    from autonp.misc import flatten, flatten_func
     p = _params()
     vec, unflatten = flatten(p)
     p_tuples = {"x": p["x"], "layers": [tuple(p["layers"][0]), p["layers"][1]]}
@@ -267,7 +268,7 @@ def test_optimizers_match_hips_step_for_step_over_a_dict(name):
                                callback=lambda x, i, g: seen_h.append((i, x["a"].copy(), g["a"].copy())))
     _tree_close(got, want, rtol=1e-13, atol=1e-15)
     assert len(seen) == 30 and [s[0] for s in seen] == list(range(30))
-    for (i, xa, ga), (_, xh, gh) in zip(seen, seen_h):
+    for (_, xa, ga), (_, xh, gh) in zip(seen, seen_h):
         _close(xa, xh, rtol=1e-13, atol=1e-15)
         _close(ga, gh, rtol=1e-13, atol=1e-15)
 
@@ -312,8 +313,7 @@ def test_extend_signatures_agree_with_hips():
     from autograd.extend import defvjp as hdefvjp
     from autograd.extend import primitive as hprimitive
 
-    from autonp.extend import defjvp, defjvp_argnum, defvjp, defvjp_argnum, defvjp_argnums, notrace_primitive, \
-        primitive
+    from autonp.extend import defjvp, defjvp_argnum, defvjp, defvjp_argnum, defvjp_argnums, notrace_primitive, primitive
 
     def make(prim, defv, np_):
         @prim
@@ -467,12 +467,14 @@ def test_poisson_multivariate_normal_and_dirichlet_against_hips():
     _close(anp.grad(lambda c: st.multivariate_normal.entropy(m, c))(S),
            autograd.grad(lambda c: hst.multivariate_normal.entropy(m, c))(S))
     alpha, x = np.array([1.5, 2.0, 3.0]), np.array([0.2, 0.3, 0.5])
-    _close(anp.grad(lambda a: st.dirichlet.logpdf(x, a))(alpha), autograd.grad(lambda a: hst.dirichlet.logpdf(x, a))(alpha))
+    _close(anp.grad(lambda a: st.dirichlet.logpdf(x, a))(alpha),
+           autograd.grad(lambda a: hst.dirichlet.logpdf(x, a))(alpha))
     _close(st.dirichlet.logpdf(x, anp.Tensor(alpha)).data, scipy.stats.dirichlet.logpdf(x, alpha), rtol=1e-13)
 
 
 CONV = [((7,), (3,), None, ((), ())), ((3,), (6,), None, ((), ())), ((6, 7), (3, 4), None, ((), ())),
-        ((5, 2, 9, 8), (2, 4, 3, 3), ([2, 3], [2, 3]), ([1], [0])), ((4, 5, 6), (4, 3, 2), ([1, 2], [2, 1]), ([0], [0]))]
+        ((5, 2, 9, 8), (2, 4, 3, 3), ([2, 3], [2, 3]), ([1], [0])),
+        ((4, 5, 6), (4, 3, 2), ([1, 2], [2, 1]), ([0], [0]))]
 
 
 @pytest.mark.parametrize("mode", ["full", "valid", "same"])
@@ -552,3 +554,40 @@ def test_scipy_linalg_against_hips():
         S, S + np.eye(4), A)
     _close(sl.cholesky(anp.Tensor(S)).data, __import__("scipy.linalg").linalg.cholesky(S))
     check_grads(lambda a: sl.cholesky((a + a.T) / 2, lower=False), modes=["rev"])(S)
+
+
+# --------------------------------------------------------------------------- pytrees in data_parallel and compile
+
+def _pytree_loss(p, X, Y):
+    return anp.mean((anp.tanh(X @ p["W"] + p["b"][0]) * p["b"][1] - Y) ** 2)
+
+
+def test_data_parallel_takes_pytrees_of_parameters():
+    from concurrent.futures import ThreadPoolExecutor
+    X, Y = RNG.normal(size=(700, 5)), RNG.normal(size=(700, 2))
+    p = {"W": RNG.normal(size=(5, 2)), "b": (RNG.normal(size=2), 1.5)}
+    ref_value, ref = anp.value_and_grad(_pytree_loss)(p, X, Y)
+    with ThreadPoolExecutor(2) as pool:
+        for client in (None, pool):
+            value, g = anp.data_parallel(_pytree_loss, 0, (1, 2), block_rows=300, client=client)(p, X, Y)
+            assert isinstance(g, dict) and isinstance(g["b"], tuple)
+            assert float(value) == pytest.approx(ref_value, rel=1e-14)
+            for a, b in zip(anp.pytree.flatten(g)[0], anp.pytree.flatten(ref)[0], strict=True):
+                _close(np.asarray(a.data), b, rtol=1e-13, atol=1e-15)
+
+
+def test_compile_replays_transforms_over_pytrees_and_retraces_for_a_new_number():
+    X, Y = RNG.normal(size=(100, 5)), RNG.normal(size=(100, 2))
+
+    def step(p, X, Y):
+        value, g = anp.value_and_grad(_pytree_loss)(p, X, Y)
+        return {"W": p["W"] - 0.1 * g["W"], "b": (p["b"][0] - 0.1 * g["b"][0], g["b"][1])}, value
+    compiled = anp.compile(step)
+    for scale in (1.5, 1.5, 2.5, 1.5):
+        p = {"W": RNG.normal(size=(5, 2)), "b": (RNG.normal(size=2), scale)}
+        got, got_value = compiled(p, X, Y)
+        want, want_value = step(p, X, Y)
+        assert got_value == want_value and isinstance(got["b"], tuple)
+        for a, b in zip(anp.pytree.flatten(got)[0], anp.pytree.flatten(want)[0], strict=True):
+            _close(a, b, rtol=0, atol=0)
+    assert compiled.traces == 2  # one per value of the number leaf

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..functional import number_variables
 from ..tensor import Tensor, format_site
 from ._trace import CompileError, Program, Ref, Sym, _ObjectProxy
 
@@ -426,7 +427,7 @@ def check_constants(program: Program, walk: _Walk) -> None:
     seen = {id(t) for t in walk.tensors}
     for holder in gc.get_referrers(*arrays):
         if isinstance(holder, Tensor) and holder.requires_grad and id(holder) not in seen \
-                and id(holder._arr) in roots:
+                and id(holder._arr) in roots and holder not in number_variables:
             site = next((i.site for i in program.instrs if any(x is holder._arr for x in _leaves(i.args))), None)
             raise CompileError(
                 f"compile: the function uses the values of a Tensor{tuple(holder.shape)} that requires grad"

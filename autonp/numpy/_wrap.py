@@ -6,9 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..ops import FUNCTIONS
+from ..ops import FUNCTIONS, broadcast_to, concatenate
 from ..ops import array as _stack_array
-from ..ops import broadcast_to, concatenate
 from ..tensor import Tensor, _contains_tensor
 
 # NumPy already finds Tensors inside these functions' sequence arguments (their dispatchers look inside)

@@ -48,12 +48,12 @@ def _sylvester_vjps(i):
 solve_sylvester = Primitive("solve_sylvester", _sl.solve_sylvester).defvjp(*(_sylvester_vjps(i) for i in range(3)))
 
 
-def _sqrtm(a, disp=True, blocksize=64):
-    return _sl.sqrtm(a, blocksize=blocksize) if disp else _sl.sqrtm(a, disp=False, blocksize=blocksize)[0]
+def _sqrtm(a):
+    return _sl.sqrtm(a)
 
 
 sqrtm = Primitive("sqrtm", _sqrtm).defvjp(
-    lambda g, ans, a, disp=True, blocksize=64: solve_sylvester(swapaxes(ans, 0, 1), swapaxes(ans, 0, 1), g))
+    lambda g, ans, a: solve_sylvester(swapaxes(ans, 0, 1), swapaxes(ans, 0, 1), g))
 
 
 def cholesky(a, lower=False, overwrite_a=False, check_finite=True):

@@ -16,11 +16,10 @@ import scipy.special as sc
 from ..ops import exp, log, log1p, sign
 from ..ops import log_softmax as _log_softmax
 from ..ops import softmax as _softmax
-from ..ops.shape import unbroadcast
-
 from ..ops import sum as _sum
 from ..ops._define import binary, unary
 from ..ops.numpy_api import UFUNCS
+from ..ops.shape import unbroadcast
 from ..tensor import Primitive, Tensor, _data
 
 SQRT_PI, SQRT_2PI = math.sqrt(math.pi), math.sqrt(2 * math.pi)
@@ -37,7 +36,13 @@ def _wrt_x(name: str, forward, dx, nargs: int, rule: str) -> Primitive:
 
 # --------------------------------------------------------------------------- gamma and beta functions
 
-polygamma = binary("polygamma", sc.polygamma, None, lambda n, x, ans: polygamma(n + 1, x),
+def _polygamma(n, x):
+    """ψ⁽ⁿ⁾(x) = (−1)ⁿ⁺¹ n! ζ(n+1, x) (ψ for n = 0), as SciPy computes it — from ufuncs only, so that
+    anp.compile's tracer can follow it (SciPy's polygamma converts its arguments with asarray)."""
+    return np.where(n == 0, sc.psi(x), (-1.0) ** (n + 1) * sc.gamma(n + 1.0) * sc.zeta(n + 1.0, x))
+
+
+polygamma = binary("polygamma", _polygamma, None, lambda n, x, ans: polygamma(n + 1, x),
                    rule="n: integer order, no gradient")
 psi = unary("psi", sc.psi, lambda x, ans: polygamma(1, x))
 digamma = unary("digamma", sc.digamma, lambda x, ans: polygamma(1, x))
