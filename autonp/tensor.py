@@ -916,6 +916,25 @@ def _count_uses(roots: Sequence[Tensor]) -> dict[int, int]:
     return uses
 
 
+def _leading_to(roots: Sequence[Tensor], wanted_ids: set[int]) -> set[int]:
+    """Ids of the tensors on a path from the roots down to a wanted tensor: the only ones whose gradients
+    ``gradients()`` needs. Other branches (an outer transform's variables, an op whose backward would
+    call this very pass again) are not walked."""
+    needed: set[int] = set()
+    assigned = _assigned.count
+    for t in _toposort(roots):  # inputs before outputs
+        node = t.node
+        if id(t) in wanted_ids:
+            needed.add(id(t))
+        elif node is not None:
+            for i in node.grad_idx:
+                a = _as_recorded(node, i, node.args[i]) if assigned else node.args[i]
+                if id(a) in needed:
+                    needed.add(id(t))
+                    break
+    return needed
+
+
 def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool, create_graph: bool,
                   accumulate: bool, wanted: Sequence[Tensor] | None = None) -> dict[int, Any]:
     """The reverse pass. A tensor is processed once every op that used it has passed its gradient
@@ -932,6 +951,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
         _accumulate(grads, r, s, create_graph)
     keep_all = wanted is None and not accumulate
     wanted_ids = set() if wanted is None else {id(w) for w in wanted}
+    needed = _leading_to(roots, wanted_ids) if wanted is not None and not accumulate else None
     keep: dict[int, Any] = {}
     anomaly = _mode.anomaly
     prev_enabled = _mode.enabled
@@ -953,7 +973,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                     keep[tid] = entry[0]
                 if node is None and accumulate:
                     leaves.append((t, entry[0], entry[1]))
-            if node is None:
+            if node is None or (needed is not None and tid not in needed):
                 continue
             if entry is not None:
                 g = entry[0]
@@ -977,6 +997,8 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                 if assigned:
                     a = _as_recorded(node, i, a)
                 k = id(a)
+                if needed is not None and k not in needed:
+                    continue
                 if entry is not None:
                     try:
                         vjp = vjps[i]

@@ -52,7 +52,8 @@ def test_fast_gradcheck_on_blog_sized_weights():
     loss = lambda W1, W2: -anp.sum(Y * anp.log(anp.softmax(anp.sigmoid(X @ W1) @ W2))) / 256  # noqa: E731
     report = anp.gradcheck(loss, [W1, W2], fast=True)
     assert report.passed and report.checks[0].worst[0] == "direction"
-    bad = anp.primitive(lambda a, b: a @ b, name="bad_matmul").defvjp(lambda g, ans, a, b: 1.01 * (g @ b.T), None)
+    # the VJP of the argument W1 is 1% off (argument 0, the data, has none: it never requires grad)
+    bad = anp.primitive(lambda a, b: a @ b, name="bad_matmul").defvjp(None, lambda g, ans, a, b: 1.01 * (a.T @ g))
     with pytest.raises(anp.GradcheckError):
         anp.gradcheck(lambda W1: -anp.sum(Y * anp.log(anp.softmax(bad(X, W1) @ W2.data))) / 256, [W1], fast=True)
 

@@ -280,8 +280,16 @@ def test_fixed_point_gradient_by_the_implicit_function_theorem():
     sqrt = lambda a: fixed_point(newton_sqrt, a, 1.0, dist, 1e-12)  # noqa: E731
     assert float(np.asarray(sqrt(2.0))) == pytest.approx(np.sqrt(2), rel=1e-14)
     assert anp.grad(sqrt)(2.0) == pytest.approx(0.5 / np.sqrt(2), rel=1e-10)
-    with pytest.raises(NotImplementedError, match="fixed_point is not differentiable in argument 2"):
+    with pytest.raises(NotImplementedError, match="fixed_point is not differentiable in its starting point"):
         anp.grad(lambda x0: fixed_point(newton_sqrt, 2.0, x0, dist, 1e-12))(1.0)
+    # second order: the adjoint is itself a fixed point, differentiated by the same rule (HIPS's example)
+    descent = lambda a: lambda x: x - 0.05 * (x ** 2 - a)  # noqa: E731
+    slow_sqrt = lambda a: fixed_point(descent, a, 10.0, dist, 1e-12)  # noqa: E731
+    assert anp.grad(anp.grad(slow_sqrt))(2.0) == pytest.approx(-0.25 * 2 ** -1.5, rel=1e-9)
+    from autograd.misc.fixed_points import fixed_point as hips_fixed_point
+    hips_sqrt = lambda a: hips_fixed_point(descent, a, 10.0, lambda x, y: hnp.abs(x - y), 1e-4)  # noqa: E731
+    ours = lambda a: fixed_point(descent, a, 10.0, dist, 1e-4)  # noqa: E731
+    assert anp.grad(anp.grad(ours))(2.0) == pytest.approx(autograd.grad(autograd.grad(hips_sqrt))(2.0), rel=1e-12)
 
 
 def test_check_grads_passes_right_derivatives_and_catches_wrong_ones():
