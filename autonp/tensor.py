@@ -891,14 +891,18 @@ def _toposort(roots: Iterable[Tensor]) -> list[Tensor]:
     return order
 
 
-def _count_uses(roots: Sequence[Tensor]) -> dict[int, int]:
-    """For each tensor the roots depend on through recorded ops: how many recorded ops use it."""
+def _count_uses(roots: Sequence[Tensor], wanted_ids: set[int] = frozenset()) -> tuple[dict[int, int], bool]:
+    """For each tensor the roots depend on through recorded ops: how many recorded ops use it; and whether
+    a leaf outside ``wanted_ids`` was reached."""
     uses = {id(r): 0 for r in roots}
     stack = list(roots)
     assigned = _assigned.count
+    other_leaves = False
     while stack:
-        node = stack.pop().node
+        t = stack.pop()
+        node = t.node
         if node is None:
+            other_leaves = other_leaves or id(t) not in wanted_ids
             continue
         args = node.args
         if node.vals is None:
@@ -913,7 +917,7 @@ def _count_uses(roots: Sequence[Tensor]) -> dict[int, int]:
                 stack.append(a)
             else:
                 uses[id(a)] = n + 1
-    return uses
+    return uses, other_leaves
 
 
 def _leading_to(roots: Sequence[Tensor], wanted_ids: set[int]) -> set[int]:
@@ -928,8 +932,7 @@ def _leading_to(roots: Sequence[Tensor], wanted_ids: set[int]) -> set[int]:
             needed.add(id(t))
         elif node is not None:
             for i in node.grad_idx:
-                a = _as_recorded(node, i, node.args[i]) if assigned else node.args[i]
-                if id(a) in needed:
+                if id(_as_recorded(node, i, node.args[i]) if assigned else node.args[i]) in needed:
                     needed.add(id(t))
                     break
     return needed
@@ -941,7 +944,10 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
     back (dependency counting, no recursion). Returns {id(tensor): grad} for ``wanted`` (for all
     tensors if it is ``None`` and ``accumulate`` is false); with ``accumulate`` adds leaf
     gradients into ``.grad``. Gradients are [array, owned] pairs: owned ones are added into in place."""
-    uses = _count_uses(roots)
+    wanted_ids = set() if wanted is None else {id(w) for w in wanted}
+    uses, other_leaves = _count_uses(roots, wanted_ids)
+    # every branch ends in a leaf: only when some leaf is not wanted can a branch be skipped
+    needed = _leading_to(roots, wanted_ids) if wanted is not None and not accumulate and other_leaves else None
     grads: dict[int, list] = {}
     for r, s in zip(roots, seeds):
         if create_graph and not isinstance(s, Tensor):
@@ -950,8 +956,6 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
             s = np.copy(s._arr if isinstance(s, Tensor) else s)  # never alias the caller's array
         _accumulate(grads, r, s, create_graph)
     keep_all = wanted is None and not accumulate
-    wanted_ids = set() if wanted is None else {id(w) for w in wanted}
-    needed = _leading_to(roots, wanted_ids) if wanted is not None and not accumulate else None
     keep: dict[int, Any] = {}
     anomaly = _mode.anomaly
     prev_enabled = _mode.enabled

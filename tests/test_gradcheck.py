@@ -128,7 +128,7 @@ def test_detect_anomaly_names_the_op_that_made_log0():
     x = anp.Tensor(np.array([1.0, 0.0]), requires_grad=True)
     with anp.detect_anomaly():
         with pytest.raises(anp.AnomalyError) as e:
-            anp.log(x * 1.0)  # noqa: the line to be named
+            anp.log(x * 1.0)  # the line to be named
     msg = str(e.value)
     assert msg.startswith("log produced Inf in its forward") and "(2,)" in msg and "anp.log(x * 1.0)" in msg
 
