@@ -7,6 +7,7 @@
 array([2., 4.])
 """
 from . import data, datasets, nn, optim, pytree, viz  # the modules built on the core
+from .builtins import dict, isinstance, list, tuple, type  # noqa: A004 - HIPS autograd exports them; Python's own
 from .distributed import data_parallel
 from .functional import (
     backward_in_blocks,

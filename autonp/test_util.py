@@ -5,6 +5,7 @@ functions themselves. Arguments and results may be pytrees. Directions come from
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -13,7 +14,7 @@ from .functional import jvp, vjp
 from .pytree import flatten, tree_map
 from .tensor import Tensor
 
-__all__ = ["check_grads", "check_vjp", "check_jvp", "check_equivalent"]
+__all__ = ["check_grads", "check_vjp", "check_jvp", "check_equivalent", "combo_check", "scalar_close"]
 
 TOL = 1e-6
 RTOL = 1e-6
@@ -36,8 +37,12 @@ def _inner(a: Any, b: Any) -> float:
     return float(sum(np.sum(p * q) for p, q in zip(flatten(_values(a))[0], flatten(_values(b))[0])))
 
 
-def _close(a: float, b: float) -> bool:
+def scalar_close(a: float, b: float) -> bool:
+    """|a − b| < 1e-6, or relatively so."""
     return abs(a - b) < TOL or abs(a - b) / abs(a + b) < RTOL
+
+
+_close = scalar_close
 
 
 def _name(f: Callable) -> str:
@@ -113,3 +118,14 @@ def _check(f: Callable, x: Any, modes: list, order: int) -> None:
             _check(lambda xv: vjp_f(*xv), (x, _randn_like(f(x))), modes, order - 1)
 
 
+
+
+def combo_check(fun: Callable, *check_args: Any, **check_kwargs: Any) -> Callable:
+    """``combo_check(f, argnum, modes=...)(values_0, values_1, ..., kw=[values])``: ``check_grads`` at every
+    combination of the candidate values given for each argument and keyword."""
+    def each(*candidates: Any, **kw_candidates: Any) -> None:
+        keyed = [[(k, v) for v in vs] for k, vs in kw_candidates.items()]
+        for args in itertools.product(*candidates):
+            for kwargs in itertools.product(*keyed):
+                check_grads(fun, *check_args, **check_kwargs)(*args, **dict(kwargs))
+    return each

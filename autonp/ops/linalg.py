@@ -1,8 +1,9 @@
 """Products and linear algebra: matmul, einsum (and dot, inner, outer, tensordot, kron, trace
 written with it), and ``np.linalg``: inv, det, slogdet, solve, cholesky, eigh, svd, norm.
 
-Functions of symmetric matrices (cholesky, eigh) read one triangle; their gradient is
-returned symmetrised (the gradient with respect to a symmetric matrix). eigh and svd need
+Functions of symmetric matrices (cholesky, eigh) read one triangle, as NumPy's do; their gradient is
+the gradient of what they compute — in that triangle (off-diagonal entries count for both of the
+symmetric matrix's entries), zero in the other. eigh and svd need
 distinct eigen/singular values (∂ divides by their differences), svd ``full_matrices=False``.
 """
 from __future__ import annotations
@@ -326,16 +327,25 @@ def _sym(x):
     return (x + mT(x)) * 0.5
 
 
+def _in_triangle(g_sym, lower: bool = True):
+    """The gradient with respect to the matrix a function reads one triangle of (the matrix it sees is
+    S = tril(A) + tril(A, −1)ᵀ): from the symmetric gradient Ḡ of S, Ḡ_ii on the diagonal, 2Ḡ_ij in the
+    read triangle, 0 in the other — what finite differences of the function give in any direction."""
+    n = np.shape(g_sym)[-1]
+    mask = np.eye(n) + 2.0 * (np.tril(np.ones((n, n)), -1) if lower else np.triu(np.ones((n, n)), 1))
+    return g_sym * mask
+
+
 def _cholesky_vjp(g, ans, x):
     """Murray (2016): Σ = L⁻ᵀ Φ(Lᵀ Ḡ) L⁻¹, symmetrised; Φ keeps the lower triangle, halves the diagonal."""
     n = np.shape(x)[-1]
     phi_mask = np.tril(np.ones((n, n))) - 0.5 * np.eye(n)
     linv = inv(ans)
-    return _sym(matmul(mT(linv), matmul(matmul(mT(ans), g) * phi_mask, linv)))
+    return _in_triangle(_sym(matmul(mT(linv), matmul(matmul(mT(ans), g) * phi_mask, linv))))
 
 
 cholesky = Primitive("cholesky", np.linalg.cholesky).defvjp(_cholesky_vjp)
-cholesky.rule = "reads the lower triangle; gradient symmetrised"
+cholesky.rule = "reads the lower triangle; its gradient is in that triangle"
 
 
 def _pack(parts, batch):
@@ -390,12 +400,13 @@ def _eigh_vjp(grads, outs, x, UPLO="L"):
     w, v = outs
     gaps = reshape(w, np.shape(w)[:-1] + (1, -1)) - reshape(w, np.shape(w) + (1,))
     inner = _gap_divide(matmul(mT(v), gv), gaps) + reshape(gw, np.shape(gw) + (1,)) * np.eye(np.shape(w)[-1])
-    return _sym(matmul(v, matmul(inner, mT(v))))
+    return _in_triangle(_sym(matmul(v, matmul(inner, mT(v)))), lower=str(UPLO).upper() == "L")
 
 
 _eigh = _multi_output("eigh", lambda x, UPLO="L": np.linalg.eigh(x, UPLO),
                       lambda shape, UPLO="L": [shape[-1:], shape[-2:]], _eigh_vjp)
-_eigh.prim.rule = "eigenvectors need distinct eigenvalues (NaN where tied); gradient symmetrised"
+_eigh.prim.rule = ("eigenvectors need distinct eigenvalues (NaN where tied); reads one triangle (UPLO), its "
+                   "gradient is in that triangle")
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 
 
