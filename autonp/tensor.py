@@ -895,7 +895,7 @@ def _count_uses(roots: Sequence[Tensor], wanted_ids: set[int] = frozenset()) -> 
     """For each tensor the roots depend on through recorded ops: how many recorded ops use it; and whether
     a leaf outside ``wanted_ids`` was reached."""
     uses = {id(r): 0 for r in roots}
-    stack = list(roots)
+    stack = list({id(r): r for r in roots}.values())  # a root given twice is walked once (its seeds add up)
     assigned = _assigned.count
     other_leaves = False
     while stack:

@@ -651,3 +651,16 @@ def test_eigh_and_cholesky_gradients_match_what_they_read_of_a_non_symmetric_mat
     S = A @ A.T + 4 * np.eye(4) + np.triu(rng.normal(size=(4, 4)), 1)  # the upper triangle is never read
     g = lambda M: np.sum(np.linalg.cholesky(M) * np.arange(16.0).reshape(4, 4))  # noqa: E731
     np.testing.assert_allclose(np.asarray(anp.grad(g)(S)), central(g, S), rtol=1e-7, atol=1e-9)
+
+
+def test_an_output_given_twice_gets_both_seeds():
+    """gradients([y, y], x) counted y's inputs' uses twice but walked y once: x got no gradient at all."""
+    x = anp.Tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3.0
+    (g,) = anp.gradients([y, y], [x], grad_outputs=[np.ones(2), np.full(2, 2.0)])
+    np.testing.assert_array_equal(np.asarray(g), [9.0, 9.0])
+    _, pullback = anp.vjp(lambda t: (anp.sin(t),) * 2, np.array([0.3]))
+    np.testing.assert_allclose(pullback((np.ones(1), np.ones(1))), 2 * np.cos([0.3]), rtol=1e-15)
+    # and a tangent that is returned twice (the forward mode of a function returning [x, x])
+    d = anp.jvp(lambda xv: anp.jvp(lambda x: [x, x], (xv[0],), (xv[1],))[1], ((1.0, 0.5),), ((0.0, 1.0),))[1]
+    assert [float(v) for v in d] == [1.0, 1.0]
