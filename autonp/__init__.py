@@ -10,6 +10,7 @@ from . import data, datasets, nn, optim, pytree, viz  # the modules built on the
 from .builtins import dict, isinstance, list, tuple, type  # noqa: A004 - HIPS autograd exports them; Python's own
 from .distributed import data_parallel
 from .functional import (
+    IndependentOutputWarning,
     backward_in_blocks,
     checkpoint,
     elementwise_grad,
@@ -30,6 +31,7 @@ from .tensor import (
     AnomalyError,
     FreedGraphWarning,
     GraphFreedError,
+    LeafAssignmentError,
     Node,
     OpError,
     Primitive,

@@ -1,12 +1,27 @@
 """HIPS autograd's ``autograd.builtins``: ``tuple``, ``list``, ``dict``, ``isinstance`` and ``type``. autograd
 needed its own containers to carry gradients through them; autonp's transforms take Python's containers as
-pytrees, so these are Python's own, here so that ``from autograd.builtins import tuple`` ports by its name."""
+pytrees, so those are Python's own, here so that ``from autograd.builtins import tuple`` ports by its name.
+``isinstance`` and ``type`` see a Tensor as the ndarray it stands for (as autograd's do for its boxes), so
+``isinstance(x, np.ndarray)`` in differentiated code stays true."""
 import builtins
+
+import numpy as np
+
+from .tensor import Tensor
 
 tuple = builtins.tuple  # noqa: A001
 list = builtins.list  # noqa: A001
 dict = builtins.dict  # noqa: A001
-isinstance = builtins.isinstance  # noqa: A001
-type = builtins.type  # noqa: A001
 
 __all__ = ["tuple", "list", "dict", "isinstance", "type"]
+
+
+def isinstance(obj, classinfo):  # noqa: A001
+    """Python's isinstance, with a Tensor also an instance of ``np.ndarray``."""
+    return builtins.isinstance(obj, classinfo) or (builtins.isinstance(obj, Tensor) and builtins.isinstance(
+        np.empty(0), classinfo))
+
+
+def type(obj):  # noqa: A001
+    """Python's type, with ``np.ndarray`` for a Tensor."""
+    return np.ndarray if builtins.isinstance(obj, Tensor) else builtins.type(obj)

@@ -14,20 +14,62 @@ counterpart for that reason: give a linear primitive its VJP.
 """
 from __future__ import annotations
 
+import inspect
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .ops import primitive as _autonp_primitive
 from .tensor import Primitive, Tensor
 
 __all__ = ["primitive", "defvjp", "defvjp_argnum", "defvjp_argnums", "defjvp", "defjvp_argnum",
            "defjvp_argnums", "notrace_primitive"]
 
 
+class HipsPrimitive(Primitive):
+    """A primitive made by :func:`primitive`: also takes HIPS autograd's deprecated (pre-1.2) methods
+    ``defgrad``, ``defvjp(vjp, argnum)`` with ``vjp(g, ans, vs, gvs, *args)``, and ``defvjp_is_zero`` —
+    each with a DeprecationWarning, as autograd gave."""
+
+    def defvjp(self, *vjps, argnum: int | None = None):
+        old_style = argnum is not None or (len(vjps) == 1 and callable(vjps[0])
+                                           and _parameters(vjps[0])[2:4] == ["vs", "gvs"])
+        if not old_style:
+            return super().defvjp(*vjps)
+        _deprecated("defvjp(vjp, argnum)", "defvjp(fun, *vjpmakers) from autonp.extend")
+        vjp = vjps[0]
+        _set(self, argnum or 0, lambda g, ans, *args, **kw: vjp(g, ans, None, None, *args, **kw))
+        return self
+
+    def defgrad(self, maker: Callable, argnum: int = 0) -> "HipsPrimitive":
+        _deprecated("defgrad", "defvjp")
+        _set(self, argnum, lambda g, ans, *args, **kw: maker(ans, *args, **kw)(g))
+        return self
+
+    def defvjp_is_zero(self, argnums: Sequence[int] = (0,)) -> "HipsPrimitive":
+        _deprecated("defvjp_is_zero", "defvjp with a VJP returning zeros")
+        for i in argnums:
+            _set(self, i, lambda g, ans, *args, i=i, **kw: np.zeros(np.shape(
+                args[i].data if isinstance(args[i], Tensor) else args[i])))
+        return self
+
+
+def _parameters(f: Callable) -> list:
+    try:
+        return list(inspect.signature(f).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"{old} is deprecated (as in HIPS autograd since 1.2); use {new}", DeprecationWarning, stacklevel=3)
+
+
 def primitive(f: Callable) -> Primitive:
     """``f`` (a function of arrays) as a primitive: recorded as one op, differentiated by its VJPs."""
-    return _autonp_primitive(f) if not isinstance(f, Primitive) else f
+    if isinstance(f, Primitive):
+        return f
+    return HipsPrimitive(getattr(f, "__name__", "primitive"), f)
 
 
 def _nargs(fun: Primitive, argnums: Sequence[int] | None, makers: Sequence) -> list[int]:

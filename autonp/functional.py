@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import warnings
 import weakref
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -152,11 +153,24 @@ def _argnums(argnums: Any, argnum: Any = None) -> tuple[tuple[int, ...], bool]:
     raise TypeError(f"argnum must be an int or a tuple of ints, got {argnums!r}")
 
 
+class IndependentOutputWarning(UserWarning):
+    """A transform's function returned a value that does not depend on the differentiated arguments."""
+
+
+def _warn_independent(who: str, out: Any) -> None:
+    """The gradient is then zeros — right for a constant, wrong if the graph was cut on the way (``.item()``,
+    ``.data``, ``.detach()``, ``float()``, a library that converted to NumPy): say so, as HIPS autograd does."""
+    warnings.warn(f"{who}: the output ({describe(out)}) does not depend on the differentiated arguments, so "
+                  f"the gradient is zeros. If it should depend on them, something cut the graph on the way: "
+                  f"t.item(), t.data, t.detach(), float(t), or a library that converted a Tensor to NumPy",
+                  IndependentOutputWarning, stacklevel=3)
+
+
 def _scalar_output(who: str, out: Any) -> None:
     if isinstance(out, Tensor):
         if out.size == 1:
             return
-    elif np.size(out) == 1 and as_array(out).dtype.kind in "biuf":
+    elif np.size(out) == 1 and as_array(out).dtype.kind in "iuf":
         return
     raise TypeError(f"{who}: f must return a scalar (one real value), got {describe(out)}; for a function with "
                     f"several outputs use jacobian, elementwise_grad or vjp")
@@ -190,6 +204,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
             with _evaluating():
                 gs = gradients(out, xs, create_graph=nested)
         else:
+            _warn_independent("grad", out)
             gs = [None] * len(xs)
         grads, k = [], 0
         for a in prepared:
@@ -203,14 +218,27 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     return wrapped
 
 
+def _named(op: str, f: Callable, argnum: Any, wrapped: Callable) -> Callable:
+    """``grad_of_f_wrt_argnum_0``, with a docstring saying so (as HIPS autograd names them)."""
+    name = getattr(f, "__name__", "f")
+    wrapped.__name__ = f"{op}_of_{name}_wrt_argnum_{argnum}"
+    wrapped.__doc__ = (f"    {op} of function {name} with respect to argument number {argnum}. Takes the\n"
+                       f"    same arguments as {name} but returns the {op}.\n")
+    return wrapped
+
+
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
          argnum: int | Sequence[int] | None = None) -> Callable:
-    """``grad(f)(*args)``: the gradient of scalar-valued ``f`` with respect to ``args[argnums]`` (``argnum=``
-    as HIPS autograd spells it), in the argument's structure (with ``has_aux``: ``(gradient, aux)``)."""
+    """
+    Returns a function which computes the gradient of scalar-valued ``f`` with respect to ``args[argnums]``
+    (``argnum=`` as HIPS autograd spells it), in the argument's structure (with ``has_aux``:
+    ``(gradient, aux)``)."""
     vg = value_and_grad(f, argnums, has_aux, argnum=argnum)
     if has_aux:
-        return lambda *args, **kwargs: (lambda r: (r[1], r[0][1]))(vg(*args, **kwargs))
-    return lambda *args, **kwargs: vg(*args, **kwargs)[1]
+        return _named("grad", f, argnums if argnum is None else argnum,
+                      lambda *args, **kwargs: (lambda r: (r[1], r[0][1]))(vg(*args, **kwargs)))
+    return _named("grad", f, argnums if argnum is None else argnum,
+                  lambda *args, **kwargs: vg(*args, **kwargs)[1])
 
 
 def elementwise_grad(f: Callable, argnum: int = 0, *, argnums: int | None = None) -> Callable:

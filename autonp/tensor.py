@@ -54,6 +54,11 @@ class OpError(ValueError, TypeError):
     """An op was applied to arguments it cannot take (names the op, the shapes, and the line)."""
 
 
+class LeafAssignmentError(RuntimeError, TypeError):
+    """An in-place change (``t[i] = v``, ``t += v``) of a leaf that requires grad, while ops are recorded:
+    refused (its gradient would be ambiguous). A TypeError too, as HIPS autograd raises for assignment."""
+
+
 class GraphFreedError(RuntimeError):
     """``backward`` reached a tape entry whose saved values were freed by an earlier backward."""
 
@@ -690,9 +695,9 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         """NumPy's implicit conversion (``np.asarray(t)``, ``arr[i] = t``, plotting) — refused for a
-        Tensor that requires grad, since the gradient would silently stop there. A cast of one value to an
-        integer (``np.int64(t)``, like ``int(t)``) is allowed: an integer carries no gradient."""
-        if self.requires_grad and not (dtype is not None and np.dtype(dtype).kind in "iub" and self.size == 1):
+        Tensor that requires grad, since the gradient would silently stop there. A cast to integers or
+        booleans (``np.int64(t)``, like ``int(t)``) is allowed: an integer carries no gradient."""
+        if self.requires_grad and not (dtype is not None and np.dtype(dtype).kind in "iub"):
             site = _user_site(1)
             line = linecache.getline(site[0], site[1]) if site else ""
             method = ""

@@ -101,6 +101,13 @@ def check_grads(f: Callable, argnum: int | Sequence[int] = 0, modes: Sequence[st
     return check
 
 
+def _unpacked(f: Callable) -> Callable:
+    def of_pair(xv):
+        return f(*xv)
+    of_pair.__name__ = f.__name__
+    return of_pair
+
+
 def _check(f: Callable, x: Any, modes: list, order: int) -> None:
     if "fwd" in modes:
         check_jvp(f, x)
@@ -108,14 +115,14 @@ def _check(f: Callable, x: Any, modes: list, order: int) -> None:
             def jvp_f(x, v):
                 return jvp(f, (x,), (v,))[1]
             jvp_f.__name__ = f"jvp_{_name(f)}"
-            _check(lambda xv: jvp_f(*xv), (x, _randn_like(x)), modes, order - 1)
+            _check(_unpacked(jvp_f), (x, _randn_like(x)), modes, order - 1)
     if "rev" in modes:
         check_vjp(f, x)
         if order > 1:
             def vjp_f(x, v):
                 return vjp(f, x)[1](v)
             vjp_f.__name__ = f"vjp_{_name(f)}"
-            _check(lambda xv: vjp_f(*xv), (x, _randn_like(f(x))), modes, order - 1)
+            _check(_unpacked(vjp_f), (x, _randn_like(f(x))), modes, order - 1)
 
 
 

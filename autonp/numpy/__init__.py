@@ -22,9 +22,11 @@ from ._wrap import SEQUENCE_NATIVE, differentiable_namespace
 from ._wrap import asarray as asarray
 from ._wrap import c_ as c_
 from ._wrap import full as full
+from ._wrap import make_diagonal as make_diagonal
 from ._wrap import r_ as r_
+from ._wrap import where as where
 
-globals().update(differentiable_namespace(_np, skip=SEQUENCE_NATIVE | {"asarray", "full"}))
+globals().update(differentiable_namespace(_np, skip=SEQUENCE_NATIVE | {"asarray", "full", "where"}))
 # imported by name: ``from . import linalg`` would find NumPy's linalg, which the * import bound here
 linalg = _importlib.import_module(__name__ + ".linalg")
 fft = _importlib.import_module(__name__ + ".fft")

@@ -47,6 +47,26 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", **kwa
     return np.full(shape, fill_value, dtype, order, **kwargs)
 
 
+def where(condition: Any, x: Any = None, y: Any = None) -> Any:
+    """``np.where``, also with keywords (``condition=``, ``x=``, ``y=``); a Python bool chooses x or y as
+    they are (as HIPS autograd's)."""
+    if isinstance(condition, bool) and not any(isinstance(v, (np.ndarray, Tensor)) for v in (x, y)) \
+            and x is not None and y is not None:
+        return x if condition else y
+    if x is None and y is None:
+        return np.where(condition)
+    args = tuple(array(a) if _holds_tensor(a) else a for a in (condition, x, y))
+    return np.where(*args)
+
+
+def make_diagonal(D: Any, offset: int = 0, axis1: int = -1, axis2: int = -2) -> Any:
+    """HIPS autograd's complement of ``np.diagonal``: ``A[..., i, i] = D[..., i]`` (zeros elsewhere)."""
+    if not (offset == 0 and axis1 == -1 and axis2 == -2):
+        raise NotImplementedError("make_diagonal supports offset=0, axis1=-1, axis2=-2 (as HIPS autograd's)")
+    n = np.shape(D)[-1]
+    return (D.reshape(np.shape(D) + (1,)) if isinstance(D, Tensor) else np.asarray(D)[..., None]) * np.eye(n)
+
+
 def _lists_to_arrays(fn):
     """NumPy's ``fn``, with positional arguments that are sequences holding Tensors stacked first."""
     @functools.wraps(fn)

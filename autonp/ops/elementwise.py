@@ -76,6 +76,8 @@ abs = unary("abs", np.abs, lambda x, ans: _sign(x), rule="subgradient 0 at 0")  
 fabs = unary("fabs", np.fabs, lambda x, ans: _sign(x), rule="subgradient 0 at 0")
 positive = unary("positive", np.positive, _const(1.0))
 sign = unary("sign", np.sign, None)
+angle = Primitive("angle", lambda z, deg=False: np.angle(z, deg)).defvjp(lambda g, ans, z, deg=False: g * 0.0)
+angle.rule = "of a real number: 0 or π, gradient 0"
 floor = unary("floor", np.floor, None)
 ceil = unary("ceil", np.ceil, None)
 rint = unary("rint", np.rint, None)

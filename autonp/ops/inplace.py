@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import OpError, Primitive, Tensor, _data, _mode, _user_site, format_site
+from ..tensor import LeafAssignmentError, OpError, Primitive, Tensor, _data, _mode, _user_site, format_site
 from . import arithmetic as ar
 from . import linalg as la
 from .shape import astype, earlier, rebind
@@ -57,7 +57,7 @@ def _make_inplace(symbol: str, prim: Primitive, ufunc: Any):
         other_grad = isinstance(other, Tensor) and other.requires_grad
         if _mode.enabled and (t.requires_grad or other_grad):
             if t.node is None and t.requires_grad:
-                raise RuntimeError(
+                raise LeafAssignmentError(
                     f"{_where(symbol)} on a leaf Tensor{t.shape} that requires grad, while ops are recorded: "
                     f"its gradient would be ambiguous. To update a parameter, do it under `with anp.no_grad():`; "
                     f"for a new value write t = t {symbol} v")

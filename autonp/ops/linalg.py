@@ -323,6 +323,23 @@ def _solve_vjp_b(g, ans, a, b):
 solve = Primitive("solve", _solve).defvjp(_solve_vjp_a, _solve_vjp_b)
 
 
+def _pinv_vjp(g, ans, a, rcond=None, hermitian=False, **kwargs):
+    """Golub & Pereyra (1973), for a matrix whose rank does not change nearby: with P = A⁺,
+    Ā = −Pᵀ Ḡ Pᵀ + (I − A P) Ḡᵀ P Pᵀ + Pᵀ P Ḡᵀ (I − P A)."""
+    p, pt, gt = ans, mT(ans), mT(g)
+    m, n = np.shape(a)[-2], np.shape(a)[-1]
+    return (-matmul(pt, matmul(g, pt)) + matmul(np.eye(m) - matmul(a, p), matmul(gt, matmul(p, pt)))
+            + matmul(matmul(pt, p), matmul(gt, np.eye(n) - matmul(p, a))))
+
+
+def _pinv(a, rcond=None, hermitian=False, **kwargs):
+    return np.linalg.pinv(a, hermitian=hermitian, **({} if rcond is None else {"rcond": rcond}), **kwargs)
+
+
+pinv = Primitive("pinv", _pinv).defvjp(_pinv_vjp)
+pinv.rule = "the rank must not change nearby (singular values cut by rcond stay cut)"
+
+
 def _sym(x):
     return (x + mT(x)) * 0.5
 

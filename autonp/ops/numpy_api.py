@@ -249,7 +249,8 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.linalg.inv: la.inv, np.linalg.det: la.det, np.linalg.slogdet: la.slogdet, np.linalg.solve: la.solve,
     np.linalg.cholesky: la.cholesky, np.linalg.eigh: la.eigh, np.linalg.eigvalsh: _eigvalsh,
     np.linalg.svd: la.svd, np.linalg.norm: la.norm, np.linalg.multi_dot: la.multi_dot,
-    np.linalg.matrix_power: la.matrix_power,
+    np.linalg.matrix_power: la.matrix_power, np.linalg.pinv: la.pinv,
+    np.real_if_close: lambda a, tol=100: a, np.angle: lambda z, deg=False: ew.angle(z, deg),
 }
 UFUNCS[np.divmod] = ar.divmod_
 

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..tensor import Primitive, Tensor, _assigned, _data, _hooks, _mode, as_array
+from ..tensor import LeafAssignmentError, Primitive, Tensor, _assigned, _data, _hooks, _mode, as_array
 from ._kernels import fast_sum
 
 # --------------------------------------------------------------------------- broadcasting
@@ -250,7 +250,7 @@ def _tensor_setitem(t: Tensor, index, value) -> None:
         t._arr = _setitem(t._arr, index, _data(value))  # nothing to differentiate: a new array all the same
         return
     if t.node is None and t.requires_grad:
-        raise RuntimeError(
+        raise LeafAssignmentError(
             f"t[...] = v on a leaf Tensor{t.shape} that requires grad: its gradient would be ambiguous. Build "
             f"a new tensor (y = anp.where(mask, v, t), or y = t * 1 then y[...] = v), or assign under "
             f"anp.no_grad() to change the values of a parameter")

@@ -2,7 +2,8 @@
 adjoint method (Froehlich, Loos & Hasenauer 2017, sec. 2.4.2): the forward trajectory is SciPy's; the backward
 pass integrates, from each output time to the previous one, the augmented system
     d/dt [y, a_y, a_t, a_θ] = [f, −a_yᵀ∂f/∂y, −a_yᵀ∂f/∂t, −a_yᵀ∂f/∂θ]
-with the VJPs of ``func`` taken by autonp at each solver step. ``args`` may hold pytrees of arrays.
+with the VJPs of ``func`` taken by autonp at each solver step (itself differentiable: second derivatives
+too). ``args`` may hold pytrees of arrays.
 The gradient's accuracy is the solver's (pass ``rtol``/``atol``; they are used both ways).
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import scipy.integrate
 
 from ..functional import vjp
 from ..misc.flatten import flatten
+from ..ops import concatenate, dot, reshape, stack
 from ..tensor import Primitive, Tensor, no_grad
 
 __all__ = ["odeint"]
@@ -32,37 +34,33 @@ def _forward(func, y0, t, flat_args, unflatten, **kwargs):
 
 
 def _adjoint(g, ans, func, y0, t, flat_args, unflatten, **kwargs):
-    """[None, ∂y0, ∂t, ∂flat_args, None]: one backward sweep gives them all."""
-    if isinstance(g, Tensor):
-        raise NotImplementedError("odeint: the adjoint backward pass is not itself differentiable in autonp "
-                                  "(second derivatives, or a gradient recorded for an outer transform)")
-    g = np.asarray(g, dtype=float)
-    yt = np.asarray(ans)
-    T, D = yt.shape
-    P = np.size(flat_args)
+    """[None, ∂y0, ∂t, ∂flat_args, None]: one backward sweep gives them all. Written in differentiable ops
+    (its solves are this module's odeint), so under create_graph the sweep is itself recorded: second
+    derivatives come from the same method, one order up."""
+    T, D = np.shape(ans)
+    P = int(np.size(flat_args))
 
     def flat_func(y, tt, fa):
         return func(y, tt, *unflatten(fa))
 
-    def augmented(state, tt):
+    def augmented(state, tt, fa):
         y, a_y = state[:D], state[D:2 * D]
-        dy, pullback = vjp(flat_func, y, np.asarray(tt, dtype=float), flat_args)
+        dy, pullback = vjp(flat_func, y, tt, fa)
         v_y, v_t, v_args = pullback(-a_y)
-        return np.hstack((np.asarray(_plain(dy), float), v_y, v_t, np.reshape(v_args, -1)))
+        return concatenate([dy, v_y, reshape(v_t, (1,)), reshape(v_args, (-1,))])
 
-    a_y, a_t0, a_args = g[-1].copy(), 0.0, np.zeros(P)
+    a_y, a_t0, a_args = g[-1], 0.0, np.zeros(P)
     time_vjps = []
     for i in range(T - 1, 0, -1):
-        with no_grad():
-            moved = float(np.dot(np.asarray(_plain(func(yt[i], t[i], *unflatten(flat_args))), float), g[i]))
+        moved = dot(func(ans[i], t[i], *unflatten(flat_args)), g[i])
         time_vjps.append(moved)
-        a_t0 -= moved
-        state = np.hstack((yt[i], a_y, a_t0, a_args))
-        state = scipy.integrate.odeint(augmented, state, np.array([t[i], t[i - 1]]), **kwargs)[1]
+        a_t0 = a_t0 - moved
+        state = concatenate([ans[i], a_y, reshape(a_t0, (1,)), a_args])
+        state = odeint(augmented, state, stack([t[i], t[i - 1]]), (flat_args,), **kwargs)[1]
         a_y, a_t0, a_args = state[D:2 * D], state[2 * D], state[2 * D + 1:]
         a_y = a_y + g[i - 1]
     time_vjps.append(a_t0)
-    return [None, a_y, np.array(time_vjps[::-1]), a_args, None]
+    return [None, a_y, stack(time_vjps[::-1]), a_args, None]
 
 
 _odeint = Primitive("odeint", _forward)

@@ -1,4 +1,5 @@
-"""``scipy.linalg`` with gradients for ``solve_triangular``, ``sqrtm``, ``solve_sylvester`` and ``cholesky``
+"""``scipy.linalg`` with gradients for ``solve_triangular``, ``solve_banded``, ``sqrtm``, ``solve_sylvester`` and
+``cholesky``
 (``lower=False`` gives the upper factor, as SciPy); ``inv``, ``det`` and ``solve`` are autonp's. Everything
 else is SciPy's own: on a Tensor that requires grad it refuses rather than drop the gradient.
 
@@ -8,11 +9,12 @@ else is SciPy's own: on a Tensor that requires grad it refuses rather than drop 
 """
 from __future__ import annotations
 
+import numpy as np
 import scipy.linalg as _sl
 from scipy.linalg import *  # noqa: F403
 
 from ..ops import cholesky as _cholesky
-from ..ops import det, inv, solve, swapaxes, tril, triu  # noqa: F401 - det, inv, solve: autonp's
+from ..ops import det, getitem, inv, reshape, solve, swapaxes, tril, triu, where  # noqa: F401 - det, inv, solve
 from ..tensor import Primitive, Tensor
 
 _TRANS = {0: 0, "N": 0, 1: 1, "T": 1, 2: 1, "C": 1}
@@ -46,6 +48,46 @@ def _sylvester_vjps(i):
 
 
 solve_sylvester = Primitive("solve_sylvester", _sl.solve_sylvester).defvjp(*(_sylvester_vjps(i) for i in range(3)))
+
+
+def _band_transpose_index(l_and_u, n):
+    """Where Aᵀ's band storage (bands (u, l)) takes each entry of A's (bands (l, u)), and which are inside:
+    abᵀ[r, j] = ab[u + l − r, j + r − l]."""
+    lo, up = l_and_u
+    r, j = np.meshgrid(np.arange(lo + up + 1), np.arange(n), indexing="ij")
+    cols = j + r - lo
+    inside = (cols >= 0) & (cols < n)
+    return (up + lo - r, np.clip(cols, 0, n - 1)), inside
+
+
+def _band_of(full, l_and_u):
+    """The band storage of a full matrix's bands: ab[u + i − j, j] = A[i, j]."""
+    n, up = np.shape(full)[-1], l_and_u[1]
+    r, j = np.meshgrid(np.arange(sum(l_and_u) + 1), np.arange(n), indexing="ij")
+    rows = r - up + j
+    inside = (rows >= 0) & (rows < n)
+    return where(inside, getitem(full, (np.clip(rows, 0, n - 1), j)), 0.0)
+
+
+def _solve_banded(l_and_u, ab, b, **kwargs):
+    return _sl.solve_banded(tuple(l_and_u), ab, b, **kwargs)
+
+
+def _sb_transposed(l_and_u, ab, g):
+    index, inside = _band_transpose_index(l_and_u, np.shape(ab)[-1])
+    ab_t = where(inside, getitem(ab, index), 0.0)
+    return solve_banded((l_and_u[1], l_and_u[0]), ab_t, g)
+
+
+def _sb_vjp_ab(g, ans, l_and_u, ab, b, **kwargs):
+    y = _sb_transposed(l_and_u, ab, g)
+    y2, x2 = (y, ans) if np.ndim(ans) == 2 else (reshape(y, (-1, 1)), reshape(ans, (-1, 1)))
+    return _band_of(-(y2 @ swapaxes(x2, 0, 1)), l_and_u)
+
+
+solve_banded = Primitive("solve_banded", _solve_banded).defvjp(
+    None, _sb_vjp_ab, lambda g, ans, l_and_u, ab, b, **kwargs: _sb_transposed(l_and_u, ab, g))
+solve_banded.rule = "ab in band storage; its gradient stays in the band"
 
 
 def _sqrtm(a):
