@@ -580,6 +580,16 @@ def _contains_tensor(seq: Any) -> bool:
     return any(isinstance(v, Tensor) or (isinstance(v, (list, tuple)) and _contains_tensor(v)) for v in seq)
 
 
+# what the user's line suggests, when a Tensor that requires grad met NumPy's implicit conversion
+_CONVERSION_HINTS = [
+    (r"\.(dot|sum|mean|reshape|transpose|clip|max|min)\(",
+     "If an ndarray method got the Tensor (X.dot(t), X.sum() ...), the array cannot hand it to autonp: write "
+     "np.dot(X, t) or X @ t (NumPy functions and operators differentiate)."),
+    (r"\bfull\(", "np.full(shape, t) fills an array: autonp.numpy.full(shape, t) (or anp.broadcast_to(t, shape)) "
+     "keeps the graph."),
+]
+
+
 class _Hooks:
     """Filled in by :mod:`autonp.ops` (the core does not import it)."""
 
@@ -700,10 +710,7 @@ class Tensor:
         if self.requires_grad and not (dtype is not None and np.dtype(dtype).kind in "iub"):
             site = _user_site(1)
             line = linecache.getline(site[0], site[1]) if site else ""
-            method = ""
-            if re.search(r"\.(dot|sum|mean|reshape|T\b|transpose|clip|max|min)\(?", line):
-                method = ("\n  If an ndarray method got the Tensor (X.dot(t), X.sum() ...), the array cannot hand it "
-                          "to autonp: write np.dot(X, t) or X @ t (NumPy functions and operators differentiate).")
+            method = "".join(f"\n  {hint}" for pattern, hint in _CONVERSION_HINTS if re.search(pattern, line))
             raise TypeError(
                 f"a Tensor{tuple(self.shape)} that requires grad was converted to a NumPy array implicitly "
                 f"(np.asarray, np.array, arr[...] = t, an ndarray method, or a library that calls them), which "

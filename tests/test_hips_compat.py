@@ -225,6 +225,8 @@ def test_integer_cast_of_a_scalar_tensor_and_the_ndarray_method_hint():
     with pytest.raises(TypeError, match=r"test_hips_compat.py:\d+.*\n.*np.dot\(X, t\) or X @ t"):
         X.dot(W)
     _close((X @ W).data, X @ np.ones((3, 2)))
+    with pytest.raises(TypeError, match=r"autonp.numpy.full\(shape, t\)"):
+        np.full((2, 2), W[0, 0])
 
 
 def test_a_primitive_whose_vjp_is_none_refuses_instead_of_a_silent_zero():
