@@ -101,7 +101,48 @@ def gmm(np_, sp_):
     return loss, params
 
 
-WORKLOADS = {"neural_net": neural_net, "black_box_svi": black_box_svi, "convnet": convnet, "rnn": rnn, "gmm": gmm}
+def fluidsim(np_, sp_):
+    """examples/fluidsim/fluidsim.py: 10 steps of a 48x48 smoke simulation (np.roll projections, advection by
+    gathering the four neighbouring cells with integer index arrays); the loss compares the final smoke."""
+    rs = np.random.RandomState(0)
+    n, steps = 48, 10
+    smoke, target = rs.rand(n, n), rs.rand(n, n)
+
+    def project(vx, vy):
+        p = np_.zeros(vx.shape)
+        h = 1.0 / vx.shape[0]
+        div = -0.5 * h * (np_.roll(vx, -1, axis=0) - np_.roll(vx, 1, axis=0)
+                          + np_.roll(vy, -1, axis=1) - np_.roll(vy, 1, axis=1))
+        for _ in range(10):
+            p = (div + np_.roll(p, 1, axis=0) + np_.roll(p, -1, axis=0) + np_.roll(p, 1, axis=1)
+                 + np_.roll(p, -1, axis=1)) / 4.0
+        vx = vx - 0.5 * (np_.roll(p, -1, axis=0) - np_.roll(p, 1, axis=0)) / h
+        vy = vy - 0.5 * (np_.roll(p, -1, axis=1) - np_.roll(p, 1, axis=1)) / h
+        return vx, vy
+
+    def advect(f, vx, vy):
+        rows, cols = f.shape
+        cell_ys, cell_xs = np.meshgrid(np.arange(rows), np.arange(cols))
+        center_xs, center_ys = (cell_xs - vx).ravel(), (cell_ys - vy).ravel()
+        left, top = np_.floor(center_xs).astype(int), np_.floor(center_ys).astype(int)
+        rw, bw = center_xs - left, center_ys - top
+        left, top = np_.mod(left, rows), np_.mod(top, cols)
+        right, bot = np_.mod(left + 1, rows), np_.mod(top + 1, cols)
+        flat = (1 - rw) * ((1 - bw) * f[left, top] + bw * f[left, bot]) + rw * (
+            (1 - bw) * f[right, top] + bw * f[right, bot])
+        return np_.reshape(flat, (rows, cols))
+
+    def loss(v):
+        vx, vy, s = v[0], v[1], smoke
+        for _ in range(steps):
+            vx, vy = project(advect(vx, vx, vy), advect(vy, vx, vy))
+            s = advect(s, vx, vy)
+        return np_.sum((s - target) ** 2)
+    return loss, 0.01 * rs.randn(2, n, n)
+
+
+WORKLOADS = {"neural_net": neural_net, "black_box_svi": black_box_svi, "convnet": convnet, "rnn": rnn, "gmm": gmm,
+             "fluidsim": fluidsim}
 
 
 def namespaces(which: str):
