@@ -141,8 +141,30 @@ def fluidsim(np_, sp_):
     return loss, 0.01 * rs.randn(2, n, n)
 
 
+def deep_gp(np_, sp_):
+    """examples/deep_gaussian_process.py: the log marginal likelihood of a two-layer GP on 20 points (RBF
+    kernels, multivariate_normal.logpdf) — small matrices, so the cost per op is what is timed."""
+    n = 20
+    X = np.linspace(-2, 2, n).reshape(n, 1)
+    y = np.sign(X[:, 0]) + np.random.RandomState(0).randn(n) * 0.1
+
+    def rbf(p, x, xp):
+        scale, lengths = np_.exp(p[0]), np_.exp(p[1:])
+        diffs = np_.expand_dims(x / lengths, 1) - np_.expand_dims(xp / lengths, 0)
+        return scale * np_.exp(-0.5 * np_.sum(diffs ** 2, axis=2))
+
+    def layer(params, x, t):
+        cov = rbf(params[2:], x, x) + (np_.exp(params[1]) + 1e-4) * np.eye(len(t))
+        return sp_.stats.multivariate_normal.logpdf(t, params[0] * np.ones(len(t)), cov)
+
+    def loss(p):
+        h = p[8:]
+        return -(layer(p[:4], X, h) + layer(p[4:8], np_.atleast_2d(h).T, y))
+    return loss, 0.1 * np.random.RandomState(1).randn(8 + n)
+
+
 WORKLOADS = {"neural_net": neural_net, "black_box_svi": black_box_svi, "convnet": convnet, "rnn": rnn, "gmm": gmm,
-             "fluidsim": fluidsim}
+             "fluidsim": fluidsim, "deep_gp": deep_gp}
 
 
 def namespaces(which: str):
