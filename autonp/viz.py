@@ -431,6 +431,7 @@ def render(t: Tensor | Any, path: str | os.PathLike, format: str = "png", *, for
     if path.endswith("." + format):
         path = path[: -len(format) - 1]
     final = f"{path}.{format}"
+    os.makedirs(os.path.dirname(os.path.abspath(final)), exist_ok=True)  # render("out/graphs/step1") just works
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(final))) as tmp:
         made = dot.render(os.path.join(tmp, "graph"), format=format, cleanup=True)
         os.replace(made, final)

@@ -159,3 +159,14 @@ def test_offline_fallback_is_loud_and_real(monkeypatch, capsys):
     with pytest.warns(UserWarning, match="FULL MNIST IS NOT AVAILABLE"):  # warned even when not printing
         again = datasets.load_mnist(allow_download=False, verbose=False)
     np.testing.assert_array_equal(d.y_test, again.y_test)  # the split is reproducible
+
+
+def test_a_module_prints_as_a_tree_with_parameter_counts():
+    model = nn.Sequential(nn.Linear(784, 5), nn.Sigmoid(), nn.Linear(5, 10), nn.Dropout(0.2))
+    assert repr(model) == (
+        "Sequential(\n"
+        "  (0): Linear(weight: (784, 5), bias: (1, 5))  # 3,925 parameters\n"
+        "  (1): Sigmoid()\n"
+        "  (2): Linear(weight: (5, 10), bias: (1, 10))  # 60 parameters\n"
+        "  (3): Dropout(p=0.2)\n"
+        ")  # 3,985 parameters")

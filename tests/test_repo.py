@@ -44,3 +44,9 @@ def test_the_migration_guide_snippets_run_and_every_module_it_names_imports():
         except ModuleNotFoundError:  # module.attribute
             module, _, attr = name.rpartition(".")
             assert hasattr(importlib.import_module(module), attr), name
+
+
+def test_the_license_and_the_typing_marker_are_shipped():
+    assert "MIT License" in (REPO / "LICENSE").read_text()
+    assert (REPO / "autonp" / "py.typed").exists()
+    assert "py.typed" in (REPO / "pyproject.toml").read_text()

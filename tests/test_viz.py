@@ -1,4 +1,5 @@
 """Graph pictures, rendered with the real `dot` program, checked against a network whose graph we know."""
+import os
 import re
 import shutil
 import time
@@ -207,3 +208,8 @@ def test_an_unrolled_rnn_reads_as_one_repeated_step_with_its_recurrence(tmp_path
     width, height = (float(v) for v in re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"',
                                                    open(result["svg"]).read()).groups())
     assert width < 1600 and height < 1200, (width, height)
+
+
+def test_render_makes_missing_directories(tmp_path):
+    out = viz.render(blog_loss(), str(tmp_path / "new" / "deeper" / "g"), format="svg")
+    assert out == str(tmp_path / "new" / "deeper" / "g.svg") and os.path.getsize(out) > 0

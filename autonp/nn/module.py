@@ -69,6 +69,24 @@ class Module:
             if isinstance(v, Module):
                 yield from v.modules()
 
+    def __repr__(self) -> str:
+        """A tree, as PyTorch prints one: each sub-module on its line, a module's settings and parameter
+        shapes in its parentheses, parameter counts after them."""
+        settings = [f"{k}={v!r}" for k, v in vars(self).items()
+                    if isinstance(v, (bool, int, float, str)) and not k.startswith("_") and k != "training"]
+        settings += [f"{k}: {tuple(v.shape)}" for k, v in self._named_items() if isinstance(v, Parameter)]
+        head = f"{type(self).__name__}({', '.join(settings)})"
+        n = sum(p.size for p in self.parameters())
+        count = f"  # {n:,} parameter{'s' if n != 1 else ''}" if n else ""
+        children = [(k, v) for k, v in self._named_items() if isinstance(v, Module)]
+        if not children:
+            return head + count
+        lines = [f"{head[:-1]}" if settings else f"{type(self).__name__}("]
+        for key, child in children:
+            name = key.split(".", 1)[1] if key.startswith("layers.") else key
+            lines += ["  " + line for line in f"({name}): {child!r}".splitlines()]
+        return "\n".join(lines + [")" + count])
+
     def train(self, mode: bool = True) -> "Module":
         for m in self.modules():
             m.training = mode
