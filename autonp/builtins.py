@@ -18,8 +18,8 @@ __all__ = ["tuple", "list", "dict", "isinstance", "type"]
 
 def isinstance(obj, classinfo):  # noqa: A001
     """Python's isinstance, with a Tensor also an instance of ``np.ndarray``."""
-    return builtins.isinstance(obj, classinfo) or (builtins.isinstance(obj, Tensor) and builtins.isinstance(
-        np.empty(0), classinfo))
+    return builtins.isinstance(obj, classinfo) or (builtins.isinstance(obj, Tensor)
+                                                    and issubclass(np.ndarray, classinfo))
 
 
 def type(obj):  # noqa: A001

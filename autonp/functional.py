@@ -117,8 +117,7 @@ def _grads(arg: _Arg, gs: Sequence, keep: bool) -> Any:
     scalar for a number; zeros where f does not depend on it."""
     out = []
     for leaf, x, g in zip(arg.leaves, arg.fresh, gs):
-        if g is None:
-            g = Tensor(np.zeros_like(x._arr))
+        g = _zeros_if_none(g, x)
         if keep or isinstance(leaf, Tensor):
             out.append(g)
         elif isinstance(leaf, np.ndarray) or _is_stand_in(leaf):

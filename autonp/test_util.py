@@ -13,6 +13,7 @@ import numpy as np
 from .functional import jvp, vjp
 from .pytree import flatten, tree_map
 from .tensor import Tensor
+from .wrappers import _unary
 
 __all__ = ["check_grads", "check_vjp", "check_jvp", "check_equivalent", "combo_check", "scalar_close"]
 
@@ -86,16 +87,10 @@ def check_grads(f: Callable, argnum: int | Sequence[int] = 0, modes: Sequence[st
     modes = ["fwd", "rev"] if modes is None else list(modes)
     if any(m not in ("fwd", "rev") for m in modes):
         raise ValueError(f"check_grads: modes must be 'fwd' and/or 'rev', got {modes}")
-    nums = (argnum,) if isinstance(argnum, int) else tuple(argnum)
 
     def check(*args: Any, **kwargs: Any) -> None:
-        def unary(x):
-            subs = list(args)
-            for i, v in zip(nums, (x,) if isinstance(argnum, int) else x):
-                subs[i] = v
-            return f(*subs, **kwargs)
+        unary, x = _unary(f, argnum, args, kwargs)
         unary.__name__ = _name(f)
-        x = args[argnum] if isinstance(argnum, int) else tuple(args[i] for i in nums)
         _check(unary, x, modes, order)
 
     return check

@@ -90,12 +90,12 @@ def _scipy_ufunc(ufunc: np.ufunc) -> bool:
 
 
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    if ufunc in UFUNCS_WITHOUT_GRADIENT:
+        return getattr(ufunc, method)(*_plain(inputs), **_plain(kwargs))
     grad = _requires_grad(inputs)
     scipy_ufunc = ufunc not in UFUNCS and _scipy_ufunc(ufunc)
     name = ("scipy.special." if scipy_ufunc else "np.") + ufunc.__name__.lstrip("_") + (
         "" if method == "__call__" else f".{method}")
-    if ufunc in UFUNCS_WITHOUT_GRADIENT:
-        return getattr(ufunc, method)(*_plain(inputs), **_plain(kwargs))
     fn = {"__call__": UFUNCS, "reduce": UFUNC_REDUCE, "accumulate": UFUNC_ACCUMULATE}.get(method, {}).get(ufunc)
     out = kwargs.pop("out", None)
     if fn is not None and (out is None or not (grad or _requires_grad(out))):

@@ -18,16 +18,12 @@ from .numpy_api import (
     UFUNC_REDUCE,
     UFUNCS,
     UFUNCS_WITHOUT_GRADIENT,
+    _numpy_name,
 )
 from .shape import getitem, setitem, unwindows, windows
 
 _NETWORK_OPS = [nn.sigmoid, nn.relu, nn.softmax, nn.log_softmax, nn.logsumexp, nn.softmax_cross_entropy, nn.max_pool,
                 windows, unwindows]
-
-
-def _numpy_name(fn) -> str:
-    mod = "np.linalg" if getattr(fn, "__module__", "").startswith("numpy.linalg") else "np"
-    return f"{mod}.{fn.__name__}"
 
 
 def _differentiable_in(impl) -> str:
@@ -83,7 +79,7 @@ def _scipy_rows() -> list[str]:
 
 
 def render() -> str:
-    scipy_rows = _scipy_rows()
+    scipy_rows, ufunc_rows, function_rows = _scipy_rows(), _rows(UFUNCS), _rows(FUNCTIONS)
     head = "| NumPy | autonp | kind | gradient flows to | kinks, ties, domain |\n|---|---|---|---|---|"
     methods = sorted(n for n in _METHODS if not n.startswith("__") or n in ("__getitem__", "__setitem__"))
     no_grad = sorted(_numpy_name(f) for f in FUNCTIONS_WITHOUT_GRADIENT | UFUNCS_WITHOUT_GRADIENT)
@@ -100,10 +96,10 @@ def render() -> str:
         "`t.item()` say explicitly that the values are wanted without the gradient. `out=` and `where=` are",
         "refused when a Tensor requires grad.",
         "",
-        f"## Ufuncs ({len(_rows(UFUNCS))})",
+        f"## Ufuncs ({len(ufunc_rows)})",
         "",
         head,
-        *_rows(UFUNCS),
+        *ufunc_rows,
         "",
         "## Ufunc methods",
         "",
@@ -111,10 +107,10 @@ def render() -> str:
         *_rows(UFUNC_REDUCE, ".reduce"),
         *_rows(UFUNC_ACCUMULATE, ".accumulate"),
         "",
-        f"## Functions ({len(_rows(FUNCTIONS))})",
+        f"## Functions ({len(function_rows)})",
         "",
         head,
-        *_rows(FUNCTIONS),
+        *function_rows,
         "",
         "## Indexing and network ops",
         "",
