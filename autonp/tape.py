@@ -7,10 +7,10 @@ import numpy as np
 
 from .tensor import Node, Tensor, _toposort, describe, format_site
 
-__all__ = ["TapeEntry", "tape"]
+__all__ = ["Tape", "TapeEntry", "tape"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TapeEntry:
     """One recorded op: ``output = op(*inputs)``."""
 
@@ -32,14 +32,41 @@ class TapeEntry:
         out = describe(self.output) if self.output.name is None else f"{self.output.name}:{describe(self.output)}"
         return f"{self.op}({args}) -> {out}"
 
-
-def _arg(a) -> str:
-    return f"{a.name}:{describe(a)}" if isinstance(a, Tensor) and a.name is not None else describe(a)
+    __repr__ = __str__
 
 
-def tape(t: Tensor) -> list[TapeEntry]:
+class Tape(list):
+    """The entries of ``tape(t)``; printed as a numbered table: op, inputs, output, the line that built it."""
+
+    def __str__(self) -> str:
+        rows = [("#", "op", "inputs", "output", "built at")]
+        for i, e in enumerate(self, 1):
+            ins = ", ".join(_arg(a, short=True) for a in e.node.args if isinstance(a, (Tensor, np.ndarray)))
+            out = _arg(e.output, short=True)
+            site = e.site.replace(": ", "  ", 1)
+            rows.append((str(i), e.op, ins, out, site))
+        widths = [min(max(len(r[c]) for r in rows), 48) for c in range(4)]
+        lines = ["  ".join(_fit(r[c], widths[c]) for c in range(4)) + "  " + r[4] for r in rows]
+        return "\n".join(lines) + f"\n({len(self)} ops)"
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+
+def _arg(a, short: bool = False) -> str:
+    text = describe(a)
+    if short:  # 'W:(784, 5) float64', 'const(60000, 784) float64'
+        text = text.replace("Tensor", "", 1).replace("ndarray", "const", 1).replace(" (values freed)", "")
+    return f"{a.name}:{text}" if isinstance(a, Tensor) and a.name is not None else text
+
+
+def _fit(text: str, width: int) -> str:
+    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
+
+
+def tape(t: Tensor) -> Tape:
     """The recorded ops that ``t`` depends on, in execution order (also after ``backward``, which frees
     the values the ops saved but not the structure)."""
     entries = [TapeEntry(x.node.prim.name, x.node, x) for x in _toposort([t]) if x.node is not None]
     entries.sort(key=lambda e: e.node.seq)
-    return entries
+    return Tape(entries)

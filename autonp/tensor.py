@@ -102,10 +102,18 @@ def format_site(site: tuple[str, int] | None) -> str:
     return f"{filename}:{lineno}" + (f": {line}" if line else "")
 
 
+def freed_meta(t: "Tensor") -> tuple[tuple[int, ...], np.dtype] | None:
+    """(shape, dtype) of a Tensor whose values backward() freed, kept on its tape entry for pictures."""
+    return getattr(t.node, "out_meta", None) if t.node is not None else None
+
+
 def describe(x: Any) -> str:
     """Short 'shape dtype' description of an op argument."""
     if isinstance(x, Tensor):
-        return "Tensor(values freed by backward)" if x._arr is None else f"Tensor{tuple(x.shape)} {x.dtype}"
+        if x._arr is None:
+            meta = freed_meta(x)
+            return f"Tensor{tuple(meta[0])} {meta[1]} (values freed)" if meta else "Tensor(values freed by backward)"
+        return f"Tensor{tuple(x.shape)} {x.dtype}"
     if isinstance(x, np.ndarray):
         return f"ndarray{tuple(x.shape)} {x.dtype}"
     return repr(x) if isinstance(x, (int, float, bool, tuple, type(None), slice)) else type(x).__name__
@@ -295,11 +303,11 @@ class Primitive:
             elif type(a) is np.ndarray:
                 shared = True
         record = grad_idx and _mode.enabled
+        saving = record and self.forward_saving is not None
         try:
-            if record and self.forward_saving is not None:
-                out, saved = self.forward_saving(*vals, **kwargs)
-            else:
-                out, saved = self.forward(*vals, **kwargs), None
+            out, saved = _forward(self, vals, kwargs, saving)
+        except RuntimeWarning as w:  # NumPy's floating-point warning, made an error inside _forward only
+            out, saved = _warn_at_user_line(w, self, vals, kwargs, saving)
         except (ValueError, TypeError, IndexError) as e:
             if isinstance(e, OpError):
                 raise
@@ -352,6 +360,50 @@ class Primitive:
         return IndexError(msg) if isinstance(e, IndexError) else OpError(msg)
 
 
+def _forward(prim: "Primitive", vals: Any, kwargs: dict, saving: bool) -> tuple[Any, Any]:
+    """The NumPy forward of ``prim``. A floating-point RuntimeWarning NumPy raises here (``log(0)``) is
+    turned into an error by a filter on these lines alone, and said again at the user's line by
+    ``_warn_at_user_line``: otherwise Python shows it once, at this line, for every op and every user line."""
+    if saving:
+        return prim.forward_saving(*vals, **kwargs)
+    return prim.forward(*vals, **kwargs), None
+
+
+def _warn_at_user_line(w: RuntimeWarning, prim: "Primitive", vals: Any, kwargs: dict,
+                       saving: bool) -> tuple[Any, Any]:
+    """Compute the forward again without the warning, and warn at the line that called the op (with that
+    module's registry, so Python's once-per-line rule applies to the user's lines)."""
+    with np.errstate(all="ignore"):
+        result = _forward(prim, vals, kwargs, saving)
+    depth = 2  # 0: here, 1: Primitive.__call__
+    while True:
+        try:
+            f = sys._getframe(depth)
+        except ValueError:
+            f = None
+            break
+        if not f.f_code.co_filename.startswith(_INTERNAL_DIRS):
+            break
+        depth += 1
+    if f is None:
+        warnings.warn(str(w), type(w), stacklevel=2)
+    else:
+        warnings.warn_explicit(str(w), type(w), f.f_code.co_filename, f.f_lineno,
+                               module=f.f_globals.get("__name__"),
+                               registry=f.f_globals.setdefault("__warningregistry__", {}))
+    return result
+
+
+def _forward_lines() -> list[int]:
+    code = _forward.__code__
+    return sorted({line for _, _, line in code.co_lines() if line and line > code.co_firstlineno})
+
+
+for _line in _forward_lines():  # a filter the user sets later (ignore, error) comes first and still applies
+    warnings.filterwarnings("error", category=RuntimeWarning, module=r"autonp\.tensor\Z", lineno=_line,
+                            append=False)
+
+
 _warned_sites: set = set()
 
 
@@ -400,7 +452,7 @@ class Node:
     (Only ``args`` holds Tensors: fewer objects for Python's cyclic GC to walk on long tapes.)
     """
 
-    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "saved", "site", "scope", "seq")
+    __slots__ = ("prim", "args", "vals", "kwargs", "grad_idx", "saved", "site", "scope", "seq", "out_meta")
     locked = None  # arrays made read-only by this entry: only a _GuardingNode has any
 
     def __init__(self, prim: Primitive, args: tuple, vals: tuple, kwargs: dict, grad_idx: tuple[int, ...],
@@ -1057,6 +1109,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
             if not retain_graph:
                 node.free(this_pass)
                 if getrefcount(t) <= 3:  # held by one consumer's entry alone (+ `t` here, + the call's argument)
+                    node.out_meta = (t._arr.shape, t._arr.dtype)  # what pictures and the tape still show
                     t._arr = None  # so its values go; its place in the graph (for pictures) stays
         for leaf, g, owned in leaves:  # only a pass that succeeded changes .grad
             _accumulate_leaf(leaf, g, owned, create_graph, given)

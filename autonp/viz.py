@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Node, Tensor, _run_backward, _toposort
+from .tensor import Node, Tensor, _run_backward, _toposort, freed_meta
 
 __all__ = ["draw", "to_dot", "render", "GraphvizMissing"]
 
@@ -28,6 +28,7 @@ INSTALL_HINT = ("install the graphviz programs: `apt-get install graphviz` (Debi
 
 _PARAM, _CONST, _INTER = "#cfe2ff", "#e9ecef", "#ffffff"
 _OP = "#fff3bf"
+_SEED = "#d3f9d8"  # the root of a backward view
 
 
 class GraphvizMissing(RuntimeError):
@@ -55,42 +56,46 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _tensor_label(t: Tensor, values: bool, norm: float | None) -> str:
+def _tensor_label(t: Tensor, values: bool, norm: float | None, seed: bool = False) -> str:
     lines = [t.name] if t.name else []
-    if t._arr is None:  # an intermediate whose values backward() freed
-        lines.append("(values freed)")
-        return "\n".join(lines)
-    shape = "×".join(str(n) for n in t.shape) or "scalar"
-    lines.append(f"{shape} {t.dtype}")
+    lines.append(_shape_text(t))
+    if t._arr is None:  # an intermediate whose values backward() freed: its shape was kept
+        return "\n".join(lines + ["(values freed)"])
+    if seed:  # the root of a backward view: its gradient is the seed, 1, by definition
+        values = True
     if values and t.size == 1:
         lines.append(f"value {_fmt(t.data.item())}")
     elif values and t.size:
         d = t.data
         lines.append(f"min {_fmt(d.min())} mean {_fmt(d.mean())} max {_fmt(d.max())}")
-    if norm is not None:
+    if seed:
+        lines.append("∇ = 1 (the seed)")
+    elif norm is not None:
         lines.append(f"∇ ‖g‖={_fmt(norm)}")
     return "\n".join(lines)
 
 
 def grad_colour(norm: float) -> str:
-    """Blue for vanishing (≤1e-8), through white (~1e-2), to red for exploding (≥1e4) gradient norms."""
+    """White for healthy gradient norms (1e-2 … 10), deepening to blue for vanishing ones (full at 1e-8)
+    and to red for exploding ones (full at 1e4); purple for NaN/Inf."""
     if not math.isfinite(norm):
         return "#9b2c9b"
-    x = (math.log10(max(norm, 1e-30)) + 8) / 12  # 0 at 1e-8, 1 at 1e4
-    x = min(max(x, 0.0), 1.0)
-    if x < 0.5:
-        a = x / 0.5
-        r, g, b = 49 + a * (255 - 49), 104 + a * (255 - 104), 255
-    else:
-        a = (x - 0.5) / 0.5
+    level = math.log10(max(norm, 1e-30))
+    if level < -2:
+        a = min((-2 - level) / 6, 1.0)
+        r, g, b = 255 - a * (255 - 49), 255 - a * (255 - 104), 255
+    elif level > 1:
+        a = min((level - 1) / 3, 1.0)
         r, g, b = 255, 255 - a * (255 - 72), 255 - a * (255 - 72)
+    else:
+        r = g = b = 255
     return f"#{int(r):02x}{int(g):02x}{int(b):02x}"
 
 
 def _tensor_tooltip(t: Tensor, norm: float | None) -> str:
     """Hover text in SVG: what the tensor is, its values and its gradient."""
     if t._arr is None:
-        return f"{t.name or 'tensor'}: its values were freed by backward()"
+        return f"{t.name or 'tensor'}: {_shape_text(t)}; its values were freed by backward()"
     lines = [f"{t.name or 'tensor'}: shape {t.shape} {t.dtype}"]
     if t.size:
         d = t._arr
@@ -180,16 +185,23 @@ def draw(t: Tensor, *, values: bool = False, grads: bool = False, summary: bool 
         _draw_full(dot, g, values, norm_of)
     if grads:
         _legend(dot)
+        if g.freed and any(x.node is not None and x is not t for x in g.tensors):
+            note = ("intermediate gradients were freed by backward(): draw before it, or call "
+                    "backward(retain_graph=True), to see them")
+            dot.attr(label=_text(f"{title}\n{note}" if title else note), fontsize="10")
     return dot
 
 
 def _tensor_attrs(t: Tensor, root: Tensor, values: bool, norm_of: dict) -> dict:
     norm = norm_of.get(id(t))
-    if norm is not None:
+    seed = t is root and bool(norm_of)
+    if seed:  # ‖∂loss/∂loss‖ = 1 says nothing about the network: not coloured on the vanishing/exploding scale
+        fill = _SEED
+    elif norm is not None:
         fill = grad_colour(norm)
     else:
         fill = _PARAM if (t.node is None and t.requires_grad) else (_CONST if not t.requires_grad else _INTER)
-    attrs = {"label": _text(_tensor_label(t, values, norm)), "shape": "ellipse", "style": "filled",
+    attrs = {"label": _text(_tensor_label(t, values, norm, seed)), "shape": "ellipse", "style": "filled",
              "fillcolor": fill, "tooltip": _text(_tensor_tooltip(t, norm))}
     if t.node is None and t.requires_grad:
         attrs.update(penwidth="2", color="#1c4fa0")
@@ -316,9 +328,10 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
         if str(i) == root_run:
             out = g.root
             if id(out) in norm_of:
-                attrs["fillcolor"] = grad_colour(norm_of[id(out)])
+                attrs["fillcolor"] = _SEED
             attrs["peripheries"] = "2"
-            attrs["label"] += "\n→ " + _tensor_label(out, False, norm_of.get(id(out))).replace("\n", " ")
+            attrs["label"] += "\n→ " + _tensor_label(out, False, norm_of.get(id(out)),
+                                                     seed=id(out) in norm_of).replace("\n", " ")
         attrs["label"] = _text(attrs["label"])
         dot.node(f"r{i}", **attrs)
     edges = set()
@@ -337,7 +350,7 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
             if src != dst:
                 edges.add((f"r{src}", f"r{dst}"))
             elif group_of[id(a)] != group_of[id(t)]:  # from one repeat of the block to the next
-                carried[dst].add(a.name or _shape_text(a))
+                carried[dst].add(a.name or _shape_text(a).split(" ")[0])
     for run, ps in params.items():
         if len(runs[int(run)]) == 1 or len(ps) <= 6:  # drawn one by one; a shared one once for all repeats
             for a in ps.values():
@@ -358,7 +371,11 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
 
 
 def _shape_text(t: Tensor) -> str:
-    return "freed" if t._arr is None else ("×".join(str(n) for n in t.shape) or "scalar")
+    """'784×5 float64' (also after backward() freed the values: the tape entry kept them)."""
+    meta = (t._arr.shape, t._arr.dtype) if t._arr is not None else freed_meta(t)
+    if meta is None:
+        return "shape unknown"
+    return f"{'×'.join(str(n) for n in meta[0]) or 'scalar'} {meta[1]}"
 
 
 def _param_group_attrs(ps: list[Tensor], norm_of: dict) -> dict:
@@ -391,7 +408,7 @@ def _legend(dot) -> None:
     with dot.subgraph(name="cluster_legend") as leg:
         leg.attr(label="gradient norm", style="rounded", color="#adb5bd", fontsize="10")
         prev = None
-        for v in (1e-8, 1e-5, 1e-2, 1e1, 1e4):
+        for v in (1e-8, 1e-5, 1e-2, 1, 1e2, 1e4):
             name = f"legend{v:g}"
             leg.node(name, label=f"{v:g}", shape="box", style="filled", fillcolor=grad_colour(v), fontsize="9",
                      height="0.25", width="0.5")

@@ -1,6 +1,7 @@
 """A hostile but realistic user: every case must end in the correct result or a clear error — never a
 different number, never an obscure traceback."""
 import pickle
+import re
 import subprocess
 import sys
 import threading
@@ -369,3 +370,37 @@ def test_memory_is_flat_over_10000_steps():
     last, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert last - first < 50_000, f"memory grew by {last - first} bytes over 9,000 steps"
+
+
+def test_numpys_floating_point_warnings_point_at_the_users_line():
+    """log(0) warns at the line that called it — each such line once, as Python's rule is — not at one
+    line inside autonp that every op shares (which showed the first warning and hid all later ones).
+    In a fresh interpreter: the suite itself turns RuntimeWarnings into errors."""
+    script = "\n".join([
+        "import numpy as np, autonp as anp",
+        "x = anp.Tensor(np.array([0.0, 1.0]), requires_grad=True)",
+        "for _ in range(2):",
+        "    anp.log(x)",                    # line 4, once
+        "    np.log(x)",                     # line 5
+        "    x / 0.0",                       # line 6
+        "    np.sum(anp.log(x + 1.0))",      # no warning
+        "with np.errstate(all='ignore'):",
+        "    anp.log(x)",                    # NumPy told to be quiet
+    ])
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert run.returncode == 0, run.stderr
+    sites = re.findall(r"^<string>:(\d+): RuntimeWarning: (.*)$", run.stderr, flags=re.M)
+    assert sites == [("4", "divide by zero encountered in log"), ("5", "divide by zero encountered in log"),
+                     ("6", "divide by zero encountered in divide")], run.stderr
+    assert "autonp" not in run.stderr
+
+
+def test_a_floating_point_warning_made_an_error_is_raised_at_the_op(recwarn):
+    import warnings
+    x = anp.Tensor(np.array([0.0, 1.0]), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeWarning, match="divide by zero"):
+            anp.log(x)
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(anp.log(x).numpy(), [-np.inf, 0.0])

@@ -213,3 +213,46 @@ def test_an_unrolled_rnn_reads_as_one_repeated_step_with_its_recurrence(tmp_path
 def test_render_makes_missing_directories(tmp_path):
     out = viz.render(blog_loss(), str(tmp_path / "new" / "deeper" / "g"), format="svg")
     assert out == str(tmp_path / "new" / "deeper" / "g.svg") and os.path.getsize(out) > 0
+
+
+def test_pictures_and_the_tape_keep_every_shape_after_backward():
+    """After backward() freed an intermediate's values, the picture and the tape still say its shape and
+    dtype (shapes read off the network written here: m=8 rows, 5 hidden, 10 classes)."""
+    loss = blog_loss()
+    loss.backward()
+    src = viz.to_dot(loss)
+    assert "8×5 float64" in src and "8×10 float64" in src and "shape unknown" not in src
+    table = str(anp.tape(loss))
+    assert "(8, 5) float64" in table and "(8, 10) float64" in table
+    assert "freed" not in table
+
+
+def test_the_loss_is_drawn_as_the_seed_not_on_the_exploding_scale():
+    loss = blog_loss()
+    src = viz.to_dot(loss, grads=True)
+    root = [line for line in src.splitlines() if "peripheries=2" in line][0]
+    assert "the seed" in root and viz._SEED in root and viz.grad_colour(1.0) == "#ffffff"
+    assert viz.grad_colour(1.58) == "#ffffff"                    # a healthy gradient is not pink
+    assert viz.grad_colour(1e3) != "#ffffff" and viz.grad_colour(1e-5) != "#ffffff"
+
+
+def test_drawing_grads_after_backward_says_where_the_intermediate_gradients_went():
+    loss = blog_loss()
+    loss.backward()
+    assert "backward(retain_graph=True)" in viz.to_dot(loss, grads=True)
+    kept = blog_loss()
+    kept.backward(retain_graph=True)
+    src = viz.to_dot(kept, grads=True)
+    assert "retain_graph" not in src and src.count("‖g‖=") >= 10  # every tensor's gradient is drawn
+
+
+def test_the_tape_prints_as_a_table_with_the_users_lines():
+    W = anp.Tensor(np.ones((3, 2)), requires_grad=True, name="W")
+    loss = anp.sum(anp.tanh(np.ones((4, 3)) @ W) ** 2)  # the line the table must name
+    lines = str(anp.tape(loss)).splitlines()
+    assert lines[0].split() == ["#", "op", "inputs", "output", "built", "at"]
+    assert [line.split()[1] for line in lines[1:5]] == ["matmul", "tanh", "pow", "sum"]
+    assert "W:(3, 2) float64" in lines[1] and "const(4, 3) float64" in lines[1]
+    assert all("loss = anp.sum(anp.tanh(" in line for line in lines[1:5])
+    assert lines[-1] == "(4 ops)"
+    assert repr(anp.tape(loss)[0]).startswith("matmul(")  # not a dataclass's wall of reprs
