@@ -1003,11 +1003,14 @@ def _leading_to(roots: Sequence[Tensor], wanted_ids: set[int]) -> set[int]:
 
 
 def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool, create_graph: bool,
-                  accumulate: bool, wanted: Sequence[Tensor] | None = None) -> dict[int, Any]:
+                  accumulate: bool, wanted: Sequence[Tensor] | None = None,
+                  steps: list | None = None) -> dict[int, Any]:
     """The reverse pass. A tensor is processed once every op that used it has passed its gradient
     back (dependency counting, no recursion). Returns {id(tensor): grad} for ``wanted`` (for all
     tensors if it is ``None`` and ``accumulate`` is false); with ``accumulate`` adds leaf
-    gradients into ``.grad``. Gradients are [array, owned] pairs: owned ones are added into in place."""
+    gradients into ``.grad``. Gradients are [array, owned] pairs: owned ones are added into in place.
+    ``steps``, if a list, receives ``(node, output, g, i, input, g_i)`` for every VJP in the order they
+    ran (what ``viz.explore`` steps through)."""
     wanted_ids = set() if wanted is None else {id(w) for w in wanted}
     uses, other_leaves = _count_uses(roots, wanted_ids)
     # every branch ends in a leaf: only when some leaf is not wanted can a branch be skipped
@@ -1079,10 +1082,12 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                             f"None), but a Tensor that requires grad was passed there"
                             + (f": {node.prim.rule}" if getattr(node.prim, "rule", "") else ""))
                     if acc is not None and acc[1] and prim.vjp_add is not None and not create_graph \
-                            and not anomaly:
+                            and not anomaly and steps is None:
                         prim.vjp_add(i, acc[0], g, vals, kwargs)  # scattered into the sum in place
                     else:
                         gi = vjp if all_at_once else vjp(g, ans, *vals, **kwargs)
+                        if steps is not None:
+                            steps.append((node, t, g, i, a, gi))
                         if gi.shape != a._arr.shape:
                             raise RuntimeError(
                                 f"the vjp of {node.prim.name} for argument {i} returned shape {gi.shape}, but "

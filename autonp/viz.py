@@ -21,7 +21,7 @@ import numpy as np
 
 from .tensor import Node, Tensor, _run_backward, _toposort, freed_meta
 
-__all__ = ["draw", "to_dot", "render", "GraphvizMissing"]
+__all__ = ["draw", "to_dot", "render", "explore", "GraphvizMissing"]
 
 INSTALL_HINT = ("install the graphviz programs: `apt-get install graphviz` (Debian/Ubuntu), "
                 "`brew install graphviz` (macOS), or `conda install graphviz`")
@@ -215,12 +215,12 @@ def _draw_full(dot, g: _Graph, values: bool, norm_of: dict) -> None:
     drawn_consts: set[int] = set()
     const_id = 0
     for t in g.tensors:
-        placed.append((g.scope_of(t), f"t{id(t)}", _tensor_attrs(t, g.root, values, norm_of)))
+        placed.append((_entry(g.scope_of(t)), f"t{id(t)}", _tensor_attrs(t, g.root, values, norm_of)))
         node = t.node
         if node is None:
             continue
         op = f"op{id(t)}"
-        placed.append((node.scope, op, {"label": _text(_op_label(node)), "shape": "box",
+        placed.append((_entry(node.scope), op, {"label": _text(_op_label(node)), "shape": "box",
                                         "style": "rounded,filled", "fillcolor": _OP,
                                         "tooltip": _text(_op_tooltip(node))}))
         dot.edge(op, f"t{id(t)}")
@@ -228,13 +228,13 @@ def _draw_full(dot, g: _Graph, values: bool, norm_of: dict) -> None:
             if isinstance(a, Tensor):
                 if not a.requires_grad and id(a) not in drawn_consts:  # a constant Tensor input
                     drawn_consts.add(id(a))
-                    placed.append((node.scope, f"t{id(a)}", _tensor_attrs(a, g.root, values, norm_of)))
+                    placed.append((_entry(node.scope), f"t{id(a)}", _tensor_attrs(a, g.root, values, norm_of)))
                 dot.edge(f"t{id(a)}", op)
             elif isinstance(a, np.ndarray):  # a raw array argument: drawn as a constant
                 const_id += 1
                 cid = f"c{const_id}"
                 shape = "×".join(str(n) for n in a.shape) or "scalar"
-                placed.append((node.scope, cid, {"label": f"const\n{shape} {a.dtype}", "shape": "ellipse",
+                placed.append((_entry(node.scope), cid, {"label": f"const\n{shape} {a.dtype}", "shape": "ellipse",
                                                  "style": "filled,dashed", "fillcolor": _CONST}))
                 dot.edge(cid, op)
     by_scope: dict[tuple, list] = defaultdict(list)
@@ -243,6 +243,12 @@ def _draw_full(dot, g: _Graph, values: bool, norm_of: dict) -> None:
     for name, attrs in by_scope.pop((), []):
         dot.node(name, **attrs)
     _emit_clusters(dot, by_scope)
+
+
+def _entry(scope: tuple) -> tuple:
+    """A scope with which entry into it each level was: the 25 steps of an unrolled RNN are 25 clusters
+    (dot lays those out in a fraction of a second; one cluster holding all of them took it 75 s)."""
+    return tuple((str(s), getattr(s, "entry", 0)) for s in scope)
 
 
 def _emit_clusters(dot, by_scope: dict[tuple, list]) -> None:
@@ -256,7 +262,8 @@ def _emit_clusters(dot, by_scope: dict[tuple, list]) -> None:
 
     def emit(parent, path):
         with parent.subgraph(name=ids[path]) as sub:
-            sub.attr(label=_text("/".join(path)), style="rounded,dashed", color="#868e96", fontcolor="#495057")
+            sub.attr(label=_text("/".join(name for name, _ in path)), style="rounded,dashed", color="#868e96",
+                     fontcolor="#495057")
             for name, attrs in by_scope.get(path, []):
                 sub.node(name, **attrs)
             for child in children.get(path, []):
@@ -453,3 +460,6 @@ def render(t: Tensor | Any, path: str | os.PathLike, format: str = "png", *, for
         made = dot.render(os.path.join(tmp, "graph"), format=format, cleanup=True)
         os.replace(made, final)
     return final
+
+
+from .explorer import explore  # noqa: E402  (the explorer draws with the helpers above)
