@@ -44,7 +44,7 @@ def _summary(a: Any) -> dict:
     out: dict[str, Any] = {"shape": list(a.shape), "dtype": str(a.dtype), "size": int(a.size)}
     if d is not None and d.size:
         out.update(min=float(d.min()), mean=float(d.mean()), max=float(d.max()), norm=float(np.linalg.norm(d)))
-    with np.printoptions(precision=4, suppress=False, threshold=10 ** 6, linewidth=56):
+    with np.printoptions(formatter={"float_kind": lambda v: f"{v:.5g}"}, threshold=10 ** 6, linewidth=56):
         if a.size <= 3 * PREVIEW:
             out["preview"] = np.array2string(a, separator=", ")
         else:
@@ -215,6 +215,7 @@ _HTML = """<!DOCTYPE html>
 <meta charset="utf-8">
 <title>{title}</title>
 <style>{css}</style>
+<script>window.__errors = []; window.addEventListener("error", (e) => window.__errors.push(String(e.message)));</script>
 </head>
 <body>
 <header>
