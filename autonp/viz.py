@@ -320,7 +320,8 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
     root_run = merged[group_of[id(g.root)]] if g.root.node is not None else None
     for i, run in enumerate(runs):
         first = groups[run[0]]
-        sig = "→".join(_compress(first["ops"]))
+        ops = _compress(first["ops"])
+        sig = "→".join(ops if len(ops) <= 4 else ops[:2] + ["…"] + ops[-1:])  # short enough to read in a box
         if first["label"] is not None:
             last = groups[run[-1]]["label"]
             names = first["label"] if len(run) == 1 or last == first["label"] else f"{first['label']} … {last}"
@@ -331,7 +332,7 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
         each = f" ({len(first['ops'])} each)" if len(run) > 1 else ""
         label = "\n".join(x for x in (names, f"{count}{sig}", f"{n_ops} ops{each}") if x)
         attrs = {"label": label, "shape": "box3d" if len(run) > 1 else "box", "style": "filled",
-                 "fillcolor": _OP}
+                 "fillcolor": _OP, "tooltip": _text("→".join(ops))}  # every op, on hover
         if str(i) == root_run:
             out = g.root
             if id(out) in norm_of:

@@ -91,8 +91,11 @@ def save_pictures(out: Path, train_costs, val_costs, x_test, predictions, labels
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(train_costs, label="Training loss")
-    ax.plot(val_costs, label="Validation loss")
+    first = 1 if xlabel == "epoch" else 0  # epochs are counted from 1, as the printout counts them
+    ax.plot(range(first, first + len(train_costs)), train_costs, label="Training loss")
+    ax.plot(range(first, first + len(val_costs)), val_costs, label="Validation loss")
+    if first:
+        ax.set_xticks(range(first, first + len(train_costs)))
     ax.set(xlabel=xlabel, ylabel=ylabel, title="Training and validation loss curves")
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend()
@@ -105,7 +108,8 @@ def save_pictures(out: Path, train_costs, val_costs, x_test, predictions, labels
     for i, ax in enumerate(axes.flat):
         ax.imshow(x_test[i], cmap="gray")
         ok = predictions[i] == labels[i]
-        ax.set_title(f"predicted label: {predictions[i]}", color="black" if ok else "red", fontsize=11)
+        title = f"predicted {predictions[i]}" + ("" if ok else f", true {labels[i]}")
+        ax.set_title(title, color="black" if ok else "red", fontsize=11)
         ax.axis("off")
     fig.suptitle("First nine test digits, labelled by the trained network (red: wrong)")
     fig.tight_layout()
@@ -116,7 +120,8 @@ def save_pictures(out: Path, train_costs, val_costs, x_test, predictions, labels
 
 
 def graph_pictures(out: Path):
-    """Render the network's graph (forward, and backward coloured by gradient norm) at the first step."""
+    """Render the network's graph (forward, and backward coloured by gradient norm) at the first step, and
+    the page to explore it in a browser (explorer.html: values, gradients, the backward pass step by step)."""
     written: list[Path] = []
 
     def draw(loss):
@@ -127,6 +132,8 @@ def graph_pictures(out: Path):
             written.append(Path(viz.render(loss, str(out / "graph_forward"), format="svg", title=title)))
             written.append(Path(viz.render(loss, str(out / "graph_backward"), format="png", grads=True,
                                            title=title + ": gradient norms")))
+            written.append(Path(viz.explore(loss, out / "explorer.html", title=title + ": explore and step "
+                                                                                     "through backward")))
         except Exception as e:  # noqa: BLE001 - pictures are a bonus; say why they are missing
             print(f"(graph pictures skipped: {e})", file=sys.stderr)
 

@@ -95,7 +95,7 @@ def main(argv=None) -> dict:
     pictures.append(save_filters(out, net.layers[0].weight.numpy()))
     try:
         pictures.append(Path(anp.viz.render(nn.cross_entropy(net(Xt[:8]), yt[:8]), out / "cnn_graph", format="png",
-                                             summary=True, rankdir="LR", title="the CNN (summary: one box per layer)")))
+                                             summary=True, title="the CNN (summary: one box per layer)")))
     except anp.viz.GraphvizMissing as e:
         print(f"(no graph picture: {e})")
     result = {"data": data.source, "accuracy": accuracy, "seconds": seconds, "accuracies": accuracies,
