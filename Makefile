@@ -1,15 +1,20 @@
 # Two entry points for a fresh machine (each installs what it needs):
 #   make demo   the blog reproduction: costs, accuracy, loss curves, prediction grid, graph pictures -> out/blog
-#   make test   the whole test suite (slow end-to-end MNIST tests included)
+#   make test   the whole test suite (slow end-to-end MNIST tests, the notebook, the docs, the browser)
 PY ?= python3
 PIP = $(PY) -m pip install --quiet --disable-pip-version-check
 MNIST ?= $(firstword $(AUTONP_MNIST) $(wildcard ../shared/data/mnist.npz))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench graphviz minibatch gradients cnn layers derived
+.PHONY: demo test bench graphviz minibatch gradients cnn layers derived docs
 
-graphviz:  # the `dot` program, from Debian's graphviz package, where it is missing
-	@command -v dot >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz; }
+# Debian packages, installed where missing: graphviz's `dot` for every picture; `make test` also needs
+# chromium and chromium-driver (the explorer's tests drive a real browser)
+APT_NEEDS = dot:graphviz
+test: APT_NEEDS += chromium:chromium chromedriver:chromium-driver
+graphviz:
+	@missing="$$(for need in $(APT_NEEDS); do command -v $${need%%:*} >/dev/null 2>&1 || echo $${need#*:}; done)"; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
 demo: graphviz
 	$(PIP) -e ".[examples]"
@@ -18,7 +23,8 @@ demo: graphviz
 test: graphviz
 	$(PIP) -e ".[dev]"
 	$(PY) -m ruff check autonp tests examples benchmarks
-	$(PY) -m pytest
+	$(PY) -m mypy --follow-imports=silent --ignore-missing-imports tests/typing
+	AUTONP_REQUIRE_TOOLS=1 $(PY) -m pytest
 
 gradients: graphviz
 	$(PIP) -e ".[examples]"
@@ -39,6 +45,10 @@ layers:
 derived:
 	$(PIP) -e ".[examples]"
 	$(PY) examples/blog_derived.py $(if $(MNIST),--data $(MNIST))
+
+docs:
+	$(PIP) -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 bench:
 	$(PIP) -e ".[dev]"

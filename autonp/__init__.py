@@ -26,7 +26,7 @@ from .gradcheck import GradcheckError, check_ops, compare_gradients, gradcheck, 
 from .ops import *  # noqa: F403 - every op, under its NumPy name
 from .ops import linalg, primitive
 from .serialize import FormatError, load, save
-from .tape import tape
+from .tape import Tape, TapeEntry, tape
 from .tensor import (
     AnomalyError,
     FreedGraphWarning,

@@ -34,7 +34,8 @@ def blog_figures():
 def run_blog(mnist_path, tmp_path, *flags):
     """examples/blog_mnist.py on full MNIST; its output and the printed costs by iteration."""
     proc = subprocess.run([sys.executable, str(REPO / "examples" / "blog_mnist.py"), "--data", str(mnist_path),
-                           "--out", str(tmp_path), *flags], capture_output=True, text=True, timeout=1200)
+                           "--out", str(tmp_path), *flags], capture_output=True, text=True)  # no time limit: a loaded
+    # machine is slow, not wrong (a fixed 1,200 s once failed make test on a busy machine)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, {int(i): (float(t), float(v)) for i, t, v in LINE.findall(proc.stdout)}
 

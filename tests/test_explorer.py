@@ -1,6 +1,6 @@
 """viz.explore: the page is self-contained, and in a real browser (Debian's chromium, driven by selenium through
 chromedriver) its nodes render, a click shows the gradient the blog's formulas give, and the step control
-visits the ops in backward order. `make test` installs chromium and sets AUTONP_REQUIRE_BROWSER=1, so
+visits the ops in backward order. `make test` installs chromium and sets AUTONP_REQUIRE_TOOLS=1, so
 there a missing browser fails the test instead of skipping it."""
 import os
 import re
@@ -86,7 +86,7 @@ def test_explore_refuses_what_it_cannot_show(tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    required = os.environ.get("AUTONP_REQUIRE_BROWSER") == "1"
+    required = os.environ.get("AUTONP_REQUIRE_TOOLS") == "1"
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     try:
         from selenium import webdriver
