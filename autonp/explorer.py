@@ -225,6 +225,7 @@ _HTML = """<!DOCTYPE html>
     <button id="prev" title="one VJP back">&#x25C0; back</button>
     <button id="next" title="run the next VJP">step &#x25B6;</button>
     <button id="play" title="step through the whole backward pass">play</button>
+    <button id="fit" title="the whole graph in the window, or its natural size">fit / zoom</button>
     <span id="status"></span>
   </div>
 </header>
@@ -250,7 +251,7 @@ button { font-size: 14px; padding: 3px 10px; margin-right: 4px; }
 #status { margin-left: 12px; font-weight: bold; }
 main { display: flex; height: calc(100vh - 80px); }
 #graph { flex: 1 1 60%; overflow: auto; padding: 8px; }
-#graph svg { max-width: 100%; height: auto; }
+#graph.fit svg { max-width: 100%; height: auto; }
 #panel { flex: 0 0 40%; max-width: 560px; overflow: auto; border-left: 1px solid #dee2e6; padding: 8px 14px; }
 #panel h2 { font-size: 15px; margin: 8px 0 4px 0; }
 #panel h3 { font-size: 13px; margin: 8px 0 2px 0; }
@@ -356,6 +357,8 @@ _JS = r"""
   document.getElementById("next").addEventListener("click", () => go(done + 1));
   document.getElementById("prev").addEventListener("click", () => go(done - 1));
   document.getElementById("reset").addEventListener("click", () => go(0));
+  const graph = document.getElementById("graph");
+  document.getElementById("fit").addEventListener("click", () => graph.classList.toggle("fit"));
   document.getElementById("play").addEventListener("click", () => {
     if (timer) { clearInterval(timer); timer = null; return; }
     if (done >= steps.length) go(0);

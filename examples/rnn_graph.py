@@ -1,7 +1,8 @@
 """A picture of an unrolled recurrent network that a person can read: min-char-rnn's loss over 25
 time steps, each step recorded in ``name_scope("step")``. The full graph has hundreds of nodes; the
 summary draws the 25 steps as one repeated block with its shared parameters once and the recurrence
-(h_t → h_t+1) as a loop.
+(h_t → h_t+1) as a loop. It also writes rnn_explorer.html, to step through the backward pass of all
+25 steps in a browser.
 
     python examples/rnn_graph.py --out out/rnn
 """
@@ -58,8 +59,9 @@ def main(argv=None) -> dict:
     png = anp.viz.render(loss, out / "rnn_summary", format="png", summary=True, grads=True, rankdir="LR",
                          title=f"min-char-rnn, 25 steps ({n_ops} ops), summary")
     seconds = time.perf_counter() - start
-    print(f"{n_ops} ops; summary drawn in {seconds:.2f} s: {svg}, {png}")
-    return {"ops": n_ops, "seconds": seconds, "svg": svg, "png": png}
+    page = anp.viz.explore(loss, out / "rnn_explorer.html", title=f"min-char-rnn, 25 steps ({n_ops} ops)")
+    print(f"{n_ops} ops; summary drawn in {seconds:.2f} s: {svg}, {png}; step through backward in {page}")
+    return {"ops": n_ops, "seconds": seconds, "svg": svg, "png": png, "page": page}
 
 
 if __name__ == "__main__":
