@@ -29,14 +29,10 @@ def test_the_op_reference_is_generated_from_the_tables_and_not_stale():
     assert "docs/ops.md" in (REPO / "README.md").read_text()
 
 
-def test_the_migration_guide_snippets_run_and_every_module_it_names_imports():
-    """docs/from-hips-autograd.md: its Python blocks run as written; each autonp module in its table exists."""
+def test_every_module_the_migration_guide_names_imports():
+    """docs/from-hips-autograd.md: each autonp module in its table exists (its snippets run in test_docs)."""
     import importlib
     text = (REPO / "docs" / "from-hips-autograd.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert blocks
-    for code in blocks:
-        exec(compile(code, "from-hips-autograd.md", "exec"), {})
     modules = set(re.findall(r"^\| `autograd[\w.]*`.*?\| `(autonp[\w.]*)`", text, flags=re.M))
     assert len(modules) >= 12, modules
     for name in modules:
