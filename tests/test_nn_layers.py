@@ -16,9 +16,10 @@ def conv_loops(x, w, b, stride, padding, dilation, groups):
     """The definition, one output element at a time."""
     n, c, h, wd = x.shape
     f, cg, kh, kw = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
-    wo = (wd + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    ho = (h + 2 * ph - dilation * (kh - 1) - 1) // stride + 1
+    wo = (wd + 2 * pw - dilation * (kw - 1) - 1) // stride + 1
     out = np.zeros((n, f, ho, wo))
     fg = f // groups
     for ni in range(n):
@@ -37,6 +38,9 @@ CONV_CASES = [  # (stride, padding, dilation, groups, x shape, w shape)
     (2, 0, 1, 1, (2, 2, 7, 7), (3, 2, 3, 2)),
     (1, 2, 2, 1, (1, 2, 6, 6), (2, 2, 3, 3)),
     (1, 1, 1, 2, (2, 4, 5, 5), (6, 2, 3, 3)),
+    (1, 0, 1, 1, (3, 2, 5, 6), (3, 2, 2, 3)),        # stride 1 (one product on the padded grid): no padding,
+    (1, (2, 1), 1, 1, (2, 3, 4, 7), (2, 3, 3, 1)),   # a non-square kernel, padding that differs by axis
+    (1, 2, 1, 1, (1, 1, 3, 3), (2, 1, 5, 5)),        # a kernel as large as the padded input
 ]
 
 
@@ -61,6 +65,33 @@ def test_conv2d_second_order():
     x, w = rng.normal(size=(1, 2, 5, 5)), rng.normal(size=(2, 2, 3, 3))
     anp.gradgradcheck(lambda a, k: anp.sum(F.conv2d(a, k, padding=1, stride=2) ** 2),
                       [anp.Tensor(x, requires_grad=True), anp.Tensor(w, requires_grad=True)])
+
+
+@pytest.mark.parametrize("padding", [0, 1, (1, 2)])
+def test_conv2d_stride_1_second_order_in_every_pair_of_arguments(padding):
+    """The stride-1 path's three primitives are each other's VJPs: Hessian-vector products in x, w and b
+    against finite differences of the verified gradient."""
+    x, w, b = rng.normal(size=(2, 2, 5, 4)), rng.normal(size=(3, 2, 3, 2)), rng.normal(size=3)
+    anp.gradgradcheck(lambda a, k, c: anp.sum(anp.tanh(F.conv2d(a, k, c, padding=padding)) ** 2),
+                      [anp.Tensor(v, requires_grad=True) for v in (x, w, b)])
+
+
+def test_conv2d_stride_1_float32_equals_the_loops_to_float32_rounding():
+    """The layer sizes of the benchmarks, in float32: forward and both gradients against the loops in float64."""
+    x = rng.normal(size=(4, 8, 12, 12)).astype(np.float32)
+    w = rng.normal(size=(16, 8, 3, 3)).astype(np.float32)
+    b = rng.normal(size=16).astype(np.float32)
+    R = rng.normal(size=(4, 16, 12, 12))
+    tx, tw, tb = (anp.Tensor(a, requires_grad=True) for a in (x, w, b))
+    out = F.conv2d(tx, tw, tb, padding=1)
+    assert out.dtype == np.float32
+    expected = conv_loops(x.astype(float), w.astype(float), b.astype(float), 1, 1, 1, 1)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-4)
+    (out * R.astype(np.float32)).sum().backward()
+    xp = np.pad(x.astype(float), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    dw = np.einsum("nfij,ncpqij->fcpq", R, np.lib.stride_tricks.sliding_window_view(xp, (12, 12), axis=(2, 3)))
+    np.testing.assert_allclose(tw.grad.numpy(), dw, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(tb.grad.numpy(), R.sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-4)
 
 
 def test_conv2d_matches_the_hand_derived_backward():

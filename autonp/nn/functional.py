@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..ops.conv import conv2d as conv2d_stride1
 from ..ops.nn import max_pool
 from ..ops.shape import windows
 from ..tensor import Tensor, _data, as_array
@@ -29,13 +30,16 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
            groups: int = 1) -> Tensor:
     """Cross-correlation of ``x`` (N, C, H, W) with ``weight`` (F, C/groups, kh, kw), as in PyTorch:
     out[n, f, i, j] = Σ_{c,p,q} weight[f, c, p, q] · x_pad[n, c, i·s + p·d, j·s + q·d] + bias[f].
-    The windows of the padded input become rows of a matrix (im2col), one product per group."""
+    Stride 1, no dilation, one group: ``ops.conv.conv2d``, one product on the padded grid. Otherwise the
+    windows of the padded input become rows of a matrix (im2col), one product per group."""
     n, c = np.shape(x)[:2]
     f, cg, kh, kw = np.shape(weight)
     if c != cg * groups or f % groups:
         raise ValueError(f"conv2d: input has {c} channels and weight {np.shape(weight)} with groups={groups}; "
                          f"expected weight (F, C/groups, kh, kw) with F and C divisible by groups")
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    if stride == (1, 1) and dilation == (1, 1) and groups == 1:  # the common case: one product on the padded grid
+        return conv2d_stride1(x, weight, bias, padding)
     win = windows(_padded(x, padding), (kh, kw), stride, dilation)          # (N, Ho, Wo, C, kh, kw)
     ho, wo = np.shape(win)[1:3]
     fg = f // groups

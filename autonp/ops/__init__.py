@@ -5,7 +5,8 @@
 - :mod:`.elementwise` — exp, log, trigonometric, hyperbolic, rounding, maximum, clip, ...
 - :mod:`.arithmetic` — + − × ÷, powers, remainders
 - :mod:`.linalg` — matmul, einsum and the products built on it, ``np.linalg``
-- :mod:`.nn` — sigmoid, relu, softmax family, fused cross-entropy
+- :mod:`.nn` — sigmoid, relu, softmax family, fused cross-entropy, max pooling
+- :mod:`.conv` — stride-1 convolution and its two adjoints, each one product on the padded grid
 - :mod:`.numpy_api` — the tables mapping NumPy's ufuncs/functions to these, and the protocols
 
 Adding an op touches its family's file (forward + VJPs) and, for a NumPy name, one row of the

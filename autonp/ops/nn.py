@@ -154,6 +154,16 @@ def _max_pool_vjp(g, ans, x, kernel, stride):
         return unwindows(expand_window(g) * share, np.shape(x), kernel, stride, (1, 1))
     slices = _pool_slices(x.shape, kernel, stride)
     hits = [x[s] == ans for s in slices]
+    if type(x) is np.ndarray and tuple(kernel) == tuple(stride):  # the windows tile x: no element is in two
+        count = hits[0].astype(np.uint8 if len(hits) < 256 else np.int32)
+        for hit in hits[1:]:
+            count += hit
+        share = g / count
+        tiled = x.shape[2] % kernel[0] == 0 and x.shape[3] % kernel[1] == 0
+        gx = np.empty_like(x) if tiled else np.zeros_like(x)  # every element written, or the edge stays 0
+        for s, hit in zip(slices, hits):
+            np.multiply(share, hit, out=gx[s])
+        return gx
     count = np.stack(hits).sum(axis=0)
     gx = np.zeros_like(x)
     share = g / count

@@ -1,0 +1,127 @@
+"""Convolution (stride 1, NCHW) as three primitives that are each other's VJPs, so gradients of every
+order stay convolutions:
+
+    y  = conv2d(x, w, b)                    y[n,f,i,j]  = Σ_{c,p,q} w[f,c,p,q] · x_pad[n,c,i+p,j+q] + b[f]
+    dx = conv2d_input_grad(g, w)            the adjoint in x:  <dx, a> = <g, conv2d(a, w)>
+    dw = conv2d_weight_grad(g, x)           the adjoint in w:  <dw, b> = <g, conv2d(x, b)>
+
+Each is one matrix product over the *padded grid*: the input is laid out channel by channel on the
+(N, H+2p, W+2p) grid, flattened, and the kernel offset (p, q) becomes a shift of p·W_pad + q along
+it. The im2col matrix is then kh·kw contiguous row copies (memcpy speed, no strided gather), the
+product runs at every grid position (the few past the valid edge are computed and dropped; the
+gradient there is zero), and the col2im of the backward is kh·kw contiguous additions. Measured
+against the strided-window im2col on 128×8×28×28 → 16 channels, float32: 2.1x faster forward and
+backward (``benchmarks/run.py --only conv``)."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..tensor import Primitive, Tensor
+from ._kernels import ones
+from .reductions import sum as ops_sum
+
+
+class _Grid(NamedTuple):
+    n: int
+    h: int
+    w: int
+    hp: int   # padded height and width
+    wp: int
+    ho: int   # output height and width
+    wo: int
+    size: int   # n · hp · wp: the grid's positions
+    extra: int  # the largest shift, (kh−1)·wp + kw−1: zeros after the grid so that every shift is in bounds
+
+
+def _grid(x_shape, kernel, padding) -> _Grid:
+    n, _, h, w = x_shape
+    kh, kw = kernel
+    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
+    return _Grid(n, h, w, hp, wp, hp - kh + 1, wp - kw + 1, n * hp * wp, (kh - 1) * wp + kw - 1)
+
+
+def _on_grid(a, grid: _Grid, top: int, left: int) -> np.ndarray:
+    """(C, size + one padded image): ``a`` (N, C, rows, cols) placed channel-major at (top, left) of the zero
+    grid, in one pass (``np.pad``; a compile stand-in stays traced). The extra image of zeros at the end
+    covers every shift (``grid.extra`` < hp·wp)."""
+    rows, cols = a.shape[2:]
+    widths = ((0, 0), (0, 1), (top, grid.hp - top - rows), (left, grid.wp - left - cols))
+    return np.pad(a.transpose(1, 0, 2, 3), widths).reshape(a.shape[1], -1)
+
+
+def _im2col(x, kernel, padding) -> np.ndarray:
+    """(C·kh·kw, size): row (c, p, q) is channel c of the padded input shifted by p·wp + q."""
+    grid = _grid(x.shape, kernel, padding)
+    flat = _on_grid(x, grid, padding[0], padding[1])
+    shifts = [p * grid.wp + q for p in range(kernel[0]) for q in range(kernel[1])]
+    return np.stack([flat[:, s:s + grid.size] for s in shifts], axis=1).reshape(-1, grid.size)
+
+
+def _output_grad_on_grid(g, grid: _Grid) -> np.ndarray:
+    """(F, size): the output gradient at the grid positions where an output exists, zero elsewhere."""
+    return _on_grid(g, grid, 0, 0)[:, :grid.size]
+
+
+def _conv_saving(x, w, b, padding):
+    """(output, the im2col matrix the weight gradient reuses). The bias is added on the product's rows and
+    the output copied out of the grid once, contiguous, so that the layers after it read it in order."""
+    grid = _grid(x.shape, w.shape[2:], padding)
+    cols = _im2col(x, w.shape[2:], padding)
+    f = w.shape[0]
+    out = np.matmul(w.reshape(f, -1), cols)                                    # (F, size)
+    if b is not None:
+        out += np.reshape(b, (f, 1))
+    out = out.reshape(f, grid.n, grid.hp, grid.wp)[:, :, :grid.ho, :grid.wo].transpose(1, 0, 2, 3)
+    return out.copy(), cols  # .copy(): C order, and a compile stand-in stays traced
+
+
+def _conv(x, w, b, padding):
+    return _conv_saving(x, w, b, padding)[0]
+
+
+def _input_grad(g, w, x_shape, padding):
+    grid = _grid(x_shape, w.shape[2:], padding)
+    f, c, kh, kw = w.shape
+    dcols = np.matmul(w.reshape(f, -1).T, _output_grad_on_grid(g, grid)).reshape(c, kh, kw, grid.size)
+    dflat = np.zeros_like(dcols, shape=(c, grid.size + grid.extra))
+    for p in range(kh):
+        for q in range(kw):
+            shift = p * grid.wp + q
+            dflat[:, shift:shift + grid.size] += dcols[:, p, q]
+    ph, pw = padding
+    return dflat[:, :grid.size].reshape(c, grid.n, grid.hp, grid.wp)[:, :, ph:ph + grid.h, pw:pw + grid.w] \
+        .transpose(1, 0, 2, 3)
+
+
+def _weight_grad(g, x, w_shape, padding, cols=None):
+    grid = _grid(x.shape, w_shape[2:], padding)
+    cols = _im2col(x, w_shape[2:], padding) if cols is None else cols
+    # (cols @ gᵀ)ᵀ: OpenBLAS runs this orientation of the long-inner-dimension product 1.5x faster
+    return np.matmul(cols, _output_grad_on_grid(g, grid).T).T.reshape(w_shape)
+
+
+def _bias_grad(g):
+    """Σ over images and positions: a product with ones on the (F, N·H·W) layout (NumPy's multi-axis sum is
+    several times slower there)."""
+    if isinstance(g, Tensor):
+        return ops_sum(g, axis=(0, 2, 3))
+    gf = np.moveaxis(g, 1, 0).reshape(g.shape[1], -1)
+    return np.matmul(gf, ones(gf.shape[1], g.dtype))
+
+
+conv2d = Primitive("conv2d", _conv, forward_saving=_conv_saving)
+conv2d_input_grad = Primitive("conv2d_input_grad", _input_grad)
+conv2d_weight_grad = Primitive("conv2d_weight_grad", _weight_grad)
+
+conv2d.defvjp(
+    lambda g, ans, x, w, b, padding, saved=None: conv2d_input_grad(g, w, np.shape(x), padding),
+    lambda g, ans, x, w, b, padding, saved=None: conv2d_weight_grad(g, x, np.shape(w), padding, cols=saved),
+    lambda g, ans, x, w, b, padding, saved=None: _bias_grad(g))
+conv2d_input_grad.defvjp(
+    lambda d, ans, g, w, x_shape, padding: conv2d(d, w, None, padding),
+    lambda d, ans, g, w, x_shape, padding: conv2d_weight_grad(g, d, np.shape(w), padding))
+conv2d_weight_grad.defvjp(
+    lambda d, ans, g, x, w_shape, padding, cols=None: conv2d(x, d, None, padding),
+    lambda d, ans, g, x, w_shape, padding, cols=None: conv2d_input_grad(g, d, np.shape(x), padding))
