@@ -217,6 +217,8 @@ def peer_child(name: str, repeat: int) -> None:
     """Run in a fresh process: the median time of a peer's blog step (or MLP run), or 'skip <why>'."""
     if name == "PyTorch MLP":
         fn = torch_mlp(*mlp_data())
+    elif name == "PyTorch CNN":
+        fn = torch_cnn_step()
     elif name.startswith("PyTorch conv"):
         fns = torch_conv()
         fn = None if fns is None else fns[int(name[-1])]
@@ -584,6 +586,73 @@ def bench_conv(repeat: int):
             row(label, ms(t["autonp"]), "PyTorch eager", ms(float(got)), t["autonp"] / float(got), "<= 1.50x",
                 t["autonp"] <= 1.5 * float(got))
         row(label, ms(t["autonp"]), "hand-written im2col", ms(t["numpy"]), t["autonp"] / t["numpy"], "(info)", None)
+        floor = gemm_floor(xs, ws, repeat)
+        row(label, ms(t["autonp"]), "GEMM floor", ms(floor), t["autonp"] / floor, "(info)", None)
+
+
+def gemm_floor(xs, ws, repeat: int) -> float:
+    """The arithmetic of a stride-1 'same' convolution's forward and backward as three float32 GEMMs of
+    exactly its FLOPs (N·H·W positions × C·kh·kw × F), each in the orientation OpenBLAS runs fastest here,
+    timed alone: no im2col, no layout change. What a convolution built on BLAS cannot beat."""
+    rng = np.random.default_rng(1)
+    positions, k, f = xs[0] * xs[2] * xs[3], ws[1] * ws[2] * ws[3], ws[0]
+    cols = rng.random((positions, k), dtype=np.float32)
+    w = rng.random((f, k), dtype=np.float32)
+    g = rng.random((positions, f), dtype=np.float32)
+    return timed(lambda: (cols @ w.T, g @ w, (cols.T @ g)), repeat, warmup=2)
+
+
+# --------------------------------------------------------------------------- a CNN training step
+
+def cnn_batch():
+    rng = np.random.default_rng(0)
+    return rng.random((128, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 128)
+
+
+def autonp_cnn_step():
+    """One Adam step of examples/mnist_cnn.py's network on a batch of 128 (float32)."""
+    sys.path.insert(0, str(REPO / "examples"))
+    import mnist_cnn
+    net = mnist_cnn.make_net(np.random.default_rng(0), np.float32)
+    opt = optim.Adam(net.parameters(), lr=2e-3)
+    X, y = cnn_batch()
+
+    def step():
+        opt.zero_grad()
+        nn.cross_entropy(net(X), y).backward()
+        opt.step()
+    return step
+
+
+def torch_cnn_step():
+    """The same network and step in eager PyTorch, or None when PyTorch is missing."""
+    try:
+        import torch
+    except ImportError:
+        NOTES.append("PyTorch not installed: its CNN comparison is skipped")
+        return None
+    tnn = torch.nn
+    net = tnn.Sequential(tnn.Conv2d(1, 16, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
+                         tnn.Conv2d(16, 32, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten(),
+                         tnn.Linear(32 * 7 * 7, 128), tnn.ReLU(), tnn.Dropout(0.25), tnn.Linear(128, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    X, y = (torch.from_numpy(a) for a in cnn_batch())
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(X), y).backward()
+        opt.step()
+    return step
+
+
+def bench_cnn(repeat: int):
+    t = timed(autonp_cnn_step(), max(repeat, 7) * 3, warmup=3)
+    got = child("peer:PyTorch CNN", repeat=max(repeat, 7) * 3)
+    if got.startswith("skip"):
+        NOTES.append(got[5:])
+        return
+    row("CNN training step (examples/mnist_cnn.py, batch 128) f32", ms(t), "PyTorch eager", ms(float(got)),
+        t / float(got), "<= 1.50x", t <= 1.5 * float(got))
 
 
 # --------------------------------------------------------------------------- Dask
@@ -645,7 +714,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="3 repeats")
     ap.add_argument("--block-rows", type=int, default=2048)
     ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--only", choices=["blog", "memory", "overhead", "mlp", "conv", "dask", "hips"],
+    ap.add_argument("--only", choices=["blog", "memory", "overhead", "mlp", "conv", "cnn", "dask", "hips"],
                     help="run only these rows")
     args = ap.parse_args()
     repeat = 3 if args.quick else args.repeat
@@ -655,8 +724,8 @@ def main():
     if args.only:
         only = {"blog": lambda: bench_blog(repeat, args.block_rows), "memory": lambda: bench_memory(args.block_rows),
                 "overhead": lambda: bench_overhead(repeat), "mlp": lambda: bench_mlp(repeat),
-                "conv": lambda: bench_conv(repeat), "dask": lambda: bench_dask(repeat),
-                "hips": lambda: bench_hips(repeat)}
+                "conv": lambda: bench_conv(repeat), "cnn": lambda: bench_cnn(repeat),
+                "dask": lambda: bench_dask(repeat), "hips": lambda: bench_hips(repeat)}
         only[args.only]()
         for r in ROWS:
             print(r)
@@ -674,6 +743,7 @@ def main():
     bench_overhead(repeat)
     bench_mlp(repeat)
     bench_conv(repeat)
+    bench_cnn(repeat)
     bench_hips(repeat)
     bench_dask(repeat)
     head = ("workload", "autonp", "reference (same run)", "ratio", "target", "verdict")
