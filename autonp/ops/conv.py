@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..tensor import Primitive, Tensor
-from ._kernels import ones
+from ._kernels import ones, workspace
 from .reductions import sum as ops_sum
 
 
@@ -42,26 +42,32 @@ def _grid(x_shape, kernel, padding) -> _Grid:
     return _Grid(n, h, w, hp, wp, hp - kh + 1, wp - kw + 1, n * hp * wp, (kh - 1) * wp + kw - 1)
 
 
-def _on_grid(a, grid: _Grid, top: int, left: int) -> np.ndarray:
+def _on_grid(a, grid: _Grid, top: int, left: int, tag: str) -> np.ndarray:
     """(C, size + one padded image): ``a`` (N, C, rows, cols) placed channel-major at (top, left) of the zero
-    grid, in one pass (``np.pad``; a compile stand-in stays traced). The extra image of zeros at the end
-    covers every shift (``grid.extra`` < hp·wp)."""
+    grid. The extra image of zeros at the end covers every shift (``grid.extra`` < hp·wp). On arrays, the
+    grid is a workspace whose margins stay zero (only the interior is ever written); a compile stand-in
+    gets ``np.pad``, which stays traced."""
     rows, cols = a.shape[2:]
-    widths = ((0, 0), (0, 1), (top, grid.hp - top - rows), (left, grid.wp - left - cols))
-    return np.pad(a.transpose(1, 0, 2, 3), widths).reshape(a.shape[1], -1)
+    if type(a) is not np.ndarray:
+        widths = ((0, 0), (0, 1), (top, grid.hp - top - rows), (left, grid.wp - left - cols))
+        return np.pad(a.transpose(1, 0, 2, 3), widths).reshape(a.shape[1], -1)
+    c = a.shape[1]
+    flat = workspace(f"conv {tag} {top} {left} {rows} {cols}", (c, grid.n + 1, grid.hp, grid.wp), a.dtype)
+    flat[:, :grid.n, top:top + rows, left:left + cols] = a.transpose(1, 0, 2, 3)
+    return flat.reshape(c, -1)
 
 
 def _im2col(x, kernel, padding) -> np.ndarray:
     """(C·kh·kw, size): row (c, p, q) is channel c of the padded input shifted by p·wp + q."""
     grid = _grid(x.shape, kernel, padding)
-    flat = _on_grid(x, grid, padding[0], padding[1])
+    flat = _on_grid(x, grid, padding[0], padding[1], "input")
     shifts = [p * grid.wp + q for p in range(kernel[0]) for q in range(kernel[1])]
     return np.stack([flat[:, s:s + grid.size] for s in shifts], axis=1).reshape(-1, grid.size)
 
 
 def _output_grad_on_grid(g, grid: _Grid) -> np.ndarray:
     """(F, size): the output gradient at the grid positions where an output exists, zero elsewhere."""
-    return _on_grid(g, grid, 0, 0)[:, :grid.size]
+    return _on_grid(g, grid, 0, 0, "output grad")[:, :grid.size]
 
 
 def _conv_saving(x, w, b, padding):
