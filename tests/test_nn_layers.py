@@ -1,6 +1,10 @@
 """Convolution, pooling, dropout, normalisation, embedding and recurrent layers: forwards against
 loops written here, gradients against central finite differences (first order) and finite differences
 of the verified gradient (second order), and against backward passes derived by hand."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -355,3 +359,43 @@ def test_lstm_cell_and_avg_pool_match_hand_derived_backward_passes():
     dout = rng.normal(size=(1, 2, 2, 2))
     (F.avg_pool2d(xa, 2) * dout).sum().backward()
     np.testing.assert_allclose(xa.grad.numpy(), np.repeat(np.repeat(dout, 2, axis=2), 2, axis=3) / 4, rtol=1e-15)
+
+
+def test_the_numba_max_pool_backward_equals_the_numpy_path_bit_for_bit():
+    """autonp[fast]'s kernel against the NumPy code it replaces, ties included (each shares the gradient)."""
+    from autonp.ops import _numba
+    from autonp.ops.nn import _max_pool_vjp
+    if not _numba.ENABLED:
+        if os.environ.get("AUTONP_REQUIRE_TOOLS") == "1":
+            pytest.fail("numba is not installed: make test runs both paths (the dev extra installs autonp[fast])")
+        pytest.skip("numba is not installed")
+    for dtype in (np.float32, np.float64):
+        x = rng.integers(0, 3, size=(3, 4, 8, 6)).astype(dtype)  # small integers: many ties
+        ans = x.reshape(3, 4, 4, 2, 3, 2).max(axis=(3, 5))
+        g = rng.normal(size=ans.shape).astype(dtype)
+        fast = _numba.max_pool_backward(x, ans, g, (2, 2))
+        _numba.ENABLED = False
+        try:
+            slow = _max_pool_vjp(g, ans, x, (2, 2), (2, 2))
+        finally:
+            _numba.ENABLED = True
+        assert fast.dtype == dtype and np.array_equal(fast, slow)
+        windows = x.reshape(3, 4, 4, 2, 3, 2)
+        hits = windows == ans[:, :, :, None, :, None]
+        expected = (hits * (g / hits.sum(axis=(3, 5)))[:, :, :, None, :, None]).reshape(x.shape)
+        np.testing.assert_allclose(fast, expected, rtol=1e-6)  # the rule, written here
+
+
+def test_the_numpy_path_runs_when_numba_is_switched_off():
+    """AUTONP_NUMBA=0 (and the default install, which has no numba) take the NumPy path, with the same gradient."""
+    code = ("import numpy as np, autonp as anp\n"
+            "from autonp.ops import _numba\n"
+            "from autonp.nn import functional as F\n"
+            "assert not _numba.ENABLED\n"
+            "x = anp.Tensor(np.arange(32.0).reshape(1, 2, 4, 4), requires_grad=True)\n"
+            "anp.sum(F.max_pool2d(x, 2) * np.arange(8.0).reshape(1, 2, 2, 2)).backward()\n"
+            "print(x.grad.numpy()[0, 1].tolist())\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "AUTONP_NUMBA": "0"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str([[0.0] * 4, [0.0, 4.0, 0.0, 5.0], [0.0] * 4, [0.0, 6.0, 0.0, 7.0]])

@@ -1,0 +1,89 @@
+"""The optional numba kernels (autonp[fast]) against the NumPy code they replace, and the ones tried and left
+out, on the CNN example's shapes (batch 128, float32). Medians of interleaved rounds.
+
+    python benchmarks/kernels.py
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from autonp.ops import _numba  # noqa: E402
+from autonp.ops.nn import _max_pool_vjp  # noqa: E402
+
+
+def interleaved(fns: dict, repeat: int = 21) -> dict:
+    for fn in fns.values():
+        fn()
+    times: dict = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: (statistics.median(v) * 1e3, min(v) * 1e3, max(v) * 1e3) for k, v in times.items()}
+
+
+def col2im_numba():
+    import numba
+
+    @numba.njit(cache=True, parallel=True)
+    def col2im(dcols, shifts, out):
+        for c in numba.prange(dcols.shape[0]):
+            for k in range(dcols.shape[1]):
+                s = shifts[k]
+                for t in range(dcols.shape[2]):
+                    out[c, t + s] += dcols[c, k, t]
+    return col2im
+
+
+def main() -> None:
+    if not _numba.ENABLED:
+        print("numba is not installed (pip install 'autonp[fast]'), or AUTONP_NUMBA=0: nothing to compare")
+        return
+    rng = np.random.default_rng(0)
+    for shape in [(128, 16, 28, 28), (128, 32, 14, 14)]:
+        x = rng.random(shape, dtype=np.float32)
+        n, c, h, w = shape
+        ans = x.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+        g = rng.random(ans.shape, dtype=np.float32)
+        _numba.ENABLED = False
+        reference = _max_pool_vjp(g, ans, x, (2, 2), (2, 2))
+        _numba.ENABLED = True
+        assert np.array_equal(reference, _numba.max_pool_backward(x, ans, g, (2, 2)))
+
+        def numpy_path():
+            _numba.ENABLED = False
+            _max_pool_vjp(g, ans, x, (2, 2), (2, 2))
+            _numba.ENABLED = True
+        t = interleaved({"numpy": numpy_path, "numba": lambda: _numba.max_pool_backward(x, ans, g, (2, 2))})
+        print(f"max-pool backward {shape}: NumPy {t['numpy'][0]:.2f} ms, numba {t['numba'][0]:.2f} ms "
+              f"({t['numpy'][0] / t['numba'][0]:.2f}x; ranges {t['numpy'][1]:.2f}-{t['numpy'][2]:.2f}, "
+              f"{t['numba'][1]:.2f}-{t['numba'][2]:.2f})")
+    col2im = col2im_numba()
+    for channels, size, wp in [(16, 128 * 16 * 16, 16), (8, 128 * 30 * 30, 30)]:
+        dcols = rng.random((channels, 9, size), dtype=np.float32)
+        shifts = np.array([p * wp + q for p in range(3) for q in range(3)])
+        out = np.zeros((channels, size + 2 * wp + 2), np.float32)
+
+        def numpy_col2im():
+            out[:] = 0
+            for k, s in enumerate(shifts):
+                out[:, s:s + size] += dcols[:, k]
+
+        def numba_col2im():
+            out[:] = 0
+            col2im(dcols, shifts, out)
+        t = interleaved({"numpy": numpy_col2im, "numba": numba_col2im})
+        print(f"col2im ({channels} channels, {size} positions), left out: NumPy {t['numpy'][0]:.2f} ms, "
+              f"numba {t['numba'][0]:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
