@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -83,9 +84,12 @@ def main(argv=None) -> dict:
         val_cost, val_acc, _ = evaluate(Xt, yt)
         val_costs.append(val_cost)
         accuracies.append(val_acc)
+        elapsed.append(time.perf_counter() - started)
         say(f"epoch {epoch + 1}: training loss {train_cost:.4f}, test loss {val_cost:.4f}, "
-            f"test accuracy {val_acc * 100:.2f}%")
+            f"test accuracy {val_acc * 100:.2f}% ({elapsed[-1]:.0f} s)")
 
+    elapsed: list[float] = []  # seconds of training (evaluations included) at the end of each epoch
+    started = time.perf_counter()
     train_costs, seconds = fit(net, opt, X, y, args.epochs, args.batch, args.seed, on_epoch)
     _, accuracy, predictions = evaluate(Xt, yt)
     print(f"Accuracy of the CNN on the test data: {accuracy * 100:.2f}% ({seconds:.1f} s of training, "
@@ -99,6 +103,7 @@ def main(argv=None) -> dict:
     except anp.viz.GraphvizMissing as e:
         print(f"(no graph picture: {e})")
     result = {"data": data.source, "accuracy": accuracy, "seconds": seconds, "accuracies": accuracies,
+              "seconds_at_epoch": elapsed,
               "args": vars(args), "train_costs": train_costs, "val_costs": val_costs}
     (out / "results.json").write_text(json.dumps(result))
     print("Wrote: " + ", ".join(str(p) for p in pictures))
