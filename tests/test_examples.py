@@ -82,7 +82,7 @@ def test_numpy_layers_example_matches_hand_derived_backward_passes(capsys):
 
 @pytest.mark.slow
 def test_cnn_example_passes_98_8_percent_on_a_short_run(mnist_path, tmp_path):
-    """Three epochs on full MNIST (the default eight reach ≥ 99.0%, see the README)."""
+    """Three epochs on full MNIST (the default five reach ≥ 99.0%, see docs/blog.md)."""
     result = load_example("mnist_cnn").main(["--data", str(mnist_path), "--out", str(tmp_path), "--epochs", "3"])
     assert result["accuracy"] >= 0.988, result["accuracies"]
     assert result["seconds"] < 600
