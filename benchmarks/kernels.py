@@ -5,29 +5,18 @@ out, on the CNN example's shapes (batch 128, float32). Medians of interleaved ro
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import timed_together  # noqa: E402
 
 from autonp.ops import _numba  # noqa: E402
 from autonp.ops.nn import _max_pool_vjp  # noqa: E402
-
-
-def interleaved(fns: dict, repeat: int = 21) -> dict:
-    for fn in fns.values():
-        fn()
-    times: dict = {k: [] for k in fns}
-    for _ in range(repeat):
-        for k, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t)
-    return {k: (statistics.median(v) * 1e3, min(v) * 1e3, max(v) * 1e3) for k, v in times.items()}
 
 
 def col2im_numba():
@@ -62,10 +51,9 @@ def main() -> None:
             _numba.ENABLED = False
             _max_pool_vjp(g, ans, x, (2, 2), (2, 2))
             _numba.ENABLED = True
-        t = interleaved({"numpy": numpy_path, "numba": lambda: _numba.max_pool_backward(x, ans, g, (2, 2))})
-        print(f"max-pool backward {shape}: NumPy {t['numpy'][0]:.2f} ms, numba {t['numba'][0]:.2f} ms "
-              f"({t['numpy'][0] / t['numba'][0]:.2f}x; ranges {t['numpy'][1]:.2f}-{t['numpy'][2]:.2f}, "
-              f"{t['numba'][1]:.2f}-{t['numba'][2]:.2f})")
+        t = timed_together({"numpy": numpy_path, "numba": lambda: _numba.max_pool_backward(x, ans, g, (2, 2))}, 21)
+        print(f"max-pool backward {shape}: NumPy {t['numpy'] * 1e3:.2f} ms, numba {t['numba'] * 1e3:.2f} ms "
+              f"({t['numpy'] / t['numba']:.2f}x)")
     col2im = col2im_numba()
     for channels, size, wp in [(16, 128 * 16 * 16, 16), (8, 128 * 30 * 30, 30)]:
         dcols = rng.random((channels, 9, size), dtype=np.float32)
@@ -80,9 +68,9 @@ def main() -> None:
         def numba_col2im():
             out[:] = 0
             col2im(dcols, shifts, out)
-        t = interleaved({"numpy": numpy_col2im, "numba": numba_col2im})
-        print(f"col2im ({channels} channels, {size} positions), left out: NumPy {t['numpy'][0]:.2f} ms, "
-              f"numba {t['numba'][0]:.2f} ms")
+        t = timed_together({"numpy": numpy_col2im, "numba": numba_col2im}, 21)
+        print(f"col2im ({channels} channels, {size} positions), left out: NumPy {t['numpy'] * 1e3:.2f} ms, "
+              f"numba {t['numba'] * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":
