@@ -399,3 +399,10 @@ def test_the_numpy_path_runs_when_numba_is_switched_off():
                          env={**os.environ, "AUTONP_NUMBA": "0"})
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == str([[0.0] * 4, [0.0, 4.0, 0.0, 5.0], [0.0] * 4, [0.0, 6.0, 0.0, 7.0]])
+
+
+def test_a_kernel_larger_than_the_padded_input_is_a_clear_error():
+    x, w = anp.Tensor(np.ones((1, 1, 3, 3)), requires_grad=True), anp.Tensor(np.ones((1, 1, 5, 5)), requires_grad=True)
+    with pytest.raises(anp.OpError, match=r"conv2d.*5×5 kernel does not fit an input of spatial size 3×3"):
+        F.conv2d(x, w)
+    assert F.conv2d(x, w, padding=1).shape == (1, 1, 1, 1)

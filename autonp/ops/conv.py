@@ -39,6 +39,8 @@ def _grid(x_shape, kernel, padding) -> _Grid:
     n, _, h, w = x_shape
     kh, kw = kernel
     hp, wp = h + 2 * padding[0], w + 2 * padding[1]
+    if hp < kh or wp < kw:
+        raise ValueError(f"a {kh}×{kw} kernel does not fit an input of spatial size {h}×{w} padded by {padding}")
     return _Grid(n, h, w, hp, wp, hp - kh + 1, wp - kw + 1, n * hp * wp, (kh - 1) * wp + kw - 1)
 
 
