@@ -9,6 +9,7 @@ Primitives themselves live in :mod:`autonp.ops`; this module only knows their in
 """
 from __future__ import annotations
 
+import dis
 import inspect
 import itertools
 import linecache
@@ -74,9 +75,9 @@ class FreedGraphWarning(UserWarning):
 _internal_code: dict = {}  # code object -> True if it belongs to autonp
 
 
-def _user_site(depth: int) -> tuple[str, int] | None:
-    """(filename, lineno) of the innermost stack frame outside the autonp package, from ``depth``
-    frames up (1: the caller of this function; nearer frames are known to be autonp's own).
+def _user_frame(depth: int):
+    """The innermost stack frame outside the autonp package (and NumPy), from ``depth`` frames up
+    (1: the caller of this function; nearer frames are known to be autonp's own), or None.
     Frames are fetched by depth with ``sys._getframe``, not by walking ``f_back``: in Python ≥ 3.11
     that materialises only the frames looked at (walking made two frame objects per op)."""
     while True:
@@ -89,8 +90,14 @@ def _user_site(depth: int) -> tuple[str, int] | None:
         if internal is None:
             internal = _internal_code[code] = code.co_filename.startswith(_INTERNAL_DIRS)
         if not internal:
-            return code.co_filename, f.f_lineno
+            return f
         depth += 1
+
+
+def _user_site(depth: int) -> tuple[str, int] | None:
+    """(filename, lineno) of ``_user_frame(depth)``: the user's line that an op records."""
+    f = _user_frame(depth + 1)
+    return None if f is None else (f.f_code.co_filename, f.f_lineno)
 
 
 def format_site(site: tuple[str, int] | None) -> str:
@@ -304,9 +311,12 @@ class Primitive:
                 shared = True
         record = grad_idx and _mode.enabled
         saving = record and self.forward_saving is not None
-        try:
-            out, saved = _forward(self, vals, kwargs, saving)
-        except RuntimeWarning as w:  # NumPy's floating-point warning, made an error inside _forward only
+        try:  # NumPy's floating-point warnings on these two lines are errors (see _forward_lines)
+            if saving:
+                out, saved = self.forward_saving(*vals, **kwargs)
+            else:
+                out, saved = self.forward(*vals, **kwargs), None
+        except RuntimeWarning as w:
             out, saved = _warn_at_user_line(w, self, vals, kwargs, saving)
         except (ValueError, TypeError, IndexError) as e:
             if isinstance(e, OpError):
@@ -360,31 +370,13 @@ class Primitive:
         return IndexError(msg) if isinstance(e, IndexError) else OpError(msg)
 
 
-def _forward(prim: "Primitive", vals: Any, kwargs: dict, saving: bool) -> tuple[Any, Any]:
-    """The NumPy forward of ``prim``. A floating-point RuntimeWarning NumPy raises here (``log(0)``) is
-    turned into an error by a filter on these lines alone, and said again at the user's line by
-    ``_warn_at_user_line``: otherwise Python shows it once, at this line, for every op and every user line."""
-    if saving:
-        return prim.forward_saving(*vals, **kwargs)
-    return prim.forward(*vals, **kwargs), None
-
-
 def _warn_at_user_line(w: RuntimeWarning, prim: "Primitive", vals: Any, kwargs: dict,
                        saving: bool) -> tuple[Any, Any]:
     """Compute the forward again without the warning, and warn at the line that called the op (with that
     module's registry, so Python's once-per-line rule applies to the user's lines)."""
     with np.errstate(all="ignore"):
-        result = _forward(prim, vals, kwargs, saving)
-    depth = 2  # 0: here, 1: Primitive.__call__
-    while True:
-        try:
-            f = sys._getframe(depth)
-        except ValueError:
-            f = None
-            break
-        if not f.f_code.co_filename.startswith(_INTERNAL_DIRS):
-            break
-        depth += 1
+        result = prim.forward_saving(*vals, **kwargs) if saving else (prim.forward(*vals, **kwargs), None)
+    f = _user_frame(2)  # 1: here, 2: Primitive.__call__
     if f is None:
         warnings.warn(str(w), type(w), stacklevel=2)
     else:
@@ -395,12 +387,19 @@ def _warn_at_user_line(w: RuntimeWarning, prim: "Primitive", vals: Any, kwargs: 
 
 
 def _forward_lines() -> list[int]:
-    code = _forward.__code__
-    return sorted({line for _, _, line in code.co_lines() if line and line > code.co_firstlineno})
+    """The lines of ``Primitive.__call__`` that call the NumPy forward. A floating-point RuntimeWarning
+    NumPy raises there (``log(0)``) is turned into an error by a filter on these lines alone, and said
+    again at the user's line by ``_warn_at_user_line``: otherwise Python shows it once, at that line, for
+    every op and every user line."""
+    code = list(dis.get_instructions(Primitive.__call__))
+    reads = {i.positions.lineno for i in code if i.argval in ("forward", "forward_saving")}
+    calls = {i.positions.lineno for i in code if i.opname == "CALL_FUNCTION_EX"}  # f(*vals, **kwargs)
+    return sorted(reads & calls - {None})
 
 
+FORWARD_WARNINGS_MODULE = r"autonp\.tensor\Z"  # the module pattern of the filters below (the compiler skips them)
 for _line in _forward_lines():  # a filter the user sets later (ignore, error) comes first and still applies
-    warnings.filterwarnings("error", category=RuntimeWarning, module=r"autonp\.tensor\Z", lineno=_line,
+    warnings.filterwarnings("error", category=RuntimeWarning, module=FORWARD_WARNINGS_MODULE, lineno=_line,
                             append=False)
 
 

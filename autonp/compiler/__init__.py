@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..tensor import OpError, Tensor, gate
+from ..tensor import FORWARD_WARNINGS_MODULE, OpError, Tensor, gate
 from . import _reads, _trace
 from ._codegen import Retrace, _is_random, generate
 from ._random import _check_global_rng, _RandomPatch
@@ -428,7 +428,7 @@ def _floating_errors_raise() -> bool:
     if "raise" in np.geterr().values():
         return True
     for action, _, category, module, lineno in warnings.filters:
-        if lineno and module is not None and module.pattern.startswith(r"autonp\.tensor"):
+        if lineno and module is not None and module.pattern == FORWARD_WARNINGS_MODULE:
             continue  # autonp's own filter on its forward call (it says NumPy's warnings at the user's line)
         if issubclass(RuntimeWarning, category):
             return action == "error"
