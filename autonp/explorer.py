@@ -12,23 +12,22 @@ from __future__ import annotations
 import html
 import json
 import os
+from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
 from .tensor import Tensor, _run_backward, format_site
 from .viz import (
-    _CONST,
-    _INTER,
-    _OP,
-    _PARAM,
     _SEED,
-    _digraph,
+    _array_attrs,
+    _emit_clusters,
     _entry,
     _Graph,
-    _op_label,
+    _new_graph,
+    _op_attrs,
     _shape_text,
-    _text,
+    _tensor_attrs,
     grad_colour,
 )
 
@@ -163,48 +162,32 @@ class _Page:
             self.tensors.append(x)
 
     def svg(self, title: str | None) -> str:
-        dot = _digraph(name="explore", graph_attr={"rankdir": "TB", "fontname": "Helvetica", "fontsize": "11",
-                                                    "nodesep": "0.25", "ranksep": "0.35", "bgcolor": "transparent"},
-                       node_attr={"fontname": "Helvetica", "fontsize": "10"}, edge_attr={"arrowsize": "0.6"})
-        if title:
-            dot.attr(label=_text(title), labelloc="t", fontsize="14")
-        by_scope: dict[tuple, list] = {}
+        """The graph laid out by dot, every node and edge with the id the page's data and script use."""
+        dot = _new_graph("explore", "TB", title, bgcolor="transparent")
+        by_scope: dict[tuple, list] = defaultdict(list)
         for x in self.tensors:
             tid = self.ids[id(x)]
-            kind = self.data["nodes"][tid]["kind"]
-            fill = {"root": _SEED, "parameter": _PARAM, "constant": _CONST}.get(kind, _INTER)
-            label = "\n".join(s for s in (x.name, _shape_text(x)) if s)
-            attrs = {"id": tid, "label": _text(label), "shape": "ellipse", "style": "filled", "fillcolor": fill,
-                     "tooltip": _text(f"{x.name or kind}: {_shape_text(x)} (click for values and gradient)")}
-            if kind == "parameter":
-                attrs.update(penwidth="2", color="#1c4fa0")
-            if kind == "root":
-                attrs["peripheries"] = "2"
-            by_scope.setdefault(_entry(self.g.scope_of(x)), []).append((tid, attrs))
+            hover = f"{x.name or self.data['nodes'][tid]['kind']}: {_shape_text(x)} (click for values and gradient)"
+            attrs = _tensor_attrs(x, self.g.root, False, {}, tooltip=hover)
+            attrs["id"] = tid
+            if x is self.g.root:
+                attrs["fillcolor"] = _SEED  # where backward starts
+            by_scope[_entry(self.g.scope_of(x))].append((tid, attrs))
             if x.node is not None:
                 oid = "o" + tid[1:]
-                by_scope.setdefault(_entry(x.node.scope), []).append(
-                    (oid, {"id": oid, "label": _text(_op_label(x.node)), "shape": "box", "style": "rounded,filled",
-                           "fillcolor": _OP, "tooltip": _text(f"{x.node.prim.name}, built at "
-                                                              f"{format_site(x.node.site)}")}))
+                attrs = _op_attrs(x.node, f"{x.node.prim.name}, built at {format_site(x.node.site)}")
+                by_scope[_entry(x.node.scope)].append((oid, {**attrs, "id": oid}))
                 dot.edge(oid, tid, id=f"e_{oid}_{tid}")
                 for a in x.node.args:
                     if isinstance(a, Tensor):
                         aid = self.ids[id(a)]
                         dot.edge(aid, oid, id=f"e_{aid}_{oid}")
         for cid, oid, a in self.consts:
-            shape = "×".join(str(n) for n in a.shape) or "scalar"
-            dot.node(cid, id=cid, label=_text(f"const\n{shape} {a.dtype}"), shape="ellipse", style="filled,dashed",
-                     fillcolor=_CONST, tooltip="a plain array argument (click for its values)")
+            dot.node(cid, id=cid, **_array_attrs(a, "a plain array argument (click for its values)"))
             dot.edge(cid, oid, id=f"e_{cid}_{oid}")
         for name, attrs in by_scope.pop((), []):
             dot.node(name, **attrs)
-        for i, (scope, members) in enumerate(by_scope.items()):
-            with dot.subgraph(name=f"cluster_{i}") as sub:
-                sub.attr(label=_text("/".join(name for name, _ in scope)), style="rounded,dashed", color="#868e96",
-                         fontcolor="#495057")
-                for name, attrs in members:
-                    sub.node(name, **attrs)
+        _emit_clusters(dot, by_scope)
         svg = dot.pipe(format="svg", encoding="utf-8")
         return svg[svg.index("<svg"):]  # without the XML prolog and doctype: inline in the page
 

@@ -35,6 +35,16 @@ class GraphvizMissing(RuntimeError):
     """Rendering needs the ``dot`` program (or the ``graphviz`` Python package), and it is missing."""
 
 
+def _new_graph(name: str, rankdir: str, title: str | None, **graph_attr: str):
+    """An empty Digraph in the house style (fonts, spacing), titled at the top."""
+    dot = _digraph(name=name, graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11",
+                                          "nodesep": "0.25", "ranksep": "0.35", **graph_attr},
+                   node_attr={"fontname": "Helvetica", "fontsize": "10"}, edge_attr={"arrowsize": "0.6"})
+    if title:
+        dot.attr(label=_text(title), labelloc="t", fontsize="14")
+    return dot
+
+
 def _digraph(**attrs: Any):
     try:
         import graphviz
@@ -174,11 +184,7 @@ def draw(t: Tensor, *, values: bool = False, grads: bool = False, summary: bool 
             grad_of = _run_backward([t], [np.ones_like(t.data)], retain_graph=True, create_graph=False,
                                     accumulate=False)
             norm_of = {k: float(np.linalg.norm(np.asarray(v, dtype=np.float64))) for k, v in grad_of.items()}
-    dot = _digraph(name="autonp", graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11",
-                                               "nodesep": "0.25", "ranksep": "0.35"},
-                   node_attr={"fontname": "Helvetica", "fontsize": "10"}, edge_attr={"arrowsize": "0.6"})
-    if title:
-        dot.attr(label=_text(title), labelloc="t", fontsize="14")
+    dot = _new_graph("autonp", rankdir, title)
     if summary:
         _draw_summary(dot, g, norm_of)
     else:
@@ -192,7 +198,7 @@ def draw(t: Tensor, *, values: bool = False, grads: bool = False, summary: bool 
     return dot
 
 
-def _tensor_attrs(t: Tensor, root: Tensor, values: bool, norm_of: dict) -> dict:
+def _tensor_attrs(t: Tensor, root: Tensor, values: bool, norm_of: dict, tooltip: str | None = None) -> dict:
     norm = norm_of.get(id(t))
     seed = t is root and bool(norm_of)
     if seed:  # ‖∂loss/∂loss‖ = 1 says nothing about the network: not coloured on the vanishing/exploding scale
@@ -202,7 +208,7 @@ def _tensor_attrs(t: Tensor, root: Tensor, values: bool, norm_of: dict) -> dict:
     else:
         fill = _PARAM if (t.node is None and t.requires_grad) else (_CONST if not t.requires_grad else _INTER)
     attrs = {"label": _text(_tensor_label(t, values, norm, seed)), "shape": "ellipse", "style": "filled",
-             "fillcolor": fill, "tooltip": _text(_tensor_tooltip(t, norm))}
+             "fillcolor": fill, "tooltip": _text(_tensor_tooltip(t, norm) if tooltip is None else tooltip)}
     if t.node is None and t.requires_grad:
         attrs.update(penwidth="2", color="#1c4fa0")
     if t is root:
@@ -220,9 +226,7 @@ def _draw_full(dot, g: _Graph, values: bool, norm_of: dict) -> None:
         if node is None:
             continue
         op = f"op{id(t)}"
-        placed.append((_entry(node.scope), op, {"label": _text(_op_label(node)), "shape": "box",
-                                        "style": "rounded,filled", "fillcolor": _OP,
-                                        "tooltip": _text(_op_tooltip(node))}))
+        placed.append((_entry(node.scope), op, _op_attrs(node, _op_tooltip(node))))
         dot.edge(op, f"t{id(t)}")
         for a in node.args:
             if isinstance(a, Tensor):
@@ -233,9 +237,7 @@ def _draw_full(dot, g: _Graph, values: bool, norm_of: dict) -> None:
             elif isinstance(a, np.ndarray):  # a raw array argument: drawn as a constant
                 const_id += 1
                 cid = f"c{const_id}"
-                shape = "×".join(str(n) for n in a.shape) or "scalar"
-                placed.append((_entry(node.scope), cid, {"label": f"const\n{shape} {a.dtype}", "shape": "ellipse",
-                                                 "style": "filled,dashed", "fillcolor": _CONST}))
+                placed.append((_entry(node.scope), cid, _array_attrs(a)))
                 dot.edge(cid, op)
     by_scope: dict[tuple, list] = defaultdict(list)
     for scope, name, attrs in placed:
@@ -243,6 +245,20 @@ def _draw_full(dot, g: _Graph, values: bool, norm_of: dict) -> None:
     for name, attrs in by_scope.pop((), []):
         dot.node(name, **attrs)
     _emit_clusters(dot, by_scope)
+
+
+def _op_attrs(node: Node, tooltip: str) -> dict:
+    return {"label": _text(_op_label(node)), "shape": "box", "style": "rounded,filled", "fillcolor": _OP,
+            "tooltip": _text(tooltip)}
+
+
+def _array_attrs(a: np.ndarray, tooltip: str | None = None) -> dict:
+    """A plain array argument of an op: drawn as a constant."""
+    attrs = {"label": f"const\n{_dims(a.shape)} {a.dtype}", "shape": "ellipse", "style": "filled,dashed",
+             "fillcolor": _CONST}
+    if tooltip is not None:
+        attrs["tooltip"] = _text(tooltip)
+    return attrs
 
 
 def _entry(scope: tuple) -> tuple:
@@ -358,7 +374,7 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
             if src != dst:
                 edges.add((f"r{src}", f"r{dst}"))
             elif group_of[id(a)] != group_of[id(t)]:  # from one repeat of the block to the next
-                carried[dst].add(a.name or _shape_text(a).split(" ")[0])
+                carried[dst].add(a.name or _shape_text(a, dtype=False))
     for run, ps in params.items():
         if len(runs[int(run)]) == 1 or len(ps) <= 6:  # drawn one by one; a shared one once for all repeats
             for a in ps.values():
@@ -378,12 +394,16 @@ def _draw_summary(dot, g: _Graph, norm_of: dict) -> None:
                  fontcolor="#1c4fa0", fontsize="9")
 
 
-def _shape_text(t: Tensor) -> str:
+def _dims(shape: tuple) -> str:
+    return "×".join(str(n) for n in shape) or "scalar"
+
+
+def _shape_text(t: Tensor, dtype: bool = True) -> str:
     """'784×5 float64' (also after backward() freed the values: the tape entry kept them)."""
     meta = (t._arr.shape, t._arr.dtype) if t._arr is not None else freed_meta(t)
     if meta is None:
         return "shape unknown"
-    return f"{'×'.join(str(n) for n in meta[0]) or 'scalar'} {meta[1]}"
+    return f"{_dims(meta[0])} {meta[1]}" if dtype else _dims(meta[0])
 
 
 def _param_group_attrs(ps: list[Tensor], norm_of: dict) -> dict:
