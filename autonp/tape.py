@@ -49,8 +49,7 @@ class Tape(list):
         lines = ["  ".join(_fit(r[c], widths[c]) for c in range(4)) + "  " + r[4] for r in rows]
         return "\n".join(lines) + f"\n({len(self)} ops)"
 
-    def __repr__(self) -> str:
-        return self.__str__()
+    __repr__ = __str__
 
 
 def _arg(a, short: bool = False) -> str:

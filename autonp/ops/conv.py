@@ -59,9 +59,8 @@ def _on_grid(a, grid: _Grid, top: int, left: int, tag: str) -> np.ndarray:
     return flat.reshape(c, -1)
 
 
-def _im2col(x, kernel, padding) -> np.ndarray:
+def _im2col(x, grid: _Grid, kernel, padding) -> np.ndarray:
     """(C·kh·kw, size): row (c, p, q) is channel c of the padded input shifted by p·wp + q."""
-    grid = _grid(x.shape, kernel, padding)
     flat = _on_grid(x, grid, padding[0], padding[1], "input")
     shifts = [p * grid.wp + q for p in range(kernel[0]) for q in range(kernel[1])]
     return np.stack([flat[:, s:s + grid.size] for s in shifts], axis=1).reshape(-1, grid.size)
@@ -76,7 +75,7 @@ def _conv_saving(x, w, b, padding):
     """(output, the im2col matrix the weight gradient reuses). The bias is added on the product's rows and
     the output copied out of the grid once, contiguous, so that the layers after it read it in order."""
     grid = _grid(x.shape, w.shape[2:], padding)
-    cols = _im2col(x, w.shape[2:], padding)
+    cols = _im2col(x, grid, w.shape[2:], padding)
     f = w.shape[0]
     out = np.matmul(w.reshape(f, -1), cols)                                    # (F, size)
     if b is not None:
@@ -105,7 +104,7 @@ def _input_grad(g, w, x_shape, padding):
 
 def _weight_grad(g, x, w_shape, padding, cols=None):
     grid = _grid(x.shape, w_shape[2:], padding)
-    cols = _im2col(x, w_shape[2:], padding) if cols is None else cols
+    cols = _im2col(x, grid, w_shape[2:], padding) if cols is None else cols
     # (cols @ gᵀ)ᵀ: OpenBLAS runs this orientation of the long-inner-dimension product 1.5x faster
     return np.matmul(cols, _output_grad_on_grid(g, grid).T).T.reshape(w_shape)
 

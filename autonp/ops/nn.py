@@ -153,12 +153,14 @@ def _max_pool_vjp(g, ans, x, kernel, stride):
         hit = _data(win) == _data(top)
         share = hit / np.sum(hit, axis=(4, 5), keepdims=True)
         return unwindows(expand_window(g) * share, np.shape(x), kernel, stride, (1, 1))
-    slices = _pool_slices(x.shape, kernel, stride)
-    if type(x) is np.ndarray and tuple(kernel) == tuple(stride):  # the windows tile x: no element is in two
-        gx = _numba.max_pool_backward(x, ans, g, tuple(kernel)) if _numba.ENABLED else None
+    tiling = type(x) is np.ndarray and tuple(kernel) == tuple(stride)  # no element of x is in two windows
+    if tiling:
+        gx = _numba.max_pool_backward(x, ans, g, tuple(kernel))  # None without autonp[fast], or for other shapes
         if gx is not None:
             return gx
-        hits = [x[s] == ans for s in slices]
+    slices = _pool_slices(x.shape, kernel, stride)
+    hits = [x[s] == ans for s in slices]
+    if tiling:
         count = hits[0].astype(np.uint8 if len(hits) < 256 else np.int32)
         for hit in hits[1:]:
             count += hit
@@ -168,7 +170,6 @@ def _max_pool_vjp(g, ans, x, kernel, stride):
         for s, hit in zip(slices, hits):
             np.multiply(share, hit, out=gx[s])
         return gx
-    hits = [x[s] == ans for s in slices]
     count = np.stack(hits).sum(axis=0)
     gx = np.zeros_like(x)
     share = g / count
