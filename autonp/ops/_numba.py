@@ -1,7 +1,8 @@
 """Compiled kernels, for the places where plain NumPy measurably cannot keep up (``pip install 'autonp[fast]'``).
 
-Chosen at import when numba is installed and the environment variable ``AUTONP_NUMBA`` is not ``0``. The
-NumPy code each one replaces stays: it is the default install's path, and the tests compare the two.
+Chosen when numba is installed and the environment variable ``AUTONP_NUMBA`` is not ``0``; compiled at
+first use. The NumPy code each one replaces stays: it is the default install's path, and the tests compare
+the two.
 Each kernel is compiled once per machine (``cache=True``), does the NumPy path's arithmetic in its order
 (no ``fastmath``), and runs on the calling thread: with ``parallel=True`` numba's threads fought OpenBLAS's,
 which keep spinning after a product (the CNN step measured 59-65 ms against 40-55 ms single-threaded).
@@ -16,35 +17,47 @@ thread; 1.9x on two, but then its threads fought OpenBLAS's and the whole CNN st
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
 
-ENABLED = False
-if os.environ.get("AUTONP_NUMBA", "1") != "0":
-    try:
-        import numba
-        ENABLED = True
-    except ImportError:  # the default install: NumPy only
-        pass
+# numba is imported at the first call that needs a kernel, not with autonp: importing it takes ~0.3 s and
+# triples the objects on Python's heap, which every cyclic GC collection then walks
+ENABLED = os.environ.get("AUTONP_NUMBA", "1") != "0" and importlib.util.find_spec("numba") is not None
+_compiled: dict = {}
 
-if ENABLED:
-    @numba.njit(cache=True)
-    def _max_pool_2x2_backward(x, ans, g, counts, gx):  # counts[k] = k in x's dtype: g / k in that dtype
-        n_, c_, ho, wo = ans.shape
-        for n in range(n_):
-            for c in range(c_):
-                for i in range(ho):
-                    r0, r1 = x[n, c, 2 * i], x[n, c, 2 * i + 1]
-                    o0, o1 = gx[n, c, 2 * i], gx[n, c, 2 * i + 1]
-                    top, gi = ans[n, c, i], g[n, c, i]
-                    for j in range(wo):
-                        m = top[j]
-                        h0, h1 = r0[2 * j] == m, r0[2 * j + 1] == m
-                        h2, h3 = r1[2 * j] == m, r1[2 * j + 1] == m
-                        share = gi[j] / counts[h0 + h1 + h2 + h3]
-                        o0[2 * j], o0[2 * j + 1] = share * h0, share * h1
-                        o1[2 * j], o1[2 * j + 1] = share * h2, share * h3
+
+def _kernel(python_function):
+    """``python_function`` compiled by numba (once per process; ``cache=True``: once per machine), or None if
+    numba fails to import."""
+    global ENABLED
+    kernel = _compiled.get(python_function)
+    if kernel is None:
+        try:
+            import numba
+        except ImportError:  # found but broken: the NumPy path, from now on
+            ENABLED = False
+            return None
+        kernel = _compiled[python_function] = numba.njit(cache=True)(python_function)
+    return kernel
+
+
+def _max_pool_2x2_backward(x, ans, g, counts, gx):  # counts[k] = k in x's dtype: g / k in that dtype
+    n_, c_, ho, wo = ans.shape
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(ho):
+                r0, r1 = x[n, c, 2 * i], x[n, c, 2 * i + 1]
+                o0, o1 = gx[n, c, 2 * i], gx[n, c, 2 * i + 1]
+                top, gi = ans[n, c, i], g[n, c, i]
+                for j in range(wo):
+                    m = top[j]
+                    h0, h1 = r0[2 * j] == m, r0[2 * j + 1] == m
+                    h2, h3 = r1[2 * j] == m, r1[2 * j + 1] == m
+                    share = gi[j] / counts[h0 + h1 + h2 + h3]
+                    o0[2 * j], o0[2 * j + 1] = share * h0, share * h1
+                    o1[2 * j], o1[2 * j + 1] = share * h2, share * h3
 
 
 def max_pool_backward(x: np.ndarray, ans: np.ndarray, g: np.ndarray, kernel: tuple[int, int]) -> np.ndarray | None:
@@ -53,6 +66,9 @@ def max_pool_backward(x: np.ndarray, ans: np.ndarray, g: np.ndarray, kernel: tup
     if (not ENABLED or tuple(kernel) != (2, 2) or x.ndim != 4 or x.dtype.char not in "fd" or g.dtype != x.dtype
             or ans.dtype != x.dtype or x.shape[2] % 2 or x.shape[3] % 2):
         return None
+    kernel = _kernel(_max_pool_2x2_backward)
+    if kernel is None:
+        return None
     gx = np.empty_like(x)
-    _max_pool_2x2_backward(x, ans, g, np.arange(5, dtype=x.dtype), gx)
+    kernel(x, ans, g, np.arange(5, dtype=x.dtype), gx)
     return gx
