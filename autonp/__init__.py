@@ -6,7 +6,7 @@
 >>> x.grad.numpy()
 array([2., 4.])
 """
-from . import data, datasets, nn, optim, pytree, viz  # the modules built on the core
+from . import _malloc, data, datasets, nn, optim, pytree, viz  # the modules built on the core
 from .builtins import dict, isinstance, list, tuple, type  # noqa: A004 - HIPS autograd exports them; Python's own
 from .distributed import data_parallel
 from .functional import (
@@ -72,3 +72,5 @@ def __getattr__(name: str):
         value = globals()[name] = getattr(compiler, name)
         return value
     raise AttributeError(f"module 'autonp' has no attribute {name!r}")
+
+_malloc.keep_freed_memory()  # glibc: freed arrays stay for the next step (see autonp/_malloc.py)
