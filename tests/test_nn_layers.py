@@ -98,6 +98,20 @@ def test_conv2d_stride_1_float32_equals_the_loops_to_float32_rounding():
     np.testing.assert_allclose(tb.grad.numpy(), R.sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_conv2d_weight_gradient_summed_in_chunks_equals_the_definition(dtype, rtol):
+    """A first layer (1 channel in, few out) on more grid positions than one chunk of the weight gradient's
+    chunked product (4096), with a remainder: ∂w against Σ dout · windows in float64."""
+    x = rng.normal(size=(9, 1, 20, 21))  # the padded grid has 9·22·23 = 4554 positions: one chunk and 458 more
+    w, dout = rng.normal(size=(4, 1, 3, 3)), rng.normal(size=(9, 4, 20, 21))
+    tw = anp.Tensor(w.astype(dtype), requires_grad=True)
+    (F.conv2d(x.astype(dtype), tw, padding=1) * dout.astype(dtype)).sum().backward()
+    xp = np.pad(x.astype(dtype).astype(float), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (20, 21), axis=(2, 3))
+    dw = np.einsum("nfij,ncpqij->fcpq", dout.astype(dtype).astype(float), windows)
+    np.testing.assert_allclose(tw.grad.numpy(), dw, rtol=rtol, atol=rtol)
+
+
 def test_conv2d_matches_the_hand_derived_backward():
     """dW = Σ dout ⊗ windows, dx = col2im(Wᵀ dout), db = Σ dout: written out with loops here."""
     x, w, b = rng.normal(size=(2, 3, 5, 4)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)

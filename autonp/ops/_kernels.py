@@ -22,6 +22,22 @@ def oriented_matmul(x, y):
     return np.matmul(x, y)
 
 
+def long_product(a, b, chunk: int = 4096):
+    """``a @ b`` for a (K, L) by (L, F) product with a long inner dimension and a small output (a
+    convolution's weight gradient: L = N·H·W positions). OpenBLAS runs it as one narrow product at a
+    fraction of its speed, so when K·F ≤ 2048 it is a batch of ``chunk``-long products, summed (one
+    call; measured on 9×116,352 by 116,352×16, float32: 1.9 ms -> 0.7 ms, and 3x closer to the float64
+    result, from the shorter sums). Larger outputs: the plain product (not faster chunked)."""
+    (k, n), f = a.shape, b.shape[1]
+    m = n // chunk * chunk
+    if k * f > 2048 or m == 0:
+        return np.matmul(a, b)
+    out = np.matmul(a[:, :m].reshape(k, -1, chunk).transpose(1, 0, 2), b[:m].reshape(-1, chunk, f)).sum(axis=0)
+    if m < n:
+        out += np.matmul(a[:, m:], b[m:])
+    return out
+
+
 def narrow_rows(x, axis) -> bool:
     """A 2-D float array reduced along a short last axis (softmax over 10 classes): NumPy's
     reduction is slow there (~50 ns/element), a matmul or a loop over columns is not."""
