@@ -400,6 +400,43 @@ def test_the_numba_max_pool_backward_equals_the_numpy_path_bit_for_bit():
         np.testing.assert_allclose(fast, expected, rtol=1e-6)  # the rule, written here
 
 
+def numba_or_skip():
+    from autonp.ops import _numba
+    if not _numba.ENABLED:
+        if os.environ.get("AUTONP_REQUIRE_TOOLS") == "1":
+            pytest.fail("numba is not installed: make test runs both paths (the dev extra installs autonp[fast])")
+        pytest.skip("numba is not installed")
+    return _numba
+
+
+def same_bits(a, b) -> bool:
+    """Equal values, NaNs where NaNs are, and the same sign on zeros."""
+    return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a), np.signbit(b))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_numba_max_pool_and_relu_backward_equal_numpy_bit_for_bit(dtype):
+    """autonp[fast]'s one-pass 2×2 max-pool and ReLU backward against NumPy's own calls: ties, NaNs, ±0 and
+    ±inf included (a NaN in a window wins, as np.maximum keeps it; a NaN or −0 in g stays, as g · mask keeps it)."""
+    _numba = numba_or_skip()
+    x = rng.integers(-2, 3, size=(4, 3, 16, 18)).astype(dtype) / 2  # many ties
+    flat = x.reshape(-1)
+    picks = rng.choice(flat.size, 40, replace=False)
+    flat[picks[:10]], flat[picks[10:20]], flat[picks[20:30]], flat[picks[30:]] = np.nan, -0.0, np.inf, -np.inf
+    windows = x.reshape(4, 3, 8, 2, 9, 2)
+    expected = np.maximum(np.maximum(np.maximum(windows[:, :, :, 0, :, 0], windows[:, :, :, 0, :, 1]),
+                                     windows[:, :, :, 1, :, 0]), windows[:, :, :, 1, :, 1])
+    assert same_bits(_numba.max_pool_2x2(x, (2, 2), (2, 2)), expected)
+    assert _numba.max_pool_2x2(x, (2, 2), (1, 1)) is None and _numba.max_pool_2x2(x[:, :, :15], (2, 2), (2, 2)) is None
+    x = rng.normal(size=(64, 32, 32)).astype(dtype)
+    g = rng.normal(size=x.shape).astype(dtype)
+    x.reshape(-1)[:50], g.reshape(-1)[50:100], g.reshape(-1)[100:150], x.reshape(-1)[100:125] = 0.0, np.nan, -0.0, -1
+    assert same_bits(_numba.relu_backward(g, x), g * (x > 0))
+    tx = anp.Tensor(x, requires_grad=True)
+    (anp.relu(tx) * g).sum().backward()  # the op's VJP takes the kernel
+    assert same_bits(tx.grad.numpy(), g * (x > 0))
+
+
 def test_the_numpy_path_runs_when_numba_is_switched_off():
     """AUTONP_NUMBA=0 (and the default install, which has no numba) take the NumPy path, with the same gradient."""
     code = ("import numpy as np, autonp as anp\n"
@@ -407,7 +444,9 @@ def test_the_numpy_path_runs_when_numba_is_switched_off():
             "from autonp.nn import functional as F\n"
             "assert not _numba.ENABLED\n"
             "x = anp.Tensor(np.arange(32.0).reshape(1, 2, 4, 4), requires_grad=True)\n"
-            "anp.sum(F.max_pool2d(x, 2) * np.arange(8.0).reshape(1, 2, 2, 2)).backward()\n"
+            "y = F.max_pool2d(x, 2)\n"
+            "assert y.numpy().reshape(-1).tolist() == [5.0, 7.0, 13.0, 15.0, 21.0, 23.0, 29.0, 31.0]\n"
+            "anp.sum(y * np.arange(8.0).reshape(1, 2, 2, 2)).backward()\n"
             "print(x.grad.numpy()[0, 1].tolist())\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "AUTONP_NUMBA": "0"})

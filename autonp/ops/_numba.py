@@ -60,6 +60,57 @@ def _max_pool_2x2_backward(x, ans, g, counts, gx):  # counts[k] = k in x's dtype
                     o1[2 * j], o1[2 * j + 1] = share * h2, share * h3
 
 
+def _max_pool_2x2(x, out):
+    n_, c_, ho, wo = out.shape
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(ho):
+                r0, r1, o = x[n, c, 2 * i], x[n, c, 2 * i + 1], out[n, c, i]
+                for j in range(wo):  # NumPy's order, ((a ∨ b) ∨ c) ∨ d, and its rules: a NaN wins, a tie
+                    m = r0[2 * j]     # takes the later value (+0 after −0)
+                    for v in (r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]):
+                        if v >= m or v != v:
+                            m = v
+                    o[j] = m
+
+
+def _relu_backward(g, x, out):  # g · (x > 0), as NumPy computes it: a NaN or −0 in g stays what it was
+    for i in range(g.size):
+        out[i] = g[i] * (x[i] > 0)
+
+
+def _applies(*arrays) -> bool:
+    first = arrays[0]
+    return ENABLED and all(type(a) is np.ndarray and a.dtype == first.dtype and a.flags.c_contiguous
+                           for a in arrays) and first.dtype.char in "fd"
+
+
+def max_pool_2x2(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray | None:
+    """The max of each 2×2 window that tiles ``x`` (NCHW, stride 2, even height and width), in one pass;
+    ``None`` when the kernel is off or does not apply."""
+    if (not _applies(x) or x.ndim != 4 or tuple(kernel) != (2, 2) or tuple(stride) != (2, 2) or x.shape[2] % 2
+            or x.shape[3] % 2):
+        return None
+    kernel_ = _kernel(_max_pool_2x2)
+    if kernel_ is None:
+        return None
+    out = np.empty(x.shape[:2] + (x.shape[2] // 2, x.shape[3] // 2), x.dtype)
+    kernel_(x, out)
+    return out
+
+
+def relu_backward(g: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+    """``g · (x > 0)`` in one pass, without the mask array; ``None`` when the kernel is off or does not apply."""
+    if not _applies(g, x) or g.shape != x.shape or g.size < 1 << 16:
+        return None
+    kernel = _kernel(_relu_backward)
+    if kernel is None:
+        return None
+    out = np.empty_like(g)
+    kernel(g.reshape(-1), x.reshape(-1), out.reshape(-1))
+    return out
+
+
 def max_pool_backward(x: np.ndarray, ans: np.ndarray, g: np.ndarray, kernel: tuple[int, int]) -> np.ndarray | None:
     """Max-pool's gradient for 2×2 windows that tile ``x`` (stride 2, even height and width), ties sharing
     it equally; ``None`` when the kernel is off or does not apply (the caller's NumPy path runs)."""

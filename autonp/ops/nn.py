@@ -33,7 +33,13 @@ def _relu(x):
     return np.maximum(x, 0)
 
 
-relu = Primitive("relu", _relu).defvjp(lambda g, ans, x: g * (_data(x) > 0))
+def _relu_vjp(g, ans, x):
+    x = _data(x)
+    fast = _numba.relu_backward(g, x)  # None without autonp[fast], on Tensors (create_graph) and small arrays
+    return g * (x > 0) if fast is None else fast
+
+
+relu = Primitive("relu", _relu).defvjp(_relu_vjp)
 relu.rule = "gradient 0 at 0"
 
 # --------------------------------------------------------------------------- softmax family
@@ -137,6 +143,9 @@ def _pool_slices(shape, kernel, stride):
 
 def _max_pool(x, kernel, stride):
     """The max of every window: kh·kw − 1 elementwise maxima of strided slices (no window copy)."""
+    fast = _numba.max_pool_2x2(x, kernel, stride)  # None without autonp[fast], or for other windows
+    if fast is not None:
+        return fast
     slices = _pool_slices(x.shape, kernel, stride)
     out = x[slices[0]].copy()
     for s in slices[1:]:
