@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import timed_together  # noqa: E402
 
 from autonp.ops import _numba  # noqa: E402
-from autonp.ops.nn import _max_pool_vjp  # noqa: E402
+from autonp.ops.nn import _max_pool, _max_pool_vjp, _relu_vjp  # noqa: E402
 
 
 def col2im_numba():
@@ -54,6 +54,15 @@ def main() -> None:
         t = timed_together({"numpy": numpy_path, "numba": lambda: _numba.max_pool_backward(x, ans, g, (2, 2))}, 21)
         print(f"max-pool backward {shape}: NumPy {t['numpy'] * 1e3:.2f} ms, numba {t['numba'] * 1e3:.2f} ms "
               f"({t['numpy'] / t['numba']:.2f}x)")
+        for name, call in [("max-pool forward", lambda: _max_pool(x, (2, 2), (2, 2))),
+                           ("ReLU backward", lambda: _relu_vjp(x, None, x))]:
+            def numpy_path(call=call):
+                _numba.ENABLED = False
+                call()
+                _numba.ENABLED = True
+            t = timed_together({"numpy": numpy_path, "numba": call}, 21)
+            print(f"{name} {shape}: NumPy {t['numpy'] * 1e3:.2f} ms, numba {t['numba'] * 1e3:.2f} ms "
+                  f"({t['numpy'] / t['numba']:.2f}x)")
     col2im = col2im_numba()
     for channels, size, wp in [(16, 128 * 16 * 16, 16), (8, 128 * 30 * 30, 30)]:
         dcols = rng.random((channels, 9, size), dtype=np.float32)
