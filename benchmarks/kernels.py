@@ -45,13 +45,14 @@ def main() -> None:
         _numba.ENABLED = False
         reference = _max_pool_vjp(g, ans, x, (2, 2), (2, 2))
         _numba.ENABLED = True
-        assert np.array_equal(reference, _numba.max_pool_backward(x, ans, g, (2, 2)))
+        assert np.array_equal(reference, _numba.max_pool_backward(x, ans, g, (2, 2), (2, 2)))
 
         def numpy_path():
             _numba.ENABLED = False
             _max_pool_vjp(g, ans, x, (2, 2), (2, 2))
             _numba.ENABLED = True
-        t = timed_together({"numpy": numpy_path, "numba": lambda: _numba.max_pool_backward(x, ans, g, (2, 2))}, 21)
+        t = timed_together({"numpy": numpy_path,
+                            "numba": lambda: _numba.max_pool_backward(x, ans, g, (2, 2), (2, 2))}, 21)
         print(f"max-pool backward {shape}: NumPy {t['numpy'] * 1e3:.2f} ms, numba {t['numba'] * 1e3:.2f} ms "
               f"({t['numpy'] / t['numba']:.2f}x)")
         for name, call in [("max-pool forward", lambda: _max_pool(x, (2, 2), (2, 2))),

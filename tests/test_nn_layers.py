@@ -375,19 +375,26 @@ def test_lstm_cell_and_avg_pool_match_hand_derived_backward_passes():
     np.testing.assert_allclose(xa.grad.numpy(), np.repeat(np.repeat(dout, 2, axis=2), 2, axis=3) / 4, rtol=1e-15)
 
 
-def test_the_numba_max_pool_backward_equals_the_numpy_path_bit_for_bit():
-    """autonp[fast]'s kernel against the NumPy code it replaces, ties included (each shares the gradient)."""
+def numba_or_skip():
     from autonp.ops import _numba
-    from autonp.ops.nn import _max_pool_vjp
     if not _numba.ENABLED:
         if os.environ.get("AUTONP_REQUIRE_TOOLS") == "1":
             pytest.fail("numba is not installed: make test runs both paths (the dev extra installs autonp[fast])")
         pytest.skip("numba is not installed")
+    return _numba
+
+
+def test_the_numba_max_pool_backward_equals_the_numpy_path_bit_for_bit():
+    """autonp[fast]'s kernel against the NumPy code it replaces, ties included (each shares the gradient)."""
+    from autonp.ops.nn import _max_pool_vjp
+    _numba = numba_or_skip()
     for dtype in (np.float32, np.float64):
         x = rng.integers(0, 3, size=(3, 4, 8, 6)).astype(dtype)  # small integers: many ties
         ans = x.reshape(3, 4, 4, 2, 3, 2).max(axis=(3, 5))
         g = rng.normal(size=ans.shape).astype(dtype)
-        fast = _numba.max_pool_backward(x, ans, g, (2, 2))
+        fast = _numba.max_pool_backward(x, ans, g, (2, 2), (2, 2))
+        transposed_g = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)  # as conv2d's dx arrives
+        assert np.array_equal(_numba.max_pool_backward(x, ans, transposed_g, (2, 2), (2, 2)), fast)
         _numba.ENABLED = False
         try:
             slow = _max_pool_vjp(g, ans, x, (2, 2), (2, 2))
@@ -398,15 +405,6 @@ def test_the_numba_max_pool_backward_equals_the_numpy_path_bit_for_bit():
         hits = windows == ans[:, :, :, None, :, None]
         expected = (hits * (g / hits.sum(axis=(3, 5)))[:, :, :, None, :, None]).reshape(x.shape)
         np.testing.assert_allclose(fast, expected, rtol=1e-6)  # the rule, written here
-
-
-def numba_or_skip():
-    from autonp.ops import _numba
-    if not _numba.ENABLED:
-        if os.environ.get("AUTONP_REQUIRE_TOOLS") == "1":
-            pytest.fail("numba is not installed: make test runs both paths (the dev extra installs autonp[fast])")
-        pytest.skip("numba is not installed")
-    return _numba
 
 
 def same_bits(a, b) -> bool:
@@ -427,6 +425,8 @@ def test_the_numba_max_pool_and_relu_backward_equal_numpy_bit_for_bit(dtype):
     expected = np.maximum(np.maximum(np.maximum(windows[:, :, :, 0, :, 0], windows[:, :, :, 0, :, 1]),
                                      windows[:, :, :, 1, :, 0]), windows[:, :, :, 1, :, 1])
     assert same_bits(_numba.max_pool_2x2(x, (2, 2), (2, 2)), expected)
+    flipped = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)  # the same values, another layout
+    assert same_bits(_numba.max_pool_2x2(flipped, (2, 2), (2, 2)), expected)
     assert _numba.max_pool_2x2(x, (2, 2), (1, 1)) is None and _numba.max_pool_2x2(x[:, :, :15], (2, 2), (2, 2)) is None
     x = rng.normal(size=(64, 32, 32)).astype(dtype)
     g = rng.normal(size=x.shape).astype(dtype)

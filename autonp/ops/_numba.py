@@ -82,16 +82,23 @@ def _relu_backward(g, x, out):  # g · (x > 0), as NumPy computes it: a NaN or �
 
 
 def _applies(*arrays) -> bool:
+    """The kernels are on and the arrays are plain float32 or float64 arrays of one dtype (any layout: a
+    convolution's input gradient, say, arrives as a transposed view)."""
     first = arrays[0]
-    return ENABLED and all(type(a) is np.ndarray and a.dtype == first.dtype and a.flags.c_contiguous
-                           for a in arrays) and first.dtype.char in "fd"
+    return ENABLED and all(type(a) is np.ndarray and a.dtype == first.dtype for a in arrays) \
+        and first.dtype.char in "fd"
+
+
+def _tiles_2x2(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> bool:
+    """``x`` is NCHW and 2×2 windows at stride 2 tile it (even height and width)."""
+    return (x.ndim == 4 and tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and x.shape[2] % 2 == 0
+            and x.shape[3] % 2 == 0)
 
 
 def max_pool_2x2(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray | None:
     """The max of each 2×2 window that tiles ``x`` (NCHW, stride 2, even height and width), in one pass;
     ``None`` when the kernel is off or does not apply."""
-    if (not _applies(x) or x.ndim != 4 or tuple(kernel) != (2, 2) or tuple(stride) != (2, 2) or x.shape[2] % 2
-            or x.shape[3] % 2):
+    if not (_applies(x) and _tiles_2x2(x, kernel, stride)):
         return None
     kernel_ = _kernel(_max_pool_2x2)
     if kernel_ is None:
@@ -103,7 +110,8 @@ def max_pool_2x2(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
 
 def relu_backward(g: np.ndarray, x: np.ndarray) -> np.ndarray | None:
     """``g · (x > 0)`` in one pass, without the mask array; ``None`` when the kernel is off or does not apply."""
-    if not _applies(g, x) or g.shape != x.shape or g.size < 1 << 16:
+    if (not _applies(g, x) or g.shape != x.shape or g.size < 1 << 16 or not g.flags.c_contiguous
+            or not x.flags.c_contiguous):  # the kernel reads both as flat vectors
         return None
     kernel = _kernel(_relu_backward)
     if kernel is None:
@@ -113,11 +121,11 @@ def relu_backward(g: np.ndarray, x: np.ndarray) -> np.ndarray | None:
     return out
 
 
-def max_pool_backward(x: np.ndarray, ans: np.ndarray, g: np.ndarray, kernel: tuple[int, int]) -> np.ndarray | None:
+def max_pool_backward(x: np.ndarray, ans: np.ndarray, g: np.ndarray, kernel: tuple[int, int],
+                      stride: tuple[int, int]) -> np.ndarray | None:
     """Max-pool's gradient for 2×2 windows that tile ``x`` (stride 2, even height and width), ties sharing
     it equally; ``None`` when the kernel is off or does not apply (the caller's NumPy path runs)."""
-    if (not ENABLED or tuple(kernel) != (2, 2) or x.ndim != 4 or x.dtype.char not in "fd" or g.dtype != x.dtype
-            or ans.dtype != x.dtype or x.shape[2] % 2 or x.shape[3] % 2):
+    if not (_applies(x, ans, g) and _tiles_2x2(x, kernel, stride)):
         return None
     kernel = _kernel(_max_pool_2x2_backward)
     if kernel is None:

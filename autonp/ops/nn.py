@@ -164,7 +164,7 @@ def _max_pool_vjp(g, ans, x, kernel, stride):
         return unwindows(expand_window(g) * share, np.shape(x), kernel, stride, (1, 1))
     tiling = type(x) is np.ndarray and tuple(kernel) == tuple(stride)  # no element of x is in two windows
     if tiling:
-        gx = _numba.max_pool_backward(x, ans, g, tuple(kernel))  # None without autonp[fast], or for other shapes
+        gx = _numba.max_pool_backward(x, ans, g, kernel, stride)  # None without autonp[fast], or other shapes
         if gx is not None:
             return gx
     slices = _pool_slices(x.shape, kernel, stride)
