@@ -14,6 +14,7 @@ against the strided-window im2col on 128×8×28×28 → 16 channels, float32: 2.
 backward (``benchmarks/run.py --only conv``)."""
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -59,11 +60,22 @@ def _on_grid(a, grid: _Grid, top: int, left: int, tag: str) -> np.ndarray:
     return flat.reshape(c, -1)
 
 
-def _im2col(x, grid: _Grid, kernel, padding) -> np.ndarray:
-    """(C·kh·kw, size): row (c, p, q) is channel c of the padded input shifted by p·wp + q."""
+def _im2col(x, grid: _Grid, kernel, padding, ones_row: bool = False) -> np.ndarray:
+    """(C·kh·kw, size): row (c, p, q) is channel c of the padded input shifted by p·wp + q. With
+    ``ones_row``, one more row of ones: the bias's column of the weights then adds it in the product,
+    and the same row makes the bias gradient a column of the weight gradient's product."""
     flat = _on_grid(x, grid, padding[0], padding[1], "input")
     shifts = [p * grid.wp + q for p in range(kernel[0]) for q in range(kernel[1])]
-    return np.stack([flat[:, s:s + grid.size] for s in shifts], axis=1).reshape(-1, grid.size)
+    rows = [flat[:, s:s + grid.size] for s in shifts]
+    if not ones_row:
+        return np.stack(rows, axis=1).reshape(-1, grid.size)
+    if type(flat) is not np.ndarray:  # a compile stand-in: traced calls only
+        return np.concatenate([np.stack(rows, axis=1).reshape(-1, grid.size), np.ones((1, grid.size), flat.dtype)])
+    k = flat.shape[0] * len(shifts)
+    cols = np.empty((k + 1, grid.size), flat.dtype)
+    np.stack(rows, axis=1, out=cols[:k].reshape(flat.shape[0], len(shifts), grid.size))
+    cols[k] = 1
+    return cols
 
 
 def _output_grad_on_grid(g, grid: _Grid) -> np.ndarray:
@@ -72,14 +84,16 @@ def _output_grad_on_grid(g, grid: _Grid) -> np.ndarray:
 
 
 def _conv_saving(x, w, b, padding):
-    """(output, the im2col matrix the weight gradient reuses). The bias is added on the product's rows and
-    the output copied out of the grid once, contiguous, so that the layers after it read it in order."""
+    """(output, the im2col matrix the weight gradient reuses). The bias rides in the product, as the
+    weight of a row of ones (no pass of its own over the output), and the output is copied out of the
+    grid once, contiguous, so that the layers after it read it in order."""
     grid = _grid(x.shape, w.shape[2:], padding)
-    cols = _im2col(x, grid, w.shape[2:], padding)
+    cols = _im2col(x, grid, w.shape[2:], padding, ones_row=b is not None)
     f = w.shape[0]
-    out = np.matmul(w.reshape(f, -1), cols)                                    # (F, size)
+    weights = w.reshape(f, -1)
     if b is not None:
-        out += np.reshape(b, (f, 1))
+        weights = np.concatenate([weights, np.reshape(b, (f, 1))], axis=1, dtype=np.result_type(w, x))
+    out = np.matmul(weights, cols)                                             # (F, size)
     out = out.reshape(f, grid.n, grid.hp, grid.wp)[:, :, :grid.ho, :grid.wo].transpose(1, 0, 2, 3)
     return out.copy(), cols  # .copy(): C order, and a compile stand-in stays traced
 
@@ -90,8 +104,14 @@ def _conv(x, w, b, padding):
 
 def _input_grad(g, w, x_shape, padding):
     grid = _grid(x_shape, w.shape[2:], padding)
+    return _input_grad_on_grid(_output_grad_on_grid(g, grid), w, grid, padding)
+
+
+def _input_grad_on_grid(g_grid, w, grid: _Grid, padding):
+    """dx from the output gradient on the grid: the product with the weights, then col2im (kh·kw
+    contiguous additions)."""
     f, c, kh, kw = w.shape
-    dcols = np.matmul(w.reshape(f, -1).T, _output_grad_on_grid(g, grid)).reshape(c, kh, kw, grid.size)
+    dcols = np.matmul(w.reshape(f, -1).T, g_grid).reshape(c, kh, kw, grid.size)
     dflat = np.zeros_like(dcols, shape=(c, grid.size + grid.extra))
     for p in range(kh):
         for q in range(kw):
@@ -105,17 +125,58 @@ def _input_grad(g, w, x_shape, padding):
 def _weight_grad(g, x, w_shape, padding, cols=None):
     grid = _grid(x.shape, w_shape[2:], padding)
     cols = _im2col(x, grid, w_shape[2:], padding) if cols is None else cols
-    # (cols @ gᵀ)ᵀ: OpenBLAS runs this orientation of the long-inner-dimension product 1.5x faster
-    return long_product(cols, _output_grad_on_grid(g, grid).T).T.reshape(w_shape)
+    return _weight_and_bias_grad(_output_grad_on_grid(g, grid), cols, w_shape)[0]
+
+
+def _weight_and_bias_grad(g_grid, cols, w_shape):
+    """(dw, db or None): (cols @ gᵀ)ᵀ — OpenBLAS runs this orientation of the long-inner-dimension product
+    1.5x faster. If ``cols`` has the forward's row of ones, the product's last column is Σ g, the bias
+    gradient (g is zero on the grid where no output is)."""
+    k = math.prod(w_shape[1:])
+    both = long_product(cols, g_grid.T).T
+    return both[:, :k].reshape(w_shape), (both[:, k] if cols.shape[0] > k else None)
 
 
 def _bias_grad(g):
-    """Σ over images and positions: a product with ones on the (F, N·H·W) layout (NumPy's multi-axis sum is
-    several times slower there)."""
+    """Σ over images and positions: products with ones on (N, F, H·W) (NumPy's multi-axis sum is several
+    times slower there)."""
     if isinstance(g, Tensor):
         return ops_sum(g, axis=(0, 2, 3))
-    gf = np.moveaxis(g, 1, 0).reshape(g.shape[1], -1)
-    return np.matmul(gf, ones(gf.shape[1], g.dtype))
+    if not g.flags.c_contiguous:
+        g = np.moveaxis(g, 1, 0)  # (F, N, H, W): contiguous for a transposed view (how dx arrives)
+        return np.matmul(g.reshape(g.shape[0], -1), ones(g[0].size, g.dtype))
+    n, f = g.shape[:2]
+    return ones(n, g.dtype) @ np.matmul(g.reshape(n, f, -1), ones(g[0, 0].size, g.dtype))
+
+
+class _ConvGradients:
+    """conv2d's gradients for one backward step (its ``vjp_all``), each made when the pass asks for it
+    and sharing the work they share: the output gradient placed on the grid once, for dx and dw, and the
+    bias gradient taken from the weight gradient's product (the forward's row of ones). Gradients of
+    Tensors (``create_graph``) and of entries without saved columns take the VJPs below, one by one."""
+
+    def __init__(self, g, ans, vals, kwargs):
+        self.g, self.ans, self.vals, self.kwargs = g, ans, vals, kwargs
+        self.shared = not isinstance(g, Tensor) and kwargs.get("saved") is not None
+        self.grid = self.g_grid = self.db = None
+
+    def __len__(self) -> int:
+        return 3
+
+    def __getitem__(self, i: int):
+        if not self.shared or i not in (0, 1) and (i != 2 or self.db is None):
+            return conv2d.vjps[i](self.g, self.ans, *self.vals, **self.kwargs)
+        x, w, _, padding = self.vals
+        cols = self.kwargs["saved"]
+        if self.g_grid is None:
+            self.grid = _grid(x.shape, w.shape[2:], padding)
+            self.g_grid = _output_grad_on_grid(self.g, self.grid)
+        if i == 0:
+            return _input_grad_on_grid(self.g_grid, w, self.grid, padding)
+        if i == 1:
+            dw, self.db = _weight_and_bias_grad(self.g_grid, cols, w.shape)
+            return dw
+        return self.db
 
 
 conv2d = Primitive("conv2d", _conv, forward_saving=_conv_saving)
@@ -126,6 +187,7 @@ conv2d.defvjp(
     lambda g, ans, x, w, b, padding, saved=None: conv2d_input_grad(g, w, np.shape(x), padding),
     lambda g, ans, x, w, b, padding, saved=None: conv2d_weight_grad(g, x, np.shape(w), padding, cols=saved),
     lambda g, ans, x, w, b, padding, saved=None: _bias_grad(g))
+conv2d.vjp_all = _ConvGradients
 conv2d_input_grad.defvjp(
     lambda d, ans, g, w, x_shape, padding: conv2d(d, w, None, padding),
     lambda d, ans, g, w, x_shape, padding: conv2d_weight_grad(g, d, np.shape(w), padding))
