@@ -260,8 +260,9 @@ class Primitive:
     # vjp_add(i, acc, g, vals, kwargs), optional: add argument i's gradient into ``acc`` (a plain array the
     # pass owns) in place, instead of making it whole: getitem scatters g (x[i] for every i stays linear)
     vjp_add = None
-    # vjp_all(g, ans, vals, kwargs), optional: every argument's gradient in one call, as a list (ops with
-    # many arguments: calling one VJP per argument with all of them would be quadratic)
+    # vjp_all(g, ans, vals, kwargs), optional: every argument's gradient from one call, as a sequence the pass
+    # indexes by argument (ops with many arguments: calling one VJP per argument with all of them would be
+    # quadratic; conv2d's makes each gradient when asked, sharing the work the gradients share)
     vjp_all = None
 
     def __init__(self, name: str, forward, vjps: Sequence | None = None, forward_saving=None):

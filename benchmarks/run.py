@@ -5,13 +5,15 @@
 
 Times are medians of 7 interleaved rounds after a warm-up (--repeat to change): each workload and its
 reference alternate, so a slow moment of a shared machine hits both. Peers (JAX, PyTorch, HIPS
-autograd) run alone in processes of their own (their thread pools keep spinning after each call and
-would slow whatever ran next); they are included when installed and skipped with a note otherwise.
-This is not a test: it reports.
+autograd) run in processes of their own (their thread pools would fight OpenBLAS's in this one) and
+take their turn in the same rounds, between pauses that let the other process's spinning threads go
+quiet; in rounds with a peer every workload makes one untimed call before its timed one. Peers are
+included when installed and skipped with a note otherwise. This is not a test: it reports.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -47,17 +49,86 @@ def timed(fn, repeat: int, warmup: int = 1) -> float:
 
 def timed_together(fns: dict, repeat: int, warmup: int = 2) -> dict:
     """Median time of each function, run in interleaved rounds (a, b, c, a, b, c, ...): a slow
-    moment of a shared machine then hits every workload alike instead of one reference."""
+    moment of a shared machine then hits every workload alike instead of one reference. A
+    :class:`Peer` takes its turn in its own process and reports its own time; with one in the rounds,
+    every workload here also makes an untimed call before its timed one, as the peer does."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times: dict = {k: [] for k in fns}
+    settle = any(isinstance(fn, Peer) for fn in fns.values())  # after a peer's turn this process's threads slept
     for _ in range(repeat):
         for k, fn in fns.items():
+            if isinstance(fn, Peer):
+                times[k].append(fn())  # untimed and timed, in its process
+                continue
+            if settle:
+                fn()
             t = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+class Peer:
+    """A peer's workload (``peer_workload``) served by a process of its own, so that it can take its turn
+    in this process's interleaved rounds. A call runs it there once untimed and once timed, and returns
+    the timed call's seconds. ``skip``: why it is missing (not installed), else None.
+
+    Each turn starts and ends with a pause of ``PAUSE`` seconds: the thread pool of the process that just
+    ran keeps spinning for a while (OpenBLAS's ~0.1 s), and ran straight after it the other process's
+    step measured ~2x slower (PyTorch's CNN step 37-40 ms against 20 ms; with pauses of 0.05, 0.1 and
+    0.2 s: 22.5, 20.0 and 20.5 ms, and this process's step went from 34 to 28-30 ms)."""
+
+    PAUSE = 0.2
+
+    def __init__(self, name: str, block_rows: int = 2048):
+        self.name = name
+        self.proc = subprocess.Popen([sys.executable, __file__, "--child", f"serve:{name}", "--block-rows",
+                                      str(block_rows)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        first = self._read()
+        self.skip = first[5:] if first.startswith("skip") else None
+        if self.skip:
+            self.close()
+
+    def _read(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name} process ended (exit code {self.proc.wait()})")
+        return line.strip()
+
+    def __call__(self) -> float:
+        time.sleep(self.PAUSE)
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        seconds = float(self._read())
+        time.sleep(self.PAUSE)
+        return seconds
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait()
+
+
+@contextlib.contextmanager
+def with_peers(fns: dict, names: dict, block_rows: int = 2048):
+    """``fns`` and a :class:`Peer` for each ``{key: peer name}`` that is installed (a note for each that is
+    not), their processes ended on leaving."""
+    peers = []
+    try:
+        fns = dict(fns)
+        for key, name in names.items():
+            peer = Peer(name, block_rows)
+            if peer.skip:
+                NOTES.append(peer.skip)
+            else:
+                fns[key] = peer
+                peers.append(peer)
+        yield fns
+    finally:
+        for peer in peers:
+            peer.close()
 
 
 def row(workload: str, ours: str, ref_name: str, ref: str, ratio: float | str, target: str, ok: bool | None):
@@ -173,14 +244,9 @@ def bench_blog(repeat: int, block_rows: int):
              "numpy tricks": lambda: numpy_blog_step_blocked(pb, X, Y, block_rows),
              "full": lambda: full.step(X, Y), "blocked": lambda: blocked.step(X, Y),
              "f32": lambda: b32.step(X32, Y32), "compiled": lambda: compiled(X, Y)}
-    t = timed_together(steps, repeat)
+    with with_peers(steps, {name: name for name in PEERS}, block_rows) as fns:
+        t = timed_together(fns, repeat)
     assert compiled.traces == 1
-    for name in PEERS:  # each in a process of its own: their thread pools keep spinning after a call
-        got = child(f"peer:{name}", repeat=repeat)
-        if got.startswith("skip"):
-            NOTES.append(got[5:])
-        else:
-            t[name] = float(got)
     t_np, t_blk = t["numpy"], t["blocked"]
     NOTES.append(f"blog step data: {source} X 60000x784; one read of X (X.sum()) takes {ms(t['read'])}")
     row("blog step f64, one backward", ms(t["full"]), "hand-written NumPy", ms(t_np), t["full"] / t_np, "(info)",
@@ -213,19 +279,32 @@ def bench_blog(repeat: int, block_rows: int):
 PEERS = ("JAX jit", "PyTorch eager", "HIPS autograd")
 
 
-def peer_child(name: str, repeat: int) -> None:
-    """Run in a fresh process: the median time of a peer's blog step (or MLP run), or 'skip <why>'."""
+def peer_workload(name: str, block_rows: int):
+    """A peer's workload as a function of no arguments, or None (with a note) when the peer is missing."""
     if name == "PyTorch MLP":
-        fn = torch_mlp(*mlp_data())
-    elif name == "PyTorch CNN":
-        fn = torch_cnn_step()
-    elif name.startswith("PyTorch conv"):
+        return torch_mlp(*mlp_data())
+    if name == "PyTorch CNN":
+        return torch_cnn_step()
+    if name.startswith("PyTorch conv"):
         fns = torch_conv()
-        fn = None if fns is None else fns[int(name[-1])]
-    else:
-        X, Y, _ = blog_data(np.float64)
-        fn = {"JAX jit": jax_blog, "PyTorch eager": torch_blog, "HIPS autograd": hips_blog}[name](X, Y)
-    print(f"skip {NOTES[-1]}" if fn is None else timed(fn, repeat, warmup=2))
+        return None if fns is None else fns[int(name[-1])]
+    X, Y, _ = blog_data(np.float64)
+    return {"JAX jit": jax_blog, "PyTorch eager": torch_blog, "HIPS autograd": hips_blog}[name](X, Y)
+
+
+def serve_peer(name: str, block_rows: int) -> None:
+    """Run in a process of its own (see :class:`Peer`): for each line read, one untimed and one timed call of
+    the peer's workload, and the timed call's seconds printed."""
+    fn = peer_workload(name, block_rows)
+    if fn is None:
+        print(f"skip {NOTES[-1]}", flush=True)
+        return
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        fn()
+        t = time.perf_counter()
+        fn()
+        print(time.perf_counter() - t, flush=True)
 
 
 def jax_blog(X, Y):
@@ -507,13 +586,10 @@ def bench_mlp(repeat: int):
         for s in range(200):
             steady(X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128])
 
-    t = timed_together({"numpy": numpy_run, "autonp": autonp_run, "compiled": compiled_run,
-                        "steady": compiled_steady}, repeat, warmup=1)
-    got = child("peer:PyTorch MLP", repeat=repeat)
-    if got.startswith("skip"):
-        NOTES.append(got[5:])
-    else:
-        t["torch"] = float(got)
+    with with_peers({"numpy": numpy_run, "autonp": autonp_run, "compiled": compiled_run, "steady": compiled_steady},
+                    {"torch": "PyTorch MLP"}) as fns:
+        t = timed_together(fns, repeat, warmup=1)
+    if "torch" in t:
         row("MLP 784-256-256-10, 200 steps f32", ms(t["autonp"]), "PyTorch eager", ms(t["torch"]),
             t["autonp"] / t["torch"], "<= 1.00x", t["autonp"] <= t["torch"])
         row("MLP 784-256-256-10, 200 steps f32, anp.compile", ms(t["compiled"]), "PyTorch eager", ms(t["torch"]),
@@ -577,29 +653,27 @@ def bench_conv(repeat: int):
         def ours(x=x, w=w, d=d):
             tx, tw = anp.Tensor(x, requires_grad=True), anp.Tensor(w, requires_grad=True)
             (F.conv2d(tx, tw, padding=1) * d).sum().backward()
-        t = timed_together({"numpy": lambda x=x, w=w, d=d: numpy_conv(x, w, d), "autonp": ours}, repeat)
+        fns = {"numpy": lambda x=x, w=w, d=d: numpy_conv(x, w, d), "autonp": ours, "floor": gemm_floor(xs, ws)}
+        with with_peers(fns, {"torch": f"PyTorch conv{i}"}) as fns:
+            t = timed_together(fns, repeat)
         label = f"conv {xs[1]}->{ws[0]} 3x3 on {xs[0]}x{xs[2]}x{xs[3]} f32, fwd+bwd"
-        got = child(f"peer:PyTorch conv{i}", repeat=repeat)
-        if got.startswith("skip"):
-            NOTES.append(got[5:])
-        else:
-            row(label, ms(t["autonp"]), "PyTorch eager", ms(float(got)), t["autonp"] / float(got), "<= 1.50x",
-                t["autonp"] <= 1.5 * float(got))
+        if "torch" in t:
+            row(label, ms(t["autonp"]), "PyTorch eager", ms(t["torch"]), t["autonp"] / t["torch"], "<= 1.50x",
+                t["autonp"] <= 1.5 * t["torch"])
         row(label, ms(t["autonp"]), "hand-written im2col", ms(t["numpy"]), t["autonp"] / t["numpy"], "(info)", None)
-        floor = gemm_floor(xs, ws, repeat)
-        row(label, ms(t["autonp"]), "GEMM floor", ms(floor), t["autonp"] / floor, "(info)", None)
+        row(label, ms(t["autonp"]), "GEMM floor", ms(t["floor"]), t["autonp"] / t["floor"], "(info)", None)
 
 
-def gemm_floor(xs, ws, repeat: int) -> float:
+def gemm_floor(xs, ws):
     """The arithmetic of a stride-1 'same' convolution's forward and backward as three float32 GEMMs of
-    exactly its FLOPs (N·H·W positions × C·kh·kw × F), each in the orientation OpenBLAS runs fastest here,
-    timed alone: no im2col, no layout change. What a convolution built on BLAS cannot beat."""
+    exactly its FLOPs (N·H·W positions × C·kh·kw × F), each in the orientation OpenBLAS runs fastest here:
+    no im2col, no layout change. What a convolution built on BLAS cannot beat."""
     rng = np.random.default_rng(1)
     positions, k, f = xs[0] * xs[2] * xs[3], ws[1] * ws[2] * ws[3], ws[0]
     cols = rng.random((positions, k), dtype=np.float32)
     w = rng.random((f, k), dtype=np.float32)
     g = rng.random((positions, f), dtype=np.float32)
-    return timed(lambda: (cols @ w.T, g @ w, (cols.T @ g)), repeat, warmup=2)
+    return lambda: (cols @ w.T, g @ w, (cols.T @ g))
 
 
 # --------------------------------------------------------------------------- a CNN training step
@@ -646,13 +720,11 @@ def torch_cnn_step():
 
 
 def bench_cnn(repeat: int):
-    t = timed(autonp_cnn_step(), max(repeat, 7) * 3, warmup=3)
-    got = child("peer:PyTorch CNN", repeat=max(repeat, 7) * 3)
-    if got.startswith("skip"):
-        NOTES.append(got[5:])
-        return
-    row("CNN training step (examples/mnist_cnn.py, batch 128) f32", ms(t), "PyTorch eager", ms(float(got)),
-        t / float(got), "<= 1.50x", t <= 1.5 * float(got))
+    with with_peers({"autonp": autonp_cnn_step()}, {"torch": "PyTorch CNN"}) as fns:
+        t = timed_together(fns, max(repeat, 7) * 3, warmup=3)
+    if "torch" in t:
+        row("CNN training step (examples/mnist_cnn.py, batch 128) f32", ms(t["autonp"]), "PyTorch eager",
+            ms(t["torch"]), t["autonp"] / t["torch"], "<= 1.50x", t["autonp"] <= 1.5 * t["torch"])
 
 
 # --------------------------------------------------------------------------- Dask
@@ -732,8 +804,8 @@ def main():
         for n in NOTES:
             print(f"- {n}")
         return
-    if args.child and args.child.startswith("peer:"):
-        peer_child(args.child[5:], repeat)
+    if args.child and args.child.startswith("serve:"):
+        serve_peer(args.child[6:], args.block_rows)
         return
     if args.child:
         memory_child(args.child.split(":")[1], args.block_rows)
