@@ -151,6 +151,41 @@ def test_reads_four_calls_deep_and_a_helper_redefined():
     follows(f, lambda: globals().update(helper=lambda v: v * 7.0))
 
 
+
+def made_by_one_factory(w, registry=None):
+    """A model as a closure: every call of the factory makes a function with the same code."""
+    def model(x):
+        y = anp.sum(anp.Tensor(x) * w)
+        if registry:  # another closure of this factory, reached through a dict (the walk does not look there)
+            y = y + registry["other"](x)
+        return y.item()
+    return model
+
+
+def test_closures_of_one_factory_compile_apart():
+    """Compiling one of two models made by the same factory neither walks nor guards the other's data: its
+    first call traces once and keeps the trace (the other closure, alive with the same code, used to count
+    as data the walk had missed: every first call traced twice and every call walked both models)."""
+    first, second = made_by_one_factory(np.ones(3)), made_by_one_factory(np.full(3, 2.0))
+    compiled_first, compiled_second = anp.compile(first), anp.compile(second)
+    assert compiled_first(X) == pytest.approx(first(X), rel=1e-15)
+    assert compiled_second(X) == pytest.approx(second(X), rel=1e-15)
+    assert compiled_second.traces == 1 and compiled_second._extra == []
+    assert compiled_second.source.count("(x, w)") == 1  # its own array, not the first model's as well
+
+
+def test_a_closure_of_the_same_factory_that_the_compiled_one_calls_is_followed():
+    """The same factory's other closure does run when the compiled one calls it (here through a dict):
+    then it is walked and guarded like any function the trace ran — its array changed in place, or
+    replaced, changes the result."""
+    inner_w = np.full(3, 2.0)
+    inner = made_by_one_factory(inner_w)
+    outer = made_by_one_factory(np.ones(3), {"other": inner})
+    cell = inner.__closure__[inner.__code__.co_freevars.index("w")]
+    follows(outer, lambda: inner_w.__imul__(5.0))
+    follows(outer, lambda: setattr(cell, "cell_contents", np.full(3, 7.0)))
+
+
 # --------------------------------------------------------------------------- refused at trace time
 
 COUNT = 0

@@ -109,8 +109,10 @@ def fingerprint(v: Any, depth: int = 0, budget: list | None = None) -> Any:
 class Reads:
     """The profile hook while tracing, and what it saw."""
 
-    def __init__(self):
+    def __init__(self, top: Any = None):
         self.codes: dict = {}        # code -> (its globals dict, the names it uses)
+        self.top = getattr(top, "__code__", None)  # the compiled function's code, and how often it ran again
+        self.top_again = 0           # (recursion, or a sibling made by the same factory called from it)
         self.before: dict = {}       # (id(holder), key) -> (holder, key, fingerprint before the trace touched it)
         self.args: dict = {}         # id(obj) -> (obj, fingerprint) of containers/objects passed to user code
         self.refused: list[str] = []
@@ -128,6 +130,8 @@ class Reads:
         if event == "call":
             code = frame.f_code
             if code in self.codes:
+                if code is self.top:
+                    self.top_again += 1
                 return
             kind = _user_cache.get(code) or _kind(code)
             if kind == "user":
@@ -217,9 +221,10 @@ def _functions_of(codes: list) -> dict:
     return out
 
 
-def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
+def derive(reads: Reads, walk: Any, stores: list, top: Any = None) -> tuple[Guards, list, list]:
     """After the trace: the guards, the names of data the walk missed, and the functions the trace ran
-    (to walk on the next call). Raises CompileError for a side effect or a call into Python's random."""
+    (to walk on the next call). Raises CompileError for a side effect or a call into Python's random.
+    ``top``: the compiled function (the one given to ``Reads``)."""
     if reads.refused:
         raise CompileError(reads.refused[0])
     places = {(id(p.holder), p.key) for p in walk.places}
@@ -288,6 +293,8 @@ def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
                     break
 
     functions = _functions_of(list(reads.codes))
+    if reads.top in functions and not reads.top_again:  # its code ran once: as the compiled function, not as
+        functions[reads.top] = [top]                     # another closure of the same factory (another model's)
     for code, (g, names) in reads.codes.items():
         for name in names & set(g):
             guard("g", g, name, g[name])
