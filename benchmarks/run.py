@@ -67,7 +67,33 @@ def timed_together(fns: dict, repeat: int, warmup: int = 2) -> dict:
             t = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: Timing(v) for k, v in times.items()}
+
+
+class Timing(float):
+    """A median time (seconds) that keeps the times of its rounds."""
+
+    def __new__(cls, rounds: list):
+        t = super().__new__(cls, statistics.median(rounds))
+        t.rounds = list(rounds)
+        return t
+
+
+class Ratio(float):
+    """The ratio of two medians, with the range of the per-round ratios (rounds of one interleaved run)."""
+
+    def __new__(cls, value: float, low: float, high: float):
+        r = super().__new__(cls, value)
+        r.low, r.high = low, high
+        return r
+
+
+def ratio(a: float, b: float) -> float:
+    """a / b; a :class:`Ratio` with the spread over rounds when both are Timings of the same rounds."""
+    if isinstance(a, Timing) and isinstance(b, Timing) and len(a.rounds) == len(b.rounds):
+        per_round = [x / y for x, y in zip(a.rounds, b.rounds)]
+        return Ratio(a / b, min(per_round), max(per_round))
+    return a / b
 
 
 class Peer:
@@ -134,6 +160,8 @@ def with_peers(fns: dict, names: dict, block_rows: int = 2048):
 def row(workload: str, ours: str, ref_name: str, ref: str, ratio: float | str, target: str, ok: bool | None):
     verdict = "" if ok is None else ("met" if ok else "MISSED")
     r = f"{ratio:.2f}x" if isinstance(ratio, float) else ratio
+    if isinstance(ratio, Ratio):
+        r += f" ({ratio.low:.2f}-{ratio.high:.2f})"
     ROWS.append((workload, ours, f"{ref_name} {ref}", r, target, verdict))
 
 
@@ -249,30 +277,30 @@ def bench_blog(repeat: int, block_rows: int):
     assert compiled.traces == 1
     t_np, t_blk = t["numpy"], t["blocked"]
     NOTES.append(f"blog step data: {source} X 60000x784; one read of X (X.sum()) takes {ms(t['read'])}")
-    row("blog step f64, one backward", ms(t["full"]), "hand-written NumPy", ms(t_np), t["full"] / t_np, "(info)",
+    row("blog step f64, one backward", ms(t["full"]), "hand-written NumPy", ms(t_np), ratio(t["full"], t_np), "(info)",
         None)
-    row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "hand-written NumPy", ms(t_np), t_blk / t_np,
+    row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "hand-written NumPy", ms(t_np), ratio(t_blk, t_np),
         "<= 0.60x", t_blk / t_np <= 0.60)
     row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "hand-written, same tricks", ms(t["numpy tricks"]),
-        t_blk / t["numpy tricks"], "(info)", None)
+        ratio(t_blk, t["numpy tricks"]), "(info)", None)
     if "JAX jit" in t:
-        row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "JAX jit", ms(t["JAX jit"]), t_blk / t["JAX jit"],
-            "<= 1.00x", t_blk <= t["JAX jit"])
+        row(f"blog step f64, blocks of {block_rows}", ms(t_blk), "JAX jit", ms(t["JAX jit"]),
+            ratio(t_blk, t["JAX jit"]), "<= 1.00x", t_blk <= t["JAX jit"])
     t_c = t["compiled"]
-    row(f"blog step f64, anp.compile, blocks of {block_rows}", ms(t_c), "hand-written NumPy", ms(t_np), t_c / t_np,
-        "<= 0.55x", t_c / t_np <= 0.55)
+    row(f"blog step f64, anp.compile, blocks of {block_rows}", ms(t_c), "hand-written NumPy", ms(t_np),
+        ratio(t_c, t_np), "<= 0.55x", t_c / t_np <= 0.55)
     row(f"blog step f64, anp.compile, blocks of {block_rows}", ms(t_c), "hand-written, same tricks",
-        ms(t["numpy tricks"]), t_c / t["numpy tricks"], "(info)", None)
+        ms(t["numpy tricks"]), ratio(t_c, t["numpy tricks"]), "(info)", None)
     if "JAX jit" in t:
         row(f"blog step f64, anp.compile, blocks of {block_rows}", ms(t_c), "JAX jit", ms(t["JAX jit"]),
-            t_c / t["JAX jit"], "(info)", None)
+            ratio(t_c, t["JAX jit"]), "(info)", None)
     row("blog step, anp.compile first call (trace)", ms(t_trace), "one eager step (same blocks)", ms(t_blk),
         t_trace / t_blk, "<= 10x", t_trace / t_blk <= 10)
-    row(f"blog step f32, blocks of {block_rows}", ms(t["f32"]), "hand-written NumPy f64", ms(t_np), t["f32"] / t_np,
-        "<= 0.35x", t["f32"] / t_np <= 0.35)
+    row(f"blog step f32, blocks of {block_rows}", ms(t["f32"]), "hand-written NumPy f64", ms(t_np),
+        ratio(t["f32"], t_np), "<= 0.35x", t["f32"] / t_np <= 0.35)
     for name in ("PyTorch eager", "HIPS autograd"):
         if name in t:
-            row("blog step f64 (peer)", f"{name} {ms(t[name])}", "hand-written NumPy", ms(t_np), t[name] / t_np,
+            row("blog step f64 (peer)", f"{name} {ms(t[name])}", "hand-written NumPy", ms(t_np), ratio(t[name], t_np),
                 "(info)", None)
 
 
@@ -591,15 +619,15 @@ def bench_mlp(repeat: int):
         t = timed_together(fns, repeat, warmup=1)
     if "torch" in t:
         row("MLP 784-256-256-10, 200 steps f32", ms(t["autonp"]), "PyTorch eager", ms(t["torch"]),
-            t["autonp"] / t["torch"], "<= 1.00x", t["autonp"] <= t["torch"])
+            ratio(t["autonp"], t["torch"]), "<= 1.00x", t["autonp"] <= t["torch"])
         row("MLP 784-256-256-10, 200 steps f32, anp.compile", ms(t["compiled"]), "PyTorch eager", ms(t["torch"]),
-            t["compiled"] / t["torch"], "<= 1.00x", t["compiled"] <= t["torch"])
+            ratio(t["compiled"], t["torch"]), "<= 1.00x", t["compiled"] <= t["torch"])
     row("MLP 784-256-256-10, 200 steps f32", ms(t["autonp"]), "hand-written NumPy", ms(t["numpy"]),
-        t["autonp"] / t["numpy"], "(info)", None)
+        ratio(t["autonp"], t["numpy"]), "(info)", None)
     row("MLP 784-256-256-10, 200 steps f32, anp.compile", ms(t["compiled"]), "hand-written NumPy", ms(t["numpy"]),
-        t["compiled"] / t["numpy"], "<= 1.00x", t["compiled"] <= t["numpy"])
+        ratio(t["compiled"], t["numpy"]), "<= 1.00x", t["compiled"] <= t["numpy"])
     row("MLP 784-256-256-10, 200 steps f32, anp.compile (traced before)", ms(t["steady"]), "hand-written NumPy",
-        ms(t["numpy"]), t["steady"] / t["numpy"], "(info)", None)
+        ms(t["numpy"]), ratio(t["steady"], t["numpy"]), "(info)", None)
 
 
 # --------------------------------------------------------------------------- convolution
@@ -658,10 +686,11 @@ def bench_conv(repeat: int):
             t = timed_together(fns, repeat)
         label = f"conv {xs[1]}->{ws[0]} 3x3 on {xs[0]}x{xs[2]}x{xs[3]} f32, fwd+bwd"
         if "torch" in t:
-            row(label, ms(t["autonp"]), "PyTorch eager", ms(t["torch"]), t["autonp"] / t["torch"], "<= 1.50x",
+            row(label, ms(t["autonp"]), "PyTorch eager", ms(t["torch"]), ratio(t["autonp"], t["torch"]), "<= 1.50x",
                 t["autonp"] <= 1.5 * t["torch"])
-        row(label, ms(t["autonp"]), "hand-written im2col", ms(t["numpy"]), t["autonp"] / t["numpy"], "(info)", None)
-        row(label, ms(t["autonp"]), "GEMM floor", ms(t["floor"]), t["autonp"] / t["floor"], "(info)", None)
+        row(label, ms(t["autonp"]), "hand-written im2col", ms(t["numpy"]), ratio(t["autonp"], t["numpy"]), "(info)",
+            None)
+        row(label, ms(t["autonp"]), "GEMM floor", ms(t["floor"]), ratio(t["autonp"], t["floor"]), "(info)", None)
 
 
 def gemm_floor(xs, ws):
@@ -724,7 +753,7 @@ def bench_cnn(repeat: int):
         t = timed_together(fns, max(repeat, 7) * 3, warmup=3)
     if "torch" in t:
         row("CNN training step (examples/mnist_cnn.py, batch 128) f32", ms(t["autonp"]), "PyTorch eager",
-            ms(t["torch"]), t["autonp"] / t["torch"], "<= 1.50x", t["autonp"] <= 1.5 * t["torch"])
+            ms(t["torch"]), ratio(t["autonp"], t["torch"]), "<= 1.50x", t["autonp"] <= 1.5 * t["torch"])
 
 
 # --------------------------------------------------------------------------- Dask
@@ -745,9 +774,9 @@ def bench_hips(repeat: int):
             loss, params = make(np_, sp_)
             fns[which] = (lambda g, p: lambda: g(p))(grad(loss), params)
         t = timed_together(fns, repeat)
-        ratio = t["autonp"] / t["autograd"]
-        row(f"HIPS program {name}: gradient", ms(t["autonp"]), "HIPS autograd", ms(t["autograd"]), ratio, "<= 1.0x",
-            ratio <= 1.0)
+        r = ratio(t["autonp"], t["autograd"])
+        row(f"HIPS program {name}: gradient", ms(t["autonp"]), "HIPS autograd", ms(t["autograd"]), r, "<= 1.0x",
+            r <= 1.0)
 
 
 def bench_dask(repeat: int, block_rows: int = 8192):
@@ -774,7 +803,7 @@ def bench_dask(repeat: int, block_rows: int = 8192):
     blocks = -(-len(X) // block_rows)
     param_bytes = sum(a.nbytes for a in params)
     row(f"blog step gradient, {block_rows}-row blocks", ms(t["dask"]) + " (2 workers)", "same blocks here",
-        ms(t["local"]), t["dask"] / t["local"], "(info)", None)
+        ms(t["local"]), ratio(t["dask"], t["local"]), "(info)", None)
     NOTES.append(f"Dask, per step: parameters broadcast {param_bytes / 1024:.0f} KiB to each of 2 workers, "
                  f"{blocks} block results of {param_bytes / 1024:.0f} KiB back, tree-summed on the workers; the "
                  f"data ({X.nbytes / 2**20:.0f} MiB) is scattered once, on the first call ({first:.1f} s)")
@@ -821,7 +850,8 @@ def main():
     head = ("workload", "autonp", "reference (same run)", "ratio", "target", "verdict")
     widths = [max(len(r[i]) for r in ROWS + [head]) for i in range(len(head))]
     print(f"autonp benchmarks — {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"NumPy {np.__version__}, median of {repeat} interleaved rounds")
+          f"NumPy {np.__version__}, median of {repeat} interleaved rounds (in brackets: the range of the "
+          f"ratio over those rounds)")
     print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in ROWS:
