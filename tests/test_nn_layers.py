@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import autonp as anp
 from autonp import nn
@@ -47,6 +49,7 @@ CONV_CASES = [  # (stride, padding, dilation, groups, x shape, w shape)
     (1, 2, 1, 1, (1, 1, 3, 3), (2, 1, 5, 5)),        # a kernel as large as the padded input
     (1, 2, 1, 1, (2, 2, 4, 5), (3, 2, 3, 3)),        # images share margins: padding k−1, outputs fill the block
     (1, 1, 1, 1, (2, 1, 3, 4), (2, 1, 5, 3)),        # a kernel taller than image + padding: margins of its own
+    (1, (0, 2), 1, 1, (2, 1, 2, 1), (2, 1, 2, 5)),   # ... or wider
 ]
 
 
@@ -156,6 +159,58 @@ def test_conv2d_gradients_of_any_subset_of_arguments_equal_the_loops(wanted, tra
             np.testing.assert_allclose(tensors[n].grad.numpy(), want, rtol=1e-12, atol=1e-12, err_msg=n)
         else:
             assert tensors[n].grad is None
+
+
+def conv_definition(x, w, b, padding, dout):
+    """(y, dx, dw, db) of a stride-1 convolution from its definition in float64, a kernel offset at a time:
+    y = Σ_{p,q} w[:,:,p,q] · x_pad shifted by (p, q) (+ b); dw = Σ dout · shifted x_pad; dx_pad = Σ wᵀ dout
+    placed at (p, q)."""
+    (ph, pw), (kh, kw) = padding, w.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    ho, wo = xp.shape[2] - kh + 1, xp.shape[3] - kw + 1
+    y = np.zeros((x.shape[0], w.shape[0], ho, wo)) + (0 if b is None else b[:, None, None])
+    dw, dxp = np.zeros_like(w), np.zeros_like(xp)
+    for p in range(kh):
+        for q in range(kw):
+            window = xp[:, :, p:p + ho, q:q + wo]
+            y += np.einsum("fc,ncij->nfij", w[:, :, p, q], window)
+            dw[:, :, p, q] = np.einsum("nfij,ncij->fc", dout, window)
+            dxp[:, :, p:p + ho, q:q + wo] += np.einsum("fc,nfij->ncij", w[:, :, p, q], dout)
+    return y, dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_conv2d_fuzzed_against_its_definition(data):
+    """Random shapes, kernels and paddings (on both sides of the grid's shared-margin condition), with or
+    without a bias, any subset of arguments requiring grad, the output gradient C-ordered or a transposed
+    view: the output and each gradient against the definition."""
+    n, c, f = (data.draw(st.integers(1, 3)) for _ in range(3))
+    kh, kw = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 5))
+    ph, pw = data.draw(st.integers(0, 3)), data.draw(st.integers(0, 3))
+    h = data.draw(st.integers(max(1, kh - 2 * ph), max(1, kh - 2 * ph) + 3))  # near the smallest that fits:
+    w_ = data.draw(st.integers(max(1, kw - 2 * pw), max(1, kw - 2 * pw) + 3))  # where the grid's cases change
+    with_bias = data.draw(st.booleans())
+    wanted = data.draw(st.sets(st.sampled_from("xwb" if with_bias else "xw"), min_size=1))
+    transposed = data.draw(st.booleans())
+    r = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x, w, b = r.normal(size=(n, c, h, w_)), r.normal(size=(f, c, kh, kw)), r.normal(size=f) if with_bias else None
+    y, dx, dw, db = conv_definition(x, w, b, (ph, pw), dout := r.normal(size=(n, f, h + 2 * ph - kh + 1,
+                                                                               w_ + 2 * pw - kw + 1)))
+    tensors = {k: anp.Tensor(v, requires_grad=k in wanted) for k, v in zip("xwb", (x, w, b)) if v is not None}
+    out = F.conv2d(tensors["x"], tensors["w"], tensors.get("b"), padding=(ph, pw))
+    np.testing.assert_allclose(out.numpy(), y, rtol=1e-12, atol=1e-12)
+    if transposed:  # the gradient reaches conv2d as a transposed view
+        (anp.transpose(out, (1, 0, 2, 3)) * np.ascontiguousarray(dout.transpose(1, 0, 2, 3))).sum().backward()
+    else:
+        (out * dout).sum().backward()
+    for k, want in zip("xwb", (dx, dw, db)):
+        if k in tensors:
+            got = tensors[k].grad
+            if k in wanted:
+                np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12, err_msg=k)
+            else:
+                assert got is None
 
 
 @pytest.mark.parametrize("pool, reduce", [(F.max_pool2d, np.max), (F.avg_pool2d, np.mean)])
