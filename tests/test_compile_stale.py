@@ -192,6 +192,29 @@ COUNT = 0
 SEEN: list = []
 
 
+def test_a_trace_under_cprofile_gives_the_profiler_back():
+    """Tracing takes Python's profile hook; under cProfile (Python 3.11 installs it there, as C code that
+    sys.setprofile cannot put back) the first call used to fail with a TypeError from inside autonp. Now
+    the trace runs, the result is right, and the profiler records what runs after it."""
+    import cProfile
+    import pstats
+
+    def after_the_trace():
+        return 1
+
+    compiled = anp.compile(lambda x: anp.sum(anp.Tensor(x) * 3.0).item())
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        got = [compiled(X), compiled(X)]
+        after_the_trace()
+    finally:
+        profiler.disable()
+    assert got == [pytest.approx(3.0 * X.sum(), rel=1e-15)] * 2 and compiled.traces == 1
+    names = {fn for _, _, fn in pstats.Stats(profiler).stats}
+    assert "after_the_trace" in names
+
+
 def test_python_random_is_refused():
     for f in (lambda x: anp.sum(anp.Tensor(x) * random.random()).item(),
               lambda x: anp.sum(anp.Tensor(x) * random.gauss(0, 1)).item()):

@@ -119,12 +119,21 @@ class Reads:
         self._prev = None
 
     def __enter__(self) -> "Reads":
-        self._prev = sys.getprofile()
+        prev = self._prev = sys.getprofile()
+        if prev is not None and not callable(prev) and not callable(getattr(prev, "enable", None)):
+            raise CompileError(f"compile: tracing needs Python's profile hook, which {type(prev).__name__} holds "
+                               f"in a form it could not be given back in; make the first call (the trace) outside "
+                               f"the profiler: later calls replay without the hook")
         sys.setprofile(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        sys.setprofile(self._prev)
+        prev = self._prev
+        if prev is None or callable(prev):
+            sys.setprofile(prev)
+        else:  # cProfile's profiler (Python 3.11): its hook is C code, put back the way cProfile installs it
+            sys.setprofile(None)
+            prev.enable()
 
     def __call__(self, frame, event: str, arg: Any) -> None:
         if event == "call":
