@@ -250,8 +250,7 @@ class Compiled:
         _trace._state.program = program
         _RandomPatch.enter(program)
         stored = None
-        top = getattr(self.f, "__func__", self.f)  # a bound method's function
-        reads = _reads.Reads(top)
+        reads = _reads.Reads(getattr(self.f, "__func__", self.f))  # a bound method: its function
         try:
             targs, tkwargs = self._walk_all(walk, args, kwargs)
             with reads:
@@ -277,7 +276,7 @@ class Compiled:
         out_flat = _flat_refs(out_template, flat)
         items = _made_by_item(program)
         scalars = {i for i, r in enumerate(flat) if r.var in items}
-        guards, missed, ran = _reads.derive(reads, walk, stores, top)
+        guards, missed, ran = _reads.derive(reads, walk, stores)
         new = [f for f in ran if all(f is not g for g in self._extra)] if missed else []
         if new:  # data read deeper than the walk looked: this call's result stands, its trace is not kept,
             with self._lock:  # and from the next call on the functions it ran are walked too

@@ -111,7 +111,8 @@ class Reads:
 
     def __init__(self, top: Any = None):
         self.codes: dict = {}        # code -> (its globals dict, the names it uses)
-        self.top = getattr(top, "__code__", None)  # the compiled function's code, and how often it ran again
+        self.top_function = top      # the compiled function, its code, and how often that code ran again
+        self.top = getattr(top, "__code__", None)
         self.top_again = 0           # (recursion, or a sibling made by the same factory called from it)
         self.before: dict = {}       # (id(holder), key) -> (holder, key, fingerprint before the trace touched it)
         self.args: dict = {}         # id(obj) -> (obj, fingerprint) of containers/objects passed to user code
@@ -230,10 +231,9 @@ def _functions_of(codes: list) -> dict:
     return out
 
 
-def derive(reads: Reads, walk: Any, stores: list, top: Any = None) -> tuple[Guards, list, list]:
+def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
     """After the trace: the guards, the names of data the walk missed, and the functions the trace ran
-    (to walk on the next call). Raises CompileError for a side effect or a call into Python's random.
-    ``top``: the compiled function (the one given to ``Reads``)."""
+    (to walk on the next call). Raises CompileError for a side effect or a call into Python's random."""
     if reads.refused:
         raise CompileError(reads.refused[0])
     places = {(id(p.holder), p.key) for p in walk.places}
@@ -303,7 +303,7 @@ def derive(reads: Reads, walk: Any, stores: list, top: Any = None) -> tuple[Guar
 
     functions = _functions_of(list(reads.codes))
     if reads.top in functions and not reads.top_again:  # its code ran once: as the compiled function, not as
-        functions[reads.top] = [top]                     # another closure of the same factory (another model's)
+        functions[reads.top] = [reads.top_function]      # another closure of the same factory (another model's)
     for code, (g, names) in reads.codes.items():
         for name in names & set(g):
             guard("g", g, name, g[name])
