@@ -117,48 +117,22 @@ def test_conv2d_weight_gradient_summed_in_chunks_equals_the_definition(dtype, rt
     np.testing.assert_allclose(tw.grad.numpy(), dw, rtol=rtol, atol=rtol)
 
 
-def conv_backward_loops(x, w, dout):
-    """(dx, dw, db) of a 3×3 convolution with padding 1, by the hand-derived formulas written out with loops:
-    dW = Σ dout ⊗ windows, dx = col2im(Wᵀ dout), db = Σ dout."""
+def test_conv2d_matches_the_hand_derived_backward():
+    """dW = Σ dout ⊗ windows, dx = col2im(Wᵀ dout), db = Σ dout: written out with loops here."""
+    x, w, b = rng.normal(size=(2, 3, 5, 4)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    dout = rng.normal(size=(2, 4, 5, 4))
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     dxp, dw = np.zeros_like(xp), np.zeros_like(w)
-    for i in range(x.shape[2]):
-        for j in range(x.shape[3]):
+    for i in range(5):
+        for j in range(4):
             patch = xp[:, :, i:i + 3, j:j + 3]
             dw += np.einsum("nf,nchw->fchw", dout[:, :, i, j], patch)
             dxp[:, :, i:i + 3, j:j + 3] += np.einsum("nf,fchw->nchw", dout[:, :, i, j], w)
-    return dxp[:, :, 1:-1, 1:-1], dw, dout.sum(axis=(0, 2, 3))
-
-
-def test_conv2d_matches_the_hand_derived_backward():
-    x, w, b = rng.normal(size=(2, 3, 5, 4)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
-    dout = rng.normal(size=(2, 4, 5, 4))
-    dx, dw, db = conv_backward_loops(x, w, dout)
     tx, tw, tb = (anp.Tensor(a, requires_grad=True) for a in (x, w, b))
     (F.conv2d(tx, tw, tb, padding=1) * dout).sum().backward()
-    report = anp.compare_gradients({"x": dx, "w": dw, "b": db}, {"x": tx, "w": tw, "b": tb}, rtol=1e-12)
+    report = anp.compare_gradients({"x": dxp[:, :, 1:-1, 1:-1], "w": dw, "b": dout.sum(axis=(0, 2, 3))},
+                                   {"x": tx, "w": tw, "b": tb}, rtol=1e-12)
     assert report.passed, report
-
-
-@pytest.mark.parametrize("wanted", ["xwb", "xb", "wb", "xw", "b", "w", "x"])
-@pytest.mark.parametrize("transposed", [False, True])
-def test_conv2d_gradients_of_any_subset_of_arguments_equal_the_loops(wanted, transposed):
-    """The backward shares work between the gradients (the output gradient placed on the grid once, the bias
-    gradient a column of the weight gradient's product) and falls back when a part is not asked for: every
-    subset, with the output gradient C-ordered or a transposed view (as it arrives through a transpose)."""
-    x, w, b = rng.normal(size=(3, 2, 6, 5)), rng.normal(size=(4, 2, 3, 3)), rng.normal(size=4)
-    dout = rng.normal(size=(3, 4, 6, 5))
-    tensors = {n: anp.Tensor(a, requires_grad=n in wanted) for n, a in zip("xwb", (x, w, b))}
-    out = F.conv2d(tensors["x"], tensors["w"], tensors["b"], padding=1)
-    if transposed:
-        (anp.transpose(out, (1, 0, 2, 3)) * np.ascontiguousarray(dout.transpose(1, 0, 2, 3))).sum().backward()
-    else:
-        (out * dout).sum().backward()
-    for n, want in zip("xwb", conv_backward_loops(x, w, dout)):
-        if n in wanted:
-            np.testing.assert_allclose(tensors[n].grad.numpy(), want, rtol=1e-12, atol=1e-12, err_msg=n)
-        else:
-            assert tensors[n].grad is None
 
 
 def conv_definition(x, w, b, padding, dout):
@@ -177,6 +151,27 @@ def conv_definition(x, w, b, padding, dout):
             dw[:, :, p, q] = np.einsum("nfij,ncij->fc", dout, window)
             dxp[:, :, p:p + ho, q:q + wo] += np.einsum("fc,nfij->ncij", w[:, :, p, q], dout)
     return y, dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
+
+
+@pytest.mark.parametrize("wanted", ["xwb", "xb", "wb", "xw", "b", "w", "x"])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_conv2d_gradients_of_any_subset_of_arguments_equal_the_definition(wanted, transposed):
+    """The backward shares work between the gradients (the output gradient placed on the grid once, the bias
+    gradient a column of the weight gradient's product) and falls back when a part is not asked for: every
+    subset, with the output gradient C-ordered or a transposed view (as it arrives through a transpose)."""
+    x, w, b = rng.normal(size=(3, 2, 6, 5)), rng.normal(size=(4, 2, 3, 3)), rng.normal(size=4)
+    dout = rng.normal(size=(3, 4, 6, 5))
+    tensors = {n: anp.Tensor(a, requires_grad=n in wanted) for n, a in zip("xwb", (x, w, b))}
+    out = F.conv2d(tensors["x"], tensors["w"], tensors["b"], padding=1)
+    if transposed:
+        (anp.transpose(out, (1, 0, 2, 3)) * np.ascontiguousarray(dout.transpose(1, 0, 2, 3))).sum().backward()
+    else:
+        (out * dout).sum().backward()
+    for n, want in zip("xwb", conv_definition(x, w, b, (1, 1), dout)[1:]):
+        if n in wanted:
+            np.testing.assert_allclose(tensors[n].grad.numpy(), want, rtol=1e-12, atol=1e-12, err_msg=n)
+        else:
+            assert tensors[n].grad is None
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)

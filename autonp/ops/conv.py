@@ -170,25 +170,24 @@ class _ConvGradients:
     def __init__(self, g, ans, vals, kwargs):
         self.g, self.ans, self.vals, self.kwargs = g, ans, vals, kwargs
         self.shared = not isinstance(g, Tensor) and kwargs.get("saved") is not None
-        self.grid = self.g_grid = self.db = None
+        self.g_grid = self.db = None
 
     def __len__(self) -> int:
         return 3
 
     def __getitem__(self, i: int):
-        if not self.shared or i not in (0, 1) and (i != 2 or self.db is None):
+        if i == 2 and self.db is not None:  # made with dw, from the ones row
+            return self.db
+        if not self.shared or i not in (0, 1):
             return conv2d.vjps[i](self.g, self.ans, *self.vals, **self.kwargs)
         x, w, _, padding = self.vals
-        cols = self.kwargs["saved"]
+        grid = _grid(x.shape, w.shape[2:], padding)
         if self.g_grid is None:
-            self.grid = _grid(x.shape, w.shape[2:], padding)
-            self.g_grid = _output_grad_on_grid(self.g, self.grid)
+            self.g_grid = _output_grad_on_grid(self.g, grid)
         if i == 0:
-            return _input_grad_on_grid(self.g_grid, w, self.grid, padding)
-        if i == 1:
-            dw, self.db = _weight_and_bias_grad(self.g_grid, cols, w.shape)
-            return dw
-        return self.db
+            return _input_grad_on_grid(self.g_grid, w, grid, padding)
+        dw, self.db = _weight_and_bias_grad(self.g_grid, self.kwargs["saved"], w.shape)
+        return dw
 
 
 conv2d = Primitive("conv2d", _conv, forward_saving=_conv_saving)
