@@ -106,8 +106,8 @@ def test_conv2d_stride_1_float32_equals_the_loops_to_float32_rounding():
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 5e-5)])  # f32: sums of ~4,000 terms
 def test_conv2d_weight_gradient_summed_in_chunks_equals_the_definition(dtype, rtol):
     """A first layer (1 channel in, few out) on more grid positions than one chunk of the weight gradient's
-    chunked product (4096), with a remainder: ∂w against Σ dout · windows in float64."""
-    x = rng.normal(size=(9, 1, 20, 21))  # the grid has 9·21·22 = 4158 positions: one chunk and 62 more
+    chunked product (2048), with a remainder: ∂w against Σ dout · windows in float64."""
+    x = rng.normal(size=(9, 1, 20, 21))  # the grid has 9·21·22 = 4158 positions: two chunks and 62 more
     w, dout = rng.normal(size=(4, 1, 3, 3)), rng.normal(size=(9, 4, 20, 21))
     tw = anp.Tensor(w.astype(dtype), requires_grad=True)
     (F.conv2d(x.astype(dtype), tw, padding=1) * dout.astype(dtype)).sum().backward()
@@ -179,7 +179,18 @@ def test_conv2d_gradients_of_any_subset_of_arguments_equal_the_definition(wanted
 def test_conv2d_fuzzed_against_its_definition(data):
     """Random shapes, kernels and paddings (on both sides of the grid's shared-margin condition), with or
     without a bias, any subset of arguments requiring grad, the output gradient C-ordered or a transposed
-    view: the output and each gradient against the definition."""
+    view, NumPy's BLAS adding into the grid or NumPy's products and additions: the output and each
+    gradient against the definition."""
+    from autonp.ops import _blas
+    blas_was = _blas.ENABLED
+    _blas.ENABLED = data.draw(st.booleans())
+    try:
+        conv2d_against_its_definition(data)
+    finally:
+        _blas.ENABLED = blas_was
+
+
+def conv2d_against_its_definition(data):
     n, c, f = (data.draw(st.integers(1, 3)) for _ in range(3))
     kh, kw = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 5))
     ph, pw = data.draw(st.integers(0, 3)), data.draw(st.integers(0, 3))

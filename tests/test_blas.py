@@ -1,0 +1,139 @@
+"""``autonp.ops._blas.gemm``: NumPy's own BLAS called for ``out (+)= a @ b`` into strided views, against
+``np.matmul`` (the oracle), and the NumPy path it falls back to."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import autonp as anp
+from autonp.nn import functional as F
+from autonp.ops import _blas
+
+
+def blas_or_skip():
+    _blas._blas_can(np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1)))  # loads the library
+    if not _blas._kernels:
+        if os.environ.get("AUTONP_REQUIRE_TOOLS") == "1":
+            pytest.fail("NumPy's bundled OpenBLAS was not found: make test runs both paths")
+        pytest.skip("NumPy's bundled OpenBLAS was not found")
+
+
+def laid_out(r, shape, how, dtype):
+    """An array of ``shape``: C-ordered, column-major (a transposed copy), or a strided view (every row
+    of a wider array, or every column of a taller one)."""
+    m, n = shape
+    if how == "C":
+        return r.normal(size=shape).astype(dtype)
+    if how == "F":
+        return r.normal(size=(n, m)).astype(dtype).T
+    if how == "rows apart":
+        return r.normal(size=(m, n + 3)).astype(dtype)[:, 2:2 + n]
+    return r.normal(size=(n, m + 2)).astype(dtype).T[1:1 + m]  # columns apart
+
+
+LAYOUTS = st.sampled_from(["C", "F", "rows apart", "columns apart"])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(m=st.integers(1, 6), k=st.integers(1, 6), n=st.integers(1, 6), dtype=st.sampled_from([np.float32, np.float64]),
+       la=LAYOUTS, lb=LAYOUTS, accumulate=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_gemm_into_a_strided_view_equals_matmul(m, k, n, dtype, la, lb, accumulate, seed):
+    """Every layout of each operand, into a view of a wider array whose other elements must not change;
+    length-one dimensions included (their stride means nothing; BLAS still checks the leading dimension)."""
+    blas_or_skip()
+    r = np.random.default_rng(seed)
+    a, b = laid_out(r, (m, k), la, dtype), laid_out(r, (k, n), lb, dtype)
+    whole = r.normal(size=(m + 2, n + 4)).astype(dtype)
+    before = whole.copy()
+    out = whole[1:1 + m, 2:2 + n]
+    assert _blas._blas_can(out, a, b)  # this test is about the BLAS call, not the fallback
+    _blas.gemm(out, a, b, accumulate=accumulate)
+    expected = np.matmul(a, b) + (before[1:1 + m, 2:2 + n] if accumulate else 0)
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(out, expected, rtol=rtol, atol=rtol)
+    outside = np.ones(whole.shape, bool)
+    outside[1:1 + m, 2:2 + n] = False
+    assert np.array_equal(whole[outside], before[outside])
+
+
+def test_gemm_takes_numpys_path_where_blas_cannot_and_gets_the_same_result():
+    """Mixed or integer dtypes, byte-swapped data, an output that overlaps an operand, an ndarray subclass,
+    a column-major output, empty operands: NumPy's matmul, with np.matmul's result."""
+    blas_or_skip()
+    r = np.random.default_rng(1)
+    a, b = r.normal(size=(4, 3)), r.normal(size=(3, 5))
+    cases = {
+        "mixed dtypes": (np.zeros((4, 5)), a.astype(np.float32), b),
+        "integers": (np.zeros((4, 5), np.int64), np.arange(12).reshape(4, 3), np.arange(15).reshape(3, 5)),
+        "byte-swapped": (np.zeros((4, 5)), a.astype(">f8"), b),
+        "subclass": (np.zeros((4, 5)), a.view(np.matrix), b),
+        "column-major out": (np.zeros((5, 4)).T, a, b),
+        "empty": (np.zeros((4, 5)), np.zeros((4, 0)), np.zeros((0, 5))),
+    }
+    for name, (out, x, y) in cases.items():
+        assert not _blas._blas_can(out, x, y), name
+        for accumulate in (False, True):
+            o = out.copy() if name != "column-major out" else np.zeros((5, 4)).T
+            o[...] = 1
+            _blas.gemm(o, x, y, accumulate=accumulate)
+            np.testing.assert_allclose(np.asarray(o), np.asarray(x) @ np.asarray(y) + (1 if accumulate else 0),
+                                       rtol=1e-6, err_msg=name)
+    whole = np.ones((4, 8))
+    x = whole[:, :3]  # the output shares the memory of the operand it reads
+    out = whole[:, 3:8]
+    assert not _blas._blas_can(out, x, b)
+    expected = x @ b + 1
+    _blas.gemm(out, x, b, accumulate=True)
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+def test_gemm_refuses_mismatched_shapes_naming_them():
+    with pytest.raises(ValueError, match=r"\(4, 3\) @ \(2, 5\) product into \(4, 5\)"):
+        _blas.gemm(np.zeros((4, 5)), np.ones((4, 3)), np.ones((2, 5)))
+    with pytest.raises(ValueError, match=r"\(4, 3\) @ \(3, 5\) product into \(5, 4\)"):
+        _blas.gemm(np.zeros((5, 4)), np.ones((4, 3)), np.ones((3, 5)))
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-6), (np.float64, 1e-14)])
+def test_convolution_with_blas_switched_off_equals_it_switched_on(monkeypatch, dtype, rtol):
+    """The two paths of the convolution (BLAS adding into the grid, and NumPy's products and additions) give
+    the same output and gradients, with a bias and a padding where the images share margins and where not."""
+    blas_or_skip()
+    r = np.random.default_rng(2)
+    for padding, xs in ((1, (3, 4, 9, 8)), (3, (2, 4, 5, 6))):
+        x, w, b = r.normal(size=xs), r.normal(size=(6, 4, 3, 3)), r.normal(size=6)
+        dout = r.normal(size=(xs[0], 6, xs[2] + 2 * padding - 2, xs[3] + 2 * padding - 2))
+        results = []
+        for on in (True, False):
+            monkeypatch.setattr(_blas, "ENABLED", on)
+            t = [anp.Tensor(v.astype(dtype), requires_grad=True) for v in (x, w, b)]
+            out = F.conv2d(*t, padding=padding)
+            (out * dout.astype(dtype)).sum().backward()
+            results.append([out.numpy()] + [v.grad.numpy() for v in t])
+        for got, want in zip(*results):
+            scale = np.abs(want).max()
+            np.testing.assert_allclose(got, want, rtol=0, atol=rtol * scale * 10)
+
+
+def test_the_numpy_path_runs_when_blas_is_switched_off():
+    """AUTONP_BLAS=0: no library is looked for, and the convolution takes NumPy's products."""
+    code = ("import numpy as np, autonp as anp\n"
+            "from autonp.ops import _blas\n"
+            "from autonp.nn import functional as F\n"
+            "assert not _blas.ENABLED\n"
+            "x = anp.Tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)\n"
+            "y = F.conv2d(x, np.ones((1, 1, 3, 3)), padding=1)\n"
+            "y.sum().backward()\n"
+            "assert _blas._kernels is None\n"
+            "print(y.numpy()[0, 0, 0].tolist(), x.grad.numpy()[0, 0].tolist())\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "AUTONP_BLAS": "0"})
+    assert run.returncode == 0, run.stderr
+    # the first output row sums 2×2, 2×3, 2×3, 2×2 windows of 0..15; each input counts the windows it is in
+    assert run.stdout.strip() == (str([10.0, 18.0, 24.0, 18.0]) + " "
+                                  + str([[4.0, 6.0, 6.0, 4.0], [6.0, 9.0, 9.0, 6.0], [6.0, 9.0, 9.0, 6.0],
+                                         [4.0, 6.0, 6.0, 4.0]]))
