@@ -51,7 +51,7 @@ def test_gemm_into_a_strided_view_equals_matmul(m, k, n, dtype, la, lb, accumula
     before = whole.copy()
     out = whole[1:1 + m, 2:2 + n]
     assert _blas._blas_can(out, a, b)  # this test is about the BLAS call, not the fallback
-    _blas.gemm(out, a, b, accumulate=accumulate)
+    _blas.gemm(a, b, out=out, accumulate=accumulate)
     expected = np.matmul(a, b) + (before[1:1 + m, 2:2 + n] if accumulate else 0)
     rtol = 1e-5 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(out, expected, rtol=rtol, atol=rtol)
@@ -79,7 +79,7 @@ def test_gemm_takes_numpys_path_where_blas_cannot_and_gets_the_same_result():
         for accumulate in (False, True):
             o = out.copy() if name != "column-major out" else np.zeros((5, 4)).T
             o[...] = 1
-            _blas.gemm(o, x, y, accumulate=accumulate)
+            _blas.gemm(x, y, out=o, accumulate=accumulate)
             np.testing.assert_allclose(np.asarray(o), np.asarray(x) @ np.asarray(y) + (1 if accumulate else 0),
                                        rtol=1e-6, err_msg=name)
     whole = np.ones((4, 8))
@@ -87,15 +87,15 @@ def test_gemm_takes_numpys_path_where_blas_cannot_and_gets_the_same_result():
     out = whole[:, 3:8]
     assert not _blas._blas_can(out, x, b)
     expected = x @ b + 1
-    _blas.gemm(out, x, b, accumulate=True)
+    _blas.gemm(x, b, out=out, accumulate=True)
     np.testing.assert_allclose(out, expected, rtol=1e-12)
 
 
 def test_gemm_refuses_mismatched_shapes_naming_them():
     with pytest.raises(ValueError, match=r"\(4, 3\) @ \(2, 5\) product into \(4, 5\)"):
-        _blas.gemm(np.zeros((4, 5)), np.ones((4, 3)), np.ones((2, 5)))
+        _blas.gemm(np.ones((4, 3)), np.ones((2, 5)), out=np.zeros((4, 5)))
     with pytest.raises(ValueError, match=r"\(4, 3\) @ \(3, 5\) product into \(5, 4\)"):
-        _blas.gemm(np.zeros((5, 4)), np.ones((4, 3)), np.ones((3, 5)))
+        _blas.gemm(np.ones((4, 3)), np.ones((3, 5)), out=np.zeros((5, 4)))
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-6), (np.float64, 1e-14)])

@@ -197,6 +197,7 @@ def test_a_convolutional_step_follows_the_eager_one():
     np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-12)
     for k, want in runs[0][1].items():
         _close(runs[1][1][k], want, rtol=1e-9)
+    assert "    gemm(" in run.source  # the replay adds into the grid as the eager convolution does (_blas.gemm)
 
 
 def test_a_recurrent_loss_unrolls_to_the_eager_gradients():

@@ -217,14 +217,15 @@ class Writer:
             self.names[var.id] = got
         return got
 
-    def const(self, value: Any, hint: str = "c") -> str:
+    def const(self, value: Any, hint: str = "c", exact: bool = False) -> str:
+        """The name of a constant: ``hint`` and a number (``exact``: ``hint`` itself, where it is free)."""
         key = id(value)  # by identity: an array may be written into between calls, its equal twin not
         got = self.const_ids.get(key)
         if got is None:
             n = len(self.consts)
             while f"{hint}{n}" in self.taken:
                 n += 1
-            got = f"{hint}{n}"
+            got = hint if exact and hint not in self.taken else f"{hint}{n}"
             self.taken.add(got)
             self.consts[got] = value
             self.const_ids[key] = got
@@ -290,6 +291,8 @@ class Writer:
                     return f"{prefix}.{name}"
             if fn is scalar:
                 return "_scalar"
+            if (getattr(fn, "__module__", None) or "").startswith("autonp.") and name.isidentifier():
+                return self.const(fn, name, exact=True)  # one of autonp's kernels: gemm(...)
         return self.const(fn, "f")
 
     def args(self, args: tuple, kwargs: dict) -> str:

@@ -66,11 +66,13 @@ def _load() -> dict:
 def _agrees(fns: dict) -> bool:
     """The library's products equal np.matmul's: into a strided view, over it and added to it, with a
     strided and a transposed operand, and nothing written outside the view."""
-    rng = np.random.default_rng(0)
+    def values(*shape):  # not np.random: this can run inside a compile trace, which records its draws
+        return np.sin(np.arange(1.0, 1.0 + np.prod(shape))).reshape(shape)
+
     for dtype, rtol in ((np.float32, 1e-5), (np.float64, 1e-13)):
-        a = rng.normal(size=(7, 9)).astype(dtype)
-        b = rng.normal(size=(9, 5)).astype(dtype)[:, 1:4]  # rows 5 apart
-        c = rng.normal(size=(3, 9)).astype(dtype).T        # column-major
+        a = values(7, 9).astype(dtype)
+        b = values(9, 5).astype(dtype)[:, 1:4]  # rows 5 apart
+        c = values(3, 9).astype(dtype).T        # column-major
         out = np.full((7, 6), 0.5, dtype)
         try:
             _call(fns, out[:, 1:4], a, b, 0.0)
@@ -122,15 +124,25 @@ def _blas_can(out, a, b) -> bool:
         and _layout(a) is not None and _layout(b) is not None
 
 
-def gemm(out, a, b, accumulate: bool = False) -> None:
+def gemm(a, b, *, out, accumulate: bool = False) -> None:
     """``out[...] = a @ b``, or ``out += a @ b``: ``out`` (m, n) may be a strided view (rows apart by any
     stride), ``a`` (m, k) and ``b`` (k, n) strided or transposed views. One BLAS call where it can be;
-    otherwise NumPy's, with the same result."""
+    otherwise NumPy's, with the same result. A compile stand-in among the arguments takes the call as it
+    takes NumPy's functions (``__array_function__``), so a compiled replay makes the same call."""
     if a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
         raise ValueError(f"gemm: cannot write a {a.shape} @ {b.shape} product into {out.shape}")
     if ENABLED and _blas_can(out, a, b):
         _call(_kernels, out, a, b, 1.0 if accumulate else 0.0)
-    elif accumulate:
+        return
+    others = [x for x in (out, a, b) if not issubclass(type(x), np.ndarray) and hasattr(type(x), "__array_function__")]
+    if others:
+        types = tuple({type(x): None for x in others})
+        for x in others:
+            done = type(x).__array_function__(x, gemm, types, (a, b), {"out": out, "accumulate": accumulate})
+            if done is not NotImplemented:
+                return
+        raise TypeError(f"gemm: no implementation for arguments of types {[t.__name__ for t in types]}")
+    if accumulate:
         out += np.matmul(a, b)
     else:
         np.matmul(a, b, out=out)

@@ -119,9 +119,9 @@ def _conv_saving(x, w, b, padding):
     by_row = w.transpose(2, 0, 1, 3).reshape(kh, f, c * kw).astype(dtype, order="C")  # (p, f, (c, q))
     first = by_row[0] if b is None else np.concatenate([by_row[0], np.reshape(b, (f, 1)).astype(dtype)], axis=1)
     out = np.empty_like(rows, shape=(f, grid.size), dtype=dtype)
-    gemm(out, first, _at_row(rows, grid, 0, first.shape[1]).astype(dtype, copy=False))
+    gemm(first, _at_row(rows, grid, 0, first.shape[1]).astype(dtype, copy=False), out=out)
     for p in range(1, kh):
-        gemm(out, by_row[p], _at_row(rows, grid, p, c * kw).astype(dtype, copy=False), accumulate=True)
+        gemm(by_row[p], _at_row(rows, grid, p, c * kw).astype(dtype, copy=False), out=out, accumulate=True)
     out = out.reshape(f, grid.n, grid.hp, grid.wp)[:, :, :grid.ho, :grid.wo].transpose(1, 0, 2, 3)
     return out.copy(), rows  # .copy(): C order, and a compile stand-in stays traced
 
@@ -146,7 +146,7 @@ def _input_grad_on_grid(g_grid, w, grid: _Grid, padding):
     for p in range(kh):
         for q in range(kw):
             shift = p * grid.wp + q
-            gemm(dflat[:, shift:shift + grid.size], by_offset[p, q], g_grid, accumulate=True)
+            gemm(by_offset[p, q], g_grid, out=dflat[:, shift:shift + grid.size], accumulate=True)
     ph, pw = padding
     return dflat[:, :grid.size].reshape(c, grid.n, grid.hp, grid.wp)[:, :, ph:ph + grid.h, pw:pw + grid.w] \
         .transpose(1, 0, 2, 3)
