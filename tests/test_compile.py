@@ -784,3 +784,64 @@ def test_an_error_on_replay_has_the_type_eager_autonp_gives_it_and_names_the_op_
     text = str(replayed.value)
     assert "Singular matrix" in str(eager.value) and "Singular matrix" in text
     assert text.startswith("inv") and "np.linalg.inv(a)" in text and "return np.linalg.inv(a).sum()" in text
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-6), (np.float64, 1e-14)])
+def test_an_sgd_step_whose_gradient_nothing_else_reads_adds_the_product_into_the_weights(dtype, rtol):
+    """zero_grad after step: each weight's gradient is a product read only by its update, so the replay makes
+    the update one BLAS call (w -= lr·(a @ b)); the parameters follow the eager ones to rounding, step by step.
+    With the gradients kept (zero_grad first) or a momentum buffer, the gradient is read again: no fusion."""
+    def make(after, momentum=0.0):
+        rng = np.random.default_rng(0)
+        model = nn.Sequential(nn.Linear(6, 16, rng=rng), nn.ReLU(), nn.Linear(16, 3, rng=rng))
+        for p in model.parameters():
+            p.data = p.data.astype(dtype)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=momentum)
+
+        def step(xb, yb):
+            if not after:
+                opt.zero_grad()
+            nn.cross_entropy(model(xb), yb).backward()
+            opt.step()
+            if after:
+                opt.zero_grad()
+        return model, step
+
+    X = DATA_X.astype(dtype)
+    for after, momentum, fused in ((True, 0.0, True), (False, 0.0, False), (True, 0.9, False)):
+        (want_model, eager), (got_model, traced) = make(after, momentum), make(after, momentum)
+        compiled = anp.compile(traced)
+        for i in range(6):
+            xb, yb = X[i % 4 * 10:(i % 4 + 1) * 10], DATA_Y[i % 4 * 10:(i % 4 + 1) * 10]
+            eager(xb, yb)
+            compiled(xb, yb)
+            for got, want in zip(got_model.parameters(), want_model.parameters()):
+                _close(got.numpy(), want.numpy(), rtol=rtol)
+        assert ("subtract_scaled_product(" in compiled.source) == fused, compiled.source
+        assert compiled.source.count("subtract_scaled_product(") == (2 if fused else 0)  # the two weights
+
+
+def test_an_update_is_not_fused_past_a_write_into_what_its_product_reads():
+    """d = a @ b; u = c·d; a *= 2; w -= u: the product must read a before the write, so the three stay apart
+    (and without the write they become one call, with the same result to rounding)."""
+    def update(a, b, w, write):
+        d = a @ b
+        u = 0.5 * d
+        if write:
+            a *= 2
+        w -= u
+
+    rng = np.random.default_rng(3)
+    for write in (True, False):
+        a, b, w = rng.normal(size=(4, 5)), rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
+        want_a, want_w = a.copy(), w.copy()
+        update(want_a, b, want_w, write)
+        compiled = anp.compile(lambda a, b, w: update(a, b, w, write))
+        got_a, got_w = a.copy(), w.copy()
+        compiled(got_a, b, got_w)
+        assert ("subtract_scaled_product(" in compiled.source) != write, compiled.source
+        a2, w2 = a.copy(), w.copy()
+        compiled(a2, b, w2)  # the replay, on fresh copies
+        for got in (got_w, w2):
+            np.testing.assert_allclose(got, want_w, rtol=1e-14, atol=1e-14)
+        np.testing.assert_array_equal(a2, want_a)

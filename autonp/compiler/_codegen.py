@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ops._blas import subtract_scaled_product
 from ._trace import Instr, Program, Ref, as_index, as_list, scalar
 
 BINARY = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "/", np.floor_divide: "//",
@@ -119,6 +120,62 @@ def simplify(instrs: list[Instr], outputs: Any, writebacks: list) -> tuple[list[
             produced_by[res.var.id] = instr
         out.append(instr)
     return out, _substitute(outputs, alias), _substitute(writebacks, alias)
+
+
+def fuse_updates(instrs: list[Instr], outputs: Any, writebacks: list) -> list[Instr]:
+    """``d = a @ b; u = c * d; w -= u`` (an SGD step, the gradient a product read by nothing else) becomes
+    ``subtract_scaled_product(c, a, b, out=w)``: one BLAS call that adds −c·(a @ b) into w, where the
+    eager step makes the gradient, a scaled copy of it, and a third pass to subtract it. The call stands
+    where the subtraction stood: a and b are read there, so nothing between may write into their memory."""
+    uses: dict[int, int] = {}
+    viewers: dict[int, int] = {}  # memory root -> how many values view it
+    made_by: dict[int, int] = {}
+    for k, instr in enumerate(instrs):
+        for r in _refs((instr.args, instr.kwargs)):
+            uses[r.var.id] = uses.get(r.var.id, 0) + 1
+        for r in _refs(instr.outs):
+            made_by[r.var.id] = k
+            if r.var.root is not None:
+                viewers[id(r.var.root)] = viewers.get(id(r.var.root), 0) + 1
+    for r in _refs((outputs, writebacks)):
+        uses[r.var.id] = uses.get(r.var.id, 0) + 2
+    fused: dict[int, Instr] = {}
+    gone: set[int] = set()
+    for k, instr in enumerate(instrs):
+        a = instr.args
+        if not (instr.kind == "call" and instr.fn is np.subtract and instr.target is not None and len(a) == 2
+                and isinstance(a[0], Ref) and a[0].var is instr.target and isinstance(a[1], Ref)):
+            continue
+        w, u = instr.target, a[1].var
+        scale = instrs[made_by[u.id]] if u.id in made_by else None
+        if scale is None or not _private(u, uses, viewers) or scale.kind != "call" or scale.fn is not np.multiply \
+                or scale.kwargs or scale.target is not None or len(scale.args) != 2:
+            continue
+        refs = [x for x in scale.args if isinstance(x, Ref)]
+        consts = [x for x in scale.args if isinstance(x, (float, int, np.floating)) and not isinstance(x, bool)]
+        if len(refs) != 1 or len(consts) != 1:
+            continue
+        d = refs[0].var
+        product = instrs[made_by[d.id]] if d.id in made_by else None
+        if product is None or not _private(d, uses, viewers) or product.kind != "call" or product.fn is not np.matmul \
+                or product.kwargs or product.target is not None or len(product.args) != 2 \
+                or not all(isinstance(x, Ref) and np.ndim(x.var.value) == 2 for x in product.args):
+            continue
+        read = {id(x.var.root) for x in product.args if x.var.root is not None}
+        start = made_by[d.id]
+        if any(instrs[j].target is not None and instrs[j].target.root is not None
+               and id(instrs[j].target.root) in read for j in range(start + 1, k)):
+            continue  # something writes into a or b before the update: read them where the product was
+        call = Instr("call", subtract_scaled_product, (consts[0],) + tuple(product.args), {"out": Ref(w)}, None, w)
+        call.site, call.op = instr.site, instr.op
+        fused[k] = call
+        gone |= {start, made_by[u.id]}
+    return [fused.get(k, instr) for k, instr in enumerate(instrs) if k not in gone]
+
+
+def _private(v, uses: dict, viewers: dict) -> bool:
+    """Read once, by the next step of the pattern, and no other value views its memory."""
+    return uses.get(v.id, 0) == 1 and v.root is not None and v.value is v.root and viewers.get(id(v.root), 0) == 1
 
 
 def _only_read_here(v, group: dict, uses: dict, targets: set, produced_by: dict) -> bool:
@@ -374,6 +431,7 @@ def generate(program: Program, func_name: str, inputs: list, outputs: Any, write
     guards = 0
     shape_only(program)
     kept, outputs, writebacks = simplify(live_instructions(program, needed, input_roots), outputs, writebacks)
+    kept = fuse_updates(kept, outputs, writebacks)
     program.instrs = kept  # what the aliases made dead (x.T of x.T.T) goes too
     kept = live_instructions(program, {r.var.id for r in _refs((outputs, writebacks))}, input_roots)
     outputs, writebacks = _copy_constants(outputs, writer), _copy_constants(list(writebacks), writer)

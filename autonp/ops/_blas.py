@@ -146,3 +146,18 @@ def gemm(a, b, *, out, accumulate: bool = False) -> None:
         out += np.matmul(a, b)
     else:
         np.matmul(a, b, out=out)
+
+
+def subtract_scaled_product(c, a, b, *, out) -> None:
+    """``out -= c · (a @ b)``: a parameter's SGD step from the product its gradient is, as one BLAS call
+    (alpha = −c, beta = 1) with no gradient array, no scaled copy and no third pass over ``out``. Written by
+    ``anp.compile`` where the traced step computed exactly that and used the product for nothing else.
+    Where BLAS cannot take the arrays: ``out -= c * (a @ b)``, the traced calls themselves."""
+    if ENABLED and isinstance(c, (float, int, np.floating)) and _blas_can(out, a, b) \
+            and out.shape == (a.shape[0], b.shape[1]) and a.shape[1] == b.shape[0]:
+        ta, tb, tc = _layout(a), _layout(b), _layout(out)
+        (m, k), n = a.shape, b.shape[1]
+        _kernels[out.dtype](_ROW_MAJOR, ta[0], tb[0], m, n, k, -float(c), a.ctypes.data, ta[1], b.ctypes.data,
+                            tb[1], 1.0, out.ctypes.data, tc[1])
+    else:
+        out -= c * np.matmul(a, b)
