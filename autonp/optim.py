@@ -1,10 +1,11 @@
 """Optimizers: update parameters in place from their ``.grad``."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
+from .ops._blas import subtract_scaled
 from .tensor import Tensor, gate
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "clip_grad_norm", "LRSchedule", "StepLR",
@@ -126,10 +127,20 @@ def _subtract(p: Tensor, delta: np.ndarray) -> None:
         p.data = p.data - delta
 
 
+def _subtract_scaled(p: Tensor, c: Any, g: np.ndarray) -> None:
+    """p ← p − c·g, in place: one pass over each array where they are large (axpy, ``_blas.subtract_scaled``),
+    else ``_subtract(p, c * g)``."""
+    if g.dtype == p.dtype and p.data.flags.writeable:
+        subtract_scaled(c, g, out=p.data)
+    else:
+        _subtract(p, c * g)
+
+
 class SGD(Optimizer):
     """p ← p − lr·d, with d = g + wd·p, momentum v ← μv + d (d = v, or g + μv with Nesterov).
 
-    Plain SGD does exactly ``p.data -= lr * grad``, as the blog does."""
+    Plain SGD is ``p.data -= lr * grad``, as the blog does: for parameters of 16,384 elements or more in one
+    pass (BLAS's axpy, ~2.5x faster there), which may round the last bit differently (a fused multiply-add)."""
 
     def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
@@ -148,7 +159,7 @@ class SGD(Optimizer):
             v = g.copy() if v is None else np.add(self.momentum * v, g, out=v)
             self.velocity[i] = v
             g = g + self.momentum * v if self.nesterov else v
-        _subtract(p, self.lr * g)
+        _subtract_scaled(p, self.lr, g)
 
 
 class Adam(Optimizer):

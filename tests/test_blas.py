@@ -137,3 +137,46 @@ def test_the_numpy_path_runs_when_blas_is_switched_off():
     assert run.stdout.strip() == (str([10.0, 18.0, 24.0, 18.0]) + " "
                                   + str([[4.0, 6.0, 6.0, 4.0], [6.0, 9.0, 9.0, 6.0], [6.0, 9.0, 9.0, 6.0],
                                          [4.0, 6.0, 6.0, 4.0]]))
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-6), (np.float64, 1e-15)])
+def test_subtract_scaled_is_the_sgd_update_in_one_pass(dtype, rtol):
+    """out -= c·d by axpy on large C-ordered arrays, against NumPy's two passes (to the last bit but one: a
+    fused multiply-add may round once); below the size, strided, sharing memory, or with a NumPy scale of
+    another float type (NumPy then computes c·d in the wider one): NumPy's own calls, bit for bit."""
+    blas_or_skip()
+    r = np.random.default_rng(4)
+    w, d = r.normal(size=(300, 100)).astype(dtype), r.normal(size=(300, 100)).astype(dtype)
+    assert w.size >= _blas.AXPY_MIN
+    want = w - 0.01 * d
+    got = w.copy()
+    _blas.subtract_scaled(0.01, d, out=got)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+    assert not np.array_equal(got, w)
+    other = np.float64 if dtype == np.float32 else np.float32
+    cases = {"small": (w[:10].copy(), d[:10], 0.01), "strided": (w[:, ::2].copy(), d[:, ::2], 0.01),
+             "a view of out": (w.copy(), None, 0.01), "another float's scale": (w.copy(), d, other(1 / 3))}
+    for name, (out, dd, c) in cases.items():
+        dd = out.T.T if dd is None else dd  # shares out's memory
+        expected = out.copy()
+        expected -= c * (dd.copy() if name == "a view of out" else dd)
+        _blas.subtract_scaled(c, dd, out=out)
+        assert np.array_equal(out, expected), name
+
+
+def test_sgd_on_a_large_parameter_follows_the_update_formula():
+    """optim.SGD takes the one-pass update for parameters of AXPY_MIN elements or more: p − lr·g to rounding,
+    with momentum too."""
+    r = np.random.default_rng(5)
+    for momentum in (0.0, 0.9):
+        p0, g1, g2 = (r.normal(size=(200, 100)).astype(np.float32) for _ in range(3))
+        p = anp.nn.Parameter(p0.copy())
+        opt = anp.optim.SGD([p], lr=0.05, momentum=momentum)
+        v = np.zeros_like(p0)
+        want = p0.astype(np.float64)
+        for g in (g1, g2):
+            p.grad = anp.Tensor(g)
+            opt.step()
+            v = momentum * v + g if momentum else g
+            want = want - 0.05 * v.astype(np.float64)
+        np.testing.assert_allclose(p.numpy(), want, rtol=1e-5, atol=1e-6)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ops._blas import subtract_scaled_product
+from ..ops._blas import subtract_scaled, subtract_scaled_product
 from ._trace import Instr, Program, Ref, as_index, as_list, scalar
 
 BINARY = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "/", np.floor_divide: "//",
@@ -123,10 +123,11 @@ def simplify(instrs: list[Instr], outputs: Any, writebacks: list) -> tuple[list[
 
 
 def fuse_updates(instrs: list[Instr], outputs: Any, writebacks: list) -> list[Instr]:
-    """``d = a @ b; u = c * d; w -= u`` (an SGD step, the gradient a product read by nothing else) becomes
-    ``subtract_scaled_product(c, a, b, out=w)``: one BLAS call that adds −c·(a @ b) into w, where the
-    eager step makes the gradient, a scaled copy of it, and a third pass to subtract it. The call stands
-    where the subtraction stood: a and b are read there, so nothing between may write into their memory."""
+    """An SGD step on a gradient that is a product read by nothing else — ``d = a @ b`` then
+    ``subtract_scaled(c, d, out=w)`` (autonp's optimizers) or ``u = c * d; w -= u`` (a step written out) —
+    becomes ``subtract_scaled_product(c, a, b, out=w)``: one BLAS call that adds −c·(a @ b) into w, with no
+    gradient array. The call stands where the update stood: a and b are read there, so nothing between may
+    write into their memory."""
     uses: dict[int, int] = {}
     viewers: dict[int, int] = {}  # memory root -> how many values view it
     made_by: dict[int, int] = {}
@@ -139,26 +140,43 @@ def fuse_updates(instrs: list[Instr], outputs: Any, writebacks: list) -> list[In
                 viewers[id(r.var.root)] = viewers.get(id(r.var.root), 0) + 1
     for r in _refs((outputs, writebacks)):
         uses[r.var.id] = uses.get(r.var.id, 0) + 2
-    fused: dict[int, Instr] = {}
-    gone: set[int] = set()
+
+    def private_result(v, fn) -> Instr | None:
+        """The instruction ``fn(...)`` that made v, if v is read once and nothing else views its memory."""
+        k = made_by.get(v.id)
+        if k is None or uses.get(v.id, 0) != 1 or v.root is None or v.value is not v.root \
+                or viewers.get(id(v.root), 0) != 1:
+            return None
+        instr = instrs[k]
+        ok = instr.kind == "call" and instr.fn is fn and not instr.kwargs and instr.target is None \
+            and len(instr.args) == 2
+        return instr if ok else None
+
+    def scale_and_product(instr: Instr) -> tuple | None:
+        """(w, c, d, where the scaled copy was made, if any) of an update, or None."""
+        a, w = instr.args, instr.target
+        if instr.kind != "call" or w is None:
+            return None
+        if instr.fn is subtract_scaled and len(a) == 2 and isinstance(a[1], Ref):
+            return w, a[0], a[1].var, []
+        if instr.fn is np.subtract and len(a) == 2 and isinstance(a[0], Ref) and a[0].var is w \
+                and isinstance(a[1], Ref):
+            scale = private_result(a[1].var, np.multiply)
+            if scale is not None:
+                refs = [x for x in scale.args if isinstance(x, Ref)]
+                consts = [x for x in scale.args if not isinstance(x, Ref)]
+                if len(refs) == 1:
+                    return w, consts[0], refs[0].var, [made_by[a[1].var.id]]
+        return None
+
+    replaced: dict[int, Instr] = {}
     for k, instr in enumerate(instrs):
-        a = instr.args
-        if not (instr.kind == "call" and instr.fn is np.subtract and instr.target is not None and len(a) == 2
-                and isinstance(a[0], Ref) and a[0].var is instr.target and isinstance(a[1], Ref)):
+        found = scale_and_product(instr)
+        if found is None:
             continue
-        w, u = instr.target, a[1].var
-        scale = instrs[made_by[u.id]] if u.id in made_by else None
-        if scale is None or not _private(u, uses, viewers) or scale.kind != "call" or scale.fn is not np.multiply \
-                or scale.kwargs or scale.target is not None or len(scale.args) != 2:
-            continue
-        refs = [x for x in scale.args if isinstance(x, Ref)]
-        consts = [x for x in scale.args if isinstance(x, (float, int, np.floating)) and not isinstance(x, bool)]
-        if len(refs) != 1 or len(consts) != 1:
-            continue
-        d = refs[0].var
-        product = instrs[made_by[d.id]] if d.id in made_by else None
-        if product is None or not _private(d, uses, viewers) or product.kind != "call" or product.fn is not np.matmul \
-                or product.kwargs or product.target is not None or len(product.args) != 2 \
+        w, c, d, others = found
+        product = private_result(d, np.matmul)
+        if product is None or not isinstance(c, (float, int, np.floating)) or isinstance(c, bool) \
                 or not all(isinstance(x, Ref) and np.ndim(x.var.value) == 2 for x in product.args):
             continue
         read = {id(x.var.root) for x in product.args if x.var.root is not None}
@@ -166,16 +184,12 @@ def fuse_updates(instrs: list[Instr], outputs: Any, writebacks: list) -> list[In
         if any(instrs[j].target is not None and instrs[j].target.root is not None
                and id(instrs[j].target.root) in read for j in range(start + 1, k)):
             continue  # something writes into a or b before the update: read them where the product was
-        call = Instr("call", subtract_scaled_product, (consts[0],) + tuple(product.args), {"out": Ref(w)}, None, w)
+        call = Instr("call", subtract_scaled_product, (c,) + tuple(product.args), {"out": Ref(w)}, None, w)
         call.site, call.op = instr.site, instr.op
-        fused[k] = call
-        gone |= {start, made_by[u.id]}
-    return [fused.get(k, instr) for k, instr in enumerate(instrs) if k not in gone]
-
-
-def _private(v, uses: dict, viewers: dict) -> bool:
-    """Read once, by the next step of the pattern, and no other value views its memory."""
-    return uses.get(v.id, 0) == 1 and v.root is not None and v.value is v.root and viewers.get(id(v.root), 0) == 1
+        replaced[k] = call
+        for gone in [start] + others:
+            replaced[gone] = None
+    return [replaced.get(k, instr) for k, instr in enumerate(instrs) if replaced.get(k, instr) is not None]
 
 
 def _only_read_here(v, group: dict, uses: dict, targets: set, produced_by: dict) -> bool:

@@ -1,14 +1,16 @@
-"""NumPy's own BLAS, called for the one product ``np.matmul`` cannot express: ``out += a @ b`` written straight
-into a strided view (BLAS's ``beta = 1``), with no temporary for the product and no second pass to add it.
+"""NumPy's own BLAS, called for what NumPy's functions cannot say: a product added straight into a strided
+view (``out += a @ b``, BLAS's beta = 1), and a scaled array subtracted in one pass (``w -= c·d``, axpy).
 
-A convolution on the padded grid (``conv.py``) is a sum of products, one per kernel offset, each into a
-shifted view of the same output. With ``np.matmul`` every one of them is a fresh array and an addition.
+- A convolution on the padded grid (``conv.py``) is a sum of products, one per kernel offset, each into a
+  shifted view of the same output; with ``np.matmul`` each would be a fresh array and an addition.
+- An SGD step ``w -= lr·g`` is, in NumPy, a scaled copy of g and a second pass; axpy reads g and w once.
+  (``anp.compile`` goes further where g is a product nothing else reads: ``subtract_scaled_product``.)
 
 The library is the OpenBLAS that NumPy's wheels bundle and that ``np.matmul`` itself calls (same threads,
-same kernels). It is found next to NumPy and checked against ``np.matmul`` on first use. Where it is not
-there (NumPy built against another BLAS), where ``AUTONP_BLAS=0``, and for anything but aligned native
-float32/float64 arrays (a compile stand-in, mixed dtypes, overlapping memory), :func:`gemm` does the same
-with NumPy calls.
+same kernels), found next to NumPy and checked against NumPy on first use. Where it is not there (NumPy
+built against another BLAS), where ``AUTONP_BLAS=0``, and for anything but aligned native float32/float64
+arrays that share no memory, each function does the same with NumPy calls. A compile stand-in among the
+arguments takes the call as it takes NumPy's functions (``__array_function__``), so a replay makes it too.
 """
 from __future__ import annotations
 
@@ -19,14 +21,15 @@ import os
 import numpy as np
 
 ENABLED = os.environ.get("AUTONP_BLAS", "1") != "0"
+AXPY_MIN = 1 << 14  # elements: below this a NumPy pass is quicker than a foreign call (measured: 256×256)
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-_SYMBOLS = (  # (single, double, the integer type): how each packaging of NumPy names CBLAS's gemm
-    ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", ctypes.c_int64),  # NumPy ≥ 2.0 wheels (scipy-openblas64)
-    ("cblas_sgemm64_", "cblas_dgemm64_", ctypes.c_int64),              # NumPy 1.22-1.26 wheels (openblas64_)
-    ("scipy_cblas_sgemm", "scipy_cblas_dgemm", ctypes.c_int),          # 32-bit integer builds
-    ("cblas_sgemm", "cblas_dgemm", ctypes.c_int),
+_NAMES = (  # how each packaging of NumPy names CBLAS's functions: (prefix, suffix, integer type)
+    ("scipy_cblas_", "64_", ctypes.c_int64),  # NumPy ≥ 2.0 wheels (scipy-openblas64)
+    ("cblas_", "64_", ctypes.c_int64),        # NumPy 1.22-1.26 wheels (openblas64_)
+    ("scipy_cblas_", "", ctypes.c_int),       # 32-bit integer builds
+    ("cblas_", "", ctypes.c_int),
 )
-_kernels: dict | None = None
+_kernels: dict | None = None  # (name, dtype) -> function; {} when no library was found
 
 
 def _bundled_libraries() -> list[str]:
@@ -39,33 +42,40 @@ def _bundled_libraries() -> list[str]:
     return found
 
 
+def _bind(lib, prefix: str, suffix: str, integer) -> dict:
+    """{(name, dtype): function} for gemm and axpy under one naming scheme, or {} if the library lacks them."""
+    fns = {}
+    for dtype, letter, real in (("float32", "s", ctypes.c_float), ("float64", "d", ctypes.c_double)):
+        dtype = np.dtype(dtype)
+        gemm = getattr(lib, f"{prefix}{letter}gemm{suffix}", None)
+        axpy = getattr(lib, f"{prefix}{letter}axpy{suffix}", None)
+        if gemm is None or axpy is None:
+            return {}
+        gemm.argtypes = [ctypes.c_int] * 3 + [integer] * 3 + [real, ctypes.c_void_p, integer, ctypes.c_void_p, integer,
+                                                              real, ctypes.c_void_p, integer]
+        axpy.argtypes = [integer, real, ctypes.c_void_p, integer, ctypes.c_void_p, integer]
+        gemm.restype = axpy.restype = None
+        fns["gemm", dtype], fns["axpy", dtype] = gemm, axpy
+    return fns
+
+
 def _load() -> dict:
-    """{dtype: the CBLAS gemm for it}, or {} when no library passes the check against np.matmul."""
+    """The library's functions, or {} when none passes the check against NumPy."""
     for path in _bundled_libraries():
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for single, double, integer in _SYMBOLS:
-            fns = {}
-            for dtype, name, scalar in ((np.dtype(np.float32), single, ctypes.c_float),
-                                        (np.dtype(np.float64), double, ctypes.c_double)):
-                fn = getattr(lib, name, None)
-                if fn is None:
-                    break
-                fn.argtypes = [ctypes.c_int] * 3 + [integer] * 3 + [scalar, ctypes.c_void_p, integer,
-                                                                      ctypes.c_void_p, integer, scalar,
-                                                                      ctypes.c_void_p, integer]
-                fn.restype = None
-                fns[dtype] = fn
-            if len(fns) == 2 and _agrees(fns):
+        for names in _NAMES:
+            fns = _bind(lib, *names)
+            if fns and _agrees(fns):
                 return fns
     return {}
 
 
 def _agrees(fns: dict) -> bool:
-    """The library's products equal np.matmul's: into a strided view, over it and added to it, with a
-    strided and a transposed operand, and nothing written outside the view."""
+    """The library's results equal NumPy's: products into a strided view, over it and added to it, with a
+    strided and a transposed operand, nothing written outside the view; and axpy."""
     def values(*shape):  # not np.random: this can run inside a compile trace, which records its draws
         return np.sin(np.arange(1.0, 1.0 + np.prod(shape))).reshape(shape)
 
@@ -74,14 +84,24 @@ def _agrees(fns: dict) -> bool:
         b = values(9, 5).astype(dtype)[:, 1:4]  # rows 5 apart
         c = values(3, 9).astype(dtype).T        # column-major
         out = np.full((7, 6), 0.5, dtype)
+        w, d = values(5, 3).astype(dtype), values(5, 3).astype(dtype) ** 2
         try:
-            _call(fns, out[:, 1:4], a, b, 0.0)
-            _call(fns, out[:, 1:4], a, c, 1.0)
+            _gemm(fns, out[:, 1:4], a, b, 1.0, 0.0)
+            _gemm(fns, out[:, 1:4], a, c, 1.0, 1.0)
+            fns["axpy", w.dtype](w.size, -0.25, d.ctypes.data, 1, w.ctypes.data, 1)
         except (ctypes.ArgumentError, ValueError):
             return False
-        if not np.allclose(out[:, 1:4], a @ b + a @ c, rtol=rtol, atol=rtol) or (out[:, [0, 4, 5]] != 0.5).any():
+        if not np.allclose(out[:, 1:4], a @ b + a @ c, rtol=rtol, atol=rtol) or (out[:, [0, 4, 5]] != 0.5).any() \
+                or not np.allclose(w, values(5, 3) - 0.25 * values(5, 3) ** 2, rtol=rtol, atol=rtol):
             return False
     return True
+
+
+def _ready() -> bool:
+    global _kernels
+    if _kernels is None:
+        _kernels = _load()
+    return bool(_kernels)
 
 
 def _layout(a: np.ndarray) -> tuple[int, int] | None:
@@ -96,56 +116,80 @@ def _layout(a: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-def _call(fns: dict, out: np.ndarray, a: np.ndarray, b: np.ndarray, beta: float) -> None:
+def _plain(*arrays) -> bool:
+    """Arrays BLAS can take as they are: ndarrays (no subclass, no stand-in) of one native float dtype,
+    aligned, non-empty, the first (the output) writeable and sharing no memory with the others."""
+    out = arrays[0]
+    if any(type(x) is not np.ndarray for x in arrays):
+        return False
+    dtype = out.dtype
+    if dtype.type not in (np.float32, np.float64) or not dtype.isnative or any(x.dtype != dtype for x in arrays):
+        return False
+    if not out.flags.writeable or not all(x.flags.aligned and x.size for x in arrays):
+        return False
+    return not any(np.may_share_memory(out, x) for x in arrays[1:]) and _ready()
+
+
+def _blas_can(out, a, b) -> bool:
+    """gemm can write ``a @ b`` into ``out``: 2-D strided matrices, the output row-major."""
+    if not (_plain(out, a, b) and out.ndim == a.ndim == b.ndim == 2):
+        return False
+    layout = _layout(out)
+    return layout is not None and layout[0] == _NO_TRANS and _layout(a) is not None and _layout(b) is not None
+
+
+def _gemm(fns: dict, out: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float, beta: float) -> None:
+    """out ← alpha·(a @ b) + beta·out, every operand a strided matrix (``_blas_can``)."""
     ta, tb, tc = _layout(a), _layout(b), _layout(out)
     if ta is None or tb is None or tc is None or tc[0] != _NO_TRANS:
         raise ValueError("gemm: an operand is not a strided matrix BLAS can read")
     (m, k), n = a.shape, b.shape[1]
-    fns[out.dtype](_ROW_MAJOR, ta[0], tb[0], m, n, k, 1.0, a.ctypes.data, ta[1], b.ctypes.data, tb[1], beta,
-                   out.ctypes.data, tc[1])
+    fns["gemm", out.dtype](_ROW_MAJOR, ta[0], tb[0], m, n, k, alpha, a.ctypes.data, ta[1], b.ctypes.data, tb[1],
+                           beta, out.ctypes.data, tc[1])
 
 
-def _blas_can(out, a, b) -> bool:
-    global _kernels
-    if type(out) is not np.ndarray or type(a) is not np.ndarray or type(b) is not np.ndarray:
+def _dispatched(fn, args: tuple, kwargs: dict) -> bool:
+    """Hand the call to a stand-in among the arguments (NEP 18), as NumPy's own functions do; False if none."""
+    others = [x for x in (*args, *kwargs.values()) if not issubclass(type(x), np.ndarray)
+              and hasattr(type(x), "__array_function__")]
+    if not others:
         return False
-    dtype = out.dtype
-    if a.dtype != dtype or b.dtype != dtype or dtype.type not in (np.float32, np.float64) or not dtype.isnative:
-        return False
-    if out.ndim != 2 or a.ndim != 2 or b.ndim != 2 or not (out.size and a.size and b.size):
-        return False
-    if not (out.flags.writeable and out.flags.aligned and a.flags.aligned and b.flags.aligned):
-        return False
-    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
-        return False
-    if _kernels is None:
-        _kernels = _load()
-    return bool(_kernels) and _layout(out) is not None and _layout(out)[0] == _NO_TRANS \
-        and _layout(a) is not None and _layout(b) is not None
+    types = tuple({type(x): None for x in others})
+    for x in others:
+        if type(x).__array_function__(x, fn, types, args, kwargs) is not NotImplemented:
+            return True
+    raise TypeError(f"{fn.__name__}: no implementation for arguments of types {[t.__name__ for t in types]}")
 
 
 def gemm(a, b, *, out, accumulate: bool = False) -> None:
     """``out[...] = a @ b``, or ``out += a @ b``: ``out`` (m, n) may be a strided view (rows apart by any
     stride), ``a`` (m, k) and ``b`` (k, n) strided or transposed views. One BLAS call where it can be;
-    otherwise NumPy's, with the same result. A compile stand-in among the arguments takes the call as it
-    takes NumPy's functions (``__array_function__``), so a compiled replay makes the same call."""
+    otherwise NumPy's, with the same result."""
     if a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
         raise ValueError(f"gemm: cannot write a {a.shape} @ {b.shape} product into {out.shape}")
     if ENABLED and _blas_can(out, a, b):
-        _call(_kernels, out, a, b, 1.0 if accumulate else 0.0)
-        return
-    others = [x for x in (out, a, b) if not issubclass(type(x), np.ndarray) and hasattr(type(x), "__array_function__")]
-    if others:
-        types = tuple({type(x): None for x in others})
-        for x in others:
-            done = type(x).__array_function__(x, gemm, types, (a, b), {"out": out, "accumulate": accumulate})
-            if done is not NotImplemented:
-                return
-        raise TypeError(f"gemm: no implementation for arguments of types {[t.__name__ for t in types]}")
-    if accumulate:
-        out += np.matmul(a, b)
-    else:
-        np.matmul(a, b, out=out)
+        _gemm(_kernels, out, a, b, 1.0, 1.0 if accumulate else 0.0)
+    elif not _dispatched(gemm, (a, b), {"out": out, "accumulate": accumulate}):
+        if accumulate:
+            out += np.matmul(a, b)
+        else:
+            np.matmul(a, b, out=out)
+
+
+def subtract_scaled(c, d, *, out) -> None:
+    """``out -= c · d`` (an SGD step) in one pass over each array (axpy) where they are large and C-ordered
+    alike; otherwise ``out -= c * d``. ``c`` is rounded to the arrays' dtype either way, as NumPy does."""
+    if ENABLED and _same_kind_scalar(c, out) and out.size >= AXPY_MIN and _plain(out, d) and out.shape == d.shape \
+            and out.flags.c_contiguous and d.flags.c_contiguous:
+        _kernels["axpy", out.dtype](out.size, -float(out.dtype.type(c)), d.ctypes.data, 1, out.ctypes.data, 1)
+    elif not _dispatched(subtract_scaled, (c, d), {"out": out}):
+        out -= c * d
+
+
+def _same_kind_scalar(c, out) -> bool:
+    """A Python number, or a NumPy float of ``out``'s dtype: NumPy computes c·d in that dtype then (a float64
+    scalar would make c·d float64)."""
+    return type(c) in (float, int) or (isinstance(c, np.floating) and getattr(out, "dtype", None) == c.dtype)
 
 
 def subtract_scaled_product(c, a, b, *, out) -> None:
@@ -153,11 +197,8 @@ def subtract_scaled_product(c, a, b, *, out) -> None:
     (alpha = −c, beta = 1) with no gradient array, no scaled copy and no third pass over ``out``. Written by
     ``anp.compile`` where the traced step computed exactly that and used the product for nothing else.
     Where BLAS cannot take the arrays: ``out -= c * (a @ b)``, the traced calls themselves."""
-    if ENABLED and isinstance(c, (float, int, np.floating)) and _blas_can(out, a, b) \
-            and out.shape == (a.shape[0], b.shape[1]) and a.shape[1] == b.shape[0]:
-        ta, tb, tc = _layout(a), _layout(b), _layout(out)
-        (m, k), n = a.shape, b.shape[1]
-        _kernels[out.dtype](_ROW_MAJOR, ta[0], tb[0], m, n, k, -float(c), a.ctypes.data, ta[1], b.ctypes.data,
-                            tb[1], 1.0, out.ctypes.data, tc[1])
+    if ENABLED and _same_kind_scalar(c, out) and _blas_can(out, a, b) and out.shape == (a.shape[0], b.shape[1]) \
+            and a.shape[1] == b.shape[0]:
+        _gemm(_kernels, out, a, b, -float(out.dtype.type(c)), 1.0)
     else:
         out -= c * np.matmul(a, b)
