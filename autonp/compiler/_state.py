@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..functional import number_variables
+from ..ops._kernels import internal_constant
 from ..tensor import Tensor, format_site
 from ._trace import CompileError, Program, Ref, Sym, _ObjectProxy
 
@@ -418,6 +419,8 @@ def check_constants(program: Program, walk: _Walk) -> None:
                 root = leaf
                 while isinstance(root.base, np.ndarray):
                     root = root.base
+                if internal_constant(root):  # autonp's own vectors of ones: no heap scan for them
+                    continue
                 for a in (leaf, root):
                     if id(a) not in roots:
                         roots.add(id(a))

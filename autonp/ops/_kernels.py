@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -54,7 +55,16 @@ def ones(n: int, dtype) -> np.ndarray:
     """A read-only vector of ``n`` ones, made once per length and dtype (the reductions below use it)."""
     v = np.ones(n, dtype=dtype)
     v.flags.writeable = False
+    _internal[id(v)] = v
     return v
+
+
+_internal: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> a constant made by ones()
+
+
+def internal_constant(a) -> bool:
+    """Is ``a`` one of the read-only vectors ``ones`` made (which no Tensor of the user's holds)?"""
+    return _internal.get(id(a)) is a
 
 
 def fast_sum(x, axis=None, keepdims=False):
