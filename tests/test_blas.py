@@ -180,3 +180,64 @@ def test_sgd_on_a_large_parameter_follows_the_update_formula():
             v = momentum * v + g if momentum else g
             want = want - 0.05 * v.astype(np.float64)
         np.testing.assert_allclose(p.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_convolutions_in_threads_equal_the_same_convolutions_one_after_another():
+    """Four threads each running their own convolution's forward and backward (BLAS called from all of them at
+    once, each adding into its own grid): the results of a sequential run, bit for bit."""
+    import threading
+    blas_or_skip()
+    r = np.random.default_rng(6)
+    shapes = ((4, 3, 12, 11), (5, 3, 3, 3), (5,), (4, 5, 12, 11))  # x, w, b, the output's gradient
+    jobs = [tuple(r.normal(size=s) for s in shapes) for _ in range(4)]
+
+    def run(x, w, b, dout):
+        t = [anp.Tensor(v, requires_grad=True) for v in (x, w, b)]
+        out = F.conv2d(*t, padding=1)
+        (out * dout).sum().backward()
+        return [out.numpy()] + [v.grad.numpy() for v in t]
+
+    alone = [run(*job) for job in jobs]
+    together: list = [None] * len(jobs)
+    errors: list = []
+
+    def worker(i):
+        try:
+            for _ in range(5):
+                together[i] = run(*jobs[i])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for got, want in zip(together, alone):
+        for g, w in zip(got, want):
+            assert np.array_equal(g, w)
+
+
+def test_a_convolution_of_mixed_dtypes_and_odd_layouts_equals_its_definition():
+    """float32 input with float64 weights (NumPy's promotion: a float64 result), and inputs that are flipped,
+    transposed or strided views: BLAS takes none of the mixed products, and each result equals the loops."""
+    from test_nn_layers import conv_definition
+    r = np.random.default_rng(7)
+    x, w, b = r.normal(size=(2, 3, 7, 6)), r.normal(size=(4, 3, 3, 3)), r.normal(size=4)
+    dout = r.normal(size=(2, 4, 7, 6))
+    want = conv_definition(x, w, b, (1, 1), dout)
+    views = {"mixed": (x.astype(np.float32).astype(np.float64), x.astype(np.float32), w),
+             "flipped": (x, np.ascontiguousarray(x[:, :, ::-1])[:, :, ::-1], w),
+             "transposed": (x, np.ascontiguousarray(x.transpose(3, 2, 1, 0)).transpose(3, 2, 1, 0), w),
+             "strided weights": (x, x, np.repeat(w, 2, axis=3)[:, :, :, ::2])}
+    for name, (exact, laid_out_x, weights) in views.items():
+        tx, tw, tb = anp.Tensor(laid_out_x, requires_grad=True), anp.Tensor(weights, requires_grad=True), anp.Tensor(b)
+        out = F.conv2d(tx, tw, tb, padding=1)
+        y, dx, dw, _ = conv_definition(exact, w, b, (1, 1), dout) if name == "mixed" else want
+        assert out.dtype == np.float64, name
+        tol = 1e-6 if name == "mixed" else 1e-12
+        np.testing.assert_allclose(out.numpy(), y, rtol=tol, atol=tol, err_msg=name)
+        (out * dout).sum().backward()
+        np.testing.assert_allclose(tw.grad.numpy(), dw, rtol=tol, atol=tol, err_msg=name)
+        np.testing.assert_allclose(tx.grad.numpy(), dx, rtol=tol, atol=tol, err_msg=name)
