@@ -64,10 +64,12 @@ class Module:
             p.grad = None
 
     def modules(self) -> Iterator["Module"]:
+        """This module and every sub-module, depth first, in attribute order (list and tuple items in turn)."""
         yield self
-        for _, v in self._named_items():
-            if isinstance(v, Module):
-                yield from v.modules()
+        for value in vars(self).values():
+            for v in (value if isinstance(value, (list, tuple)) else (value,)):
+                if isinstance(v, Module):
+                    yield from v.modules()
 
     def __repr__(self) -> str:
         """A tree, as PyTorch prints one: each sub-module on its line, a module's settings and parameter
