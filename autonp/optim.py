@@ -130,8 +130,9 @@ def _subtract(p: Tensor, delta: np.ndarray) -> None:
 def _subtract_scaled(p: Tensor, c: Any, g: np.ndarray) -> None:
     """p ← p − c·g, in place: one pass over each array where they are large (axpy, ``_blas.subtract_scaled``),
     else ``_subtract(p, c * g)``."""
-    if g.dtype == p.dtype and p.data.flags.writeable:
-        subtract_scaled(c, g, out=p.data)
+    values = p.data
+    if g.dtype == values.dtype and values.flags.writeable:
+        subtract_scaled(c, g, out=values)
     else:
         _subtract(p, c * g)
 

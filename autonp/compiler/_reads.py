@@ -301,12 +301,12 @@ def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
                         guard("a", kl, name, vars(kl)[name], depth + 1)
                     break
 
-    if list(reads.codes) == [reads.top] and not reads.top_again:  # only the compiled function's code ran, once:
-        functions = {reads.top: [reads.top_function]}             # no other function to find on the heap
-    else:
-        functions = _functions_of(list(reads.codes))
-        if reads.top in functions and not reads.top_again:  # its code ran once: as the compiled function, not as
-            functions[reads.top] = [reads.top_function]      # another closure of the same factory (another model's)
+    # the compiled function's code, if it ran once, ran as the compiled function, not as another closure of
+    # the same factory (another model's): no scan of the heap for it (none at all when no other code ran)
+    once = reads.top in reads.codes and not reads.top_again
+    functions = _functions_of([code for code in reads.codes if not (once and code is reads.top)])
+    if once:
+        functions[reads.top] = [reads.top_function]
     for code, (g, names) in reads.codes.items():
         for name in names & set(g):
             guard("g", g, name, g[name])

@@ -86,8 +86,8 @@ def _agrees(fns: dict) -> bool:
         out = np.full((7, 6), 0.5, dtype)
         w, d = values(5, 3).astype(dtype), values(5, 3).astype(dtype) ** 2
         try:
-            _gemm(fns, out[:, 1:4], a, b, 1.0, 0.0)
-            _gemm(fns, out[:, 1:4], a, c, 1.0, 1.0)
+            _gemm(fns, out[:, 1:4], a, b, 1.0, 0.0, _matrices(out[:, 1:4], a, b))
+            _gemm(fns, out[:, 1:4], a, c, 1.0, 1.0, _matrices(out[:, 1:4], a, c))
             fns["axpy", w.dtype](w.size, -0.25, d.ctypes.data, 1, w.ctypes.data, 1)
         except (ctypes.ArgumentError, ValueError):
             return False
@@ -130,22 +130,29 @@ def _plain(*arrays) -> bool:
     return not any(np.may_share_memory(out, x) for x in arrays[1:]) and _ready()
 
 
-def _blas_can(out, a, b) -> bool:
-    """gemm can write ``a @ b`` into ``out``: 2-D strided matrices, the output row-major."""
+def _matrices(out, a, b) -> tuple | None:
+    """The layouts (``_layout``) of ``out``, ``a`` and ``b`` as the matrices of a gemm, the output row-major;
+    None if BLAS cannot read one of them so."""
+    layouts = _layout(out), _layout(a), _layout(b)
+    return None if None in layouts or layouts[0][0] != _NO_TRANS else layouts
+
+
+def _blas_can(out, a, b) -> tuple | None:
+    """gemm can write ``a @ b`` into ``out``: their layouts (``_matrices``), else None."""
     if not (_plain(out, a, b) and out.ndim == a.ndim == b.ndim == 2):
-        return False
-    layout = _layout(out)
-    return layout is not None and layout[0] == _NO_TRANS and _layout(a) is not None and _layout(b) is not None
+        return None
+    return _matrices(out, a, b)
 
 
-def _gemm(fns: dict, out: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float, beta: float) -> None:
-    """out ← alpha·(a @ b) + beta·out, every operand a strided matrix (``_blas_can``)."""
-    ta, tb, tc = _layout(a), _layout(b), _layout(out)
-    if ta is None or tb is None or tc is None or tc[0] != _NO_TRANS:
+def _gemm(fns: dict, out: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float, beta: float,
+          layouts: tuple | None) -> None:
+    """out ← alpha·(a @ b) + beta·out, each operand read as its layout in ``layouts`` (``_matrices``)."""
+    if layouts is None:
         raise ValueError("gemm: an operand is not a strided matrix BLAS can read")
+    (_, ldc), (ta, lda), (tb, ldb) = layouts
     (m, k), n = a.shape, b.shape[1]
-    fns["gemm", out.dtype](_ROW_MAJOR, ta[0], tb[0], m, n, k, alpha, a.ctypes.data, ta[1], b.ctypes.data, tb[1],
-                           beta, out.ctypes.data, tc[1])
+    fns["gemm", out.dtype](_ROW_MAJOR, ta, tb, m, n, k, alpha, a.ctypes.data, lda, b.ctypes.data, ldb, beta,
+                           out.ctypes.data, ldc)
 
 
 def _dispatched(fn, args: tuple, kwargs: dict) -> bool:
@@ -167,8 +174,9 @@ def gemm(a, b, *, out, accumulate: bool = False) -> None:
     otherwise NumPy's, with the same result."""
     if a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
         raise ValueError(f"gemm: cannot write a {a.shape} @ {b.shape} product into {out.shape}")
-    if ENABLED and _blas_can(out, a, b):
-        _gemm(_kernels, out, a, b, 1.0, 1.0 if accumulate else 0.0)
+    layouts = _blas_can(out, a, b) if ENABLED else None
+    if layouts:
+        _gemm(_kernels, out, a, b, 1.0, 1.0 if accumulate else 0.0, layouts)
     elif not _dispatched(gemm, (a, b), {"out": out, "accumulate": accumulate}):
         if accumulate:
             out += np.matmul(a, b)
@@ -197,8 +205,9 @@ def subtract_scaled_product(c, a, b, *, out) -> None:
     (alpha = −c, beta = 1) with no gradient array, no scaled copy and no third pass over ``out``. Written by
     ``anp.compile`` where the traced step computed exactly that and used the product for nothing else.
     Where BLAS cannot take the arrays: ``out -= c * (a @ b)``, the traced calls themselves."""
-    if ENABLED and _same_kind_scalar(c, out) and _blas_can(out, a, b) and out.shape == (a.shape[0], b.shape[1]) \
-            and a.shape[1] == b.shape[0]:
-        _gemm(_kernels, out, a, b, -float(out.dtype.type(c)), 1.0)
+    ok = ENABLED and _same_kind_scalar(c, out) and out.shape == (a.shape[0], b.shape[1]) and a.shape[1] == b.shape[0]
+    layouts = _blas_can(out, a, b) if ok else None
+    if layouts:
+        _gemm(_kernels, out, a, b, -float(out.dtype.type(c)), 1.0, layouts)
     else:
         out -= c * np.matmul(a, b)
