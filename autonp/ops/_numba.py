@@ -18,6 +18,14 @@ convolution's backward; numba 1.5x slower, and one pass over the kh·kw streams 
 slower than the one product on the padded grid), and a max-pool kernel for any window (0.8x NumPy on one
 thread; 1.9x on two, but then its threads fought OpenBLAS's and the whole CNN step got slower), and a one-pass
 Adam update (0.54-0.61 vs 0.44-0.49 ms: its float64 division per element is slower than NumPy's passes).
+Also left out: a direct 3×3 correlation for the convolution's forward and input gradient (four output
+channels per pass over nine shifted reads, vectorised across grid positions; ~85% of one core's
+multiply-add rate), its images split with a helper thread, and the weight gradient as BLAS products per
+kernel offset on the two threads. The 8->16 layer's forward and backward took 9.1-10.4 ms against the
+BLAS path's 12.9-14.8 ms when run back to back, but right after another OpenBLAS product (whose worker
+spins ~0.1 s, as in any training step) 15.2-20.2 against 13.9-18.6 ms: the helper thread shares a core
+with that spinning worker. In ``benchmarks/run.py --only conv`` it measured 1.94-2.27x PyTorch against
+2.03-2.08x. ``python benchmarks/kernels.py`` repeats the forward's part of this.
 """
 from __future__ import annotations
 
