@@ -164,10 +164,13 @@ def with_peers(fns: dict, names: dict, block_rows: int = 2048):
 def row(workload: str, ours: str, ref_name: str, ref: str, ratio: float | str, target: str, ok: bool | None):
     """One result. A target ``<= N.NNx`` against a :class:`Ratio` is judged on that ratio (the median of the
     per-round ratios), so that the verdict is the printed number's."""
+    digits = 2
     if isinstance(ratio, Ratio) and ok is not None and re.fullmatch(r"<= [0-9.]+x", target):
         ok = ratio <= float(target[3:-1])
+        if f"{ratio:.2f}" == f"{float(target[3:-1]):.2f}":
+            digits = 3  # on the line: enough digits that the number shows the verdict (1.104x, MISSED)
     verdict = "" if ok is None else ("met" if ok else "MISSED")
-    r = f"{ratio:.2f}x" if isinstance(ratio, float) else ratio
+    r = f"{ratio:.{digits}f}x" if isinstance(ratio, float) else ratio
     if isinstance(ratio, Ratio):
         r += f" ({ratio.low:.2f}-{ratio.high:.2f})"
     ROWS.append((workload, ours, f"{ref_name} {ref}", r, target, verdict))
