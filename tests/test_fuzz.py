@@ -186,6 +186,16 @@ def steady(f, x0, eps, tol):
     return a
 
 
+def first_derivative(f, x0, program, atol):
+    """∂f by central differences (eps 1e-6); for a program with jumps or kinks, ``steady``: an input within
+    eps of a jump (2x = −1.0000019 under floor, the long run's seed 2794967485) makes the quotient the
+    jump's height / 2·eps (7.9e4) where the derivative is 0.13."""
+    if not any(s[0] in SMOOTHLESS for s in program):
+        return central_diff(f, x0)
+    a = central_diff(f, x0)
+    return steady(f, x0, 1e-6, 1e-6 * (1.0 + np.max(np.abs(a))) + atol)
+
+
 # --------------------------------------------------------------------------- the strategy
 
 def steps():
@@ -248,7 +258,8 @@ def check_first_order(program, seed, under_no_grad):
     f = lambda x: value(np, program, [x], seed)  # noqa: E731 - arrays: NumPy; Tensors: autonp
     what = report(program, "grad" + (" under no_grad" if under_no_grad else ""), seed)
     got = _grad_of(f, x0, under_no_grad)
-    close(got, central_diff(f, x0), what, atol=1e-9 * magnitude(program, [x0], seed))
+    atol = 1e-9 * magnitude(program, [x0], seed)
+    close(got, first_derivative(f, x0, program, atol), what, atol=atol)
     if not any(s[0] in MUTATING or s[0] == "int_cast" for s in program):
         hips = pytest.importorskip("autograd")
         try:
@@ -327,11 +338,12 @@ def check_pytree(program, seed, structure):
 
     what = report(program, f"pytree grad (structure {structure})", seed)
     f = lambda x: value(np, program, [x], seed)  # noqa: E731
-    want = central_diff(f, x0).ravel()
+    atol = 1e-9 * magnitude(program, [x0], seed)
+    want = first_derivative(f, x0, program, atol).ravel()
     got = anp.grad(lambda p: value(np, program, [rebuilt(p)], seed))(pack(*pieces))
     assert type(got) is type(pack(*pieces)), what
     got_flat = np.concatenate([np.asarray(v) for v in anp.pytree.flatten(got)[0]])
-    close(got_flat, want, what, atol=1e-9 * magnitude(program, [x0], seed))
+    close(got_flat, want, what, atol=atol)
     regs = run_program(np, program, [x0])  # the last register (an op's result) returned twice, the input once
     w1, w2, w3 = (np.resize(w, np.shape(r)) for w, r in zip(weights(3, seed + 1), (regs[-1], regs[-1], regs[0])))
     _, pullback = anp.vjp(lambda x: (lambda r: (r[-1], {"again": r[-1], "first": r[0]}))(
@@ -339,8 +351,9 @@ def check_pytree(program, seed, structure):
     got_vjp = pullback((w1, {"again": w2, "first": w3}))
     g = lambda x: (lambda r: float(np.sum(r[-1] * (w1 + w2)) + np.sum(r[0] * w3)))(  # noqa: E731
         run_program(np, program, [x]))
-    close(np.asarray(got_vjp), central_diff(g, x0), report(program, "vjp of a repeated output", seed),
-          atol=1e-9 * (magnitude(program, [x0], seed) + 1.0))
+    atol = 1e-9 * (magnitude(program, [x0], seed) + 1.0)
+    close(np.asarray(got_vjp), first_derivative(g, x0, program, atol), report(program, "vjp of a repeated output",
+                                                                            seed), atol=atol)
 
 
 Pieces = namedtuple("Pieces", "first second")
@@ -404,6 +417,29 @@ def test_the_oracle_sees_a_wrong_gradient():
     with pytest.raises(AssertionError, match="max error"):
         close(np.asarray(anp.grad(lambda x: anp.sum(wrong(x) * 2.0))(x0)),
               central_diff(lambda x: np.sum(np.sin(x) * 2.0), x0), "wrong_sin")
+
+
+def test_a_stencil_across_a_jump_is_set_aside_and_a_wrong_gradient_still_fails(monkeypatch):
+    """The long run's seed 2794967485: x = −0.50000095 puts 2x within 2e-6 of floor's jump at −1, and the
+    central difference there is 7.9e4 where the derivative is 0.13 — an oracle failure, not autonp's. Such
+    an example is set aside; the same program at an input away from the jumps still catches a wrong VJP
+    (the product's, through the integer cast)."""
+    from hypothesis.errors import UnsatisfiedAssumption
+
+    from autonp.ops import arithmetic
+    program = [("assign_self", 0), ("int_cast", 0, 0)]
+    with pytest.raises(UnsatisfiedAssumption):
+        check_pytree(program, 444, 0)
+    with pytest.raises(UnsatisfiedAssumption):
+        check_first_order(program, 444, False)
+    check_pytree(program, 5, 0)  # right as it is
+    check_first_order(program, 5, False)
+    right = arithmetic.mul.vjps
+    monkeypatch.setattr(arithmetic.mul, "vjps", (lambda g, ans, x, y: right[0](g, ans, x, y) * 1.01, right[1]))
+    with pytest.raises(AssertionError, match="max error"):
+        check_pytree(program, 5, 0)
+    with pytest.raises(AssertionError, match="max error"):
+        check_first_order(program, 5, False)
 
 
 def test_the_second_order_oracle_sees_a_wrong_second_derivative(monkeypatch):
