@@ -178,11 +178,12 @@ def magnitude(program, inputs, seed) -> float:
 SMOOTHLESS = {"int_cast", "where", "maximum", "reduce", "reduce_len1"}  # jumps or kinks (floor, max, where)
 
 
-def steady(f, x0, eps, tol):
-    """∂f by central differences at eps, rejected (not a valid example) where eps/2 disagrees: the
-    stencil straddles a jump or a kink, and no difference quotient is the derivative there."""
+def steady(f, x0, eps, tol, rel=0.0):
+    """∂f by central differences at eps, rejected (not a valid example) where eps/2 disagrees by more than
+    tol + rel·(1 + max|∂f|): the stencil straddles a jump or a kink, and no difference quotient is the
+    derivative there."""
     a, b = central_diff(f, x0, eps), central_diff(f, x0, eps / 2)
-    assume(np.max(np.abs(a - b), initial=0.0) <= tol)
+    assume(np.max(np.abs(a - b), initial=0.0) <= tol + rel * (1.0 + np.max(np.abs(a), initial=0.0)))
     return a
 
 
@@ -192,8 +193,7 @@ def first_derivative(f, x0, program, atol):
     jump's height / 2·eps (7.9e4) where the derivative is 0.13."""
     if not any(s[0] in SMOOTHLESS for s in program):
         return central_diff(f, x0)
-    a = central_diff(f, x0)
-    return steady(f, x0, 1e-6, 1e-6 * (1.0 + np.max(np.abs(a))) + atol)
+    return steady(f, x0, 1e-6, atol, rel=1e-6)
 
 
 # --------------------------------------------------------------------------- the strategy
