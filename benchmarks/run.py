@@ -166,8 +166,9 @@ def row(workload: str, ours: str, ref_name: str, ref: str, ratio: float | str, t
     per-round ratios), so that the verdict is the printed number's."""
     digits = 2
     if isinstance(ratio, Ratio) and ok is not None and re.fullmatch(r"<= [0-9.]+x", target):
-        ok = ratio <= float(target[3:-1])
-        if f"{ratio:.2f}" == f"{float(target[3:-1]):.2f}":
+        limit = float(target[3:-1])
+        ok = ratio <= limit
+        if f"{ratio:.2f}" == f"{limit:.2f}":
             digits = 3  # on the line: enough digits that the number shows the verdict (1.104x, MISSED)
     verdict = "" if ok is None else ("met" if ok else "MISSED")
     r = f"{ratio:.{digits}f}x" if isinstance(ratio, float) else ratio

@@ -24,8 +24,8 @@ multiply-add rate), its images split with a helper thread, and the weight gradie
 kernel offset on the two threads. The 8->16 layer's forward and backward took 9.1-10.4 ms against the
 BLAS path's 12.9-14.8 ms when run back to back, but right after another OpenBLAS product (whose worker
 spins ~0.1 s, as in any training step) 15.2-20.2 against 13.9-18.6 ms: the helper thread shares a core
-with that spinning worker. In ``benchmarks/run.py --only conv`` it measured 1.94-2.27x PyTorch against
-2.03-2.08x. ``python benchmarks/kernels.py`` repeats the forward's part of this.
+with that spinning worker. In ``benchmarks/run.py --only conv`` its variants measured 1.76-2.27x PyTorch
+against 2.03-2.29x for the BLAS path. ``python benchmarks/kernels.py`` repeats the forward's part of this.
 """
 from __future__ import annotations
 
