@@ -1,6 +1,8 @@
 """Shared test helpers. The finite-difference oracle here is written independently of
 autonp.gradcheck so that the two can check each other."""
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +10,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST = Path(os.environ.get("AUTONP_MNIST", REPO.parent / "shared" / "data" / "mnist.npz"))
+
+
+def python_output(code: str, **env: str) -> str:
+    """The standard output of ``python -c code`` in a fresh process, with ``env`` added to the environment
+    (switches read at import: AUTONP_BLAS, AUTONP_NUMBA, AUTONP_MALLOC); its standard error if it fails."""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, **env})
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
 
 
 def central_diff(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:

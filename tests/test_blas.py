@@ -1,8 +1,6 @@
 """``autonp.ops._blas.gemm``: NumPy's own BLAS called for ``out (+)= a @ b`` into strided views, against
 ``np.matmul`` (the oracle), and the NumPy path it falls back to."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from hypothesis import strategies as st
 import autonp as anp
 from autonp.nn import functional as F
 from autonp.ops import _blas
+from conftest import python_output
 
 
 def blas_or_skip():
@@ -130,11 +129,8 @@ def test_the_numpy_path_runs_when_blas_is_switched_off():
             "y.sum().backward()\n"
             "assert _blas._kernels is None\n"
             "print(y.numpy()[0, 0, 0].tolist(), x.grad.numpy()[0, 0].tolist())\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "AUTONP_BLAS": "0"})
-    assert run.returncode == 0, run.stderr
     # the first output row sums 2×2, 2×3, 2×3, 2×2 windows of 0..15; each input counts the windows it is in
-    assert run.stdout.strip() == (str([10.0, 18.0, 24.0, 18.0]) + " "
+    assert python_output(code, AUTONP_BLAS="0") == (str([10.0, 18.0, 24.0, 18.0]) + " "
                                   + str([[4.0, 6.0, 6.0, 4.0], [6.0, 9.0, 9.0, 6.0], [6.0, 9.0, 9.0, 6.0],
                                          [4.0, 6.0, 6.0, 4.0]]))
 

@@ -2,11 +2,11 @@
 arrays it had just freed are gone. Counted with getrusage (minor faults), not timed."""
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 
 import pytest
+
+from conftest import python_output
 
 PROGRAM = r"""
 import resource, sys
@@ -32,9 +32,7 @@ print(autonp._malloc.applied, (resource.getrusage(resource.RUSAGE_SELF).ru_minfl
 
 
 def faults_per_step(setting: str) -> tuple[bool, float]:
-    env = {**os.environ, "AUTONP_MALLOC": setting}
-    out = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True, text=True, check=True).stdout
-    applied, faults = out.split()
+    applied, faults = python_output(PROGRAM, AUTONP_MALLOC=setting).split()
     return applied == "True", float(faults)
 
 

@@ -2,8 +2,6 @@
 loops written here, gradients against central finite differences (first order) and finite differences
 of the verified gradient (second order), and against backward passes derived by hand."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from hypothesis import strategies as st
 import autonp as anp
 from autonp import nn
 from autonp.nn import functional as F
-from conftest import central_diff
+from conftest import central_diff, python_output
 
 rng = np.random.default_rng(0)
 
@@ -537,10 +535,8 @@ def test_the_numpy_path_runs_when_numba_is_switched_off():
             "assert y.numpy().reshape(-1).tolist() == [5.0, 7.0, 13.0, 15.0, 21.0, 23.0, 29.0, 31.0]\n"
             "anp.sum(y * np.arange(8.0).reshape(1, 2, 2, 2)).backward()\n"
             "print(x.grad.numpy()[0, 1].tolist())\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "AUTONP_NUMBA": "0"})
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == str([[0.0] * 4, [0.0, 4.0, 0.0, 5.0], [0.0] * 4, [0.0, 6.0, 0.0, 7.0]])
+    assert python_output(code, AUTONP_NUMBA="0") == str([[0.0] * 4, [0.0, 4.0, 0.0, 5.0], [0.0] * 4,
+                                                        [0.0, 6.0, 0.0, 7.0]])
 
 
 def test_a_kernel_larger_than_the_padded_input_is_a_clear_error():
