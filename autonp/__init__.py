@@ -24,7 +24,7 @@ from .functional import (
 )
 from .gradcheck import GradcheckError, check_ops, compare_gradients, gradcheck, gradgradcheck
 from .ops import *  # noqa: F403 - every op, under its NumPy name
-from .ops import linalg, primitive
+from .ops import _blas_threads, _numba, linalg, primitive
 from .serialize import FormatError, load, save
 from .tape import Tape, TapeEntry, tape
 from .tensor import (
@@ -74,3 +74,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'autonp' has no attribute {name!r}")
 
 _malloc.keep_freed_memory()  # glibc: freed arrays stay for the next step (see autonp/_malloc.py)
+if _numba.ENABLED:  # autonp[fast]: OpenBLAS's idle threads leave the second core soon (autonp/ops/_blas_threads.py)
+    _blas_threads.shorten_spin()

@@ -12,11 +12,13 @@ REPO = Path(__file__).resolve().parents[1]
 MNIST = Path(os.environ.get("AUTONP_MNIST", REPO.parent / "shared" / "data" / "mnist.npz"))
 
 
-def python_output(code: str, **env: str) -> str:
+def python_output(code: str, **env: str | None) -> str:
     """The standard output of ``python -c code`` in a fresh process, with ``env`` added to the environment
-    (switches read at import: AUTONP_BLAS, AUTONP_NUMBA, AUTONP_MALLOC); its standard error if it fails."""
+    (switches read at import: AUTONP_BLAS, AUTONP_NUMBA, AUTONP_MALLOC; None removes one); its standard
+    error if it fails."""
+    merged = {**os.environ, **env}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, **env})
+                         env={k: v for k, v in merged.items() if v is not None})
     assert run.returncode == 0, run.stderr
     return run.stdout.strip()
 

@@ -494,6 +494,82 @@ def test_the_numba_max_pool_backward_equals_the_numpy_path_bit_for_bit():
         np.testing.assert_allclose(fast, expected, rtol=1e-6)  # the rule, written here
 
 
+def conv_by_windows(x, w, b, pad):
+    """The 3×3 correlation, its input, weight and bias gradients for an output gradient g, in float64
+    from sliding windows (the definition, nothing of autonp's)."""
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))  # (N, C, Ho, Wo, 3, 3)
+    y = np.einsum("ncijpq,fcpq->nfij", win, w.astype(np.float64)) + (0 if b is None else b[None, :, None, None])
+
+    def grads(g):
+        g = g.astype(np.float64)
+        dxp = np.zeros_like(xp)
+        for p in range(3):
+            for q in range(3):
+                dxp[:, :, p:p + g.shape[2], q:q + g.shape[3]] += np.einsum("nfij,fc->ncij", g, w[:, :, p, q])
+        return (dxp[:, :, pad:pad + x.shape[2], pad:pad + x.shape[3]], np.einsum("nfij,ncijpq->fcpq", g, win),
+                g.sum(axis=(0, 2, 3)))
+    return y, grads
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_convolution_equals_the_blas_path_and_the_definition(dtype, monkeypatch):
+    """autonp[fast]'s 3×3 correlation (the forward, and the input gradient as the flipped kernel's) and the
+    weight gradient from the saved grid, against the BLAS path and against windows in float64: paddings 0-2,
+    odd sizes, channel counts that are not multiples of four, one image and many, with and without bias."""
+    _numba = numba_or_skip()
+    calls = []
+    kernel = _numba.correlate_3x3
+    monkeypatch.setattr(_numba, "correlate_3x3", lambda *a: calls.append(a[-1]) or kernel(*a))
+    tol = 2e-5 if dtype == np.float32 else 1e-13
+    for (n, c, h, wd), f, pad, with_bias in [((1, 1, 3, 3), 1, 0, True), ((3, 5, 7, 6), 6, 1, False),
+                                               ((2, 4, 5, 9), 5, 2, True), ((5, 2, 4, 4), 4, 1, True),
+                                               ((4, 8, 10, 12), 16, 1, True), ((2, 7, 3, 8), 5, 0, False),
+                                               ((3, 4, 6, 5), 7, 1, True)]:
+        x = rng.normal(size=(n, c, h, wd)).astype(dtype)
+        w = rng.normal(size=(f, c, 3, 3)).astype(dtype)
+        b = rng.normal(size=f).astype(dtype) if with_bias else None
+        g = rng.normal(size=(n, f, h + 2 * pad - 2, wd + 2 * pad - 2)).astype(dtype)
+        expected_y, expected_grads = conv_by_windows(x, w, b, pad)
+        got = {}
+        for path in ("compiled", "BLAS"):
+            _numba.ENABLED = path == "compiled"
+            try:
+                calls.clear()
+                tx, tw = anp.Tensor(x, requires_grad=True), anp.Tensor(w, requires_grad=True)
+                tb = None if b is None else anp.Tensor(b, requires_grad=True)
+                y = F.conv2d(tx, tw, tb, padding=pad)
+                (y * g).sum().backward()
+                got[path] = [y.numpy(), tx.grad.numpy(), tw.grad.numpy()] + ([] if b is None else [tb.grad.numpy()])
+                compiled = (f >= 4) + (c >= 4)  # the forward, the input gradient: 4 output channels or more
+                assert len(calls) == (compiled if path == "compiled" else 0), (path, calls)
+            finally:
+                _numba.ENABLED = True
+        expected = [expected_y, *expected_grads(g)][:len(got["BLAS"])]
+        for fast, slow, want in zip(got["compiled"], got["BLAS"], expected):
+            assert fast.dtype == dtype and fast.shape == want.shape
+            scale = np.abs(want).max()
+            assert np.abs(fast - want).max() <= tol * scale and np.abs(fast - slow).max() <= tol * scale
+
+
+def test_the_compiled_convolution_stays_off_while_openblas_threads_spin():
+    """With OPENBLAS_THREAD_TIMEOUT set by the user to OpenBLAS's default, autonp leaves it, and the BLAS path
+    runs (the compiled kernel's helper would share a core with OpenBLAS's spinning worker); unset, autonp
+    sets a short spin, and OpenBLAS's idle threads use (almost) no CPU time after a product."""
+    numba_or_skip()
+    code = ("import time, numpy as np, autonp\n"
+            "from autonp.ops import _blas_threads, _numba\n"
+            "a = np.ones((512, 512), np.float32)\n"
+            "a @ a\n"
+            "start = time.process_time()\n"
+            "time.sleep(0.4)\n"
+            "print(_blas_threads.spin(), _numba.correlates(a, a, kernel=(3, 3), channels=4),\n"
+            "      time.process_time() - start < 0.03)\n")
+    assert python_output(code, OPENBLAS_THREAD_TIMEOUT="28").split()[:2] == ["28", "False"]
+    assert python_output(code, OPENBLAS_THREAD_TIMEOUT=None) == "20 True True"
+    assert python_output(code, OPENBLAS_THREAD_TIMEOUT=None, AUTONP_NUMBA="0").split()[:2] == ["28", "False"]
+
+
 def same_bits(a, b) -> bool:
     """Equal values, NaNs where NaNs are, and the same sign on zeros."""
     return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a), np.signbit(b))

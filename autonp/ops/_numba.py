@@ -31,8 +31,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from . import _blas_threads
 
 # numba is imported at the first call that needs a kernel, not with autonp: importing it takes ~0.3 s and
 # triples the objects on Python's heap, which every cyclic GC collection then walks
@@ -51,7 +55,7 @@ def _kernel(python_function):
         except ImportError:  # found but broken: the NumPy path, from now on
             ENABLED = False
             return None
-        kernel = _compiled[python_function] = numba.njit(cache=True)(python_function)
+        kernel = _compiled[python_function] = numba.njit(cache=True, nogil=True)(python_function)
     return kernel
 
 
@@ -143,3 +147,97 @@ def max_pool_backward(x: np.ndarray, ans: np.ndarray, g: np.ndarray, kernel: tup
     gx = np.empty_like(x)
     kernel(x, ans, g, np.arange(5, dtype=x.dtype), gx)
     return gx
+
+
+def _correlate_3x3(images, top, left, src, w9, bias, offsets, wp, block, out, n0, n1):
+    """For images [n0, n1): image n of ``images`` (N, K, rows, cols) placed on the grid ``src`` (K, …) at (top,
+    left) of its block, then out[n, f] = bias[f] + Σ_k Σ_o w9[f, k, o] · src[k, n·block + offsets[o] +
+    position]: four output channels per pass over nine shifted reads of an input channel, vectorised
+    across the grid's positions (each position's sum in the same order; no fastmath). An image's windows
+    read no other image's values (the margins between blocks are zeros that nothing writes). w9 and bias
+    have their channels padded with zeros to a multiple of four; only out's channels are written."""
+    f_all, k_all, ho, wo = out.shape[1], src.shape[0], out.shape[2], out.shape[3]
+    rows, cols = images.shape[2], images.shape[3]
+    m = (ho - 1) * wp + wo
+    buf = np.empty((4, m), out.dtype)
+    for n in range(n0, n1):
+        s0 = n * block
+        for k in range(k_all):
+            for i in range(rows):
+                start = s0 + (top + i) * wp + left
+                src[k, start:start + cols] = images[n, k, i]
+        for f in range(0, w9.shape[0], 4):
+            o0, o1, o2, o3 = buf[0], buf[1], buf[2], buf[3]
+            o0[:], o1[:], o2[:], o3[:] = bias[f], bias[f + 1], bias[f + 2], bias[f + 3]
+            for k in range(k_all):
+                xs = src[k]
+                y0, y1, y2 = xs[s0 + offsets[0]:], xs[s0 + offsets[1]:], xs[s0 + offsets[2]:]
+                y3, y4, y5 = xs[s0 + offsets[3]:], xs[s0 + offsets[4]:], xs[s0 + offsets[5]:]
+                y6, y7, y8 = xs[s0 + offsets[6]:], xs[s0 + offsets[7]:], xs[s0 + offsets[8]:]
+                a, b, c, d = w9[f, k], w9[f + 1, k], w9[f + 2, k], w9[f + 3, k]
+                a0, a1, a2, a3, a4, a5, a6, a7, a8 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]
+                b0, b1, b2, b3, b4, b5, b6, b7, b8 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8]
+                c0, c1, c2, c3, c4, c5, c6, c7, c8 = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
+                d0, d1, d2, d3, d4, d5, d6, d7, d8 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8]
+                for i in range(m):  # the weights in locals: read from w9 here, stores to o0 could alias them
+                    x0, x1, x2, x3, x4 = y0[i], y1[i], y2[i], y3[i], y4[i]
+                    x5, x6, x7, x8 = y5[i], y6[i], y7[i], y8[i]
+                    o0[i] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3 + a4 * x4 + a5 * x5 + a6 * x6 + a7 * x7 + a8 * x8
+                    o1[i] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3 + b4 * x4 + b5 * x5 + b6 * x6 + b7 * x7 + b8 * x8
+                    o2[i] += c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3 + c4 * x4 + c5 * x5 + c6 * x6 + c7 * x7 + c8 * x8
+                    o3[i] += d0 * x0 + d1 * x1 + d2 * x2 + d3 * x3 + d4 * x4 + d5 * x5 + d6 * x6 + d7 * x7 + d8 * x8
+            for r in range(min(4, f_all - f)):
+                for i in range(ho):
+                    out[n, f + r, i, :] = buf[r, i * wp:i * wp + wo]
+
+
+_helper: ThreadPoolExecutor | None = None
+_helper_lock = threading.Lock()
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _on_two_threads(kernel, args: tuple, n: int) -> None:
+    """``kernel(*args, n0, n1)`` over images [0, n): the second half on a helper thread (kept, asleep
+    between calls), the first on the calling one; one thread where there is one CPU or one image."""
+    global _helper
+    if _CPUS < 2 or n < 2:
+        kernel(*args, 0, n)
+        return
+    with _helper_lock:
+        if _helper is None:
+            _helper = ThreadPoolExecutor(1, thread_name_prefix="autonp-kernel")
+    other = _helper.submit(kernel, *args, n // 2, n)
+    try:
+        kernel(*args, 0, n // 2)
+    finally:
+        other.result()
+
+
+def correlates(*arrays, kernel: tuple[int, int], channels: int) -> bool:
+    """The compiled 3×3 correlation applies: the kernels are on, the arrays are plain float arrays of one
+    dtype, the kernel is 3×3, it makes at least 4 output ``channels`` (it makes them four at a time: for
+    one, the BLAS path measured faster), and OpenBLAS's idle threads sleep soon after a product
+    (``_blas_threads.short_spin``; otherwise its spinning worker takes the core the helper thread needs,
+    and the BLAS path is faster)."""
+    return tuple(kernel) == (3, 3) and channels >= 4 and _applies(*arrays) and _blas_threads.short_spin()
+
+
+def correlate_3x3(a: np.ndarray, top: int, left: int, flat: np.ndarray, weights: np.ndarray,
+                  bias: np.ndarray | None, wp: int, block: int, out_shape: tuple) -> np.ndarray | None:
+    """out[n, f, i, j] = bias[f] + Σ_{k,p,q} weights[f, k, p, q] · flat[k, n·block + (i+p)·wp + j + q], where
+    ``flat`` is a zero grid (``conv._grid``) onto which ``a`` (N, K, rows, cols) is placed at (top, left)
+    of each block first, image by image: a 3×3 correlation on two threads; None if numba fails to import."""
+    kernel = _kernel(_correlate_3x3)
+    if kernel is None:
+        return None
+    f, k = weights.shape[:2]
+    padded = -(-f // 4) * 4
+    w9 = np.zeros((padded, k, 9), flat.dtype)
+    w9[:f] = weights.reshape(f, k, 9)
+    b = np.zeros(padded, flat.dtype)
+    if bias is not None:
+        b[:f] = bias
+    offsets = np.array([p * wp + q for p in range(3) for q in range(3)], np.int64)
+    out = np.empty(out_shape, flat.dtype)
+    _on_two_threads(kernel, (a, top, left, flat, w9, b, offsets, wp, block, out), out_shape[0])
+    return out

@@ -20,7 +20,13 @@ against the one-im2col-product version this replaced (the same process, interlea
 
 The bias is the weight of one more row of ones: the first product adds it, and the weight gradient's
 first product has the bias gradient as one more row. The backward places the output gradient on the
-grid once, for both (``conv2d.vjp_all``)."""
+grid once, for both (``conv2d.vjp_all``).
+
+With autonp[fast], a 3×3 kernel's forward and input gradient are instead a compiled correlation on the
+same grid (``_numba.correlate_3x3``, on two threads); the input gradient is the correlation of the output
+gradient, placed on its own grid with margins kh−1−p, with the kernel flipped and its channels swapped.
+The weight gradient stays one chunked product per kernel offset, read straight from the forward's grid
+(saved instead of the shifted rows)."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -28,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..tensor import Primitive, Tensor
+from . import _numba
 from ._blas import gemm
 from ._kernels import long_product, ones, workspace
 from .reductions import sum as ops_sum
@@ -65,16 +72,29 @@ def _grid(x_shape, kernel, padding) -> _Grid:
 def _on_grid(a, grid: _Grid, top: int, left: int, tag: str) -> np.ndarray:
     """(C, size + one padded image): ``a`` (N, C, rows, cols) placed channel-major at (top, left) of the zero
     grid. The extra image of zeros at the end covers every shift (``grid.extra`` < hp·wp). On arrays, the
-    grid is a workspace whose margins stay zero (only the interior is ever written); a compile stand-in
-    gets ``np.pad``, which stays traced."""
+    grid is a workspace (``_zero_grid``); a compile stand-in gets ``np.pad``, which stays traced."""
     rows, cols = a.shape[2:]
     if type(a) is not np.ndarray:
         widths = ((0, 0), (0, 1), (top, grid.hp - top - rows), (left, grid.wp - left - cols))
         return np.pad(a.transpose(1, 0, 2, 3), widths).reshape(a.shape[1], -1)
-    c = a.shape[1]
-    flat = workspace(f"conv {tag} {top} {left} {rows} {cols}", (c, grid.n + 1, grid.hp, grid.wp), a.dtype)
-    flat[:, :grid.n, top:top + rows, left:left + cols] = a.transpose(1, 0, 2, 3)
-    return flat.reshape(c, -1)
+    flat = _zero_grid(a, grid, top, left, tag)
+    flat.reshape(-1, grid.n + 1, grid.hp, grid.wp)[:, :grid.n, top:top + rows, left:left + cols] = \
+        a.transpose(1, 0, 2, 3)
+    return flat
+
+
+def _zero_grid(a, grid: _Grid, top: int, left: int, tag: str | None, ones_row: bool = False) -> np.ndarray:
+    """(C, size + hp·wp) of zeros, or what was placed before in its interior (the (rows, cols) of ``a`` at (top,
+    left) of each block): a workspace whose margins stay zero because only that interior is ever written;
+    with ``tag`` None, a fresh array (one kept past the call), with ``ones_row`` a last row of ones."""
+    c, (rows, cols) = a.shape[1], a.shape[2:]
+    shape = (c + ones_row, (grid.n + 1) * grid.hp * grid.wp)
+    if tag is not None:
+        return workspace(f"conv {tag} {top} {left} {rows} {cols}", shape, a.dtype)
+    flat = np.zeros(shape, a.dtype)
+    if ones_row:
+        flat[c] = 1
+    return flat
 
 
 def _rows(x, grid: _Grid, kernel, padding, ones_row: bool = False) -> np.ndarray:
@@ -107,13 +127,25 @@ def _output_grad_on_grid(g, grid: _Grid) -> np.ndarray:
     return _on_grid(g, grid, 0, 0, "output grad")[:, :grid.size]
 
 
+class _InputOnGrid(NamedTuple):
+    """What the compiled forward saves for the weight gradient: the input on its grid, (C, size + hp·wp),
+    and, with a bias, one more row of ones (the bias gradient is then a row of the first product)."""
+    flat: np.ndarray
+
+
 def _conv_saving(x, w, b, padding):
     """(output, the shifted rows the weight gradient reuses). One product per kernel row p, each added
     into the output where BLAS allows (``_blas.gemm``); the bias rides in the first, as the weight of a
     row of ones. The output is copied out of the grid once, contiguous, so that the layers after it read
-    it in order."""
+    it in order. With autonp[fast] and a 3×3 kernel: the compiled correlation, saving the input's grid."""
     f, c, kh, kw = w.shape
     grid = _grid(x.shape, (kh, kw), padding)
+    if _numba.correlates(x, w, *(() if b is None else (b,)), kernel=(kh, kw), channels=f):
+        flat = _zero_grid(x, grid, padding[0], padding[1], None, ones_row=b is not None)
+        out = _numba.correlate_3x3(x, padding[0], padding[1], flat[:c], w, None if b is None else np.reshape(b, f),
+                                   grid.wp, grid.hp * grid.wp, (grid.n, f, grid.ho, grid.wo))
+        if out is not None:
+            return out, _InputOnGrid(flat)
     rows = _rows(x, grid, (kh, kw), padding, ones_row=b is not None)
     dtype = np.result_type(w, x) if b is None else np.result_type(w, x, b)
     by_row = w.transpose(2, 0, 1, 3).reshape(kh, f, c * kw).astype(dtype, order="C")  # (p, f, (c, q))
@@ -131,8 +163,26 @@ def _conv(x, w, b, padding):
 
 
 def _input_grad(g, w, x_shape, padding):
+    compiled = _input_grad_compiled(g, w, x_shape, padding)
+    if compiled is not None:
+        return compiled[0]
     grid = _grid(x_shape, w.shape[2:], padding)
     return _input_grad_on_grid(_output_grad_on_grid(g, grid), w, grid, padding)
+
+
+def _input_grad_compiled(g, w, x_shape, padding):
+    """(dx, g on its grid, that grid) by the compiled correlation: g with margins kh−1−p correlated with the
+    flipped kernel, its channels swapped; None where the compiled path does not apply (padding ≥ kernel)."""
+    f, c, kh, kw = w.shape
+    ph, pw = padding
+    if ph > kh - 1 or pw > kw - 1 or not _numba.correlates(g, w, kernel=(kh, kw), channels=c):
+        return None
+    margins = (kh - 1 - ph, kw - 1 - pw)
+    grid = _grid(g.shape, (kh, kw), margins)  # its output is the input's height and width
+    flat = _zero_grid(g, grid, *margins, "output grad, flipped kernel")
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    dx = _numba.correlate_3x3(g, *margins, flat, flipped, None, grid.wp, grid.hp * grid.wp, tuple(x_shape))
+    return None if dx is None else (dx, flat, grid)
 
 
 def _input_grad_on_grid(g_grid, w, grid: _Grid, padding):
@@ -154,8 +204,26 @@ def _input_grad_on_grid(g_grid, w, grid: _Grid, padding):
 
 def _weight_grad(g, x, w_shape, padding, rows=None):
     grid = _grid(x.shape, w_shape[2:], padding)
+    if isinstance(rows, _InputOnGrid):
+        return _weight_grad_from_grid(_output_grad_on_grid(g, grid), rows.flat, w_shape, grid)[0]
     rows = _rows(x, grid, w_shape[2:], padding) if rows is None else rows
     return _weight_and_bias_grad(_output_grad_on_grid(g, grid), rows, w_shape, grid)[0]
+
+
+def _weight_grad_from_grid(g_grid, flat, w_shape, grid: _Grid):
+    """(dw, db or None) from the input on its grid (the compiled forward's): for each kernel offset, the input
+    read from that offset, @ gᵀ, in chunks (``long_product``). With the grid's row of ones, the first
+    product's last row is Σ g, the bias gradient (g is zero on the grid where no output is)."""
+    f, c, kh, kw = w_shape
+    dw = np.empty((c, kh, kw, f), np.result_type(flat, g_grid))
+    first = long_product(flat[:, :grid.size], g_grid.T)
+    dw[:, 0, 0] = first[:c]
+    for p in range(kh):
+        for q in range(kw):
+            if p or q:
+                shift = p * grid.wp + q
+                dw[:, p, q] = long_product(flat[:c, shift:shift + grid.size], g_grid.T)
+    return dw.transpose(3, 0, 1, 2).copy(), (first[c] if flat.shape[0] > c else None)
 
 
 def _weight_and_bias_grad(g_grid, rows, w_shape, grid: _Grid):
@@ -203,11 +271,23 @@ class _ConvGradients:
             return conv2d.vjps[i](self.g, self.ans, *self.vals, **self.kwargs)
         x, w, _, padding = self.vals
         grid = _grid(x.shape, w.shape[2:], padding)
+        saved = self.kwargs["saved"]
+        if i == 0:
+            compiled = _input_grad_compiled(self.g, w, x.shape, padding)
+            if compiled is not None:
+                dx, flat, g_grid = compiled
+                if g_grid.hp == grid.hp and g_grid.wp == grid.wp:  # g on x's grid is a view of it (margins zero)
+                    shift = (w.shape[2] - 1 - padding[0]) * grid.wp + w.shape[3] - 1 - padding[1]
+                    self.g_grid = flat[:, shift:shift + grid.size]
+                return dx
         if self.g_grid is None:
             self.g_grid = _output_grad_on_grid(self.g, grid)
         if i == 0:
             return _input_grad_on_grid(self.g_grid, w, grid, padding)
-        dw, self.db = _weight_and_bias_grad(self.g_grid, self.kwargs["saved"], w.shape, grid)
+        if isinstance(saved, _InputOnGrid):
+            dw, self.db = _weight_grad_from_grid(self.g_grid, saved.flat, w.shape, grid)
+        else:
+            dw, self.db = _weight_and_bias_grad(self.g_grid, saved, w.shape, grid)
         return dw
 
 

@@ -1,0 +1,85 @@
+"""OpenBLAS's idle threads go to sleep ~0.4 ms after a product instead of ~0.1 s (with autonp[fast]).
+
+NumPy's OpenBLAS keeps its worker threads spinning for 2^28 clock ticks after every threaded product,
+waiting for the next one: ~0.1 s at 2.6 GHz. Measured on this project's 2-core machine: 0.10-0.11 s of
+CPU time in the 0.5 s after one 512×512 float32 product, and none with ``OPENBLAS_THREAD_TIMEOUT=20``.
+A thread of autonp's own, the compiled convolution's helper (``_numba.correlate_3x3``), shares its core
+with that spinning worker: the 8->16 layer's forward and backward, each right after a product, took
+17.5-19.1 ms on two threads with OpenBLAS's default against 13.0-13.7 ms with the spin at 2^18-2^22 ticks.
+
+So when the compiled kernels are on (numba installed, ``AUTONP_NUMBA`` not ``0``) and the environment does
+not set ``OPENBLAS_THREAD_TIMEOUT``, importing autonp sets the spin to 2^20 ticks (~0.4 ms: the products of a
+training step follow each other more closely than that and still find the threads awake) and stops
+OpenBLAS's threads, which read the setting when they start again, at the next threaded product. This is
+process-wide, as ``OPENBLAS_THREAD_TIMEOUT`` itself is, so it is said here and in the performance docs; set
+the variable yourself to choose (28 is OpenBLAS's default: the compiled convolution then stays off, and the
+BLAS path runs). Only the OpenBLAS that NumPy's wheels bundle is touched; anything else is left alone.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+
+from ._blas import _bundled_libraries
+
+VARIABLE = "OPENBLAS_THREAD_TIMEOUT"
+SHORT = 20          # log2 of the ticks autonp sets
+SHORT_ENOUGH = 22   # the most at which the compiled convolution's helper thread was measured to win (~1.6 ms)
+DEFAULT = 28        # OpenBLAS's own
+_FUNCTIONS = ("openblas_thread_timeout", "openblas_read_env", "blas_thread_shutdown_")
+_library: ctypes.CDLL | None | bool = False  # False: not looked for yet
+_spin: int | None = None
+
+
+def _openblas() -> ctypes.CDLL | None:
+    """NumPy's bundled OpenBLAS, if it has the functions this module calls."""
+    global _library
+    if _library is False:
+        _library = None
+        for path in _bundled_libraries():
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            if all(hasattr(lib, name) for name in _FUNCTIONS):
+                _library = lib
+                break
+    return _library
+
+
+def spin() -> int | None:
+    """log2 of the clock ticks OpenBLAS's idle threads spin before they sleep (OpenBLAS clamps the setting to
+    4-30; unset, 28); None when NumPy's bundled OpenBLAS is not there."""
+    global _spin
+    if _spin is None:
+        lib = _openblas()
+        if lib is None:
+            return None
+        setting = lib.openblas_thread_timeout()
+        _spin = DEFAULT if setting <= 0 else min(max(setting, 4), 30)
+    return _spin
+
+
+def short_spin() -> bool:
+    """OpenBLAS's idle threads sleep within ~1.6 ms of a product (at most 2^22 ticks), so that a thread of
+    ours gets the core they were on."""
+    s = spin()
+    return s is not None and s <= SHORT_ENOUGH
+
+
+def shorten_spin(exponent: int = SHORT) -> bool:
+    """Set OpenBLAS's spin to 2^``exponent`` ticks, unless the environment sets it; True if it was set.
+    OpenBLAS reads the setting when its threads start, so they are stopped here; the next threaded product
+    starts them again (as after a ``fork``, where OpenBLAS stops them itself)."""
+    global _spin
+    lib = _openblas()
+    if lib is None or os.environ.get(VARIABLE):
+        return False
+    os.environ[VARIABLE] = str(exponent)
+    try:
+        lib.openblas_read_env()
+    finally:
+        del os.environ[VARIABLE]  # not inherited: a child process decides for itself, as this one did
+    lib.blas_thread_shutdown_()
+    _spin = None
+    return spin() == exponent
