@@ -525,7 +525,7 @@ def test_the_compiled_convolution_equals_the_blas_path_and_the_definition(dtype,
     for (n, c, h, wd), f, pad, with_bias in [((1, 1, 3, 3), 1, 0, True), ((3, 5, 7, 6), 6, 1, False),
                                                ((2, 4, 5, 9), 5, 2, True), ((5, 2, 4, 4), 4, 1, True),
                                                ((4, 8, 10, 12), 16, 1, True), ((2, 7, 3, 8), 5, 0, False),
-                                               ((3, 4, 6, 5), 7, 1, True)]:
+                                               ((3, 4, 6, 5), 7, 1, True), ((2, 16, 6, 7), 20, 1, True)]:
         x = rng.normal(size=(n, c, h, wd)).astype(dtype)
         w = rng.normal(size=(f, c, 3, 3)).astype(dtype)
         b = rng.normal(size=f).astype(dtype) if with_bias else None

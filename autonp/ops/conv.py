@@ -213,8 +213,17 @@ def _weight_grad(g, x, w_shape, padding, rows=None):
 def _weight_grad_from_grid(g_grid, flat, w_shape, grid: _Grid):
     """(dw, db or None) from the input on its grid (the compiled forward's): for each kernel offset, the input
     read from that offset, @ gᵀ, in chunks (``long_product``). With the grid's row of ones, the first
-    product's last row is Σ g, the bias gradient (g is zero on the grid where no output is)."""
+    product's last row is Σ g, the bias gradient (g is zero on the grid where no output is). Where C·F > 256
+    or C < 4, the shifted rows are made here and the BLAS path's kh products run instead: measured in
+    process, 1->16 channels on 28×28 took 1.2-1.4 ms from the grid against 0.9-1.2 from rows, 8->16 3.7-4.4
+    against 5.3-6.1, 16->32 on 14×14 6.0-7.5 against 4.1-4.5 (batch 128, float32)."""
     f, c, kh, kw = w_shape
+    if c * f > 256 or c < 4:
+        length, k = grid.size + (kh - 1) * grid.wp, c * kw
+        rows = np.empty((k + flat.shape[0] - c, length), flat.dtype)
+        np.stack([flat[:c, q:q + length] for q in range(kw)], axis=1, out=rows[:k].reshape(c, kw, length))
+        rows[k:] = flat[c:, :length]  # the row of ones, if there is one
+        return _weight_and_bias_grad(g_grid, rows, w_shape, grid)
     dw = np.empty((c, kh, kw, f), np.result_type(flat, g_grid))
     first = long_product(flat[:, :grid.size], g_grid.T)
     dw[:, 0, 0] = first[:c]
