@@ -4,8 +4,9 @@ Chosen when numba is installed and the environment variable ``AUTONP_NUMBA`` is 
 first use. The NumPy code each one replaces stays: it is the default install's path, and the tests compare
 the two.
 Each kernel is compiled once per machine (``cache=True``), does the NumPy path's arithmetic in its order
-(no ``fastmath``), and runs on the calling thread: with ``parallel=True`` numba's threads fought OpenBLAS's,
-which keep spinning after a product (the CNN step measured 59-65 ms against 40-55 ms single-threaded).
+(no ``fastmath``), and runs on the calling thread (the convolution's: see below): with ``parallel=True``
+numba's threads fought OpenBLAS's, which keep spinning after a product (the CNN step measured 59-65 ms
+against 40-55 ms single-threaded).
 
 Measured before each went in (``python benchmarks/kernels.py`` times each kernel against the NumPy code it
 replaces): max-pool's backward over 2×2 tiling windows (a CNN's pools), one pass with the four comparisons
@@ -18,14 +19,15 @@ convolution's backward; numba 1.5x slower, and one pass over the kh·kw streams 
 slower than the one product on the padded grid), and a max-pool kernel for any window (0.8x NumPy on one
 thread; 1.9x on two, but then its threads fought OpenBLAS's and the whole CNN step got slower), and a one-pass
 Adam update (0.54-0.61 vs 0.44-0.49 ms: its float64 division per element is slower than NumPy's passes).
-Also left out: a direct 3×3 correlation for the convolution's forward and input gradient (four output
-channels per pass over nine shifted reads, vectorised across grid positions; ~85% of one core's
-multiply-add rate), its images split with a helper thread, and the weight gradient as BLAS products per
-kernel offset on the two threads. The 8->16 layer's forward and backward took 9.1-10.4 ms against the
-BLAS path's 12.9-14.8 ms when run back to back, but right after another OpenBLAS product (whose worker
-spins ~0.1 s, as in any training step) 15.2-20.2 against 13.9-18.6 ms: the helper thread shares a core
-with that spinning worker. In ``benchmarks/run.py --only conv`` its variants measured 1.76-2.27x PyTorch
-against 2.03-2.29x for the BLAS path. ``python benchmarks/kernels.py`` repeats the forward's part of this.
+The 3×3 convolution's forward and input gradient (``correlate_3x3``: four output channels per pass over
+nine shifted reads of an input channel, vectorised across grid positions, ~85% of one core's multiply-add
+rate) run on two threads: the images are split with a helper thread that sleeps between calls. That only
+pays while OpenBLAS's idle threads leave the second core soon after a product (``_blas_threads``, which
+autonp arranges at import): with OpenBLAS's default 0.1 s spin, the 8->16 layer's forward and backward,
+right after a product as in any training step, took 15.2-20.2 ms against the BLAS path's 13.9-18.6; with
+the spin at 2^20 ticks, 11.1 against 14.5-16.4 ms (in process, interleaved), and 1.47x PyTorch in
+``benchmarks/run.py --only conv`` against 2.01-2.35x for the BLAS path. Where OpenBLAS spins long (the
+user's ``OPENBLAS_THREAD_TIMEOUT`` above 22, or another BLAS), the BLAS path runs.
 """
 from __future__ import annotations
 
