@@ -552,6 +552,35 @@ def test_the_compiled_convolution_equals_the_blas_path_and_the_definition(dtype,
             assert np.abs(fast - want).max() <= tol * scale and np.abs(fast - slow).max() <= tol * scale
 
 
+def test_the_compiled_convolution_gives_each_thread_its_own_answer():
+    """Threads that convolve at once share the kernel's one helper thread (their halves queue there) and
+    keep their own grids: each gets, every time, what it got alone."""
+    import threading
+    numba_or_skip()
+
+    def layer(seed):
+        r = np.random.default_rng(seed)
+        x = anp.Tensor(r.normal(size=(6, 8, 9, 9)).astype(np.float32), requires_grad=True)
+        w = anp.Tensor(r.normal(size=(12, 8, 3, 3)).astype(np.float32), requires_grad=True)
+        y = F.conv2d(x, w, padding=1)
+        (y * y).sum().backward()
+        return y.numpy(), x.grad.numpy(), w.grad.numpy()
+
+    alone = [layer(seed) for seed in range(4)]
+    failures = []
+
+    def worker(seed):
+        for _ in range(10):
+            if not all(np.array_equal(a, b) for a, b in zip(layer(seed), alone[seed])):
+                failures.append(seed)
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+
+
 def test_the_compiled_convolution_stays_off_while_openblas_threads_spin():
     """With OPENBLAS_THREAD_TIMEOUT set by the user to OpenBLAS's default, autonp leaves it, and the BLAS path
     runs (the compiled kernel's helper would share a core with OpenBLAS's spinning worker); unset, autonp
