@@ -59,13 +59,18 @@ def _bind(lib, prefix: str, suffix: str, integer) -> dict:
     return fns
 
 
-def _load() -> dict:
-    """The library's functions, or {} when none passes the check against NumPy."""
+def opened_libraries():
+    """Each of ``_bundled_libraries`` that loads, as a ``ctypes.CDLL``."""
     for path in _bundled_libraries():
         try:
-            lib = ctypes.CDLL(path)
+            yield ctypes.CDLL(path)
         except OSError:
             continue
+
+
+def _load() -> dict:
+    """The library's functions, or {} when none passes the check against NumPy."""
+    for lib in opened_libraries():
         for names in _NAMES:
             fns = _bind(lib, *names)
             if fns and _agrees(fns):

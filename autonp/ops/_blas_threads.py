@@ -18,33 +18,23 @@ BLAS path runs). Only the OpenBLAS that NumPy's wheels bundle is touched; anythi
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
-from ._blas import _bundled_libraries
+from ._blas import opened_libraries
 
 VARIABLE = "OPENBLAS_THREAD_TIMEOUT"
 SHORT = 20          # log2 of the ticks autonp sets
 SHORT_ENOUGH = 22   # the most at which the compiled convolution's helper thread was measured to win (~1.6 ms)
 DEFAULT = 28        # OpenBLAS's own
 _FUNCTIONS = ("openblas_thread_timeout", "openblas_read_env", "blas_thread_shutdown_")
-_library: ctypes.CDLL | None | bool = False  # False: not looked for yet
 _spin: int | None = None
 
 
+@functools.cache
 def _openblas() -> ctypes.CDLL | None:
     """NumPy's bundled OpenBLAS, if it has the functions this module calls."""
-    global _library
-    if _library is False:
-        _library = None
-        for path in _bundled_libraries():
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            if all(hasattr(lib, name) for name in _FUNCTIONS):
-                _library = lib
-                break
-    return _library
+    return next((lib for lib in opened_libraries() if all(hasattr(lib, name) for name in _FUNCTIONS)), None)
 
 
 def spin() -> int | None:

@@ -25,8 +25,8 @@ grid once, for both (``conv2d.vjp_all``).
 With autonp[fast], a 3×3 kernel's forward and input gradient are instead a compiled correlation on the
 same grid (``_numba.correlate_3x3``, on two threads); the input gradient is the correlation of the output
 gradient, placed on its own grid with margins kh−1−p, with the kernel flipped and its channels swapped.
-The weight gradient stays one chunked product per kernel offset, read straight from the forward's grid
-(saved instead of the shifted rows)."""
+The weight gradient reads the forward's grid, saved instead of the shifted rows: one chunked product per
+kernel offset, or (where that measured slower, ``_weight_grad_from_grid``) the shifted rows made from it."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -98,12 +98,16 @@ def _zero_grid(a, grid: _Grid, top: int, left: int, tag: str | None, ones_row: b
 
 
 def _rows(x, grid: _Grid, kernel, padding, ones_row: bool = False) -> np.ndarray:
+    """The shifted rows (``_shifted_rows``) of the input ``x`` placed on the grid."""
+    return _shifted_rows(_on_grid(x, grid, padding[0], padding[1], "input"), grid, kernel, ones_row)
+
+
+def _shifted_rows(flat, grid: _Grid, kernel, ones_row: bool = False) -> np.ndarray:
     """(C·kw, size + (kh−1)·wp): row (c, q) is channel c of the padded input on the grid, shifted by q.
     The product for kernel row p reads its columns from p·wp on (a view: BLAS takes the row stride), so
     kh·kw offsets cost kw row copies, not an im2col matrix of kh·kw. With ``ones_row``, one more row of
     ones: the bias's column of the weights adds it in the first product, and the same row makes the bias
     gradient a column of the weight gradient's first product."""
-    flat = _on_grid(x, grid, padding[0], padding[1], "input")
     kw, length = kernel[1], grid.size + (kernel[0] - 1) * grid.wp
     shifted = [flat[:, q:q + length] for q in range(kw)]
     k = flat.shape[0] * kw
@@ -219,10 +223,7 @@ def _weight_grad_from_grid(g_grid, flat, w_shape, grid: _Grid):
     against 5.3-6.1, 16->32 on 14×14 6.0-7.5 against 4.1-4.5 (batch 128, float32)."""
     f, c, kh, kw = w_shape
     if c * f > 256 or c < 4:
-        length, k = grid.size + (kh - 1) * grid.wp, c * kw
-        rows = np.empty((k + flat.shape[0] - c, length), flat.dtype)
-        np.stack([flat[:c, q:q + length] for q in range(kw)], axis=1, out=rows[:k].reshape(c, kw, length))
-        rows[k:] = flat[c:, :length]  # the row of ones, if there is one
+        rows = _shifted_rows(flat[:c], grid, (kh, kw), ones_row=flat.shape[0] > c)
         return _weight_and_bias_grad(g_grid, rows, w_shape, grid)
     dw = np.empty((c, kh, kw, f), np.result_type(flat, g_grid))
     first = long_product(flat[:, :grid.size], g_grid.T)
