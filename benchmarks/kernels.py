@@ -48,12 +48,12 @@ def direct_convolution(rng) -> None:
 
     def compiled(threads: int):
         def run():
-            cpus, _numba._CPUS = _numba._CPUS, threads
+            cpus, _blas_threads.CPUS = _blas_threads.CPUS, threads
             try:
                 flat = np.zeros((8, (grid.n + 1) * grid.hp * grid.wp), np.float32)
                 return _numba.correlate_3x3(x, 1, 1, flat, w, None, grid.wp, grid.hp * grid.wp, (128, 16, 28, 28))
             finally:
-                _numba._CPUS = cpus
+                _blas_threads.CPUS = cpus
         return run
 
     def blas_path():

@@ -237,3 +237,33 @@ def test_a_convolution_of_mixed_dtypes_and_odd_layouts_equals_its_definition():
         (out * dout).sum().backward()
         np.testing.assert_allclose(tw.grad.numpy(), dw, rtol=tol, atol=tol, err_msg=name)
         np.testing.assert_allclose(tx.grad.numpy(), dx, rtol=tol, atol=tol, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("k, f, length, kh, kw, split", [
+    (9, 16, 8 * 64 + 37, 3, 3, True),     # eight pieces and a tail, halves on two threads
+    (9, 16, 8 * 64 + 37, 3, 3, False),    # the same on one thread
+    (5, 3, 11 * 64, 2, 3, True),          # no tail
+    (25, 16, 50, 3, 1, True),             # shorter than one piece: the tail alone
+    (300, 16, 640, 3, 3, True),           # K·F > 2048: one long_product per offset
+])
+def test_shifted_long_products_equal_each_offsets_product(monkeypatch, dtype, rtol, k, f, length, kh, kw, split):
+    """Every (p, q) entry is ``a`` read from column p·step + q on, times ``b``, as float64 products made one
+    by one here (the oracle), whether the pieces are split with the helper thread or not."""
+    from autonp.ops import _blas_threads, _kernels
+    r = np.random.default_rng(k + f + length)
+    step = 13
+    a = r.normal(size=(k, (kh - 1) * step + kw - 1 + length + 5)).astype(dtype)[:, :-2]  # rows apart
+    b = r.normal(size=(f, length)).astype(dtype).T  # a transposed view, as the convolution passes g
+    monkeypatch.setattr(_blas_threads, "short_spin", lambda: split)
+    halves = []
+    two_threads = _blas_threads.on_two_threads
+    monkeypatch.setattr(_blas_threads, "on_two_threads", lambda work, n: halves.append(n) or two_threads(work, n))
+    got = _kernels.shifted_long_products(a, b, length, kh, kw, step, chunk=64)
+    want = np.empty((kh, kw, k, f))
+    for p in range(kh):
+        for q in range(kw):
+            want[p, q] = a[:, p * step + q:p * step + q + length].astype(np.float64) @ b.astype(np.float64)
+    assert got.shape == want.shape and got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
+    assert bool(halves) == (split and length >= 8 * 64 and k * f <= 2048)

@@ -20,6 +20,9 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 from ._blas import opened_libraries
 
@@ -73,3 +76,28 @@ def shorten_spin(exponent: int = SHORT) -> bool:
     lib.blas_thread_shutdown_()
     _spin = None
     return spin() == exponent
+
+
+_helper: ThreadPoolExecutor | None = None
+_helper_lock = threading.Lock()
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def on_two_threads(work: Callable[[int, int], object], n: int) -> list:
+    """``[work(0, n // 2), work(n // 2, n)]``, the second on a helper thread (one for the process, asleep
+    between calls) while the calling thread does the first; ``[work(0, n)]`` where there is one CPU or
+    n < 2. For work that releases the GIL (a numba kernel, small BLAS products that OpenBLAS runs on one
+    thread), and only while OpenBLAS's idle threads leave the second core soon after a product
+    (``short_spin``): the callers check that."""
+    global _helper
+    if CPUS < 2 or n < 2:
+        return [work(0, n)]
+    with _helper_lock:
+        if _helper is None:
+            _helper = ThreadPoolExecutor(1, thread_name_prefix="autonp-helper")
+    other = _helper.submit(work, n // 2, n)
+    try:
+        mine = work(0, n // 2)
+    finally:
+        theirs = other.result()
+    return [mine, theirs]

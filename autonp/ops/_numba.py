@@ -31,10 +31,9 @@ user's ``OPENBLAS_THREAD_TIMEOUT`` above 22, or another BLAS), the BLAS path run
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -193,28 +192,6 @@ def _correlate_3x3(images, top, left, src, w9, bias, offsets, wp, block, out, n0
                     out[n, f + r, i, :] = buf[r, i * wp:i * wp + wo]
 
 
-_helper: ThreadPoolExecutor | None = None
-_helper_lock = threading.Lock()
-_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _on_two_threads(kernel, args: tuple, n: int) -> None:
-    """``kernel(*args, n0, n1)`` over images [0, n): the second half on a helper thread (kept, asleep
-    between calls), the first on the calling one; one thread where there is one CPU or one image."""
-    global _helper
-    if _CPUS < 2 or n < 2:
-        kernel(*args, 0, n)
-        return
-    with _helper_lock:
-        if _helper is None:
-            _helper = ThreadPoolExecutor(1, thread_name_prefix="autonp-kernel")
-    other = _helper.submit(kernel, *args, n // 2, n)
-    try:
-        kernel(*args, 0, n // 2)
-    finally:
-        other.result()
-
-
 def correlates(*arrays, kernel: tuple[int, int], channels: int) -> bool:
     """The compiled 3×3 correlation applies: the kernels are on, the arrays are plain float arrays of one
     dtype, the kernel is 3×3, it makes at least 4 output ``channels`` (it makes them four at a time: for
@@ -241,5 +218,6 @@ def correlate_3x3(a: np.ndarray, top: int, left: int, flat: np.ndarray, weights:
         b[:f] = bias
     offsets = np.array([p * wp + q for p in range(3) for q in range(3)], np.int64)
     out = np.empty(out_shape, flat.dtype)
-    _on_two_threads(kernel, (a, top, left, flat, w9, b, offsets, wp, block, out), out_shape[0])
+    _blas_threads.on_two_threads(functools.partial(kernel, a, top, left, flat, w9, b, offsets, wp, block, out),
+                                 out_shape[0])
     return out

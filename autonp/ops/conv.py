@@ -36,7 +36,7 @@ import numpy as np
 from ..tensor import Primitive, Tensor
 from . import _numba
 from ._blas import gemm
-from ._kernels import long_product, ones, workspace
+from ._kernels import ones, shifted_long_products, workspace
 from .reductions import sum as ops_sum
 
 
@@ -225,15 +225,8 @@ def _weight_grad_from_grid(g_grid, flat, w_shape, grid: _Grid):
     if c * f > 256 or c < 4:
         rows = _shifted_rows(flat[:c], grid, (kh, kw), ones_row=flat.shape[0] > c)
         return _weight_and_bias_grad(g_grid, rows, w_shape, grid)
-    dw = np.empty((c, kh, kw, f), np.result_type(flat, g_grid))
-    first = long_product(flat[:, :grid.size], g_grid.T)
-    dw[:, 0, 0] = first[:c]
-    for p in range(kh):
-        for q in range(kw):
-            if p or q:
-                shift = p * grid.wp + q
-                dw[:, p, q] = long_product(flat[:c, shift:shift + grid.size], g_grid.T)
-    return dw.transpose(3, 0, 1, 2).copy(), (first[c] if flat.shape[0] > c else None)
+    products = shifted_long_products(flat, g_grid.T, grid.size, kh, kw, grid.wp)  # (p, q, c + ones, f)
+    return products[:, :, :c].transpose(3, 2, 0, 1).copy(), (products[0, 0, c] if flat.shape[0] > c else None)
 
 
 def _weight_and_bias_grad(g_grid, rows, w_shape, grid: _Grid):
@@ -242,10 +235,9 @@ def _weight_and_bias_grad(g_grid, rows, w_shape, grid: _Grid):
     product's last row is Σ g, the bias gradient (g is zero on the grid where no output is)."""
     f, c, kh, kw = w_shape
     k = c * kw
-    first = long_product(_at_row(rows, grid, 0, rows.shape[0]), g_grid.T)
-    parts = [first[:k]] + [long_product(_at_row(rows, grid, p, k), g_grid.T) for p in range(1, kh)]
-    dw = np.stack(parts).reshape(kh, c, kw, f).transpose(3, 1, 0, 2)
-    return dw.copy(), (first[k] if rows.shape[0] > k else None)
+    products = shifted_long_products(rows, g_grid.T, grid.size, kh, 1, grid.wp)[:, 0]  # (p, (c, q) + ones, f)
+    dw = products[:, :k].reshape(kh, c, kw, f).transpose(3, 1, 0, 2)
+    return dw.copy(), (products[0, k] if rows.shape[0] > k else None)
 
 
 def _bias_grad(g):
