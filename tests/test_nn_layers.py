@@ -516,7 +516,9 @@ def conv_by_windows(x, w, b, pad):
 def test_the_compiled_convolution_equals_the_blas_path_and_the_definition(dtype, monkeypatch):
     """autonp[fast]'s 3×3 correlation (the forward, and the input gradient as the flipped kernel's) and the
     weight gradient from the saved grid, against the BLAS path and against windows in float64: paddings 0-2,
-    odd sizes, channel counts that are not multiples of four, one image and many, with and without bias."""
+    odd sizes, channel counts that are not multiples of four, one image and many, with and without bias,
+    both ways to the weight gradient (from the grid, from rows) and a grid long enough for its products to be
+    split with the helper thread (``shifted_long_products``)."""
     _numba = numba_or_skip()
     calls = []
     kernel = _numba.correlate_3x3
@@ -525,7 +527,9 @@ def test_the_compiled_convolution_equals_the_blas_path_and_the_definition(dtype,
     for (n, c, h, wd), f, pad, with_bias in [((1, 1, 3, 3), 1, 0, True), ((3, 5, 7, 6), 6, 1, False),
                                                ((2, 4, 5, 9), 5, 2, True), ((5, 2, 4, 4), 4, 1, True),
                                                ((4, 8, 10, 12), 16, 1, True), ((2, 7, 3, 8), 5, 0, False),
-                                               ((3, 4, 6, 5), 7, 1, True), ((2, 16, 6, 7), 20, 1, True)]:
+                                               ((3, 4, 6, 5), 7, 1, True), ((2, 16, 6, 7), 20, 1, True),
+                                               ((2, 32, 5, 5), 64, 1, True),  # (C + 1)·F > 2048: from rows
+                                               ((24, 8, 27, 27), 16, 1, True)]:  # 9 pieces of 2048 positions
         x = rng.normal(size=(n, c, h, wd)).astype(dtype)
         w = rng.normal(size=(f, c, 3, 3)).astype(dtype)
         b = rng.normal(size=f).astype(dtype) if with_bias else None

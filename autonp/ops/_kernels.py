@@ -46,7 +46,7 @@ def long_product(a, b, chunk: int = 2048):
     return out
 
 
-def shifted_long_products(a, b, length: int, kh: int, kw: int, step: int, chunk: int = 2048):
+def shifted_long_products(a, b, length: int, kh: int, kw: int, step: int, chunk: int | None = None):
     """(kh, kw, K, F): ``out[p, q] = a[:, p·step + q:][:, :length] @ b`` for a (K, ≥ (kh−1)·step + kw−1 + length)
     by (length, F), the products a convolution's weight gradient makes at each kernel offset over the grid.
     All of them in one batched product over strided views of ``a`` (no copies), in ``chunk``-long pieces
@@ -58,6 +58,10 @@ def shifted_long_products(a, b, length: int, kh: int, kw: int, step: int, chunk:
     ms one by one, 3.4-3.8 in one call, 2.3-3.7 in two halves on two threads. Large outputs and compile
     stand-ins: ``long_product`` per offset."""
     k, f = a.shape[0], b.shape[1]
+    if chunk is None:  # pieces OpenBLAS runs on one thread, where it can
+        chunk = 2048
+        while k * f * chunk > 1 << 20 and chunk > 256:
+            chunk //= 2
     n = length // chunk
     if (type(a) is not np.ndarray or type(b) is not np.ndarray or k * f > 2048 or a.dtype != b.dtype
             or a.ndim != 2 or a.strides[1] != a.itemsize or a.shape[1] < (kh - 1) * step + kw - 1 + length):

@@ -216,13 +216,15 @@ def _weight_grad(g, x, w_shape, padding, rows=None):
 
 def _weight_grad_from_grid(g_grid, flat, w_shape, grid: _Grid):
     """(dw, db or None) from the input on its grid (the compiled forward's): for each kernel offset, the input
-    read from that offset, @ gᵀ, in chunks (``long_product``). With the grid's row of ones, the first
-    product's last row is Σ g, the bias gradient (g is zero on the grid where no output is). Where C·F > 256
-    or C < 4, the shifted rows are made here and the BLAS path's kh products run instead: measured in
-    process, 1->16 channels on 28×28 took 1.2-1.4 ms from the grid against 0.9-1.2 from rows, 8->16 3.7-4.4
-    against 5.3-6.1, 16->32 on 14×14 6.0-7.5 against 4.1-4.5 (batch 128, float32)."""
+    read from that offset, @ gᵀ, all in one call (``shifted_long_products``). With the grid's row of ones,
+    offset (0, 0)'s last row is Σ g, the bias gradient (g is zero on the grid where no output is). Where
+    C < 3, or (C + 1)·F > 2048 (too large an output for the chunked products), the shifted rows are made here
+    and the BLAS path's kh products run instead. Measured, the weight gradient alone after a product, batch
+    128, float32, from the grid against from rows: 1->16 on 28×28 0.96 against 0.82 ms, 2->16 1.20 against
+    1.09, 3->16 1.13 against 1.49, 8->16 2.21 against 2.79, 16->32 on 14×14 4.01 against 4.75, 32->32 6.78
+    against 7.50, 32->64 on 7×7 5.35 against 3.69."""
     f, c, kh, kw = w_shape
-    if c * f > 256 or c < 4:
+    if c < 3 or (c + 1) * f > 2048:
         rows = _shifted_rows(flat[:c], grid, (kh, kw), ones_row=flat.shape[0] > c)
         return _weight_and_bias_grad(g_grid, rows, w_shape, grid)
     products = shifted_long_products(flat, g_grid.T, grid.size, kh, kw, grid.wp)  # (p, q, c + ones, f)
