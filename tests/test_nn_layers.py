@@ -585,6 +585,31 @@ def test_the_compiled_convolution_gives_each_thread_its_own_answer():
     assert not failures
 
 
+def _halves_in_a_forked_child(queue):
+    from autonp.ops import _blas_threads
+    queue.put(_blas_threads.on_two_threads(lambda i0, i1: list(range(i0, i1)), 6))
+
+
+def test_a_forked_child_gets_a_helper_thread_of_its_own(monkeypatch):
+    """The helper thread that takes half of a convolution's work does not come along into a forked child
+    (a DataLoader or a Dask worker), but its executor would, counting it as idle: the child's first
+    convolution waited forever. The child now starts its own helper and gets both halves."""
+    import multiprocessing
+
+    from autonp.ops import _blas_threads
+    monkeypatch.setattr(_blas_threads, "CPUS", 2)
+    assert _blas_threads.on_two_threads(lambda i0, i1: (i0, i1), 4) == [(0, 2), (2, 4)]  # the parent's helper runs
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_halves_in_a_forked_child, args=(queue,))
+    child.start()
+    child.join(30)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child waited for its parent's helper thread")
+    assert child.exitcode == 0 and queue.get(timeout=5) == [[0, 1, 2], [3, 4, 5]]
+
+
 def test_the_compiled_convolution_stays_off_while_openblas_threads_spin():
     """With OPENBLAS_THREAD_TIMEOUT set by the user to OpenBLAS's default, autonp leaves it, and the BLAS path
     runs (the compiled kernel's helper would share a core with OpenBLAS's spinning worker); unset, autonp

@@ -83,6 +83,17 @@ _helper_lock = threading.Lock()
 CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def _forget_helper() -> None:
+    """In a forked child: the helper thread did not come along, but its executor, which counts it as idle,
+    did; work handed to it would wait forever. The child starts its own on first use."""
+    global _helper, _helper_lock
+    _helper, _helper_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helper)
+
+
 def on_two_threads(work: Callable[[int, int], object], n: int) -> list:
     """``[work(0, n // 2), work(n // 2, n)]``, the second on a helper thread (one for the process, asleep
     between calls) while the calling thread does the first; ``[work(0, n)]`` where there is one CPU or
