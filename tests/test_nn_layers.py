@@ -557,14 +557,15 @@ def test_the_compiled_convolution_equals_the_blas_path_and_the_definition(dtype,
 
 
 def test_the_compiled_convolution_gives_each_thread_its_own_answer():
-    """Threads that convolve at once share the kernel's one helper thread (their halves queue there) and
-    keep their own grids: each gets, every time, what it got alone."""
+    """Threads that convolve at once share the one helper thread (their halves of the correlation and of the
+    weight gradient's products queue there) and keep their own grids: each gets, every time, what it got
+    alone."""
     import threading
     numba_or_skip()
 
     def layer(seed):
         r = np.random.default_rng(seed)
-        x = anp.Tensor(r.normal(size=(6, 8, 9, 9)).astype(np.float32), requires_grad=True)
+        x = anp.Tensor(r.normal(size=(20, 8, 28, 28)).astype(np.float32), requires_grad=True)  # 8 pieces: split
         w = anp.Tensor(r.normal(size=(12, 8, 3, 3)).astype(np.float32), requires_grad=True)
         y = F.conv2d(x, w, padding=1)
         (y * y).sum().backward()
