@@ -14,6 +14,9 @@ OpenBLAS's threads, which read the setting when they start again, at the next th
 process-wide, as ``OPENBLAS_THREAD_TIMEOUT`` itself is, so it is said here and in the performance docs; set
 the variable yourself to choose (28 is OpenBLAS's default: the compiled convolution then stays off, and the
 BLAS path runs). Only the OpenBLAS that NumPy's wheels bundle is touched; anything else is left alone.
+
+The helper thread lives here too (``on_two_threads``): the compiled correlation splits its images with it,
+and the weight gradient's small products (``_kernels.shifted_long_products``) their pieces.
 """
 from __future__ import annotations
 

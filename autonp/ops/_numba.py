@@ -13,15 +13,18 @@ replaces): max-pool's backward over 2×2 tiling windows (a CNN's pools), one pas
 of a window together instead of a comparison, a count and a write per window offset: 2.6-3.0x faster;
 its forward, one pass instead of three strided maxima: 2.1-2.8x; ReLU's backward, g · (x > 0) in one
 pass without the mask array: 2.1-2.7x.
-Tried and left out, because NumPy with OpenBLAS was as fast or faster: col2im (the kh·kw contiguous additions of the
-convolution's backward; numba 1.5x slower, and one pass over the kh·kw streams level with NumPy, 1.51 vs
-1.48 ms: memory-bound either way), direct convolution loops, NCHW and channels-last (1.5-2x
-slower than the one product on the padded grid), and a max-pool kernel for any window (0.8x NumPy on one
-thread; 1.9x on two, but then its threads fought OpenBLAS's and the whole CNN step got slower), and a one-pass
-Adam update (0.54-0.61 vs 0.44-0.49 ms: its float64 division per element is slower than NumPy's passes).
+Tried and left out, because NumPy with OpenBLAS was as fast or faster: the weight gradient (without
+``fastmath`` no sum stays in a register: 20 GFLOP/s on one core at best, against OpenBLAS's 30-40), col2im
+(the kh·kw contiguous additions of the convolution's backward; numba 1.5x slower, and one pass over the kh·kw
+streams level with NumPy, 1.51 vs 1.48 ms: memory-bound either way), direct convolution loops, NCHW and
+channels-last (1.5-2x slower than the one product on the padded grid), and a max-pool kernel for any window
+(0.8x NumPy on one thread; 1.9x on two, but then its threads fought OpenBLAS's and the whole CNN step got
+slower), and a one-pass Adam update (0.54-0.61 vs 0.44-0.49 ms: its float64 division per element is slower
+than NumPy's passes).
 The 3×3 convolution's forward and input gradient (``correlate_3x3``: four output channels per pass over
 nine shifted reads of an input channel, vectorised across grid positions, ~85% of one core's multiply-add
-rate) run on two threads: the images are split with a helper thread that sleeps between calls. That only
+rate) run on two threads: the images are split with a helper thread that sleeps between calls
+(``_blas_threads.on_two_threads``, which the weight gradient's products share). That only
 pays while OpenBLAS's idle threads leave the second core soon after a product (``_blas_threads``, which
 autonp arranges at import): with OpenBLAS's default 0.1 s spin, the 8->16 layer's forward and backward,
 right after a product as in any training step, took 15.2-20.2 ms against the BLAS path's 13.9-18.6; with
