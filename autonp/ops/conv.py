@@ -210,10 +210,16 @@ def _input_grad_on_grid(g_grid, w, grid: _Grid, padding):
 
 def _weight_grad(g, x, w_shape, padding, rows=None):
     grid = _grid(x.shape, w_shape[2:], padding)
-    if isinstance(rows, _InputOnGrid):
-        return _weight_grad_from_grid(_output_grad_on_grid(g, grid), rows.flat, w_shape, grid)[0]
-    rows = _rows(x, grid, w_shape[2:], padding) if rows is None else rows
-    return _weight_and_bias_grad(_output_grad_on_grid(g, grid), rows, w_shape, grid)[0]
+    saved = _rows(x, grid, w_shape[2:], padding) if rows is None else rows
+    return _weight_and_bias_grad_from(_output_grad_on_grid(g, grid), saved, w_shape, grid)[0]
+
+
+def _weight_and_bias_grad_from(g_grid, saved, w_shape, grid: _Grid):
+    """(dw, db or None) from what the forward saved: the input's grid (the compiled forward's) or its
+    shifted rows (the BLAS path's)."""
+    if isinstance(saved, _InputOnGrid):
+        return _weight_grad_from_grid(g_grid, saved.flat, w_shape, grid)
+    return _weight_and_bias_grad(g_grid, saved, w_shape, grid)
 
 
 def _weight_grad_from_grid(g_grid, flat, w_shape, grid: _Grid):
@@ -277,7 +283,6 @@ class _ConvGradients:
             return conv2d.vjps[i](self.g, self.ans, *self.vals, **self.kwargs)
         x, w, _, padding = self.vals
         grid = _grid(x.shape, w.shape[2:], padding)
-        saved = self.kwargs["saved"]
         if i == 0:
             compiled = _input_grad_compiled(self.g, w, x.shape, padding)
             if compiled is not None:
@@ -290,10 +295,7 @@ class _ConvGradients:
             self.g_grid = _output_grad_on_grid(self.g, grid)
         if i == 0:
             return _input_grad_on_grid(self.g_grid, w, grid, padding)
-        if isinstance(saved, _InputOnGrid):
-            dw, self.db = _weight_grad_from_grid(self.g_grid, saved.flat, w.shape, grid)
-        else:
-            dw, self.db = _weight_and_bias_grad(self.g_grid, saved, w.shape, grid)
+        dw, self.db = _weight_and_bias_grad_from(self.g_grid, self.kwargs["saved"], w.shape, grid)
         return dw
 
 
