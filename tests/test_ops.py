@@ -151,6 +151,47 @@ def test_softmax_cross_entropy_vjp():
                              [rng.normal(size=(5, 3)), rng.random((5, 3))]).passed
 
 
+LINEAR_SHAPES = [((6, 4), (4, 3), (1, 3)), ((6, 4), (4, 3), (3,)), ((2, 5, 4), (4, 3), (1, 3)),
+                 ((4,), (4, 3), (1, 3)),        # one sample: the bias makes the output (1, 3)
+                 ((6, 4), (4, 3), (2, 1, 3)), ((4,), (4, 3), (2, 1, 3))]  # a bias of more dimensions broadcasts further
+
+
+@pytest.mark.parametrize("xs, ws, bs", LINEAR_SHAPES)
+def test_linear_is_x_at_w_plus_b_with_its_gradients_by_finite_differences(xs, ws, bs):
+    rng = np.random.default_rng(len(xs) + len(bs))
+    x, w, b = rng.normal(size=xs), rng.normal(size=ws), rng.normal(size=bs)
+    np.testing.assert_array_equal(anp.linear(anp.Tensor(x), w, b).numpy(), x @ w + b)  # NumPy, to the last bit
+    check_vjp(anp.linear, [x, w, b])
+    assert anp.gradgradcheck(anp.linear, [x, w, b]).passed
+
+
+def test_linear_keeps_numpys_dtype_and_leaves_its_inputs_alone():
+    rng = np.random.default_rng(3)
+    x, w = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(4, 3)).astype(np.float32)
+    for b in (np.ones((1, 3), np.float32), np.ones((1, 3)), np.float32(2.0), 0.5):
+        copies = [np.copy(v) for v in (x, w, b)]
+        out = anp.linear(anp.Tensor(x, requires_grad=True), w, b)
+        assert out.dtype == (x @ w + b).dtype, f"bias {type(b).__name__} {np.asarray(b).dtype}"
+        np.testing.assert_array_equal(out.numpy(), x @ w + b)
+        for v, c in zip((x, w, b), copies):
+            np.testing.assert_array_equal(v, c)
+
+
+def test_a_list_operand_of_a_product_differentiates_the_tensor_beside_it():
+    """``[[1, 2]] @ w``: the VJPs read the list as the array NumPy made of it (it raised AttributeError)."""
+    w = anp.Tensor(np.ones((2, 3)), requires_grad=True)
+    ([[1.0, 2.0]] @ w).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [[1, 1, 1], [2, 2, 2]])  # ∂Σ(x·w)/∂w = xᵀ·1, by hand
+    x = anp.Tensor(np.ones((1, 2)), requires_grad=True)
+    anp.linear(x, [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], np.zeros(3)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[6, 15]])  # 1·wᵀ: the row sums of w
+
+
+def test_linear_refuses_a_weight_that_is_not_a_matrix_naming_the_op():
+    with pytest.raises(anp.OpError, match=r"linear.*\(4, 3, 2\)"):
+        anp.linear(anp.Tensor(np.ones((5, 4)), requires_grad=True), np.ones((4, 3, 2)), np.ones(2))
+
+
 def test_forward_saving_hands_its_residual_to_the_vjps_only_when_recording():
     seen = []
 

@@ -44,8 +44,11 @@ class Linear(Module):
         self.bias = Parameter(np.zeros((1, out_features), dtype=dtype), name=f"b{name}") if bias else None
 
     def forward(self, x: Any) -> Tensor:
-        y = x @ self.weight
-        return y + self.bias if self.bias is not None else y
+        if self.bias is None:
+            return x @ self.weight
+        if self.weight.ndim == 2 and (x.ndim if isinstance(x, (Tensor, np.ndarray)) else np.ndim(x)) >= 1:
+            return ops.linear(x, self.weight, self.bias)  # one tape entry
+        return x @ self.weight + self.bias
 
 
 class _Activation(Module):

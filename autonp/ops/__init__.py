@@ -69,6 +69,7 @@ from .linalg import (
     inner,
     inv,
     kron,
+    linear,
     matmul,
     matrix_power,
     multi_dot,

@@ -20,12 +20,14 @@ from .elementwise import abs
 from .reductions import expand, max, min, sum
 from .shape import (
     _axes,
+    _sum_to,
     broadcast_to,
     diagonal,
     getitem,
     moveaxis,
     ravel,
     reshape,
+    sum_to,
     swapaxes,
     unbroadcast,
     where,
@@ -40,8 +42,15 @@ def mT(x):
 # --------------------------------------------------------------------------- matmul
 
 
+def _operand(v):
+    """An operand as the VJPs read it: a list given to ``[[1, 2]] @ t`` as the array NumPy made of it."""
+    return v if hasattr(v, "ndim") else np.asarray(v)
+
+
 def _matmul_vjp_x(g, ans, x, y):
     """∂(x@y) wrt x: g @ yᵀ, with NumPy's rules for 1-D operands."""
+    if not hasattr(y, "ndim"):
+        y = np.asarray(y)
     if y.ndim == 1:
         gx = g * y if x.ndim == 1 else reshape(g, g.shape + (1,)) * y
     elif x.ndim == 1:
@@ -53,6 +62,8 @@ def _matmul_vjp_x(g, ans, x, y):
 
 def _matmul_vjp_y(g, ans, x, y):
     """∂(x@y) wrt y: xᵀ @ g, with NumPy's rules for 1-D operands."""
+    if not hasattr(x, "ndim"):
+        x = np.asarray(x)
     if x.ndim == 1:
         gy = g * x if y.ndim == 1 else reshape(x, (x.shape[0], 1)) * reshape(g, g.shape[:-1] + (1, g.shape[-1]))
     elif y.ndim == 1:
@@ -63,6 +74,61 @@ def _matmul_vjp_y(g, ans, x, y):
 
 
 matmul = Primitive("matmul", oriented_matmul).defvjp(_matmul_vjp_x, _matmul_vjp_y)
+
+
+def _linear(x, w, b):
+    """linear(x, w, b) = x @ w + b, with w of shape (in, out): a dense layer as one tape entry (``nn.Linear``).
+    ∂x = g·wᵀ, ∂w = xᵀ·g, ∂b = g summed over the axes b was broadcast along. The bias is added into the
+    product's own buffer where that gives NumPy's result (one pass and one array less than x @ w + b)."""
+    x, w = _operand(x), _operand(w)
+    if w.ndim != 2 or x.ndim == 0:
+        raise ValueError(f"expects x of shape (..., in) and w of shape (in, out), got x {x.shape} and w {w.shape}")
+    out = oriented_matmul(x, w)
+    if _adds_in_place(out, b):
+        out += b
+        return out
+    return out + b
+
+
+def _adds_in_place(out, b) -> bool:
+    """Is ``out += b`` the same as ``out + b``: the same dtype, and ``b`` broadcasts into ``out``'s shape."""
+    if type(out) is not np.ndarray or type(b) is not np.ndarray or b.dtype != out.dtype or b.ndim > out.ndim:
+        return False
+    return all(n == 1 or n == m for n, m in zip(b.shape[::-1], out.shape[::-1]))
+
+
+def _product_part(g, x, w):
+    """g summed down to the shape of x @ w (a bias of more dimensions may have broadcast it further)."""
+    x_shape = x.shape if hasattr(x, "shape") else np.shape(x)
+    shape = x_shape[:-1] + (w.shape if hasattr(w, "shape") else np.shape(w))[1:]
+    return g if g.shape == shape else sum_to(g, shape)
+
+
+def _rows_of_plain_arrays(g, x, w) -> bool:
+    """The common case of a backward pass: g, x, w plain 2-D arrays, g shaped like x @ w (N, out)."""
+    return (type(g) is np.ndarray and type(x) is np.ndarray and type(w) is np.ndarray and x.ndim == 2
+            and w.ndim == 2 and g.shape == (x.shape[0], w.shape[1]))
+
+
+def _linear_vjp_x(g, ans, x, w, b):
+    if _rows_of_plain_arrays(g, x, w):
+        return oriented_matmul(g, w.T)  # what the general line below computes, without its dispatch
+    return _matmul_vjp_x(_product_part(g, x, w), ans, x, w)
+
+
+def _linear_vjp_w(g, ans, x, w, b):
+    if _rows_of_plain_arrays(g, x, w):
+        return oriented_matmul(x.T, g)
+    return _matmul_vjp_y(_product_part(g, x, w), ans, x, w)
+
+
+def _linear_vjp_b(g, ans, x, w, b):
+    if type(g) is np.ndarray and type(b) is np.ndarray:
+        return _sum_to(g, b.shape)  # sum_to's own forward: what unbroadcast calls, without its dispatch
+    return unbroadcast(g, b)
+
+
+linear = Primitive("linear", _linear).defvjp(_linear_vjp_x, _linear_vjp_w, _linear_vjp_b)
 
 # --------------------------------------------------------------------------- einsum and the products built on it
 

@@ -9,7 +9,7 @@ import inspect
 import numpy as np
 
 from ..tensor import Primitive, _ArgnumVJPs
-from . import nn
+from . import linalg, nn
 from .numpy_api import (
     _METHODS,
     FUNCTIONS,
@@ -22,8 +22,8 @@ from .numpy_api import (
 )
 from .shape import getitem, setitem, unwindows, windows
 
-_NETWORK_OPS = [nn.sigmoid, nn.relu, nn.softmax, nn.log_softmax, nn.logsumexp, nn.softmax_cross_entropy, nn.max_pool,
-                windows, unwindows]
+_NETWORK_OPS = [linalg.linear, nn.sigmoid, nn.relu, nn.softmax, nn.log_softmax, nn.logsumexp, nn.softmax_cross_entropy,
+                nn.max_pool, windows, unwindows]
 
 
 def _differentiable_in(impl) -> str:
