@@ -107,8 +107,8 @@ class Optimizer:
 
     def _step(self) -> None:
         for i, p in enumerate(self.params):
-            if p.grad is not None:
-                g = p.grad.data
+            if p._grad is not None:
+                g = p._grad._arr  # read here, never handed out
                 if self.weight_decay:
                     g = g + self.weight_decay * p.data
                 self._update(i, p, g)

@@ -514,7 +514,10 @@ def _lock(args: Sequence) -> list | None:
             continue
         while isinstance(v, np.ndarray):  # a view and its bases: writes through the base change the view
             if v.flags.writeable:
-                v.flags.writeable = False
+                if type(v) is np.ndarray:
+                    v.setflags(write=False)  # (no flags object made, as ``v.flags.writeable = False`` makes)
+                else:  # a subclass, or a stand-in of anp.compile's tracer (which records method calls)
+                    v.flags.writeable = False
                 if taken is None:
                     taken = [v]
                 else:
@@ -526,7 +529,10 @@ def _lock(args: Sequence) -> list | None:
 def _unlock(arrays: list) -> None:
     for a in reversed(arrays):  # bases before their views
         try:
-            a.flags.writeable = True
+            if type(a) is np.ndarray:
+                a.setflags(write=True)
+            else:
+                a.flags.writeable = True
         except ValueError:  # its base is held by another entry: it stays read-only with it
             pass
 
@@ -552,7 +558,8 @@ class _Gate:
     waits for them to finish and they wait for the trace. Uncontended, a shared hold is one lock."""
 
     def __init__(self):
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._writer: int | None = None
         self._readers = 0
         self._local = threading.local()
@@ -563,7 +570,7 @@ class _Gate:
         loc.depth = depth + 1
         if depth == 0:
             me = threading.get_ident()
-            with self._cond:
+            with self._lock:  # (the condition's own lock, taken without Condition's Python-level methods)
                 while self._writer is not None and self._writer != me:
                     self._cond.wait()
                 self._readers += 1
@@ -572,9 +579,10 @@ class _Gate:
         loc = self._local
         loc.depth -= 1
         if loc.depth == 0:
-            with self._cond:
+            with self._lock:
                 self._readers -= 1
-                self._cond.notify_all()
+                if self._writer is not None:  # a writer waiting for the readers to leave has set itself first
+                    self._cond.notify_all()
 
     def step_out(self) -> int:
         """Stop counting as a reader (before waiting for another thread's trace); returns what ``step_in`` needs."""

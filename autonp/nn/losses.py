@@ -20,7 +20,7 @@ def _class_targets(logits: Any, target: Any) -> Any:
     """``target`` as probability rows for ``logits`` (..., C), checked: class indices (integers of shape
     ``logits.shape[:-1]`` in [0, C)) become one-hot rows; probability rows must have ``logits``' shape and
     be finite and ≥ 0."""
-    shape, t = np.shape(logits), _values(target)
+    shape, t = (logits.shape if isinstance(logits, (Tensor, np.ndarray)) else np.shape(logits)), _values(target)
     if len(shape) == 0:
         raise ValueError("cross_entropy: logits must have a class axis (shape (..., C)), got a scalar")
     c = shape[-1]
@@ -39,7 +39,8 @@ def _class_targets(logits: Any, target: Any) -> Any:
                 "anp.data.one_hot(labels, num_classes))" if t.shape == shape[:-1] else "")
         raise ValueError(f"cross_entropy: target of shape {t.shape} {t.dtype} for logits of shape {shape}; expected "
                          f"class indices (integers) of shape {shape[:-1]} or probability rows of shape {shape}{hint}")
-    if t.dtype.kind == "f" and not (np.isfinite(t).all() and (t >= 0).all()):
+    if t.dtype.kind == "f" and t.size and not (0 <= np.minimum.reduce(t, axis=None)
+                                               and np.maximum.reduce(t, axis=None) < np.inf):  # (NaN: False)
         raise ValueError("cross_entropy: probability rows must be finite and ≥ 0 (got negative, NaN or Inf entries)")
     return target if t.dtype.kind == "f" else t.astype(getattr(logits, "dtype", np.float64))
 

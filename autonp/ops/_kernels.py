@@ -114,9 +114,8 @@ def fast_sum(x, axis=None, keepdims=False):
     if isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.char in "fd":
         if type(axis) is tuple and len(axis) == 1:
             axis = axis[0]
-        if axis in (0, -2) and x.shape[0] > 1:
-            s = ones(x.shape[0], x.dtype) @ x
-            return s[None, :] if keepdims else s
+        if axis in (0, -2) and x.shape[0] > 1:  # (a (1, n) row of ones: the (1, F) sum is an array of its own)
+            return (ones(x.shape[0], x.dtype)[None, :] if keepdims else ones(x.shape[0], x.dtype)) @ x
         if narrow_rows(x, axis):
             s = x @ ones(x.shape[1], x.dtype)
             return s[:, None] if keepdims else s
@@ -134,6 +133,7 @@ def columnwise(ufunc, x, axis, keepdims):
 
 
 _SAFE_SUM: dict = {}  # dtype -> smallest row sum of exponentials that keeps full precision
+_INF = float("inf")
 
 
 def exp_rows(x, axis):
@@ -148,7 +148,7 @@ def exp_rows(x, axis):
         if safe is None:
             fi = np.finfo(x.dtype)
             safe = _SAFE_SUM[x.dtype] = float(fi.tiny) * 2.0 ** (fi.nmant + 8)
-        if np.isfinite(s).all() and (s > safe).all():
+        if not s.size or (safe < np.minimum.reduce(s, axis=None) and np.maximum.reduce(s, axis=None) < _INF):
             return x, e, s
     shifted = x - columnwise(np.maximum, x, axis, True)
     e = np.exp(shifted)
@@ -158,8 +158,7 @@ def exp_rows(x, axis):
 def dot_all(a, b):
     """Σ a ⊙ b without the product array when both are plain same-shape float arrays."""
     if isinstance(a, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype and a.dtype.char in "fd":
-        subscripts = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
-        return np.einsum(f"{subscripts},{subscripts}->", a, b)
+        return np.vdot(a, b)  # (one BLAS dot over both as vectors; a copy first only where one is not contiguous)
     return np.sum(a * b)
 
 

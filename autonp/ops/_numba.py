@@ -128,7 +128,7 @@ def max_pool_2x2(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
 
 def relu_backward(g: np.ndarray, x: np.ndarray) -> np.ndarray | None:
     """``g · (x > 0)`` in one pass, without the mask array; ``None`` when the kernel is off or does not apply."""
-    if (not _applies(g, x) or g.shape != x.shape or g.size < 1 << 16 or not g.flags.c_contiguous
+    if (g.size < 1 << 16 or not _applies(g, x) or g.shape != x.shape or not g.flags.c_contiguous
             or not x.flags.c_contiguous):  # the kernel reads both as flat vectors
         return None
     kernel = _kernel(_relu_backward)

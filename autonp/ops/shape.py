@@ -25,7 +25,8 @@ def _sum_to(x, shape):
         return x
     lead = x.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
-    return fast_sum(x, axis=axes, keepdims=True).reshape(shape)
+    out = fast_sum(x, axis=axes, keepdims=True)
+    return out if out.shape == shape else out.reshape(shape)
 
 
 def _broadcast_to(x, shape):
