@@ -355,6 +355,11 @@ def test_cross_entropy_refuses_bad_labels():
         nn.cross_entropy(logits, np.array([[0, 1]]))
     with pytest.raises(ValueError, match="≥ 0"):
         nn.cross_entropy(logits, np.full((4, 3), -0.5))
+    for bad in (np.nan, np.inf, -1e-300):  # one entry is enough
+        rows = np.eye(3)[[0, 1, 2, 0]]
+        rows[2, 1] = bad
+        with pytest.raises(ValueError, match="finite and ≥ 0"):
+            nn.cross_entropy(logits, rows)
 
 
 def test_cross_entropy_with_a_masked_logit():

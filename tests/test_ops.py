@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import autonp as anp
+from autonp import nn
 from conftest import central_diff
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -237,6 +238,18 @@ def test_softmax_family_is_stable_at_extremes():
     sg = anp.sigmoid(anp.Tensor([-1000.0, 0.0, 1000.0]))
     np.testing.assert_array_equal(sg.numpy(), [0.0, 0.5, 1.0])
     np.testing.assert_allclose(anp.log_softmax(anp.Tensor([[1000.0, 0.0]])).numpy(), [[0.0, -1000.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_rows_whose_exponentials_overflow_or_underflow_are_shifted_by_their_max(dtype):
+    """Row sums of exp(z) that are inf, 0, subnormal or NaN take the shifted path; closed forms as the oracle."""
+    e1 = 1 / (1 + np.exp(-1.0))  # softmax([a, a − 1])[0] for any a
+    for row in ([1000.0, 999.0], [-1000.0, -1001.0], [-745.0, -746.0], [-100.0, -101.0], [1.0, 0.0]):
+        z = np.array([row, row], dtype)  # (the check is made over the whole batch: one kind of row at a time)
+        np.testing.assert_allclose(anp.softmax(anp.Tensor(z), axis=1).numpy(), [[e1, 1 - e1]] * 2, rtol=1e-6)
+        loss = nn.cross_entropy(anp.Tensor(z), np.array([0, 0]))
+        np.testing.assert_allclose(loss.item(), -np.log(e1), rtol=1e-6, err_msg=str(row))
+    assert np.isnan(anp.softmax(anp.Tensor(np.array([[np.nan, 0.0]], dtype)), axis=1).numpy()).all()
 
 
 # ---------------------------------------------------------------- random composites vs HIPS autograd
