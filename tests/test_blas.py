@@ -160,6 +160,30 @@ def test_subtract_scaled_is_the_sgd_update_in_one_pass(dtype, rtol):
         assert np.array_equal(out, expected), name
 
 
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-5), (np.float64, 1e-13)])
+def test_subtract_scaled_product_adds_the_scaled_product_into_out(monkeypatch, dtype, rtol):
+    """out -= c·(a @ b): one BLAS call (alpha = −c, beta = 1) from AXPY_MIN elements of out, with a a transposed
+    view (an SGD step's xᵀ·g); NumPy's own calls below that, bit for bit. The oracle: float64 by NumPy."""
+    blas_or_skip()
+    calls = []
+    real_gemm = _blas._gemm
+    monkeypatch.setattr(_blas, "_gemm", lambda *a: calls.append(a[1].shape) or real_gemm(*a))
+    r = np.random.default_rng(6)
+    for (m, k, n), blas in (((256, 128, 128), True), ((300, 64, 60), True), ((256, 128, 10), False)):
+        x, g = r.normal(size=(k, m)).astype(dtype), r.normal(size=(k, n)).astype(dtype)
+        w = r.normal(size=(m, n)).astype(dtype)
+        got = w.copy()
+        calls.clear()
+        _blas.subtract_scaled_product(0.01, x.T, g, out=got)
+        assert calls == ([(m, n)] if blas else []), (m, k, n)
+        want = w.astype(np.float64) - 0.01 * (x.T.astype(np.float64) @ g.astype(np.float64))
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+        if not blas:
+            expected = w.copy()
+            expected -= 0.01 * np.matmul(x.T, g)
+            assert np.array_equal(got, expected)
+
+
 def test_sgd_on_a_large_parameter_follows_the_update_formula():
     """optim.SGD takes the one-pass update for parameters of AXPY_MIN elements or more: p − lr·g to rounding,
     with momentum too."""

@@ -153,6 +153,7 @@ def test_softmax_cross_entropy_vjp():
 
 
 LINEAR_SHAPES = [((6, 4), (4, 3), (1, 3)), ((6, 4), (4, 3), (3,)), ((2, 5, 4), (4, 3), (1, 3)),
+                 ((6, 4), (4, 3), ()), ((6, 4), (4, 3), (6, 1)), ((6, 4), (4, 3), (6, 3)),
                  ((4,), (4, 3), (1, 3)),        # one sample: the bias makes the output (1, 3)
                  ((6, 4), (4, 3), (2, 1, 3)), ((4,), (4, 3), (2, 1, 3))]  # a bias of more dimensions broadcasts further
 

@@ -46,7 +46,7 @@ class Linear(Module):
     def forward(self, x: Any) -> Tensor:
         if self.bias is None:
             return x @ self.weight
-        if self.weight.ndim == 2 and (x.ndim if isinstance(x, (Tensor, np.ndarray)) else np.ndim(x)) >= 1:
+        if self.weight._arr.ndim == 2:
             return ops.linear(x, self.weight, self.bias)  # one tape entry
         return x @ self.weight + self.bias
 

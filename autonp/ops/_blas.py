@@ -214,8 +214,11 @@ def subtract_scaled_product(c, a, b, *, out) -> None:
     """``out -= c · (a @ b)``: a parameter's SGD step from the product its gradient is, as one BLAS call
     (alpha = −c, beta = 1) with no gradient array, no scaled copy and no third pass over ``out``. Written by
     ``anp.compile`` where the traced step computed exactly that and used the product for nothing else.
-    Where BLAS cannot take the arrays: ``out -= c * (a @ b)``, the traced calls themselves."""
-    ok = ENABLED and _same_kind_scalar(c, out) and out.shape == (a.shape[0], b.shape[1]) and a.shape[1] == b.shape[0]
+    Where BLAS cannot take the arrays, and below AXPY_MIN elements of ``out`` (where the foreign call costs more
+    than the passes it saves: 256×10 from a 128-long product took 25 µs against NumPy's 12; 256×128, 61 against
+    67): ``out -= c * (a @ b)``, the traced calls themselves."""
+    ok = ENABLED and out.size >= AXPY_MIN and _same_kind_scalar(c, out) and out.shape == (a.shape[0], b.shape[1]) \
+        and a.shape[1] == b.shape[0]
     layouts = _blas_can(out, a, b) if ok else None
     if layouts:
         _gemm(_kernels, out, a, b, -float(out.dtype.type(c)), 1.0, layouts)

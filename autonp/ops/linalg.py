@@ -42,11 +42,6 @@ def mT(x):
 # --------------------------------------------------------------------------- matmul
 
 
-def _operand(v):
-    """An operand as the VJPs read it: a list given to ``[[1, 2]] @ t`` as the array NumPy made of it."""
-    return v if hasattr(v, "ndim") else np.asarray(v)
-
-
 def _matmul_vjp_x(g, ans, x, y):
     """∂(x@y) wrt x: g @ yᵀ, with NumPy's rules for 1-D operands."""
     if not hasattr(y, "ndim"):
@@ -80,7 +75,10 @@ def _linear(x, w, b):
     """linear(x, w, b) = x @ w + b, with w of shape (in, out): a dense layer as one tape entry (``nn.Linear``).
     ∂x = g·wᵀ, ∂w = xᵀ·g, ∂b = g summed over the axes b was broadcast along. The bias is added into the
     product's own buffer where that gives NumPy's result (one pass and one array less than x @ w + b)."""
-    x, w = _operand(x), _operand(w)
+    if not hasattr(x, "ndim"):
+        x = np.asarray(x)
+    if not hasattr(w, "ndim"):
+        w = np.asarray(w)
     if w.ndim != 2 or x.ndim == 0:
         raise ValueError(f"expects x of shape (..., in) and w of shape (in, out), got x {x.shape} and w {w.shape}")
     out = oriented_matmul(x, w)
@@ -94,6 +92,8 @@ def _adds_in_place(out, b) -> bool:
     """Is ``out += b`` the same as ``out + b``: the same dtype, and ``b`` broadcasts into ``out``'s shape."""
     if type(out) is not np.ndarray or type(b) is not np.ndarray or b.dtype != out.dtype or b.ndim > out.ndim:
         return False
+    if b.ndim and b.size == b.shape[-1] == out.shape[-1]:  # a row, (out,) or (1, out): the common case
+        return True
     return all(n == 1 or n == m for n, m in zip(b.shape[::-1], out.shape[::-1]))
 
 
