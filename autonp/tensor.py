@@ -186,6 +186,13 @@ class ScopeName(str):
 _scope_entries = itertools.count()
 
 
+def new_scope(name: str) -> ScopeName:
+    """A fresh entry into the scope ``name`` (what ``name_scope`` pushes onto ``_mode.scope``)."""
+    scoped = ScopeName(name)
+    scoped.entry = next(_scope_entries)
+    return scoped
+
+
 class name_scope:
     """``with name_scope("hidden"):`` tags the ops recorded inside; graphs draw them as a cluster."""
 
@@ -193,9 +200,7 @@ class name_scope:
         self.name = name
 
     def __enter__(self) -> None:
-        scoped = ScopeName(self.name)
-        scoped.entry = next(_scope_entries)
-        _mode.scope = _mode.scope + (scoped,)
+        _mode.scope = _mode.scope + (new_scope(self.name),)
 
     def __exit__(self, *exc: Any) -> None:
         _mode.scope = _mode.scope[:-1]
@@ -557,15 +562,15 @@ class _Gate:
     compiled replay hold it shared (``enter``/``leave``, the outermost call of a thread only), so a trace
     waits for them to finish and they wait for the trace. Uncontended, a shared hold is one lock."""
 
-    def __init__(self):
+    def __init__(self):  # local.depth: how many holds this thread has (Module calls inside another count none)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._writer: int | None = None
         self._readers = 0
-        self._local = threading.local()
+        self.local = threading.local()
 
     def enter(self) -> None:
-        loc = self._local
+        loc = self.local
         depth = getattr(loc, "depth", 0)
         loc.depth = depth + 1
         if depth == 0:
@@ -576,7 +581,7 @@ class _Gate:
                 self._readers += 1
 
     def leave(self) -> None:
-        loc = self._local
+        loc = self.local
         loc.depth -= 1
         if loc.depth == 0:
             with self._lock:
@@ -586,16 +591,16 @@ class _Gate:
 
     def step_out(self) -> int:
         """Stop counting as a reader (before waiting for another thread's trace); returns what ``step_in`` needs."""
-        depth = getattr(self._local, "depth", 0)
+        depth = getattr(self.local, "depth", 0)
         if depth:
-            self._local.depth = 1
+            self.local.depth = 1
             self.leave()
         return depth
 
     def step_in(self, depth: int) -> None:
         if depth:
             self.enter()
-            self._local.depth = depth
+            self.local.depth = depth
 
     def exclusive(self) -> "_Exclusive":
         return _Exclusive(self)
@@ -607,7 +612,7 @@ class _Exclusive:
 
     def __enter__(self) -> None:
         g, me = self.gate, threading.get_ident()
-        mine = 1 if getattr(g._local, "depth", 0) else 0  # this thread's own shared hold, if any
+        mine = 1 if getattr(g.local, "depth", 0) else 0  # this thread's own shared hold, if any
         with g._cond:
             while g._writer is not None and g._writer != me:
                 g._cond.wait()

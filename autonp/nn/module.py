@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..tensor import Tensor, gate, name_scope
+from ..tensor import Tensor, _mode, gate, new_scope
 
 __all__ = ["Parameter", "Module", "Sequential"]
 
@@ -29,6 +29,8 @@ class Module:
         raise NotImplementedError
 
     def __call__(self, *args: Any) -> Tensor:
+        if getattr(gate.local, "depth", 0):  # an outer call of this thread holds the gate already
+            return self.forward(*args)
         gate.enter()  # not while another thread traces a compiled step on shared Tensors
         try:
             return self.forward(*args)
@@ -193,7 +195,11 @@ class Sequential(Module):
         self.layers = list(layers)
 
     def forward(self, x: Any) -> Tensor:
-        for i, layer in enumerate(self.layers):  # self.layers as it is now: layers appended later run too
-            with name_scope(f"{i} {type(layer).__name__}"):
+        outer = _mode.scope  # (a name_scope per layer, pushed directly: a per-layer cost of every step)
+        try:
+            for i, layer in enumerate(self.layers):  # self.layers as it is now: layers appended later run too
+                _mode.scope = outer + (new_scope(f"{i} {type(layer).__name__}"),)
                 x = layer(x)
+        finally:
+            _mode.scope = outer
         return x
