@@ -19,7 +19,7 @@ import sys
 import threading
 import warnings
 from sys import getrefcount
-from types import MethodType
+from types import CodeType, MethodType
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
@@ -43,6 +43,8 @@ class _Mode(threading.local):
     guard = True        # make the arrays of leaves and plain arrays the tape holds read-only meanwhile
     anomaly = False     # check every forward and backward value for NaN/Inf
     scope: tuple = ()   # current name_scope path, e.g. ("hidden",)
+    site = None         # the user's line for the ops recorded now, when a caller found it already (nn.Sequential
+                        # around a layer of autonp's own): tape entries take it instead of searching the stack
 
 
 _mode = _Mode()
@@ -73,6 +75,14 @@ class FreedGraphWarning(UserWarning):
 
 
 _internal_code: dict = {}  # code object -> True if it belongs to autonp
+
+
+def is_internal(code: CodeType) -> bool:
+    """Is this code autonp's own (or NumPy's): frames the search for the user's line steps over."""
+    internal = _internal_code.get(code)
+    if internal is None:
+        internal = _internal_code[code] = code.co_filename.startswith(_INTERNAL_DIRS)
+    return internal
 
 
 def _user_frame(depth: int):
@@ -468,7 +478,7 @@ class Node:
         self.kwargs = kwargs
         self.grad_idx = grad_idx
         self.saved = saved
-        self.site = _user_site(3)  # 1: this __init__, 2: Primitive.__call__, 3: whoever called the op
+        self.site = _mode.site or _user_site(3)  # 1: this __init__, 2: Primitive.__call__, 3: whoever called the op
         self.scope = _mode.scope
         self.seq = next(_seq)
 

@@ -191,6 +191,41 @@ def test_each_tape_entry_names_the_users_line_through_every_way_of_calling_an_op
         assert name == op and site.startswith(__file__ + ":") and f": {line}" in site, (op, site)
 
 
+def test_ops_inside_a_sequential_name_the_line_that_called_it_or_the_users_own_layer_line():
+    """Sequential finds the caller's line once for autonp's own layers; a layer of the user's (a module, a
+    subclass overriding forward, an activation given its own fn) still names the line inside it."""
+    from autonp import nn
+
+    class Twice(nn.Module):
+        def forward(self, x):
+            return x * 2.0                                      # in a layer of the user's
+
+    class Shifted(nn.Linear):
+        def forward(self, x):
+            return anp.exp(super().forward(x))                  # in a subclass's forward
+
+    class Cubed(nn.ReLU):
+        fn = staticmethod(lambda x: x ** 3)                     # an activation's own fn
+
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), Twice(), Shifted(4, 4), Cubed(),
+                        nn.Sequential(nn.Linear(4, 2), nn.Tanh()))
+
+    def model(x):
+        return net(x)                                           # the model's caller
+    out = model(np.ones((5, 3)))
+    sites = []
+    t = out
+    while isinstance(t, anp.Tensor) and t.node is not None:
+        sites.append((t.node.prim.name, format_site(t.node.site)))
+        t = t.node.args[0]
+    want = [("tanh", "return net(x)"), ("linear", "return net(x)"), ("pow", "fn = staticmethod(lambda x: x ** 3)"),
+            ("exp", "return anp.exp(super().forward(x))"), ("linear", "return anp.exp(super().forward(x))"),
+            ("mul", "return x * 2.0"), ("relu", "return net(x)"), ("linear", "return net(x)")]
+    assert [name for name, _ in sites] == [name for name, _ in want]
+    for (name, site), (_, line) in zip(sites, want):
+        assert site.startswith(__file__ + ":") and f": {line}" in site, (name, site)
+
+
 # ---------------------------------------------------------------- higher order
 
 def test_hessian_of_small_function_matches_analytic():

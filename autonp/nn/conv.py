@@ -16,6 +16,8 @@ class Conv2d(Module):
     """``conv2d`` with a learned weight (F, C/groups, kh, kw) and bias (F,); He-uniform initialisation
     (PyTorch's default scale: U(±1/√fan_in) for the bias, U(±√(6/fan_in)) for ReLU networks' weights)."""
 
+    ops_only = True
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  dilation: Any = 1, groups: int = 1, bias: bool = True, rng: np.random.Generator | None = None,
                  dtype: Any = np.float64, name: str = ""):
@@ -36,6 +38,8 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
+    ops_only = True
+
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 

@@ -37,6 +37,8 @@ class Linear(Module):
     or a function of the shape. Biases start at zero.
     """
 
+    ops_only = True
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str | Callable = "xavier",
                  rng: np.random.Generator | None = None, dtype: Any = np.float64, name: str = ""):
         w = _init_weight(init, in_features, out_features, rng).astype(dtype)
@@ -52,6 +54,8 @@ class Linear(Module):
 
 
 class _Activation(Module):
+    ops_only = True
+
     fn: Callable = staticmethod(lambda x: x)
 
     def forward(self, x: Any) -> Tensor:
@@ -71,6 +75,8 @@ class ReLU(_Activation):
 
 
 class Softmax(Module):
+    ops_only = True
+
     def __init__(self, axis: int = -1):
         self.axis = axis
 
@@ -86,6 +92,8 @@ class LogSoftmax(Softmax):
 class Flatten(Module):
     """(N, ...) → (N, product of the rest)."""
 
+    ops_only = True
+
     def __init__(self, start_dim: int = 1):
         self.start_dim = start_dim
 
@@ -96,6 +104,8 @@ class Flatten(Module):
 class Dropout(Module):
     """Zeroes each element with probability p in training (scaling the rest by 1/(1−p)); the identity
     after ``eval()``. ``seed`` (or ``rng``) makes the masks reproducible."""
+
+    ops_only = True
 
     def __init__(self, p: float = 0.5, seed: int | None = None, rng: np.random.Generator | None = None):
         if not 0 <= p < 1:
@@ -109,6 +119,8 @@ class Dropout(Module):
 
 class Embedding(Module):
     """A table of ``num_embeddings`` vectors of size ``embedding_dim``; ``forward(indices)`` picks rows."""
+
+    ops_only = True
 
     def __init__(self, num_embeddings: int, embedding_dim: int, rng: np.random.Generator | None = None,
                  dtype: Any = np.float64, name: str = ""):

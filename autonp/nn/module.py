@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..tensor import Tensor, _mode, gate, new_scope
+from ..tensor import Tensor, _mode, _user_site, gate, is_internal, new_scope
 
 __all__ = ["Parameter", "Module", "Sequential"]
 
@@ -24,6 +24,9 @@ class Module:
     """Base class: subclasses set Parameters and sub-Modules as attributes and define ``forward``."""
 
     training = True
+    # True on autonp's layers whose forward runs autonp's ops and nothing else (no sub-Modules, no user code):
+    # Sequential then finds the user's line once and hands it to them, instead of each op searching the stack
+    ops_only = False
 
     def forward(self, *args: Any) -> Tensor:
         raise NotImplementedError
@@ -195,11 +198,32 @@ class Sequential(Module):
         self.layers = list(layers)
 
     def forward(self, x: Any) -> Tensor:
-        outer = _mode.scope  # (a name_scope per layer, pushed directly: a per-layer cost of every step)
+        outer, outer_site = _mode.scope, _mode.site  # (each layer's name scope pushed directly: a per-step cost)
+        site = None
         try:
             for i, layer in enumerate(self.layers):  # self.layers as it is now: layers appended later run too
                 _mode.scope = outer + (new_scope(f"{i} {type(layer).__name__}"),)
+                if _runs_only_autonp_ops(layer):  # its ops' line is the one that called this Sequential
+                    site = site or _user_site(1)
+                    _mode.site = site
+                else:  # a layer of the user's (or holding others): its ops find their own lines
+                    _mode.site = None
                 x = layer(x)
         finally:
-            _mode.scope = outer
+            _mode.scope, _mode.site = outer, outer_site
         return x
+
+
+_ops_only_types: dict[type, bool] = {}
+
+
+def _runs_only_autonp_ops(layer: Any) -> bool:
+    """``layer``'s class says ``ops_only``, and every function its classes define is autonp's (a user's subclass
+    may override ``forward``, or an activation's ``fn``)."""
+    kind = type(layer)
+    known = _ops_only_types.get(kind)
+    if known is None:
+        functions = [getattr(f, "__func__", f) for k in kind.__mro__ for f in vars(k).values()]
+        known = _ops_only_types[kind] = bool(getattr(kind, "ops_only", False)) and all(
+            is_internal(f.__code__) for f in functions if hasattr(f, "__code__"))
+    return known

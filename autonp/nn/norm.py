@@ -16,6 +16,8 @@ class BatchNorm1d(Module):
     """Batch normalisation over (N, C) or (N, C, L): the batch's statistics in training (moving the
     running ones), the running statistics after ``eval()``."""
 
+    ops_only = True
+
     buffers = ("running_mean", "running_var")
     ndims: tuple[int, ...] = (2, 3)
 
@@ -43,6 +45,8 @@ class BatchNorm2d(BatchNorm1d):
 
 class LayerNorm(Module):
     """Normalises each sample over its last dimensions ``normalized_shape``, with a learned scale and shift."""
+
+    ops_only = True
 
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, dtype: Any = np.float64,
                  name: str = ""):
