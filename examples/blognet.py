@@ -20,10 +20,12 @@ class BlogNet(nn.Module):
         self.output = nn.Linear(n_hidden, n_out, init="blog", dtype=dtype, name="2")
 
     def logits(self, X) -> anp.Tensor:
+        """σ(X·W1 + b1)·W2 + b2, each layer written as the post writes it, a product and then the bias, so that
+        the graph and the backward pass show each of its formulas (``nn.Linear`` records a layer as one op)."""
         with anp.name_scope("hidden"):
-            a1 = anp.sigmoid(self.hidden(X))
+            a1 = anp.sigmoid(X @ self.hidden.weight + self.hidden.bias)
         with anp.name_scope("output"):
-            return self.output(a1)
+            return a1 @ self.output.weight + self.output.bias
 
     def forward(self, X) -> anp.Tensor:
         return anp.softmax(self.logits(X), axis=1)

@@ -30,7 +30,8 @@ def _init_weight(init: str | Callable, n_in: int, n_out: int, rng: np.random.Gen
 
 
 class Linear(Module):
-    """``y = x @ W + b`` with W of shape (in_features, out_features) and b of shape (1, out_features).
+    """``y = x @ W + b`` with W of shape (in_features, out_features) and b of shape (1, out_features), recorded
+    as one ``linear`` op (``anp.linear``: one tape entry, the bias added into the product's own array).
 
     init: 'xavier' (uniform, default), 'he' (normal, for ReLU), 'blog' (randn·0.01 from the global
     NumPy generator, so ``np.random.seed(42)`` then W1 then W2 reproduces the post bit for bit),

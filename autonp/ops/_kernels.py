@@ -102,6 +102,12 @@ def ones(n: int, dtype) -> np.ndarray:
 _internal: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> a constant made by ones()
 
 
+@functools.lru_cache(maxsize=64)
+def ones_row(n: int, dtype) -> np.ndarray:
+    """``ones(n, dtype)`` as a (1, n) row (a view of it), made once: a product with it is a (1, F) array."""
+    return ones(n, dtype)[None, :]
+
+
 def internal_constant(a) -> bool:
     """Is ``a`` one of the read-only vectors ``ones`` made (which no Tensor of the user's holds)?"""
     return _internal.get(id(a)) is a
@@ -115,7 +121,7 @@ def fast_sum(x, axis=None, keepdims=False):
         if type(axis) is tuple and len(axis) == 1:
             axis = axis[0]
         if axis in (0, -2) and x.shape[0] > 1:  # (a (1, n) row of ones: the (1, F) sum is an array of its own)
-            return (ones(x.shape[0], x.dtype)[None, :] if keepdims else ones(x.shape[0], x.dtype)) @ x
+            return (ones_row if keepdims else ones)(x.shape[0], x.dtype) @ x
         if narrow_rows(x, axis):
             s = x @ ones(x.shape[1], x.dtype)
             return s[:, None] if keepdims else s
