@@ -23,7 +23,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         for p in self.params:
-            p.grad = None
+            p._grad = None  # (what the grad setter does with None)
 
     # ---- saving and loading: hyper-parameters and per-parameter state, so a run resumes exactly
     hyper: tuple[str, ...] = ()
@@ -130,7 +130,7 @@ def _subtract(p: Tensor, delta: np.ndarray) -> None:
 def _subtract_scaled(p: Tensor, c: Any, g: np.ndarray) -> None:
     """p ← p − c·g, in place: one pass over each array where they are large (axpy, ``_blas.subtract_scaled``),
     else ``_subtract(p, c * g)``."""
-    values = p.data
+    values = p._arr if p.node is None else p.data  # (a leaf's .data is its array)
     if g.dtype == values.dtype and values.flags.writeable:
         subtract_scaled(c, g, out=values)
     else:
