@@ -200,7 +200,8 @@ def subtract_scaled(c, d, *, out) -> None:
     if type(out) is np.ndarray and out.size >= AXPY_MIN and ENABLED and _same_kind_scalar(c, out) \
             and _plain(out, d) and out.shape == d.shape and out.flags.c_contiguous and d.flags.c_contiguous:
         _kernels["axpy", out.dtype](out.size, -float(out.dtype.type(c)), d.ctypes.data, 1, out.ctypes.data, 1)
-    elif (type(out) is np.ndarray and type(d) is np.ndarray) or not _dispatched(subtract_scaled, (c, d), {"out": out}):
+    elif (type(out) is np.ndarray and type(d) is np.ndarray and type(c) in _PLAIN) \
+            or not _dispatched(subtract_scaled, (c, d), {"out": out}):
         out -= c * d
 
 
