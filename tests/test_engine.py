@@ -226,6 +226,20 @@ def test_ops_inside_a_sequential_name_the_line_that_called_it_or_the_users_own_l
         assert site.startswith(__file__ + ":") and f": {line}" in site, (name, site)
 
 
+def test_a_layer_that_raises_inside_a_sequential_leaves_no_line_behind_for_later_ops():
+    """The line Sequential hands its layers is taken back when a layer raises: the error names the line that
+    called the network, and an op recorded afterwards outside it names its own line."""
+    from autonp import nn
+    net = nn.Sequential(nn.Linear(3, 4), nn.Linear(5, 2))  # 4 outputs into 5 inputs: the second layer fails
+    x = anp.Tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(anp.OpError) as info:
+        net(x)                                                  # the network's call
+    assert "net(x)                                                  # the network's call" in str(info.value)
+    y = anp.tanh(x)                                             # an op after the failure
+    assert format_site(y.node.site).endswith("y = anp.tanh(x)                                             "
+                                             "# an op after the failure")
+
+
 # ---------------------------------------------------------------- higher order
 
 def test_hessian_of_small_function_matches_analytic():
