@@ -130,7 +130,7 @@ def _subtract(p: Tensor, delta: np.ndarray) -> None:
 def _subtract_scaled(p: Tensor, c: Any, g: np.ndarray) -> None:
     """p ← p − c·g, in place: one pass over each array where they are large (axpy, ``_blas.subtract_scaled``),
     else ``_subtract(p, c * g)``."""
-    values = p._arr if p.node is None else p.data  # (a leaf's .data is its array)
+    values = p.data
     if g.dtype == values.dtype and values.flags.writeable:
         subtract_scaled(c, g, out=values)
     else:

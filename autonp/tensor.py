@@ -95,10 +95,9 @@ def _user_frame(depth: int):
             f = sys._getframe(depth)
         except ValueError:
             return None
-        code = f.f_code
-        internal = _internal_code.get(code)
+        internal = _internal_code.get(f.f_code)  # (is_internal's cache, read inline: this loop runs for every op)
         if internal is None:
-            internal = _internal_code[code] = code.co_filename.startswith(_INTERNAL_DIRS)
+            internal = is_internal(f.f_code)
         if not internal:
             return f
         depth += 1

@@ -166,7 +166,7 @@ _PLAIN = frozenset({np.ndarray, float, int, bool, np.float32, np.float64})  # ty
 def _dispatched(fn, args: tuple, kwargs: dict) -> bool:
     """Hand the call to a stand-in among the arguments (NEP 18), as NumPy's own functions do; False if none."""
     values = (*args, *kwargs.values())
-    if all(type(x) in _PLAIN for x in values):  # the common case (an SGD step's small parameters): no search
+    if _PLAIN.issuperset(map(type, values)):  # the common case (an SGD step's small parameters): no search
         return False
     others = [x for x in values if not issubclass(type(x), np.ndarray) and hasattr(type(x), "__array_function__")]
     if not others:
@@ -200,8 +200,7 @@ def subtract_scaled(c, d, *, out) -> None:
     if type(out) is np.ndarray and out.size >= AXPY_MIN and ENABLED and _same_kind_scalar(c, out) \
             and _plain(out, d) and out.shape == d.shape and out.flags.c_contiguous and d.flags.c_contiguous:
         _kernels["axpy", out.dtype](out.size, -float(out.dtype.type(c)), d.ctypes.data, 1, out.ctypes.data, 1)
-    elif (type(out) is np.ndarray and type(d) is np.ndarray and type(c) in _PLAIN) \
-            or not _dispatched(subtract_scaled, (c, d), {"out": out}):
+    elif not _dispatched(subtract_scaled, (c, d), {"out": out}):
         out -= c * d
 
 

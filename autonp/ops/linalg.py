@@ -42,10 +42,14 @@ def mT(x):
 # --------------------------------------------------------------------------- matmul
 
 
+def _operand(v):
+    """An operand as the VJPs read it: a list given to ``[[1, 2]] @ t`` as the array NumPy made of it."""
+    return v if hasattr(v, "ndim") else np.asarray(v)
+
+
 def _matmul_vjp_x(g, ans, x, y):
     """∂(x@y) wrt x: g @ yᵀ, with NumPy's rules for 1-D operands."""
-    if not hasattr(y, "ndim"):
-        y = np.asarray(y)
+    y = _operand(y)
     if y.ndim == 1:
         gx = g * y if x.ndim == 1 else reshape(g, g.shape + (1,)) * y
     elif x.ndim == 1:
@@ -57,8 +61,7 @@ def _matmul_vjp_x(g, ans, x, y):
 
 def _matmul_vjp_y(g, ans, x, y):
     """∂(x@y) wrt y: xᵀ @ g, with NumPy's rules for 1-D operands."""
-    if not hasattr(x, "ndim"):
-        x = np.asarray(x)
+    x = _operand(x)
     if x.ndim == 1:
         gy = g * x if y.ndim == 1 else reshape(x, (x.shape[0], 1)) * reshape(g, g.shape[:-1] + (1, g.shape[-1]))
     elif y.ndim == 1:
@@ -75,10 +78,7 @@ def _linear(x, w, b):
     """linear(x, w, b) = x @ w + b, with w of shape (in, out): a dense layer as one tape entry (``nn.Linear``).
     ∂x = g·wᵀ, ∂w = xᵀ·g, ∂b = g summed over the axes b was broadcast along. The bias is added into the
     product's own buffer where that gives NumPy's result (one pass and one array less than x @ w + b)."""
-    if not hasattr(x, "ndim"):
-        x = np.asarray(x)
-    if not hasattr(w, "ndim"):
-        w = np.asarray(w)
+    x, w = _operand(x), _operand(w)
     if w.ndim != 2 or x.ndim == 0:
         raise ValueError(f"expects x of shape (..., in) and w of shape (in, out), got x {x.shape} and w {w.shape}")
     out = oriented_matmul(x, w)
@@ -99,8 +99,7 @@ def _adds_in_place(out, b) -> bool:
 
 def _product_part(g, x, w):
     """g summed down to the shape of x @ w (a bias of more dimensions may have broadcast it further)."""
-    x_shape = x.shape if hasattr(x, "shape") else np.shape(x)
-    shape = x_shape[:-1] + (w.shape if hasattr(w, "shape") else np.shape(w))[1:]
+    shape = _operand(x).shape[:-1] + _operand(w).shape[1:]
     return g if g.shape == shape else sum_to(g, shape)
 
 
