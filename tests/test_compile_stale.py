@@ -215,9 +215,19 @@ def test_a_trace_under_cprofile_gives_the_profiler_back():
     assert "after_the_trace" in names
 
 
+PRIVATE_RNG = random.Random(0)
+DRAW = random.random  # bound at import: the global instance's C method under another name
+
+
 def test_python_random_is_refused():
+    """Python-level draws (gauss), C methods of the global instance and of a private one, under any name or
+    called unbound: each is seen while tracing, since a replay would repeat the traced draw."""
     for f in (lambda x: anp.sum(anp.Tensor(x) * random.random()).item(),
-              lambda x: anp.sum(anp.Tensor(x) * random.gauss(0, 1)).item()):
+              lambda x: anp.sum(anp.Tensor(x) * random.gauss(0, 1)).item(),
+              lambda x: anp.sum(anp.Tensor(x) * PRIVATE_RNG.random()).item(),
+              lambda x: anp.sum(anp.Tensor(x) * PRIVATE_RNG.getrandbits(8)).item(),
+              lambda x: anp.sum(anp.Tensor(x) * DRAW()).item(),
+              lambda x: anp.sum(anp.Tensor(x) * random.Random.random(PRIVATE_RNG)).item()):
         with pytest.raises(anp.CompileError, match=r"random\.\w+\(\).*np.random"):
             anp.compile(f)(X)
 
