@@ -179,8 +179,15 @@ def value(np_, program, inputs, seed):
 
 
 def magnitude(program, inputs, seed) -> float:
-    """Σ|r·w| on plain arrays: the size of the terms whose rounding central differences divide by eps."""
-    regs = run_program(np, program, inputs)
+    """Σ|r·w| on plain arrays: the size of the terms whose rounding central differences divide by eps. Each
+    check calls it first: a program that overflows on plain arrays (the formula 1/(1 + e⁻ᵃ) once integer
+    casts have grown a to −1000: the long run's seed 4128469035) is not a valid example, since no difference
+    quotient judges it (autonp says NumPy's warning at the user's line, as NumPy does)."""
+    try:
+        with np.errstate(all="raise", under="ignore"):  # what NumPy warns about (the suite makes that an error)
+            regs = run_program(np, program, inputs)
+    except FloatingPointError:
+        assume(False)
     return float(sum(np.sum(np.abs(r * w)) for r, w in zip(regs, weights(len(regs), seed))))
 
 
@@ -197,12 +204,19 @@ def steady(f, x0, eps, tol, rel=0.0):
 
 
 def first_derivative(f, x0, program, atol):
-    """∂f by central differences (eps 1e-6); for a program with jumps or kinks, ``steady``: an input within
-    eps of a jump (2x = −1.0000019 under floor, the long run's seed 2794967485) makes the quotient the
-    jump's height / 2·eps (7.9e4) where the derivative is 0.13."""
-    if not any(s[0] in SMOOTHLESS for s in program):
-        return central_diff(f, x0)
-    return steady(f, x0, 1e-6, atol, rel=1e-6)
+    """∂f by central differences (eps 1e-6), judged by ``close``'s default tolerance. For a program with jumps
+    or kinks, ``steady``: an input within eps of a jump (2x = −1.0000019 under floor, the long run's seed
+    2794967485) makes the quotient the jump's height / 2·eps (7.9e4) where the derivative is 0.13. For a
+    smooth one, the quotient must have converged: its error, c·eps², is ~4/3 of its change from eps to eps/2,
+    kept under half the tolerance (cos of a product of ~300 has a third derivative of ~1e11, which left the
+    quotient 0.07 from the derivative under a tolerance of 0.011: the long run's seed 4128469035, where
+    autonp's gradient equals the complex-step derivative to 7e-13)."""
+    if any(s[0] in SMOOTHLESS for s in program):
+        return steady(f, x0, 1e-6, atol, rel=1e-6)
+    a = central_diff(f, x0, 1e-6)
+    tol = 1e-5 * (1.0 + np.max(np.abs(a))) + atol
+    assume(np.max(np.abs(a - central_diff(f, x0, 5e-7))) <= 0.375 * tol)
+    return a
 
 
 # --------------------------------------------------------------------------- the strategy
@@ -266,8 +280,8 @@ def check_first_order(program, seed, under_no_grad):
     (x0,) = program_inputs(seed, 1)
     f = lambda x: value(np, program, [x], seed)  # noqa: E731 - arrays: NumPy; Tensors: autonp
     what = report(program, "grad" + (" under no_grad" if under_no_grad else ""), seed)
-    got = _grad_of(f, x0, under_no_grad)
     atol = 1e-9 * magnitude(program, [x0], seed)
+    got = _grad_of(f, x0, under_no_grad)
     close(got, first_derivative(f, x0, program, atol), what, atol=atol)
     if not any(s[0] in MUTATING or s[0] == "int_cast" for s in program):
         hips = pytest.importorskip("autograd")
@@ -460,3 +474,55 @@ def test_the_second_order_oracle_sees_a_wrong_second_derivative(monkeypatch):
     monkeypatch.setattr(ew.cos, "vjps", (lambda g, ans, x: g * anp.sin(x),))
     with pytest.raises(AssertionError, match="max error"):
         check_second_order(program, 5)
+
+
+def test_an_oracle_that_has_not_converged_is_set_aside_and_a_wrong_gradient_still_fails(monkeypatch):
+    """The long run's seed 4128469035: cos of a product of ~300 has a third derivative of ~1e11, and the
+    central difference at eps 1e-6 was 0.07 from the derivative, over the tolerance of 0.011. autonp's
+    gradient there equals the complex-step derivative (exact to rounding; the program run on plain NumPy,
+    its dense step as x @ w + b) to ~1e-12; the example is set aside. A smooth program at an input where
+    the quotient converges still catches a wrong VJP (linear's weight gradient, 1% off)."""
+    import types
+
+    from hypothesis.errors import UnsatisfiedAssumption
+
+    from autonp.ops import linalg
+    program = [("stack_sum", 0, 0), ("alias_inplace", 0, 1), ("linear", 1, 2), ("add_at", 0, 3, 147, 3)]
+    (x0,) = program_inputs(14, 1)
+    plain = types.SimpleNamespace(**vars(np))  # NumPy itself, but not `np`: _dense then writes x @ w + b
+    complex_step = np.zeros_like(x0)
+    for i in range(x0.size):
+        x = x0.astype(complex)
+        x.flat[i] += 1e-30j
+        complex_step.flat[i] = value(plain, program, [x], 14).imag / 1e-30
+    got = np.asarray(anp.grad(lambda x: value(np, program, [x], 14))(x0))
+    assert np.max(np.abs(got - complex_step)) <= 1e-14 * np.max(np.abs(complex_step))
+    with pytest.raises(UnsatisfiedAssumption):
+        check_pytree(program, 14, 0)
+    with pytest.raises(UnsatisfiedAssumption):
+        check_first_order(program, 14, False)
+    smooth = [("stack_sum", 0, 0), ("linear", 1, 0)]
+    check_first_order(smooth, 5, False)  # right as it is
+    check_pytree(smooth, 5, 0)
+    right = linalg.linear.vjps
+    monkeypatch.setattr(linalg.linear, "vjps", (right[0], lambda *a, **k: right[1](*a, **k) * 1.01, right[2]))
+    with pytest.raises(AssertionError, match="max error"):
+        check_first_order(smooth, 5, False)
+    with pytest.raises(AssertionError, match="max error"):
+        check_pytree(smooth, 5, 0)
+
+
+def test_a_program_that_overflows_on_plain_arrays_is_set_aside():
+    """The long run's seed 4128469035 again: steps grow a register to ~−1000, and 1/(1 + e⁻ᵃ) overflows in NumPy
+    itself. No difference quotient judges that, so every check sets it aside before running autonp (the nested
+    check, whose registers start with two inputs, runs another program). Here x − x⁸/2 at x = −3.1; the long
+    run got there through integer casts. Underflow is no reason: NumPy is
+    silent about it, and exp(−a²) of a large a is an example like any other."""
+    from hypothesis.errors import UnsatisfiedAssumption
+    program = [("mul", 0, 0), ("mul", 1, 1), ("mul", 2, 2), ("sub", 0, 3), ("sigmoid", 4)]
+    assert np.min(run_program(np, program[:-1], program_inputs(13, 1))[-1]) < -710  # e⁻ᵃ overflows
+    for check, args in ((check_first_order, (13, False)), (check_second_order, (13,)), (check_pytree, (13, 0))):
+        with pytest.raises(UnsatisfiedAssumption):
+            check(program, *args)
+    underflow = [("mul", 0, 0), ("mul", 1, 1), ("gauss", 2)]  # exp(−x⁸) underflows at x = −3.1
+    assert magnitude(underflow, program_inputs(13, 1), 13) > 0
