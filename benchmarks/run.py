@@ -808,8 +808,8 @@ def burst(step, k: int = CNN_BURST):
 
 def bench_cnn(repeat: int):
     """The step's target row times CNN_BURST steps back to back in each turn, each contender after its own
-    untimed burst, as a training loop runs them. The first step of a turn, 0.2 s after the other process's
-    turn, is the info row: on this VM a process whose threads slept comes back over a few steps (autonp's
+    untimed burst, as a training loop runs them. A lone step (after one untimed step, 0.2 s after the other
+    process's turn) is the info row: on this VM a process whose threads slept comes back over a few steps (autonp's
     OpenBLAS workers sleep ~0.4 ms after a product, PyTorch's threads spin through its step), so that step
     measures the VM's wake-up more than the step (docs/performance.md)."""
     step = autonp_cnn_step()
@@ -822,7 +822,7 @@ def bench_cnn(repeat: int):
             ms(per_step["autonp burst"]), "PyTorch eager", ms(per_step["torch burst"]),
             ratio(per_step["autonp burst"], per_step["torch burst"]), "<= 1.50x",
             per_step["autonp burst"] <= 1.5 * per_step["torch burst"])
-        row("CNN training step f32, the first of a turn (after 0.2 s idle)", ms(t["autonp"]), "PyTorch eager",
+        row("CNN training step f32, a turn's second step (after 0.2 s idle)", ms(t["autonp"]), "PyTorch eager",
             ms(t["torch"]), ratio(t["autonp"], t["torch"]), "(info)", None)
 
 
