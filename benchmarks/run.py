@@ -900,7 +900,7 @@ def main():
         only[args.only]()
         for r in ROWS:
             print(r)
-        for n in NOTES:
+        for n in dict.fromkeys(NOTES):  # once each: two peers of one kind may both be missing
             print(f"- {n}")
         return
     if args.child and args.child.startswith("serve:"):
@@ -926,7 +926,7 @@ def main():
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in ROWS:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
-    for n in NOTES:
+    for n in dict.fromkeys(NOTES):
         print(f"- {n}")
 
 
