@@ -194,6 +194,18 @@ def magnitude(program, inputs, seed) -> float:
 SMOOTHLESS = {"int_cast", "where", "maximum", "reduce", "reduce_len1"}  # jumps or kinks (floor, max, where)
 
 
+def tolerance(want, scale_tol=1e-5, atol=0.0) -> float:
+    """What ``close`` allows against ``want``: scale_tol·(1 + max|want|) + atol."""
+    return scale_tol * (1.0 + np.max(np.abs(want))) + atol
+
+
+def assume_converged(coarse, fine, tol) -> None:
+    """A difference quotient at step eps (``coarse``) judges only where it has converged: its error, c·eps², is
+    ~4/3 of its change from eps to eps/2 (``fine``), and must stay under half of ``tol``; else the example is
+    set aside."""
+    assume(np.max(np.abs(coarse - fine)) <= 0.375 * tol)
+
+
 def steady(f, x0, eps, tol, rel=0.0):
     """∂f by central differences at eps, rejected (not a valid example) where eps/2 disagrees by more than
     tol + rel·(1 + max|∂f|): the stencil straddles a jump or a kink, and no difference quotient is the
@@ -207,15 +219,13 @@ def first_derivative(f, x0, program, atol):
     """∂f by central differences (eps 1e-6), judged by ``close``'s default tolerance. For a program with jumps
     or kinks, ``steady``: an input within eps of a jump (2x = −1.0000019 under floor, the long run's seed
     2794967485) makes the quotient the jump's height / 2·eps (7.9e4) where the derivative is 0.13. For a
-    smooth one, the quotient must have converged: its error, c·eps², is ~4/3 of its change from eps to eps/2,
-    kept under half the tolerance (cos of a product of ~300 has a third derivative of ~1e11, which left the
-    quotient 0.07 from the derivative under a tolerance of 0.011: the long run's seed 4128469035, where
+    smooth one, ``assume_converged``: cos of a product of ~300 has a third derivative of ~1e11, which left the
+    quotient 0.07 from the derivative under a tolerance of 0.011 (the long run's seed 4128469035, where
     autonp's gradient equals the complex-step derivative to 7e-13)."""
     if any(s[0] in SMOOTHLESS for s in program):
         return steady(f, x0, 1e-6, atol, rel=1e-6)
     a = central_diff(f, x0, 1e-6)
-    tol = 1e-5 * (1.0 + np.max(np.abs(a))) + atol
-    assume(np.max(np.abs(a - central_diff(f, x0, 5e-7))) <= 0.375 * tol)
+    assume_converged(a, central_diff(f, x0, 5e-7), tolerance(a, atol=atol))
     return a
 
 
@@ -258,7 +268,7 @@ def report(program, mode, seed) -> str:
 def close(got, want, what, scale_tol=1e-5, atol=0.0):
     got, want = np.asarray(got), np.asarray(want)
     assert got.shape == want.shape, what
-    tol = scale_tol * (1.0 + np.max(np.abs(want))) + atol
+    tol = tolerance(want, scale_tol, atol)
     assert np.all(np.isfinite(got) == np.isfinite(want)), what
     err = np.max(np.abs(got - want), initial=0.0)
     assert err <= tol, f"{what}\n  max error {err:.3g} (tolerance {tol:.3g})\n  got  {got.ravel()[:6]}\n  want " \
@@ -306,13 +316,12 @@ def check_second_order(program, seed):
     def hv(h, eps=1e-4):  # differences (step eps along v) of the central-difference gradient (step h)
         return (central_diff(f, x0 + eps * v, h) - central_diff(f, x0 - eps * v, h)) / (2 * eps)
     want_hv = hv(1e-5)
-    # the outer difference must have converged: its error is ~4/3 of the change from eps to eps/2, kept under
-    # half the tolerance below (smooth programs too: cos of ~1e5, after chained products, has a third
-    # derivative that leaves eps = 1e-4 far from the limit; both such failures of the long run were this)
-    scale = np.max(np.abs(want_hv)) + 1.0
-    assume(np.max(np.abs(want_hv - hv(1e-5, 5e-5))) <= 0.375 * (2e-4 * scale + atol))
+    # the outer difference must have converged, against the tolerance below (smooth programs too: cos of ~1e5,
+    # after chained products, has a third derivative that leaves eps = 1e-4 far from the limit; both such
+    # failures of the long run were this)
+    assume_converged(want_hv, hv(1e-5, 5e-5), tolerance(want_hv, 2e-4, atol))
     if any(s[0] in SMOOTHLESS for s in program):  # a stencil, inner or outer, may straddle a jump: reject it
-        assume(np.max(np.abs(want_hv - hv(5e-6))) <= 1e-3 * scale + atol)
+        assume(np.max(np.abs(want_hv - hv(5e-6))) <= tolerance(want_hv, 1e-3, atol))
     close(np.asarray(anp.hvp(f)(x0, v)), want_hv, report(program, "hvp", seed), scale_tol=2e-4, atol=atol)
     if seed % 4 == 0:  # the whole Hessian for a quarter of them (144 entries)
         h = np.asarray(anp.hessian(f)(x0)).reshape(12, 12)
