@@ -580,10 +580,11 @@ def numpy_mlp_step(ps, xb, yb, lr, product=np.matmul):
         b -= lr * db
 
 
-def mlp_model(lr):
-    """The MLP in autonp.nn, from the same initial parameters, and its SGD."""
-    layers = [nn.Linear(1, 1) for _ in range(3)]
-    for lin, (W, b) in zip(layers, mlp_params(np.random.default_rng(1), np.float32)):
+def mlp_model(lr, params=None):
+    """The MLP in autonp.nn, from the same initial parameters (or ``params``: (W, b) per layer), and its SGD."""
+    params = mlp_params(np.random.default_rng(1), np.float32) if params is None else params
+    layers = [nn.Linear(1, 1) for _ in params]
+    for lin, (W, b) in zip(layers, params):
         lin.weight, lin.bias = nn.Parameter(W), nn.Parameter(b)
     net = nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
     return net, optim.SGD(net.parameters(), lr=float(lr))
@@ -655,11 +656,7 @@ def bench_mlp_overhead(repeat: int, steps: int = 1000):
               for a, b in zip(sizes, sizes[1:])]
     X = rng.random((4 * steps, 8)).astype(np.float32)
     Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 4 * steps)]
-    layers = [nn.Linear(1, 1) for _ in range(3)]
-    for lin, (W, b) in zip(layers, params):
-        lin.weight, lin.bias = nn.Parameter(W.copy()), nn.Parameter(b.copy())
-    net = nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
-    opt = optim.SGD(net.parameters(), lr=0.01)
+    net, opt = mlp_model(0.01, [(W.copy(), b.copy()) for W, b in params])
     ps = [(W.copy(), b.copy()) for W, b in params]
 
     def autonp_run():
