@@ -845,3 +845,34 @@ def test_an_update_is_not_fused_past_a_write_into_what_its_product_reads():
         for got in (got_w, w2):
             np.testing.assert_allclose(got, want_w, rtol=1e-14, atol=1e-14)
         np.testing.assert_array_equal(a2, want_a)
+
+
+def test_an_assignment_into_a_copy_of_a_fresh_value_is_replayed():
+    """``out = x * 1.0; out[1:, ::2] = ...``: the trace copies the fresh product before the write, and the copy
+    is elided (the product is read by nothing else) — the write then goes into the product's memory. It was
+    dropped instead (found by the fuzzer's compiled check: the replay's value used the unwritten product)."""
+    def f(x):
+        out = x * 1.0
+        out[1:, ::2] = x[:2, 1::2] * 2.0
+        loss = (out * out).sum()
+        loss.backward()
+        return loss, out, x.grad
+
+    def plain(x):  # the same in NumPy, and its gradient by hand: d/dx Σ out² = 2·out·∂out/∂x
+        out = x * 1.0
+        out[1:, ::2] = x[:2, 1::2] * 2.0
+        g_out = 2 * out
+        g = g_out.copy()
+        g[1:, ::2] = 0.0
+        g[:2, 1::2] += 2.0 * g_out[1:, ::2]
+        return (out * out).sum(), out, g
+
+    compiled = anp.compile(f)
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # the trace, then two replays
+        x = rng.normal(size=(3, 4))
+        got = compiled(anp.Tensor(x, requires_grad=True))
+        for g, w in zip(got, plain(x)):
+            np.testing.assert_allclose(np.asarray(g.numpy()), w, rtol=1e-14, atol=1e-14)
+    assert compiled.traces == 1
+

@@ -4,7 +4,8 @@ and in-place operators (repeated indices included), integer casts, ``where``, re
 axes, and nested transforms (``grad`` of a function closing over the outer variable, the Hessian as
 ``jacobian(grad)``, ``hvp``), with or without ``no_grad`` around the transform — and checks first and
 second derivatives against central differences of the same program run on plain ndarrays, and against
-HIPS autograd where it has every op of the program.
+HIPS autograd where it has every op of the program; and ``anp.compile``'s replays of the program's value and
+backward on new inputs, against the same oracles.
 
 A program is a list of steps over registers of shape (3, 4), written once against a NumPy namespace
 ``np_`` and run three ways: ``numpy`` on arrays (the oracle: no autonp), ``numpy`` on Tensors (autonp,
@@ -391,12 +392,42 @@ def check_pytree(program, seed, structure):
 Pieces = namedtuple("Pieces", "first second")
 
 
+def check_compiled(program, seed):
+    """``anp.compile`` of the value and its ``backward``: traced on one input, replayed on two others (what the
+    replay writes in place, the buffers it reuses, what it keeps between calls), against the plain-NumPy run and
+    central differences at each of them. A refusal (CompileError) is an allowed answer; a wrong number is not."""
+    xs = program_inputs(seed, 3)
+    f = lambda x: value(np, program, [x], seed)  # noqa: E731
+
+    def loss_and_grad(x):  # registers returned too: a replay that reuses a returned value's memory shows
+        regs = run_program(np, program, [x])
+        v = sum(np.sum(r * w) for r, w in zip(regs, weights(len(regs), seed)))
+        v.backward()
+        return v, x.grad, regs[len(regs) // 2], regs[-1]
+
+    compiled = anp.compile(loss_and_grad)
+    try:
+        compiled(anp.Tensor(xs[0], requires_grad=True))
+    except anp.CompileError:
+        return
+    for k, x in enumerate(xs[1:]):
+        what = report(program, f"compiled, replay {k + 1} ({compiled.traces} trace(s))", seed)
+        atol = 1e-9 * magnitude(program, [x], seed)
+        got_value, got_grad, *got_regs = compiled(anp.Tensor(x, requires_grad=True))
+        close(got_value.numpy(), f(x), what + "\n  (the value)", scale_tol=1e-12, atol=atol * 1e-3)
+        regs = run_program(np, program, [x])
+        for got, want in zip(got_regs, (regs[len(regs) // 2], regs[-1])):
+            close(got.numpy(), want, what + "\n  (a register)", scale_tol=1e-12)
+        close(got_grad.numpy(), first_derivative(f, x, program, atol), what, atol=atol)
+
+
 CHECKS = {
     "first order": (check_first_order,
                     dict(program=steps(), seed=st.integers(0, 2**16), under_no_grad=st.booleans())),
     "second order": (check_second_order, dict(program=steps(), seed=st.integers(0, 2**16))),
     "nested": (check_nested, dict(program=steps(), seed=st.integers(0, 2**16), under_no_grad=st.booleans())),
     "pytree": (check_pytree, dict(program=steps(), seed=st.integers(0, 2**16), structure=st.integers(0, 2))),
+    "compiled": (check_compiled, dict(program=steps(), seed=st.integers(0, 2**16))),
 }
 
 
@@ -414,6 +445,7 @@ test_first_derivatives = fuzz("first order", 200)
 test_second_derivatives_hvp_and_hessian = fuzz("second order", 100)
 test_nested_grad_of_a_closure_over_the_outer_variable = fuzz("nested", 100)
 test_pytree_arguments_and_repeated_outputs = fuzz("pytree", 60)
+test_compiled_replays = fuzz("compiled", 100)
 
 
 @pytest.mark.fuzz_long

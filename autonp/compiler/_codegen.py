@@ -99,6 +99,8 @@ def simplify(instrs: list[Instr], outputs: Any, writebacks: list) -> tuple[list[
     for instr in instrs:
         if alias:
             instr.args, instr.kwargs = _substitute(instr.args, alias), _substitute(instr.kwargs, alias)
+            if instr.target is not None and instr.target.id in alias:  # y = copy(x); y[i] = v: writes into x
+                instr.target = alias[instr.target.id].var
         a = instr.args
         src = a[0] if a and isinstance(a[0], Ref) else None
         res = instr.outs if isinstance(instr.outs, Ref) else None
