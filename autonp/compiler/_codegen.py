@@ -194,6 +194,46 @@ def fuse_updates(instrs: list[Instr], outputs: Any, writebacks: list) -> list[In
     return [replaced.get(k, instr) for k, instr in enumerate(instrs) if replaced.get(k, instr) is not None]
 
 
+def reuse_buffers(instrs: list[Instr], outputs: Any, writebacks: list) -> None:
+    """``y = x + b`` where ``x`` is a fresh array read by nothing afterwards becomes ``y = np.add(x, b, out=x)``:
+    an elementwise ufunc writes into an operand's memory instead of a new array, as a hand-written step
+    would (a layer's bias add, its ReLU, the masks of the backward pass). Only where that memory is the
+    program's own (made by an earlier instruction, viewed by no other value, read by nothing later, not
+    returned) and the result has its shape, dtype and strides, so that every later line sees the layout
+    it was traced with."""
+    made, last_read, viewers = set(), {}, {}
+    for k, instr in enumerate(instrs):
+        for r in _refs((instr.args, instr.kwargs)):
+            last_read[r.var.id] = k
+        if instr.target is not None:
+            last_read[instr.target.id] = k
+        for r in _refs(instr.outs):
+            made.add(r.var.id)
+            if r.var.root is not None:
+                viewers[id(r.var.root)] = viewers.get(id(r.var.root), 0) + 1
+    for r in _refs((outputs, writebacks)):
+        last_read[r.var.id] = len(instrs)
+    roots_of: dict[int, tuple] = {}  # y -> the traced memory roots of the values whose memory y now uses
+    for k, instr in enumerate(instrs):
+        fn, res = instr.fn, instr.outs
+        if not (instr.kind == "call" and isinstance(fn, np.ufunc) and fn.signature is None and fn.nout == 1
+                and not instr.kwargs and instr.target is None and isinstance(res, Ref)
+                and type(res.var.value) is np.ndarray and res.var.value.dtype.kind in "biufc"):
+            continue
+        y = res.var.value
+        for a in instr.args:
+            x = a.var if isinstance(a, Ref) else None
+            if x is None or x.id not in made or last_read.get(x.id) != k or type(x.value) is not np.ndarray \
+                    or x.value is not x.root or not x.value.flags.writeable or x.value.shape != y.shape \
+                    or x.value.dtype != y.dtype or x.value.strides != y.strides:
+                continue
+            roots = roots_of.get(x.id, (x.root,))
+            if all(viewers.get(id(r)) == 1 for r in roots):
+                instr.kwargs = {"out": a}
+                roots_of[res.var.id] = roots + (y,)
+                break
+
+
 def _only_read_here(v, group: dict, uses: dict, targets: set, produced_by: dict) -> bool:
     """Is ``v``'s memory fresh (made by the program, not an input or a constant) and read by nothing
     but the copy of ``v``? Each value viewing that memory is read exactly once: by the view made
@@ -450,6 +490,7 @@ def generate(program: Program, func_name: str, inputs: list, outputs: Any, write
     kept = fuse_updates(kept, outputs, writebacks)
     program.instrs = kept  # what the aliases made dead (x.T of x.T.T) goes too
     kept = live_instructions(program, {r.var.id for r in _refs((outputs, writebacks))}, input_roots)
+    reuse_buffers(kept, outputs, writebacks)
     outputs, writebacks = _copy_constants(outputs, writer), _copy_constants(list(writebacks), writer)
     for r in _refs(([(i.args, i.kwargs) for i in kept], outputs, writebacks)):
         writer.uses[r.var.id] = writer.uses.get(r.var.id, 0) + 1

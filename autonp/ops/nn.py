@@ -34,9 +34,11 @@ def _relu(x):
 
 
 def _relu_vjp(g, ans, x):
-    x = _data(x)
-    fast = _numba.relu_backward(g, x)  # None without autonp[fast], on Tensors (create_graph) and small arrays
-    return g * (x > 0) if fast is None else fast
+    """g · (y > 0) with y = max(x, 0), the same mask as x > 0 (NaN included): read from the output, so that a
+    compiled replay may compute the ReLU in the memory of its input, which nothing reads afterwards."""
+    y = _data(ans)
+    fast = _numba.relu_backward(g, y)  # None without autonp[fast], on Tensors (create_graph) and small arrays
+    return g * (y > 0) if fast is None else fast
 
 
 relu = Primitive("relu", _relu).defvjp(_relu_vjp)
