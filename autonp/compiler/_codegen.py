@@ -115,6 +115,10 @@ def simplify(instrs: list[Instr], outputs: Any, writebacks: list) -> tuple[list[
             v = src.var
             if is_copy and parent is not None and _only_read_here(v, group, later_uses, targets, produced_by):
                 alias[res.var.id] = src
+                viewing = group.pop(id(res.var.root), [])  # the copy and the values viewing it: now x's memory
+                for w in viewing:
+                    w.root = v.root
+                group.setdefault(id(v.root), []).extend(viewing)
                 if res.var.hint and not v.hint:
                     v.hint = res.var.hint
                 continue
