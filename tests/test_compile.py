@@ -924,3 +924,21 @@ def test_an_elementwise_result_reuses_a_dead_operands_memory_and_nothing_else():
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w)
     assert compiled.traces == 1
+
+
+def test_an_input_or_a_constant_a_call_returns_as_it_is_keeps_its_memory():
+    """``np.broadcast_arrays(x, c)`` returns x and c themselves when the shapes agree: a value the program did not
+    make, though an instruction returned it. Buffer reuse wrote ``b + 1`` into the constant c (every later replay
+    then started from a changed c) and ``a * ...`` into the caller's x."""
+    def f(x):
+        c = np.array([1.0, 2.0, 3.0])
+        a, b = np.broadcast_arrays(x, c)
+        return a * (b + 1.0)
+
+    compiled = anp.compile(f)
+    for scale in (1.0, 2.0, 3.0):
+        x = np.full(3, scale)
+        got = compiled(x)
+        np.testing.assert_array_equal(x, np.full(3, scale))  # the caller's array is as it was
+        np.testing.assert_array_equal(got, scale * np.array([2.0, 3.0, 4.0]))
+    assert compiled.traces == 1

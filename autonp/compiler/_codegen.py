@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..ops._blas import subtract_scaled, subtract_scaled_product
-from ._trace import Instr, Program, Ref, as_index, as_list, scalar
+from ._state import _leaves
+from ._trace import Instr, Program, Ref, _memory_root, as_index, as_list, scalar
 
 BINARY = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "/", np.floor_divide: "//",
           np.power: "**", np.matmul: "@", np.remainder: "%", np.greater: ">", np.greater_equal: ">=",
@@ -79,7 +80,8 @@ def live_instructions(program: Program, needed_vars: set[int], input_roots: set[
     return kept
 
 
-def simplify(instrs: list[Instr], outputs: Any, writebacks: list) -> tuple[list[Instr], Any, list]:
+def simplify(instrs: list[Instr], outputs: Any, writebacks: list,
+             input_roots: set[int]) -> tuple[list[Instr], Any, list]:
     """Peepholes on the kept instructions: ``x.T.T`` is ``x``; a copy of a fresh value that nothing
     else reads is that value (the backward pass copies every leaf gradient, so that it aliases nothing)."""
     later_uses: dict[int, int] = {}
@@ -95,6 +97,7 @@ def simplify(instrs: list[Instr], outputs: Any, writebacks: list) -> tuple[list[
     produced_by: dict[int, Instr] = {}
     alias: dict[int, Ref] = {}
     targets = {instr.target.id for instr in instrs if instr.target is not None}
+    foreign = _foreign_roots(instrs, input_roots)  # a value that is an input or a constant itself is not fresh
     out = []
     for instr in instrs:
         if alias:
@@ -113,7 +116,8 @@ def simplify(instrs: list[Instr], outputs: Any, writebacks: list) -> tuple[list[
             is_copy = (instr.kind == "call" and instr.fn is np.copy and len(a) == 1 and not instr.kwargs) or \
                 (instr.kind == "method" and instr.fn == "copy" and len(a) == 1 and not instr.kwargs)
             v = src.var
-            if is_copy and parent is not None and _only_read_here(v, group, later_uses, targets, produced_by):
+            if is_copy and parent is not None and id(v.root) not in foreign \
+                    and _only_read_here(v, group, later_uses, targets, produced_by):
                 alias[res.var.id] = src
                 viewing = group.pop(id(res.var.root), [])  # the copy and the values viewing it: now x's memory
                 for w in viewing:
@@ -198,13 +202,15 @@ def fuse_updates(instrs: list[Instr], outputs: Any, writebacks: list) -> list[In
     return [replaced.get(k, instr) for k, instr in enumerate(instrs) if replaced.get(k, instr) is not None]
 
 
-def reuse_buffers(instrs: list[Instr], outputs: Any, writebacks: list) -> None:
+def reuse_buffers(instrs: list[Instr], outputs: Any, writebacks: list, input_roots: set[int]) -> None:
     """``y = x + b`` where ``x`` is a fresh array read by nothing afterwards becomes ``y = np.add(x, b, out=x)``:
     an elementwise ufunc writes into an operand's memory instead of a new array, as a hand-written step
     would (a layer's bias add, its ReLU, the masks of the backward pass). Only where that memory is the
     program's own (made by an earlier instruction, viewed by no other value, read by nothing later, not
-    returned) and the result has its shape, dtype and strides, so that every later line sees the layout
-    it was traced with."""
+    returned, and not an input's or a constant's: ``np.broadcast_arrays(x, c)`` returns x and c themselves)
+    and the result has its shape, dtype and strides, so that every later line sees the layout it was traced
+    with."""
+    foreign = _foreign_roots(instrs, input_roots)
     made, last_read, viewers = set(), {}, {}
     for k, instr in enumerate(instrs):
         for r in _refs((instr.args, instr.kwargs)):
@@ -228,14 +234,23 @@ def reuse_buffers(instrs: list[Instr], outputs: Any, writebacks: list) -> None:
         for a in instr.args:
             x = a.var if isinstance(a, Ref) else None
             if x is None or x.id not in made or last_read.get(x.id) != k or type(x.value) is not np.ndarray \
-                    or x.value is not x.root or not x.value.flags.writeable or x.value.shape != y.shape \
-                    or x.value.dtype != y.dtype or x.value.strides != y.strides:
+                    or x.value is not x.root or id(x.root) in foreign or not x.value.flags.writeable \
+                    or x.value.shape != y.shape or x.value.dtype != y.dtype or x.value.strides != y.strides:
                 continue
             roots = roots_of.get(x.id, (x.root,))
             if all(viewers.get(id(r)) == 1 for r in roots):
                 instr.kwargs = {"out": a}
                 roots_of[res.var.id] = roots + (y,)
                 break
+
+
+def _foreign_roots(instrs: list[Instr], input_roots: set[int]) -> set[int]:
+    """Ids of memory the program did not make: its inputs', and that of every array it holds as a constant."""
+    foreign = set(input_roots)
+    for instr in instrs:
+        foreign.update(id(_memory_root(leaf)) for leaf in _leaves((instr.args, instr.kwargs))
+                       if isinstance(leaf, np.ndarray))
+    return foreign
 
 
 def _only_read_here(v, group: dict, uses: dict, targets: set, produced_by: dict) -> bool:
@@ -490,11 +505,12 @@ def generate(program: Program, func_name: str, inputs: list, outputs: Any, write
     last = None
     guards = 0
     shape_only(program)
-    kept, outputs, writebacks = simplify(live_instructions(program, needed, input_roots), outputs, writebacks)
+    kept, outputs, writebacks = simplify(live_instructions(program, needed, input_roots), outputs, writebacks,
+                                         input_roots)
     kept = fuse_updates(kept, outputs, writebacks)
     program.instrs = kept  # what the aliases made dead (x.T of x.T.T) goes too
     kept = live_instructions(program, {r.var.id for r in _refs((outputs, writebacks))}, input_roots)
-    reuse_buffers(kept, outputs, writebacks)
+    reuse_buffers(kept, outputs, writebacks, input_roots)
     outputs, writebacks = _copy_constants(outputs, writer), _copy_constants(list(writebacks), writer)
     for r in _refs(([(i.args, i.kwargs) for i in kept], outputs, writebacks)):
         writer.uses[r.var.id] = writer.uses.get(r.var.id, 0) + 1
