@@ -206,10 +206,10 @@ def reuse_buffers(instrs: list[Instr], outputs: Any, writebacks: list, input_roo
     """``y = x + b`` where ``x`` is a fresh array read by nothing afterwards becomes ``y = np.add(x, b, out=x)``:
     an elementwise ufunc writes into an operand's memory instead of a new array, as a hand-written step
     would (a layer's bias add, its ReLU, the masks of the backward pass). Only where that memory is the
-    program's own (made by an earlier instruction, viewed by no other value, read by nothing later, not
-    returned, and not an input's or a constant's: ``np.broadcast_arrays(x, c)`` returns x and c themselves)
-    and the result has its shape, dtype and strides, so that every later line sees the layout it was traced
-    with."""
+    program's own — made by an earlier instruction, owning its data (``as_strided`` makes a view whose base
+    is no array), not an input's or a constant's (``np.broadcast_arrays(x, c)`` returns x and c themselves),
+    viewed by no other value, read by nothing later, not returned — and where the result has its shape,
+    dtype and strides, so that every later line sees the layout it was traced with."""
     foreign = _foreign_roots(instrs, input_roots)
     made, last_read, viewers = set(), {}, {}
     for k, instr in enumerate(instrs):
@@ -234,7 +234,8 @@ def reuse_buffers(instrs: list[Instr], outputs: Any, writebacks: list, input_roo
         for a in instr.args:
             x = a.var if isinstance(a, Ref) else None
             if x is None or x.id not in made or last_read.get(x.id) != k or type(x.value) is not np.ndarray \
-                    or x.value is not x.root or id(x.root) in foreign or not x.value.flags.writeable \
+                    or x.value is not x.root or id(x.root) in foreign or not x.value.flags.owndata \
+                    or not x.value.flags.writeable \
                     or x.value.shape != y.shape or x.value.dtype != y.dtype or x.value.strides != y.strides:
                 continue
             roots = roots_of.get(x.id, (x.root,))
@@ -261,7 +262,8 @@ def _only_read_here(v, group: dict, uses: dict, targets: set, produced_by: dict)
         return False
     views = group.get(id(v.root), [])
     owner = next((w for w in views if w.value is v.root), None)
-    if owner is None or owner.id not in produced_by or any(w.id in targets for w in views):
+    if owner is None or owner.id not in produced_by or not owner.value.flags.owndata \
+            or any(w.id in targets for w in views):
         return False
     return all(uses.get(w.id, 0) == 1 for w in views)
 
