@@ -15,6 +15,7 @@ the seed and the program of any failure (turn it into a regression test in test_
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from collections import namedtuple
 
@@ -75,14 +76,31 @@ MUTATING = {"assign_fancy", "assign_mask", "assign_basic", "add_at", "inplace", 
             "self_inplace", "assign_self"}
 
 
+# A program's indices and masks are drawn once per seed and kept (read-only): a compiled check's first run on plain
+# arrays draws them, so that inside the trace they are constants of the program, as a user's index arrays would
+# be, and not random draws (whose values a replay draws anew, and which the scatter's backward cannot follow).
+
+def _constant(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+@functools.lru_cache(maxsize=4096)
 def _index(seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """k (row, col) pairs, repeats likely."""
     rng = np.random.default_rng(seed)
-    return rng.integers(0, S[0], k), rng.integers(0, S[1], k)
+    return _constant(rng.integers(0, S[0], k)), _constant(rng.integers(0, S[1], k))
 
 
+@functools.lru_cache(maxsize=4096)
 def _mask(seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).random(S) < 0.5
+    return _constant(np.random.default_rng(seed).random(S) < 0.5)
+
+
+@functools.lru_cache(maxsize=4096)
+def _gather(seed: int) -> np.ndarray:
+    """12 flat indices into a register, repeats likely."""
+    return _constant(np.random.default_rng(seed).integers(0, 12, 12))
 
 
 def step_code(step: tuple) -> str:
@@ -108,7 +126,7 @@ def run_program(np_, program: list, inputs: list):
         elif kind == "reduce_len1":  # over an axis of length 1 (std, var: zero variance)
             out = np_.reshape(REDUCE[p[2]](np_, np_.reshape(a, S + (1,)), 2), S)
         elif kind == "gather":  # fancy indexing with repeated indices
-            idx = np.random.default_rng(p[2]).integers(0, 12, 12)
+            idx = _gather(p[2])
             out = np_.reshape(np_.ravel(a)[idx], S)
         elif kind == "int_cast":  # an integer cast is a constant multiplier
             out = a * np_.floor(2.0 * b).astype(np.int64)
@@ -405,7 +423,8 @@ def check_compiled(program, seed):
         v.backward()
         return v, x.grad, regs[len(regs) // 2], regs[-1]
 
-    atols = [1e-9 * magnitude(program, [x], seed) for x in xs]  # a program that overflows is set aside first
+    # plain runs first: a program that overflows is set aside, and its indices are drawn outside the trace
+    atols = [1e-9 * magnitude(program, [x], seed) for x in xs]
     compiled = anp.compile(loss_and_grad)
     try:
         compiled(anp.Tensor(xs[0], requires_grad=True))
@@ -446,7 +465,7 @@ def check_compiled_training(program, seed):
         before = W.numpy().copy()
         if np.max(np.abs(before)) > 100:  # training diverged (x·floor(2x) grew it 1e6-fold a step; sin of a cubic
             return  # at 1900 turns 2e10 times per unit): the steps before were judged, differences here judge nothing
-        atol = 1e-9 * magnitude(program, [before], seed)  # a program that overflows here is set aside first
+        atol = 1e-9 * magnitude(program, [before], seed)  # a plain run first (see check_compiled)
         try:
             loss = compiled()
         except anp.CompileError:
