@@ -942,3 +942,17 @@ def test_an_input_or_a_constant_a_call_returns_as_it_is_keeps_its_memory():
         np.testing.assert_array_equal(x, np.full(3, scale))  # the caller's array is as it was
         np.testing.assert_array_equal(got, scale * np.array([2.0, 3.0, 4.0]))
     assert compiled.traces == 1
+
+
+def test_structured_dtypes_of_one_size_are_different_signatures():
+    """The signature held ``dtype.str``, which is ``|V8`` for every 8-byte structured dtype: now the dtype itself."""
+    def f(x):
+        return x["a"] * 2.0
+
+    compiled = anp.compile(f)
+    x1 = np.zeros(3, dtype=[("a", "f4"), ("b", "i4")])
+    x2 = np.zeros(3, dtype=[("b", "i4"), ("a", "f4")])
+    for x in (x1, x2):
+        x["a"], x["b"] = [1, 2, 3], [7, 8, 9]
+        np.testing.assert_array_equal(compiled(x), [2.0, 4.0, 6.0])
+    assert compiled.traces == 2

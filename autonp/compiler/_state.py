@@ -124,8 +124,8 @@ class _Walk:
         """Shape, dtype, layout (the strides too when neither C nor Fortran order fixes them)."""
         f = a.flags
         if f.c_contiguous or f.f_contiguous:
-            return a.shape, a.dtype.str, f.c_contiguous, f.f_contiguous, f.writeable
-        return a.shape, a.dtype.str, a.strides, f.writeable
+            return a.shape, a.dtype, f.c_contiguous, f.f_contiguous, f.writeable
+        return a.shape, a.dtype, a.strides, f.writeable
 
     def walk(self, x: Any, hint: str, depth: int = 0) -> Any:
         """``x`` with its arrays replaced by stand-ins (while tracing); fills values/places/key."""
@@ -159,7 +159,7 @@ class _Walk:
             self._optimizer(x, hint)
             out = x
         elif isinstance(x, np.generic) and x.dtype.kind in "fiubc":  # a NumPy scalar: an input, not a constant
-            self.key.append(("S", x.dtype.str))
+            self.key.append(("S", x.dtype))
             out = self._input(x, _Place("value", x, None), hint)
         elif x is None or t in _SCALARS or isinstance(x, (np.generic, np.dtype)):
             self.key.append((t, x))
@@ -248,7 +248,7 @@ class _Walk:
         for h in opt.hyper:  # Python numbers are constants of the trace, NumPy scalars inputs (as arguments)
             v = getattr(opt, h)
             if isinstance(v, np.generic):
-                self.key.append((h, v.dtype.str))
+                self.key.append((h, v.dtype))
                 self._input(v, _Place("attr", opt, h), h)
             else:
                 self.key.append((h, _hashable(v)))
