@@ -80,8 +80,7 @@ def live_instructions(program: Program, needed_vars: set[int], input_roots: set[
     return kept
 
 
-def simplify(instrs: list[Instr], outputs: Any, writebacks: list,
-             input_roots: set[int]) -> tuple[list[Instr], Any, list]:
+def simplify(instrs: list[Instr], outputs: Any, writebacks: list, foreign: set[int]) -> tuple[list[Instr], Any, list]:
     """Peepholes on the kept instructions: ``x.T.T`` is ``x``; a copy of a fresh value that nothing
     else reads is that value (the backward pass copies every leaf gradient, so that it aliases nothing)."""
     later_uses: dict[int, int] = {}
@@ -97,7 +96,6 @@ def simplify(instrs: list[Instr], outputs: Any, writebacks: list,
     produced_by: dict[int, Instr] = {}
     alias: dict[int, Ref] = {}
     targets = {instr.target.id for instr in instrs if instr.target is not None}
-    foreign = _foreign_roots(instrs, input_roots)  # a value that is an input or a constant itself is not fresh
     out = []
     for instr in instrs:
         if alias:
@@ -116,8 +114,7 @@ def simplify(instrs: list[Instr], outputs: Any, writebacks: list,
             is_copy = (instr.kind == "call" and instr.fn is np.copy and len(a) == 1 and not instr.kwargs) or \
                 (instr.kind == "method" and instr.fn == "copy" and len(a) == 1 and not instr.kwargs)
             v = src.var
-            if is_copy and parent is not None and id(v.root) not in foreign \
-                    and _only_read_here(v, group, later_uses, targets, produced_by):
+            if is_copy and parent is not None and _only_read_here(v, group, later_uses, targets, produced_by, foreign):
                 alias[res.var.id] = src
                 viewing = group.pop(id(res.var.root), [])  # the copy and the values viewing it: now x's memory
                 for w in viewing:
@@ -202,15 +199,13 @@ def fuse_updates(instrs: list[Instr], outputs: Any, writebacks: list) -> list[In
     return [replaced.get(k, instr) for k, instr in enumerate(instrs) if replaced.get(k, instr) is not None]
 
 
-def reuse_buffers(instrs: list[Instr], outputs: Any, writebacks: list, input_roots: set[int]) -> None:
+def reuse_buffers(instrs: list[Instr], outputs: Any, writebacks: list, foreign: set[int]) -> None:
     """``y = x + b`` where ``x`` is a fresh array read by nothing afterwards becomes ``y = np.add(x, b, out=x)``:
     an elementwise ufunc writes into an operand's memory instead of a new array, as a hand-written step
     would (a layer's bias add, its ReLU, the masks of the backward pass). Only where that memory is the
-    program's own — made by an earlier instruction, owning its data (``as_strided`` makes a view whose base
-    is no array), not an input's or a constant's (``np.broadcast_arrays(x, c)`` returns x and c themselves),
-    viewed by no other value, read by nothing later, not returned — and where the result has its shape,
-    dtype and strides, so that every later line sees the layout it was traced with."""
-    foreign = _foreign_roots(instrs, input_roots)
+    program's own (``_owned_here``), viewed by no other value, read by nothing later and not returned, and
+    where the result has its shape, dtype and strides, so that every later line sees the layout it was traced
+    with."""
     made, last_read, viewers = set(), {}, {}
     for k, instr in enumerate(instrs):
         for r in _refs((instr.args, instr.kwargs)):
@@ -233,8 +228,7 @@ def reuse_buffers(instrs: list[Instr], outputs: Any, writebacks: list, input_roo
         y = res.var.value
         for a in instr.args:
             x = a.var if isinstance(a, Ref) else None
-            if x is None or x.id not in made or last_read.get(x.id) != k or type(x.value) is not np.ndarray \
-                    or x.value is not x.root or id(x.root) in foreign or not x.value.flags.owndata \
+            if x is None or last_read.get(x.id) != k or not _owned_here(x, made, foreign) \
                     or not x.value.flags.writeable \
                     or x.value.shape != y.shape or x.value.dtype != y.dtype or x.value.strides != y.strides:
                 continue
@@ -254,16 +248,23 @@ def _foreign_roots(instrs: list[Instr], input_roots: set[int]) -> set[int]:
     return foreign
 
 
-def _only_read_here(v, group: dict, uses: dict, targets: set, produced_by: dict) -> bool:
-    """Is ``v``'s memory fresh (made by the program, not an input or a constant) and read by nothing
-    but the copy of ``v``? Each value viewing that memory is read exactly once: by the view made
-    from it, or by the copy."""
+def _owned_here(v, made, foreign: set[int]) -> bool:
+    """Is ``v``'s value memory the program made and owns — made by one of its instructions (``made``: their
+    value ids), owning its data (``as_strided`` makes a view whose base is no array), and no input's or
+    constant's (``np.broadcast_arrays(x, c)`` returns x and c themselves)? Only such memory may be written
+    where the trace did not write it."""
+    a = v.value
+    return v.id in made and type(a) is np.ndarray and a is v.root and a.flags.owndata and id(a) not in foreign
+
+
+def _only_read_here(v, group: dict, uses: dict, targets: set, produced_by: dict, foreign: set[int]) -> bool:
+    """Is ``v``'s memory the program's own (``_owned_here``) and read by nothing but the copy of ``v``? Each
+    value viewing that memory is read exactly once: by the view made from it, or by the copy."""
     if v.root is None:
         return False
     views = group.get(id(v.root), [])
     owner = next((w for w in views if w.value is v.root), None)
-    if owner is None or owner.id not in produced_by or not owner.value.flags.owndata \
-            or any(w.id in targets for w in views):
+    if owner is None or not _owned_here(owner, produced_by, foreign) or any(w.id in targets for w in views):
         return False
     return all(uses.get(w.id, 0) == 1 for w in views)
 
@@ -507,12 +508,13 @@ def generate(program: Program, func_name: str, inputs: list, outputs: Any, write
     last = None
     guards = 0
     shape_only(program)
-    kept, outputs, writebacks = simplify(live_instructions(program, needed, input_roots), outputs, writebacks,
-                                         input_roots)
+    kept = live_instructions(program, needed, input_roots)
+    foreign = _foreign_roots(kept, input_roots)  # the later passes add no array constants
+    kept, outputs, writebacks = simplify(kept, outputs, writebacks, foreign)
     kept = fuse_updates(kept, outputs, writebacks)
     program.instrs = kept  # what the aliases made dead (x.T of x.T.T) goes too
     kept = live_instructions(program, {r.var.id for r in _refs((outputs, writebacks))}, input_roots)
-    reuse_buffers(kept, outputs, writebacks, input_roots)
+    reuse_buffers(kept, outputs, writebacks, foreign)
     outputs, writebacks = _copy_constants(outputs, writer), _copy_constants(list(writebacks), writer)
     for r in _refs(([(i.args, i.kwargs) for i in kept], outputs, writebacks)):
         writer.uses[r.var.id] = writer.uses.get(r.var.id, 0) + 1
