@@ -218,7 +218,6 @@ def reuse_buffers(instrs: list[Instr], outputs: Any, writebacks: list, foreign: 
                 viewers[id(r.var.root)] = viewers.get(id(r.var.root), 0) + 1
     for r in _refs((outputs, writebacks)):
         last_read[r.var.id] = len(instrs)
-    roots_of: dict[int, tuple] = {}  # y -> the traced memory roots of the values whose memory y now uses
     for k, instr in enumerate(instrs):
         fn, res = instr.fn, instr.outs
         if not (instr.kind == "call" and isinstance(fn, np.ufunc) and fn.signature is None and fn.nout == 1
@@ -232,10 +231,10 @@ def reuse_buffers(instrs: list[Instr], outputs: Any, writebacks: list, foreign: 
                     or not x.value.flags.writeable \
                     or x.value.shape != y.shape or x.value.dtype != y.dtype or x.value.strides != y.strides:
                 continue
-            roots = roots_of.get(x.id, (x.root,))
-            if all(viewers.get(id(r)) == 1 for r in roots):
+            # x may itself be a result written into an earlier operand's memory: that operand's views were
+            # counted when it was the candidate (viewers is of the whole program), so x's own suffice
+            if viewers.get(id(x.root)) == 1:
                 instr.kwargs = {"out": a}
-                roots_of[res.var.id] = roots + (y,)
                 break
 
 
