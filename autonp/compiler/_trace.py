@@ -92,16 +92,22 @@ _state = _State()
 
 # --------------------------------------------------------------------------- templates
 
+_PLAIN = frozenset({int, float, bool, str, type(None), type(Ellipsis)})  # what _unwrap returns as it is
+
+
 def _unwrap(x: Any) -> tuple[Any, Any]:
     """(concrete value, template) of an argument: Syms become their values and Refs."""
-    if isinstance(x, Sym):
+    t = type(x)
+    if t is Sym:
         if x._var.program is not _state.program:
             raise CompileError("a traced value from another trace (kept from an earlier call of a compiled "
                                "function, or from another thread's) was used" + _where())
-        return x._value(), Ref(x._var)
-    if type(x) in (tuple, list):
-        pairs = [_unwrap(v) for v in x]
-        return type(x)(p[0] for p in pairs), type(x)(p[1] for p in pairs)
+        return x._var.value, Ref(x._var)
+    if t is tuple or t is list:  # no generators or appends: under the trace's profile hook each is an event
+        if not x:
+            return x, t()
+        values, template = zip(*[(v, v) if type(v) in _PLAIN else _unwrap(v) for v in x])
+        return (values, template) if t is tuple else (list(values), list(template))
     if type(x) is dict:
         pairs = {k: _unwrap(v) for k, v in x.items()}
         return {k: p[0] for k, p in pairs.items()}, {k: p[1] for k, p in pairs.items()}
@@ -137,6 +143,9 @@ def _where() -> str:
 
 # --------------------------------------------------------------------------- recording
 
+_PKG_CODES: set = set()  # code objects of autonp's own functions (`in` is no call under the trace's hook)
+
+
 def _describe_context(instr: Instr) -> None:
     """Fill in the instruction's user line and the op it belongs to (a forward primitive, or the VJP
     of one during backward: then the line is the one that built that op). Only at trace time."""
@@ -145,12 +154,8 @@ def _describe_context(instr: Instr) -> None:
         from .. import tensor
         _BACKWARD_CODE = tensor._run_backward.__code__
     prim = None
-    depth = 2
-    while True:
-        try:
-            f = sys._getframe(depth)
-        except ValueError:
-            break
+    f = sys._getframe(2)
+    while f is not None:
         code = f.f_code
         if code is _BACKWARD_CODE:
             loc = f.f_locals
@@ -165,10 +170,12 @@ def _describe_context(instr: Instr) -> None:
             self = f.f_locals.get("self")
             if self is not None and type(self).__name__ == "Primitive":
                 prim = self
-        if not code.co_filename.startswith(_PKG_DIR):
-            instr.site = (code.co_filename, f.f_lineno)
-            break
-        depth += 1
+        if code not in _PKG_CODES:
+            if not code.co_filename.startswith(_PKG_DIR):
+                instr.site = (code.co_filename, f.f_lineno)
+                break
+            _PKG_CODES.add(code)
+        f = f.f_back
     instr.op = ("op", prim.name if prim is not None else None)
 
 
@@ -238,7 +245,7 @@ def _wrap(program: Program, result: Any, instr: Instr, guards: list) -> tuple[An
         pairs = [_wrap(program, r, instr, guards) for r in result]
         vals = [p[0] for p in pairs]
         out = type(result)(*vals) if hasattr(result, "_fields") else tuple(vals)
-        return out, tuple(p[1] for p in pairs)
+        return out, tuple([p[1] for p in pairs])
     if isinstance(result, list):
         pairs = [_wrap(program, r, instr, guards) for r in result]
         return [p[0] for p in pairs], [p[1] for p in pairs]
@@ -378,10 +385,10 @@ class Sym:
         return self._var.value
 
     # ---- what does not depend on the values
-    shape = property(lambda self: np.shape(self._var.value))
+    shape = property(lambda self: self._var.value.shape)  # an ndarray or a NumPy scalar: both have these
     dtype = property(lambda self: self._var.value.dtype)
-    ndim = property(lambda self: np.ndim(self._var.value))
-    size = property(lambda self: np.size(self._var.value))
+    ndim = property(lambda self: self._var.value.ndim)
+    size = property(lambda self: self._var.value.size)
     flags = property(lambda self: _Flags(self))
     base = None  # it owns its values, as far as the code that inspects it is concerned
     # isinstance(x, np.ndarray) holds (the ops' Python code takes it for an array); type(x) is Sym
@@ -398,12 +405,14 @@ class Sym:
 
     # ---- NumPy's protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if any(isinstance(x, Tensor) for x in inputs) or any(isinstance(x, Tensor) for x in kwargs.get("out", ())):
-            return NotImplemented
         out = kwargs.get("out")
-        target = None
         if out is not None:
             out = out if isinstance(out, tuple) else (out,)
+        for x in inputs if out is None else inputs + out:  # a loop: no generator resumed under the hook
+            if isinstance(x, Tensor):
+                return NotImplemented
+        target = None
+        if out is not None:
             if len(out) == 1 and isinstance(out[0], Sym):
                 target = out[0]
             elif any(isinstance(o, np.ndarray) for o in out):
@@ -421,8 +430,9 @@ class Sym:
         return record("call", fn, inputs, kwargs, target=target)
 
     def __array_function__(self, func, types, args, kwargs):
-        if any(issubclass(t, Tensor) for t in types):
-            return NotImplemented
+        for t in types:
+            if issubclass(t, Tensor):
+                return NotImplemented
         if func in _STATIC_FUNCTIONS:
             cargs, _ = _unwrap(args)
             ckw, _ = _unwrap(kwargs)
