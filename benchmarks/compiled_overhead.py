@@ -1,6 +1,7 @@
 """Where the compiled MLP step's time goes: the generated function alone, against the full call (which
 also reads the Module's and the optimizer's current arrays and checks the signature), against the
-hand-written NumPy step. 15 interleaved rounds of 100 steps, medians per step.
+hand-written NumPy step; and the first call of a fresh compiled step (the trace). 15 interleaved rounds of
+100 steps (and one trace), medians per step.
 
     python benchmarks/compiled_overhead.py
 """
@@ -29,9 +30,13 @@ def main() -> None:
     step._walk_all(walk, (X[:128], Y[:128]), {})
     generated, values = step._last.fn, walk.values
     ps = [(W.copy(), b.copy()) for W, b in mlp_params(np.random.default_rng(1), np.float32)]
-    times: dict = {"hand-written": [], "compiled call": [], "generated function alone": []}
+    times: dict = {"hand-written": [], "compiled call": [], "generated function alone": [], "trace (first call)": []}
     for _ in range(15):
-        for name in times:
+        fresh = compiled_mlp_step(lr)
+        start = time.perf_counter()
+        fresh(X[:128], Y[:128])
+        times["trace (first call)"].append(time.perf_counter() - start)
+        for name in list(times)[:3]:
             start = time.perf_counter()
             for s in range(100):
                 xb, yb = X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128]
