@@ -323,6 +323,8 @@ def peer_workload(name: str, block_rows: int):
     """A peer's workload as a function of no arguments, or None (with a note) when the peer is missing."""
     if name == "PyTorch MLP":
         return torch_mlp(*mlp_data())
+    if name == "PyTorch MLP products":
+        return mlp_products("torch")
     if name == "PyTorch CNN":
         return torch_cnn_step()
     if name == "PyTorch CNN burst":
@@ -562,6 +564,38 @@ def torch_mlp(X, y, lr):
     return run
 
 
+def mlp_products(lib: str = "numpy"):
+    """The eight matrix products of 200 MLP steps and nothing else (forward x·W, backward a.T·dz and dz·W.T,
+    with the step's shapes, transposed views and each step's batch of ``mlp_data``), in NumPy (its OpenBLAS)
+    or in PyTorch: the floor each library's BLAS sets under the MLP rows. None when PyTorch is missing."""
+    rng = np.random.default_rng(0)
+    sizes = [784, 256, 256, 10]
+    X = mlp_data()[0]
+    acts = [None] + [rng.random((128, n), dtype=np.float32) for n in sizes[1:]]
+    ws = [rng.random((a, b), dtype=np.float32) for a, b in zip(sizes, sizes[1:])]
+    if lib == "torch":
+        try:
+            import torch
+        except ImportError:
+            NOTES.append("PyTorch not installed: its MLP products are skipped")
+            return None
+        X, acts, ws = torch.from_numpy(X), [None] + [torch.from_numpy(a) for a in acts[1:]], \
+            [torch.from_numpy(w) for w in ws]
+        product = torch.matmul
+    else:
+        product = np.matmul
+
+    def run():
+        for s in range(200):
+            acts[0] = X[s * 128:(s + 1) * 128]
+            for i in range(3):
+                product(acts[i], ws[i])
+                product(acts[i].T, acts[i + 1])
+                if i:
+                    product(acts[i + 1], ws[i].T)
+    return run
+
+
 def numpy_mlp_step(ps, xb, yb, lr, product=np.matmul):
     """One hand-written SGD step of the MLP (ReLU, softmax cross-entropy), updating ``ps`` in place."""
     acts = [xb]
@@ -644,6 +678,11 @@ def bench_mlp(repeat: int):
         ratio(t["compiled"], t["numpy"]), "<= 1.00x", t["compiled"] <= t["numpy"])
     row("MLP 784-256-256-10, 200 steps f32, anp.compile (traced before)", ms(t["steady"]), "hand-written NumPy",
         ms(t["numpy"]), ratio(t["steady"], t["numpy"]), "(info)", None)
+    with with_peers({"numpy": mlp_products()}, {"torch": "PyTorch MLP products"}) as fns:
+        p = timed_together(fns, repeat, warmup=1)
+    if "torch" in p:  # the BLAS floor under the rows above: NumPy's OpenBLAS against PyTorch's own
+        row("MLP 200 steps' matrix products alone, NumPy", ms(p["numpy"]), "PyTorch's", ms(p["torch"]),
+            ratio(p["numpy"], p["torch"]), "(info)", None)
     bench_mlp_overhead(repeat)
 
 
