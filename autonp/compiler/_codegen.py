@@ -283,8 +283,8 @@ def _substitute(template: Any, alias: dict) -> Any:
 
 
 def _refs(template: Any) -> list[Ref]:
-    """The Refs in an argument template, in order (a list, not a generator: the passes call this ~5,000
-    times in the trace of a small MLP step, where nested generators were a third of the code generator)."""
+    """The Refs in an argument template, in order (a list, not nested generators: the passes call this ~700
+    times for the MLP step's trace, and its code generation took 1.41 ms with generators, 1.22 ms so)."""
     out: list[Ref] = []
     _collect_refs(template, out)
     return out
