@@ -9,6 +9,7 @@ replay checks that it gets the same value, else it traces again) or refused with
 """
 from __future__ import annotations
 
+import operator
 import os
 import sys
 import threading
@@ -29,7 +30,7 @@ class CompileError(TypeError):
 class Var:
     """One value of the program: where it comes from, a name hint, and its value in the traced call."""
 
-    __slots__ = ("id", "hint", "value", "root", "program")
+    __slots__ = ("id", "hint", "value", "root", "program", "ref")
 
     def __init__(self, vid: int, value: Any, hint: str | None = None, program: "Program | None" = None):
         self.id = vid
@@ -37,6 +38,7 @@ class Var:
         self.hint = hint
         self.value = value
         self.root = _memory_root(value)
+        self.ref = Ref(self)  # one Ref per value, for every template that reads it (none is ever changed)
 
 
 def _memory_root(value: Any):
@@ -102,7 +104,7 @@ def _unwrap(x: Any) -> tuple[Any, Any]:
         if x._var.program is not _state.program:
             raise CompileError("a traced value from another trace (kept from an earlier call of a compiled "
                                "function, or from another thread's) was used" + _where())
-        return x._var.value, Ref(x._var)
+        return x._var.value, x._var.ref
     if t is tuple or t is list:  # no generators or appends: under the trace's profile hook each is an event
         if not x:
             return x, t()
@@ -385,14 +387,16 @@ class Sym:
         return self._var.value
 
     # ---- what does not depend on the values
-    shape = property(lambda self: self._var.value.shape)  # an ndarray or a NumPy scalar: both have these
-    dtype = property(lambda self: self._var.value.dtype)
-    ndim = property(lambda self: self._var.value.ndim)
-    size = property(lambda self: self._var.value.size)
+    # (attrgetters, not lambdas: C code, so no Python call for the trace's profile hook to see)
+    shape = property(operator.attrgetter("_var.value.shape"))  # an ndarray or a NumPy scalar: both have these
+    dtype = property(operator.attrgetter("_var.value.dtype"))
+    ndim = property(operator.attrgetter("_var.value.ndim"))
+    size = property(operator.attrgetter("_var.value.size"))
     flags = property(lambda self: _Flags(self))
     base = None  # it owns its values, as far as the code that inspects it is concerned
     # isinstance(x, np.ndarray) holds (the ops' Python code takes it for an array); type(x) is Sym
-    __class__ = property(lambda self: np.ndarray)  # type: ignore[assignment]
+    _array_type = np.ndarray
+    __class__ = property(operator.attrgetter("_array_type"))  # type: ignore[assignment]
 
     def __len__(self) -> int:
         return len(self._var.value)
