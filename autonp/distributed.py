@@ -138,7 +138,7 @@ class _Run:
         for attempt in range(tries):
             try:
                 return self._dask_once(args, params, data, bounds, n)
-            except (CancelledError, _lost_errors()) as e:
+            except (CancelledError, *_lost_errors()) as e:  # one flat tuple: a nested one is a TypeError
                 self._scattered.clear()
                 _unlock_all(self._locked)
                 if attempt == tries - 1:
@@ -198,10 +198,11 @@ def _unlock_all(locked: dict) -> None:
 
 
 def _lost_errors() -> tuple:
-    """Dask's errors for work or data lost with a worker."""
+    """Dask's errors for work or data lost with a worker (a connection it closed: data scattered to it)."""
     from distributed.client import FutureCancelledError  # noqa: PLC0415 - optional dependency
+    from distributed.comm.core import CommClosedError  # noqa: PLC0415
     from distributed.scheduler import KilledWorker  # noqa: PLC0415
-    return (FutureCancelledError, KilledWorker)
+    return (FutureCancelledError, KilledWorker, CommClosedError)
 
 
 def _is_dask_client(c: Any) -> bool:
