@@ -101,7 +101,11 @@ def test_a_worker_killed_at_any_point_changes_nothing(problem, client, delay, fr
     if fresh:
         run = make()
     victim = sorted(client.scheduler_info()["workers"])[0]
-    killer = threading.Timer(delay, lambda: client.run(os._exit, 1, workers=[victim], wait=False))
+
+    async def exit_now():  # a coroutine: Dask runs a plain function with wait=False not at all
+        os._exit(1)        # ("Combination not supported", raised in the killer thread: nobody was killed)
+
+    killer = threading.Timer(delay, lambda: client.run(exit_now, workers=[victim], wait=False))
     killer.start()
     disturbed = run(*params, X, Y)
     killer.join()
@@ -109,6 +113,10 @@ def test_a_worker_killed_at_any_point_changes_nothing(problem, client, delay, fr
     for a, b in zip(disturbed[1], undisturbed[1]):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     check(disturbed, problem)
+    deadline = time.time() + 30
+    while victim in client.scheduler_info()["workers"] and time.time() < deadline:
+        time.sleep(0.1)
+    assert victim not in client.scheduler_info()["workers"]  # it was killed (its nanny starts a new one)
     _wait_for_workers(client)
     again = run(*params, X, Y)  # and the next step too (the data is back to two copies)
     assert float(again[0]) == float(undisturbed[0])
