@@ -138,7 +138,9 @@ class _Run:
         for attempt in range(tries):
             try:
                 return self._dask_once(args, params, data, bounds, n)
-            except (CancelledError, *_lost_errors()) as e:  # one flat tuple: a nested one is a TypeError
+            except Exception as e:
+                if not _lost_worker(self.client, e):
+                    raise
                 self._scattered.clear()
                 _unlock_all(self._locked)
                 if attempt == tries - 1:
@@ -203,6 +205,20 @@ def _lost_errors() -> tuple:
     from distributed.comm.core import CommClosedError  # noqa: PLC0415
     from distributed.scheduler import KilledWorker  # noqa: PLC0415
     return (FutureCancelledError, KilledWorker, CommClosedError)
+
+
+def _lost_worker(client: Any, e: Exception) -> bool:
+    """Did ``e`` come from a worker lost mid-step? Dask's errors for lost work or data, and the scheduler's
+    KeyError naming a worker's address when data was being scattered to it as it died (seen with a worker
+    killed during the first call's scatter), if that worker has left the cluster."""
+    if isinstance(e, (CancelledError, *_lost_errors())):
+        return True
+    if type(e) is KeyError and len(e.args) == 1 and isinstance(e.args[0], str) and "://" in e.args[0]:
+        try:
+            return e.args[0] not in client.scheduler_info()["workers"]
+        except Exception:  # noqa: BLE001 - the cluster cannot say: not known to be a lost worker
+            return False
+    return False
 
 
 def _is_dask_client(c: Any) -> bool:

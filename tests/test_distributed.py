@@ -37,11 +37,16 @@ def problem():
     return params, X, Y, float(value), list(grads)  # arrays in, arrays out
 
 
-@pytest.fixture(scope="module")
-def client():
+def _cluster_client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") \
             as cluster, distributed.Client(cluster) as c:
         yield c
+
+
+client = pytest.fixture(scope="module")(_cluster_client)
+# a cluster of its own for each test that kills a worker: a killed worker's nanny sometimes closes instead of
+# starting a new one (seen with Dask 2026.8), and the tests after it would find one worker, or none
+own_client = pytest.fixture(scope="function")(_cluster_client)
 
 
 def check(result, expected):
@@ -89,10 +94,11 @@ def _wait_for_workers(client, n=2, timeout=60):
 
 
 @pytest.mark.parametrize("delay, fresh", [(0.0, True), (0.05, True), (0.5, False), (1.8, False)])
-def test_a_worker_killed_at_any_point_changes_nothing(problem, client, delay, fresh):
+def test_a_worker_killed_at_any_point_changes_nothing(problem, own_client, delay, fresh):
     """Killed while the data is scattered (a fresh run's first call), mid-step, and near the reduction:
     the same bits as an undisturbed step, or the step is run again — never an error or other bits."""
     params, X, Y = problem[:3]
+    client = own_client
     _wait_for_workers(client)
     make = lambda: anp.data_parallel(make_loss(0.2), argnums=(0, 1, 2, 3), data_argnums=(4, 5),  # noqa: E731
                                      block_rows=200, client=client)
@@ -116,9 +122,9 @@ def test_a_worker_killed_at_any_point_changes_nothing(problem, client, delay, fr
     deadline = time.time() + 30
     while victim in client.scheduler_info()["workers"] and time.time() < deadline:
         time.sleep(0.1)
-    assert victim not in client.scheduler_info()["workers"]  # it was killed (its nanny starts a new one)
-    _wait_for_workers(client)
-    again = run(*params, X, Y)  # and the next step too (the data is back to two copies)
+    assert victim not in client.scheduler_info()["workers"]  # it was killed
+    _wait_for_workers(client, n=1)
+    again = run(*params, X, Y)  # and the next step too, on the workers there are (the nanny may start a new one)
     assert float(again[0]) == float(undisturbed[0])
 
 
