@@ -107,7 +107,7 @@ def _unwrap(x: Any) -> tuple[Any, Any]:
         return x._var.value, x._var.ref
     if t is tuple or t is list:  # no generators or appends: under the trace's profile hook each is an event
         if not x:
-            return x, t()
+            return t(), t()  # a new one, as for any other list: an op never receives the caller's own
         values, template = zip(*[(v, v) if type(v) in _PLAIN else _unwrap(v) for v in x])
         return (values, template) if t is tuple else (list(values), list(template))
     if type(x) is dict:
@@ -156,7 +156,7 @@ def _describe_context(instr: Instr) -> None:
         from .. import tensor
         _BACKWARD_CODE = tensor._run_backward.__code__
     prim = None
-    f = sys._getframe(2)
+    f = sys._getframe(1).f_back  # the caller of record() or escape(); None at the bottom of the stack
     while f is not None:
         code = f.f_code
         if code is _BACKWARD_CODE:
