@@ -139,7 +139,7 @@ class _Run:
             try:
                 return self._dask_once(args, params, data, bounds, n)
             except Exception as e:
-                if not _lost_worker(self.client, e):
+                if not _lost_worker(e):
                     raise
                 self._scattered.clear()
                 _unlock_all(self._locked)
@@ -151,7 +151,7 @@ class _Run:
         client = self.client
         template = self._template(args)
         block_sets = [self._blocks_on_workers(pos, d, bounds) for pos, d in enumerate(data)]
-        param_futures = client.scatter(params, broadcast=True, hash=False)
+        param_futures = _scatter(client, params, broadcast=True, hash=False)
         results = [client.submit(_block_result, self.f, self.argnums, self._trees, self.data_argnums, template,
                                  param_futures,
                                  [blocks[b] for blocks in block_sets], (hi - lo) / n, pure=False)
@@ -176,7 +176,7 @@ class _Run:
             return futures
         self._scattered.pop(pos, None)  # the earlier data is released on the workers
         _unlock(self._locked.pop(pos, None) or [])
-        futures = self.client.scatter([arr[lo:hi] for lo, hi in bounds], hash=False)
+        futures = _scatter(self.client, [arr[lo:hi] for lo, hi in bounds], hash=False)
         if self._workers() > 1:
             self.client.replicate(futures, n=2)
         self._locked[pos] = _lock([arr]) or []  # the values the workers hold cannot change here unseen
@@ -207,18 +207,25 @@ def _lost_errors() -> tuple:
     return (FutureCancelledError, KilledWorker, CommClosedError)
 
 
-def _lost_worker(client: Any, e: Exception) -> bool:
-    """Did ``e`` come from a worker lost mid-step? Dask's errors for lost work or data, and the scheduler's
-    KeyError naming a worker's address when data was being scattered to it as it died (seen with a worker
-    killed during the first call's scatter), if that worker has left the cluster."""
-    if isinstance(e, (CancelledError, *_lost_errors())):
-        return True
-    if type(e) is KeyError and len(e.args) == 1 and isinstance(e.args[0], str) and "://" in e.args[0]:
-        try:
-            return e.args[0] not in client.scheduler_info()["workers"]
-        except Exception:  # noqa: BLE001 - the cluster cannot say: not known to be a lost worker
-            return False
-    return False
+class _LostInScatter(Exception):
+    """A worker died while data was being scattered to it."""
+
+
+def _scatter(client: Any, data: Any, **kwargs: Any) -> Any:
+    """``client.scatter``. A worker that dies as data is sent to it makes the scheduler raise a KeyError naming
+    its address (seen when a worker is killed during a fresh run's first call): a lost worker. Scattering
+    runs no user code, so no KeyError of the user's is taken for one."""
+    try:
+        return client.scatter(data, **kwargs)
+    except KeyError as e:
+        if len(e.args) == 1 and isinstance(e.args[0], str) and "://" in e.args[0]:
+            raise _LostInScatter(f"worker {e.args[0]} was lost while data was scattered to it") from e
+        raise
+
+
+def _lost_worker(e: Exception) -> bool:
+    """Did ``e`` come from a worker lost mid-step (work, data, a connection, or a scatter lost with it)?"""
+    return isinstance(e, (CancelledError, _LostInScatter, *_lost_errors()))
 
 
 def _is_dask_client(c: Any) -> bool:

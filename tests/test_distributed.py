@@ -190,3 +190,42 @@ def test_mismatched_rows_are_refused(problem):
     run = anp.data_parallel(make_loss(), argnums=(0, 1, 2, 3), data_argnums=(4, 5))
     with pytest.raises(ValueError, match="different numbers of rows"):
         run(*params, X, Y[:-1])
+
+
+def test_only_a_lost_worker_is_taken_for_one():
+    """The retry's rule: Dask's errors for work, data or a connection lost with a worker, and a scatter's
+    KeyError naming a worker's address; a KeyError anywhere else (the user's loss runs on the workers) is not."""
+    from distributed.comm.core import CommClosedError
+
+    from autonp.distributed import _lost_worker, _scatter
+
+    class Cluster:  # a scheduler that lost the worker it was scattering to
+        def scatter(self, data, **kwargs):
+            raise KeyError("tcp://127.0.0.1:4001")
+
+    class Broken:
+        def scatter(self, data, **kwargs):
+            raise KeyError("W1")
+
+    assert _lost_worker(CommClosedError("in <TCP ...>: Stream is closed"))
+    with pytest.raises(Exception) as lost:
+        _scatter(Cluster(), [1])
+    assert _lost_worker(lost.value)
+    with pytest.raises(KeyError) as other:
+        _scatter(Broken(), [1])
+    assert not _lost_worker(other.value)
+    assert not _lost_worker(KeyError("tcp://127.0.0.1:4001"))  # not from a scatter: the user's
+    assert not _lost_worker(ValueError("tcp://127.0.0.1:4001"))
+
+
+def test_an_error_in_the_loss_is_raised_as_it_is_not_retried(problem, client):
+    """A user's own KeyError on the workers is the user's: raised at once, not run three times and then
+    reported as lost workers."""
+    params, X, Y = problem[:3]
+
+    def broken(W1, b1, W2, b2, X, Y):
+        return {"a": 1}["tcp://not-a-worker"]
+
+    run = anp.data_parallel(broken, argnums=(0, 1, 2, 3), data_argnums=(4, 5), block_rows=500, client=client)
+    with pytest.raises(KeyError, match="not-a-worker"):
+        run(*params, X, Y)
