@@ -208,7 +208,7 @@ def test_only_a_lost_worker_is_taken_for_one():
             raise KeyError("W1")
 
     assert _lost_worker(CommClosedError("in <TCP ...>: Stream is closed"))
-    with pytest.raises(Exception) as lost:
+    with pytest.raises(Exception, match="lost while data was scattered to it") as lost:
         _scatter(Cluster(), [1])
     assert _lost_worker(lost.value)
     with pytest.raises(KeyError) as other:
