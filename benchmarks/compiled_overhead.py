@@ -1,7 +1,7 @@
 """Where the compiled MLP step's time goes: the generated function alone, against the full call (which
 also reads the Module's and the optimizer's current arrays and checks the signature), against the
-hand-written NumPy step; and the first call of a fresh compiled step (the trace). 15 interleaved rounds of
-100 steps (and one trace), medians per step.
+hand-written NumPy step; the first call of a fresh compiled step (the trace); and the call's own parts
+(walk, signature lookup, guards). 15 interleaved rounds of 100 steps (and one trace), medians per step.
 
     python benchmarks/compiled_overhead.py
 """
@@ -51,6 +51,31 @@ def main() -> None:
     ref = statistics.median(times["hand-written"])
     for name, t in times.items():
         print(f"{name:>26}: {statistics.median(t) * 1e6:7.0f} us per step, {statistics.median(t) / ref:.3f}x")
+    parts = call_parts(step, generated, X, Y)
+    print("  the call's own parts, each step's after its arithmetic (medians of 200 steps):",
+          ", ".join(f"{name} {t * 1e6:.1f} us" for name, t in parts.items()))
+
+
+def call_parts(step, generated, X, Y) -> dict:
+    """The compiled call taken apart, step by step as the call runs them: the walk of the state it reaches,
+    the signature's key and lookup, the guards, the generated function."""
+    parts: dict = {"walk": [], "key and lookup": [], "guards": [], "generated function": []}
+    clock = time.perf_counter
+    for s in range(200):
+        xb, yb = X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128]
+        t0 = clock()
+        walk = _Walk(None)
+        step._walk_all(walk, (xb, yb), {})
+        t1 = clock()
+        trace = step._cache.get(tuple(walk.key))[0]
+        t2 = clock()
+        trace.guards.hold()
+        t3 = clock()
+        generated(*walk.values)
+        t4 = clock()
+        for name, t in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            parts[name].append(t)
+    return {name: statistics.median(t) for name, t in parts.items()}
 
 
 if __name__ == "__main__":
