@@ -57,7 +57,7 @@ def _output_template(x: Any, tensors: dict) -> Any:
             raise CompileError("compile: the function returned a Tensor whose values backward freed")
         return ("T", _unwrap(arr)[1])
     if isinstance(x, Sym):
-        return ("A", Ref(x._var))
+        return ("A", x._var.ref)
     if type(x) in (tuple, list):
         return (type(x), [_output_template(v, tensors) for v in x])
     if type(x) is dict:

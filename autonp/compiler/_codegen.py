@@ -70,7 +70,7 @@ def live_instructions(program: Program, needed_vars: set[int], input_roots: set[
         if not keep:
             continue
         kept.append(instr)
-        for r in _refs((instr.args, instr.kwargs, instr.target and Ref(instr.target))):
+        for r in _refs((instr.args, instr.kwargs, instr.target and instr.target.ref)):
             v = r.var
             if v.id not in needed:
                 needed.add(v.id)
@@ -191,7 +191,7 @@ def fuse_updates(instrs: list[Instr], outputs: Any, writebacks: list) -> list[In
         if any(instrs[j].target is not None and instrs[j].target.root is not None
                and id(instrs[j].target.root) in read for j in range(start + 1, k)):
             continue  # something writes into a or b before the update: read them where the product was
-        call = Instr("call", subtract_scaled_product, (c,) + tuple(product.args), {"out": Ref(w)}, None, w)
+        call = Instr("call", subtract_scaled_product, (c,) + tuple(product.args), {"out": w.ref}, None, w)
         call.site, call.op = instr.site, instr.op
         replaced[k] = call
         for gone in [start] + others:
@@ -305,9 +305,10 @@ def _collect_refs(template: Any, out: list) -> None:
         _collect_refs(tuple(template.values()), out)
     elif t is slice:
         _collect_refs((template.start, template.stop, template.step), out)
-    elif t not in _ATOMS and isinstance(template, (tuple, list, dict)):  # a subclass: by its base
-        _collect_refs((tuple if isinstance(template, tuple) else list if isinstance(template, list) else dict)(
-            template), out)
+    elif isinstance(template, (tuple, list)):  # a subclass (a namedtuple): by its items
+        _collect_refs(tuple(template), out)
+    elif isinstance(template, dict):
+        _collect_refs(tuple(template.values()), out)
 
 
 _ATOMS = frozenset({int, float, bool, str, bytes, type(None), type(Ellipsis)})  # hold no Ref

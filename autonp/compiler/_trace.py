@@ -122,7 +122,7 @@ def _unwrap(x: Any) -> tuple[Any, Any]:
                                "an op's own code" + _where())
         return _unwrap(x._arr)
     if isinstance(x, _ObjectProxy):
-        return x._obj, Ref(x._var)
+        return x._obj, x._var.ref
     return x, x
 
 
@@ -242,7 +242,7 @@ def _wrap(program: Program, result: Any, instr: Instr, guards: list) -> tuple[An
     """Syms for the arrays in a result; (result, template of Vars)."""
     if isinstance(result, (np.ndarray, np.generic)):
         var = program.new_var(result)
-        return Sym(var), Ref(var)
+        return Sym(var), var.ref
     if isinstance(result, tuple):
         pairs = [_wrap(program, r, instr, guards) for r in result]
         vals = [p[0] for p in pairs]
@@ -255,15 +255,15 @@ def _wrap(program: Program, result: Any, instr: Instr, guards: list) -> tuple[An
         return None, None
     if isinstance(result, np.random.Generator):
         var = program.new_var(result)
-        return _ObjectProxy(var, result), Ref(var)
+        return _ObjectProxy(var, result), var.ref
     if isinstance(result, (bool, int, float, complex, str, bytes)):
         # a Python value computed from the data: the replay computes it too and checks it is the same
         var = program.new_var(result)
-        guard = Instr("guard", None, (Ref(var),), {}, None)
+        guard = Instr("guard", None, (var.ref,), {}, None)
         guard.expected = result
         guard.site, guard.op = instr.site, ("guard", _fn_name(instr))
         guards.append(guard)
-        return result, Ref(var)
+        return result, var.ref
     raise CompileError(f"{_fn_name(instr)} returned a {type(result).__name__}, which compiled code cannot "
                        f"follow" + _where())
 
@@ -291,10 +291,10 @@ def escape(sym: "Sym", builtin, what: str) -> Any:
         return builtin(sym._value())
     value = builtin(sym._value())
     var = program.new_var(value)
-    instr = Instr("escape", builtin, (Ref(sym._var),), {}, Ref(var))
+    instr = Instr("escape", builtin, (sym._var.ref,), {}, var.ref)
     _describe_context(instr)
     program.instrs.append(instr)
-    guard = Instr("guard", None, (Ref(var),), {}, None)
+    guard = Instr("guard", None, (var.ref,), {}, None)
     guard.expected = value
     guard.site, guard.op = instr.site, ("guard", what)
     program.instrs.append(guard)
