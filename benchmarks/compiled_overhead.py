@@ -30,13 +30,14 @@ def main() -> None:
     step._walk_all(walk, (X[:128], Y[:128]), {})
     generated, values = step._last.fn, walk.values
     ps = [(W.copy(), b.copy()) for W, b in mlp_params(np.random.default_rng(1), np.float32)]
-    times: dict = {"hand-written": [], "compiled call": [], "generated function alone": [], "trace (first call)": []}
+    steps = ("hand-written", "compiled call", "generated function alone")
+    times: dict = {name: [] for name in steps + ("trace (first call)",)}
     for _ in range(15):
         fresh = compiled_mlp_step(lr)
         start = time.perf_counter()
         fresh(X[:128], Y[:128])
         times["trace (first call)"].append(time.perf_counter() - start)
-        for name in list(times)[:3]:
+        for name in steps:
             start = time.perf_counter()
             for s in range(100):
                 xb, yb = X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128]

@@ -569,10 +569,9 @@ def mlp_products(lib: str = "numpy"):
     with the step's shapes, transposed views and each step's batch of ``mlp_data``), in NumPy (its OpenBLAS)
     or in PyTorch: the floor each library's BLAS sets under the MLP rows. None when PyTorch is missing."""
     rng = np.random.default_rng(0)
-    sizes = [784, 256, 256, 10]
     X = mlp_data()[0]
-    acts = [None] + [rng.random((128, n), dtype=np.float32) for n in sizes[1:]]
-    ws = [rng.random((a, b), dtype=np.float32) for a, b in zip(sizes, sizes[1:])]
+    ws = [W for W, _ in mlp_params(rng, np.float32)]  # the MLP's own shapes
+    acts = [None] + [rng.random((128, W.shape[1]), dtype=np.float32) for W in ws]
     if lib == "torch":
         try:
             import torch
