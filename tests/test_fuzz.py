@@ -592,6 +592,14 @@ def test_a_stencil_across_a_jump_is_set_aside_and_a_wrong_gradient_still_fails(m
     from autonp.ops import arithmetic
     program = [("assign_self", 0), ("int_cast", 0, 0)]
     assert not judged(check_pytree, program, 444, 0) and not judged(check_first_order, program, 444, False)
+
+    def judged_by_its_complex_step(program, seed):  # away from the jumps the cast (of the real part) is a
+        (x0,) = program_inputs(seed, 1)              # constant on its piece, so the complex step is the oracle
+        f = lambda x: value(np, program, [x], seed)  # noqa: E731
+        exact = complex_step(f, x0)
+        assert np.array_equal(first_derivative(f, x0, program, 1e-9 * magnitude(program, [x0], seed)), exact)
+        assert np.max(np.abs(np.asarray(anp.grad(f)(x0)) - exact)) <= 1e-14 * np.max(np.abs(exact))
+    assert judged(judged_by_its_complex_step, program, 5)
     assert judged(check_pytree, program, 5, 0) and judged(check_first_order, program, 5, False)  # right as it is
     right = arithmetic.mul.vjps
     monkeypatch.setattr(arithmetic.mul, "vjps", (lambda g, ans, x, y: right[0](g, ans, x, y) * 1.01, right[1]))
