@@ -140,6 +140,40 @@ def test_freezing_and_unfreezing_a_layer_between_calls():
             np.testing.assert_allclose(b, a, rtol=1e-12, atol=0)
 
 
+def test_a_learning_rate_changed_between_calls():
+    """``opt.lr = 0.5`` (a Python float, a constant of the trace) between calls retraces: the step then moves by
+    the new rate, as the same steps run eagerly do (with lr left out of the signature, the replay kept 0.1)."""
+    def steps(compiled: bool):
+        W = anp.Tensor(np.array([0.3, -1.2, 0.8]), requires_grad=True)
+        opt = optim.SGD([W], lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            anp.sum(W * x * W).backward()
+            opt.step()
+        f = anp.compile(step) if compiled else step
+        seen = []
+        for lr in (0.1, 0.1, 0.5, 0.5, 0.1):
+            opt.lr = lr
+            before = W.numpy().copy()
+            f(X)
+            seen.append(W.numpy().copy())
+            assert seen[-1] == pytest.approx(before - lr * 2 * before * X, rel=1e-12)  # d(Σ w²x)/dw = 2wx
+        return seen
+    for e, c in zip(steps(False), steps(True)):
+        np.testing.assert_allclose(c, e, rtol=1e-12, atol=0)
+
+
+def test_which_argument_is_which_other_one():
+    """Arguments that are the same array are one input of the trace: f(x, y, x) and f(x, y, y) alias differently,
+    and each call equals the eager one (the signature must say which earlier argument a repeat is)."""
+    f = lambda a, b, c: anp.sum(anp.Tensor(a) * 2 + anp.Tensor(b) * 3 + anp.Tensor(c) * 5).item()  # noqa: E731
+    compiled = anp.compile(f)
+    x, y = X, X[::-1] * 1.5
+    for args in [(x, y, x), (x, y, y), (x, y, x), (x, x, y), (y, x, x)]:
+        assert compiled(*args) == pytest.approx(np.sum(args[0] * 2 + args[1] * 3 + args[2] * 5), rel=1e-12)
+
+
 def test_an_attribute_of_an_argument():
     class Args:
         pass

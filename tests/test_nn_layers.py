@@ -556,6 +556,26 @@ def test_the_compiled_convolution_equals_the_blas_path_and_the_definition(dtype,
             assert np.abs(fast - want).max() <= tol * scale and np.abs(fast - slow).max() <= tol * scale
 
 
+@pytest.mark.parametrize("path", ["compiled", "BLAS"])
+def test_a_padding_wider_than_the_kernel_reach(path, monkeypatch):
+    """Padding 3 around a 3×3 kernel: outputs wider than the input, and an input gradient whose margins on its
+    own grid would be negative (kh − 1 − p), so the compiled correlation leaves it to the BLAS path; both
+    against windows in float64."""
+    _numba = numba_or_skip()
+    monkeypatch.setattr(_numba, "ENABLED", path == "compiled")
+    x = rng.normal(size=(2, 4, 5, 6)).astype(np.float32)
+    w = rng.normal(size=(6, 4, 3, 3)).astype(np.float32)
+    b = rng.normal(size=6).astype(np.float32)
+    expected_y, expected_grads = conv_by_windows(x, w, b, 3)
+    g = rng.normal(size=expected_y.shape).astype(np.float32)
+    tx, tw, tb = (anp.Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(tx, tw, tb, padding=3)
+    (y * g).sum().backward()
+    for got, want in zip([y, tx.grad, tw.grad, tb.grad], [expected_y, *expected_grads(g)]):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=2e-5 * np.abs(want).max())
+
+
 def test_the_compiled_convolution_gives_each_thread_its_own_answer():
     """Threads that convolve at once share the one helper thread (their halves of the correlation and of the
     weight gradient's products queue there) and keep their own grids: each gets, every time, what it got
@@ -657,6 +677,9 @@ def test_the_numba_max_pool_and_relu_backward_equal_numpy_bit_for_bit(dtype):
     tx = anp.Tensor(x, requires_grad=True)
     (anp.relu(tx) * g).sum().backward()  # the op's VJP takes the kernel
     assert same_bits(tx.grad.numpy(), g * (x > 0))
+    tx = anp.Tensor(x.reshape(256, 256), requires_grad=True)
+    (anp.relu(tx).T * g.reshape(256, 256)).sum().backward()  # the VJP gets a transposed gradient: not the kernel's
+    assert same_bits(tx.grad.numpy(), g.reshape(256, 256).T * (x.reshape(256, 256) > 0))  # flat read (NaN before)
 
 
 def test_the_numpy_path_runs_when_numba_is_switched_off():
