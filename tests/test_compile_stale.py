@@ -174,6 +174,58 @@ def test_which_argument_is_which_other_one():
         assert compiled(*args) == pytest.approx(np.sum(args[0] * 2 + args[1] * 3 + args[2] * 5), rel=1e-12)
 
 
+def test_the_shape_of_an_argument_s_containers():
+    """Nested containers as arguments: a list that grows into the tuple's next item, dict keys given in another
+    order, a NumPy scalar of another dtype. Each is a signature of its own (with the lengths, the keys or
+    the dtype left out, the replay read the wrong item: 3.3 off; or kept float32)."""
+    y = X[::-1] * 1.5
+    f = lambda t: anp.sum(anp.Tensor(t[0][-1]) * 2 + anp.Tensor(t[1]) * 3).item()  # noqa: E731
+    compiled = anp.compile(f)
+    for arg in [([X, y], X), ([X, y], X), ([y], X, y), ([X, y], X)]:
+        assert compiled(arg) == pytest.approx(f(arg), rel=1e-12)
+    g = lambda d: anp.sum(anp.Tensor(d["a"]) * 2 + anp.Tensor(d["b"]) * 3).item()  # noqa: E731
+    compiled = anp.compile(g)
+    for arg in [{"a": X, "b": y}, {"a": X, "b": y}, {"b": X, "a": y}, {"a": X, "b": y}]:
+        assert compiled(arg) == pytest.approx(g(arg), rel=1e-12)
+    h = lambda a, s: anp.sum(anp.Tensor(a.astype(np.float32)) * s).numpy()  # noqa: E731
+    compiled = anp.compile(h)
+    for s in [np.float32(1.1), np.float32(1.1), np.float64(1.1), np.float32(1.1)]:
+        got, want = compiled(X, s), h(X, s)
+        assert got.dtype == want.dtype and got == want
+
+
+def test_a_number_on_an_argument_object_changed_between_calls():
+    """An object passed in with a Python number on it (a config): the number is a constant of the trace, so
+    changing it makes a new one (left out of the signature, the replay kept 2.0)."""
+    class Config:
+        pass
+    cfg = Config()
+    cfg.scale, cfg.w = 2.0, X * 0.5
+    f = lambda a, c: anp.sum(anp.Tensor(a) * c.w * c.scale).item()  # noqa: E731
+    follows(f, lambda: setattr(cfg, "scale", 7.0), 3, cfg)
+
+
+def test_a_module_s_list_of_numbers_and_a_swapped_layer():
+    """A Module's list of plain numbers (read in forward) changed, rebound or edited in place, and a layer of a
+    Sequential swapped for another without parameters (ReLU for Tanh): each call equals the eager one. Left
+    out of the signature, the replays kept the old list (1.4 off) and the old activation (0.88 off)."""
+    class Scaled(nn.Module):
+        def __init__(self):
+            self.lin = nn.Linear(3, 2, rng=np.random.default_rng(1))
+            self.factors = [1.0, 2.0]
+
+        def forward(self, a):
+            return self.lin(a) * self.factors[1]
+    net = Scaled()
+    f = lambda x: anp.sum(net(x[None, :])).item()  # noqa: E731
+    follows(f, lambda: setattr(net, "factors", [1.0, 3.0]))
+    follows(f, lambda: net.factors.__setitem__(1, 4.0))
+    seq = nn.Sequential(nn.Linear(3, 4, rng=np.random.default_rng(1)), nn.ReLU(),
+                        nn.Linear(4, 2, rng=np.random.default_rng(2)))
+    g = lambda x: anp.sum(seq(x[None, :] - 1.0)).item()  # noqa: E731
+    follows(g, lambda: seq.layers.__setitem__(1, nn.Tanh()))
+
+
 def test_an_attribute_of_an_argument():
     class Args:
         pass
