@@ -20,6 +20,7 @@ After the trace:
 """
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import random
@@ -85,26 +86,54 @@ class _Same:
         return id(self.obj)
 
 
-def fingerprint(v: Any, depth: int = 0, budget: list | None = None) -> Any:
-    """What a guard compares: numbers and strings by value, containers by content, the rest by identity."""
+_BY_IDENTITY = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type,
+                functools.partial)
+MAX_DEPTH = 64
+
+
+def fingerprint(v: Any, depth: int = 0, budget: list | None = None, open_: set | None = None) -> Any:
+    """What a guard compares: numbers and strings by value; containers and plain objects (their attributes) by
+    content, at any depth; functions, classes, modules and data (arrays, Tensors, Modules, Optimizers,
+    Generators: the walk's) by identity. A container met again inside itself is compared by identity (its
+    content is in the fingerprint already). Over 5,000 entries, or nested over 64 deep: CompileError."""
     budget = [5000] if budget is None else budget
     budget[0] -= 1
     if budget[0] < 0:
-        raise CompileError("compile: a container the function reads is too large to guard (over 5,000 entries); "
-                           "pass its arrays as arguments")
+        raise CompileError("compile: a container or object the function reads is too large to guard (over 5,000 "
+                           "entries); pass its arrays as arguments")
     t = type(v)
     if t in _SCALARS:
         return (t, v) if v == v else (t, "nan")
     if isinstance(v, np.generic):
         return ("np", v.dtype.str, v.item() if v == v else "nan")
-    if depth < 4 and t in (list, tuple):
-        return (t, tuple(fingerprint(x, depth + 1, budget) for x in v))
-    if depth < 4 and t is dict:
-        return (dict, tuple((k if type(k) in _SCALARS else _Same(k), fingerprint(x, depth + 1, budget))
-                            for k, x in v.items()))
-    if depth < 4 and t in (set, frozenset):
-        return (t, frozenset(fingerprint(x, depth + 1, budget) for x in v))
-    return ("id", _Same(v))
+    container = t in (list, tuple, dict, set, frozenset)
+    if not (container or _plain_object(v)):
+        return ("id", _Same(v))
+    if depth > MAX_DEPTH:
+        raise CompileError(f"compile: a container or object the function reads is nested over {MAX_DEPTH} deep; "
+                           f"too deep to guard")
+    open_ = set() if open_ is None else open_
+    if id(v) in open_:  # a cycle
+        return ("again", _Same(v))
+    open_.add(id(v))
+    try:
+        if t in (list, tuple):
+            return (t, tuple(fingerprint(x, depth + 1, budget, open_) for x in v))
+        if t is dict:
+            return (dict, tuple((k if type(k) in _SCALARS else _Same(k), fingerprint(x, depth + 1, budget, open_))
+                                for k, x in v.items()))
+        if container:
+            return (t, frozenset(fingerprint(x, depth + 1, budget, open_) for x in v))
+        return ("obj", _Same(v), tuple((k, fingerprint(x, depth + 1, budget, open_)) for k, x in vars(v).items()))
+    finally:
+        open_.discard(id(v))
+
+
+def _plain_object(v: Any) -> bool:
+    """An object whose attributes are its state (a config, an argparse Namespace, a layer of the user's):
+    not a function, class, module or data, not a stand-in of the trace."""
+    return (hasattr(v, "__dict__") and not isinstance(v, _BY_IDENTITY) and not isinstance(v, _ObjectProxy)
+            and not _traced(v) and not _holds_data(v))
 
 
 class Reads:
@@ -284,7 +313,7 @@ def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
                 missed.append(label or key)
             items.append((kind, holder, key, ("id", _Same(v))))
             return
-        fp = _safe_fp(v)
+        fp = fingerprint(v)  # too large or too deep to guard: refused (CompileError), never a stale identity
         items.append((kind, holder, key, fp))
         if depth >= 2:
             return
@@ -293,7 +322,7 @@ def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
                 for name in all_names & set(vars(v)):
                     guard("a", v, name, vars(v)[name], depth + 1)
             return
-        klass = v if isinstance(v, type) else type(v) if fp[0] == "id" and hasattr(v, "__dict__") else None
+        klass = v if isinstance(v, type) else type(v) if fp[0] in ("id", "obj") and hasattr(v, "__dict__") else None
         if klass is None or _is_library_type(klass):
             return
         if not isinstance(v, type):
@@ -329,6 +358,8 @@ def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
 
 
 def _safe_fp(v: Any) -> Any:
+    """``fingerprint``, or the identity where that is too large: for noting what the trace changed only (a
+    guard or a signature takes ``fingerprint`` itself, and refuses what it cannot compare)."""
     try:
         return fingerprint(v)
     except CompileError:

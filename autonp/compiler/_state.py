@@ -271,8 +271,8 @@ class _Walk:
 def _plain_key(v: Any) -> Any:
     """A signature entry for a value that is neither data nor a number: its fingerprint (containers by
     content, everything else by identity, kept alive)."""
-    from ._reads import _safe_fp
-    return _safe_fp(v)
+    from ._reads import fingerprint
+    return fingerprint(v)
 
 
 def _hashable(v: Any) -> Any:
