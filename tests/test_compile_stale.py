@@ -2,6 +2,7 @@
 trace read (at any depth) and checks that every call equals the same function run eagerly (rtol 1e-12),
 or that the trace is refused at trace time naming what it read; a replay that raises leaves the state as
 it was before the call; concurrent first calls leave no stand-in behind (tests/test_compile.py)."""
+import logging
 import random
 import types
 
@@ -265,6 +266,18 @@ def test_state_deep_inside_an_argument():
             3, outer)
     follows(lambda x, o: anp.sum(anp.Tensor(x) * o.a.b.w).item(),
             lambda: setattr(deep.a.b, "w", np.array([5.0, 5.0, 5.0])), 3, deep)
+
+
+WITH_LOGGER = Knob(2.0)
+WITH_LOGGER.log = logging.getLogger("autonp.tests")  # its manager holds every logger of the process
+
+
+def test_another_library_s_object_is_compared_by_identity():
+    """A config object of the user's that holds a logger: the config by content, the logger (a library's
+    object, whose insides reach every logger there is) by identity, so the guard stays small."""
+    for i in range(6000):
+        logging.getLogger(f"autonp.tests.many{i}")
+    follows(lambda x: anp.sum(anp.Tensor(x) * WITH_LOGGER.scale).item(), lambda: setattr(WITH_LOGGER, "scale", 3.0))
 
 
 BIG = [1.0] * 6000

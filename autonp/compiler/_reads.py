@@ -20,6 +20,7 @@ After the trace:
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import os
@@ -130,10 +131,16 @@ def fingerprint(v: Any, depth: int = 0, budget: list | None = None, open_: set |
 
 
 def _plain_object(v: Any) -> bool:
-    """An object whose attributes are its state (a config, an argparse Namespace, a layer of the user's):
-    not a function, class, module or data, not a stand-in of the trace."""
-    return (hasattr(v, "__dict__") and not isinstance(v, _BY_IDENTITY) and not isinstance(v, _ObjectProxy)
-            and not _traced(v) and not _holds_data(v))
+    """An object whose attributes are its state: an instance of the user's classes (a config, a layer), a
+    record (``types.SimpleNamespace``, ``argparse.Namespace``, any dataclass) — not a function, class, module
+    or data, not a stand-in of the trace. Other libraries' objects (a logger, a lock, a progress bar) keep
+    their identity: their insides are theirs, and large."""
+    if (not hasattr(v, "__dict__") or isinstance(v, _BY_IDENTITY) or isinstance(v, _ObjectProxy) or _traced(v)
+            or _holds_data(v)):
+        return False
+    t = type(v)
+    return (t is types.SimpleNamespace or (t.__name__ == "Namespace" and t.__module__ == "argparse")
+            or dataclasses.is_dataclass(t) or not _is_library_type(t))
 
 
 class Reads:
