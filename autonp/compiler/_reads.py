@@ -28,6 +28,7 @@ import random
 import sys
 import sysconfig
 import types
+import weakref
 from typing import Any
 
 import numpy as np
@@ -139,8 +140,15 @@ def _plain_object(v: Any) -> bool:
             or _holds_data(v)):
         return False
     t = type(v)
-    return (t is types.SimpleNamespace or (t.__name__ == "Namespace" and t.__module__ == "argparse")
-            or dataclasses.is_dataclass(t) or not _is_library_type(t))
+    plain = _plain_types.get(t)
+    if plain is None:
+        plain = _plain_types[t] = (t is types.SimpleNamespace or dataclasses.is_dataclass(t)
+                                   or (t.__name__ == "Namespace" and t.__module__ == "argparse")
+                                   or not _is_library_type(t))
+    return plain
+
+
+_plain_types: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # class -> compared by content?
 
 
 class Reads:

@@ -269,8 +269,8 @@ class _Walk:
 
 
 def _plain_key(v: Any) -> Any:
-    """A signature entry for a value that is neither data nor a number: its fingerprint (containers by
-    content, everything else by identity, kept alive)."""
+    """A signature entry for a value that is neither data nor a number: its fingerprint (containers and
+    plain objects by content, everything else by identity, kept alive; too large: CompileError)."""
     from ._reads import fingerprint
     return fingerprint(v)
 
