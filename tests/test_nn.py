@@ -170,3 +170,18 @@ def test_a_module_prints_as_a_tree_with_parameter_counts():
         "  (2): Linear(weight: (5, 10), bias: (1, 10))  # 60 parameters\n"
         "  (3): Dropout(p=0.2)\n"
         ")  # 3,985 parameters")
+
+
+def test_a_sequential_indexes_slices_and_iterates_like_pytorch_s():
+    """``net[0]`` is the first layer itself, ``net[:-1]`` a Sequential of the same layers (what it computes is
+    the first layers' composition), ``len`` and iteration go over the layers."""
+    lin1, act, lin2 = nn.Linear(3, 4, rng=np.random.default_rng(0)), nn.ReLU(), nn.Linear(4, 2)
+    net = nn.Sequential(lin1, act, lin2)
+    assert net[0] is lin1 and net[-1] is lin2 and len(net) == 3 and list(net) == [lin1, act, lin2]
+    x = np.random.default_rng(1).normal(size=(5, 3))
+    body = net[:-1]
+    assert isinstance(body, nn.Sequential) and body[0] is lin1 and len(body) == 2
+    W, b = lin1.weight.numpy(), lin1.bias.numpy()
+    np.testing.assert_allclose(body(x).numpy(), np.maximum(x @ W + b, 0), rtol=1e-12)  # Linear's W is (in, out)
+    net[0].weight.requires_grad = False  # freezing through an index reaches the model's own layer
+    assert not lin1.weight.requires_grad

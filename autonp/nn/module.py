@@ -197,6 +197,17 @@ class Sequential(Module):
     def __init__(self, *layers: Module):
         self.layers = list(layers)
 
+    def __getitem__(self, i: int | slice) -> Module:
+        """A layer (``net[0]``, ``net[-1]``), or a Sequential of a slice of them, the same layers
+        (``net[:-1]``: the network without its head), as in PyTorch."""
+        return Sequential(*self.layers[i]) if isinstance(i, slice) else self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
     def forward(self, x: Any) -> Tensor:
         outer, outer_site = _mode.scope, _mode.site  # (each layer's name scope pushed directly: a per-step cost)
         site = None
