@@ -522,6 +522,8 @@ def test_load_state_dict_refuses_none_and_changes_nothing_on_a_bad_entry():
         net.load_state_dict({**state, "layers.1.bias": None})
     with pytest.raises(anp.FormatError, match="layers.1.bias"):
         net.load_state_dict({**state, "layers.1.bias": np.array(["x"])})
+    with pytest.raises(anp.FormatError, match=r"layers.1.bias: dtype complex"):  # not its real part, silently
+        net.load_state_dict({**state, "layers.1.bias": state["layers.1.bias"] + 2j})
     for k, v in net.state_dict().items():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
 

@@ -112,6 +112,8 @@ def test_one_hot_and_minibatches():
     np.testing.assert_array_equal(data.one_hot(np.array([3, 0]), 4), [[0, 0, 0, 1], [1, 0, 0, 0]])
     with pytest.raises(ValueError, match="must lie in"):
         data.one_hot(np.array([4]), 4)
+    with pytest.raises(TypeError, match="integers"):  # 1.7 would match no class: a row of zeros
+        data.one_hot(np.array([1.7, 0.0]), 4)
     X, y = np.arange(10)[:, None], np.arange(10)
     batches = list(data.minibatches(X, y, batch_size=4, seed=3))
     assert [len(b[1]) for b in batches] == [4, 4, 2]
