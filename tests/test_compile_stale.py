@@ -283,6 +283,32 @@ def test_another_library_s_object_is_compared_by_identity():
 BIG = [1.0] * 6000
 
 
+def test_a_large_attribute_the_code_does_not_name_is_no_reason_to_refuse():
+    """A trainer whose compiled method never reads its loss history: the history may grow past what a guard
+    compares (it is then part of the signature by identity), and the steps go on; a table of the same size
+    that the method does read is refused, as a global one is."""
+    class Trainer:
+        def __init__(self):
+            self.w = anp.Tensor(np.array([0.5, -0.2, 1.0]), requires_grad=True)
+            self.history, self.table = [], [2.0] * 6000
+
+        def step(self, x):
+            self.w.grad = None
+            loss = anp.sum(self.w * x) ** 2
+            loss.backward()
+            return loss.item()
+
+        def scaled(self, x):
+            return anp.sum(self.w * x).item() * self.table[3]
+    t = Trainer()
+    compiled = anp.compile(t.step)
+    for i in range(3):
+        assert compiled(X) == pytest.approx(t.step(X), rel=1e-12)
+        t.history.extend([float(i)] * 3000)
+    with pytest.raises(anp.CompileError, match="too large to guard"):
+        anp.compile(t.scaled)(X)
+
+
 def test_a_container_too_large_to_guard_is_refused():
     """A global list of 6,000 numbers read by the trace: too large to compare on every call, so the trace is
     refused, naming why. It was compared by identity, and an entry changed in place was not seen (3.0 where

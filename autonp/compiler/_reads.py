@@ -314,6 +314,13 @@ def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
     all_names: set = set()
     for _, names in reads.codes.values():
         all_names |= names
+    for obj in walk.objects:  # the signature compares what the walk found on them by content, or, past the
+        if isinstance(obj, walk.Optimizer):  # budget, by identity: refused if the code names such an attribute
+            continue
+        for name in all_names & set(vars(obj)):
+            v = vars(obj)[name]
+            if not _holds_data(v) and not _traced(v):
+                fingerprint(v)  # CompileError: too large or too deep to compare on every call
     items: list = []
     missed: list = []
     done: set = set()

@@ -270,9 +270,11 @@ class _Walk:
 
 def _plain_key(v: Any) -> Any:
     """A signature entry for a value that is neither data nor a number: its fingerprint (containers and
-    plain objects by content, everything else by identity, kept alive; too large: CompileError)."""
-    from ._reads import fingerprint
-    return fingerprint(v)
+    plain objects by content, everything else by identity, kept alive). One too large to compare on every
+    call (a loss history past 5,000 entries on ``self``) is keyed by identity; if the traced code names it,
+    the trace is refused (``_reads.derive``)."""
+    from ._reads import _safe_fp
+    return _safe_fp(v)
 
 
 def _hashable(v: Any) -> Any:
