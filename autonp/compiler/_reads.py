@@ -7,8 +7,9 @@ After the trace:
 
 - every value that code could read — its globals, closure cells and defaults, and the attributes it
   names on modules, classes and plain objects it reached — becomes a guard: an identity for functions,
-  classes, modules and data, the value for numbers and strings, a fingerprint for containers. A replay
-  whose guards fail traces again (``HP["scale"] = 5.0`` between calls is seen; a helper redefined too);
+  classes, modules and data, the value for numbers and strings, a fingerprint (``fingerprint``: content at
+  any depth) for containers and plain objects. A replay whose guards fail traces again (``HP["scale"] = 5.0``
+  and ``args.lr = 0.5`` between calls are seen; a helper redefined too);
 - a value the trace *changed* (a counter, ``list.append`` on a global or an argument, a default argument)
   is refused: a replay would not repeat it (``CompileError`` naming it and the function);
 - a call into Python's ``random`` is refused (a replay would repeat the traced draw); ``np.random`` and
