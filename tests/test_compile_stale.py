@@ -308,6 +308,16 @@ def test_a_large_attribute_the_code_does_not_name_is_no_reason_to_refuse():
     with pytest.raises(anp.CompileError, match="too large to guard"):
         anp.compile(t.scaled)(X)
 
+    class Table(nn.Module):  # the same table on a submodule, read in its forward
+        def __init__(self):
+            self.entries = [2.0] * 6000
+
+        def forward(self, x):
+            return x * self.entries[3]
+    net = nn.Sequential(nn.Linear(3, 3, rng=np.random.default_rng(0)), Table())
+    with pytest.raises(anp.CompileError, match="too large to guard"):
+        anp.compile(lambda x: anp.sum(net(x[None, :])).item())(X)
+
 
 def test_a_container_too_large_to_guard_is_refused():
     """A global list of 6,000 numbers read by the trace: too large to compare on every call, so the trace is

@@ -315,13 +315,14 @@ def derive(reads: Reads, walk: Any, stores: list) -> tuple[Guards, list, list]:
     all_names: set = set()
     for _, names in reads.codes.values():
         all_names |= names
-    for obj in walk.objects:  # the signature compares what the walk found on them by content, or, past the
-        if isinstance(obj, walk.Optimizer):  # budget, by identity: refused if the code names such an attribute
+    for top in walk.objects:  # the signature compares what the walk found on them by content, or, past the
+        if isinstance(top, walk.Optimizer):  # budget, by identity: refused if the code names such an attribute
             continue
-        for name in all_names & set(vars(obj)):
-            v = vars(obj)[name]
-            if not _holds_data(v) and not _traced(v):
-                fingerprint(v)  # CompileError: too large or too deep to compare on every call
+        for obj in top.modules() if isinstance(top, walk.Module) else (top,):  # a Module's submodules too
+            for name in all_names & set(vars(obj)):
+                v = vars(obj)[name]
+                if not _holds_data(v) and not _traced(v):
+                    fingerprint(v)  # CompileError: too large or too deep to compare on every call
     items: list = []
     missed: list = []
     done: set = set()
