@@ -22,7 +22,6 @@ After the trace:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import gc
 import os
 import random
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Tensor
-from ._state import _SCALARS, _holds_data, _names
+from ._state import _SCALARS, _SKIP, _holds_data, _names
 from ._state import _traced as _holds_trace
 from ._trace import CompileError, _ObjectProxy
 
@@ -89,8 +88,6 @@ class _Same:
         return id(self.obj)
 
 
-_BY_IDENTITY = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type,
-                functools.partial)
 MAX_DEPTH = 64
 
 
@@ -137,8 +134,7 @@ def _plain_object(v: Any) -> bool:
     record (``types.SimpleNamespace``, ``argparse.Namespace``, any dataclass) — not a function, class, module
     or data, not a stand-in of the trace. Other libraries' objects (a logger, a lock, a progress bar) keep
     their identity: their insides are theirs, and large."""
-    if (not hasattr(v, "__dict__") or isinstance(v, _BY_IDENTITY) or isinstance(v, _ObjectProxy) or _traced(v)
-            or _holds_data(v)):
+    if not hasattr(v, "__dict__") or isinstance(v, _SKIP) or _traced(v) or _holds_data(v):
         return False
     t = type(v)
     plain = _plain_types.get(t)
