@@ -556,6 +556,76 @@ def test_the_compiled_convolution_equals_the_blas_path_and_the_definition(dtype,
             assert np.abs(fast - want).max() <= tol * scale and np.abs(fast - slow).max() <= tol * scale
 
 
+def assert_equal_where_not_finite(got, want, tol):
+    """NaN where ``want`` has NaN, the same infinities, and the finite entries within tol of the largest."""
+    got = np.asarray(got)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)])
+    finite = np.isfinite(want)
+    assert np.isfinite(got[finite]).all()
+    assert np.abs(got[finite] - want[finite]).max(initial=0) <= tol * max(1.0, np.abs(want[finite]).max(initial=0))
+
+
+NON_FINITE_CASES = [  # (what is changed, index, value, padding): each would meet a zero the definition does not have
+    ("x", (1, 0, 0, 0), np.inf, 1), ("x", (0, 2, 5, 6), -np.inf, 1), ("x", (1, 1, 3, 0), np.nan, 1),
+    ("x", (0, 0, 5, 2), np.inf, 0), ("x", (1, 3, 0, 6), np.inf, 2),
+    ("w", (2, 1, 2, 2), np.inf, 1), ("w", (0, 0, 0, 1), -np.inf, 0), ("w", (4, 3, 1, 0), np.nan, 2)]
+
+
+@pytest.mark.parametrize("path", ["compiled", "BLAS"])
+@pytest.mark.parametrize("changed, index, value, pad", NON_FINITE_CASES)
+def test_an_infinite_value_meets_only_the_terms_of_the_definition(path, changed, index, value, pad, monkeypatch):
+    """An infinite input at an image's edge (the weight gradient's grid reaches it from positions past the
+    valid edge, where the output gradient is zero) and an infinite weight (it meets the output gradient's zero
+    margins in the input gradient): the gradients equal the definition in float64 — the same infinities and
+    NaNs, and no NaN from 0·inf where the definition has no term. Before, 40–80 weight-gradient entries were
+    NaN for one infinite pixel."""
+    _numba = numba_or_skip()
+    monkeypatch.setattr(_numba, "ENABLED", path == "compiled")
+    x = rng.normal(size=(2, 4, 6, 7)).astype(np.float32)
+    w = rng.normal(size=(5, 4, 3, 3)).astype(np.float32)
+    b = rng.normal(size=5).astype(np.float32)
+    (x if changed == "x" else w)[index] = value
+    expected_y, expected_grads = conv_by_windows(x, w, b, pad)
+    g = rng.normal(size=expected_y.shape).astype(np.float32)
+    tx, tw, tb = (anp.Tensor(a, requires_grad=True) for a in (x, w, b))
+    with np.errstate(invalid="ignore"):  # the definition's own 0·inf (the padding) and inf − inf
+        y = F.conv2d(tx, tw, tb, padding=pad)
+        y.backward(g)
+        want = [expected_y, *expected_grads(g)]
+    for got, expected in zip([y, tx.grad, tw.grad, tb.grad], want):
+        assert_equal_where_not_finite(got.numpy(), expected, 2e-5)
+    assert not np.isfinite(tw.grad.numpy() if changed == "x" else tx.grad.numpy()).all()  # the case reaches them
+
+
+def test_the_recheck_of_a_weight_gradient_is_a_guard_in_a_compiled_replay():
+    """anp.compile of the gradients: finite, then an infinite pixel at the edge, then finite again; each call
+    equals the definition (the finiteness checks are guards: the replay traces again when they change)."""
+    w = rng.normal(size=(3, 2, 3, 3))
+    g = rng.normal(size=(2, 3, 5, 5))
+
+    def grads(x, w):
+        (F.conv2d(x, w, padding=1) * g).sum().backward()
+        return x.grad, w.grad
+
+    compiled = anp.compile(grads)
+    for k, (where, value) in enumerate([(None, 0), ((1, 1, 4, 0), np.inf), (None, 0), ((0, 0, 2, 4), -np.inf)]):
+        x = rng.normal(size=(2, 2, 5, 5))
+        ww = w.copy()
+        if where is not None:
+            x[where] = value
+        if k == 2:
+            ww[1, 1, 2, 0] = np.inf
+        _, expected_grads = conv_by_windows(x, ww, None, 1)
+        with np.errstate(invalid="ignore"):
+            got = compiled(anp.Tensor(x, requires_grad=True), anp.Tensor(ww, requires_grad=True))
+            want = expected_grads(g)[:2]
+        for a, b in zip(got, want):
+            assert_equal_where_not_finite(a.numpy(), b, 1e-12)
+    assert compiled.traces >= 3
+
+
 @pytest.mark.parametrize("path", ["compiled", "BLAS"])
 def test_a_padding_wider_than_the_kernel_reach(path, monkeypatch):
     """Padding 3 around a 3×3 kernel: outputs wider than the input, and an input gradient whose margins on its

@@ -28,7 +28,16 @@ same grid (``_numba.correlate_3x3``, on two threads); the input gradient is the 
 gradient, placed on its own grid with margins kh−1−p, with the kernel flipped and its channels swapped.
 The weight gradient reads the forward's grid, saved instead of the shifted rows: a chunked product per
 kernel offset, all in one call, or (where that measured slower, ``_weight_grad_from_grid``) the shifted
-rows made from it."""
+rows made from it.
+
+The grid's extra positions hold zeros where the definition has no term at all: 0·inf is NaN where the
+definition's sum is ±inf or finite. Two cases reach them: an infinite weight in the input gradient (it
+meets the output gradient's zero margins), and an infinite input in the weight gradient (it meets the
+zero gradient of a position past the valid edge). So a weight that is not finite takes the input gradient
+by its definition, one offset at a time (``_input_grad_by_offsets``), and a weight gradient that comes out
+not finite is made again the same way (``_weight_grad_by_offsets``); finite arrays pay one check of the
+weight and one of the weight gradient, each the kernel's size. (The padding is part of the definition: an
+infinite weight times its zeros is NaN in the forward, as the strided path's explicit padding gives.)"""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -168,7 +177,14 @@ def _conv(x, w, b, padding):
     return _conv_saving(x, w, b, padding)[0]
 
 
+def _finite(a) -> bool:
+    """Whether every entry is finite (a guard in a compiled replay: a change of answer traces again)."""
+    return bool(np.isfinite(a).all())
+
+
 def _input_grad(g, w, x_shape, padding):
+    if not _finite(w):
+        return _input_grad_by_offsets(g, w, x_shape, padding)
     compiled = _input_grad_compiled(g, w, x_shape, padding)
     if compiled is not None:
         return compiled[0]
@@ -208,18 +224,42 @@ def _input_grad_on_grid(g_grid, w, grid: _Grid, padding):
         .transpose(1, 0, 2, 3)
 
 
+def _input_grad_by_offsets(g, w, x_shape, padding):
+    """dx by its definition, one kernel offset (p, q) at a time: the gradient of each output that exists
+    times w[:, :, p, q], added where that output's window reads the (padded) input; the padding cut off."""
+    (n, c, h, wd), (ph, pw), (kh, kw), (ho, wo) = x_shape, padding, w.shape[2:], g.shape[2:]
+    dx = np.zeros_like(g, shape=(n, c, h + 2 * ph, wd + 2 * pw), dtype=np.result_type(g, w))
+    for p in range(kh):
+        for q in range(kw):
+            dx[:, :, p:p + ho, q:q + wo] += np.einsum("nfij,fc->ncij", g, w[:, :, p, q])
+    return dx[:, :, ph:ph + h, pw:pw + wd]
+
+
 def _weight_grad(g, x, w_shape, padding, rows=None):
     grid = _grid(x.shape, w_shape[2:], padding)
     saved = _rows(x, grid, w_shape[2:], padding) if rows is None else rows
-    return _weight_and_bias_grad_from(_output_grad_on_grid(g, grid), saved, w_shape, grid)[0]
+    dw = _weight_and_bias_grad_from(_output_grad_on_grid(g, grid), saved, w_shape, grid)[0]
+    return dw if _finite(dw) else _weight_grad_by_offsets(g, x, w_shape, padding)
+
+
+def _weight_grad_by_offsets(g, x, w_shape, padding):
+    """dw by its definition, one kernel offset (p, q) at a time: Σ over images and the outputs that exist
+    of g times the padded input their windows read at (p, q)."""
+    (ph, pw), (kh, kw), (ho, wo) = padding, w_shape[2:], g.shape[2:]
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    by_offset = [np.tensordot(g, padded[:, :, p:p + ho, q:q + wo], axes=([0, 2, 3], [0, 2, 3]))
+                 for p in range(kh) for q in range(kw)]  # each (F, C)
+    return np.stack(by_offset, axis=-1).reshape(w_shape).astype(np.result_type(g, x), copy=False)
 
 
 def _weight_and_bias_grad_from(g_grid, saved, w_shape, grid: _Grid):
     """(dw, db or None) from what the forward saved: the input's grid (the compiled forward's) or its
-    shifted rows (the BLAS path's)."""
-    if isinstance(saved, _InputOnGrid):
-        return _weight_grad_from_grid(g_grid, saved.flat, w_shape, grid)
-    return _weight_and_bias_grad(g_grid, saved, w_shape, grid)
+    shifted rows (the BLAS path's). An infinite input makes NaN here without the definition doing so
+    (0·inf at a position past the valid edge): the callers make such a dw again, so no warning."""
+    with np.errstate(invalid="ignore"):
+        if isinstance(saved, _InputOnGrid):
+            return _weight_grad_from_grid(g_grid, saved.flat, w_shape, grid)
+        return _weight_and_bias_grad(g_grid, saved, w_shape, grid)
 
 
 def _weight_grad_from_grid(g_grid, flat, w_shape, grid: _Grid):
@@ -282,6 +322,8 @@ class _ConvGradients:
         if not self.shared or i not in (0, 1):
             return conv2d.vjps[i](self.g, self.ans, *self.vals, **self.kwargs)
         x, w, _, padding = self.vals
+        if i == 0 and not _finite(w):
+            return _input_grad_by_offsets(self.g, w, x.shape, padding)
         grid = _grid(x.shape, w.shape[2:], padding)
         if i == 0:
             compiled = _input_grad_compiled(self.g, w, x.shape, padding)
@@ -296,7 +338,7 @@ class _ConvGradients:
         if i == 0:
             return _input_grad_on_grid(self.g_grid, w, grid, padding)
         dw, self.db = _weight_and_bias_grad_from(self.g_grid, self.kwargs["saved"], w.shape, grid)
-        return dw
+        return dw if _finite(dw) else _weight_grad_by_offsets(self.g, x, w.shape, padding)
 
 
 conv2d = Primitive("conv2d", _conv, forward_saving=_conv_saving)
