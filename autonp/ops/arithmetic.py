@@ -2,8 +2,8 @@
 the gradient back to each input's shape.
 
 Rules: ``x ** y`` has ∂x = 0 where y = 0 (also at x = 0, as HIPS autograd and PyTorch), and
-∂y = x^y·log x, taken as 0 where x = 0; ``mod``/``fmod`` have ∂x = 1, ∂y = −floor(x/y)
-(−trunc(x/y)); ``floor_divide`` has gradient 0.
+∂y = x^y·log x, taken as 0 where x = 0 (NaN where a real x < 0: no real derivative there);
+``mod``/``fmod`` have ∂x = 1, ∂y = −floor(x/y) (−trunc(x/y)); ``floor_divide`` has gradient 0.
 """
 from __future__ import annotations
 
@@ -41,17 +41,18 @@ def _power_vjp_x(g, ans, x, y):
     return unbroadcast(g * y * x ** exponent, x)
 
 
-def _positive_or_one(x):
-    return where(_data(x) > 0, x, 1.0)
+def _zero_to_one(x):
+    return where(_data(x) == 0, 1.0, x)
 
 
 def _power_vjp_y(g, ans, x, y):
-    """g·x^y·log x, with log 0 taken as 0 (x^y → 0 there for y > 0)."""
-    return unbroadcast(g * ans * log_(_positive_or_one(x)), y)
+    """g·x^y·log x, with log 0 taken as 0 (x^y → 0 there for y > 0); NaN at a real x < 0, where x^y has no
+    real derivative in y (as HIPS autograd and PyTorch); the principal log at a complex x."""
+    return unbroadcast(g * ans * log_(_zero_to_one(x)), y)
 
 
 power = Primitive("pow", np.power).defvjp(_power_vjp_x, _power_vjp_y)
-power.rule = "∂x = 0 where y = 0; ∂y uses log x (x > 0), 0 at x = 0"
+power.rule = "∂x = 0 where y = 0; ∂y = x^y·log x: 0 at x = 0, NaN at real x < 0"
 
 mod = binary("mod", np.mod, lambda x, y, ans: 1.0, lambda x, y, ans: -floor(x / y),
              rule="∂x = 1, ∂y = −floor(x/y) (jumps where x/y is an integer)")
