@@ -341,6 +341,10 @@ class Primitive:
             return out
         node = None
         if record:
+            if getattr(out, "dtype", _REAL).kind == "c":  # no VJP here is written for complex values
+                raise self._error(args, kwargs, TypeError(
+                    f"it makes complex values ({out.dtype}) from a Tensor that requires grad; autonp "
+                    f"differentiates real functions only: split into real and imaginary parts"))
             locked = _lock(args) if shared and _mode.guard else None
             if locked is None:
                 node = Node(self, args, tuple(vals), kwargs, grad_idx, saved)
@@ -554,6 +558,9 @@ def _unlock(arrays: list) -> None:
 # --------------------------------------------------------------------------- Tensor
 
 _FLOAT_KINDS = "f"
+
+
+_REAL = np.dtype(float)
 
 
 def _check_differentiable_dtype(arr: np.ndarray) -> None:
@@ -1147,8 +1154,8 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                             _check_finite(gi, node.prim, node.args, node.site,
                                           f"backward (gradient of argument {i})", g)
                         want_dtype = a._arr.dtype
-                        if gi.dtype is not want_dtype and gi.dtype != want_dtype:
-                            gi = gi.astype(want_dtype)
+                        if gi.dtype is not want_dtype and gi.dtype != want_dtype:  # a real argument's gradient
+                            gi = (np.real(gi) if gi.dtype.kind == "c" else gi).astype(want_dtype)  # is the real part
                         if acc is None:
                             grads[k] = [gi, False]
                         elif create_graph:

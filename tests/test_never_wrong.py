@@ -339,6 +339,47 @@ def test_det_at_singular_matrices_is_the_cofactor_matrix():
                                central(lambda b: np.sum(np.linalg.det(b)), B), rtol=1e-6)
 
 
+def test_a_power_has_no_real_derivative_in_its_exponent_at_a_negative_base():
+    """∂(x^y)/∂y = x^y·log x: NaN at x < 0, where x^y is real only at integer y (HIPS autograd and PyTorch agree);
+    it was 0, a number with nothing behind it. 0 at x = 0 (as documented), x^y·log x elsewhere."""
+    x = np.array([-2.0, 0.0, 3.0, -0.5])
+    y0 = np.array([2.0, 2.0, 0.5, 3.0])
+    with np.errstate(invalid="ignore"):
+        g = np.asarray(anp.grad(lambda y: anp.sum(x ** y))(y0))
+    assert np.isnan(g[[0, 3]]).all() and g[1] == 0.0
+    assert g[2] == pytest.approx(3.0 ** 0.5 * np.log(3.0), rel=1e-14)
+
+
+@pytest.mark.parametrize("program", [
+    lambda t: t * (1 + 2j),
+    lambda t: (-2.0 + 0.5j) ** t,
+    lambda t: np.exp(1j * t),
+    lambda t: np.sqrt(t - 1.0 + 0j),
+    lambda t: np.asarray([1j]) @ anp.reshape(t, (1, 3)),
+])
+def test_a_complex_value_made_from_a_tensor_that_requires_grad_is_refused(program):
+    """autonp differentiates real functions only, and its VJPs are written for real values: complex values made
+    from a Tensor that requires grad used to flow on, so np.real returned them unchanged (a complex "real
+    part"), np.imag gave 0, and the gradient of Σ|exp(i·t)| = Σ1 was not 0. Now the op that makes them
+    refuses, naming itself and the line."""
+    t = anp.Tensor(np.array([0.3, -1.2, 2.0]), requires_grad=True)
+    with pytest.raises(TypeError, match=r"(?s)complex values.*real functions only.*test_never_wrong\.py"):
+        program(t)
+    with anp.no_grad():  # nothing recorded: the values are NumPy's
+        np.testing.assert_array_equal(np.asarray(np.real(program(t))), np.real(program(t.numpy())))
+
+
+def test_real_and_imag_of_complex_values_are_numpys():
+    z = np.array([1.0 + 2.0j, -3.0 - 0.5j])
+    t = anp.Tensor(z)
+    for got, want in [(np.real(t), z.real), (np.imag(t), z.imag), (t.real, z.real), (t.imag, z.imag)]:
+        assert isinstance(got, anp.Tensor) and got.dtype == np.float64
+        np.testing.assert_array_equal(got.numpy(), want)
+    x = anp.Tensor(np.array([0.5, -1.0]), requires_grad=True)  # real values: real is x, imag is 0 · x
+    np.testing.assert_array_equal(np.asarray(anp.grad(lambda v: anp.sum(v.real * 3.0 + np.imag(v)))(x.numpy())),
+                                  [3.0, 3.0])
+
+
 # --------------------------------------------------------------------------- 7. losses
 
 def test_cross_entropy_refuses_bad_labels():

@@ -201,12 +201,18 @@ def round_(x, decimals=0, out=None):
     return ew.round(x, decimals)
 
 
+def _complex(x) -> bool:
+    return getattr(_data(x), "dtype", None) is not None and _data(x).dtype.kind == "c"
+
+
 def real(x):
-    return x
+    """x for real values; the real part (a constant) of complex ones."""  # complex values are never recorded
+    return Tensor._make(np.real(_data(x)), None) if _complex(x) else x
 
 
 def imag(x):
-    return 0.0 * x
+    """0·x for real values; the imaginary part (a constant) of complex ones."""
+    return Tensor._make(np.imag(_data(x)), None) if _complex(x) else 0.0 * x
 
 
 def _eigvalsh(x, UPLO="L"):
@@ -336,6 +342,7 @@ _METHODS: dict[str, Any] = {
     "__getitem__": _t_getitem,
     "T": property(lambda s: sh.transpose(s) if s.ndim == 2 else sh.transpose(s, tuple(range(s.ndim))[::-1])),
     "mT": property(la.mT),
+    "real": property(real), "imag": property(imag),
     "exp": ew.exp, "log": nn.log, "sqrt": ew.sqrt, "abs": ew.abs, "sigmoid": nn.sigmoid, "tanh": ew.tanh,
     "relu": nn.relu, "sin": ew.sin, "cos": ew.cos, "square": ew.square,
     "softmax": lambda s, axis=-1: nn.softmax(s, axis=axis),
