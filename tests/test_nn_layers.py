@@ -248,6 +248,35 @@ def test_max_pool_ties_share_and_second_order():
     anp.gradgradcheck(lambda a: anp.sum(F.max_pool2d(a * a, 2) ** 2), [y])
 
 
+@pytest.mark.parametrize("path", ["compiled", "NumPy"])
+@pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 2), (2, 1)])
+def test_a_nan_wins_its_max_pool_window_and_takes_its_gradient(path, kernel, stride, monkeypatch):
+    """A NaN is its window's maximum (NumPy's maximum); the window's gradient goes to its NaNs, shared as ties are
+    (PyTorch's rule). Before, the compiled kernel raised ZeroDivisionError (no element equal to a NaN maximum)
+    and the NumPy path gave the whole window NaN. The rule is written here, window by window; second order
+    (create_graph) follows it too."""
+    _numba = numba_or_skip()
+    monkeypatch.setattr(_numba, "ENABLED", path == "compiled")
+    x = rng.normal(size=(2, 3, 6, 6))
+    x[0, 1, 0, 0] = x[1, 2, 3, 4] = x[1, 2, 3, 5] = x[0, 0, 5, 5] = np.nan
+    g = rng.normal(size=(2, 3, (6 - kernel) // stride + 1, (6 - kernel) // stride + 1))
+    want = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(*g.shape):
+        win = x[n, c, i * stride:i * stride + kernel, j * stride:j * stride + kernel]
+        top = np.nan if np.isnan(win).any() else win.max()
+        hit = np.isnan(win) if np.isnan(top) else win == top
+        want[n, c, i * stride:i * stride + kernel, j * stride:j * stride + kernel] += g[n, c, i, j] * hit / hit.sum()
+    for create_graph in (False, True):
+        t = anp.Tensor(x, requires_grad=True)
+        y = F.max_pool2d(t, kernel, stride)
+        assert np.isnan(y.numpy()).sum() == sum(np.isnan(x[n, c, i * stride:i * stride + kernel,
+                                                            j * stride:j * stride + kernel]).any()
+                                                for n, c, i, j in np.ndindex(*g.shape)) > 0
+        (got,) = anp.gradients([y], [t], grad_outputs=[g], create_graph=create_graph)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-14, atol=0)
+        assert not np.isnan(np.asarray(got)).any()
+
+
 def test_dropout_train_eval_and_seed():
     x = anp.Tensor(np.ones((200, 50)), requires_grad=True)
     d = nn.Dropout(0.3, seed=7)

@@ -105,8 +105,12 @@ def _max_pool_2x2_backward(x, ans, g, counts, gx):  # counts[k] = k in x's dtype
                 top, gi = ans[n, c, i], g[n, c, i]
                 for j in range(wo):
                     m = top[j]
-                    h0, h1 = r0[2 * j] == m, r0[2 * j + 1] == m
-                    h2, h3 = r1[2 * j] == m, r1[2 * j + 1] == m
+                    if m == m:
+                        h0, h1 = r0[2 * j] == m, r0[2 * j + 1] == m
+                        h2, h3 = r1[2 * j] == m, r1[2 * j + 1] == m
+                    else:  # a NaN won the window: its NaNs take the gradient
+                        h0, h1 = r0[2 * j] != r0[2 * j], r0[2 * j + 1] != r0[2 * j + 1]
+                        h2, h3 = r1[2 * j] != r1[2 * j], r1[2 * j + 1] != r1[2 * j + 1]
                     share = gi[j] / counts[h0 + h1 + h2 + h3]
                     o0[2 * j], o0[2 * j + 1] = share * h0, share * h1
                     o1[2 * j], o1[2 * j + 1] = share * h2, share * h3

@@ -161,7 +161,7 @@ def _max_pool_vjp(g, ans, x, kernel, stride):
     if isinstance(g, Tensor) or isinstance(x, Tensor):  # create_graph: the same rule from differentiable ops
         win = windows(x, kernel, stride, (1, 1))
         top = expand_window(ans)
-        hit = _data(win) == _data(top)
+        hit = (_data(win) == _data(top)) | np.isnan(_data(win))  # (a window with a NaN has the NaN as its max)
         share = hit / np.sum(hit, axis=(4, 5), keepdims=True)
         return unwindows(expand_window(g) * share, np.shape(x), kernel, stride, (1, 1))
     tiling = type(x) is np.ndarray and tuple(kernel) == tuple(stride)  # no element of x is in two windows
@@ -171,6 +171,8 @@ def _max_pool_vjp(g, ans, x, kernel, stride):
             return gx
     slices = _pool_slices(x.shape, kernel, stride)
     hits = [x[s] == ans for s in slices]
+    if np.isnan(ans).any():  # a NaN wins its window (NumPy's maximum): its NaNs take the gradient
+        hits = [hit | np.isnan(x[s]) for s, hit in zip(slices, hits)]
     if tiling:
         count = hits[0].astype(np.uint8 if len(hits) < 256 else np.int32)
         for hit in hits[1:]:
@@ -197,4 +199,4 @@ def expand_window(t):
 
 
 max_pool = Primitive("max_pool", _max_pool).defvjp(_max_pool_vjp)
-max_pool.rule = "each window's gradient goes to its maximum; ties share it"
+max_pool.rule = "each window's gradient goes to its maximum (its NaNs, if any); ties share it"
