@@ -2,6 +2,9 @@
 three oracles: central finite differences of the same function in plain NumPy (first order),
 finite differences of the verified first derivative (second order, Hessian-vector products),
 and HIPS autograd running the same function; plus float32 runs."""
+import itertools
+import warnings
+
 import numpy as np
 import pytest
 
@@ -94,6 +97,72 @@ def test_agrees_with_hips_autograd(case):
             pytest.skip(f"HIPS autograd has no gradient here: {e}")
         np.testing.assert_allclose(grads[i].numpy(), value(expected), rtol=1e-10, atol=1e-12,
                                    err_msg=f"{case.name}: input {i}")
+
+
+# Where a non-finite input makes autonp and HIPS autograd differ, by a rule of autonp's (tested against HIPS below)
+_INF, _NAN = (np.inf, -np.inf), (np.nan,)
+NON_FINITE_RULES = {
+    "sqrt": ((-np.inf,), "sqrt(−∞) is NaN, and so is its gradient (HIPS: 0.5·(−∞)^−½ = 0)"),
+    "abs": (_INF, "∂|x| = sign(x) = ±1 at ±∞ (HIPS: ∞/∞ = NaN)"),
+    "absolute": (_INF, "as abs"),
+    "clip": (_NAN, "a NaN is not within the bounds: gradient 0, as PyTorch (HIPS passes g)"),
+    "prod": (_INF + _NAN, "∂/∂xᵢ Π x is the product of the others: finite at the non-finite entry (HIPS: Π/xᵢ)"),
+    "prod_axis1": (_INF + _NAN, "as prod"),
+    "prod_axes02_keepdims": (_INF + _NAN, "as prod"),
+    "var": (_INF, "the value is NaN (∞ − ∞ about the mean): so is every entry of the gradient (HIPS: ±∞)"),
+    "var_axis1": (_INF, "as var"),
+    "var_axes02_keepdims": (_INF, "as var"),
+    "var_ddof": (_INF, "as var"),
+    "scipy.special.gammainc": ((-np.inf,), "outside the domain: the value is NaN, and so is the gradient"),
+    "scipy.special.gammaincc": ((-np.inf,), "as gammainc"),
+    "scipy.special.betainc": ((-np.inf,), "as gammainc"),
+}
+_LAPACK = {"inv", "det", "det_batched", "slogdet", "solve", "solve_vec", "cholesky", "eigh_values", "eigh_vectors",
+           "eigvalsh", "svd_values", "svd_vectors_tall", "svd_vectors_wide", "norm_nuc", "norm_2_matrix",
+           "matrix_power"}  # LAPACK's iterations may not return on a non-finite matrix: not swept
+
+
+def _same_or_both_not_finite(got, want) -> bool:
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    fin = np.isfinite(want)
+    return (got.shape == want.shape and np.array_equal(np.isnan(got), np.isnan(want))
+            and np.array_equal(got[~fin], want[~fin], equal_nan=True) and bool(np.isfinite(got[fin]).all())
+            and np.allclose(got[fin], want[fin], rtol=1e-6, atol=1e-9))
+
+
+SWEPT = [c for c in CASES if c.hips and c.name not in _LAPACK]
+
+
+@pytest.mark.parametrize("case", SWEPT, ids=[c.name for c in SWEPT])
+def test_a_non_finite_input_gives_hips_autograds_value_and_gradient_or_a_stated_rule(case):
+    """±∞ and NaN at the first, middle and last entry of each input in turn: the value and every gradient equal
+    HIPS autograd's — the same NaNs and infinities, the finite entries to rounding — except where
+    ``NON_FINITE_RULES`` states autonp's own rule. This sweep found ∂(x^y)/∂y = 0 at a negative x (HIPS and
+    PyTorch: NaN; now NaN)."""
+    autograd = pytest.importorskip("autograd")
+    import autograd.numpy as hnp
+    rule = NON_FINITE_RULES.get(case.name, ((), ""))[0]
+    base = case.inputs()
+    for i, x in enumerate(base):
+        for pos, v in itertools.product(sorted({0, x.size // 2, x.size - 1}), (np.inf, -np.inf, np.nan)):
+            xs = [a.copy() for a in base]
+            xs[i].flat[pos] = v
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    want = case.f(hnp, *xs)
+                    R = _weights(case, np.shape(want))
+                    want_grads = [autograd.grad(lambda a, j=j: hnp.sum(case.f(hnp, *xs[:j], a, *xs[j + 1:]) * R))(xs[j])
+                                  for j in range(len(xs))]
+                except (NotImplementedError, TypeError, ValueError):
+                    continue  # HIPS has no gradient here
+                _, out, grads, _ = _autonp_grads(case, xs)
+            where = f"{case.name}: input {i}[{pos}] = {v}"
+            assert _same_or_both_not_finite(out.numpy(), value(want)), f"{where}: value"
+            if any(v == r or (np.isnan(v) and np.isnan(r)) for r in rule):
+                continue
+            for j, (got, expected) in enumerate(zip(grads, want_grads)):
+                assert _same_or_both_not_finite(got.numpy(), value(expected)), f"{where}: gradient of input {j}"
 
 
 ISSUE_LIST = """sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh arctanh sign log2 log10 log1p expm1 exp2
