@@ -199,14 +199,6 @@ def _unlock_all(locked: dict) -> None:
     locked.clear()
 
 
-def _lost_errors() -> tuple:
-    """Dask's errors for work or data lost with a worker (a connection it closed: data scattered to it)."""
-    from distributed.client import FutureCancelledError  # noqa: PLC0415 - optional dependency
-    from distributed.comm.core import CommClosedError  # noqa: PLC0415
-    from distributed.scheduler import KilledWorker  # noqa: PLC0415
-    return (FutureCancelledError, KilledWorker, CommClosedError)
-
-
 class _LostInScatter(Exception):
     """A worker died while data was being scattered to it."""
 
@@ -224,8 +216,12 @@ def _scatter(client: Any, data: Any, **kwargs: Any) -> Any:
 
 
 def _lost_worker(e: Exception) -> bool:
-    """Did ``e`` come from a worker lost mid-step (work, data, a connection, or a scatter lost with it)?"""
-    return isinstance(e, (CancelledError, _LostInScatter, *_lost_errors()))
+    """Did ``e`` come from a worker lost mid-step (work, data, a connection it closed, or a scatter lost with
+    it)? Dask's errors are imported here: it is an optional dependency."""
+    from distributed.client import FutureCancelledError  # noqa: PLC0415
+    from distributed.comm.core import CommClosedError  # noqa: PLC0415
+    from distributed.scheduler import KilledWorker  # noqa: PLC0415
+    return isinstance(e, (CancelledError, _LostInScatter, FutureCancelledError, KilledWorker, CommClosedError))
 
 
 def _is_dask_client(c: Any) -> bool:
