@@ -1,7 +1,7 @@
 """A fuzzer for silently wrong gradients (issue 18): hypothesis draws random straight-line programs —
 compositions of ops, broadcasting, fancy indexing with repeated indices, boolean masks, item assignment
 and in-place operators (repeated indices included), integer casts, ``where``, reductions over length-1
-axes, and nested transforms (``grad`` of a function closing over the outer variable, the Hessian as
+axes, a 3×3 convolution (``anp.nn.functional.conv2d`` against its definition), and nested transforms (``grad`` of a function closing over the outer variable, the Hessian as
 ``jacobian(grad)``, ``hvp``), with or without ``no_grad`` around the transform — and checks first and
 second derivatives against complex steps and central differences of the same program run on plain ndarrays
 (``first_derivative``, ``second_derivative``), and against
@@ -55,6 +55,7 @@ BINARY = {
     "linear": lambda np_, a, b: _dense(np_, a, 0.3 * (np_.transpose(b) @ b), b[1]),
     "concatenate": lambda np_, a, b: np_.concatenate([a[:, :2], b[:, 2:]], axis=1),
     "stack_sum": lambda np_, a, b: np_.sum(np_.stack([a, b, a * b]), axis=0),
+    "conv3x3": lambda np_, a, b: _conv3x3(np_, a, b),
 }
 
 
@@ -62,6 +63,22 @@ def _dense(np_, x, w, bias):
     """x @ w + bias: autonp's one-entry ``linear`` through NumPy's namespace (on arrays it is NumPy's own product and
     sum), HIPS autograd's two ops through its own."""
     return anp.linear(x, w, bias) if np_ is np else x @ w + bias
+
+
+def _conv3x3(np_, a, b):
+    """A 3×3 convolution, padding 1, 4 channels in and out (so that autonp[fast]'s correlation runs the forward
+    and the input gradient): ``anp.nn.functional.conv2d`` on Tensors; on arrays and HIPS's boxes the definition,
+    a product per kernel offset, written here."""
+    x = np_.reshape(np_.stack([a, a * b, np_.sin(b), b]), (1, 4) + S)
+    w = np_.reshape(0.1 * np_.outer(np_.ravel(b), np_.ravel(a)), (4, 4, 3, 3))
+    if isinstance(x, anp.Tensor):
+        y = anp.nn.functional.conv2d(x, w, padding=1)
+    else:
+        rows, cols = np_.zeros((1, 4, 1, S[1])), np_.zeros((1, 4, S[0] + 2, 1))  # (HIPS's pad has no VJP for this)
+        padded = np_.concatenate([cols, np_.concatenate([rows, x, rows], axis=2), cols], axis=3)
+        y = sum(np_.einsum("nchw,fc->nfhw", padded[:, :, p:p + S[0], q:q + S[1]], w[:, :, p, q])
+                for p in range(3) for q in range(3))
+    return y[0, 0] + 0.5 * y[0, 1] + 0.25 * y[0, 2] - y[0, 3]
 
 
 REDUCE = {
@@ -578,6 +595,23 @@ def test_the_fuzzer_covers_every_step_kind():
         seen.update(s[0] for s in program)
     collect()
     assert seen == kinds, kinds - seen
+
+
+def test_the_conv_step_runs_the_compiled_correlation_and_equals_its_definition(monkeypatch):
+    """The conv3x3 step on Tensors is autonp's convolution (with autonp[fast], its correlation for the forward and
+    the input gradient); on arrays, the definition written in the step: the two agree."""
+    from autonp.ops import _numba
+    calls = []
+    if _numba.ENABLED:
+        kernel = _numba.correlate_3x3
+        monkeypatch.setattr(_numba, "correlate_3x3", lambda *a: calls.append(1) or kernel(*a))
+    a, b = program_inputs(5, 2)
+    ta = anp.Tensor(a, requires_grad=True)
+    out = _conv3x3(np, ta, anp.Tensor(b))
+    np.testing.assert_allclose(out.numpy(), _conv3x3(np, a, b), rtol=1e-13, atol=1e-13)
+    out.sum().backward()
+    assert len(calls) == (2 if _numba.ENABLED else 0)
+    np.testing.assert_allclose(ta.grad.numpy(), central_diff(lambda v: np.sum(_conv3x3(np, v, b)), a), rtol=1e-7)
 
 
 def test_the_oracle_sees_a_wrong_gradient():
