@@ -1154,8 +1154,8 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                             _check_finite(gi, node.prim, node.args, node.site,
                                           f"backward (gradient of argument {i})", g)
                         want_dtype = a._arr.dtype
-                        if gi.dtype is not want_dtype and gi.dtype != want_dtype:  # a real argument's gradient
-                            gi = (np.real(gi) if gi.dtype.kind == "c" else gi).astype(want_dtype)  # is the real part
+                        if gi.dtype is not want_dtype and gi.dtype != want_dtype:
+                            gi = gi.astype(want_dtype)
                         if acc is None:
                             grads[k] = [gi, False]
                         elif create_graph:
