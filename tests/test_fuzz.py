@@ -1,12 +1,12 @@
 """A fuzzer for silently wrong gradients (issue 18): hypothesis draws random straight-line programs —
 compositions of ops, broadcasting, fancy indexing with repeated indices, boolean masks, item assignment
 and in-place operators (repeated indices included), integer casts, ``where``, reductions over length-1
-axes, a 3×3 convolution (``anp.nn.functional.conv2d`` against its definition), and nested transforms (``grad`` of a function closing over the outer variable, the Hessian as
-``jacobian(grad)``, ``hvp``), with or without ``no_grad`` around the transform — and checks first and
-second derivatives against complex steps and central differences of the same program run on plain ndarrays
-(``first_derivative``, ``second_derivative``), and against
-HIPS autograd where it has every op of the program; and ``anp.compile``'s replays of the program's value and
-backward on new inputs, against the same oracles.
+axes, a 3×3 convolution (``anp.nn.functional.conv2d`` against its definition), and nested transforms
+(``grad`` of a function closing over the outer variable, the Hessian as ``jacobian(grad)``, ``hvp``), with
+or without ``no_grad`` around the transform — and checks first and second derivatives against complex
+steps and central differences of the same program run on plain ndarrays (``first_derivative``,
+``second_derivative``), and against HIPS autograd where it has every op of the program; and
+``anp.compile``'s replays of the program's value and backward on new inputs, against the same oracles.
 
 A program is a list of steps over registers of shape (3, 4), written once against a NumPy namespace
 ``np_`` and run three ways: ``numpy`` on arrays (the oracle: no autonp), ``numpy`` on Tensors (autonp,

@@ -369,15 +369,19 @@ def test_a_complex_value_made_from_a_tensor_that_requires_grad_is_refused(progra
         np.testing.assert_array_equal(np.asarray(np.real(program(t))), np.real(program(t.numpy())))
 
 
-def test_real_and_imag_of_complex_values_are_numpys():
+def test_real_imag_and_conjugate_of_complex_values_are_numpys():
+    """They were identities written for real Tensors: np.real and np.conj returned complex values unchanged, and
+    np.imag gave 0."""
     z = np.array([1.0 + 2.0j, -3.0 - 0.5j])
     t = anp.Tensor(z)
-    for got, want in [(np.real(t), z.real), (np.imag(t), z.imag), (t.real, z.real), (t.imag, z.imag)]:
-        assert isinstance(got, anp.Tensor) and got.dtype == np.float64
+    for got, want in [(np.real(t), z.real), (np.imag(t), z.imag), (t.real, z.real), (t.imag, z.imag),
+                      (np.conj(t), np.conj(z)), (np.conjugate(t), np.conj(z)), (np.real_if_close(t), z),
+                      (np.real_if_close(anp.Tensor(z.real + 1e-20j)), z.real)]:
+        assert isinstance(got, anp.Tensor) and got.dtype == want.dtype
         np.testing.assert_array_equal(got.numpy(), want)
     x = anp.Tensor(np.array([0.5, -1.0]), requires_grad=True)  # real values: real is x, imag is 0 · x
-    np.testing.assert_array_equal(np.asarray(anp.grad(lambda v: anp.sum(v.real * 3.0 + np.imag(v)))(x.numpy())),
-                                  [3.0, 3.0])
+    np.testing.assert_array_equal(
+        np.asarray(anp.grad(lambda v: anp.sum(v.real * 3.0 + np.imag(v) + np.conj(v) * v))(x.numpy())), [4.0, 1.0])
 
 
 # --------------------------------------------------------------------------- 7. losses

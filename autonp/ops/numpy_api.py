@@ -28,7 +28,7 @@ UFUNCS: dict[np.ufunc, Callable] = {
     np.add: ar.add, np.subtract: ar.sub, np.multiply: ar.mul, np.true_divide: ar.div, np.negative: ar.neg,
     np.power: ar.power, np.float_power: ar.float_power, np.mod: ar.mod, np.fmod: ar.fmod,
     np.floor_divide: ar.floor_divide, np.matmul: la.matmul,
-    np.positive: ew.positive, np.conjugate: ew.positive,
+    np.positive: ew.positive, np.conjugate: ew.conjugate,
     np.exp: ew.exp, np.exp2: ew.exp2, np.expm1: ew.expm1, np.log: nn.log, np.log2: ew.log2,
     np.log10: ew.log10, np.log1p: ew.log1p, np.sqrt: ew.sqrt, np.cbrt: ew.cbrt, np.square: ew.square,
     np.reciprocal: ew.reciprocal, np.absolute: ew.abs, np.fabs: ew.fabs,
@@ -215,6 +215,11 @@ def imag(x):
     return Tensor._make(np.imag(_data(x)), None) if _complex(x) else 0.0 * x
 
 
+def real_if_close(a, tol=100):
+    """a for real values; NumPy's ``real_if_close`` (a constant) of complex ones."""
+    return Tensor._make(np.real_if_close(_data(a), tol), None) if _complex(a) else a
+
+
 def _eigvalsh(x, UPLO="L"):
     return la.eigh(x, UPLO)[0]
 
@@ -256,7 +261,7 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.linalg.cholesky: la.cholesky, np.linalg.eigh: la.eigh, np.linalg.eigvalsh: _eigvalsh,
     np.linalg.svd: la.svd, np.linalg.norm: la.norm, np.linalg.multi_dot: la.multi_dot,
     np.linalg.matrix_power: la.matrix_power, np.linalg.pinv: la.pinv,
-    np.real_if_close: lambda a, tol=100: a, np.angle: lambda z, deg=False: ew.angle(z, deg),
+    np.real_if_close: real_if_close, np.angle: lambda z, deg=False: ew.angle(z, deg),
 }
 UFUNCS[np.divmod] = ar.divmod_
 
