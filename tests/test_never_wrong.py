@@ -369,6 +369,30 @@ def test_a_complex_value_made_from_a_tensor_that_requires_grad_is_refused(progra
         np.testing.assert_array_equal(np.asarray(np.real(program(t))), np.real(program(t.numpy())))
 
 
+def test_numpy_on_complex_constants_is_numpys():
+    """autonp's ops are written for real values: np.var and np.std of a complex Tensor were means of (x − μ)²
+    (complex, and wrong), np.linalg.norm a root of Σx², and eigvalsh's and svd's values came back complex.
+    With nothing to record, NumPy's own function runs, and its arrays come back as constant Tensors; the
+    same for methods."""
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(3, 4)) + 1j * rng.normal(size=(3, 4))
+    m = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
+    h = m + m.conj().T
+    t, th = anp.Tensor(z), anp.Tensor(h)
+    x = anp.Tensor(np.ones((3, 4)), requires_grad=True)
+    with anp.no_grad():
+        mixed = np.var(t + x)  # under no_grad a Tensor that requires grad records nothing either
+    cases = [(np.var(t), np.var(z)), (np.std(t, axis=1), np.std(z, axis=1)), (np.linalg.norm(t), np.linalg.norm(z)),
+             (np.linalg.eigvalsh(th), np.linalg.eigvalsh(h)), (np.linalg.svd(th)[1], np.linalg.svd(h)[1]),
+             (t.var(), z.var()), (t.std(axis=0), z.std(axis=0)), (mixed, np.var(z + 1)),
+             (np.abs(t), np.abs(z)), (np.sort(t), np.sort(z))]
+    for got, want in cases:
+        assert isinstance(got, anp.Tensor) and got.dtype == want.dtype and not got.requires_grad
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-14)
+    with pytest.raises(TypeError, match="complex values"):  # recorded: refused, as before
+        np.vdot(t, anp.Tensor(np.ones((3, 4)), requires_grad=True))
+
+
 def test_real_imag_and_conjugate_of_complex_values_are_numpys():
     """They were identities written for real Tensors: np.real and np.conj returned complex values unchanged, and
     np.imag gave 0."""

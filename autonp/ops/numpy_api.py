@@ -6,6 +6,11 @@ differentiable op or raises a ``TypeError`` naming the function — it never ret
 array with the gradient silently gone. Functions whose results carry no gradient (``argmax``,
 comparisons, ``isnan``, ``shape``) return plain results; so does everything when nothing
 requires grad.
+
+Complex values are constants (no op records them): a NumPy call or a method on a Tensor that holds them,
+with nothing to record, is NumPy's own, its arrays returned as constant Tensors. autonp's ops are written
+for real values (``var`` as a mean of (x − μ)², ``eigvalsh`` in the input's dtype): on complex ones they
+gave wrong numbers.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..tensor import Tensor, _data
+from ..tensor import Tensor, _data, _mode
 from . import arithmetic as ar
 from . import elementwise as ew
 from . import inplace, nn
@@ -60,6 +65,37 @@ def _requires_grad(x: Any) -> bool:
     return False
 
 
+def _holds_complex(args: Any) -> bool:
+    """Some Tensor among ``args`` (or in a list or tuple among them) holds complex values."""
+    for a in args:
+        if isinstance(a, Tensor):
+            if a._arr.dtype.kind == "c":
+                return True
+        elif type(a) is list or type(a) is tuple:
+            if _holds_complex(a):
+                return True
+    return False
+
+
+def _as_constants(x: Any) -> Any:
+    """NumPy's result with its arrays as constant Tensors (tuples, named ones too, and lists kept)."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return Tensor._make(x, None)
+    if isinstance(x, tuple):
+        items = [_as_constants(v) for v in x]
+        return type(x)(*items) if hasattr(x, "_fields") else tuple(items)
+    if isinstance(x, list):
+        return [_as_constants(v) for v in x]
+    return x
+
+
+def _numpys_on_complex(args: tuple, kwargs: dict) -> bool:
+    """Some Tensor argument holds complex values and nothing will be recorded: NumPy's answer is the answer."""
+    if not (_holds_complex(args) or kwargs and _holds_complex(kwargs.values())):
+        return False
+    return not (_mode.enabled and (_requires_grad(args) or _requires_grad(tuple(kwargs.values()))))
+
+
 def _plain(x: Any) -> Any:
     """Tensors inside (lists, tuples and keyword dicts of) arguments as their arrays."""
     if isinstance(x, Tensor):
@@ -92,6 +128,9 @@ def _scipy_ufunc(ufunc: np.ufunc) -> bool:
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     if ufunc in UFUNCS_WITHOUT_GRADIENT:
         return getattr(ufunc, method)(*_plain(inputs), **_plain(kwargs))
+    if _numpys_on_complex(inputs, kwargs):
+        result = getattr(ufunc, method)(*_plain(inputs), **_plain(kwargs))
+        return result if "out" in kwargs else _as_constants(result)
     grad = _requires_grad(inputs)
     scipy_ufunc = ufunc not in UFUNCS and _scipy_ufunc(ufunc)
     name = ("scipy.special." if scipy_ufunc else "np.") + ufunc.__name__.lstrip("_") + (
@@ -297,6 +336,9 @@ FUNCTIONS.update(FUNCTIONS_RETURNING_CONSTANTS)
 
 
 def _array_function(self, func, types, args, kwargs):
+    if _numpys_on_complex(args, kwargs):
+        result = func(*_plain(args), **_plain(kwargs))
+        return result if func in FUNCTIONS_WITHOUT_GRADIENT else _as_constants(result)
     fn = FUNCTIONS.get(func)
     if fn is not None:
         return fn(*args, **kwargs)
@@ -364,9 +406,22 @@ _METHODS: dict[str, Any] = {
 }
 
 
+def _numpys_method(name: str, fn: Callable) -> Callable:
+    """The method, or ndarray's own on a Tensor that holds complex values (constants: see the module docstring)."""
+    def method(self, *args, **kwargs):
+        if self._arr.dtype.kind != "c" or not _numpys_on_complex((self,) + args, kwargs):
+            return fn(self, *args, **kwargs)
+        return _as_constants(getattr(self._arr, name)(*_plain(args), **_plain(kwargs)))
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = getattr(fn, "__doc__", None)
+    return method
+
+
 def install() -> None:
     """Attach the methods, operators and NumPy protocols to Tensor."""
     for name, fn in _METHODS.items():
+        if callable(fn) and not name.startswith("__") and hasattr(np.ndarray, name):
+            fn = _numpys_method(name, fn)
         setattr(Tensor, name, fn)
     Tensor.__array_ufunc__ = _array_ufunc
     Tensor.__array_function__ = _array_function
