@@ -240,23 +240,14 @@ def round_(x, decimals=0, out=None):
     return ew.round(x, decimals)
 
 
-def _complex(x) -> bool:
-    return getattr(_data(x), "dtype", None) is not None and _data(x).dtype.kind == "c"
-
-
 def real(x):
-    """x for real values; the real part (a constant) of complex ones."""  # complex values are never recorded
-    return Tensor._make(np.real(_data(x)), None) if _complex(x) else x
+    """x itself (of complex values, a constant: NumPy's real part)."""
+    return x
 
 
 def imag(x):
-    """0·x for real values; the imaginary part (a constant) of complex ones."""
-    return Tensor._make(np.imag(_data(x)), None) if _complex(x) else 0.0 * x
-
-
-def real_if_close(a, tol=100):
-    """a for real values; NumPy's ``real_if_close`` (a constant) of complex ones."""
-    return Tensor._make(np.real_if_close(_data(a), tol), None) if _complex(a) else a
+    """0·x (of complex values, a constant: NumPy's imaginary part)."""
+    return 0.0 * x
 
 
 def _eigvalsh(x, UPLO="L"):
@@ -300,7 +291,7 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.linalg.cholesky: la.cholesky, np.linalg.eigh: la.eigh, np.linalg.eigvalsh: _eigvalsh,
     np.linalg.svd: la.svd, np.linalg.norm: la.norm, np.linalg.multi_dot: la.multi_dot,
     np.linalg.matrix_power: la.matrix_power, np.linalg.pinv: la.pinv,
-    np.real_if_close: real_if_close, np.angle: lambda z, deg=False: ew.angle(z, deg),
+    np.real_if_close: lambda a, tol=100: a, np.angle: lambda z, deg=False: ew.angle(z, deg),
 }
 UFUNCS[np.divmod] = ar.divmod_
 
@@ -389,7 +380,7 @@ _METHODS: dict[str, Any] = {
     "__getitem__": _t_getitem,
     "T": property(lambda s: sh.transpose(s) if s.ndim == 2 else sh.transpose(s, tuple(range(s.ndim))[::-1])),
     "mT": property(la.mT),
-    "real": property(real), "imag": property(imag),
+    "real": property(np.real), "imag": property(np.imag),  # through the protocol: complex values are NumPy's
     "exp": ew.exp, "log": nn.log, "sqrt": ew.sqrt, "abs": ew.abs, "sigmoid": nn.sigmoid, "tanh": ew.tanh,
     "relu": nn.relu, "sin": ew.sin, "cos": ew.cos, "square": ew.square,
     "softmax": lambda s, axis=-1: nn.softmax(s, axis=axis),
