@@ -339,6 +339,19 @@ def test_det_at_singular_matrices_is_the_cofactor_matrix():
                                central(lambda b: np.sum(np.linalg.det(b)), B), rtol=1e-6)
 
 
+def test_cumprod_and_prod_at_an_infinite_entry_do_not_divide_by_it():
+    """∂ cumprod at an infinite xᵢ is a sum of products of the *other* entries, a number; dividing ansₖ by xᵢ gave
+    ∞/∞ = NaN (HIPS autograd too). prod's Hessian-vector product, which goes through cumprod's gradient, had
+    NaN in the infinite entry's row, where the definition Σ_{j≠i} vⱼ ∏_{k∉{i,j}} xₖ is finite (by hand: 6.95)."""
+    x = np.array([2.0, np.inf, 3.0])
+    with np.errstate(all="ignore"):
+        g = np.asarray(anp.grad(lambda t: anp.sum(anp.cumprod(t) * np.array([0.0, 1.0, 0.0])))(x))
+        assert g[1] == 2.0  # ∂(x₀x₁)/∂x₁ = x₀
+        hv = np.asarray(anp.hvp(anp.prod)(np.array([2.0, np.inf, 3.0, 0.5]), np.array([0.3, -0.2, 0.5, 1.0])))
+    assert hv[1] == pytest.approx(0.3 * 1.5 + 0.5 * 1.0 + 1.0 * 6.0, rel=1e-15)
+    assert np.isinf(hv[[0, 2, 3]]).all()
+
+
 def test_a_power_has_no_real_derivative_in_its_exponent_at_a_negative_base():
     """∂(x^y)/∂y = x^y·log x: NaN at x < 0, where x^y is real only at integer y (HIPS autograd and PyTorch agree);
     it was 0, a number with nothing behind it. 0 at x = 0 (as documented), x^y·log x elsewhere."""

@@ -1,7 +1,7 @@
 """Reductions and scans: sum, mean, max, min, prod, var, std, cumsum, cumprod, diff, sort.
 
 Tie rule: elements equal to the max (min) share its gradient equally. ``prod``'s gradient is
-the product of the other elements and ``cumprod``'s is exact at zeros too.
+the product of the other elements and ``cumprod``'s is exact at zeros and infinities too.
 """
 from __future__ import annotations
 
@@ -96,13 +96,15 @@ def _cumprod(x, axis=None):
 
 
 def _cumprod_vjp(g, ans, x, axis=None):
-    """∂xᵢ = Σ_{k≥i} gₖ·ansₖ / xᵢ where x has no zeros; with zeros, without dividing:
-    ∂xᵢ = (∏_{j<i} xⱼ)·hᵢ with hᵢ = gᵢ + xᵢ₊₁·hᵢ₊₁ (a reverse scan, one op per position)."""
+    """∂xᵢ = Σ_{k≥i} gₖ·ansₖ / xᵢ where every x is finite and not zero; otherwise without dividing (ansₖ/xᵢ
+    would be 0/0 or ∞/∞ where the product of the others is a number): ∂xᵢ = (∏_{j<i} xⱼ)·hᵢ with
+    hᵢ = gᵢ + xᵢ₊₁·hᵢ₊₁ (a reverse scan, one op per position)."""
     shape = np.shape(x)
     if axis is None:
         x, axis = ravel(x), 0
     axis = _axes(axis, np.ndim(x))[0]
-    if not np.any(_data(x) == 0):
+    xd = _data(x)
+    if np.all(np.isfinite(xd)) and not np.any(xd == 0):
         gx = _reverse_cumsum(g * ans, axis) / x
     else:
         xs, gs = moveaxis(x, axis, 0), moveaxis(g, axis, 0)
@@ -114,7 +116,7 @@ def _cumprod_vjp(g, ans, x, axis=None):
 
 
 cumprod = Primitive("cumprod", _cumprod).defvjp(_cumprod_vjp)
-cumprod.rule = "exact at zeros (a reverse scan there instead of a division)"
+cumprod.rule = "exact at zeros and infinities (a reverse scan there instead of a division)"
 
 
 def _exclusive_cumprod(x, axis):
