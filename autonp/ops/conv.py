@@ -238,8 +238,7 @@ def _input_grad_by_offsets(g, w, x_shape, padding):
 def _weight_grad(g, x, w_shape, padding, rows=None):
     grid = _grid(x.shape, w_shape[2:], padding)
     saved = _rows(x, grid, w_shape[2:], padding) if rows is None else rows
-    dw = _weight_and_bias_grad_from(_output_grad_on_grid(g, grid), saved, w_shape, grid)[0]
-    return dw if _finite(dw) else _weight_grad_by_offsets(g, x, w_shape, padding)
+    return _weight_and_bias_grad_from(_output_grad_on_grid(g, grid), saved, w_shape, grid, g, x, padding)[0]
 
 
 def _weight_grad_by_offsets(g, x, w_shape, padding):
@@ -252,14 +251,17 @@ def _weight_grad_by_offsets(g, x, w_shape, padding):
     return np.stack(by_offset, axis=-1).reshape(w_shape).astype(np.result_type(g, x), copy=False)
 
 
-def _weight_and_bias_grad_from(g_grid, saved, w_shape, grid: _Grid):
+def _weight_and_bias_grad_from(g_grid, saved, w_shape, grid: _Grid, g, x, padding):
     """(dw, db or None) from what the forward saved: the input's grid (the compiled forward's) or its
-    shifted rows (the BLAS path's). An infinite input makes NaN here without the definition doing so
-    (0·inf at a position past the valid edge): the callers make such a dw again, so no warning."""
+    shifted rows (the BLAS path's). An infinite input makes NaN there without the definition doing so
+    (0·inf at a position past the valid edge, silenced): a dw that is not finite is made again from g and x
+    by its definition. (db = Σ g does not read x.)"""
     with np.errstate(invalid="ignore"):
         if isinstance(saved, _InputOnGrid):
-            return _weight_grad_from_grid(g_grid, saved.flat, w_shape, grid)
-        return _weight_and_bias_grad(g_grid, saved, w_shape, grid)
+            dw, db = _weight_grad_from_grid(g_grid, saved.flat, w_shape, grid)
+        else:
+            dw, db = _weight_and_bias_grad(g_grid, saved, w_shape, grid)
+    return (dw if _finite(dw) else _weight_grad_by_offsets(g, x, w_shape, padding)), db
 
 
 def _weight_grad_from_grid(g_grid, flat, w_shape, grid: _Grid):
@@ -337,8 +339,9 @@ class _ConvGradients:
             self.g_grid = _output_grad_on_grid(self.g, grid)
         if i == 0:
             return _input_grad_on_grid(self.g_grid, w, grid, padding)
-        dw, self.db = _weight_and_bias_grad_from(self.g_grid, self.kwargs["saved"], w.shape, grid)
-        return dw if _finite(dw) else _weight_grad_by_offsets(self.g, x, w.shape, padding)
+        dw, self.db = _weight_and_bias_grad_from(self.g_grid, self.kwargs["saved"], w.shape, grid, self.g, x,
+                                                 padding)
+        return dw
 
 
 conv2d = Primitive("conv2d", _conv, forward_saving=_conv_saving)
