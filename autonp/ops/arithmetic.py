@@ -46,8 +46,8 @@ def _zero_to_one(x):
 
 
 def _power_vjp_y(g, ans, x, y):
-    """g·x^y·log x, with log 0 taken as 0 (x^y → 0 there for y > 0); NaN at a real x < 0, where x^y has no
-    real derivative in y (as HIPS autograd and PyTorch); the principal log at a complex x."""
+    """g·x^y·log x, with log 0 taken as 0 (x^y → 0 there for y > 0); NaN at x < 0, where x^y has no real
+    derivative in y (as HIPS autograd and PyTorch)."""
     return unbroadcast(g * ans * log_(_zero_to_one(x)), y)
 
 

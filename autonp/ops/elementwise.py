@@ -75,7 +75,6 @@ sinc = unary("sinc", np.sinc, _sinc_derivative)
 abs = unary("abs", np.abs, lambda x, ans: _sign(x), rule="subgradient 0 at 0")  # noqa: A001
 fabs = unary("fabs", np.fabs, lambda x, ans: _sign(x), rule="subgradient 0 at 0")
 positive = unary("positive", np.positive, _const(1.0))
-conjugate = unary("conjugate", np.conjugate, _const(1.0), rule="of a real number: itself, gradient 1")
 sign = unary("sign", np.sign, None)
 angle = Primitive("angle", lambda z, deg=False: np.angle(z, deg)).defvjp(lambda g, ans, z, deg=False: g * 0.0)
 angle.rule = "of a real number: 0 or π, gradient 0"

@@ -33,7 +33,7 @@ UFUNCS: dict[np.ufunc, Callable] = {
     np.add: ar.add, np.subtract: ar.sub, np.multiply: ar.mul, np.true_divide: ar.div, np.negative: ar.neg,
     np.power: ar.power, np.float_power: ar.float_power, np.mod: ar.mod, np.fmod: ar.fmod,
     np.floor_divide: ar.floor_divide, np.matmul: la.matmul,
-    np.positive: ew.positive, np.conjugate: ew.conjugate,
+    np.positive: ew.positive, np.conjugate: ew.positive,  # real values (complex ones: NumPy's)
     np.exp: ew.exp, np.exp2: ew.exp2, np.expm1: ew.expm1, np.log: nn.log, np.log2: ew.log2,
     np.log10: ew.log10, np.log1p: ew.log1p, np.sqrt: ew.sqrt, np.cbrt: ew.cbrt, np.square: ew.square,
     np.reciprocal: ew.reciprocal, np.absolute: ew.abs, np.fabs: ew.fabs,
