@@ -3,6 +3,7 @@ number (against a hand-derived value, central differences of plain NumPy, or Num
 semantics) or a clear error."""
 import operator
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -760,3 +761,70 @@ def test_an_output_given_twice_gets_both_seeds():
     # and a tangent that is returned twice (the forward mode of a function returning [x, x])
     d = anp.jvp(lambda xv: anp.jvp(lambda x: [x, x], (xv[0],), (xv[1],))[1], ((1.0, 0.5),), ((0.0, 1.0),))[1]
     assert [float(v) for v in d] == [1.0, 1.0]
+
+
+# --------------------------------------------------------------------------- 13. empty and 0-d arrays
+
+@pytest.mark.parametrize("shape, axis, ddof", [((0, 4), 0, 1), ((2, 3), 0, 3), ((2, 3), None, 7), ((), None, 1)])
+def test_var_and_std_with_ddof_at_least_n_are_numpys_inf_or_nan(shape, axis, ddof):
+    """NumPy divides by max(n − ddof, 0): ∞ (or NaN for 0/0) once ddof ≥ n. autonp divided by n − ddof < 0,
+    giving −0 for an empty axis and −4.5 for [[0, 1, 2], [3, 4, 5]] with ddof 3: numbers of the wrong sign."""
+    x = np.arange(float(np.prod(shape))).reshape(shape)
+    for f in (np.var, np.std):
+        t = anp.Tensor(x, requires_grad=True)
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's own: "Degrees of freedom <= 0", "Mean of empty"
+            want = f(x, axis=axis, ddof=ddof)
+            got = f(t, axis=axis, ddof=ddof)
+            got.sum().backward()
+        np.testing.assert_array_equal(got.numpy(), want)
+        assert t.grad.shape == x.shape and not np.isfinite(t.grad.numpy()).any()  # no number where there is none
+
+
+@pytest.mark.parametrize("reduce", [np.sum, np.max, np.min, np.prod, np.add.reduce, np.maximum.reduce,
+                                    np.cumsum, np.cumprod])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_a_0d_array_reduced_along_axis_0_or_minus_1_is_itself(reduce, axis):
+    """NumPy reduces a 0-d array along axis 0 or −1 as along none: f(x) = x (cumsum and cumprod as [x]), so
+    the gradient is 1. The forward agreed; the backward raised NumPy's AxisError from inside autonp."""
+    t = anp.Tensor(np.array(2.5), requires_grad=True)
+    out = reduce(t, axis=axis)
+    np.testing.assert_array_equal(out.numpy(), reduce(np.array(2.5), axis=axis))
+    out.sum().backward()
+    assert t.grad.shape == () and t.grad.item() == 1.0
+    with pytest.raises(Exception, match="axis 1 is out of bounds"):  # any other axis: NumPy's refusal
+        reduce(anp.Tensor(np.array(2.5), requires_grad=True), axis=1)
+
+
+@pytest.mark.parametrize("shape, ord, axis", [((0,), np.inf, None), ((0, 4), 2, None), ((4, 0), 1, None),
+                                              ((0, 3), np.inf, None), ((3, 0), np.inf, 1)])
+def test_norms_over_nothing_are_numpys_zero(shape, ord, axis):
+    """NumPy's ∞-, 1- and 2-norms take their max with initial=0: 0 over an empty vector or matrix. autonp
+    refused with "zero-size array to reduction operation maximum"."""
+    x = np.zeros(shape)
+    t = anp.Tensor(x, requires_grad=True)
+    got = np.linalg.norm(t, ord, axis)
+    np.testing.assert_array_equal(got.numpy(), np.linalg.norm(x, ord, axis))
+    got.sum().backward()
+    assert t.grad.shape == shape
+
+
+def test_logsumexp_softmax_and_log_softmax_over_an_empty_axis():
+    """log Σ over no terms is log 0 = −∞ (SciPy's and PyTorch's value), and softmax of an empty row is empty;
+    all three refused, from the max they take for stability."""
+    scipy_special = pytest.importorskip("scipy.special")
+    import autonp.scipy.special as asp
+    for shape, axis in [((3, 0), 1), ((0, 3), 0), ((0,), None)]:
+        x = np.zeros(shape)
+        for lse in (anp.logsumexp, asp.logsumexp):
+            t = anp.Tensor(x, requires_grad=True)
+            got = lse(t, axis=axis)
+            np.testing.assert_array_equal(got.numpy(), scipy_special.logsumexp(x, axis=axis))
+            got.sum().backward()
+            assert t.grad.shape == shape
+    for f in (anp.softmax, anp.log_softmax):
+        t = anp.Tensor(np.zeros((3, 0), np.float32), requires_grad=True)
+        with np.errstate(all="raise"):  # no log of an empty row's zero sum on the way
+            out = f(t, axis=1)
+            out.sum().backward()
+        assert out.shape == (3, 0) and out.dtype == np.float32 and t.grad.shape == (3, 0)

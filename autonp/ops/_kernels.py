@@ -154,7 +154,7 @@ def exp_rows(x, axis):
         if safe is None:
             fi = np.finfo(x.dtype)
             safe = _SAFE_SUM[x.dtype] = float(fi.tiny) * 2.0 ** (fi.nmant + 8)
-        if not s.size or (safe < np.minimum.reduce(s, axis=None) and np.maximum.reduce(s, axis=None) < _INF):
+        if not x.size or (safe < np.minimum.reduce(s, axis=None) and np.maximum.reduce(s, axis=None) < _INF):
             return x, e, s
     shifted = x - columnwise(np.maximum, x, axis, True)
     e = np.exp(shifted)

@@ -562,6 +562,12 @@ norm2 = Primitive("norm2", _norm2).defvjp(_norm2_vjp)
 norm2.rule = "gradient 0 at 0"
 
 
+def _max_from_zero(v, axis, keepdims=False):
+    """The max along ``axis`` of values ≥ 0, and 0 where that axis is empty (NumPy's norms pass initial=0)."""
+    empty = any(np.shape(v)[a] == 0 for a in _axes(axis, np.ndim(v)))
+    return (sum if empty else max)(v, axis=axis, keepdims=keepdims)
+
+
 def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
     """``np.linalg.norm``: vector norms (2, 1, ∞, −∞, p) and matrix norms ('fro', 'nuc', 1, −1,
     2, −2, ∞, −∞). The 2-norm has gradient 0 at 0; ∞-norms share ties like ``max``."""
@@ -575,7 +581,7 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
         if ord is None or ord == 2:
             return norm2(x, ax, keepdims)
         if ord == np.inf:
-            return max(abs(x), axis=ax, keepdims=keepdims)
+            return _max_from_zero(abs(x), ax, keepdims)
         if ord == -np.inf:
             return min(abs(x), axis=ax, keepdims=keepdims)
         if ord == 0:
@@ -588,13 +594,13 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
         return norm2(x, (a, b), keepdims)
     if ord in ("nuc", 2, -2):
         s = svd(moveaxis(x, (a, b), (-2, -1)), full_matrices=False, compute_uv=False)
-        res = sum(s, axis=-1) if ord == "nuc" else (max(s, axis=-1) if ord == 2 else min(s, axis=-1))
+        res = sum(s, axis=-1) if ord == "nuc" else (_max_from_zero(s, -1) if ord == 2 else min(s, axis=-1))
     elif ord in (1, -1):
         col = sum(abs(x), axis=a, keepdims=True)
-        res = (max if ord == 1 else min)(col, axis=(a, b))
+        res = _max_from_zero(col, (a, b)) if ord == 1 else min(col, axis=(a, b))
     elif ord in (np.inf, -np.inf):
         row = sum(abs(x), axis=b, keepdims=True)
-        res = (max if ord == np.inf else min)(row, axis=(a, b))
+        res = _max_from_zero(row, (a, b)) if ord == np.inf else min(row, axis=(a, b))
     else:
         raise ValueError(f"norm: invalid norm order {ord!r} for matrices")
     if keepdims:

@@ -55,10 +55,13 @@ def _softmax(x, axis=-1):
 
 def _log_softmax(x, axis=-1):
     shifted, _, s = exp_rows(x, axis)
-    return shifted - np.log(s)
+    return shifted - np.log(s) if np.size(x) else np.copy(x)  # (an empty row's Σ is 0: no log of it)
 
 
 def _logsumexp(x, axis=None, keepdims=False):
+    if np.size(x) == 0:  # a sum over no terms: log 0 = −∞, as SciPy and PyTorch (a max over nothing has no value)
+        with np.errstate(divide="ignore"):
+            return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
     m = columnwise(np.maximum, x, axis, True)
     m = np.where(np.isfinite(m), m, 0)
     out = m + np.log(fast_sum(np.exp(x - m), axis=axis, keepdims=True))

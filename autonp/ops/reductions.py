@@ -25,10 +25,18 @@ from .shape import (
 )
 
 
+def _reduced_axes(axis, ndim: int) -> tuple[int, ...]:
+    """The axes a reduction over ``axis`` removes. A 0-d array is reduced over axis 0 or −1 as over none, as
+    NumPy allows (``np.sum(np.float64(2), axis=0)`` is 2.0); every other axis out of range is NumPy's AxisError."""
+    if ndim == 0 and isinstance(axis, (int, np.integer)) and axis in (0, -1):
+        return ()
+    return _axes(axis, ndim)
+
+
 def _keepdims_shape(shape, axis):
     if axis is None:
         return (1,) * len(shape)
-    axes = _axes(axis, len(shape))
+    axes = _reduced_axes(axis, len(shape))
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
@@ -39,7 +47,7 @@ def expand(g, x, axis, keepdims):
 
 def _count(x, axis) -> int:
     shape = np.shape(x)
-    return int(np.prod(shape)) if axis is None else int(np.prod([shape[a] for a in _axes(axis, len(shape))]))
+    return int(np.prod(shape)) if axis is None else int(np.prod([shape[a] for a in _reduced_axes(axis, len(shape))]))
 
 
 def _sum(x, axis=None, keepdims=False):
@@ -100,7 +108,7 @@ def _cumprod_vjp(g, ans, x, axis=None):
     would be 0/0 or ∞/∞ where the product of the others is a number): ∂xᵢ = (∏_{j<i} xⱼ)·hᵢ with
     hᵢ = gᵢ + xᵢ₊₁·hᵢ₊₁ (a reverse scan, one op per position)."""
     shape = np.shape(x)
-    if axis is None:
+    if axis is None or not shape:  # NumPy's cumprod of a 0-d array (along 0 or −1) is its ravel's
         x, axis = ravel(x), 0
     axis = _axes(axis, np.ndim(x))[0]
     xd = _data(x)
@@ -145,7 +153,9 @@ def _prod_vjp(g, ans, x, axis=None, keepdims=False):
     if axis is None:
         others = reshape(_others_product(ravel(x), 0), np.shape(x))
     else:
-        axes = _axes(axis, np.ndim(x))
+        axes = _reduced_axes(axis, np.ndim(x))
+        if not axes:  # a 0-d x: the product of no others is 1
+            return expand(g, x, axis, keepdims)
         if len(axes) != 1:  # several axes: the product of the others along them, via one flattened axis
             others = _prod_many_axes(x, axes)
         else:
@@ -168,13 +178,14 @@ prod.rule = "∂ = product of the other elements (exact at zeros)"
 
 
 def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **options):
-    """Σ(x − mean x)² / (n − ddof)  (NumPy's ``correction=`` is ``ddof``; ``where=`` is refused)."""
+    """Σ(x − mean x)² / max(n − ddof, 0), as NumPy: ∞ or NaN where ddof ≥ n, never a number of the wrong sign
+    (NumPy's ``correction=`` is ``ddof``; ``where=`` is refused)."""
     _no_out("var", out)
     if options.get("where") is not None or options.get("mean") is not None:
         raise TypeError(f"var/std: {sorted(options)} are not supported by autonp")
     ddof = options.get("correction", ddof)
     d = x - mean(x, axis=axis, keepdims=True)
-    v = sum(d * d, axis=axis, keepdims=keepdims) / (_count(x, axis) - ddof)
+    v = sum(d * d, axis=axis, keepdims=keepdims) / (_count(x, axis) - ddof if _count(x, axis) > ddof else 0)
     return v if dtype is None else v.astype(dtype)
 
 
