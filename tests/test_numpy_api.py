@@ -352,3 +352,21 @@ def test_adagrad_and_rmsprop_follow_their_update_rules(name):
         ref = ref - 0.1 * g / (np.sqrt(s) + (1e-10 if name == "Adagrad" else 1e-8))
         opt.step()
     np.testing.assert_allclose(p.numpy(), ref, rtol=1e-12, atol=1e-15)
+
+
+def test_einsum_with_a_repeated_index_keeps_numpys_dtype_and_takes_lists():
+    """The identity that stands for a repeated index ('ii', 'ii->i') was made in at least float32: a float16
+    trace came back float32 and an integer one float64, where NumPy keeps the operand's dtype; a list operand
+    raised a TypeError from np.result_type."""
+    for dtype in (np.float16, np.float32, np.int64):
+        x = np.arange(9).reshape(3, 3).astype(dtype)
+        for subscripts in ("ii", "ii->i"):
+            got = np.einsum(subscripts, anp.Tensor(x))
+            want = np.einsum(subscripts, x)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got.numpy(), want)
+    t = anp.Tensor(np.arange(4.0).reshape(2, 2).astype(np.float16), requires_grad=True)
+    np.einsum("ii", t).backward()
+    assert t.grad.dtype == np.float16
+    np.testing.assert_array_equal(t.grad.numpy(), np.eye(2))
+    assert anp.einsum("ii", [[1.0, 2.0], [3.0, 4.0]]).item() == 5.0

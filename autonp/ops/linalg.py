@@ -233,7 +233,8 @@ def einsum(subscripts, *operands, optimize=False, **kwargs):
                 fresh = spare.pop()
                 sub = sub[:len(seen)] + fresh + sub[len(seen) + 1:]
                 ins.append(c + fresh)
-                operands.append(np.eye(n, dtype=np.result_type(_data(operands[k]), np.float32)))
+                data = _data(operands[k])  # (a traced array has a dtype too; a list does not)
+                operands.append(np.eye(n, dtype=data.dtype if hasattr(data, "dtype") else np.asarray(data).dtype))
                 c = fresh
             seen += c
         ins[k] = sub
