@@ -397,7 +397,7 @@ def test_adamw_schedules_and_clipping_follow_their_formulas():
         p.grad = 2 * p.numpy()
         ref = ref - 0.1 * 0.5 * ref
         m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
-        ref = ref - 0.1 * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t) * m / (np.sqrt(v) + 1e-8)
+        ref = ref - 0.1 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)  # Algorithm 1's m̂, v̂
         opt.step()
     np.testing.assert_allclose(p.numpy(), ref, rtol=1e-12)
     sched = anp.optim.CosineLR(opt, total=4, min_lr=0.0)

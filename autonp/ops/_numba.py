@@ -26,8 +26,8 @@ The 3×3 convolution's forward and input gradient (``correlate_3x3``: four outpu
 nine shifted reads of an input channel, vectorised across grid positions; each position's nine products
 summed in order with fused multiply-adds where the CPU has them (``_fma``, LLVM's fmuladd), which was 10-15%
 faster than a multiply and an add each, with the float32 error against float64 a little lower, 1.18e-7
-against 1.23e-7 of the largest output, on the 8->16 layer; ~41 GFLOP/s on one core of the Intel VM, half
-its 256-bit multiply-add peak) run on two threads: the images are split with a helper thread that sleeps
+against 1.23e-7 of the largest output, on the 8->16 layer; 66-69 GFLOP/s on one core of the Intel VM, whose
+OpenBLAS sgemm reaches 164) run on two threads: the images are split with a helper thread that sleeps
 between calls (``_blas_threads.on_two_threads``, which the weight gradient's products share). That only
 pays while OpenBLAS's idle threads leave the second core soon after a product (``_blas_threads``, which
 autonp arranges at import): with OpenBLAS's default 0.1 s spin, the 8->16 layer's forward and backward,
@@ -35,6 +35,13 @@ right after a product as in any training step, took 15.2-20.2 ms against the BLA
 the spin at 2^20 ticks, 11.1 against 14.5-16.4 ms (in process, interleaved), and 1.47x PyTorch in
 ``benchmarks/run.py --only conv`` against 2.01-2.35x for the BLAS path. Where OpenBLAS spins long (the
 user's ``OPENBLAS_THREAD_TIMEOUT`` above 22, or another BLAS), the BLAS path runs.
+Its rows are copied element by element (onto the grid, and out of the pass's buffer): numba's slice
+assignments there took 40% of the kernel (8->16 forward on one core, 128×28×28: 5.5-5.8 ms with them, 4.3
+as loops, 3.1 with no copies at all). Tried on it and left out, each level or slower: 512-bit vectors
+(LLVM's ``-prefer-256-bit``, which numba can set only process-wide), the nine products summed as two or
+three shorter chains or accumulated straight into the output (shorter dependency chains), and the last
+input channel's pass writing the output directly instead of the buffer (1.6x slower: rows of 28 vectorise
+badly).
 """
 from __future__ import annotations
 
