@@ -184,8 +184,8 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **options):
     if options.get("where") is not None or options.get("mean") is not None:
         raise TypeError(f"var/std: {sorted(options)} are not supported by autonp")
     ddof = options.get("correction", ddof)
-    d = x - mean(x, axis=axis, keepdims=True)
-    v = sum(d * d, axis=axis, keepdims=keepdims) / (_count(x, axis) - ddof if _count(x, axis) > ddof else 0)
+    d, n = x - mean(x, axis=axis, keepdims=True), _count(x, axis)
+    v = sum(d * d, axis=axis, keepdims=keepdims) / (n - ddof if n > ddof else 0)
     return v if dtype is None else v.astype(dtype)
 
 
