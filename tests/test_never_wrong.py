@@ -849,3 +849,76 @@ def test_adam_is_algorithm_1_as_hips_autograd_and_pytorch_run_it(scale):
         p.grad = grad(p.numpy(), t)
         opt.step()
     np.testing.assert_allclose(p.numpy(), want, rtol=0, atol=1e-14)
+
+
+# --------------------------------------------------------------------------- 15. distributions off their support
+
+_OFF_SUPPORT = [  # (name, SciPy's function, autonp's name, arguments after x or k, points), each point off the support
+    ("gamma.pdf", "gamma", "pdf", (1.0,), [-1.0, -0.2]), ("gamma.logpdf", "gamma", "logpdf", (2.5,), [-1.0]),
+    ("gamma.cdf", "gamma", "cdf", (2.5,), [-1.0]), ("gamma.logpdf loc scale", "gamma", "logpdf", (2.5, 0.5, 2.0),
+                                                    [0.0, 0.3]),
+    ("chi2.pdf", "chi2", "pdf", (2.0,), [-1.0]), ("chi2.logpdf", "chi2", "logpdf", (5.0,), [-0.5]),
+    ("chi2.cdf", "chi2", "cdf", (3.0,), [-2.0]), ("beta.pdf", "beta", "pdf", (1.0, 1.0), [-0.5, 1.5]),
+    ("beta.logpdf", "beta", "logpdf", (2.0, 3.0), [-0.5, 1.5]), ("beta.cdf", "beta", "cdf", (2.0, 3.0), [-0.5, 1.5]),
+    ("poisson.pmf", "poisson", "pmf", (1.5,), [0.5, 2.5]), ("poisson.logpmf", "poisson", "logpmf", (1.5,), [-1.0, 0.5]),
+]
+
+
+@pytest.mark.parametrize("name, dist, fn, params, points", _OFF_SUPPORT, ids=[c[0] for c in _OFF_SUPPORT])
+def test_a_distribution_off_its_support_is_scipys_constant_with_gradient_0(name, dist, fn, params, points):
+    """With Tensors the densities are their formulas, which off the support are not the distribution's: gamma's
+    pdf at x = −1 with a = 1 was e (SciPy: 0), beta's with a = b = 1 was 1 at x = 1.5, chi2's with ν = 2 was 0.82
+    at x = −1, poisson's pmf at k = 0.5 was 0.31; elsewhere NaN, and beta's logpdf had gradient ±2.67 at x = 1.5.
+    Now SciPy's 0, −∞ or 1, constant there: gradient 0 in x and in every parameter."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    import autonp.scipy.stats as stats
+    x = np.array(points + [0.7])  # and one point inside
+    want = getattr(getattr(scipy_stats, dist), fn)(x, *params)
+    differentiable = params if fn != "cdf" else ()  # a CDF is differentiable in x only (its parameters: refused)
+    ts = [anp.Tensor(v, requires_grad=True) for v in (x,) + differentiable]
+    got = getattr(getattr(stats, dist), fn)(*ts, *params[len(differentiable):])
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+    got.sum().backward()
+    np.testing.assert_array_equal(ts[0].grad.numpy()[:-1], 0.0)
+    assert np.isfinite(ts[0].grad.numpy()[-1])
+    for t in ts[1:]:  # the parameters: only the point inside moves the sum, by a finite amount
+        assert np.isfinite(t.grad.item()), name
+
+
+def test_beta_and_chi2_take_loc_and_scale_as_scipy_does():
+    """SciPy's beta and chi2 take loc and scale (HIPS autograd passes them to SciPy, with gradients that ignore
+    them); autonp's refused them with a TypeError. Values against SciPy, gradients against central differences."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    import autonp.scipy.stats as stats
+    for dist, params, x in [("beta", (2.0, 3.0, 1.0, 2.0), np.array([1.3, 2.1, 2.9])),
+                            ("chi2", (3.0, 0.5, 2.0), np.array([1.0, 2.5, 6.0]))]:
+        for fn in ("pdf", "logpdf", "cdf"):
+            f = getattr(getattr(stats, dist), fn)
+            np.testing.assert_allclose(f(anp.Tensor(x), *params).numpy(),
+                                       getattr(getattr(scipy_stats, dist), fn)(x, *params), rtol=1e-12)
+            if fn == "cdf":
+                continue  # differentiable in x only
+            for i in range(len(params)):
+                def loss(p, i=i):
+                    args = list(params)
+                    args[i] = p
+                    return np.sum(getattr(getattr(scipy_stats, dist), fn)(x, *args))
+                got = anp.grad(lambda p, i=i: np.sum(f(x, *(params[:i] + (p,) + params[i + 1:]))))(params[i])
+                np.testing.assert_allclose(float(got), central(loss, np.array(params[i])), rtol=1e-6)
+
+
+def test_dirichlet_refuses_an_x_off_the_simplex_as_scipy_does():
+    """SciPy refuses an x whose components do not sum to 1 or are negative; autonp gave 2.06 for [0.2, 0.3, 0.6]
+    (and NaN for a negative entry). It also takes SciPy's K − 1 components now, the last being 1 − Σ."""
+    import autonp.scipy.stats as stats
+    alpha = np.array([1.5, 2.0, 3.0])
+    for x, match in [([0.2, 0.3, 0.6], "normal simplex"), ([-0.2, 0.6, 0.6], "greater than or equal to zero")]:
+        with pytest.raises(ValueError, match=match):
+            stats.dirichlet.logpdf(anp.Tensor(np.array(x), requires_grad=True), alpha)
+    t = anp.Tensor(np.array([0.2, 0.3]), requires_grad=True)
+    full = np.array([0.2, 0.3, 0.5])
+    got = stats.dirichlet.logpdf(t, alpha)
+    got.backward()
+    assert got.item() == pytest.approx(float(stats.dirichlet.logpdf(full, alpha)), rel=1e-12)
+    # ∂/∂xᵢ through x₃ = 1 − x₁ − x₂: (αᵢ − 1)/xᵢ − (α₃ − 1)/x₃
+    np.testing.assert_allclose(t.grad.numpy(), (alpha[:2] - 1) / full[:2] - (alpha[2] - 1) / full[2], rtol=1e-12)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+import numpy as np
+
+from ...ops import where
 from ...pytree import flatten
-from ...tensor import Tensor
+from ...tensor import Tensor, _data
 
 
 def formula(scipy_fn: Callable) -> Callable[[Callable], Callable]:
@@ -19,3 +22,12 @@ def formula(scipy_fn: Callable) -> Callable[[Callable], Callable]:
             return scipy_fn(*args, **kwargs)
         return fn
     return wrap
+
+
+def on_support(inside: Any, z: Any, safe: float, density: Callable, outside: float) -> Any:
+    """``density(z)`` where ``inside`` (an array of bools: the support), and SciPy's value off it (0 for a pdf, −∞
+    for its log, 0 or 1 for a CDF), which is constant there: gradient 0. Off the support the formula is not the
+    distribution's (gamma's (a−1) log z − z at z = −1 is a number, and NaN for other a), so it is given ``safe``,
+    a point of the support, instead of z: a discarded branch's NaN would still reach the gradient as 0·NaN."""
+    inside = np.asarray(_data(inside), dtype=bool)
+    return where(inside, density(where(inside, z, safe)), outside)

@@ -1,23 +1,34 @@
-"""The beta distribution on (0, 1): log p = (a−1) log x + (b−1) log(1−x) − log B(a, b)."""
+"""The beta distribution: z = (x − loc)/scale, log p = (a−1) log z + (b−1) log(1−z) − log B(a, b) − log scale on
+0 ≤ z ≤ 1 (−∞ off it, as SciPy)."""
+import numpy as np
 import scipy.stats
 
-from ...ops import exp
+from ...ops import exp, log
+from ...tensor import _data
 from ..special import betainc, betaln, xlog1py, xlogy
-from ._common import formula
+from ._common import formula, on_support
 
 _d = scipy.stats.beta
 
 
+def _inside(z):
+    zd = _data(z)
+    return (zd >= 0) & (zd <= 1)
+
+
 @formula(_d.logpdf)
-def logpdf(x, a, b):
-    return xlogy(a - 1.0, x) + xlog1py(b - 1.0, -x) - betaln(a, b)
+def logpdf(x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    return on_support(_inside(z), z, 0.5, lambda z: xlogy(a - 1.0, z) + xlog1py(b - 1.0, -z) - betaln(a, b)
+                      - log(scale), -np.inf)
 
 
 @formula(_d.pdf)
-def pdf(x, a, b):
-    return exp(logpdf(x, a, b))
+def pdf(x, a, b, loc=0.0, scale=1.0):
+    return exp(logpdf(x, a, b, loc, scale))
 
 
 @formula(_d.cdf)
-def cdf(x, a, b):
-    return betainc(a, b, x)
+def cdf(x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    return on_support(_inside(z), z, 0.5, lambda z: betainc(a, b, z), (_data(z) > 1).astype(float))

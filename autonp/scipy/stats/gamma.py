@@ -1,9 +1,12 @@
-"""The gamma distribution: z = (x − loc)/scale, log p = (a−1) log z − z − log Γ(a) − log scale."""
+"""The gamma distribution: z = (x − loc)/scale, log p = (a−1) log z − z − log Γ(a) − log scale on z ≥ 0 (−∞
+off it, as SciPy)."""
+import numpy as np
 import scipy.stats
 
 from ...ops import exp, log
+from ...tensor import _data
 from ..special import gammainc, gammaln, xlogy
-from ._common import formula
+from ._common import formula, on_support
 
 _d = scipy.stats.gamma
 
@@ -11,7 +14,7 @@ _d = scipy.stats.gamma
 @formula(_d.logpdf)
 def logpdf(x, a, loc=0.0, scale=1.0):
     z = (x - loc) / scale
-    return xlogy(a - 1.0, z) - z - gammaln(a) - log(scale)
+    return on_support(_data(z) >= 0, z, 1.0, lambda z: xlogy(a - 1.0, z) - z - gammaln(a) - log(scale), -np.inf)
 
 
 @formula(_d.pdf)
@@ -21,4 +24,5 @@ def pdf(x, a, loc=0.0, scale=1.0):
 
 @formula(_d.cdf)
 def cdf(x, a, loc=0.0, scale=1.0):
-    return gammainc(a, (x - loc) / scale)
+    z = (x - loc) / scale
+    return on_support(_data(z) >= 0, z, 1.0, lambda z: gammainc(a, z), 0.0)
