@@ -55,11 +55,13 @@ def shifted_long_products(a, b, length: int, kh: int, kw: int, step: int, chunk:
     each on one thread; larger ones it threads itself, and a second thread of ours made them slower (25×2048
     by 2048×32 pieces: 9.0 ms on one thread, 9.0 on two; 49×2048 by 2048×32: 3.9 against 14.1). Measured on
     the 8->16 layer's nine 9×116,232 by 116,232×16 float32 products, each after a 512×512 product: 4.9-5.7
-    ms one by one, 3.4-3.8 in one call, 2.3-3.7 in two halves on two threads. Large outputs and compile
-    stand-ins: ``long_product`` per offset."""
+    ms one by one, 3.4-3.8 in one call, 2.3-3.7 in two halves on two threads. Pieces of 512 rather than 2048
+    (interleaved, median of 21, Intel VM): 8->16 on 28×28 2.19 against 2.69 ms, 4->8 0.93 against 1.09,
+    16->32 on 14×14 2.15 against 2.21 (1024 before), 32->32 3.22 against 3.10 (512 either way; 256: 3.10).
+    Large outputs and compile stand-ins: ``long_product`` per offset."""
     k, f = a.shape[0], b.shape[1]
     if chunk is None:  # pieces OpenBLAS runs on one thread, where it can
-        chunk = 2048
+        chunk = 512
         while k * f * chunk > 1 << 20 and chunk > 256:
             chunk //= 2
     n = length // chunk
