@@ -24,8 +24,9 @@ def python_output(code: str, **env: str | None) -> str:
 
 
 def central_diff(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """∂f/∂x for scalar f by central differences, one coordinate at a time (float64)."""
-    x = np.array(x, dtype=np.float64)
+    """∂f/∂x for scalar f by central differences, one coordinate at a time (float64). (C order: the flat view
+    below must be a view, or every coordinate is perturbed in a copy and the result is all zeros.)"""
+    x = np.array(x, dtype=np.float64, order="C")
     g = np.zeros_like(x)
     flat, gflat = x.reshape(-1), g.reshape(-1)
     for i in range(flat.size):

@@ -559,6 +559,17 @@ def test_scipy_linalg_against_hips():
         want = autograd.grad(lambda a, b: f(hnp, hsl.solve_triangular, a, b), (0, 1))(M, b)
         for g, w in zip(got, want):
             _close(g, w)
+        # with unit_diagonal the diagonal is not read (HIPS's gradient ignores the flag and uses it): differences
+        import scipy.linalg as scipy_linalg
+        for which, x in enumerate((M, b)):
+            def plain(v, which=which):
+                args = [M, b]
+                args[which] = v
+                solved = scipy_linalg.solve_triangular(*args, trans=trans, lower=lower, unit_diagonal=True)
+                return np.sum(np.sin(solved))
+            got = anp.grad(lambda a, b: anpn.sum(anpn.sin(sl.solve_triangular(a, b, trans=trans, lower=lower,
+                                                                                unit_diagonal=True))), which)(M, b)
+            _close(got, central_diff(plain, x), rtol=1e-6, atol=1e-8)
     _close(anp.grad(lambda a: anpn.sum(anpn.sin(sl.sqrtm(a))))(S),
            autograd.grad(lambda a: hnp.sum(hnp.sin(hsl.sqrtm(a))))(S))
     check_grads(sl.sqrtm, modes=["rev"], order=2)(S)

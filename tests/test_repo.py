@@ -47,3 +47,16 @@ def test_the_license_and_the_typing_marker_are_shipped():
     assert "MIT License" in (REPO / "LICENSE").read_text()
     assert (REPO / "autonp" / "py.typed").exists()
     assert "py.typed" in (REPO / "pyproject.toml").read_text()
+
+
+def test_the_finite_difference_oracle_perturbs_every_layout():
+    """conftest.central_diff perturbed a flat reshape of its copy of x, which for a transposed (Fortran-ordered)
+    array is a copy of the copy: every derivative came out 0, and a test comparing a gradient with it on such an
+    input could only pass for a gradient of 0 (found while checking solve_triangular on an upper matrix given as
+    Aᵀ)."""
+    import numpy as np
+
+    from conftest import central_diff
+    weights = np.arange(12.0).reshape(3, 4)
+    for x in (np.ones((3, 4)), np.ones((4, 3)).T, np.ones((3, 8))[:, ::2]):
+        np.testing.assert_allclose(central_diff(lambda a: float(np.sum(a * weights)), x), weights, rtol=1e-8)
