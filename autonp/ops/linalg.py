@@ -375,15 +375,24 @@ def _solve(a, b):
     return np.linalg.solve(a, b)
 
 
-def _solve_vjp_a(g, ans, a, b):
-    gb = _solve_vjp_b(g, ans, a, b)
+def _solve_adjoint(g, a, b):
+    """A⁻ᵀ g at every batch position of the product (before summing over the batch b was broadcast along). A 1-D
+    b is a vector (NumPy's rule), so g (batch + (m,)) is solved as a column: NumPy would read a 2-D g as a matrix."""
     if np.ndim(b) == 1:
-        return unbroadcast(-reshape(gb, np.shape(gb) + (1,)) * reshape(ans, (1,) + np.shape(ans)), a)
+        return reshape(solve(mT(a), reshape(g, np.shape(g) + (1,))), np.shape(g))
+    return solve(mT(a), g)
+
+
+def _solve_vjp_a(g, ans, a, b):
+    """Ā = −(A⁻ᵀ ḡ) xᵀ, summed over the batch positions A was broadcast along."""
+    gb = _solve_adjoint(g, a, b)
+    if np.ndim(b) == 1:
+        return unbroadcast(-reshape(gb, np.shape(gb) + (1,)) * reshape(ans, np.shape(ans)[:-1] + (1, -1)), a)
     return unbroadcast(-matmul(gb, mT(ans)), a)
 
 
 def _solve_vjp_b(g, ans, a, b):
-    return unbroadcast(solve(mT(a), g), b)
+    return unbroadcast(_solve_adjoint(g, a, b), b)
 
 
 solve = Primitive("solve", _solve).defvjp(_solve_vjp_a, _solve_vjp_b)
