@@ -948,3 +948,16 @@ def test_solve_with_a_broadcast_batch_differentiates_every_position(a_shape, b_s
     hvp = np.asarray(anp.hessian_vector_product(lambda a: np.sum(np.sin(np.linalg.solve(a, b)) * R))(A, v))
     grad_at = lambda s: np.asarray(anp.grad(lambda a: np.sum(np.sin(np.linalg.solve(a, b)) * R))(A + s * v))  # noqa: E731
     np.testing.assert_allclose(hvp, (grad_at(1e-6) - grad_at(-1e-6)) / 2e-6, rtol=1e-5, atol=1e-6)
+
+
+def test_clip_with_bounds_that_broadcast_x_to_a_larger_shape():
+    """np.clip(x, lo, hi) broadcasts x against array bounds; the backward raised NumPy's "non-broadcastable output
+    operand" from inside autonp (an in-place mask of x's shape). The gradient is 1 where x is within the bounds,
+    summed over the broadcast axes."""
+    x = np.array([-1.0, 0.2, 0.6, 2.0])
+    lo, hi = np.array([[-2.0], [0.0], [0.5]]), np.array([[1.0], [0.5], [3.0]])
+    t = anp.Tensor(x, requires_grad=True)
+    out = np.clip(t, lo, hi)
+    np.testing.assert_array_equal(out.numpy(), np.clip(x, lo, hi))
+    out.sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), ((x >= lo) & (x <= hi)).sum(axis=0))

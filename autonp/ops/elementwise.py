@@ -13,7 +13,7 @@ import numpy as np
 
 from ..tensor import Primitive, _data
 from ._define import binary, unary
-from .shape import where
+from .shape import unbroadcast, where
 
 
 def _sign(x):
@@ -141,16 +141,17 @@ def _clip(x, lo=None, hi=None):
 
 
 def _inside(x, lo, hi):
+    """Where x lies within the bounds (NaN does not), in the shape x and the bounds broadcast to."""
     x = _data(x)
     m = np.ones_like(x, dtype=bool)
     if lo is not None:
-        m &= x >= lo
+        m = m & (x >= lo)
     if hi is not None:
-        m &= x <= hi
+        m = m & (x <= hi)
     return m
 
 
-clip_ = Primitive("clip", _clip).defvjp(lambda g, ans, x, lo=None, hi=None: g * _inside(x, lo, hi))
+clip_ = Primitive("clip", _clip).defvjp(lambda g, ans, x, lo=None, hi=None: unbroadcast(g * _inside(x, lo, hi), x))
 clip_.rule = "gradient passes through at the bounds"
 
 
