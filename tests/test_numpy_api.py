@@ -370,3 +370,25 @@ def test_einsum_with_a_repeated_index_keeps_numpys_dtype_and_takes_lists():
     assert t.grad.dtype == np.float16
     np.testing.assert_array_equal(t.grad.numpy(), np.eye(2))
     assert anp.einsum("ii", [[1.0, 2.0], [3.0, 4.0]]).item() == 5.0
+
+
+def test_reshape_and_ravel_in_fortran_order_and_take_with_wrap_and_clip():
+    """HIPS autograd differentiates np.reshape(x, shape, order='F') and np.ravel(x, order='F'); autonp refused
+    them. np.take's mode='wrap' and 'clip' raised a TypeError (an unexpected keyword). Values against NumPy,
+    gradients against central differences; 'A' (which reads the memory layout) is refused."""
+    x = np.arange(12.0).reshape(3, 4) * 0.3 - 1
+    weights = np.random.default_rng(0).normal(size=12)
+    programs = [
+        lambda a: np.reshape(a, (4, 3), order="F").ravel() * weights,
+        lambda a: np.ravel(a, order="F") * weights,
+        lambda a: np.reshape(np.reshape(a, (2, 6), order="F"), (12,)) * weights,
+        lambda a: np.take(a, [0, 13, -14, 2, 2], mode="wrap") * weights[:5],
+        lambda a: np.take(a, [0, 15, -1, 3, 3], mode="clip") * weights[:5],
+        lambda a: np.take(a, [5, -1, 1], axis=1, mode="wrap") * weights[:3, None],
+    ]
+    for f in programs:
+        np.testing.assert_array_equal(f(anp.Tensor(x)).numpy(), f(x))
+        got = np.asarray(anp.grad(lambda a: np.sum(np.sin(f(a))))(x))
+        np.testing.assert_allclose(got, central_diff(lambda a: float(np.sum(np.sin(f(a)))), x), rtol=1e-7, atol=1e-9)
+    with pytest.raises(Exception, match="order 'A' is not supported"):
+        np.reshape(anp.Tensor(x, requires_grad=True), (4, 3), order="A")

@@ -54,9 +54,9 @@ def broadcast_arrays(*xs):
 
 
 def _reshape(x, shape, order="C"):
-    if order != "C":
-        raise ValueError(f"reshape: only order='C' is supported, not {order!r}")
-    return np.reshape(x, shape)
+    if order not in ("C", "F"):  # 'A' reads the memory layout, which a Tensor's values do not promise
+        raise ValueError(f"reshape: order {order!r} is not supported (only 'C' and 'F')")
+    return np.reshape(x, shape, order=order)
 
 
 def _transpose(x, axes=None):
@@ -67,7 +67,8 @@ def _swapaxes(x, axis1, axis2):
     return np.swapaxes(x, axis1, axis2)
 
 
-reshape = Primitive("reshape", _reshape).defvjp(lambda g, ans, x, shape, order="C": reshape(g, np.shape(x)))
+reshape = Primitive("reshape", _reshape).defvjp(  # either order is a permutation, undone in the same order
+    lambda g, ans, x, shape, order="C": reshape(g, np.shape(x), order))
 transpose = Primitive("transpose", _transpose).defvjp(
     lambda g, ans, x, axes=None: transpose(g, None if axes is None else tuple(np.argsort(axes))))
 swapaxes = Primitive("swapaxes", _swapaxes).defvjp(lambda g, ans, x, axis1, axis2: swapaxes(g, axis1, axis2))
@@ -300,8 +301,18 @@ def rebind(t: Tensor, new: Tensor) -> None:
 _hooks.setitem = _tensor_setitem
 
 
-def take(x, indices, axis=None):
+def take(x, indices, axis=None, out=None, mode="raise"):
+    """``np.take``; ``mode='wrap'`` and ``'clip'`` map the indices first, as NumPy does."""
+    _no_out("take", out)
     indices = _data(indices)
+    if mode != "raise":
+        n = np.size(x) if axis is None else np.shape(x)[_axes(axis, np.ndim(x))[0]]
+        if mode == "wrap":
+            indices = np.mod(indices, n)
+        elif mode == "clip":
+            indices = np.clip(indices, 0, n - 1)
+        else:
+            raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', not {mode!r}")
     if axis is None:
         return getitem(ravel(x), indices)
     axis = _axes(axis, np.ndim(x))[0]
