@@ -961,3 +961,17 @@ def test_clip_with_bounds_that_broadcast_x_to_a_larger_shape():
     np.testing.assert_array_equal(out.numpy(), np.clip(x, lo, hi))
     out.sum().backward()
     np.testing.assert_array_equal(t.grad.numpy(), ((x >= lo) & (x <= hi)).sum(axis=0))
+
+
+def test_batch_norm_in_training_refuses_one_value_per_channel():
+    """With one value per channel the batch variance is 0: every output is 0 whatever the input, and the running
+    variance moved towards 0 (the unbiased factor was clamped to 1 where it is 1/0). PyTorch refuses; so does
+    autonp now. Eval mode, with the running statistics, is still fine."""
+    bn = nn.BatchNorm2d(3)
+    with pytest.raises(ValueError, match=r"more than one value per channel.*\(1, 3, 1, 1\)"):
+        bn(anp.Tensor(np.ones((1, 3, 1, 1)), requires_grad=True))
+    np.testing.assert_array_equal(bn.running_var, np.ones(3))  # untouched
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        nn.BatchNorm1d(4)(anp.Tensor(np.ones((1, 4))))
+    bn.eval()
+    np.testing.assert_allclose(bn(anp.Tensor(np.full((1, 3, 1, 1), 2.0))).numpy(), 2.0 / np.sqrt(1 + 1e-5))

@@ -101,13 +101,16 @@ def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray 
     axes = (0,) + tuple(range(2, len(shape)))
     bshape = (1, shape[1]) + (1,) * (len(shape) - 2)
     if training:
+        count = int(np.prod([shape[a] for a in axes]))
+        if count == 1:  # the output would be 0 whatever x, and the running variance would move towards a made-up 0
+            raise ValueError(f"batch_norm: training needs more than one value per channel to take its variance; got "
+                             f"an input of shape {shape} (a larger batch, or eval mode), as PyTorch")
         mean = ops.mean(x, axis=axes, keepdims=True)
         centred = x - mean
         var = ops.mean(centred * centred, axis=axes, keepdims=True)
         if running_mean is not None:
-            count = int(np.prod([shape[a] for a in axes]))
             batch_mean = as_array(_data(mean)).reshape(-1)
-            batch_var = as_array(_data(var)).reshape(-1) * (count / max(count - 1, 1))
+            batch_var = as_array(_data(var)).reshape(-1) * (count / (count - 1))
             running_mean *= 1 - momentum
             running_mean += momentum * batch_mean
             running_var *= 1 - momentum
