@@ -885,6 +885,28 @@ def test_a_distribution_off_its_support_is_scipys_constant_with_gradient_0(name,
         assert np.isfinite(t.grad.item()), name
 
 
+def test_distributions_off_their_support_replay_under_compile():
+    """The support masks are traced, not read: a compiled value-and-gradient follows points moving on and off
+    the support between calls (an np.asarray of the mask refused to trace), and the simplex check refuses there too."""
+    import autonp.scipy.stats as stats
+
+    def f(x, a, alpha):
+        return (np.sum(stats.gamma.logpdf(x, a)) + np.sum(stats.beta.cdf(x / 3, 2.0, 3.0))
+                + np.sum(stats.poisson.logpmf(x + 1, a)) + stats.dirichlet.logpdf(np.array([0.2, 0.3, 0.5]), alpha))
+    eager = anp.value_and_grad(f, (0, 1, 2))
+    compiled = anp.compile(eager)
+    a, alpha = np.array(2.5), np.array([1.5, 2.0, 3.0])
+    for x in ([-1.0, 0.5, 2.0], [0.5, -2.0, 4.0], [1.0, 2.0, 3.5], [-0.5, 1.0, 1.0]):
+        (v1, g1), (v2, g2) = compiled(np.array(x), a, alpha), eager(np.array(x), a, alpha)
+        assert float(v1) == float(v2)
+        for p, q in zip(g1, g2):
+            np.testing.assert_array_equal(np.asarray(p), np.asarray(q))
+    check = anp.compile(anp.value_and_grad(lambda x, alpha: stats.dirichlet.logpdf(x, alpha)))
+    check(np.array([0.2, 0.3, 0.5]), alpha)
+    with pytest.raises(ValueError, match="normal simplex"):
+        check(np.array([0.2, 0.3, 0.6]), alpha)
+
+
 def test_beta_and_chi2_take_loc_and_scale_as_scipy_does():
     """SciPy's beta and chi2 take loc and scale (HIPS autograd passes them to SciPy, with gradients that ignore
     them); autonp's refused them with a TypeError. Values against SciPy, gradients against central differences."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-import numpy as np
-
 from ...ops import where
 from ...pytree import flatten
 from ...tensor import Tensor, _data
@@ -29,5 +27,5 @@ def on_support(inside: Any, z: Any, safe: float, density: Callable, outside: flo
     for its log, 0 or 1 for a CDF), which is constant there: gradient 0. Off the support the formula is not the
     distribution's (gamma's (a−1) log z − z at z = −1 is a number, and NaN for other a), so it is given ``safe``,
     a point of the support, instead of z: a discarded branch's NaN would still reach the gradient as 0·NaN."""
-    inside = np.asarray(_data(inside), dtype=bool)
+    inside = _data(inside)
     return where(inside, density(where(inside, z, safe)), outside)

@@ -21,17 +21,16 @@ def _on_simplex(x, alpha):
                          f"parameter vector 'a', but alpha.shape = {np.shape(alpha)} and x.shape = {np.shape(x)}.")
     if np.shape(x)[0] == k - 1:
         x = concatenate([x, 1.0 - _sum(x, axis=0, keepdims=True)], axis=0)
-    xd, ad = np.asarray(_data(x)), np.asarray(_data(alpha))
+    xd, ad = _data(x), _data(alpha)
     if np.min(xd) < 0:
         raise ValueError("Each entry in 'x' must be greater than or equal to zero.")
     if np.max(xd) > 1:
         raise ValueError("Each entry in 'x' must be smaller or equal one.")
-    below_one = ad.reshape((-1,) + (1,) * (xd.ndim - 1)) < 1
+    below_one = np.reshape(ad, (-1,) + (1,) * (np.ndim(xd) - 1)) < 1
     if np.any((xd == 0) & below_one):
         raise ValueError("Each entry in 'x' must be greater than zero if its alpha is less than one.")
     if np.any(np.abs(np.sum(xd, 0) - 1.0) > 10e-10):
-        raise ValueError(f"The input vector 'x' must lie within the normal simplex. but np.sum(x, 0) = "
-                         f"{np.sum(xd, 0)}.")
+        raise ValueError("The input vector 'x' must lie within the normal simplex: its components must sum to 1.")
     return x
 
 
