@@ -390,10 +390,33 @@ def hessian(f: Callable, argnum: int = 0) -> Callable:
     return jacobian(grad(f, argnum), argnum)
 
 
+# NumPy's global generator, read and set past anp.compile's recording of np.random (bound before any trace patches it)
+_get_global_rng, _set_global_rng = np.random.get_state, np.random.set_state
+
+
+def _recomputed_differs(out: Any, ans: Any) -> bool:
+    """The values ``f`` gave when run again for the backward differ from the forward's by more than rounding (the
+    recording forward may round differently: ``log(softmax)`` is ``log_softmax`` on the tape)."""
+    out, ans = _data_of(out), _data_of(ans)  # (NumPy calls only: under anp.compile these are traced values)
+    if np.shape(out) != np.shape(ans) or not np.size(ans):
+        return np.shape(out) != np.shape(ans)
+    eps = np.finfo(ans.dtype).eps if np.dtype(ans.dtype).kind == "f" else 0.0
+    scale = 1.0 + np.max(np.where(np.isfinite(ans), np.abs(ans), 0.0))
+    same = (np.abs(out - ans) <= 1e3 * eps * scale) | (out == ans) | (np.isnan(out) & np.isnan(ans))
+    return not bool(np.all(same))
+
+
+def _data_of(v: Any) -> Any:
+    return v._arr if isinstance(v, Tensor) else v
+
+
 def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
     """``f(*args)`` without keeping its intermediates: the forward runs without recording, and the
-    backward runs ``f`` again to get them (memory for time, as ``torch.utils.checkpoint``).
-    ``f`` must be deterministic (seed any randomness) and return one array; its arguments may be pytrees.
+    backward runs ``f`` again to get them (memory for time, as ``torch.utils.checkpoint``). NumPy's global
+    generator is put back where the forward found it for the run again (``np.random.normal`` inside ``f``
+    draws the same numbers, as PyTorch's checkpoint does with its RNG); if the run again still gives other
+    values (a ``np.random.Generator`` or an ``nn.Dropout`` of its own inside ``f``), the backward refuses: its
+    gradient would be another function's. ``f`` returns one array; its arguments may be pytrees.
     ``checkpoint(f)`` alone returns the checkpointed function (HIPS autograd's form)."""
     if not args and not kwargs:
         @functools.wraps(f)
@@ -407,7 +430,10 @@ def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
     def call(vals):
         return f(*unflatten(tree, [Tensor(v) if isinstance(v, np.ndarray) else v for v in vals]), **kwargs)
 
+    rng_at_forward: list = []
+
     def forward(*vals):
+        rng_at_forward[:] = [_get_global_rng()]
         with no_grad():
             out = call(vals)
         return out._arr if isinstance(out, Tensor) else as_array(out)
@@ -416,7 +442,17 @@ def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
         def vjp_i(g, ans, *vals):
             # plain arrays in an ordinary backward, Tensors under create_graph (then the result is recorded too)
             vals = [Tensor(v) if isinstance(v, np.ndarray) else v for v in vals]
-            _, pullback = vjp(lambda xi: call(vals[:i] + [xi] + vals[i + 1:]), vals[i])
+            rng_now = _get_global_rng()
+            _set_global_rng(rng_at_forward[0])
+            try:
+                out, pullback = vjp(lambda xi: call(vals[:i] + [xi] + vals[i + 1:]), vals[i])
+            finally:
+                _set_global_rng(rng_now)
+            if _recomputed_differs(out, ans):
+                raise RuntimeError(f"{name}: f gave other values when run again for the backward, so its gradient "
+                                   f"would be another function's: it is not deterministic (a np.random.Generator or "
+                                   f"an nn.Dropout inside f?). Draw the random numbers outside f and pass them in, "
+                                   f"or checkpoint only the deterministic part")
             gi = pullback(g)
             return gi if isinstance(g, Tensor) else gi._arr
         return vjp_i

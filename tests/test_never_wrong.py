@@ -52,6 +52,41 @@ def test_jvp_inside_grad_stays_on_the_tape():
     assert g.item() == pytest.approx(-np.sin(0.7), rel=1e-12)
 
 
+def test_checkpoint_with_random_draws_is_the_same_function_or_refuses():
+    """checkpoint runs f again for the backward. A draw from NumPy's global generator inside f drew new numbers
+    there, so the gradient was another function's (PyTorch's checkpoint keeps its RNG state for this). Now the
+    generator is put back for the run again: value, gradient and the stream after equal the plain run's. A draw
+    autonp cannot put back (nn.Dropout's own Generator) makes the run again differ, and the backward refuses."""
+    x = np.random.default_rng(0).normal(size=(4, 5))
+
+    def noisy(v):
+        return np.sum(np.sin(v * np.random.normal(size=np.shape(v))))
+    runs = []
+    for wrap in (noisy, anp.checkpoint(noisy)):
+        np.random.seed(3)
+        t = anp.Tensor(x, requires_grad=True)
+        value = wrap(t)
+        value.backward()
+        runs.append((value.item(), t.grad.numpy(), np.random.random()))
+    assert runs[0][0] == runs[1][0] and runs[0][2] == runs[1][2]
+    np.testing.assert_allclose(runs[1][1], runs[0][1], rtol=1e-14)
+    # under anp.compile too (each call traces again: a replay's two draws differ, and the check is a guard)
+    step = anp.value_and_grad(lambda v: anp.checkpoint(noisy, v))
+    compiled = anp.compile(step)
+    for seed in (5, 6):
+        np.random.seed(seed)
+        got = compiled(x)
+        np.random.seed(seed)
+        want = step(x)
+        assert float(got[0]) == float(want[0])
+        np.testing.assert_allclose(np.asarray(got[1]), np.asarray(want[1]), rtol=1e-14)
+    dropout = nn.Dropout(0.5, seed=1)
+    t = anp.Tensor(x, requires_grad=True)
+    out = anp.checkpoint(lambda v: np.sum(np.tanh(dropout(v)) ** 2), t)
+    with pytest.raises(RuntimeError, match="not deterministic"):
+        out.backward()
+
+
 def test_checkpoint_second_order():
     # Σ checkpoint(x ↦ x³)(x): second derivative 6x
     hv = anp.hvp(lambda x: anp.sum(anp.checkpoint(lambda z: z * z * z, x)))(np.array([1.0, 2.0]), np.ones(2))
