@@ -21,6 +21,8 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = np.float64) -> np.ndarra
 def minibatches(*arrays: np.ndarray, batch_size: int, shuffle: bool = True, seed: int | None = 0,
                 drop_last: bool = False) -> Iterator[tuple[np.ndarray, ...]]:
     """Yield aligned batches of ``arrays`` (same first dimension); shuffled with a seeded generator."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"minibatches: batch_size must be a positive integer, got {batch_size!r}")  # (−1: no batches)
     n = len(arrays[0])
     for a in arrays:
         if len(a) != n:

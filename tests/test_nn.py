@@ -122,6 +122,9 @@ def test_one_hot_and_minibatches():
     assert all((bx[:, 0] == by).all() for bx, by in batches)
     again = np.concatenate([b[1] for b in data.minibatches(X, y, batch_size=4, seed=3)])
     np.testing.assert_array_equal(seen, again)
+    for bad in (0, -1, 2.0, True):  # −1 yielded no batch at all (a training loop that silently does nothing)
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+            list(data.minibatches(X, y, batch_size=bad))
 
 
 def test_load_mnist_from_file_and_env(mnist_path, monkeypatch):
