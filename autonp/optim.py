@@ -12,6 +12,19 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "clip_grad
            "CosineLR"]
 
 
+def _check_range(who: str, name: str, value: Any, low: float = 0.0, high: float = np.inf,
+                 high_open: bool = False) -> None:
+    """Refuse a hyper-parameter outside [low, high] (or [low, high)), as PyTorch's optimizers do: a negative rate
+    ascends, β₂ = 1 divides by 1 − β₂ᵗ = 0, a negative max_norm flips every gradient."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = np.nan
+    if isinstance(value, bool) or not (np.isfinite(v) and low <= v and (v < high if high_open else v <= high)):
+        bracket = ")" if high_open else "]"
+        raise ValueError(f"{who}: {name} must be a finite number in [{low:g}, {high:g}{bracket}, got {value!r}")
+
+
 class Optimizer:
     def __init__(self, params: Iterable[Tensor]):
         self.params = list(params)
@@ -146,6 +159,8 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
         super().__init__(params)
+        for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+            _check_range("SGD", name, value)
         if nesterov and momentum <= 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
         self.lr, self.momentum, self.nesterov, self.weight_decay = lr, momentum, nesterov, weight_decay
@@ -170,7 +185,13 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(params)
-        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{type(self).__name__}: betas must be a pair (β₁, β₂), got {betas!r}")
+        for name, value in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay)):
+            _check_range(type(self).__name__, name, value)
+        for name, value in zip(("betas[0]", "betas[1]"), betas):
+            _check_range(type(self).__name__, name, value, 0.0, 1.0, high_open=True)
+        self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
         self.m = [np.zeros_like(p.data) for p in self.params]
         self.v = [np.zeros_like(p.data) for p in self.params]
         self.t = 0
@@ -203,6 +224,8 @@ class Adagrad(Optimizer):
 
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0):
         super().__init__(params)
+        for name, value in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay)):
+            _check_range("Adagrad", name, value)
         self.lr, self.eps, self.weight_decay = lr, eps, weight_decay
         self.sum_sq = [np.zeros_like(p.data) for p in self.params]
 
@@ -222,6 +245,9 @@ class RMSprop(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(params)
+        for name, value in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay)):
+            _check_range("RMSprop", name, value)
+        _check_range("RMSprop", "alpha", alpha, 0.0, 1.0)
         self.lr, self.alpha, self.eps, self.weight_decay = lr, alpha, eps, weight_decay
         self.mean_sq = [np.zeros_like(p.data) for p in self.params]
 
@@ -243,6 +269,7 @@ class AdamW(Adam):
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2):
         super().__init__(params, lr, betas, eps, 0.0)
+        _check_range("AdamW", "weight_decay", weight_decay)
         self.decoupled_weight_decay = weight_decay
 
     hyper = Adam.hyper + ("decoupled_weight_decay",)
@@ -256,6 +283,7 @@ class AdamW(Adam):
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
     """Scale every ``.grad`` by min(1, max_norm/‖g‖) where ‖g‖ is the norm of all gradients together;
     returns ‖g‖ before clipping."""
+    _check_range("clip_grad_norm", "max_norm", max_norm)
     params = [p for p in params if p.grad is not None]
     if not params:
         return 0.0
@@ -304,6 +332,9 @@ class StepLR(LRSchedule):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
         super().__init__(optimizer)
+        if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
+            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        _check_range("StepLR", "gamma", gamma)
         self.step_size, self.gamma = step_size, gamma
 
     def lr_at(self, count: int) -> float:
@@ -315,6 +346,8 @@ class CosineLR(LRSchedule):
 
     def __init__(self, optimizer: Optimizer, total: int, min_lr: float = 0.0):
         super().__init__(optimizer)
+        if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
+            raise ValueError(f"CosineLR: total must be a positive integer, got {total!r}")
         self.total, self.min_lr = total, min_lr
 
     def lr_at(self, count: int) -> float:

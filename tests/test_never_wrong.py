@@ -1032,3 +1032,24 @@ def test_batch_norm_in_training_refuses_one_value_per_channel():
         nn.BatchNorm1d(4)(anp.Tensor(np.ones((1, 4))))
     bn.eval()
     np.testing.assert_allclose(bn(anp.Tensor(np.full((1, 3, 1, 1), 2.0))).numpy(), 2.0 / np.sqrt(1 + 1e-5))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda p: anp.optim.SGD(p, lr=-0.1), "lr must be"),
+    (lambda p: anp.optim.SGD(p, lr=0.1, momentum=-0.9), "momentum must be"),
+    (lambda p: anp.optim.Adam(p, betas=(0.9, 1.0)), r"betas\[1\] must be"),
+    (lambda p: anp.optim.Adam(p, betas=0.9), "betas must be a pair"),
+    (lambda p: anp.optim.Adam(p, eps=-1e-8), "eps must be"),
+    (lambda p: anp.optim.AdamW(p, lr=float("inf")), "lr must be"),
+    (lambda p: anp.optim.RMSprop(p, alpha=1.5), "alpha must be"),
+    (lambda p: anp.optim.Adagrad(p, weight_decay=-1.0), "weight_decay must be"),
+    (lambda p: anp.optim.StepLR(anp.optim.SGD(p, lr=0.1), step_size=0), "step_size must be"),
+    (lambda p: anp.optim.CosineLR(anp.optim.SGD(p, lr=0.1), total=0), "total must be"),
+    (lambda p: anp.optim.clip_grad_norm(p, -1.0), "max_norm must be"),
+])
+def test_optimizer_hyperparameters_out_of_range_are_refused(make, match):
+    """Accepted before and wrong after: a negative rate ascends, β₂ = 1 makes Adam divide by 1 − β₂ᵗ = 0 (NaN
+    parameters), a negative max_norm flips every gradient; a step size or total of 0 divided by zero in the
+    schedule's first step. Refused now, as PyTorch refuses them."""
+    with pytest.raises(ValueError, match=match):
+        make([nn.Parameter(np.ones(2))])
