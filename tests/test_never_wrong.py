@@ -1053,3 +1053,29 @@ def test_optimizer_hyperparameters_out_of_range_are_refused(make, match):
     schedule's first step. Refused now, as PyTorch refuses them."""
     with pytest.raises(ValueError, match=match):
         make([nn.Parameter(np.ones(2))])
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda F, x: F.conv2d(x, np.ones((4, 3, 3, 3)), padding=-1), ValueError, "padding must be an integer ≥ 0"),
+    (lambda F, x: F.conv2d(x, np.ones((4, 3, 3, 3)), padding=(1, -1)), ValueError, "padding must be"),
+    (lambda F, x: F.conv2d(x, np.ones((4, 3, 3, 3)), stride=0), ValueError, "stride must be an integer ≥ 1"),
+    (lambda F, x: F.conv2d(x, np.ones((4, 3, 3, 3)), dilation=0), ValueError, "dilation must be"),
+    (lambda F, x: F.conv2d(x, np.ones((4, 3, 3, 3)), padding=1.5), ValueError, "padding must be an integer"),
+    (lambda F, x: F.conv2d(x, np.ones((4, 3, 3, 3)), groups=0), ValueError, "groups must be a positive integer"),
+    (lambda F, x: F.max_pool2d(x, 2, stride=0), ValueError, "stride must be"),
+    (lambda F, x: F.avg_pool2d(x, 2, 2, padding=2), ValueError, "at most half the kernel"),
+    (lambda F, x: F.layer_norm(x, (7,)), ValueError, "not the last axes"),
+    (lambda F, x: F.embedding(np.array([0, -1]), anp.Tensor(np.ones((4, 2)))), IndexError, r"\[0, 4\)"),
+])
+def test_layer_arguments_out_of_range_are_refused(call, error, match):
+    """A negative padding made autonp[fast]'s compiled correlation write outside its arrays (glibc aborted the
+    process: "double free or corruption"); the primitive's grid refuses it now too. A stride of 0 divided by
+    zero; layer_norm over a normalized_shape that is not the input's last axes normalised the axes there were;
+    embedding index −1 picked the last row (NumPy's indexing). Each is refused now, as PyTorch refuses them."""
+    from autonp.nn import functional as F
+    with pytest.raises(error, match=match):
+        call(F, anp.Tensor(np.ones((2, 3, 8, 8), np.float32), requires_grad=True))
+    from autonp.ops import conv
+    with pytest.raises(Exception, match="must be ≥ 0"):
+        conv.conv2d(anp.Tensor(np.ones((2, 4, 8, 8), np.float32)), anp.Tensor(np.ones((4, 4, 3, 3), np.float32)),
+                    None, (-1, -1))

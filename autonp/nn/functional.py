@@ -16,8 +16,16 @@ from ..tensor import Tensor, _data, as_array
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d", "dropout", "batch_norm", "layer_norm", "embedding", "flatten"]
 
 
-def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else (int(v[0]), int(v[1]))
+def _pair(v: int | tuple[int, int], who: str = "", name: str = "", low: int | None = None) -> tuple[int, int]:
+    """(v, v) or v as a pair of ints; with ``low``, each at least ``low`` (a stride of 0 divided by zero, and a
+    negative padding made the compiled correlation write outside its arrays)."""
+    if not isinstance(v, (int, np.integer, tuple, list)):
+        raise ValueError(f"{who or 'conv2d'}: {name or 'a size'} must be an integer or a pair of them, got {v!r}")
+    pair = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+    if low is not None and (len(pair) != 2 or any(isinstance(k, bool) or not isinstance(k, (int, np.integer))
+                                                  or k < low for k in pair)):
+        raise ValueError(f"{who}: {name} must be an integer ≥ {low} or a pair of them, got {v!r}")
+    return int(pair[0]), int(pair[1])
 
 
 def _padded(x, padding: tuple[int, int]):
@@ -34,10 +42,13 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     windows of the padded input become rows of a matrix (im2col), one product per group."""
     n, c = np.shape(x)[:2]
     f, cg, kh, kw = np.shape(weight)
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"conv2d: groups must be a positive integer, got {groups!r}")
     if c != cg * groups or f % groups:
         raise ValueError(f"conv2d: input has {c} channels and weight {np.shape(weight)} with groups={groups}; "
                          f"expected weight (F, C/groups, kh, kw) with F and C divisible by groups")
-    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    stride, dilation = _pair(stride, "conv2d", "stride", 1), _pair(dilation, "conv2d", "dilation", 1)
+    padding = _pair(padding, "conv2d", "padding", 0)
     if stride == (1, 1) and dilation == (1, 1) and groups == 1:  # the common case: one product on the padded grid
         return conv2d_stride1(x, weight, bias, padding)
     win = windows(_padded(x, padding), (kh, kw), stride, dilation)          # (N, Ho, Wo, C, kh, kw)
@@ -55,9 +66,11 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
 
 def _pool_input(x, kernel_size, stride, padding, pad_value):
     """(padded x, kernel, stride) for a pooling layer; the stride defaults to the kernel."""
-    kernel = _pair(kernel_size)
-    stride = kernel if stride is None else _pair(stride)
-    padding = _pair(padding)
+    kernel = _pair(kernel_size, "pool2d", "kernel_size", 1)
+    stride = kernel if stride is None else _pair(stride, "pool2d", "stride", 1)
+    padding = _pair(padding, "pool2d", "padding", 0)
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:  # (a window of padding alone: −∞ or 0)
+        raise ValueError(f"pool2d: padding {padding} must be at most half the kernel {kernel}, as PyTorch")
     if padding != (0, 0):
         x = ops.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=pad_value)
     return x, kernel, stride
@@ -129,7 +142,13 @@ def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray 
 
 def layer_norm(x: Any, normalized_shape: tuple[int, ...], weight: Any = None, bias: Any = None,
                eps: float = 1e-5) -> Tensor:
-    """(x − μ)/√(σ² + eps)·γ + β over the last ``len(normalized_shape)`` axes."""
+    """(x − μ)/√(σ² + eps)·γ + β over the last ``len(normalized_shape)`` axes, which must be ``normalized_shape``."""
+    if isinstance(normalized_shape, (int, np.integer)):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(normalized_shape)
+    if tuple(np.shape(x)[len(np.shape(x)) - len(normalized_shape):]) != normalized_shape:
+        raise ValueError(f"layer_norm: normalized_shape {normalized_shape} is not the last axes of the input's shape "
+                         f"{np.shape(x)}")
     axes = tuple(range(-len(normalized_shape), 0))
     mean = ops.mean(x, axis=axes, keepdims=True)
     centred = x - mean
@@ -146,4 +165,7 @@ def embedding(indices: Any, weight: Any) -> Tensor:
     idx = as_array(_data(indices))
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got {idx.dtype}")
+    rows = np.shape(weight)[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= rows):  # (−1 would pick the last row, as NumPy indexing does)
+        raise IndexError(f"embedding: indices must lie in [0, {rows}), got {idx.min()}..{idx.max()}")
     return ops.getitem(weight, idx)

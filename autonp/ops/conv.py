@@ -72,6 +72,8 @@ def _grid(x_shape, kernel, padding) -> _Grid:
     margins of its own."""
     n, _, h, w = x_shape
     (kh, kw), (ph, pw) = kernel, padding
+    if min(ph, pw) < 0 or min(kh, kw) < 1:  # (the compiled correlation would write outside its arrays)
+        raise ValueError(f"conv2d: padding {padding} must be ≥ 0 and the kernel {kernel} at least 1×1")
     if h + 2 * ph < kh or w + 2 * pw < kw:
         raise ValueError(f"a {kh}×{kw} kernel does not fit an input of spatial size {h}×{w} padded by {padding}")
     ho, wo = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1
