@@ -1060,7 +1060,7 @@ def test_optimizer_hyperparameters_out_of_range_are_refused(make, match):
     (lambda F, x: F.conv2d(x, np.ones((4, 3, 3, 3)), padding=(1, -1)), ValueError, "padding must be"),
     (lambda F, x: F.conv2d(x, np.ones((4, 3, 3, 3)), stride=0), ValueError, "stride must be an integer ≥ 1"),
     (lambda F, x: F.conv2d(x, np.ones((4, 3, 3, 3)), dilation=0), ValueError, "dilation must be"),
-    (lambda F, x: F.conv2d(x, np.ones((4, 3, 3, 3)), padding=1.5), ValueError, "padding must be an integer"),
+    (lambda F, x: F.conv2d(x, np.ones((4, 3, 3, 3)), padding=1.5), ValueError, "padding must be an integer ≥ 0"),
     (lambda F, x: F.conv2d(x, np.ones((4, 3, 3, 3)), groups=0), ValueError, "groups must be a positive integer"),
     (lambda F, x: F.max_pool2d(x, 2, stride=0), ValueError, "stride must be"),
     (lambda F, x: F.avg_pool2d(x, 2, 2, padding=2), ValueError, "at most half the kernel"),

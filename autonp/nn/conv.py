@@ -21,7 +21,7 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  dilation: Any = 1, groups: int = 1, bias: bool = True, rng: np.random.Generator | None = None,
                  dtype: Any = np.float64, name: str = ""):
-        kh, kw = F._pair(kernel_size)
+        kh, kw = F._pair(kernel_size, "Conv2d", "kernel_size", 1)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: {in_channels} in and {out_channels} out channels are not divisible by "
                              f"groups={groups}")

@@ -16,14 +16,11 @@ from ..tensor import Tensor, _data, as_array
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d", "dropout", "batch_norm", "layer_norm", "embedding", "flatten"]
 
 
-def _pair(v: int | tuple[int, int], who: str = "", name: str = "", low: int | None = None) -> tuple[int, int]:
-    """(v, v) or v as a pair of ints; with ``low``, each at least ``low`` (a stride of 0 divided by zero, and a
-    negative padding made the compiled correlation write outside its arrays)."""
-    if not isinstance(v, (int, np.integer, tuple, list)):
-        raise ValueError(f"{who or 'conv2d'}: {name or 'a size'} must be an integer or a pair of them, got {v!r}")
-    pair = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
-    if low is not None and (len(pair) != 2 or any(isinstance(k, bool) or not isinstance(k, (int, np.integer))
-                                                  or k < low for k in pair)):
+def _pair(v: int | tuple[int, int], who: str, name: str, low: int) -> tuple[int, int]:
+    """(v, v) or v as a pair of ints, each at least ``low`` (a stride of 0 divided by zero, and a negative padding
+    made the compiled correlation write outside its arrays)."""
+    pair = (v, v) if isinstance(v, (int, np.integer)) else tuple(v) if isinstance(v, (tuple, list)) else ()
+    if len(pair) != 2 or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < low for k in pair):
         raise ValueError(f"{who}: {name} must be an integer ≥ {low} or a pair of them, got {v!r}")
     return int(pair[0]), int(pair[1])
 
