@@ -154,6 +154,7 @@ CASES: list[OpCase] = [
     unary("add_reduce", lambda np_, x: np.add.reduce(x, axis=1), covers=("add.reduce",), hips=False),
     unary("multiply_accumulate", lambda np_, x: np.multiply.accumulate(x, axis=1), "away_from_zero",
           covers=("multiply.accumulate",), hips=False),
+    unary("ptp", lambda np_, x: np_.ptp(x, axis=1), "distinct", covers=("ptp",), hips=False),
     unary("maximum_reduce", lambda np_, x: np.maximum.reduce(x, axis=0), "distinct", covers=("maximum.reduce",),
           hips=False),
     # ---- shapes

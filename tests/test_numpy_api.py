@@ -392,3 +392,19 @@ def test_reshape_and_ravel_in_fortran_order_and_take_with_wrap_and_clip():
         np.testing.assert_allclose(got, central_diff(lambda a: float(np.sum(np.sin(f(a)))), x), rtol=1e-7, atol=1e-9)
     with pytest.raises(Exception, match="order 'A' is not supported"):
         np.reshape(anp.Tensor(x, requires_grad=True), (4, 3), order="A")
+
+
+def test_conj_and_conjugate_methods_and_np_ptp():
+    """ndarray's .conj() and .conjugate() were missing on Tensors (an AttributeError where HIPS's boxes have
+    them), and np.ptp was refused on a Tensor that requires grad. On real values conj is the identity (complex
+    constants keep NumPy's own: conjugated)."""
+    x = np.array([[0.3, -1.2, 2.0], [1.5, 0.1, -0.4]])
+    t = anp.Tensor(x, requires_grad=True)
+    (t.conj() * t.conjugate()).sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), 2 * x)
+    np.testing.assert_array_equal(anp.Tensor(np.array([1 + 2j])).conj().numpy(), [1 - 2j])
+    t = anp.Tensor(x, requires_grad=True)
+    out = np.ptp(t, axis=1)
+    np.testing.assert_array_equal(out.numpy(), np.ptp(x, axis=1))
+    out.sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), [[0, -1, 1], [1, 0, -1]])

@@ -270,7 +270,7 @@ for _wrapper, _prim in [(reshape, sh.reshape), (transpose, sh.transpose), (where
 FUNCTIONS: dict[Callable, Callable] = {
     np.sum: sum_, np.mean: mean, np.max: max_, np.amax: max_, np.min: min_, np.amin: min_, np.prod: prod,
     np.var: rd.var, np.std: rd.std, np.cumsum: cumsum, np.cumprod: cumprod, np.diff: rd.diff,
-    np.sort: rd.sort, np.average: rd.average, np.gradient: rd.gradient, np.partition: rd.partition,
+    np.sort: rd.sort, np.average: rd.average, np.ptp: rd.ptp, np.gradient: rd.gradient, np.partition: rd.partition,
     np.linspace: sh.linspace, np.cross: la.cross,
     np.reshape: reshape, np.transpose: transpose, np.swapaxes: sh.swapaxes, np.moveaxis: sh.moveaxis,
     np.rollaxis: sh.rollaxis, np.ravel: sh.ravel, np.squeeze: sh.squeeze, np.expand_dims: sh.expand_dims,
@@ -388,6 +388,7 @@ _METHODS: dict[str, Any] = {
     "sum": sum_, "mean": mean, "max": max_, "min": min_, "prod": prod, "var": rd.var, "std": rd.std,
     "cumsum": cumsum, "cumprod": cumprod,
     "clip": ew.clip, "round": round_,
+    "conj": ew.positive, "conjugate": ew.positive,  # real values (complex ones: NumPy's own, through the wrapper)
     "reshape": reshape, "transpose": transpose, "permute": transpose, "swapaxes": sh.swapaxes,
     "ravel": sh.ravel, "flatten": _t_flatten, "squeeze": sh.squeeze, "repeat": sh.repeat, "take": sh.take,
     "diagonal": sh.diagonal, "trace": la.trace, "dot": la.dot, "astype": sh.astype, "copy": sh.copy,

@@ -205,6 +205,12 @@ def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **options):
     return _root_of_var(var(x, axis, dtype, out, ddof, keepdims, **options))
 
 
+def ptp(x, axis=None, out=None, keepdims=False):
+    """max − min ("peak to peak"); ties share each end's gradient, as ``max`` and ``min``."""
+    _no_out("ptp", out)
+    return max(x, axis=axis, keepdims=keepdims) - min(x, axis=axis, keepdims=keepdims)
+
+
 def average(x, axis=None, weights=None, returned=False, keepdims=False):
     """Weighted mean Σ x·w / Σ w; ``weights`` 1-D along ``axis`` or shaped like ``x``."""
     if weights is None:
