@@ -42,7 +42,7 @@ def _flatten(obj: Any, key: str, arrays: dict) -> Any:
         if obj.dtype.kind not in "biufc":
             raise TypeError(f"save: {key or 'the object'} has dtype {obj.dtype}; only numeric arrays are saved")
         arrays[key] = np.array(obj, order="C")
-        return {"array": key}
+        return {"scalar" if isinstance(obj, np.generic) else "array": key}  # (np.float32(1.5) comes back as itself)
     if isinstance(obj, (bool, int, float)) or obj is None or isinstance(obj, str):
         return {"value": obj}
     if isinstance(obj, dict):
@@ -69,6 +69,11 @@ def _rebuild(entry: Any, arrays: Any, where: str = "the top level") -> Any:
         return Tensor(arr, requires_grad=entry["requires_grad"], name=entry["name"], copy=False)
     if "array" in entry:
         return _array(arrays, entry["array"], where)
+    if "scalar" in entry:
+        arr = _array(arrays, entry["scalar"], where)
+        if arr.ndim:
+            raise FormatError(f"the scalar at {where} is an array of shape {arr.shape}")
+        return arr[()]
     if "value" in entry:
         if not isinstance(entry["value"], (bool, int, float, str, type(None))):
             raise FormatError(f"the value at {where} is a {type(entry['value']).__name__}, not a number or string")
@@ -81,7 +86,7 @@ def _rebuild(entry: Any, arrays: Any, where: str = "the top level") -> Any:
     raise FormatError(f"the manifest entry at {where} is malformed")
 
 
-_KINDS = {"tensor", "array", "value", "dict", "list", "tuple"}
+_KINDS = {"tensor", "array", "scalar", "value", "dict", "list", "tuple"}
 
 
 def _array(arrays: dict, key: Any, where: str) -> np.ndarray:

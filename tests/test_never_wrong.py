@@ -623,6 +623,11 @@ def test_save_keeps_zero_d_arrays_and_scalar_parameters(tmp_path):
         anp.save({"p": p, "a": np.array(2, dtype=np.int32)}, tmp_path / f"s{suffix}")
         back = anp.load(tmp_path / f"s{suffix}")
         assert back["p"].shape == () and back["a"].shape == () and back["a"].dtype == np.int32
+        # NumPy scalars come back as scalars of their type (they came back as 0-d arrays)
+        scalars = {"f32": np.float32(1.5), "i64": np.int64(3), "f64": np.float64(1.25), "b": np.bool_(True)}
+        anp.save(scalars, tmp_path / f"n{suffix}")
+        for k, v in anp.load(tmp_path / f"n{suffix}").items():
+            assert type(v) is type(scalars[k]) and v == scalars[k], k
     opt = anp.optim.Adam([p], lr=0.1)
     p.grad = np.array(0.5)
     opt.step()
