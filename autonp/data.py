@@ -5,6 +5,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .functional import check_positive_int
+
 __all__ = ["one_hot", "minibatches"]
 
 
@@ -21,8 +23,7 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = np.float64) -> np.ndarra
 def minibatches(*arrays: np.ndarray, batch_size: int, shuffle: bool = True, seed: int | None = 0,
                 drop_last: bool = False) -> Iterator[tuple[np.ndarray, ...]]:
     """Yield aligned batches of ``arrays`` (same first dimension); shuffled with a seeded generator."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"minibatches: batch_size must be a positive integer, got {batch_size!r}")  # (−1: no batches)
+    check_positive_int("minibatches", "batch_size", batch_size)  # (−1 yielded no batch at all)
     n = len(arrays[0])
     for a in arrays:
         if len(a) != n:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .ops.shape import copy
 from .pytree import TreeDef, flatten, leaf_paths, tree_map, unflatten
-from .tensor import Tensor, _is_stand_in, _mode, as_array, describe, gradients
+from .tensor import Tensor, _data, _is_stand_in, _mode, as_array, describe, gradients
 
 __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "jvp", "hvp", "jacobian", "hessian", "checkpoint",
            "backward_in_blocks", "block_backward"]
@@ -397,17 +397,13 @@ _get_global_rng, _set_global_rng = np.random.get_state, np.random.set_state
 def _recomputed_differs(out: Any, ans: Any) -> bool:
     """The values ``f`` gave when run again for the backward differ from the forward's by more than rounding (the
     recording forward may round differently: ``log(softmax)`` is ``log_softmax`` on the tape)."""
-    out, ans = _data_of(out), _data_of(ans)  # (NumPy calls only: under anp.compile these are traced values)
+    out, ans = _data(out), _data(ans)  # (NumPy calls only: under anp.compile these are traced values)
     if np.shape(out) != np.shape(ans) or not np.size(ans):
         return np.shape(out) != np.shape(ans)
     eps = np.finfo(ans.dtype).eps if np.dtype(ans.dtype).kind == "f" else 0.0
     scale = 1.0 + np.max(np.where(np.isfinite(ans), np.abs(ans), 0.0))
     same = (np.abs(out - ans) <= 1e3 * eps * scale) | (out == ans) | (np.isnan(out) & np.isnan(ans))
     return not bool(np.all(same))
-
-
-def _data_of(v: Any) -> Any:
-    return v._arr if isinstance(v, Tensor) else v
 
 
 def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
@@ -471,9 +467,14 @@ def block_backward(loss: Callable[[], Tensor], weight: float) -> float:
     return weight * out.item()
 
 
+def check_positive_int(who: str, name: str, value: Any) -> None:
+    """Refuse a count, size or step that is not an integer ≥ 1 (bools too), naming the function and argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
+
+
 def check_block_rows(who: str, block_rows: Any) -> None:
-    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
-        raise ValueError(f"{who}: block_rows must be a positive integer, got {block_rows!r}")
+    check_positive_int(who, "block_rows", block_rows)
 
 
 def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) -> float:

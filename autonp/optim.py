@@ -5,6 +5,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .functional import check_positive_int
 from .ops._blas import subtract_scaled
 from .tensor import Tensor, gate
 
@@ -332,8 +333,7 @@ class StepLR(LRSchedule):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
         super().__init__(optimizer)
-        if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        check_positive_int("StepLR", "step_size", step_size)
         _check_range("StepLR", "gamma", gamma)
         self.step_size, self.gamma = step_size, gamma
 
@@ -346,8 +346,7 @@ class CosineLR(LRSchedule):
 
     def __init__(self, optimizer: Optimizer, total: int, min_lr: float = 0.0):
         super().__init__(optimizer)
-        if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
-            raise ValueError(f"CosineLR: total must be a positive integer, got {total!r}")
+        check_positive_int("CosineLR", "total", total)
         self.total, self.min_lr = total, min_lr
 
     def lr_at(self, count: int) -> float:

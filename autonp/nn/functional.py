@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..functional import check_positive_int
 from ..ops.conv import conv2d as conv2d_stride1
 from ..ops.nn import max_pool
 from ..ops.shape import windows
@@ -39,8 +40,7 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     windows of the padded input become rows of a matrix (im2col), one product per group."""
     n, c = np.shape(x)[:2]
     f, cg, kh, kw = np.shape(weight)
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"conv2d: groups must be a positive integer, got {groups!r}")
+    check_positive_int("conv2d", "groups", groups)
     if c != cg * groups or f % groups:
         raise ValueError(f"conv2d: input has {c} channels and weight {np.shape(weight)} with groups={groups}; "
                          f"expected weight (F, C/groups, kh, kw) with F and C divisible by groups")
