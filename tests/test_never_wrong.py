@@ -870,6 +870,56 @@ def test_logsumexp_softmax_and_log_softmax_over_an_empty_axis():
         assert out.shape == (3, 0) and out.dtype == np.float32 and t.grad.shape == (3, 0)
 
 
+@pytest.mark.parametrize("a, b", [([np.inf, 0.0], [0.0, 1.0]), ([1000.0, 0.0], [0.0, 1.0]),
+                                  ([[3.0, 800.0, -1.0], [np.inf, 2.0, 0.5]], [[1.0, 0.0, 2.0], [0.0, 1.0, 1.0]])])
+def test_logsumexp_leaves_out_the_terms_of_weight_zero(a, b):
+    """``scipy.special.logsumexp(a, b=b)`` leaves a term of weight 0 out whatever its a. autonp took the stabilising
+    maximum over every a: log Σ b·exp(a − 1000) + 1000 = −∞ for a = [1000, 0], b = [0, 1], where SciPy gives 0;
+    NaN (0·∞) for a = [∞, 0]. The gradient in a is b·exp(a − ans): 0 for the left-out term, here exactly."""
+    scipy_special = pytest.importorskip("scipy.special")
+    import autonp.scipy.special as asp
+    a, b = np.array(a), np.array(b)
+    for axis in (None, -1):
+        want = scipy_special.logsumexp(a, b=b, axis=axis)
+        t = anp.Tensor(a, requires_grad=True)
+        got = asp.logsumexp(t, b=b, axis=axis)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-15)
+        got.sum().backward()
+        full = np.broadcast_to(np.expand_dims(want, -1) if axis is not None else want, a.shape)
+        with np.errstate(invalid="ignore", over="ignore"):
+            oracle = np.where(b == 0, 0.0, b * np.exp(a - full))  # hand-derived, the left-out terms 0
+        np.testing.assert_allclose(t.grad.numpy(), oracle, rtol=1e-14)
+
+
+def test_logsumexp_with_weights_differentiates_in_both_to_second_order():
+    """∂/∂b of log Σ b·exp(a) is exp(a − ans), also where b is 0 (the term is left out of the value only);
+    b broadcasting a, keepdims, against central differences of SciPy's logsumexp, and ∂²/∂a² against central
+    differences of the hand-derived gradient b·exp(a)/Σ b·exp(a)."""
+    scipy_special = pytest.importorskip("scipy.special")
+    import autonp.scipy.special as asp
+    rng = np.random.default_rng(3)
+    a0, b0 = rng.normal(size=(2, 4)), rng.uniform(0.5, 2.0, size=(3, 1, 4))
+    b0[1, 0, 2] = b0[0, 0, 0] = 0.0
+    for axis, keepdims in [(-1, False), ((0, 2), True), (None, False)]:
+        def value(a, b):
+            return np.sum(np.cos(scipy_special.logsumexp(a, b=b, axis=axis, keepdims=keepdims)))
+
+        ga, gb = anp.grad(lambda a, b: anp.sum(anp.cos(asp.logsumexp(a, b=b, axis=axis,
+                                                                      keepdims=keepdims))),
+                          argnum=(0, 1))(a0, b0)
+        np.testing.assert_allclose(ga, central(lambda a: value(a, b0), a0), rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(gb, central(lambda b: value(a0, b), b0), rtol=1e-7, atol=1e-9)
+    b1 = np.array([1.0, 0.0, 2.0, 0.5])
+
+    def hand_grad(a):
+        e = b1 * np.exp(a - a.max())
+        return e / e.sum()
+
+    hess = anp.hessian(lambda a: asp.logsumexp(a, b=b1))(a0[0])
+    want = np.stack([central(lambda a: hand_grad(a)[i], a0[0]) for i in range(4)])
+    np.testing.assert_allclose(hess, want, rtol=1e-7, atol=1e-9)
+
+
 # --------------------------------------------------------------------------- 14. optimizers
 
 @pytest.mark.parametrize("scale", [1.0, 1e-6])

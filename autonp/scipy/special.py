@@ -16,10 +16,10 @@ import scipy.special as sc
 from ..ops import exp, log, log1p, sign
 from ..ops import log_softmax as _log_softmax
 from ..ops import softmax as _softmax
-from ..ops import sum as _sum
 from ..ops._define import binary, unary
 from ..ops.numpy_api import UFUNCS
-from ..ops.shape import unbroadcast
+from ..ops.reductions import _keepdims_shape
+from ..ops.shape import broadcast_to, reshape, unbroadcast, where
 from ..tensor import Primitive, Tensor, _data
 
 SQRT_PI, SQRT_2PI = math.sqrt(math.pi), math.sqrt(2 * math.pi)
@@ -114,21 +114,55 @@ ive = _wrt_x("ive", sc.ive, lambda v, x, ans: (ive(v - 1, x) + ive(v + 1, x)) / 
 # --------------------------------------------------------------------------- reductions (not ufuncs)
 
 
+def _logsumexp_b(a, b, axis=None, keepdims=False):
+    """log Σ b·exp(a), as SciPy: a term whose weight b is 0 is left out (its a may be +∞, or far above the
+    others), the largest a among the rest taken out for stability; a negative sum is NaN."""
+    live = b != 0
+    a_live = np.where(live, a, -np.inf)
+    if a_live.size == 0:  # a sum over no terms
+        return np.log(np.sum(a_live * 0.0, axis=axis, keepdims=keepdims))
+    m = np.max(a_live, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = −∞, log of a negative sum NaN: SciPy's values
+        out = np.log(np.sum(np.where(live, b * np.exp(a_live - m), 0.0), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _weighted_term(ans, a, b, axis, keepdims):
+    """(the result shaped to broadcast against the terms, the terms' shape, each term's weight zero)."""
+    shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+    return reshape(ans, _keepdims_shape(shape, axis)) if not keepdims else ans, shape, _data(b) == 0
+
+
+def _logsumexp_b_vjp_a(g, ans, a, b, axis=None, keepdims=False):
+    """∂a = g·b·exp(a − ans); 0 for a term of weight 0 (its exp is not taken: 0·∞ would be NaN)."""
+    full, _, zero = _weighted_term(ans, a, b, axis, keepdims)
+    return unbroadcast(reshape(g, full.shape) * b * exp(where(zero, 0.0, a - full)), a)
+
+
+def _logsumexp_b_vjp_b(g, ans, a, b, axis=None, keepdims=False):
+    """∂b = g·exp(a − ans), for a term of weight 0 too."""
+    full, shape, _ = _weighted_term(ans, a, b, axis, keepdims)
+    return unbroadcast(broadcast_to(reshape(g, full.shape) * exp(a - full), shape), b)
+
+
+_weighted_logsumexp = Primitive("logsumexp", _logsumexp_b).defvjp(_logsumexp_b_vjp_a, _logsumexp_b_vjp_b)
+
+
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
-    """log Σ b·exp(a) over ``axis``, as ``scipy.special.logsumexp`` (the maximum taken out for stability)."""
+    """log Σ b·exp(a) over ``axis``, as ``scipy.special.logsumexp`` (the maximum taken out for stability;
+    terms of weight ``b`` = 0 left out, whatever their ``a``)."""
     if return_sign:
         if isinstance(a, Tensor) or isinstance(b, Tensor):
             raise TypeError("logsumexp(return_sign=True) is not differentiable in autonp")
         return sc.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=True)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         return sc.logsumexp(a, axis=axis, b=b, keepdims=keepdims)
-    from ..ops import logsumexp as _lse
     if b is None:
+        from ..ops import logsumexp as _lse
         return _lse(a, axis=axis, keepdims=keepdims)
-    m = np.max(_data(a), axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    out = log(_sum(b * exp(a - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else (_sum(out, axis=axis) if axis is not None else out.reshape(()))
+    a, b = (x if isinstance(x, Tensor) else np.asarray(x) for x in (a, b))
+    return _weighted_logsumexp(a, b, axis=axis, keepdims=keepdims)
 
 
 def softmax(x, axis=None):
