@@ -255,6 +255,17 @@ def test_flatten_round_trip_and_differentiable():
         unflatten(vec[:-1])
 
 
+@pytest.mark.parametrize("tree", [[0.7, "decay"], {"a": [0.7, None]}, [True], [np.array(["x"])],
+                                  [np.array([object()])]])
+def test_flatten_refuses_leaves_that_are_not_numbers(tree):
+    """A string, None, a bool or an object array joined the others: flatten([0.7, "decay"]) was a vector of the
+    strings '0.7' and 'decay'. HIPS refuses them ("Can't differentiate w.r.t. type"); so does autonp now,
+    naming where the leaf sits."""
+    from autonp.misc import flatten
+    with pytest.raises(TypeError, match=r"flatten: the leaf at \S+ is a .*not numbers"):
+        flatten(tree)
+
+
 @pytest.mark.parametrize("name", ["sgd", "rmsprop", "adam"])
 def test_optimizers_match_hips_step_for_step_over_a_dict(name):
     import autograd.misc.optimizers as hopt
@@ -542,6 +553,39 @@ def test_odeint_gradients_equal_hips_and_the_time_gradient_equals_differences():
     H = anp.hessian(lambda y0: loss(y0, t, A))(y0)
     _close(H, autograd.hessian(lambda y0: loss_h(y0, A))(y0), rtol=1e-12)
     _close(H, np.stack([central_diff(lambda v: anp.grad(loss)(v, t, A)[k], y0) for k in range(2)]), rtol=1e-5)
+
+
+def test_odeint_takes_scipys_arguments():
+    """scipy.integrate.odeint's other arguments: ``args`` holding a string and an integer (a flag, a count) reach
+    func as they are (they were joined into one vector of strings, and func failed in NumPy); ``tfirst=True``
+    (func(t, y)) made the backward call func(y, t) on the adjoint's state and fail; ``full_output=True``
+    failed in NumPy and now returns SciPy's pair on plain arrays, and is refused by name with a Tensor.
+    Gradients against central differences of SciPy's own odeint."""
+    import scipy.integrate
+
+    from autonp.scipy.integrate import odeint
+    y0, t = np.array([1.0, 2.0]), np.array([0.0, 0.4, 1.0])
+    tol = dict(rtol=1e-10, atol=1e-10)
+
+    def f(y, t, k, mode, n):
+        return -k * y * n + anpn.sin(t) if mode == "decay" else k * y
+
+    def f_np(y, t, k, mode, n):
+        return -k * y * n + np.sin(t) if mode == "decay" else k * y
+
+    for tfirst in (False, True):
+        g = (lambda t, y, *a: f(y, t, *a)) if tfirst else f
+        g_np = (lambda t, y, *a: f_np(y, t, *a)) if tfirst else f_np
+        loss = lambda k: anpn.sum(odeint(g, y0, t, (k, "decay", 2), tfirst=tfirst, **tol) ** 2)  # noqa: E731
+        loss_np = lambda k: np.sum(scipy.integrate.odeint(g_np, y0, t, (k, "decay", 2), tfirst=tfirst,  # noqa
+                                                          **tol) ** 2)
+        _close(odeint(g, y0, t, (0.7, "decay", 2), tfirst=tfirst, **tol),
+               scipy.integrate.odeint(g_np, y0, t, (0.7, "decay", 2), tfirst=tfirst, **tol), rtol=1e-12)
+        _close(anp.grad(loss)(0.7), central_diff(lambda k: loss_np(k[0]), np.array([0.7]))[0], rtol=1e-6)
+    y, info = odeint(f_np, y0, t, (0.7, "decay", 2), full_output=True)
+    assert info["message"].startswith("Integration successful") and y.shape == (3, 2)
+    with pytest.raises(TypeError, match=r"odeint\(full_output=True\) is not differentiable"):
+        odeint(f, anp.Tensor(y0, requires_grad=True), t, (0.7, "decay", 2), full_output=True)
 
 
 def test_scipy_linalg_against_hips():

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..ops import concatenate, ravel, reshape
 from ..pytree import flatten as tree_flatten
+from ..pytree import leaf_paths
 from ..pytree import unflatten as tree_unflatten
 from ..tensor import Tensor
 
@@ -18,8 +19,15 @@ from ..tensor import Tensor
 def flatten(value: Any) -> tuple[Any, Callable[[Any], Any]]:
     """``(vector, unflatten)``: the leaves of ``value`` (nested tuples, lists and dicts — dicts in sorted key
     order — of arrays, Tensors and numbers) raveled and joined, and the function that rebuilds the
-    structure from such a vector. Numbers come back as 0-d arrays (or 0-d Tensors)."""
+    structure from such a vector. Numbers come back as 0-d arrays (or 0-d Tensors). A leaf that is not numbers
+    (a string, None, a bool, an object array) is refused, as HIPS autograd refuses it: joined with the others
+    it made a vector of strings or objects."""
     leaves, tree = tree_flatten(value)
+    for i, leaf in enumerate(leaves):
+        if not _numeric(leaf):
+            raise TypeError(f"flatten: the leaf at {leaf_paths(tree)[i] or 'the top'} is a {type(leaf).__name__}"
+                            f"{f' of {leaf.dtype}' if isinstance(leaf, np.ndarray) else ''}, not numbers; "
+                            f"flatten takes arrays, Tensors and numbers")
     shapes = [np.shape(leaf) for leaf in leaves]
     sizes = [int(np.prod(s)) for s in shapes]
     if any(isinstance(leaf, Tensor) for leaf in leaves):
@@ -38,6 +46,14 @@ def flatten(value: Any) -> tuple[Any, Callable[[Any], Any]]:
         return tree_unflatten(tree, parts)
 
     return vector, unflatten
+
+
+def _numeric(leaf: Any) -> bool:
+    if isinstance(leaf, Tensor):
+        return True
+    if isinstance(leaf, (np.ndarray, np.generic)):
+        return leaf.dtype.kind in "iufc"
+    return type(leaf) in (int, float, complex)
 
 
 def flatten_func(func: Callable, example: Any) -> tuple[Callable, Callable, Any]:

@@ -16,6 +16,8 @@ import scipy.integrate
 from ..functional import vjp
 from ..misc.flatten import flatten
 from ..ops import concatenate, dot, reshape, stack
+from ..pytree import flatten as tree_flatten
+from ..pytree import unflatten as tree_unflatten
 from ..tensor import Primitive, Tensor, no_grad
 
 __all__ = ["odeint"]
@@ -68,6 +70,38 @@ _odeint.vjp_all = lambda g, ans, vals, kwargs: _adjoint(g, ans, *vals, **kwargs)
 
 
 def odeint(func: Callable, y0: Any, t: Any, args: tuple = (), **kwargs: Any) -> Any:
-    """The solution of dy/dt = func(y, t, *args) at the times ``t`` (rows), as ``scipy.integrate.odeint``."""
-    flat_args, unflatten = flatten(list(args))
-    return _odeint(func, y0, t, flat_args, lambda fa: unflatten(fa), **kwargs)
+    """The solution of dy/dt = func(y, t, *args) at the times ``t`` (rows), as ``scipy.integrate.odeint``
+    (``tfirst=True``: func(t, y, *args)). The Tensors and floats among ``args`` (at any depth) join the adjoint
+    sweep's state (as in HIPS autograd, so its solver takes the same steps); the other values (integers,
+    strings, flags) reach ``func`` as they are."""
+    if kwargs.pop("tfirst", False):
+        func = _y_first(func)
+    if kwargs.get("full_output"):
+        if any(isinstance(x, Tensor) for x in [y0, t, *tree_flatten(list(args))[0]]):
+            raise TypeError("odeint(full_output=True) is not differentiable in autonp: its result is a pair with "
+                            "the solver's diagnostics. Call it without full_output for gradients, or "
+                            "scipy.integrate.odeint on plain arrays for the diagnostics")
+        return scipy.integrate.odeint(func, y0, t, args, **kwargs)
+    leaves, tree = tree_flatten(list(args))
+    where = [i for i, leaf in enumerate(leaves) if _floats(leaf)]
+    flat_args, unflatten_tensors = flatten([leaves[i] for i in where])
+
+    def unflatten(fa: Any) -> list:
+        parts = list(leaves)
+        for i, v in zip(where, unflatten_tensors(fa)):
+            parts[i] = v
+        return tree_unflatten(tree, parts)
+
+    return _odeint(func, y0, t, flat_args, unflatten, **kwargs)
+
+
+def _floats(leaf: Any) -> bool:
+    if isinstance(leaf, Tensor):
+        return True
+    return type(leaf) in (float, complex) or isinstance(leaf, (np.ndarray, np.generic)) and leaf.dtype.kind in "fc"
+
+
+def _y_first(func: Callable) -> Callable:
+    def y_first(y, t, *args):
+        return func(t, y, *args)
+    return y_first
