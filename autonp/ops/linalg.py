@@ -400,11 +400,15 @@ solve = Primitive("solve", _solve).defvjp(_solve_vjp_a, _solve_vjp_b)
 
 def _pinv_vjp(g, ans, a, rcond=None, hermitian=False, **kwargs):
     """Golub & Pereyra (1973), for a matrix whose rank does not change nearby: with P = A⁺,
-    Ā = −Pᵀ Ḡ Pᵀ + (I − A P) Ḡᵀ P Pᵀ + Pᵀ P Ḡᵀ (I − P A)."""
+    Ā = −Pᵀ Ḡ Pᵀ + (I − A P) Ḡᵀ P Pᵀ + Pᵀ P Ḡᵀ (I − P A). ``hermitian=True``: NumPy reads the lower
+    triangle (eigh), so A is the symmetric matrix it sees and the gradient is in that triangle."""
+    if hermitian:
+        a = _seen_symmetric(a)
     p, pt, gt = ans, mT(ans), mT(g)
     m, n = np.shape(a)[-2], np.shape(a)[-1]
-    return (-matmul(pt, matmul(g, pt)) + matmul(np.eye(m) - matmul(a, p), matmul(gt, matmul(p, pt)))
+    grad = (-matmul(pt, matmul(g, pt)) + matmul(np.eye(m) - matmul(a, p), matmul(gt, matmul(p, pt)))
             + matmul(matmul(pt, p), matmul(gt, np.eye(n) - matmul(p, a))))
+    return _in_triangle(_sym(grad)) if hermitian else grad
 
 
 def _pinv(a, rcond=None, hermitian=False, **kwargs):
@@ -419,6 +423,12 @@ def _sym(x):
     return (x + mT(x)) * 0.5
 
 
+def _seen_symmetric(a):
+    """tril(A) + tril(A, −1)ᵀ: the symmetric matrix a function that reads A's lower triangle sees."""
+    lower = np.tril(np.ones(np.shape(a)[-2:]))
+    return a * lower + mT(a * (lower - np.eye(np.shape(a)[-1])))
+
+
 def _in_triangle(g_sym, lower: bool = True):
     """The gradient with respect to the matrix a function reads one triangle of (the matrix it sees is
     S = tril(A) + tril(A, −1)ᵀ): from the symmetric gradient Ḡ of S, Ḡ_ii on the diagonal, 2Ḡ_ij in the
@@ -428,8 +438,11 @@ def _in_triangle(g_sym, lower: bool = True):
     return g_sym * mask
 
 
-def _cholesky_vjp(g, ans, x):
-    """Murray (2016): Σ = L⁻ᵀ Φ(Lᵀ Ḡ) L⁻¹, symmetrised; Φ keeps the lower triangle, halves the diagonal."""
+def _cholesky_vjp(g, ans, x, upper=False):
+    """Murray (2016): Σ = L⁻ᵀ Φ(Lᵀ Ḡ) L⁻¹, symmetrised; Φ keeps the lower triangle, halves the diagonal.
+    ``upper=True`` (NumPy ≥ 2): the factor is Lᵀ, read from the upper triangle (the transposed problem)."""
+    if upper:
+        return mT(_cholesky_vjp(mT(g), mT(ans), mT(x)))
     n = np.shape(x)[-1]
     phi_mask = np.tril(np.ones((n, n))) - 0.5 * np.eye(n)
     linv = inv(ans)
@@ -437,7 +450,7 @@ def _cholesky_vjp(g, ans, x):
 
 
 cholesky = Primitive("cholesky", np.linalg.cholesky).defvjp(_cholesky_vjp)
-cholesky.rule = "reads the lower triangle; its gradient is in that triangle"
+cholesky.rule = "reads the lower triangle (upper=True: the upper); its gradient is in that triangle"
 
 
 def _pack(parts, batch):
@@ -539,6 +552,9 @@ def _svd_vjp(grads, outs, x):
 
 
 _svd = _multi_output("svd", lambda x: np.linalg.svd(x, full_matrices=False), _svd_shapes, _svd_vjp)
+_svd_hermitian = _multi_output(  # NumPy's from eigh of the lower triangle: its values, signs and ordering
+    "svd", lambda x: np.linalg.svd(x, hermitian=True), _svd_shapes,
+    lambda grads, outs, x: _in_triangle(_sym(_svd_vjp(grads, outs, x))))
 _svd.prim.rule = ("reduced (full_matrices=False); singular vectors need distinct nonzero singular values "
                   "(NaN where tied)")
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
@@ -546,12 +562,13 @@ SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 
 def svd(x, full_matrices=True, compute_uv=True, hermitian=False):
     """``np.linalg.svd``; differentiable in its reduced form (``full_matrices`` is ignored where
-    it makes no difference, a square matrix, and refused for a Tensor that requires grad)."""
+    it makes no difference, a square matrix, and refused for a Tensor that requires grad). ``hermitian=True``:
+    NumPy's result from the lower triangle (eigh), its gradient in that triangle."""
     m, n = np.shape(x)[-2:]
     if full_matrices and m != n and getattr(x, "requires_grad", False) and compute_uv:
         raise ValueError("svd: full_matrices=True has no unique gradient for a non-square matrix; "
                          "pass full_matrices=False")
-    u, s, vh = _svd(x)
+    u, s, vh = _svd_hermitian(x) if hermitian else _svd(x)
     return SVDResult(u, s, vh) if compute_uv else s
 
 
