@@ -192,6 +192,9 @@ CASES: list[OpCase] = [
     unary("pad_edge", lambda np_, x: np_.pad(x, 2, mode="edge") ** 2, covers=("pad",), hips=False),
     unary("pad_reflect", lambda np_, x: np_.pad(x, ((1, 1), (2, 0)), mode="reflect") ** 2, covers=("pad",),
           hips=False),
+    # NumPy >= 2.3: pad_width as {axis: width}; autonp's backward read it as an array (a TypeError from NumPy)
+    unary("pad_dict", lambda np_, x: np_.sum(np_.pad(x, {-1: (1, 2)}, mode="wrap") ** 2)
+          + np_.sum(np_.pad(x, {0: 1}) * 2.0), covers=("pad",), hips=False),
     unary("getitem_basic", lambda np_, x: x[1:, ::2] * 3.0, covers=("__getitem__",)),
     unary("getitem_advanced_repeats", lambda np_, x: x[[0, 0, 2], [1, 1, 3]], covers=("__getitem__",)),
     unary("take", lambda np_, x: np_.take(x, [0, 3, 3], axis=1), covers=("take",)),

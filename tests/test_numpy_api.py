@@ -104,6 +104,8 @@ def test_refusal_names_the_function_and_the_way_out():
     with pytest.raises(TypeError, match=r"np\.frexp"):
         np.frexp(x)
     assert np.median(x.detach()) == 1.5  # without grad: plain NumPy
+    with pytest.raises(ValueError, match=r"pad: reflect_type='odd' is not differentiable"):
+        np.pad(x, 1, mode="reflect", reflect_type="odd")  # was an IndexError from autonp's gather
 
 
 @pytest.mark.parametrize("write", [

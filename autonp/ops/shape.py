@@ -603,15 +603,31 @@ def pad(x, pad_width, mode="constant", **kwargs):
     and wrap are gathers (``x`` at the padded index), so repeated entries accumulate."""
     if callable(mode):
         raise TypeError("pad: a function as mode is not differentiable; use a named mode")
+    shape = np.shape(x)
+    widths = _pad_widths(pad_width, len(shape))
     if mode == "constant":
-        return pad_constant(x, pad_width, kwargs.get("constant_values", 0))
+        return pad_constant(x, widths, kwargs.get("constant_values", 0))
     if mode not in ("edge", "reflect", "symmetric", "wrap"):
         raise ValueError(f"pad: mode {mode!r} is not differentiable in autonp (use constant, edge, reflect, "
                          f"symmetric or wrap)")
-    shape = np.shape(x)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (len(shape), 2))
+    if kwargs.get("reflect_type", "even") != "even":
+        raise ValueError(f"pad: reflect_type={kwargs['reflect_type']!r} is not differentiable in autonp (its "
+                         f"values are 2·edge − the reflection, not entries of x); use reflect_type='even'")
     index = np.ix_(*(np.pad(np.arange(n), w, mode=mode, **kwargs) for n, w in zip(shape, widths)))
     return getitem(x, index)
+
+
+def _pad_widths(pad_width, ndim: int) -> np.ndarray:
+    """(ndim, 2) integer widths from any form np.pad takes: a number, a pair, one pair per axis, or (NumPy
+    ≥ 2.3) a dict {axis: number or pair} for some of the axes."""
+    if isinstance(pad_width, dict):
+        widths = np.zeros((ndim, 2), dtype=int)
+        for axis, w in pad_width.items():
+            if not -ndim <= axis < ndim:
+                raise ValueError(f"pad: axis {axis} of pad_width is out of bounds for an array of {ndim} dimensions")
+            widths[axis % ndim] = np.broadcast_to(np.asarray(w, dtype=int), (2,))
+        return widths
+    return np.broadcast_to(np.asarray(pad_width, dtype=int), (ndim, 2))
 
 
 pad.primitive = pad_constant
