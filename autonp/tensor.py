@@ -804,9 +804,10 @@ class Tensor:
         """The values as an ndarray (explicitly without gradient; shares memory, read-only while on the tape)."""
         return self.data
 
-    def item(self) -> float:
-        """The value of a one-element Tensor as a Python number (no gradient)."""
-        return self._arr.item()
+    def item(self, *index: Any) -> Any:
+        """The value of a one-element Tensor as a Python number (no gradient); ``t.item(i)``, ``t.item(i, j)``:
+        the element at that flat or full index, as ``ndarray.item``."""
+        return self._arr.item(*index)
 
     def tolist(self) -> Any:
         return self._arr.tolist()

@@ -155,6 +155,15 @@ def test_a_running_statistic_built_on_a_freed_graph_warns_once():
     assert record[0].filename == __file__
 
 
+def test_item_with_an_index_is_ndarray_item():
+    """``a.item(5)`` and ``a.item(1, 2)`` pick one element (ndarray.item); Tensor.item took no index (TypeError)."""
+    a = np.arange(12.0).reshape(3, 4)
+    t = anp.Tensor(a, requires_grad=True)
+    assert (t.item(5), t.item(1, 2), t.item(-1)) == (a.item(5), a.item(1, 2), a.item(-1)) == (5.0, 6.0, 11.0)
+    with pytest.raises(ValueError):
+        t.item()  # as NumPy: more than one element
+
+
 def test_item_assignment_on_a_tensor_is_differentiable():
     x = anp.Tensor(np.arange(1.0, 5.0), requires_grad=True)
     v = anp.Tensor(10.0, requires_grad=True)
