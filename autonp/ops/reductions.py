@@ -286,9 +286,10 @@ def partition(x, kth, axis=-1, kind="introselect", order=None):
     return take_along_axis(x, idx, axis)
 
 
-def sort(x, axis=-1, kind=None, order=None, **kwargs):
-    """Sorted values (a gather by ``argsort``: each element's gradient follows it)."""
+def sort(x, axis=-1, kind=None, order=None, *, stable=None):
+    """Sorted values (a gather by ``argsort``: each element's gradient follows it; ``stable=True`` or
+    ``kind='stable'``: tied elements keep their order, and so their gradients)."""
     if axis is None:
         x, axis = ravel(x), 0
-    idx = np.argsort(_data(x), axis=axis, kind=kind)
+    idx = np.argsort(_data(x), axis=axis, kind="stable" if stable else kind)  # (NumPy < 2 has no stable=)
     return take_along_axis(x, idx, axis)
