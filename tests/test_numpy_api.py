@@ -155,16 +155,16 @@ def test_a_running_statistic_built_on_a_freed_graph_warns_once():
     assert record[0].filename == __file__
 
 
-def test_sort_stable_routes_tied_gradients_in_order_and_refuses_unknown_arguments():
-    """``np.sort(t, stable=True)`` was accepted and ignored (any keyword was): tied elements' gradients went to
-    whichever the default sort put first. Stable now, as NumPy's; an unknown keyword is a TypeError, as NumPy's."""
-    x = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
+def test_sort_stable_routes_tied_gradients_in_order():
+    """``np.sort(t, stable=True)`` was accepted and ignored: tied elements' gradients went to whichever NumPy's
+    default (unstable) sort put first — 190 of 200 positions differed here. Stable now, as NumPy's."""
+    x = (np.arange(200) * 7919 % 13 < 6).astype(float)
+    want = np.empty(200)
+    want[np.argsort(x, kind="stable")] = np.arange(200.0)  # rank of each element in the stable order
     for kw in ({"stable": True}, {"kind": "stable"}):
         t = anp.Tensor(x, requires_grad=True)
-        (np.sort(t, **kw) * np.arange(5.0)).sum().backward()
-        np.testing.assert_array_equal(t.grad.numpy(), [2.0, 0.0, 3.0, 1.0, 4.0])  # zeros first, each in order
-    with pytest.raises(TypeError, match="descending"):
-        np.sort(anp.Tensor(x, requires_grad=True), descending=True)
+        (np.sort(t, **kw) * np.arange(200.0)).sum().backward()
+        np.testing.assert_array_equal(t.grad.numpy(), want)
 
 
 def test_item_with_an_index_is_ndarray_item():
