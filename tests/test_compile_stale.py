@@ -450,6 +450,16 @@ def test_python_random_is_refused():
             anp.compile(f)(X)
 
 
+def test_a_generator_seeded_from_the_os_inside_is_refused_by_what_it_is():
+    """``np.random.default_rng()`` with no seed, inside the function, draws the OS's entropy (SystemRandom) at each
+    call; the refusal named "Python's random.getrandbits()" and told the user to use np.random, which they did."""
+    import secrets
+    for f in (lambda x: anp.sum(anp.Tensor(x) * np.random.default_rng().random()).item(),
+              lambda x: anp.sum(anp.Tensor(x) * secrets.randbits(8)).item()):
+        with pytest.raises(anp.CompileError, match=r"the OS's entropy is drawn at .*pass it in"):
+            anp.compile(f)(X)
+
+
 def test_side_effects_on_python_objects_are_refused():
     def counter(x):
         global COUNT

@@ -193,15 +193,22 @@ class Reads:
             if kind == "user":
                 self._first_call(frame, code)
             elif kind == "random":
-                self._refuse_random(frame, code.co_name)
+                self._refuse_random(frame, code.co_name, isinstance(frame.f_locals.get("self"), random.SystemRandom))
         elif event == "c_call" and type(arg) is _BUILTIN_METHOD and isinstance(arg.__self__, random.Random):
             self._refuse_random(frame, getattr(arg, "__name__", "random"))
 
-    def _refuse_random(self, frame, name: str) -> None:
+    def _refuse_random(self, frame, name: str, entropy: bool = False) -> None:
         f = frame
         while f is not None and not _is_user(f.f_code):
             f = f.f_back
         where = f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else "<unknown>"
+        if entropy:  # SystemRandom (Python code): secrets, or NumPy seeding itself (default_rng() with no seed)
+            self.refused.append(f"compile: the OS's entropy is drawn at {where} (random.SystemRandom.{name}(): "
+                                f"np.random.default_rng() or SeedSequence() without a seed draws it so, as does "
+                                f"secrets); a replay would repeat the traced value. Create the Generator outside "
+                                f"the compiled function and pass it in (its draws are recorded, so every replay "
+                                f"draws anew), or give it a seed")
+            return
         self.refused.append(f"compile: Python's random.{name}() is called at {where}; a replay would repeat the "
                             f"traced draw. Use np.random or a np.random.Generator passed in (their draws are "
                             f"recorded, so every replay draws anew)")
