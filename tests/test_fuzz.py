@@ -101,7 +101,22 @@ REDUCE = {
     "var": lambda np_, a, ax: np_.var(a, axis=ax, keepdims=True),
     "var_ddof1": lambda np_, a, ax: np_.var(a, axis=ax, ddof=1, keepdims=True),
     "prod": lambda np_, a, ax: np_.prod(0.5 + 0.2 * a, axis=ax, keepdims=True),
+    "lse_weighted": lambda np_, a, ax: _logsumexp_weighted(np_, a, ax),
 }
+LSE_WEIGHTS = np.array([[1.0, 0.0, 2.0, 0.5], [0.3, 1.0, 0.0, 2.0], [0.0, 1.5, 1.0, 0.7]])  # a zero per row, column
+
+
+def _logsumexp_weighted(np_, a, ax):
+    """``scipy.special.logsumexp(a, b=w)`` with a weight of 0 in every row and column (that term is left out, whatever
+    its a: autonp once took the stabilising max over it): autonp's on Tensors, HIPS's on its boxes, SciPy's on arrays
+    (complex ones too: the complex step)."""
+    if isinstance(a, anp.Tensor):
+        from autonp.scipy.special import logsumexp
+    elif np_ is np:
+        from scipy.special import logsumexp
+    else:
+        from autograd.scipy.special import logsumexp
+    return logsumexp(a, axis=ax, b=LSE_WEIGHTS, keepdims=True)
 INPLACE = ("+=", "-=", "*=", "/=")
 MUTATING = {"assign_fancy", "assign_mask", "assign_basic", "add_at", "inplace", "alias_inplace",  # not for HIPS
             "self_inplace", "assign_self"}

@@ -20,7 +20,7 @@ from ..ops._define import binary, unary
 from ..ops.numpy_api import UFUNCS
 from ..ops.reductions import _keepdims_shape
 from ..ops.shape import broadcast_to, reshape, unbroadcast, where
-from ..tensor import Primitive, Tensor, _data
+from ..tensor import Primitive, Tensor, _data, _is_stand_in, as_array
 
 SQRT_PI, SQRT_2PI = math.sqrt(math.pi), math.sqrt(2 * math.pi)
 
@@ -156,25 +156,31 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         if isinstance(a, Tensor) or isinstance(b, Tensor):
             raise TypeError("logsumexp(return_sign=True) is not differentiable in autonp")
         return sc.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=True)
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+    if _scipys(a, b):
         return sc.logsumexp(a, axis=axis, b=b, keepdims=keepdims)
     if b is None:
         from ..ops import logsumexp as _lse
         return _lse(a, axis=axis, keepdims=keepdims)
-    a, b = (x if isinstance(x, Tensor) else np.asarray(x) for x in (a, b))
+    a, b = (x if isinstance(x, Tensor) else as_array(x) for x in (a, b))
     return _weighted_logsumexp(a, b, axis=axis, keepdims=keepdims)
+
+
+def _scipys(*xs) -> bool:
+    """No Tensor and no compile stand-in among ``xs`` (SciPy's function would convert a stand-in with asarray,
+    which a replay cannot follow): SciPy's own function gives the value."""
+    return not any(isinstance(x, Tensor) or _is_stand_in(x) for x in xs)
 
 
 def softmax(x, axis=None):
     """exp(x) / Σ exp(x) over ``axis`` (all elements for ``None``, as SciPy)."""
-    if not isinstance(x, Tensor):
+    if _scipys(x):
         return sc.softmax(x, axis=axis)
     return _softmax(x, axis=axis) if axis is not None else _softmax(x.reshape(-1), axis=0).reshape(x.shape)
 
 
 def log_softmax(x, axis=None):
     """x − logsumexp(x) over ``axis``."""
-    if not isinstance(x, Tensor):
+    if _scipys(x):
         return sc.log_softmax(x, axis=axis)
     return _log_softmax(x, axis=axis) if axis is not None else _log_softmax(x.reshape(-1), axis=0).reshape(x.shape)
 
