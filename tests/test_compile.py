@@ -956,3 +956,28 @@ def test_structured_dtypes_of_one_size_are_different_signatures():
         x["a"], x["b"] = [1, 2, 3], [7, 8, 9]
         np.testing.assert_array_equal(compiled(x), [2.0, 4.0, 6.0])
     assert compiled.traces == 2
+
+
+def test_scipy_special_reductions_of_plain_arrays_are_traced():
+    """autonp.scipy.special's logsumexp, softmax and log_softmax gave a plain array's stand-in to SciPy's own
+    function, which converts it with asarray: CompileError for a compiled function of plain arrays. They trace
+    now, and replay on new values as NumPy computes them."""
+    import scipy.special as sc
+
+    import autonp.scipy.special as asp
+    w = np.array([1.0, 0.0, 2.0, 0.5])
+
+    def f(a):
+        return (asp.logsumexp(a, axis=1) + asp.logsumexp(a, axis=1, b=w) + asp.softmax(a, axis=1)[:, 0]
+                + asp.log_softmax(a)[:, 1])
+
+    def f_scipy(a):
+        return (sc.logsumexp(a, axis=1) + sc.logsumexp(a, axis=1, b=w) + sc.softmax(a, axis=1)[:, 0]
+                + sc.log_softmax(a)[:, 1])
+
+    compiled = anp.compile(f)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        x = rng.normal(size=(3, 4))
+        np.testing.assert_allclose(compiled(x), f_scipy(x), rtol=1e-13)
+    assert compiled.traces == 1
