@@ -981,3 +981,29 @@ def test_scipy_special_reductions_of_plain_arrays_are_traced():
         x = rng.normal(size=(3, 4))
         np.testing.assert_allclose(compiled(x), f_scipy(x), rtol=1e-13)
     assert compiled.traces == 1
+
+
+def test_scipy_stats_and_multigammaln_of_plain_arrays_are_traced():
+    """The distributions gave plain arrays to SciPy's own functions, and multigammaln's forward was SciPy's: both
+    convert a compile stand-in with asarray (CompileError). They trace now (the differentiable formula), replay on
+    new values as SciPy computes them, and a replay off the support or the domain raises as SciPy does."""
+    import scipy.special as sc
+    import scipy.stats as ss
+
+    import autonp.scipy.special as asp
+    import autonp.scipy.stats as ast
+    S = np.array([[2.0, 0.3, 0.1], [0.3, 1.5, 0.2], [0.1, 0.2, 1.0]])
+
+    def f(lib, special, x):
+        return (lib.norm.logpdf(x, 0.1, 2.0) + lib.t.cdf(x, 3.0) + lib.gamma.logpdf(x, 2.0)
+                + lib.beta.cdf(x / 2, 2.0, 3.0) + lib.multivariate_normal.logpdf(x, np.zeros(3), S)
+                + lib.dirichlet.logpdf(x / np.sum(x), np.array([1.0, 2.0, 3.0])) + special.multigammaln(2 * x, 3))
+
+    compiled = anp.compile(lambda x: f(ast, asp, x))
+    rng = np.random.default_rng(6)
+    for _ in range(3):
+        x = rng.uniform(0.6, 1.5, size=3)
+        np.testing.assert_allclose(compiled(x), f(ss, sc, x), rtol=1e-12)
+    assert compiled.traces == 1
+    with pytest.raises(ValueError, match="multigammaln: a must be greater than"):
+        compiled(np.array([0.3, 1.0, 1.0]))  # 2x ≤ (d − 1)/2 = 1 at the first

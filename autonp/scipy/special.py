@@ -57,7 +57,13 @@ betaln = binary("betaln", sc.betaln, lambda a, b, ans: digamma(a) - digamma(a + 
 
 
 def _multigammaln(a, d):
-    return sc.multigammaln(a, d)
+    """SciPy's; on a compile stand-in (which SciPy would convert with asarray) its definition,
+    d(d−1)/4 · log π + Σⱼ gammaln(a + (1 − j)/2), after SciPy's check of the domain a > (d − 1)/2."""
+    if not _is_stand_in(a):
+        return sc.multigammaln(a, d)
+    if np.any(a <= 0.5 * (d - 1)):
+        raise ValueError(f"multigammaln: a must be greater than (d - 1)/2 = {0.5 * (d - 1)}, as SciPy requires")
+    return d * (d - 1) * 0.25 * np.log(np.pi) + sum(sc.gammaln(a + (1.0 - j) / 2.0) for j in range(1, int(d) + 1))
 
 
 def _multigammaln_vjp(g, ans, a, d):

@@ -1,5 +1,6 @@
 """What the distributions share: SciPy's own function when no Tensor is involved (its values exactly),
-the differentiable formula otherwise."""
+the differentiable formula otherwise (and for anp.compile's stand-ins of plain arrays, which SciPy's function
+would convert with asarray: the replay could not follow)."""
 from __future__ import annotations
 
 import functools
@@ -7,7 +8,7 @@ from typing import Any, Callable
 
 from ...ops import where
 from ...pytree import flatten
-from ...tensor import Tensor, _data
+from ...tensor import Tensor, _data, _is_stand_in
 
 
 def formula(scipy_fn: Callable) -> Callable[[Callable], Callable]:
@@ -15,7 +16,7 @@ def formula(scipy_fn: Callable) -> Callable[[Callable], Callable]:
     def wrap(composed: Callable) -> Callable:
         @functools.wraps(composed)
         def fn(*args: Any, **kwargs: Any) -> Any:
-            if any(isinstance(v, Tensor) for v in flatten([args, kwargs])[0]):
+            if any(isinstance(v, Tensor) or _is_stand_in(v) for v in flatten([args, kwargs])[0]):
                 return composed(*args, **kwargs)
             return scipy_fn(*args, **kwargs)
         return fn
