@@ -103,6 +103,7 @@ def test_agrees_with_hips_autograd(case):
 _INF, _NAN = (np.inf, -np.inf), (np.nan,)
 NON_FINITE_RULES = {
     "sqrt": ((-np.inf,), "sqrt(−∞) is NaN, and so is its gradient (HIPS: 0.5·(−∞)^−½ = 0)"),
+    "arccosh": ((-np.inf,), "arccosh(−∞) is NaN, and so is its gradient 1/(√(x − 1)·√(x + 1)) (HIPS: 1/√(x² − 1) = 0)"),
     "abs": (_INF, "∂|x| = sign(x) = ±1 at ±∞ (HIPS: ∞/∞ = NaN)"),
     "absolute": (_INF, "as abs"),
     "clip": (_NAN, "a NaN is not within the bounds: gradient 0, as PyTorch (HIPS passes g)"),
