@@ -287,7 +287,7 @@ CASES: list[OpCase] = [
                                   ("erfinv", "unit"), ("expit", "any"), ("logit", "prob"), ("j0", "any"),
                                   ("j1", "any"), ("y0", "positive"), ("y1", "positive"), ("i0", "any"),
                                   ("i1", "any")]],
-    *[_special(n, d, hips=False) for n, d in [("ndtr", "any"), ("log_ndtr", "any"), ("ndtri", "prob"),
+    *[_special(n, d, hips=False) for n, d in [("ndtr", "any"), ("log_ndtr", "any"), ("ndtri", "prob"), ("erfcx", "any"),
                                               ("i0e", "away_from_zero"), ("i1e", "away_from_zero")]],
     unary("scipy.special.erfcinv", lambda np_, x: _sp(np_).erfcinv(x + 1.0), "unit", covers=("erfcinv",)),
     unary("scipy.special.polygamma", lambda np_, x: _sp(np_, ufunc=False).polygamma(1, x), "positive",

@@ -937,6 +937,37 @@ def test_inverse_trig_derivatives_keep_their_digits_near_one_and_far_out(name, x
     assert got == pytest.approx(want, rel=4e-16)
 
 
+@pytest.mark.parametrize("x, first, second", [
+    # φ/Φ and its derivative −(φ/Φ)(x + φ/Φ), exact (mpmath, 60 digits)
+    (-1e9, 1000000000.000000001, -0.999999999999999999),
+    (-1e7, 10000000.0000001, -0.99999999999999),
+    (-1e3, 1000.00099999800001, -0.99999900000599995),
+    (-10.0, 10.098093233962511963, -0.99055462217434373884),
+    (3.0, 0.0044378390421256637933, -0.013333211541740806209),
+])
+def test_log_ndtr_derivatives_far_in_the_lower_tail(x, first, second):
+    """d/dx log Φ(x) = φ(x)/Φ(x) was exp(−x²/2 − log Φ(x))/√(2π): two numbers of ~x²/2 subtracted, 1% off at
+    x = −1e7 and 0.4 where it is 1e9 at x = −1e9 (∞ further out) — scipy.stats.norm.logcdf's gradient too, as a
+    probit model's far tail meets it. Now √(2/π)/erfcx(−x/√2) below 0, and its second derivative through
+    erfcx's (an asymptotic series past 50, where 2x·erfcx(x) − 2/√π cancels)."""
+    import autonp.scipy.special as asp
+    assert float(np.asarray(anp.grad(asp.log_ndtr)(x))) == pytest.approx(first, rel=1e-15)
+    assert float(np.asarray(anp.grad(anp.grad(asp.log_ndtr))(x))) == pytest.approx(second, rel=1e-14)
+
+
+def test_erfcx_derivative_where_its_formula_cancels():
+    """erfcx'(x) = 2x·erfcx(x) − 2/√π loses digits as 4e-16·x² (all of them by 1e8); exact values (mpmath)."""
+    import autonp.scipy.special as asp
+    for x, want in [(100.0, -0.000056410497625993184868), (1e6, -5.6418958354691000257e-13), (0.3, None)]:
+        got = float(np.asarray(anp.grad(asp.erfcx)(x)))
+        if want is None:  # below 50: the formula itself, against central differences of SciPy's erfcx
+            import scipy.special as sc
+            want = (sc.erfcx(x + 1e-6) - sc.erfcx(x - 1e-6)) / 2e-6
+            assert got == pytest.approx(want, rel=1e-9)
+        else:
+            assert got == pytest.approx(want, rel=1e-15)
+
+
 # --------------------------------------------------------------------------- 14. optimizers
 
 @pytest.mark.parametrize("scale", [1.0, 1e-6])
