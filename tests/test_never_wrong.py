@@ -937,6 +937,15 @@ def test_inverse_trig_derivatives_keep_their_digits_near_one_and_far_out(name, x
     assert got == pytest.approx(want, rel=4e-16)
 
 
+def test_arctan2_gradient_at_tiny_and_huge_arguments():
+    """∂ arctan2(y, x) = (x, −y)/(x² + y²): x² + y² underflowed to 0 for entries of 1e-200, making the gradient ±∞
+    where it is (4e199, −2e199), and overflowed for 1e200 (0 for (3e-201, −1e-201))."""
+    for (y, x), want in [((1e-200, 2e-200), (4e199, -2e199)), ((1e200, 3e200), (3e-201, -1e-201)),
+                         ((1.0, 2.0), (0.4, -0.2))]:
+        got = anp.grad(lambda a, b: np.arctan2(a, b), argnum=(0, 1))(y, x)
+        np.testing.assert_allclose([float(g) for g in got], want, rtol=4e-16)
+
+
 @pytest.mark.parametrize("x, first, second", [
     # φ/Φ and its derivative −(φ/Φ)(x + φ/Φ), exact (mpmath, 60 digits)
     (-1e9, 1000000000.000000001, -0.999999999999999999),

@@ -132,8 +132,14 @@ def _safe_ratio(a, ans):
 
 hypot = binary("hypot", np.hypot, lambda x, y, ans: _safe_ratio(x, ans), lambda x, y, ans: _safe_ratio(y, ans),
                rule="gradient 0 at (0, 0)")
-arctan2 = binary("arctan2", np.arctan2, lambda y, x, ans: x / (x * x + y * y),
-                 lambda y, x, ans: -y / (x * x + y * y))
+# ∂ arctan2(y, x) = (x, −y)/(x² + y²), as (x/r)/r with r = hypot(x, y): x² + y² underflowed to 0 for entries of
+# 1e-200 (the gradient was ±∞ for ±4e199) and overflowed for 1e200 (0 for 3e-201)
+def _over_r2(a, y, x):
+    r = hypot(x, y)
+    return a / r / r
+
+
+arctan2 = binary("arctan2", np.arctan2, lambda y, x, ans: _over_r2(x, y, x), lambda y, x, ans: _over_r2(-y, y, x))
 logaddexp = binary("logaddexp", np.logaddexp, lambda x, y, ans: exp(x - ans), lambda x, y, ans: exp(y - ans))
 logaddexp2 = binary("logaddexp2", np.logaddexp2, lambda x, y, ans: exp2(x - ans), lambda x, y, ans: exp2(y - ans))
 
