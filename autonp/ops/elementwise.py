@@ -30,7 +30,7 @@ LN2, LN10 = math.log(2.0), math.log(10.0)
 
 exp = unary("exp", np.exp, lambda x, ans: ans)
 exp2 = unary("exp2", np.exp2, lambda x, ans: ans * LN2)
-expm1 = unary("expm1", np.expm1, lambda x, ans: ans + 1.0)
+expm1 = unary("expm1", np.expm1, lambda x, ans: exp(x))  # (ans + 1 is 0 at x = −40, where it is 4e-18)
 log_ = unary("log", np.log, lambda x, ans: 1.0 / x)  # autonp.log (nn.py) adds the log(softmax) rewrite
 log2 = unary("log2", np.log2, lambda x, ans: 1.0 / (x * LN2))
 log10 = unary("log10", np.log10, lambda x, ans: 1.0 / (x * LN10))
