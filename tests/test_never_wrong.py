@@ -943,6 +943,24 @@ def test_expm1_gradient_keeps_its_digits_for_negative_x():
         assert float(np.asarray(anp.grad(np.expm1)(x))) == pytest.approx(want, rel=2e-16, abs=0)
 
 
+@pytest.mark.parametrize("a, b, da, db, daa", [
+    # ψ(a) − ψ(a + b), ψ(b) − ψ(a + b) and ψ'(a) − ψ'(a + b), exact (mpmath, 50 digits)
+    (1e8, 2.0, -1.9999999900000001e-8, -17.997896423853898224, 1.9999999800000003e-16),
+    (1e15, 2.0, -1.999999999999999e-15, -34.115992059812219621, 1.999999999999998e-30),
+    (1e8, 1e-3, -1.0000000049950000374e-11, -1018.9962526707726451, 1.0000000099900000707e-19),
+    (30.0, 0.5, -0.016805536276136207873, -5.3647536949830845639, 0.00056481224493833568633),
+])
+def test_betaln_gradient_with_a_large_parameter(a, b, da, db, daa):
+    """∂/∂a log B(a, b) = ψ(a) − ψ(a + b) was that difference of two ψ's of ~ln a: 9e-8 off relative at a = 1e8,
+    b = 2; 2.7e-4 at b = 1e-3; 0 at a = 1e15 (it is −2e-15) — and scipy.stats.beta's gradients with it. Now from
+    ψ's asymptotic series term by term, to second order."""
+    import autonp.scipy.special as asp
+    ga, gb = anp.grad(lambda x, y: asp.betaln(x, y), argnum=(0, 1))(a, b)
+    assert (float(ga), float(gb)) == (pytest.approx(da, rel=1e-14, abs=0), pytest.approx(db, rel=1e-14, abs=0))
+    h = anp.hessian(lambda v: asp.betaln(v[0], v[1]))(np.array([a, b]))
+    assert float(h[0, 0]) == pytest.approx(daa, rel=1e-13, abs=0)
+
+
 def test_arctan2_gradient_at_tiny_and_huge_arguments():
     """∂ arctan2(y, x) = (x, −y)/(x² + y²): x² + y² underflowed to 0 for entries of 1e-200, making the gradient ±∞
     where it is (4e199, −2e199), and overflowed for 1e200 (0 for (3e-201, −1e-201))."""

@@ -117,6 +117,9 @@ NON_FINITE_RULES = {
     "scipy.special.gammainc": ((-np.inf,), "outside the domain: the value is NaN, and so is the gradient"),
     "scipy.special.gammaincc": ((-np.inf,), "as gammainc"),
     "scipy.special.betainc": ((-np.inf,), "as gammainc"),
+    "scipy.special.betaln": ((np.inf,), "∂/∂a at a = ∞ is the limit of ψ(a) − ψ(a + b), 0, from ψ's asymptotic series "
+                                        "(HIPS: ∞ − ∞ = NaN)"),
+    "scipy.special.beta": ((np.inf,), "as betaln"),
 }
 _LAPACK = {"inv", "det", "det_batched", "slogdet", "solve", "solve_vec", "cholesky", "eigh_values", "eigh_vectors",
            "eigvalsh", "svd_values", "svd_vectors_tall", "svd_vectors_wide", "norm_nuc", "norm_2_matrix",
