@@ -28,12 +28,28 @@ def _check_range(who: str, name: str, value: Any, low: float = 0.0, high: float 
 
 class Optimizer:
     def __init__(self, params: Iterable[Tensor]):
+        name = type(self).__name__
+        if isinstance(params, Tensor):  # iterating it would give its rows: new Tensors, the step would change none
+            raise TypeError(f"{name}: params must be an iterable of Tensors, got one Tensor{tuple(params.shape)}; "
+                            f"pass [t]")
         self.params = list(params)
         if not self.params:
-            raise ValueError(f"{type(self).__name__}: got no parameters to optimise")
-        for p in self.params:
+            raise ValueError(f"{name}: got no parameters to optimise")
+        first: dict[int, int] = {}
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: the parameter at position {i} is a {type(p).__name__}, not a Tensor "
+                                f"(wrap it: nn.Parameter(array))")
             if not p.requires_grad:
-                raise ValueError(f"{type(self).__name__}: a parameter of shape {p.shape} does not require grad")
+                raise ValueError(f"{name}: a parameter of shape {p.shape} does not require grad")
+            if not p.is_leaf:  # its .grad stays None, and changing it would change none of what it came from
+                raise ValueError(f"{name}: the parameter at position {i} ({p.shape}) is the result of recorded ops, "
+                                 f"not a leaf; optimise the Tensors it was computed from, or t.detach() as a new leaf")
+            j = first.setdefault(id(p), i)
+            if j != i:
+                raise ValueError(f"{name}: the parameters at positions {j} and {i} are the same Tensor{p.shape}; it "
+                                 f"would be stepped twice per step. Pass each once (Module.parameters() lists a "
+                                 f"shared one once)")
 
     def zero_grad(self) -> None:
         for p in self.params:

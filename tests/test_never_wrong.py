@@ -1022,6 +1022,24 @@ def test_adam_is_algorithm_1_as_hips_autograd_and_pytorch_run_it(scale):
     np.testing.assert_allclose(p.numpy(), want, rtol=0, atol=1e-14)
 
 
+def test_an_optimizer_refuses_parameters_it_would_step_wrongly():
+    """SGD([w, w]) stepped w twice per step (1 − 2·0.1·2 = 0.6 where one step gives 0.8; PyTorch warns and does the
+    same, and says it will refuse); SGD(w) iterated w's rows, new Tensors, so the step changed nothing of w; a
+    non-leaf parameter (w * 2) never gets a .grad. Each is refused now, naming the position."""
+    w = anp.Tensor(np.ones(3), requires_grad=True)
+    for params, error, match in [([w, w], ValueError, "positions 0 and 1 are the same Tensor"),
+                                 (w, TypeError, r"got one Tensor\(3,\); pass \[t\]"),
+                                 ([w * 2.0], ValueError, "position 0 .* not a leaf"),
+                                 ([np.ones(3)], TypeError, "position 0 is a ndarray, not a Tensor")]:
+        for make in (lambda p: anp.optim.SGD(p, lr=0.1), lambda p: anp.optim.Adam(p)):
+            with pytest.raises(error, match=match):
+                make(params)
+    opt = anp.optim.SGD([w], lr=0.1)
+    (w * 2.0).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(w.numpy(), 0.8)
+
+
 # --------------------------------------------------------------------------- 15. distributions off their support
 
 _OFF_SUPPORT = [  # (name, SciPy's function, autonp's name, arguments after x or k, points), each point off the support
