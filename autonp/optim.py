@@ -299,8 +299,11 @@ class AdamW(Adam):
 
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
     """Scale every ``.grad`` by min(1, max_norm/‖g‖) where ‖g‖ is the norm of all gradients together;
-    returns ‖g‖ before clipping."""
+    returns ‖g‖ before clipping. ``params``: Tensors (each counted once, however often listed), or one Tensor."""
     _check_range("clip_grad_norm", "max_norm", max_norm)
+    # one Tensor is iterated by its rows (no .grad: nothing clipped); one listed twice was counted twice in the
+    # norm and scaled twice
+    params = list({id(p): p for p in ([params] if isinstance(params, Tensor) else params)}.values())
     params = [p for p in params if p.grad is not None]
     if not params:
         return 0.0

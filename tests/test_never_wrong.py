@@ -1040,6 +1040,17 @@ def test_an_optimizer_refuses_parameters_it_would_step_wrongly():
     np.testing.assert_array_equal(w.numpy(), 0.8)
 
 
+def test_clip_grad_norm_counts_each_parameter_once_and_takes_one_tensor():
+    """clip_grad_norm([w, w], 1) counted w twice in the norm (√2·6) and scaled its gradient twice: 0.042 per entry
+    where clipping the gradient (3, 3, 3, 3) to norm 1 gives 0.5. clip_grad_norm(w, 1) iterated w's rows, which
+    have no gradient, and clipped nothing (PyTorch takes one Tensor too)."""
+    for params in (lambda w: [w, w], lambda w: w):
+        w = anp.Tensor(np.ones(4), requires_grad=True)
+        (w * 3.0).sum().backward()
+        assert anp.optim.clip_grad_norm(params(w), 1.0) == pytest.approx(6.0)
+        np.testing.assert_allclose(w.grad.numpy(), 0.5, rtol=1e-12)
+
+
 # --------------------------------------------------------------------------- 15. distributions off their support
 
 _OFF_SUPPORT = [  # (name, SciPy's function, autonp's name, arguments after x or k, points), each point off the support
