@@ -77,15 +77,18 @@ def _prepare(args: Sequence, argnums: Sequence[int], who: str = "grad") -> tuple
     the outer ``x``, so the inner derivative counts only the paths through ``y``."""
     args = list(args)
     nested = _records(args)
-    prepared = []
+    prepared, made = [], {}
     for i in argnums:
         if not -len(args) <= i < len(args):
             raise IndexError(f"{who}: argnum {i} but the function was called with {len(args)} positional arguments")
-        leaves, tree = flatten(args[i])
-        paths = leaf_paths(tree, str(i))
-        fresh = [_fresh(leaf, nested, who, p) for leaf, p in zip(leaves, paths)]
-        args[i] = unflatten(tree, fresh)
-        prepared.append(_Arg(tree, leaves, fresh))
+        i %= len(args)
+        if i not in made:  # an argument named twice (argnum=(0, 0), or (1, -1)) is one variable, listed twice
+            leaves, tree = flatten(args[i])
+            paths = leaf_paths(tree, str(i))
+            fresh = [_fresh(leaf, nested, who, p) for leaf, p in zip(leaves, paths)]
+            args[i] = unflatten(tree, fresh)
+            made[i] = _Arg(tree, leaves, fresh)
+        prepared.append(made[i])
     return args, nested, prepared
 
 
@@ -198,17 +201,19 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
                 raise TypeError("grad(has_aux=True): f must return a pair (scalar value, auxiliary data)")
             out, aux = out
         _scalar_output("grad", out)
-        xs = [x for a in prepared for x in a.fresh]
+        distinct = list({id(a): a for a in prepared}.values())
+        xs = [x for a in distinct for x in a.fresh]
         if isinstance(out, Tensor) and out.requires_grad:
             with _evaluating():
                 gs = gradients(out, xs, create_graph=nested)
         else:
             _warn_independent("grad", out)
             gs = [None] * len(xs)
-        grads, k = [], 0
-        for a in prepared:
-            grads.append(_grads(a, gs[k:k + len(a.fresh)], nested))
+        of, k = {}, 0
+        for a in distinct:
+            of[id(a)] = _grads(a, gs[k:k + len(a.fresh)], nested)
             k += len(a.fresh)
+        grads = [of[id(a)] for a in prepared]
         value = _value(out, nested, tensors_in)
         if has_aux:
             value = (value, _value(aux, nested, tensors_in))

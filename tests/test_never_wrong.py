@@ -31,6 +31,18 @@ def test_nested_grad_of_a_closure_over_a_constant_argument():
     assert anp.grad(lambda x: anp.grad(lambda y: x * y * y)(1.0))(5.0).item() == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize("argnum", [(0, 0), (0, -2), (0, 1, 0)])
+def test_grad_of_an_argument_named_twice_is_its_gradient_twice(argnum):
+    """grad(f, argnum=(0, 0)) made argument 0 a fresh variable twice, the second from the first, and f saw only the
+    second: the first gradient came back 0 (HIPS autograd returns the same 0). Now one variable, listed twice."""
+    f = lambda x, y: anp.sum(x * y * y)  # noqa: E731 - ∂x = y², ∂y = 2xy
+    x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    want = {0: y * y, 1: 2 * x * y}
+    got = anp.grad(f, argnum=argnum)(x, y)
+    for i, g in zip(argnum, got):
+        np.testing.assert_array_equal(np.asarray(g), want[i % 2])
+
+
 def test_hessian_of_a_function_with_closure_matches_central_differences():
     a = np.array([0.3, -1.2, 2.0])
 
