@@ -64,8 +64,16 @@ def grad_and_aux(fun: Callable, argnum: Any = 0) -> Callable:
 
 
 def grad_named(fun: Callable, argname: str) -> Callable:
-    """The gradient with respect to the argument named ``argname`` (not ``*args`` or ``**kwargs``)."""
-    return grad(fun, list(inspect.signature(fun).parameters).index(argname))
+    """The gradient with respect to the argument named ``argname`` (not ``*args`` or ``**kwargs``), passed by
+    position or by keyword, or left at its default."""
+    sig = inspect.signature(fun)
+    index = list(sig.parameters).index(argname)
+
+    def gradfun(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs)  # by keyword too: HIPS (and autonp before) found no argument at its place
+        bound.apply_defaults()
+        return grad(fun, index)(*bound.args, **bound.kwargs)
+    return gradfun
 
 
 def multigrad_dict(fun: Callable) -> Callable:

@@ -169,6 +169,9 @@ def test_wrappers_under_hips_names_agree_with_hips():
     assert aux == "aux"
     _close(gr, autograd.grad(fh)(x))
     _close(anp.grad_named(lambda a, b: anp.sum(a * b), "b")(x, v), x)
+    # the named argument by keyword, or at its default (HIPS, and autonp before, raised an IndexError for both)
+    _close(anp.grad_named(lambda a, b: anp.sum(a * b), "b")(x, b=v), x)
+    _close(anp.grad_named(lambda a, b=v: anp.sum(a * b * b), "b")(x), 2 * x * v)
     d = anp.multigrad_dict(lambda a, b=2.0: anp.sum(a ** 2) * b)(x)
     _close(d["a"], 4 * x)
     _close(d["b"], np.sum(x ** 2))
