@@ -53,7 +53,7 @@ gammasgn = unary("gammasgn", sc.gammasgn, None)
 _PSI_SERIES = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12)  # B₂ₖ/(2k), k = 1..7
 
 
-def psi_gap(x, d):
+def _psi_gap(x, d):
     """ψ(x + d) − ψ(x). Where x and x + d are both ≥ 10, from ψ's asymptotic series ln x − 1/(2x) − Σ B₂ₖ/(2k x²ᵏ)
     term by term, each difference without cancellation: log1p(d/x), d/(2x(x + d)), x⁻²ᵏ·(−expm1(−2k·log1p(d/x)))
     (seven terms: below 1e-16 relative from 10 on). The plain difference of two ψ's cancels as they grow: the
@@ -71,7 +71,7 @@ def psi_gap(x, d):
 _LGAMMA_SERIES = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)  # B₂ₖ/(2k(2k − 1))
 
 
-def _lgamma_gap(x, d):
+def _lgamma_gap_value(x, d):
     """log Γ(x + d) − log Γ(x): where both are ≥ 10, Stirling's series term by term, (x − ½)·log1p(d/x)
     + d·log(x + d) − d + Σ cₖ·x^(1−2k)·expm1((1 − 2k)·log1p(d/x)); the plain difference of two log Γ of ~x·log x
     lost 9 digits at x = 5e7 (Student's t with 1e8 degrees of freedom)."""
@@ -84,13 +84,13 @@ def _lgamma_gap(x, d):
     return np.where(far, gap, sc.gammaln(x + d) - sc.gammaln(x))
 
 
-lgamma_gap = Primitive("lgamma_gap", _lgamma_gap).defvjp(
-    lambda g, ans, x, d: unbroadcast(g * psi_gap(x, d), x), lambda g, ans, x, d: unbroadcast(g * digamma(x + d), d))
-lgamma_gap.rule = "log Γ(x + d) − log Γ(x), accurate for large x (Student's t); ∂x = ψ(x + d) − ψ(x) (psi_gap)"
+_lgamma_gap = Primitive("lgamma_gap", _lgamma_gap_value).defvjp(
+    lambda g, ans, x, d: unbroadcast(g * _psi_gap(x, d), x), lambda g, ans, x, d: unbroadcast(g * digamma(x + d), d))
+_lgamma_gap.rule = "log Γ(x + d) − log Γ(x), accurate for large x (Student's t); ∂x = ψ(x + d) − ψ(x) (_psi_gap)"
 
 
-beta = binary("beta", sc.beta, lambda a, b, ans: -ans * psi_gap(a, b), lambda a, b, ans: -ans * psi_gap(b, a))
-betaln = binary("betaln", sc.betaln, lambda a, b, ans: -psi_gap(a, b), lambda a, b, ans: -psi_gap(b, a))
+beta = binary("beta", sc.beta, lambda a, b, ans: -ans * _psi_gap(a, b), lambda a, b, ans: -ans * _psi_gap(b, a))
+betaln = binary("betaln", sc.betaln, lambda a, b, ans: -_psi_gap(a, b), lambda a, b, ans: -_psi_gap(b, a))
 
 
 def _multigammaln(a, d):
@@ -184,11 +184,11 @@ def _logsumexp_b(a, b, axis=None, keepdims=False):
     others), the largest a among the rest taken out for stability; a negative sum is NaN."""
     live = b != 0
     a_live = np.where(live, a, -np.inf)
-    if a_live.size == 0:  # a sum over no terms
-        return np.log(np.sum(a_live * 0.0, axis=axis, keepdims=keepdims))
-    m = np.max(a_live, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = −∞, log of a negative sum NaN: SciPy's values
+        if a_live.size == 0:  # a sum over no terms
+            return np.log(np.sum(a_live * 0.0, axis=axis, keepdims=keepdims))
+        m = np.max(a_live, axis=axis, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
         out = np.log(np.sum(np.where(live, b * np.exp(a_live - m), 0.0), axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
 

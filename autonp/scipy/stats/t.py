@@ -5,7 +5,7 @@ import scipy.special as sc
 import scipy.stats
 
 from ...ops import exp, log, log1p
-from ..special import _wrt_x, lgamma_gap
+from ..special import _lgamma_gap, _wrt_x
 from ._common import formula
 
 _d = scipy.stats.t
@@ -14,7 +14,7 @@ _d = scipy.stats.t
 @formula(_d.logpdf)
 def logpdf(x, df, loc=0.0, scale=1.0):
     z = (x - loc) / scale
-    return (lgamma_gap(df / 2.0, 0.5) - 0.5 * log(df * math.pi) - log(scale)
+    return (_lgamma_gap(df / 2.0, 0.5) - 0.5 * log(df * math.pi) - log(scale)
             - (df + 1.0) / 2.0 * log1p(z * z / df))
 
 
