@@ -988,6 +988,23 @@ def test_student_t_with_many_degrees_of_freedom(df, value, d_df, rel):
     assert float(np.asarray(anp.grad(lambda d: ast.t.logpdf(0.7, d))(df))) == pytest.approx(d_df, rel=rel, abs=0)
 
 
+@pytest.mark.parametrize("name, args, x, want, rel", [
+    # the Gamma(a) and Beta(a, b) densities at x, exact (mpmath, 60 digits); rel: what rounding x itself allows
+    # (the density's relative change per ulp of x: ε·|x·∂log f/∂x|, 1.7e-12 at the third)
+    ("gammainc", (1e5,), 100100.0, 0.001198879041310460129, 1e-14),
+    ("gammainc", (1e9,), 1001000000.0, 1.2528277867810548535e-222, 1e-13),
+    ("betainc", (1e7, 2e7), 0.333, 2.5585787695664863416, 2e-12),
+    ("betainc", (30.0, 1e6), 2.87e-5, 73757.649750409045865, 1e-14),
+])
+def test_incomplete_gamma_and_beta_derivatives_with_large_parameters(name, args, x, want, rel):
+    """∂/∂x gammainc(a, x) = x^(a−1)e^(−x)/Γ(a) was exp((a − 1)·log x − x − log Γ(a)), a difference of numbers of
+    ~a·log a: 7e-11 off relative at a = 1e5, 1e-6 at 1e9 (Poisson and Gamma CDFs of large counts); betainc's the same,
+    3.5e-8 off at a, b = 1e7, 2e7. Now Loader's saddle-point forms (stirlerr, bd0), as R computes these densities."""
+    import autonp.scipy.special as asp
+    f = getattr(asp, name)
+    assert float(np.asarray(anp.grad(lambda t: f(*args, t))(x))) == pytest.approx(want, rel=rel, abs=0)
+
+
 def test_arctan2_gradient_at_tiny_and_huge_arguments():
     """∂ arctan2(y, x) = (x, −y)/(x² + y²): x² + y² underflowed to 0 for entries of 1e-200, making the gradient ±∞
     where it is (4e199, −2e199), and overflowed for 1e200 (0 for (3e-201, −1e-201))."""
