@@ -511,6 +511,20 @@ def test_regression_losses_refuse_shapes_that_broadcast_into_another_loss():
     assert nn.mse_loss(pred, 1.0).item() == 1.0
 
 
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "binary_cross_entropy_sum"])
+def test_binary_cross_entropy_of_an_exactly_right_prediction(loss):
+    """−[t·log p + (1−t)·log(1−p)] at p = 0 for t = 0 (and p = 1 for t = 1) is 0 by the definition's 0·log 0 = 0,
+    and its derivative in p is 1/(1 − p) = 1 (−1/p = −1): autonp computed 0·(−∞) = NaN for both. PyTorch gives the
+    loss 0 but the gradient 0 (it divides (p − t) by a clamped p(1 − p))."""
+    p, t = np.array([0.0, 1.0, 0.25]), np.array([0.0, 1.0, 1.0])
+    x = anp.Tensor(p, requires_grad=True)
+    out = getattr(nn, loss)(x, t)
+    out.backward()
+    n = 3  # the mean over three entries; the sum over a row's outputs averaged over three rows
+    assert float(out.numpy()) == pytest.approx(-np.log(0.25) / n, rel=1e-15)
+    np.testing.assert_allclose(x.grad.numpy(), np.array([1.0, -1.0, -4.0]) / n, rtol=1e-15)
+
+
 # --------------------------------------------------------------------------- 12. structure, scale, threads
 
 def test_sequential_runs_layers_appended_later():

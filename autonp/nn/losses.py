@@ -68,10 +68,27 @@ def cross_entropy(logits: Any, target: Any) -> Tensor:
     return ops.softmax_cross_entropy(logits, _class_targets(logits, target))
 
 
+def _weighted_log(t: Any, p: Any) -> Any:
+    """t·log p, with the definition's 0·log 0 = 0: a prediction exactly right (p = 0 for t = 0, p = 1 for t = 1)
+    made 0·(−∞) = NaN, in the loss and its gradient, where the loss is 0 and ∂p of the term is 0 (PyTorch clamps
+    log p at −100 instead). Only for targets that are data: a target that requires grad keeps t·log p (its
+    ∂t = log p is −∞ there; PyTorch refuses target gradients)."""
+    if isinstance(t, Tensor) and t.requires_grad:
+        return t * ops.log(p)
+    out = (_values(t) == 0) & (_values(p) == 0)
+    if not out.any():
+        return t * ops.log(p)
+    return ops.where(out, 0.0, t * ops.log(ops.where(out, 1.0, p)))
+
+
+def _binary_cross_entropy_terms(probs: Any, target: Any) -> Any:
+    return _weighted_log(target, probs) + _weighted_log(1 - target, 1 - probs)
+
+
 def binary_cross_entropy(probs: Any, target: Any) -> Tensor:
     """Mean over all elements of −[t·log p + (1−t)·log(1−p)]; ``target`` in [0, 1], shaped like ``probs``."""
     _binary_targets("binary_cross_entropy", probs, target)
-    return -ops.mean(target * ops.log(probs) + (1 - target) * ops.log(1 - probs))
+    return -ops.mean(_binary_cross_entropy_terms(probs, target))
 
 
 def binary_cross_entropy_sum(probs: Any, target: Any) -> Tensor:
@@ -80,7 +97,7 @@ def binary_cross_entropy_sum(probs: Any, target: Any) -> Tensor:
     Its gradient is *not* the blog's a − Y; that is the gradient of ``cross_entropy``."""
     _binary_targets("binary_cross_entropy_sum", probs, target)
     m = np.shape(probs)[0]
-    return -ops.sum(target * ops.log(probs) + (1 - target) * ops.log(1 - probs)) / m
+    return -ops.sum(_binary_cross_entropy_terms(probs, target)) / m
 
 
 def mse_loss(pred: Any, target: Any) -> Tensor:
