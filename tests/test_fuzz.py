@@ -430,8 +430,16 @@ def check_first_order(program, seed, under_no_grad):
                 h = hips.grad(lambda x: value(hips.numpy, program, [x], seed))(x0)
         except NotImplementedError:  # HIPS has no gradient for one of the ops (flip, roll, ...)
             return
-        if np.isfinite(h).all():  # HIPS divides by zero where autonp does not (std over a length-1 axis)
-            close(got, h, what + "\n  (against HIPS autograd)", scale_tol=1e-10)
+        # HIPS divides by zero where autonp does not (std over a length-1 axis). HIPS computes every op as the
+        # oracle's plain run does, so they agree to rounding (1e-10) — except the convolution, which autonp computes
+        # by other algorithms (the compiled kernel's product chains, BLAS's blocks): where the registers grow large
+        # a derivative inherits each one's rounding, and the two are then held to the oracle's tolerance. The long
+        # run's seed 2781847261: three convolutions, registers of 5.7e11, the cos of them; against an 80-bit complex
+        # step, autonp[fast] 1.7e-9 off relative, autonp's NumPy path 1.9e-10, HIPS (and the 64-bit oracle) 6.3e-10
+        if np.isfinite(h).all():
+            conv = any(s[0] == "conv3x3" for s in program)
+            close(got, h, what + "\n  (against HIPS autograd)", scale_tol=1e-5 if conv else 1e-10,
+                  atol=atol if conv else 0.0)
 
 
 def check_second_order(program, seed):
