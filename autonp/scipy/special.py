@@ -114,10 +114,12 @@ multigammaln.rule = "d: integer dimension, no gradient"
 
 
 def _stirlerr(n):
-    """log n! − (n + ½)·log n + n − ½·log 2π for n > 15 (its series: Loader, "Fast and accurate computation of
-    binomial probabilities", 2000)."""
-    nn = n * n
-    return (1 / 12 - (1 / 360 - (1 / 1260 - (1 / 1680 - 1 / 1188 / nn) / nn) / nn) / nn) / n
+    """log n! − (n + ½)·log n + n − ½·log 2π for n > 15: Stirling's series Σ cₖ·n^(1−2k) (Loader, "Fast and accurate
+    computation of binomial probabilities", 2000), by Horner's rule in 1/n²."""
+    nn, total = n * n, 0.0
+    for c in reversed(_LGAMMA_SERIES):
+        total = c + total / nn
+    return total / n
 
 
 def _bd0(k, lam):

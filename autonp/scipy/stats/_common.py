@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 from ...ops import where
 from ...pytree import flatten
-from ...tensor import Tensor, _data, _is_stand_in
+from ...tensor import _data
+from ..special import _scipys
 
 
 def formula(scipy_fn: Callable) -> Callable[[Callable], Callable]:
@@ -16,9 +17,9 @@ def formula(scipy_fn: Callable) -> Callable[[Callable], Callable]:
     def wrap(composed: Callable) -> Callable:
         @functools.wraps(composed)
         def fn(*args: Any, **kwargs: Any) -> Any:
-            if any(isinstance(v, Tensor) or _is_stand_in(v) for v in flatten([args, kwargs])[0]):
-                return composed(*args, **kwargs)
-            return scipy_fn(*args, **kwargs)
+            if _scipys(*flatten([args, kwargs])[0]):
+                return scipy_fn(*args, **kwargs)
+            return composed(*args, **kwargs)
         return fn
     return wrap
 
