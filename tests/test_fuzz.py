@@ -320,6 +320,17 @@ def first_derivative(f, x0, program, atol):
     return complex_step(f, x0)
 
 
+def assume_conditioned(f, x0, program, atol, derivative, err):
+    """On a disagreement of ``err``: set aside a point where the derivative itself is ill-conditioned in float64,
+    that is where the oracle's own derivative at x0·(1 ± 1e-15) (a fixed sign per entry) moves by as much as half
+    of ``err``. There no float64 computation is judged to better than that. The long run's seed 1070944980 (compiled
+    training, step 3): gradients of 2e19 that moved by 3e17–1.4e18 under such a change of x; eager autonp, compiled
+    autonp and the complex step were 1–3% apart, an 80-bit run of autonp between them."""
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], np.shape(x0))
+    moved = first_derivative(f, x0 * (1 + 1e-15 * signs), program, atol)
+    assume(np.max(np.abs(moved - derivative)) < 0.5 * err)
+
+
 CASTS: list | None = None  # while a list: the integers each int_cast step of a plain run made
 
 
@@ -609,8 +620,14 @@ def check_compiled_training(program, seed):
             return
         what = report(program, f"compiled SGD step {k}, momentum {momentum} ({compiled.traces} trace(s))", seed)
         close(loss.numpy(), f(before), what + "\n  (the loss)", scale_tol=1e-12, atol=atol * 1e-3)
-        velocity = momentum * velocity + first_derivative(f, before, program, atol)
-        close((before - W.numpy()) / lr, velocity, what, atol=atol)
+        derivative = first_derivative(f, before, program, atol)
+        velocity = momentum * velocity + derivative
+        try:
+            close((before - W.numpy()) / lr, velocity, what, atol=atol)
+        except AssertionError:
+            err = np.max(np.abs((before - W.numpy()) / lr - velocity))
+            assume_conditioned(f, before, program, atol, derivative, err)
+            raise
 
 
 CHECKS = {
