@@ -1339,3 +1339,13 @@ def test_layer_arguments_out_of_range_are_refused(call, error, match):
     with pytest.raises(Exception, match="must be ≥ 0"):
         conv.conv2d(anp.Tensor(np.ones((2, 4, 8, 8), np.float32)), anp.Tensor(np.ones((4, 4, 3, 3), np.float32)),
                     None, (-1, -1))
+
+
+def test_a_repeated_index_scatters_long_double_gradients():
+    """The scatter-add of a repeated fancy index sums by np.bincount, which takes float64 weights only: an 80-bit
+    gradient raised a casting error from inside autonp. Other float dtypes add with np.add.at."""
+    x = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.longdouble)
+    rows, cols = np.array([0, 0, 1]), np.array([1, 1, 0])
+    g = anp.grad(lambda t: np.sum(t[rows, cols] ** 2))(x)
+    assert np.asarray(g).dtype == np.longdouble
+    np.testing.assert_array_equal(np.asarray(g), np.array([[0.0, 8.0], [6.0, 0.0]], dtype=np.longdouble))

@@ -183,7 +183,7 @@ def _flat_positions(index, shape):
 
 def _scatter_add(out, index, g):
     """out[index] += g, repeated indices accumulating."""
-    flat = _flat_positions(index, out.shape) if out.dtype.kind == "f" else None
+    flat = _flat_positions(index, out.shape) if out.dtype.char in "fd" else None  # bincount: float64 weights
     if flat is None or flat.shape != np.shape(g):
         np.add.at(out, index, g)
     else:
