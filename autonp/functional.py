@@ -14,6 +14,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from .ops.elementwise import real
 from .ops.shape import copy
 from .pytree import TreeDef, flatten, leaf_paths, tree_map, unflatten
 from .tensor import Tensor, _data, _is_stand_in, _mode, as_array, describe, gradients
@@ -170,10 +171,13 @@ def _warn_independent(who: str, out: Any) -> None:
 
 def _scalar_output(who: str, out: Any) -> None:
     if isinstance(out, Tensor):
-        if out.size == 1:
+        if out.size == 1 and out.dtype.kind != "c":
             return
     elif np.size(out) == 1 and as_array(out).dtype.kind in "iuf":
         return
+    if np.iscomplexobj(out.data if isinstance(out, Tensor) else out):
+        raise TypeError(f"{who}: f returned a complex value ({describe(out)}); the gradient is defined for real "
+                        f"scalars: return np.real(...) or np.abs(...) of it, or use holomorphic_grad")
     raise TypeError(f"{who}: f must return a scalar (one real value), got {describe(out)}; for a function with "
                     f"several outputs use jacobian, elementwise_grad or vjp")
 
@@ -320,6 +324,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
                 if not isinstance(t, Tensor):
                     t = as_array(t).astype(g.dtype, copy=False)
                 term = (g * t).sum()
+                if term.dtype.kind == "c":  # J·t = ∂/∂u of Re Σ t·pullback(u), in HIPS's complex convention
+                    term = real(term)
                 total = term if total is None else total + term
         live = [u for u in us if u is not None]
         jts = gradients(total, live, create_graph=nested) if total is not None else [None] * len(live)

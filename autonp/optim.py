@@ -42,6 +42,10 @@ class Optimizer:
                                 f"(wrap it: nn.Parameter(array))")
             if not p.requires_grad:
                 raise ValueError(f"{name}: a parameter of shape {p.shape} does not require grad")
+            if p.dtype.kind == "c":  # HIPS's gradient of a real loss is ∂x − i·∂y: a step along it goes uphill in y
+                raise TypeError(f"{name}: the parameter at position {i} is complex ({p.dtype}); autonp's complex "
+                                f"gradients follow HIPS autograd (descent is along their conjugate): optimise the "
+                                f"real and imaginary parts as two real parameters")
             if not p.is_leaf:  # its .grad stays None, and changing it would change none of what it came from
                 raise ValueError(f"{name}: the parameter at position {i} ({p.shape}) is the result of recorded ops, "
                                  f"not a leaf; optimise the Tensors it was computed from, or t.detach() as a new leaf")

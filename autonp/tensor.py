@@ -270,6 +270,10 @@ class Primitive:
     get ``saved=`` (``None`` when they must recompute: under ``create_graph``, or in ``check_ops``).
     """
 
+    # complex_ok: the VJPs hold for complex values too, in HIPS autograd's convention: a holomorphic op's
+    # VJP is g·f'(z) (no conjugate), the gradient of a real u(z) is ∂u/∂Re z − i·∂u/∂Im z, and a real
+    # input's gradient is the real part of what reaches it. Other ops refuse complex values with grad.
+    complex_ok = False
     in_place = False  # True for setitem: its first argument is the earlier version of its output's Tensor
     # vjp_add(i, acc, g, vals, kwargs), optional: add argument i's gradient into ``acc`` (a plain array the
     # pass owns) in place, instead of making it whole: getitem scatters g (x[i] for every i stays linear)
@@ -341,10 +345,11 @@ class Primitive:
             return out
         node = None
         if record:
-            if getattr(out, "dtype", _REAL).kind == "c":  # no VJP here is written for complex values
+            if not self.complex_ok and _meets_complex(out, vals, grad_idx):
                 raise self._error(args, kwargs, TypeError(
-                    f"it makes complex values ({out.dtype}) from a Tensor that requires grad; autonp "
-                    f"differentiates real functions only: split into real and imaginary parts"))
+                    "complex values and a Tensor that requires grad meet here, and this op's VJP is written "
+                    "for real values only (the ops that differentiate complex values: docs/ops.md); "
+                    "split into real and imaginary parts"))
             locked = _lock(args) if shared and _mode.guard else None
             if locked is None:
                 node = Node(self, args, tuple(vals), kwargs, grad_idx, saved)
@@ -387,6 +392,16 @@ class Primitive:
         msg = (f"{self.name}: cannot apply to ({shapes}){extra}: {e}\n"
                f"  op built at {format_site(_user_site(3))}")  # 1: _error, 2: __call__
         return IndexError(msg) if isinstance(e, IndexError) else OpError(msg)
+
+
+def _meets_complex(out: Any, vals: Any, grad_idx: tuple) -> bool:
+    """Does an op's result, or an argument that requires grad, hold complex values?"""
+    if getattr(out, "dtype", _REAL).kind == "c":
+        return True
+    for i in grad_idx:
+        if vals[i].dtype.kind == "c":
+            return True
+    return False
 
 
 def _warn_at_user_line(w: RuntimeWarning, prim: "Primitive", vals: Any, kwargs: dict,
@@ -557,16 +572,13 @@ def _unlock(arrays: list) -> None:
 
 # --------------------------------------------------------------------------- Tensor
 
-_FLOAT_KINDS = "f"
+_FLOAT_KINDS = "fc"  # complex: HIPS autograd's convention (see Primitive.complex_ok)
 
 
 _REAL = np.dtype(float)
 
 
 def _check_differentiable_dtype(arr: np.ndarray) -> None:
-    if arr.dtype.kind == "c":
-        raise TypeError(f"complex tensors cannot require grad (dtype {arr.dtype}, shape {arr.shape}): autonp "
-                        f"differentiates real functions only; split into real and imaginary parts")
     if arr.dtype.kind not in _FLOAT_KINDS:
         raise TypeError(f"only floating-point tensors can require grad; got dtype {arr.dtype} "
                         f"(shape {arr.shape}); use Tensor(..., dtype=np.float64)")
@@ -706,7 +718,7 @@ class Tensor:
             self.requires_grad = built.requires_grad or bool(requires_grad)
             return
         if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
-            dtype = np.float64
+            dtype = np.complex128 if not _is_stand_in(data) and np.iscomplexobj(data) else np.float64
         if _is_stand_in(data):  # an array stand-in (anp.compile's tracer) is kept as it is
             arr = data.astype(data.dtype if dtype is None else dtype, copy=copy)
         else:
@@ -937,8 +949,18 @@ def _data(x: Any) -> Any:
     return x._arr if isinstance(x, Tensor) else x
 
 
+def _real_part(g: Tensor) -> Tensor:
+    """Re g, recorded (a complex gradient reaching a real input under ``create_graph``)."""
+    from .ops.elementwise import real
+    return real(g)
+
+
 def _seed_grad(t: Tensor, grad: Any) -> Any:
     if grad is None:
+        if t._arr.dtype.kind == "c":
+            raise TypeError(f"backward() of a complex tensor ({t.dtype}) needs an explicit grad: the gradient "
+                            f"of a complex value is defined for its real part (take np.real(out) first, or "
+                            f"use holomorphic_grad)")
         if t.size != 1:
             raise RuntimeError(f"backward() of a non-scalar tensor of shape {t.shape} needs an explicit "
                                f"grad of that shape (the vector in the vector-Jacobian product)")
@@ -1141,7 +1163,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                             f"None), but a Tensor that requires grad was passed there"
                             + (f": {node.prim.rule}" if getattr(node.prim, "rule", "") else ""))
                     if acc is not None and acc[1] and prim.vjp_add is not None and not create_graph \
-                            and not anomaly and steps is None:
+                            and not anomaly and steps is None and g.dtype.kind == acc[0].dtype.kind:
                         prim.vjp_add(i, acc[0], g, vals, kwargs)  # scattered into the sum in place
                     else:
                         gi = vjp if all_at_once else vjp(g, ans, *vals, **kwargs)
@@ -1156,6 +1178,8 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                                           f"backward (gradient of argument {i})", g)
                         want_dtype = a._arr.dtype
                         if gi.dtype is not want_dtype and gi.dtype != want_dtype:
+                            if gi.dtype.kind == "c" and want_dtype.kind != "c":  # a real input: Re
+                                gi = np.real(gi) if type(gi) is np.ndarray else _real_part(gi)
                             gi = gi.astype(want_dtype)
                         if acc is None:
                             grads[k] = [gi, False]

@@ -22,12 +22,22 @@ RTOL = 1e-6
 EPS = 1e-6
 
 
+def _value(v: Any) -> np.ndarray:
+    v = v.data if isinstance(v, Tensor) else v
+    return np.asarray(v, dtype=complex if np.iscomplexobj(v) else float)
+
+
 def _values(x: Any) -> Any:
-    return tree_map(lambda v: np.asarray(v.data if isinstance(v, Tensor) else v, dtype=float), x)
+    return tree_map(_value, x)
+
+
+def _randn(v: np.ndarray) -> np.ndarray:
+    r = np.random.randn(*np.shape(v))
+    return r + 1j * np.random.randn(*np.shape(v)) if np.iscomplexobj(v) else r
 
 
 def _randn_like(x: Any) -> Any:
-    return tree_map(lambda v: np.random.randn(*np.shape(v)), _values(x))
+    return tree_map(_randn, _values(x))
 
 
 def _add(x: Any, v: Any, s: float) -> Any:
@@ -35,7 +45,12 @@ def _add(x: Any, v: Any, s: float) -> Any:
 
 
 def _inner(a: Any, b: Any) -> float:
-    return float(sum(np.sum(p * q) for p, q in zip(flatten(_values(a))[0], flatten(_values(b))[0])))
+    """Σ Re(conj(a)·b): the real inner product (complex numbers as pairs of reals)."""
+    return float(sum(np.sum(np.real(np.conj(p) * q)) for p, q in zip(flatten(_values(a))[0], flatten(_values(b))[0])))
+
+
+def _conj(x: Any) -> Any:
+    return tree_map(np.conj, _values(x))
 
 
 def scalar_close(a: float, b: float) -> bool:
@@ -56,10 +71,11 @@ def _numerical_jvp(f: Callable, x: Any, v: Any) -> Any:
 
 
 def check_vjp(f: Callable, x: Any) -> None:
-    """uᵀ(J v) from autonp's VJP against the same from central differences."""
+    """uᵀ(J v) from autonp's VJP against the same from central differences. Complex values are pairs of reals:
+    in HIPS's convention the adjoint of J is u ↦ conj(pullback(conj(u)))."""
     y, pullback = vjp(f, x)
     x_v, y_v = _randn_like(x), _randn_like(y)
-    exact = _inner(x_v, pullback(y_v))
+    exact = _inner(x_v, _conj(pullback(_conj(y_v))))
     numeric = _inner(y_v, _numerical_jvp(f, x, x_v))
     assert _close(numeric, exact), (f"Derivative (VJP) check of {_name(f)} failed with arg {x}:\n"
                                     f"analytic: {exact}\nnumeric:  {numeric}")

@@ -96,15 +96,12 @@ def multigrad_dict(fun: Callable) -> Callable:
 
 
 def holomorphic_grad(fun: Callable, argnum: Any = 0) -> Callable:
-    """Complex differentiation is outside autonp (complex Tensors cannot require grad): refused, not
-    silently wrong."""
+    """f′(z) of a holomorphic ``fun``: the gradient of Re f (HIPS's convention gives f′ for holomorphic f)."""
     def at(*args, **kwargs):
         of, x = _unary(fun, argnum, args, kwargs)
-        if np.iscomplexobj(x.data if isinstance(x, Tensor) else x):
-            raise TypeError("holomorphic_grad: autonp differentiates real functions only (complex Tensors "
-                            "cannot require grad); split the input into real and imaginary parts")
-        warnings.warn("Input to holomorphic_grad is not complex", stacklevel=2)
-        return grad(of)(x)
+        if not np.iscomplexobj(x.data if isinstance(x, Tensor) else x):
+            warnings.warn("Input to holomorphic_grad is not complex", stacklevel=2)
+        return grad(lambda z: np.real(of(z)))(x)
     return at
 
 

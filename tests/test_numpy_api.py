@@ -239,9 +239,11 @@ def test_a_recurrence_written_with_item_assignment():
                                                            np.array(0.7)), rtol=1e-7)
 
 
-def test_complex_tensors_are_refused_at_the_door():
-    with pytest.raises(TypeError, match="complex"):
-        anp.Tensor(np.array([1 + 2j]), requires_grad=True)
+def test_complex_tensors_require_grad_and_other_dtypes_are_refused_at_the_door():
+    assert anp.Tensor(np.array([1 + 2j]), requires_grad=True).requires_grad  # HIPS's convention: test_complex.py
+    for bad in (np.array([1]), np.array([True]), np.array(["a"])):
+        with pytest.raises(TypeError, match="floating-point"):
+            anp.Tensor(bad, requires_grad=True)
 
 
 # ---------------------------------------------------------------------- bugs found by ported tests

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..tensor import Tensor
 from .flatten import flatten
 
 __all__ = ["sgd", "rmsprop", "adam"]
@@ -27,6 +28,9 @@ def unflatten_optimizer(optimize: Callable) -> Callable:
     @functools.wraps(optimize)
     def structured(grad: Callable, x0: Any, callback: Callable | None = None, *args: Any, **kwargs: Any) -> Any:
         flat_x0, unflatten = flatten(x0)
+        if np.iscomplexobj(flat_x0.data if isinstance(flat_x0, Tensor) else flat_x0):  # ∂x − i·∂y: uphill in y
+            raise TypeError(f"{optimize.__name__}: x0 holds complex values; their gradients follow HIPS autograd "
+                            f"(descent is along the conjugate): optimise real and imaginary parts as real arrays")
 
         def flat_grad(x, i):
             return _plain(flatten(grad(unflatten(x), i))[0])

@@ -19,10 +19,12 @@ def primitive(forward=None, *, name: str | None = None):
     return Primitive(name or forward.__name__, forward)
 
 
-def unary(name: str, forward: Callable, derivative: Callable | None, rule: str = "") -> Primitive:
+def unary(name: str, forward: Callable, derivative: Callable | None, rule: str = "",
+          complex_ok: bool = False) -> Primitive:
     """An elementwise primitive from its derivative: ∂ = g ⊙ derivative(x, ans). ``derivative``
     must use operators and autonp ops, so that it is itself differentiable. ``None``: the
-    derivative is 0 everywhere it exists (floor, sign, ...), the gradient is zeros."""
+    derivative is 0 everywhere it exists (floor, sign, ...), the gradient is zeros. ``complex_ok``: the op is
+    holomorphic and ``derivative`` is f′(z) for complex z too (see ``Primitive.complex_ok``)."""
     if derivative is None:
         vjp = _zero_vjp
     else:
@@ -30,6 +32,7 @@ def unary(name: str, forward: Callable, derivative: Callable | None, rule: str =
             return g * derivative(x, ans)
     prim = Primitive(name, forward, (vjp,))
     prim.rule = rule or ("gradient 0 (piecewise constant)" if derivative is None else "")
+    prim.complex_ok = complex_ok
     return prim
 
 
@@ -37,7 +40,8 @@ def _zero_vjp(g, ans, x):
     return g * 0.0
 
 
-def binary(name: str, forward: Callable, dx: Callable | None, dy: Callable | None, rule: str = "") -> Primitive:
+def binary(name: str, forward: Callable, dx: Callable | None, dy: Callable | None, rule: str = "",
+           complex_ok: bool = False) -> Primitive:
     """A broadcasting binary primitive from its partial derivatives: ∂x = Σ_broadcast g ⊙ dx(x, y, ans).
     ``None``: the partial derivative is 0 everywhere it exists."""
     def vjp_x(g, ans, x, y):
@@ -48,6 +52,7 @@ def binary(name: str, forward: Callable, dx: Callable | None, dy: Callable | Non
 
     prim = Primitive(name, forward, (vjp_x, vjp_y))
     prim.rule = rule
+    prim.complex_ok = complex_ok
     return prim
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from ..tensor import Primitive, Tensor, _data
 from ._define import binary
 from .elementwise import floor, log_, trunc
-from .shape import unbroadcast, where
+from .shape import astype, unbroadcast, where
 
 add = Primitive("add", np.add).defvjp(
     lambda g, ans, x, y: unbroadcast(g, x),
@@ -27,6 +27,7 @@ div = Primitive("div", np.true_divide).defvjp(           # d(x/y) = dx/y - ans d
     lambda g, ans, x, y: unbroadcast(g / y, x),
     lambda g, ans, x, y: unbroadcast(-g * ans / y, y))
 neg = Primitive("neg", np.negative).defvjp(lambda g, ans, x: -g)
+add.complex_ok = sub.complex_ok = mul.complex_ok = div.complex_ok = neg.complex_ok = True  # holomorphic
 
 
 def _power_vjp_x(g, ans, x, y):
@@ -47,12 +48,15 @@ def _zero_to_one(x):
 
 def _power_vjp_y(g, ans, x, y):
     """g·x^y·log x, with log 0 taken as 0 (x^y → 0 there for y > 0); NaN at x < 0, where x^y has no real
-    derivative in y (as HIPS autograd and PyTorch)."""
+    derivative in y (as HIPS autograd and PyTorch); a complex power of a real x < 0 takes log x = log|x| + iπ."""
+    if np.iscomplexobj(_data(ans)) and not np.iscomplexobj(_data(x)):
+        x = astype(x, np.result_type(_data(x), np.complex64)) if isinstance(x, Tensor) else x + 0j
     return unbroadcast(g * ans * log_(_zero_to_one(x)), y)
 
 
 power = Primitive("pow", np.power).defvjp(_power_vjp_x, _power_vjp_y)
 power.rule = "∂x = 0 where y = 0; ∂y = x^y·log x: 0 at x = 0, NaN at real x < 0"
+power.complex_ok = True
 
 mod = binary("mod", np.mod, lambda x, y, ans: 1.0, lambda x, y, ans: -floor(x / y),
              rule="∂x = 1, ∂y = −floor(x/y) (jumps where x/y is an integer)")

@@ -28,34 +28,40 @@ LN2, LN10 = math.log(2.0), math.log(10.0)
 
 # --------------------------------------------------------------------------- exponentials and logarithms
 
-exp = unary("exp", np.exp, lambda x, ans: ans)
-exp2 = unary("exp2", np.exp2, lambda x, ans: ans * LN2)
-expm1 = unary("expm1", np.expm1, lambda x, ans: exp(x))  # (ans + 1 is 0 at x = −40, where it is 4e-18)
-log_ = unary("log", np.log, lambda x, ans: 1.0 / x)  # autonp.log (nn.py) adds the log(softmax) rewrite
-log2 = unary("log2", np.log2, lambda x, ans: 1.0 / (x * LN2))
-log10 = unary("log10", np.log10, lambda x, ans: 1.0 / (x * LN10))
-log1p = unary("log1p", np.log1p, lambda x, ans: 1.0 / (x + 1.0))
-sqrt = unary("sqrt", np.sqrt, lambda x, ans: 0.5 / ans, rule="∂ = ∞ at 0")
+exp = unary("exp", np.exp, lambda x, ans: ans, complex_ok=True)
+exp2 = unary("exp2", np.exp2, lambda x, ans: ans * LN2, complex_ok=True)
+expm1 = unary("expm1", np.expm1, lambda x, ans: exp(x), complex_ok=True)  # (ans + 1 is 0 at x = −40, where it is 4e-18)
+log_ = unary("log", np.log, lambda x, ans: 1.0 / x, complex_ok=True)  # autonp.log (nn.py) adds the log(softmax) rewrite
+log2 = unary("log2", np.log2, lambda x, ans: 1.0 / (x * LN2), complex_ok=True)
+log10 = unary("log10", np.log10, lambda x, ans: 1.0 / (x * LN10), complex_ok=True)
+log1p = unary("log1p", np.log1p, lambda x, ans: 1.0 / (x + 1.0), complex_ok=True)
+sqrt = unary("sqrt", np.sqrt, lambda x, ans: 0.5 / ans, rule="∂ = ∞ at 0", complex_ok=True)
 cbrt = unary("cbrt", np.cbrt, lambda x, ans: 1.0 / (3.0 * ans * ans), rule="∂ = ∞ at 0")
-square = unary("square", np.square, lambda x, ans: 2.0 * x)
-reciprocal = unary("reciprocal", np.reciprocal, lambda x, ans: -(ans * ans))
+square = unary("square", np.square, lambda x, ans: 2.0 * x, complex_ok=True)
+reciprocal = unary("reciprocal", np.reciprocal, lambda x, ans: -(ans * ans), complex_ok=True)
 
 # --------------------------------------------------------------------------- trigonometric and hyperbolic
 
-sin = unary("sin", np.sin, lambda x, ans: cos(x))
-cos = unary("cos", np.cos, lambda x, ans: -sin(x))
-tan = unary("tan", np.tan, lambda x, ans: 1.0 + ans * ans)
+sin = unary("sin", np.sin, lambda x, ans: cos(x), complex_ok=True)
+cos = unary("cos", np.cos, lambda x, ans: -sin(x), complex_ok=True)
+tan = unary("tan", np.tan, lambda x, ans: 1.0 + ans * ans, complex_ok=True)
 # 1 − x², x² − 1 and x² + 1 as (1 − x)(1 + x), √(x − 1)·√(x + 1) and hypot(x, 1): no cancellation near |x| = 1
 # (1 − x·x lost 10 of 16 digits at x = 1 − 1e-9), no overflow of x² for large x (arcsinh's was 0 past 1e154)
-arcsin = unary("arcsin", np.arcsin, lambda x, ans: 1.0 / sqrt((1.0 - x) * (1.0 + x)))
-arccos = unary("arccos", np.arccos, lambda x, ans: -1.0 / sqrt((1.0 - x) * (1.0 + x)))
-arctan = unary("arctan", np.arctan, lambda x, ans: 1.0 / (1.0 + x * x))
-sinh = unary("sinh", np.sinh, lambda x, ans: cosh(x))
-cosh = unary("cosh", np.cosh, lambda x, ans: sinh(x))
-tanh = unary("tanh", np.tanh, lambda x, ans: 1.0 - ans * ans)
-arcsinh = unary("arcsinh", np.arcsinh, lambda x, ans: 1.0 / hypot(x, 1.0))
-arccosh = unary("arccosh", np.arccosh, lambda x, ans: 1.0 / (sqrt(x - 1.0) * sqrt(x + 1.0)))
-arctanh = unary("arctanh", np.arctanh, lambda x, ans: 1.0 / ((1.0 - x) * (1.0 + x)))
+arcsin = unary("arcsin", np.arcsin, lambda x, ans: 1.0 / sqrt((1.0 - x) * (1.0 + x)), complex_ok=True)
+arccos = unary("arccos", np.arccos, lambda x, ans: -1.0 / sqrt((1.0 - x) * (1.0 + x)), complex_ok=True)
+arctan = unary("arctan", np.arctan, lambda x, ans: 1.0 / (1.0 + x * x), complex_ok=True)
+def _hypot_1(x):
+    """√(x² + 1): hypot(x, 1) for real x (no overflow of x²), the principal root for complex x."""
+    return sqrt(x * x + 1.0) if _data(x).dtype.kind == "c" else hypot(x, 1.0)
+
+
+sinh = unary("sinh", np.sinh, lambda x, ans: cosh(x), complex_ok=True)
+cosh = unary("cosh", np.cosh, lambda x, ans: sinh(x), complex_ok=True)
+tanh = unary("tanh", np.tanh, lambda x, ans: 1.0 - ans * ans, complex_ok=True)
+arcsinh = unary("arcsinh", np.arcsinh, lambda x, ans: 1.0 / _hypot_1(x), complex_ok=True)
+arccosh = unary("arccosh", np.arccosh, lambda x, ans: 1.0 / (sqrt(x - 1.0) * sqrt(x + 1.0)),
+                complex_ok=True)
+arctanh = unary("arctanh", np.arctanh, lambda x, ans: 1.0 / ((1.0 - x) * (1.0 + x)), complex_ok=True)
 deg2rad = unary("deg2rad", np.deg2rad, _const(math.pi / 180))
 rad2deg = unary("rad2deg", np.rad2deg, _const(180 / math.pi))
 
@@ -74,12 +80,68 @@ sinc = unary("sinc", np.sinc, _sinc_derivative)
 
 # --------------------------------------------------------------------------- signs and rounding
 
-abs = unary("abs", np.abs, lambda x, ans: _sign(x), rule="subgradient 0 at 0")  # noqa: A001
+def _abs_derivative(x, ans):
+    """sign(x); of complex z (|z| is not holomorphic; HIPS's convention) conj(z)/|z|. 0 at 0."""
+    return _safe_ratio(conj(x), ans) if _data(x).dtype.kind == "c" else _sign(x)
+
+
+abs = unary("abs", np.abs, _abs_derivative, rule="subgradient 0 at 0", complex_ok=True)  # noqa: A001
 fabs = unary("fabs", np.fabs, lambda x, ans: _sign(x), rule="subgradient 0 at 0")
-positive = unary("positive", np.positive, _const(1.0))
+positive = unary("positive", np.positive, _const(1.0), complex_ok=True)
 sign = unary("sign", np.sign, None)
-angle = Primitive("angle", lambda z, deg=False: np.angle(z, deg)).defvjp(lambda g, ans, z, deg=False: g * 0.0)
-angle.rule = "of a real number: 0 or π, gradient 0"
+
+
+def _angle_vjp(g, ans, z, deg=False):
+    """Of complex z = x + iy, arg z = atan2(y, x): ∂x − i·∂y = −i·conj(z)/|z|² (0 at 0); of a real number
+    (0 or π) 0."""
+    if _data(z).dtype.kind != "c":
+        return g * 0.0
+    r2 = real(z * conj(z))
+    zero = _data(r2) == 0
+    d = where(zero, 0.0, -1j * conj(z) / where(zero, 1.0, r2))
+    return g * (d * (180 / math.pi) if deg else d)
+
+
+angle = Primitive("angle", lambda z, deg=False: np.angle(z, deg)).defvjp(_angle_vjp)
+angle.rule = "of a real number: 0 or π, gradient 0; of complex z: 0 at 0"
+angle.complex_ok = True
+
+# --------------------------------------------------------------------------- complex parts (HIPS's convention)
+# real(z) = x passes g back as it is; imag(z) = y passes −i·g (∂u/∂x − i·∂u/∂y with u = g·y); conj(z) = x − iy
+# passes conj(g). Of real values: x itself, 0·x and x, as NumPy's.
+
+real_ = Primitive("real", np.real).defvjp(lambda g, ans, z: g * 1.0)
+imag_ = Primitive("imag", np.imag).defvjp(lambda g, ans, z: g * -1j)
+conj_ = Primitive("conj", np.conjugate)
+conj_.defvjp(lambda g, ans, z: conj_(g))
+real_if_close_ = Primitive("real_if_close", lambda z, tol=100: np.real_if_close(z, tol)).defvjp(
+    lambda g, ans, z, tol=100: g * 1.0)
+for _p in (real_, imag_, conj_, real_if_close_):
+    _p.complex_ok = True
+
+
+def _is_complex(x) -> bool:
+    return np.iscomplexobj(_data(x))
+
+
+def real(x):
+    """``np.real``: Re z; a real x itself."""
+    return real_(x) if _is_complex(x) else x
+
+
+def imag(x):
+    """``np.imag``: Im z; of a real x, 0·x."""
+    return imag_(x) if _is_complex(x) else 0.0 * x
+
+
+def conj(x):
+    """``np.conj``: x − iy; a real x itself (``positive``)."""
+    return conj_(x) if _is_complex(x) else positive(x)
+
+
+def real_if_close(x, tol=100):
+    """``np.real_if_close``: Re z when every imaginary part is within ``tol`` machine epsilons of 0."""
+    return real_if_close_(x, tol) if _is_complex(x) else x
 floor = unary("floor", np.floor, None)
 ceil = unary("ceil", np.ceil, None)
 rint = unary("rint", np.rint, None)

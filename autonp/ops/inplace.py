@@ -34,6 +34,7 @@ def _twin(prim: Primitive) -> Primitive:
     if twin is None:
         twin = Primitive(prim.name, prim.forward, prim.vjps, prim.forward_saving)
         twin.in_place = True
+        twin.complex_ok = prim.complex_ok
         twin.rule = getattr(prim, "rule", "")
         _TWINS[prim] = twin
     return twin

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..tensor import Primitive, _data
 from ._kernels import oriented_matmul
-from .elementwise import abs
+from .elementwise import abs, conj
 from .reductions import expand, max, min, sum
 from .shape import (
     _axes,
@@ -72,6 +72,7 @@ def _matmul_vjp_y(g, ans, x, y):
 
 
 matmul = Primitive("matmul", oriented_matmul).defvjp(_matmul_vjp_x, _matmul_vjp_y)
+matmul.complex_ok = True  # bilinear: transposes, no conjugates (HIPS's convention)
 
 
 def _linear(x, w, b):
@@ -187,6 +188,7 @@ def _einsum_vjp(i, g, ans, spec, *operands, optimize=False):
 
 einsum_prim = Primitive("einsum", _einsum).defvjp_argnum(_einsum_vjp)
 einsum_prim.rule = "a letter repeated in one operand is a product with the identity"
+einsum_prim.complex_ok = True
 
 
 def _interleaved(*args):
@@ -276,7 +278,8 @@ def dot(a, b, out=None):
 
 
 def vdot(a, b):
-    return sum(ravel(a) * ravel(b))
+    """``np.vdot``: Σ conj(a)·b over the flattened arrays."""
+    return sum(ravel(conj(a)) * ravel(b))
 
 
 def inner(a, b):
@@ -334,11 +337,13 @@ def _cofactor(x):
     """The cofactor matrix (∂det/∂x) of every matrix in ``x``, singular ones included, from the SVD
     x = U S Vᵀ: cof x = det(U)·det(V)·U·diag(∏_{j≠i} s_j)·Vᵀ (no inverse is taken)."""
     u, s, vh = np.linalg.svd(x)
+    sign = np.linalg.det(u) * np.linalg.det(vh)
+    if np.iscomplexobj(x):  # x⁻ᵀ = conj(U)·S⁻¹·conj(Vh) for unitary U, Vh
+        u, vh = u.conj(), vh.conj()
     n = s.shape[-1]
     left = np.concatenate([np.ones(s.shape[:-1] + (1,)), np.cumprod(s, axis=-1)[..., :-1]], axis=-1)
     right = np.concatenate([np.cumprod(s[..., ::-1], axis=-1)[..., :-1][..., ::-1], np.ones(s.shape[:-1] + (1,))],
                            axis=-1) if n else left
-    sign = np.linalg.det(u) * np.linalg.det(vh)
     return (u * (left * right)[..., None, :]) @ vh * sign[..., None, None]
 
 
@@ -352,6 +357,7 @@ def _det_vjp(g, ans, x):
 
 det = Primitive("det", np.linalg.det).defvjp(_det_vjp)
 det.rule = "∂ = cofactor matrix (det·x⁻ᵀ where invertible; singular x too, first order)"
+inv.complex_ok = det.complex_ok = True  # holomorphic
 
 
 def _logabsdet(x):
@@ -396,6 +402,7 @@ def _solve_vjp_b(g, ans, a, b):
 
 
 solve = Primitive("solve", _solve).defvjp(_solve_vjp_a, _solve_vjp_b)
+solve.complex_ok = True
 
 
 def _pinv_vjp(g, ans, a, rcond=None, hermitian=False, **kwargs):
@@ -576,17 +583,20 @@ svd.primitive = _svd.prim
 
 
 def _norm2(x, axis=None, keepdims=False):
-    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+    sq = (x * x.conj()).real if np.iscomplexobj(x) else x * x
+    return np.sqrt(np.sum(sq, axis=axis, keepdims=keepdims))
 
 
 def _norm2_vjp(g, ans, x, axis=None, keepdims=False):
+    """x/‖x‖ (of complex x: conj(x)/‖x‖, HIPS's convention), 0 at 0."""
     a = expand(ans, x, axis, keepdims)
     zero = _data(a) == 0
-    return expand(g, x, axis, keepdims) * where(zero, 0.0, x / where(zero, 1.0, a))
+    return expand(g, x, axis, keepdims) * where(zero, 0.0, conj(x) / where(zero, 1.0, a))
 
 
 norm2 = Primitive("norm2", _norm2).defvjp(_norm2_vjp)
 norm2.rule = "gradient 0 at 0"
+norm2.complex_ok = True
 
 
 def _max_from_zero(v, axis, keepdims=False):

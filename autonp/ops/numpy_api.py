@@ -7,10 +7,10 @@ array with the gradient silently gone. Functions whose results carry no gradient
 comparisons, ``isnan``, ``shape``) return plain results; so does everything when nothing
 requires grad.
 
-Complex values are constants (no op records them): a NumPy call or a method on a Tensor that holds them,
-with nothing to record, is NumPy's own, its arrays returned as constant Tensors. autonp's ops are written
-for real values (``var`` as a mean of (x − μ)², ``eigvalsh`` in the input's dtype): on complex ones they
-gave wrong numbers.
+Complex values: a NumPy call or a method on a Tensor that holds them, with nothing to record, is NumPy's own,
+its arrays returned as constant Tensors. Recorded, they go through the ops whose VJPs hold for complex values
+(``Primitive.complex_ok``, HIPS autograd's convention; ``var`` reads |x − μ|², ``vdot`` conj(a)); the others
+refuse them.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ UFUNCS: dict[np.ufunc, Callable] = {
     np.add: ar.add, np.subtract: ar.sub, np.multiply: ar.mul, np.true_divide: ar.div, np.negative: ar.neg,
     np.power: ar.power, np.float_power: ar.float_power, np.mod: ar.mod, np.fmod: ar.fmod,
     np.floor_divide: ar.floor_divide, np.matmul: la.matmul,
-    np.positive: ew.positive, np.conjugate: ew.positive,  # real values (complex ones: NumPy's)
+    np.positive: ew.positive, np.conjugate: ew.conj,
     np.exp: ew.exp, np.exp2: ew.exp2, np.expm1: ew.expm1, np.log: nn.log, np.log2: ew.log2,
     np.log10: ew.log10, np.log1p: ew.log1p, np.sqrt: ew.sqrt, np.cbrt: ew.cbrt, np.square: ew.square,
     np.reciprocal: ew.reciprocal, np.absolute: ew.abs, np.fabs: ew.fabs,
@@ -240,16 +240,6 @@ def round_(x, decimals=0, out=None):
     return ew.round(x, decimals)
 
 
-def real(x):
-    """x itself (of complex values, a constant: NumPy's real part)."""
-    return x
-
-
-def imag(x):
-    """0·x (of complex values, a constant: NumPy's imaginary part)."""
-    return 0.0 * x
-
-
 def _eigvalsh(x, UPLO="L"):
     return la.eigh(x, UPLO)[0]
 
@@ -284,14 +274,14 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.take_along_axis: sh.take_along_axis, np.diag: sh.diag, np.diagonal: sh.diagonal, np.tril: sh.tril,
     np.triu: sh.triu, np.where: where, np.select: sh.select, np.copy: _copy,
     np.clip: ew.clip, np.sinc: ew.sinc, np.round: round_, np.around: round_, np.nan_to_num: ew.nan_to_num,
-    np.real: real, np.imag: imag,
+    np.real: ew.real, np.imag: ew.imag,
     np.dot: la.dot, np.vdot: la.vdot, np.inner: la.inner, np.outer: la.outer, np.tensordot: la.tensordot,
     np.einsum: la.einsum, np.kron: la.kron, np.trace: la.trace,
     np.linalg.inv: la.inv, np.linalg.det: la.det, np.linalg.slogdet: la.slogdet, np.linalg.solve: la.solve,
     np.linalg.cholesky: la.cholesky, np.linalg.eigh: la.eigh, np.linalg.eigvalsh: _eigvalsh,
     np.linalg.svd: la.svd, np.linalg.norm: la.norm, np.linalg.multi_dot: la.multi_dot,
     np.linalg.matrix_power: la.matrix_power, np.linalg.pinv: la.pinv,
-    np.real_if_close: lambda a, tol=100: a, np.angle: lambda z, deg=False: ew.angle(z, deg),
+    np.real_if_close: ew.real_if_close, np.angle: lambda z, deg=False: ew.angle(z, deg),
 }
 UFUNCS[np.divmod] = ar.divmod_
 
@@ -388,7 +378,7 @@ _METHODS: dict[str, Any] = {
     "sum": sum_, "mean": mean, "max": max_, "min": min_, "prod": prod, "var": rd.var, "std": rd.std,
     "cumsum": cumsum, "cumprod": cumprod,
     "clip": ew.clip, "round": round_,
-    "conj": ew.positive, "conjugate": ew.positive,  # real values (complex ones: NumPy's own, through the wrapper)
+    "conj": ew.conj, "conjugate": ew.conj,
     "reshape": reshape, "transpose": transpose, "permute": transpose, "swapaxes": sh.swapaxes,
     "ravel": sh.ravel, "flatten": _t_flatten, "squeeze": sh.squeeze, "repeat": sh.repeat, "take": sh.take,
     "diagonal": sh.diagonal, "trace": la.trace, "dot": la.dot, "astype": sh.astype, "copy": sh.copy,

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..tensor import Primitive, _data
 from ._kernels import columnwise, fast_sum
+from .elementwise import conj, real
 from .shape import (
     _axes,
     _no_out,
@@ -83,6 +84,7 @@ def _extremum_vjp(g, ans, x, axis=None, keepdims=False):
 max = Primitive("max", _max).defvjp(_extremum_vjp)  # noqa: A001
 min = Primitive("min", _min).defvjp(_extremum_vjp)  # noqa: A001
 max.rule = min.rule = "ties share the gradient equally"
+max.complex_ok = min.complex_ok = True  # (NumPy orders complex numbers lexicographically)
 
 # --------------------------------------------------------------------------- scans
 
@@ -125,6 +127,7 @@ def _cumprod_vjp(g, ans, x, axis=None):
 
 cumprod = Primitive("cumprod", _cumprod).defvjp(_cumprod_vjp)
 cumprod.rule = "exact at zeros and infinities (a reverse scan there instead of a division)"
+sum.complex_ok = mean.complex_ok = cumsum.complex_ok = cumprod.complex_ok = True
 
 
 def _exclusive_cumprod(x, axis):
@@ -175,6 +178,7 @@ def _prod_many_axes(x, axes):
 
 prod = Primitive("prod", _prod).defvjp(_prod_vjp)
 prod.rule = "∂ = product of the other elements (exact at zeros)"
+prod.complex_ok = True
 
 
 def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **options):
@@ -185,7 +189,8 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **options):
         raise TypeError(f"var/std: {sorted(options)} are not supported by autonp")
     ddof = options.get("correction", ddof)
     d, n = x - mean(x, axis=axis, keepdims=True), _count(x, axis)
-    v = sum(d * d, axis=axis, keepdims=keepdims) / (n - ddof if n > ddof else 0)
+    d2 = real(d * conj(d)) if np.iscomplexobj(_data(x)) else d * d  # |x − μ|², as NumPy's var of complex x
+    v = sum(d2, axis=axis, keepdims=keepdims) / (n - ddof if n > ddof else 0)
     return v if dtype is None else v.astype(dtype)
 
 

@@ -222,6 +222,9 @@ getitem.vjp_add = _getitem_add
 
 
 def _setitem(x, index, v):
+    if np.iscomplexobj(v) and not np.iscomplexobj(x):
+        raise TypeError(f"assigning complex values into a real array ({x.dtype}) would drop their imaginary parts "
+                        f"(NumPy's ComplexWarning): make the array complex first (t.astype(complex))")
     out = np.copy(x)
     out[index] = v
     return out
@@ -258,6 +261,8 @@ setitem = Primitive("setitem", _setitem).defvjp(
     None,
     _setitem_vjp_v)
 setitem.in_place = True  # t[index] = v: ops that used the earlier t route their gradient to it
+for _p in (sum_to, broadcast_to, reshape, transpose, swapaxes, where, getitem, untake, setitem):
+    _p.complex_ok = True  # linear, dtype-blind: their VJPs hold for complex values as written
 setitem.rule = ("x[index] = v as a new array: x gets g outside index, v gets g[index] (summed where v broadcast; "
                 "an element a repeated index overwrote gets 0, as NumPy keeps the last write)")
 
@@ -669,20 +674,29 @@ def _astype(x, dtype):
     return as_array(x).astype(dtype)
 
 
-_cast = Primitive("astype", _astype).defvjp(lambda g, ans, x, dtype: astype(g, _data(x).dtype))
+def _cast_vjp(g, ans, x, dtype):
+    """The gradient cast back; a real x takes the real part of a complex one (HIPS's convention)."""
+    if np.iscomplexobj(_data(g)) and not np.iscomplexobj(_data(x)):
+        from .elementwise import real
+        g = real(g)
+    return astype(g, _data(x).dtype)
+
+
+_cast = Primitive("astype", _astype).defvjp(_cast_vjp)
+_cast.complex_ok = True
 _cast.rule = "between floating dtypes the gradient is cast back; to integers or bool: no gradient (a constant)"
 
 
 def astype(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
-    """``x.astype(dtype)``. Between floating dtypes differentiable (the gradient is cast back); an integer
-    or bool result carries no gradient (``requires_grad`` False, as in PyTorch: it is piecewise constant,
-    and can index arrays); a complex one is refused for a Tensor that requires grad."""
+    """``x.astype(dtype)``. Between floating and complex dtypes differentiable (the gradient is cast back, a real
+    x's as its real part); an integer or bool result carries no gradient (``requires_grad`` False, as in
+    PyTorch: it is piecewise constant, and can index arrays); complex to real is refused (use np.real)."""
     kind = np.dtype(dtype).kind
-    if kind == "f" or not isinstance(x, Tensor):
+    if kind == "f" and isinstance(x, Tensor) and x.dtype.kind == "c" and x.requires_grad and _mode.enabled:
+        raise TypeError(f"astype({np.dtype(dtype)}) of a complex Tensor{x.shape} ({x.dtype}) that requires grad "
+                        f"would drop the imaginary part (NumPy's ComplexWarning): take np.real(t) or np.abs(t)")
+    if kind in "fc" or not isinstance(x, Tensor):
         return _cast(x, dtype)
-    if kind == "c" and x.requires_grad and _mode.enabled:
-        raise TypeError(f"astype({np.dtype(dtype)}) of a Tensor{x.shape} that requires grad: autonp differentiates "
-                        f"real functions only; keep real and imaginary parts as separate real Tensors")
     return Tensor._make(as_array(x._arr).astype(dtype), None)
 
 
@@ -695,6 +709,8 @@ def _copy(x):
 
 
 copy = Primitive("copy", _copy).defvjp(lambda g, ans, x: g)
+for _p in (_concat, _stack_prim, roll_prim, pad_constant, copy):
+    _p.complex_ok = True
 
 # --------------------------------------------------------------------------- sliding windows (convolution, pooling)
 

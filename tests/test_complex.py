@@ -1,0 +1,226 @@
+"""Complex numbers, in HIPS autograd's convention: the gradient of a real f at z = x + iy is ∂f/∂x − i·∂f/∂y (of a
+holomorphic f, f′(z)); a real input gets the real part. Oracles: central differences along every real and imaginary
+coordinate (``conftest.complex_central_diff``), HIPS autograd where its rule is right, NumPy's values. Ops whose VJPs
+are written for real values only refuse complex values that require grad."""
+import numpy as np
+import pytest
+import scipy.special
+
+import autonp as anp
+import autonp.numpy as anpn
+from autonp.test_util import check_grads
+from conftest import central_diff, complex_central_diff
+
+hips = pytest.importorskip("autograd")
+import autograd.numpy as hnp  # noqa: E402
+
+RNG = np.random.default_rng(11)
+Z = RNG.normal(size=(2, 3)) + 1j * RNG.normal(size=(2, 3))
+M = RNG.normal(size=(3, 3)) + 1j * RNG.normal(size=(3, 3)) + 2 * np.eye(3)
+X = RNG.normal(size=(2, 3))
+W = RNG.normal(size=(2, 3)) + 1j * RNG.normal(size=(2, 3))
+
+
+def _weighted(y):
+    """A real loss that reads real and imaginary parts of y with different weights."""
+    w = np.cos(np.arange(np.size(y))).reshape(np.shape(y)) + 1j * np.sin(0.7 * np.arange(np.size(y))).reshape(
+        np.shape(y))
+    return y, w
+
+
+def elementwise(name):
+    def program(np_, z):
+        y = getattr(np_, name)(z)
+        _, w = _weighted(np.empty(np.shape(z)))
+        return np_.real(np_.sum(y * w)) + 0.1 * np_.sum(np_.abs(y) ** 2)
+    return program
+
+
+HOLOMORPHIC = ["exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "square", "reciprocal", "sin", "cos",
+               "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "negative",
+               "positive", "conj"]
+
+PROGRAMS = {
+    **{name: (elementwise(name), Z) for name in HOLOMORPHIC},
+    "abs": (lambda np_, z: np_.sum(np_.abs(z) * np.arange(6).reshape(2, 3)), Z),
+    "abs squared": (lambda np_, z: np_.sum(np_.abs(z) ** 2), Z),
+    "angle": (lambda np_, z: np_.sum(np_.angle(z) * np.arange(6).reshape(2, 3)), Z),
+    "angle in degrees": (lambda np_, z: np_.sum(np_.angle(z, deg=True)), Z),
+    "real and imag": (lambda np_, z: np_.sum(np_.real(z) ** 2 * 3.0 + np_.imag(z) ** 3), Z),
+    "real_if_close": (lambda np_, z: np_.sum(np_.real_if_close(np_.real(z) * (1 + 0j)) ** 2), Z),
+    "conjugate times z": (lambda np_, z: np_.real(np_.sum(np_.conjugate(z) * z * (1 + 2j))), Z),
+    "power with real exponent": (lambda np_, z: np_.real(np_.sum(z ** 2.5 * W)), Z),
+    "power z**z": (lambda np_, z: np_.imag(np_.sum(z ** z)), Z),
+    "power of a number": (lambda np_, z: np_.real(np_.sum(2.0 ** z * W)), Z),
+    "division": (lambda np_, z: np_.imag(np_.sum(1 / z + z / (z + 2.0) - z * W)), Z),
+    "sum mean prod": (lambda np_, z: np_.abs(np_.sum(z, axis=0)).sum() + np_.abs(np_.mean(z)) + np_.real(np_.prod(z)),
+                      Z),
+    "cumsum and cumprod": (lambda np_, z: np_.real(np_.sum(np_.cumsum(z, axis=1) * W + np_.cumprod(z, axis=1))), Z),
+    "max and min": (lambda np_, z: np_.imag(np_.max(z) + 2.0 * np_.min(z, axis=0).sum()), Z),
+    "var and std": (lambda np_, z: np_.var(z) + np_.std(z, axis=1).sum() + np_.var(z, axis=0, ddof=1).sum(), Z),
+    "matmul and dot": (lambda np_, z: np_.real(np_.sum((z @ z.T) * (1 - 1j)) + np_.dot(z[0], z[1])), Z),
+    "einsum and tensordot": (lambda np_, z: np_.abs(np_.einsum("ij,kj->", z, z)) + np_.real(np_.tensordot(z, W, 2)), Z),
+    "inner outer kron": (lambda np_, z: np_.real(np_.inner(z[0], z[1]) + np_.sum(np_.outer(z[0], W[1]))
+                                                  + np_.sum(np_.kron(z[0], z[1]) ** 2)), Z),
+    "vdot": (lambda np_, z: np_.real(np_.vdot(z, W)) + np_.imag(np_.vdot(W, z)), Z),
+    "trace": (lambda np_, m: np_.real(np_.trace(m @ m)), M),
+    "inv": (lambda np_, m: np_.real(np_.sum(np_.linalg.inv(m) * (1 + 1j))), M),
+    "det": (lambda np_, m: np_.abs(np_.linalg.det(m)), M),
+    "solve": (lambda np_, m: np_.imag(np_.sum(np_.linalg.solve(m, np.arange(3.0) + 1j))), M),
+    "matrix_power": (lambda np_, m: np_.real(np_.sum(np_.linalg.matrix_power(m, 3))), M),
+    "norm": (lambda np_, z: np_.linalg.norm(z) + np_.linalg.norm(z, axis=0).sum(), Z),
+    "norm 1, inf and 3": (lambda np_, z: np_.linalg.norm(z[0], 1) + np_.linalg.norm(z[1], np.inf)
+                          + np_.linalg.norm(z[0], 3), Z),
+    "indexing with repeats": (lambda np_, z: np_.real(np_.sum(z[[0, 0, 1], [2, 2, 0]] ** 2)), Z),
+    "concatenate stack reshape": (lambda np_, z: np_.real(np_.sum(np_.concatenate([z, np_.stack([z[0], z[1]])]) ** 3)
+                                                          + np_.sum(np_.reshape(z, (3, 2)).T * W)), Z),
+    "roll pad where": (lambda np_, z: np_.real(np_.sum(np_.roll(z, 1, axis=1) * W) + np_.sum(np_.pad(z, 1) ** 2)
+                                               + np_.sum(np_.where(np.real(Z) > 0, z, z * z))), Z),
+    "real input, complex inside": (lambda np_, x: np_.sum(np_.abs(x * (1 + 2j) + np_.exp(1j * x)) ** 3), X),
+    "real input, complex power of a negative base": (lambda np_, x: np_.real(np_.sum((-2.0) ** (x * 1j))), X),
+}
+HIPS_DIFFERS = {
+    "arccosh": "HIPS's 1/√(z² − 1) is the other branch's derivative where Re z < 0",
+    "real input, complex power of a negative base": "HIPS takes log x of the real x < 0: NaN",
+    "norm 1, inf and 3": "HIPS refuses the gradient of norm for ord 1",
+    "max and min": "HIPS ranks complex numbers by their real parts only",
+    "positive": "HIPS has no VJP for positive",
+    "angle in degrees": "HIPS's angle VJP takes no deg",
+    **{name: "HIPS has no VJP for it" for name in ("cumsum and cumprod", "matrix_power", "vdot", "roll pad where")},
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_gradient_equals_central_differences_and_hips(name):
+    program, z = PROGRAMS[name]
+    got = np.asarray(anp.grad(lambda v: program(anpn, v))(z))
+    oracle = complex_central_diff(lambda v: program(np, v), z) if np.iscomplexobj(z) else \
+        central_diff(lambda v: program(np, v), z)
+    assert got.dtype == z.dtype
+    np.testing.assert_allclose(got, oracle, rtol=1e-6, atol=1e-6)
+    if name not in HIPS_DIFFERS:
+        np.testing.assert_allclose(got, hips.grad(lambda v: program(hnp, v))(z), rtol=1e-10, atol=1e-12)
+
+
+def test_where_hips_differs_autonp_is_the_central_differences():
+    """The programs HIPS gets wrong or refuses: the differences are HIPS's (checked, so the list stays true)."""
+    for name in ["arccosh", "real input, complex power of a negative base"]:
+        program, z = PROGRAMS[name]
+        with np.errstate(all="ignore"):
+            theirs = hips.grad(lambda v: program(hnp, v))(z)
+        oracle = complex_central_diff(lambda v: program(np, v), z) if np.iscomplexobj(z) else \
+            central_diff(lambda v: program(np, v), z)
+        assert not np.allclose(theirs, oracle, rtol=1e-6, atol=1e-6), name
+
+
+@pytest.mark.parametrize("name", ["exp", "power z**z", "matmul and dot", "var and std", "abs", "angle", "vdot",
+                                  "inv", "real input, complex inside"])
+def test_second_order_by_check_grads(name):
+    """autonp.test_util.check_grads to order 2, both modes: complex directions, HIPS's adjoint."""
+    program, z = PROGRAMS[name]
+    np.random.seed(3)
+    check_grads(lambda v: program(anpn, v), modes=["fwd", "rev"], order=2)(z)
+
+
+def test_check_grads_fails_on_a_wrong_complex_vjp():
+    """A conj whose VJP forgets to conjugate: right for real values, wrong for complex ones; check_grads says so."""
+    wrong = anp.primitive(np.conjugate)
+    wrong.defvjp(lambda g, ans, z: g)
+    wrong.complex_ok = True
+    np.random.seed(0)
+    check_grads(lambda v: wrong(v) * 2.0, modes=["rev"], order=1)(X)
+    with pytest.raises(AssertionError, match="VJP"):
+        check_grads(lambda v: wrong(v) * 2.0, modes=["rev"], order=1)(Z)
+
+
+def test_holomorphic_grad_is_the_complex_derivative():
+    z = Z[0]
+    np.testing.assert_allclose(np.asarray(anp.elementwise_grad(lambda v: np.real(np.exp(v)))(z)), np.exp(z),
+                               rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(anp.holomorphic_grad(lambda v: v ** 3 + 2 * v)(z[1])), 3 * z[1] ** 2 + 2,
+                               rtol=1e-14)
+
+
+def test_values_of_composed_functions_are_numpys():
+    """var, std, norm and vdot are built from other ops: on complex values that require grad they read |x|² and
+    conj(a), as NumPy's do (Σ(x − μ)² and Σa·b would be complex and wrong)."""
+    t = anp.Tensor(Z, requires_grad=True)
+    for got, want in [(np.var(t), np.var(Z)), (np.std(t, axis=0), np.std(Z, axis=0)),
+                      (np.linalg.norm(t), np.linalg.norm(Z)), (np.linalg.norm(t, axis=1), np.linalg.norm(Z, axis=1)),
+                      (np.vdot(t, W), np.vdot(Z, W)), (t.conj(), Z.conj()), (np.abs(t), np.abs(Z))]:
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-14)
+
+
+@pytest.mark.parametrize("program", [
+    lambda z: np.maximum(z, 0.5),
+    lambda z: np.sign(z),
+    lambda z: np.sinc(z),
+    lambda z: np.linalg.cholesky(z[:, :2] @ z[:, :2].conj().T),
+    lambda z: np.linalg.slogdet(z[:, :2]),
+    lambda z: anp.ops.relu(z),
+    lambda z: scipy.special.gammaln(z),
+    lambda z: np.cbrt(z),
+])
+def test_ops_written_for_real_values_refuse_complex_ones(program):
+    """Not a NumPy error from inside, not a silent real-only VJP: the op names itself, the dtypes and the line."""
+    with pytest.raises((TypeError, ValueError), match=r"(?s)complex.*test_complex\.py|complex"):
+        program(anp.Tensor(Z, requires_grad=True))
+
+
+def test_a_complex_result_is_not_a_loss():
+    z = anp.Tensor(Z, requires_grad=True)
+    with pytest.raises(TypeError, match="complex value"):
+        anp.grad(lambda v: np.sum(v * v))(Z)
+    with pytest.raises(TypeError, match="complex tensor"):
+        np.sum(z * z).backward()
+    np.sum(z * z).backward(grad=np.array(1.0 + 0j))  # an explicit cotangent: HIPS's VJP, 2z
+    np.testing.assert_allclose(z.grad.numpy(), 2 * Z, rtol=1e-15)
+
+
+def test_casts_and_assignments_that_would_drop_imaginary_parts_are_refused():
+    z = anp.Tensor(Z, requires_grad=True)
+    with pytest.raises(TypeError, match="imaginary part"):
+        z.astype(np.float64)
+    x = anp.Tensor(X, requires_grad=True)
+    with pytest.raises(TypeError, match="imaginary parts"):
+        y = x * 1.0
+        y[0] = z[0]
+    # real → complex is differentiable: the real input gets the real part
+    g = anp.grad(lambda v: np.sum(np.abs(v.astype(np.complex128) * (1 + 1j)) ** 2))(X)
+    np.testing.assert_allclose(np.asarray(g), 4 * X, rtol=1e-14)
+
+
+def test_optimizers_refuse_complex_parameters():
+    """A step along HIPS's gradient ∂x − i·∂y would climb in y."""
+    p = anp.Tensor(Z.copy(), requires_grad=True)
+    for make in (lambda: anp.optim.SGD([p], lr=0.1), lambda: anp.optim.Adam([p])):
+        with pytest.raises(TypeError, match="complex"):
+            make()
+    from autonp.misc.optimizers import adam, sgd
+    for opt in (sgd, adam):
+        with pytest.raises(TypeError, match="complex"):
+            opt(lambda v, i: v, Z.copy(), num_iters=1)
+
+
+def test_compiled_complex_training_replays_eagerly_exact():
+    """anp.compile of a backward through complex ops: each replay equal to eager, values changed between calls."""
+    z = anp.Tensor(Z.copy(), requires_grad=True)
+    w = RNG.normal(size=(3, 3)) + 1j * RNG.normal(size=(3, 3))
+
+    def step():
+        y = np.cumsum(np.exp(0.1 * z @ w), axis=0)
+        loss = np.sum(np.abs(y) ** 2) + np.real(np.sum(np.conj(z) * z * 1j)) + np.var(z)
+        loss.backward()
+        g = z.grad
+        z.grad = None
+        return loss, g
+
+    compiled = anp.compile(step)
+    for k in range(3):
+        z._arr[...] = Z * (1 + 0.1 * k)
+        want_loss, want_grad = step()
+        got_loss, got_grad = compiled()
+        assert got_loss.numpy() == want_loss.numpy()
+        np.testing.assert_array_equal(got_grad.numpy(), want_grad.numpy())
+    assert compiled.traces == 1
