@@ -113,6 +113,61 @@ def test_where_hips_differs_autonp_is_the_central_differences():
         assert not np.allclose(theirs, oracle, rtol=1e-6, atol=1e-6), name
 
 
+FFTS = [
+    *[(name, {"norm": norm}) for name in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn")
+      for norm in (None, "backward", "ortho", "forward")],
+    ("fft", {"n": 2}), ("fft", {"n": 5, "axis": 0}), ("ifft", {"n": 7}), ("fftn", {"s": (3, 2), "axes": (0, 1)}),
+    ("ifftn", {"s": (1, 5), "axes": (1, 0)}), ("fft2", {"s": (4, 4), "norm": "ortho"}),
+    ("fftshift", {}), ("ifftshift", {"axes": 0}), ("fftshift", {"axes": (1,)}),
+]
+REAL_FFTS = [
+    *[(name, {"norm": norm}) for name in ("rfft", "rfft2", "rfftn") for norm in (None, "ortho", "forward")],
+    ("rfft", {"n": 5}), ("rfft", {"n": 2}), ("rfft", {"axis": 0}), ("rfftn", {"axes": (1, 0)}),
+    ("rfft2", {"s": (3, 5)}), ("rfftn", {"s": (2, 3), "axes": (0, 1)}),  # an odd last length: HIPS refuses it
+]
+INVERSE_REAL_FFTS = [
+    *[(name, {"norm": norm}) for name in ("irfft", "irfft2", "irfftn") for norm in (None, "ortho", "forward")],
+    ("irfft", {"n": 5}), ("irfft", {"n": 9}), ("irfft", {"n": 3}), ("irfft", {"axis": 0}),
+    ("irfftn", {"axes": (1, 0)}), ("irfft2", {"s": (3, 7)}), ("irfftn", {"s": (4, 5), "axes": (0, 1)}),
+]
+
+
+def _fft_loss(np_, name, kwargs):
+    def loss(v):
+        y = getattr(np_.fft, name)(v, **kwargs)
+        _, w = _weighted(np.empty(np.shape(y)))
+        return np_.real(np_.sum(y * w)) + 0.1 * np_.sum(np_.abs(y) ** 2)
+    return loss
+
+
+@pytest.mark.parametrize("name, kwargs", FFTS + REAL_FFTS + INVERSE_REAL_FFTS)
+def test_fft_gradients_equal_central_differences(name, kwargs):
+    """Each transform of a (4, 6) array, every norm, lengths cut and padded, odd and even; real input for the rfft
+    family. Values are NumPy's."""
+    z = RNG.normal(size=(4, 6)) + (0 if name.startswith("rfft") else 1j * RNG.normal(size=(4, 6)))
+    t = anp.Tensor(z, requires_grad=True)
+    np.testing.assert_array_equal(getattr(np.fft, name)(t, **kwargs).numpy(), getattr(np.fft, name)(z, **kwargs))
+    got = np.asarray(anp.grad(_fft_loss(anpn, name, kwargs))(z))
+    diff = central_diff if name.startswith("rfft") else complex_central_diff
+    np.testing.assert_allclose(got, diff(_fft_loss(np, name, kwargs), z), rtol=1e-6, atol=1e-6)
+
+
+def test_fft_of_a_real_signal_has_a_real_gradient():
+    """|fft(x)|² summed is n·Σx² (Parseval): its gradient is 2n·x, real."""
+    x = RNG.normal(size=8)
+    g = anp.grad(lambda v: np.sum(np.abs(np.fft.fft(v)) ** 2))(x)
+    assert np.asarray(g).dtype == np.float64
+    np.testing.assert_allclose(np.asarray(g), 16 * x, rtol=1e-13)
+
+
+def test_rfft_of_complex_input_and_out_are_refused():
+    z = anp.Tensor(Z, requires_grad=True)
+    with pytest.raises(TypeError, match="real input"):
+        np.fft.rfft(z)
+    with pytest.raises(TypeError, match="out="):
+        np.fft.fft(z, out=np.empty((2, 3), complex))
+
+
 @pytest.mark.parametrize("name", ["exp", "power z**z", "matmul and dot", "var and std", "abs", "angle", "vdot",
                                   "inv", "real input, complex inside"])
 def test_second_order_by_check_grads(name):
@@ -209,7 +264,7 @@ def test_compiled_complex_training_replays_eagerly_exact():
     w = RNG.normal(size=(3, 3)) + 1j * RNG.normal(size=(3, 3))
 
     def step():
-        y = np.cumsum(np.exp(0.1 * z @ w), axis=0)
+        y = np.fft.fft(np.exp(0.1 * z @ w), axis=0)
         loss = np.sum(np.abs(y) ** 2) + np.real(np.sum(np.conj(z) * z * 1j)) + np.var(z)
         loss.backward()
         g = z.grad

@@ -1,4 +1,4 @@
-"""``autonp.numpy.fft``: NumPy's ``fft``. The transforms are complex, and autonp differentiates real
-functions only, so on a Tensor that requires grad they refuse (naming the function) rather than drop the
-gradient."""
+"""``autonp.numpy.fft``: NumPy's ``fft``. On Tensors the transforms (fft, ifft, fft2, ifft2, fftn, ifftn, rfft,
+irfft, rfft2, irfft2, rfftn, irfftn, fftshift, ifftshift) are differentiated in HIPS autograd's complex convention
+(``autonp.ops.fft``); hfft and ihfft refuse a Tensor that requires grad."""
 from numpy.fft import *  # noqa: F403

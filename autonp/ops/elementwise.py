@@ -142,6 +142,9 @@ def conj(x):
 def real_if_close(x, tol=100):
     """``np.real_if_close``: Re z when every imaginary part is within ``tol`` machine epsilons of 0."""
     return real_if_close_(x, tol) if _is_complex(x) else x
+
+
+real.primitive, imag.primitive, conj.primitive, real_if_close.primitive = real_, imag_, conj_, real_if_close_
 floor = unary("floor", np.floor, None)
 ceil = unary("ceil", np.ceil, None)
 rint = unary("rint", np.rint, None)

@@ -22,7 +22,7 @@ import numpy as np
 from ..tensor import Tensor, _data, _mode
 from . import arithmetic as ar
 from . import elementwise as ew
-from . import inplace, nn
+from . import fft, inplace, nn
 from . import linalg as la
 from . import reductions as rd
 from . import shape as sh
@@ -283,6 +283,7 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.linalg.matrix_power: la.matrix_power, np.linalg.pinv: la.pinv,
     np.real_if_close: ew.real_if_close, np.angle: lambda z, deg=False: ew.angle(z, deg),
 }
+FUNCTIONS.update(fft.FUNCTIONS)
 UFUNCS[np.divmod] = ar.divmod_
 
 # functions whose results carry no gradient: they get the arrays and return plain results

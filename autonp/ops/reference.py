@@ -44,15 +44,16 @@ def _describe(impl) -> tuple[str, str, str]:
     """(autonp op, kind, rule)."""
     impl = getattr(impl, "primitive", impl)  # a NumPy-signature wrapper around one primitive
     if isinstance(impl, Primitive):
-        return f"`{impl.name}`", "primitive", getattr(impl, "rule", "") or ""
+        kind = "primitive, complex too" if impl.complex_ok else "primitive"
+        return f"`{impl.name}`", kind, getattr(impl, "rule", "") or ""
     doc = (inspect.getdoc(impl) or "").split("\n\n")[0].replace("\n", " ").replace("``", "`")
     return f"`{impl.__name__}`", "built from primitives", doc.replace("|", "\\|")
 
 
 def _rows(table: dict, suffix: str = "") -> list[str]:
     rows = []
-    numpy_only = {fn: impl for fn, impl in table.items() if getattr(np, getattr(fn, "__name__", ""), None) is fn
-                  or getattr(np.linalg, getattr(fn, "__name__", ""), None) is fn}
+    numpy_only = {fn: impl for fn, impl in table.items() if any(
+        getattr(module, getattr(fn, "__name__", ""), None) is fn for module in (np, np.linalg, np.fft))}
     for fn, impl in sorted(numpy_only.items(), key=lambda kv: _numpy_name(kv[0])):
         op, kind, rule = _describe(impl)
         rows.append(f"| `{_numpy_name(fn)}{suffix}` | {op} | {kind} | {_differentiable_in(impl)} | {rule} |")
@@ -95,6 +96,12 @@ def render() -> str:
         "and other implicit conversions of a Tensor that requires grad raise; `t.detach()`, `t.numpy()` and",
         "`t.item()` say explicitly that the values are wanted without the gradient. `out=` and `where=` are",
         "refused when a Tensor requires grad.",
+        "",
+        "**Complex values** are differentiated in HIPS autograd's convention: the gradient of a real f at",
+        "z = x + iy is ∂f/∂x − i·∂f/∂y (f′(z) where f is holomorphic), and a real input gets the real part of",
+        "what reaches it. The primitives marked *complex too* have VJPs that hold for complex values; a",
+        "function built from primitives does when its primitives do. Every other op refuses complex values",
+        "that require grad.",
         "",
         f"## Ufuncs ({len(ufunc_rows)})",
         "",

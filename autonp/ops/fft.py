@@ -1,0 +1,229 @@
+"""``np.fft`` on Tensors, in HIPS autograd's complex convention (see ``Primitive.complex_ok``).
+
+Every transform is linear, so its VJP is its transpose. The DFT matrix is symmetric (Fᵀ = F), so a complex
+transform's VJP is the same transform, with the same ``norm``, of g, cut or zero-padded back to the input's
+lengths (the transpose of zero-padding is cutting, and of cutting zero-padding). ``rfftn`` keeps the first
+n//2 + 1 outputs of a full ``fftn`` of a real x: its VJP is the full ``fftn`` of g zero-padded back to n
+(the real part reaches x). ``irfftn`` reads x as the half of a Hermitian spectrum: entry k stands for itself
+and its mirror n − k, so its VJP is ``ifftn`` of g (the same ``norm``) on the first n//2 + 1 entries, doubled
+except at 0 and n/2 (which have no mirror). Checked against central differences of NumPy's own transforms.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Primitive, _data
+from .shape import getitem, pad_constant, roll_prim
+
+_NORMS = (None, "backward", "ortho", "forward")
+
+
+def _axes_and_sizes(x, s, axes, name: str) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """NumPy's (s, axes) rules, made explicit: axes as non-negative ints, s as a tuple or None."""
+    nd = np.ndim(x)
+    if axes is None:
+        axes = tuple(range(nd - len(s), nd)) if s is not None else tuple(range(nd))
+    axes = tuple(int(a) % nd if nd else int(a) for a in axes)
+    if s is not None:
+        s = tuple(int(n) for n in s)
+        if len(s) != len(axes):
+            raise ValueError(f"np.fft.{name}: s {s} and axes {axes} have different lengths")
+    return axes, s
+
+
+def _fit(g, shape: tuple[int, ...], axes: tuple[int, ...]):
+    """g cut or zero-padded along ``axes`` to ``shape``'s lengths there (the transpose of the forward's fit)."""
+    cut = [slice(None)] * np.ndim(g)
+    widths = [(0, 0)] * np.ndim(g)
+    for a in axes:
+        n, m = np.shape(g)[a], shape[a]
+        if n > m:
+            cut[a] = slice(0, m)
+        elif n < m:
+            widths[a] = (0, m - n)
+    if any(c != slice(None) for c in cut):
+        g = getitem(g, tuple(cut))
+    if any(w != (0, 0) for w in widths):
+        g = pad_constant(g, tuple(widths))
+    return g
+
+
+def _c2c(x, s=None, axes=None, norm=None, inverse=False):
+    return (np.fft.ifftn if inverse else np.fft.fftn)(x, s=s, axes=axes, norm=norm)
+
+
+def _c2c_vjp(g, ans, x, s=None, axes=None, norm=None, inverse=False):
+    """The same transform of g (Fᵀ = F), fitted back to x's lengths."""
+    return _fit(c2c(g, None, axes, norm, inverse), np.shape(x), axes)
+
+
+c2c = Primitive("fftn", _c2c).defvjp(_c2c_vjp)
+c2c.rule = "linear: ∂ = the same transform of g (the DFT matrix is symmetric)"
+
+
+def _r2c(x, s=None, axes=None, norm=None):
+    return np.fft.rfftn(x, s=s, axes=axes, norm=norm)
+
+
+def _r2c_vjp(g, ans, x, s=None, axes=None, norm=None):
+    """The full fftn of g zero-padded along the last axis from n//2 + 1 back to n; Re reaches the real x."""
+    last = axes[-1]
+    n = s[-1] if s is not None else np.shape(x)[last]
+    widths = [(0, 0)] * np.ndim(g)
+    widths[last] = (0, n - np.shape(g)[last])
+    full = pad_constant(g, tuple(widths)) if widths[last][1] else g
+    sizes = tuple(np.shape(full)[a] for a in axes)
+    return _fit(c2c(full, sizes, axes, norm, False), np.shape(x), axes)
+
+
+r2c = Primitive("rfftn", _r2c).defvjp(_r2c_vjp)
+r2c.rule = "linear: ∂ = fftn of g zero-padded to the full length (of which x gets the real part)"
+
+
+def _c2r(x, s=None, axes=None, norm=None):
+    return np.fft.irfftn(x, s=s, axes=axes, norm=norm)
+
+
+def _c2r_vjp(g, ans, x, s=None, axes=None, norm=None):
+    """ifftn of g on the first n//2 + 1 entries of the last axis, doubled except at 0 and n/2."""
+    last = axes[-1]
+    n = np.shape(ans)[last]
+    m = n // 2 + 1
+    half = getitem(c2c(g, None, axes, norm, True), (slice(None),) * last + (slice(0, m),))
+    weight = np.full(m, 2.0)
+    weight[0] = 1.0
+    if n % 2 == 0:
+        weight[-1] = 1.0
+    weight = weight.reshape((m,) + (1,) * (np.ndim(g) - last - 1))
+    return _fit(half * weight, np.shape(x), axes)
+
+
+c2r = Primitive("irfftn", _c2r).defvjp(_c2r_vjp)
+c2r.rule = "linear: ∂ = ifftn of g on the kept half, doubled where an entry stands for its mirror too"
+
+for _p in (c2c, r2c, c2r):
+    _p.complex_ok = True
+
+
+def _refuse_real_part_only(x, name):
+    if np.iscomplexobj(_data(x)):
+        raise TypeError(f"np.fft.{name} takes real input; a complex x requires grad here, and NumPy would drop its "
+                        f"imaginary part (ComplexWarning): take np.real(x) first")
+
+
+def _norm(norm, name):
+    if norm not in _NORMS:
+        raise ValueError(f'np.fft.{name}: norm must be "backward", "ortho" or "forward", got {norm!r}')
+    return None if norm == "backward" else norm
+
+
+def _one(n, axis):
+    return (None if n is None else (n,)), (axis,)
+
+
+def fft(a, n=None, axis=-1, norm=None, out=None):
+    """``np.fft.fft``: the 1-D DFT along ``axis``."""
+    s, axes = _one(n, axis)
+    return fftn(a, s, axes, norm, out)
+
+
+def ifft(a, n=None, axis=-1, norm=None, out=None):
+    """``np.fft.ifft``: the inverse 1-D DFT along ``axis``."""
+    s, axes = _one(n, axis)
+    return ifftn(a, s, axes, norm, out)
+
+
+def fft2(a, s=None, axes=(-2, -1), norm=None, out=None):
+    """``np.fft.fft2``: the DFT over the last two axes."""
+    return fftn(a, s, axes, norm, out)
+
+
+def ifft2(a, s=None, axes=(-2, -1), norm=None, out=None):
+    """``np.fft.ifft2``: the inverse DFT over the last two axes."""
+    return ifftn(a, s, axes, norm, out)
+
+
+def _no_out(out, name):
+    if out is not None:
+        raise TypeError(f"np.fft.{name}: out= is not supported by autonp (it would write outside the tape)")
+
+
+def fftn(a, s=None, axes=None, norm=None, out=None):
+    """``np.fft.fftn``: the n-D DFT (x of any dtype; complex result)."""
+    _no_out(out, "fftn")
+    axes, s = _axes_and_sizes(a, s, axes, "fftn")
+    return c2c(a, s, axes, _norm(norm, "fftn"), False)
+
+
+def ifftn(a, s=None, axes=None, norm=None, out=None):
+    """``np.fft.ifftn``: the inverse n-D DFT."""
+    _no_out(out, "ifftn")
+    axes, s = _axes_and_sizes(a, s, axes, "ifftn")
+    return c2c(a, s, axes, _norm(norm, "ifftn"), True)
+
+
+def rfft(a, n=None, axis=-1, norm=None, out=None):
+    """``np.fft.rfft``: the DFT of real input, its first n//2 + 1 entries."""
+    s, axes = _one(n, axis)
+    return rfftn(a, s, axes, norm, out)
+
+
+def rfft2(a, s=None, axes=(-2, -1), norm=None, out=None):
+    """``np.fft.rfft2``."""
+    return rfftn(a, s, axes, norm, out)
+
+
+def rfftn(a, s=None, axes=None, norm=None, out=None):
+    """``np.fft.rfftn``: the n-D DFT of real input (the last axis halved)."""
+    _no_out(out, "rfftn")
+    _refuse_real_part_only(a, "rfftn")
+    axes, s = _axes_and_sizes(a, s, axes, "rfftn")
+    return r2c(a, s, axes, _norm(norm, "rfftn"))
+
+
+def irfft(a, n=None, axis=-1, norm=None, out=None):
+    """``np.fft.irfft``: the real signal of length n (2(m − 1) by default) whose rfft is ``a``."""
+    s, axes = _one(n, axis)
+    return irfftn(a, s, axes, norm, out)
+
+
+def irfft2(a, s=None, axes=(-2, -1), norm=None, out=None):
+    """``np.fft.irfft2``."""
+    return irfftn(a, s, axes, norm, out)
+
+
+def irfftn(a, s=None, axes=None, norm=None, out=None):
+    """``np.fft.irfftn``: the inverse of ``rfftn`` (the imaginary parts at 0 and n/2 are not read)."""
+    _no_out(out, "irfftn")
+    axes, s = _axes_and_sizes(a, s, axes, "irfftn")
+    return c2r(a, s, axes, _norm(norm, "irfftn"))
+
+
+def _shift(x, axes, sign: int):
+    nd = np.ndim(x)
+    axes = tuple(range(nd)) if axes is None else (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
+    shift = tuple(sign * (np.shape(x)[a] // 2) for a in axes)
+    return roll_prim(x, shift, axes)
+
+
+def fftshift(x, axes=None):
+    """``np.fft.fftshift``: the zero frequency to the centre (a roll by n//2)."""
+    return _shift(x, axes, 1)
+
+
+def ifftshift(x, axes=None):
+    """``np.fft.ifftshift``: the inverse of ``fftshift`` (a roll by −(n//2))."""
+    return _shift(x, axes, -1)
+
+
+for _f in (fft, ifft, fft2, ifft2, fftn, ifftn):
+    _f.primitive = c2c
+for _f in (rfft, rfft2, rfftn):
+    _f.primitive = r2c
+for _f in (irfft, irfft2, irfftn):
+    _f.primitive = c2r
+fftshift.primitive = ifftshift.primitive = roll_prim
+
+FUNCTIONS = {np.fft.fft: fft, np.fft.ifft: ifft, np.fft.fft2: fft2, np.fft.ifft2: ifft2, np.fft.fftn: fftn,
+             np.fft.ifftn: ifftn, np.fft.rfft: rfft, np.fft.rfft2: rfft2, np.fft.rfftn: rfftn, np.fft.irfft: irfft,
+             np.fft.irfft2: irfft2, np.fft.irfftn: irfftn, np.fft.fftshift: fftshift, np.fft.ifftshift: ifftshift}
