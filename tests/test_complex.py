@@ -279,3 +279,57 @@ def test_compiled_complex_training_replays_eagerly_exact():
         assert got_loss.numpy() == want_loss.numpy()
         np.testing.assert_array_equal(got_grad.numpy(), want_grad.numpy())
     assert compiled.traces == 1
+
+
+HERMITIAN_AND_SVD = {
+    "eigh values and |vectors|": lambda np_, m: np_.sum(np_.linalg.eigh(m)[0] * np.arange(1.0, 4.0))
+    + np_.sum(np_.abs(np_.linalg.eigh(m)[1]) * np.arange(9.0).reshape(3, 3)),
+    "eigh upper, |v|²": lambda np_, m: np_.sum(np_.abs(np_.linalg.eigh(m, "U")[1][:, 0]) ** 2 * np.arange(3.0))
+    + np_.linalg.eigh(m, "U")[0][2],
+    "eigvalsh": lambda np_, m: np_.sum(np_.linalg.eigvalsh(m) ** 3),
+    "svd values": lambda np_, m: np_.sum(np_.linalg.svd(m, compute_uv=False) ** 2 * np.arange(1.0, 4.0)),
+    "svd |U|, s, |Vh| (square)": lambda np_, m: np_.sum(np_.abs(np_.linalg.svd(m)[0]) * np.arange(9.0).reshape(3, 3))
+    + np_.sum(np_.abs(np_.linalg.svd(m)[2]) ** 2 * np.arange(9.0).reshape(3, 3)),
+    "svd U·Vh (phase-free)": lambda np_, m: np_.real(np_.sum(np_.linalg.svd(m)[0] @ np_.linalg.svd(m)[2] * M.T)),
+    "nuclear and 2-norm": lambda np_, m: np_.linalg.norm(m, "nuc") + np_.linalg.norm(m, 2),
+}
+WIDE = RNG.normal(size=(2, 4)) + 1j * RNG.normal(size=(2, 4))
+
+
+@pytest.mark.parametrize("name", sorted(HERMITIAN_AND_SVD))
+def test_eigh_and_svd_of_complex_matrices(name):
+    """Losses that do not depend on the vectors' free phases (|v|, U·Vh, the values): central differences of
+    NumPy's own; eigh reads one triangle, and the imaginary part of its diagonal not at all."""
+    program = HERMITIAN_AND_SVD[name]
+    got = np.asarray(anp.grad(lambda v: program(anpn, v))(M))
+    np.testing.assert_allclose(got, complex_central_diff(lambda v: program(np, v), M), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 4), (4, 2)])
+def test_reduced_svd_of_a_rectangular_complex_matrix(shape):
+    a = RNG.normal(size=shape) + 1j * RNG.normal(size=shape)
+
+    def program(np_, m):
+        u, s, vh = np_.linalg.svd(m, full_matrices=False)
+        return np_.sum(np_.abs(u) * np.arange(1.0, 1.0 + u.size).reshape(u.shape)) + np_.sum(s ** 3) \
+            + np_.sum(np_.abs(vh) ** 2 * np.arange(vh.size).reshape(vh.shape))
+
+    got = np.asarray(anp.grad(lambda v: program(anpn, v))(a))
+    np.testing.assert_allclose(got, complex_central_diff(lambda v: program(np, v), a), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got, hips.grad(lambda v: program(hnp, v))(a), rtol=1e-9, atol=1e-12)
+
+
+def test_scipy_erf_erfc_and_sqrtm_of_complex_values():
+    """erf and erfc are entire (f′ = ±2/√π·exp(−z²) for complex z too); sqrtm of an indefinite real matrix is
+    complex, and its real input gets the real part."""
+    import scipy.linalg as sl
+
+    import autonp.scipy.linalg as asl
+    a = RNG.normal(size=(3, 3))
+    a = a + a.T
+    for program, x in [(lambda z: np.real(np.sum(scipy.special.erf(z) * W + scipy.special.erfc(z) ** 2)), 0.5 * Z),
+                       (lambda m: np.real(np.sum(asl.sqrtm(m) * M)), a), (lambda m: np.imag(np.sum(asl.sqrtm(m))), M)]:
+        plain = (lambda m: np.real(np.sum(sl.sqrtm(m) * M))) if x is a else \
+            (lambda m: np.imag(np.sum(sl.sqrtm(m)))) if x is M else program
+        oracle = complex_central_diff(plain, x) if np.iscomplexobj(x) else central_diff(plain, x)
+        np.testing.assert_allclose(np.asarray(anp.grad(program)(x)), oracle, rtol=1e-6, atol=1e-6)

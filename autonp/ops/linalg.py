@@ -16,7 +16,7 @@ import numpy as np
 
 from ..tensor import Primitive, _data
 from ._kernels import oriented_matmul
-from .elementwise import abs, conj
+from .elementwise import abs, conj, imag, real
 from .reductions import expand, max, min, sum
 from .shape import (
     _axes,
@@ -508,11 +508,20 @@ def _gap_divide(m, d):
 
 
 def _eigh_vjp(grads, outs, x, UPLO="L"):
+    """V (diag(w̄) + F∘(Vᵀ V̄)) Vᵀ, symmetrised into the triangle read. Of a Hermitian matrix (HIPS's convention, the
+    conjugate of the adjoint form V (diag(w̄) + F∘(Vᴴ conj V̄)) Vᴴ): the left V conjugated, and Hermitian-symmetrised;
+    the eigenvectors' phases are free, so only a loss that does not depend on them has this gradient."""
     gw, gv = grads
     w, v = outs
     gaps = reshape(w, np.shape(w)[:-1] + (1, -1)) - reshape(w, np.shape(w) + (1,))
+    lower = str(UPLO).upper() == "L"
+    if np.iscomplexobj(_data(v)):
+        gw, gaps = real(gw), real(gaps)  # (the values are real: packed beside the vectors, they came back complex)
     inner = _gap_divide(matmul(mT(v), gv), gaps) + reshape(gw, np.shape(gw) + (1,)) * np.eye(np.shape(w)[-1])
-    return _in_triangle(_sym(matmul(v, matmul(inner, mT(v)))), lower=str(UPLO).upper() == "L")
+    if np.iscomplexobj(_data(v)):
+        h = matmul(conj(v), matmul(inner, mT(v)))
+        return _in_triangle((h + conj(mT(h))) * 0.5, lower=lower)
+    return _in_triangle(_sym(matmul(v, matmul(inner, mT(v)))), lower=lower)
 
 
 _eigh = _multi_output("eigh", lambda x, UPLO="L": np.linalg.eigh(x, UPLO),
@@ -523,8 +532,9 @@ EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 
 
 def eigh(x, UPLO="L"):
-    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix."""
-    return EighResult(*_eigh(x, UPLO=UPLO))
+    """Eigenvalues (ascending) and eigenvectors of a symmetric (Hermitian) matrix."""
+    w, v = _eigh(x, UPLO=UPLO)
+    return EighResult(real(w) if np.iscomplexobj(_data(w)) else w, v)
 
 
 eigh.primitive = _eigh.prim
@@ -541,6 +551,8 @@ def _svd_vjp(grads, outs, x):
     + (I−UUᵀ)ŪS⁻¹Vᵀ + US⁻¹V̄ᵀ(I−VVᵀ), with F_ij = 1/(s_j² − s_i²)."""
     gu, gs, gvh = grads
     u, s, vh = outs
+    if np.iscomplexobj(_data(u)):
+        return _svd_vjp_complex(grads, outs, x)
     v, gv = mT(vh), mT(gvh)
     m, n = np.shape(x)[-2:]
     s_row = reshape(s, np.shape(s)[:-1] + (1, -1))
@@ -558,10 +570,40 @@ def _svd_vjp(grads, outs, x):
     return res
 
 
+def _svd_vjp_complex(grads, outs, x):
+    """The conjugate (HIPS's convention) of the adjoint form, with Ū = conj(ḡ_U), V = Vhᴴ, V̄ = ḡ_Vhᵀ:
+    U[(F∘(UᴴŪ−ŪᴴU))S + diag(s̄) + S(F∘(VᴴV̄−V̄ᴴV)) + diag(i·Im diag(UᴴŪ)/s)]Vᴴ + (I−UUᴴ)ŪS⁻¹Vᴴ + US⁻¹V̄ᴴ(I−VVᴴ).
+    The last diagonal term is the phase the vectors share: a loss that does not depend on it has this gradient."""
+    gu, gs, gvh = grads
+    u, s, vh = outs
+    s, gs = real(s), real(gs)  # (packed beside the vectors, the values came back complex)
+    ub, v, vb = conj(gu), conj(mT(vh)), mT(gvh)
+    uh = conj(mT(u))
+    m, n = np.shape(x)[-2:]
+    s_row = reshape(s, np.shape(s)[:-1] + (1, -1))
+    s_col = reshape(s, np.shape(s) + (1,))
+    gaps = s_row * s_row - s_col * s_col
+    uhub = matmul(uh, ub)
+    j = _gap_divide(uhub - conj(mT(uhub)), gaps)
+    vhvb = matmul(conj(mT(v)), vb)
+    kk = _gap_divide(vhvb - conj(mT(vhvb)), gaps)
+    k = np.shape(s)[-1]
+    eye = np.eye(k)
+    phase = 1j * imag(uhub * eye) / s_col
+    inner = j * s_row + reshape(gs, np.shape(gs) + (1,)) * eye + s_col * kk + phase
+    res = matmul(u, matmul(inner, vh))
+    if m > k:
+        res = res + matmul(ub - matmul(u, matmul(uh, ub)), vh / s_col)
+    if n > k:
+        res = res + matmul(u / s_row, conj(mT(vb)) - matmul(matmul(conj(mT(vb)), v), vh))
+    return conj(res)
+
+
 _svd = _multi_output("svd", lambda x: np.linalg.svd(x, full_matrices=False), _svd_shapes, _svd_vjp)
 _svd_hermitian = _multi_output(  # NumPy's from eigh of the lower triangle: its values, signs and ordering
     "svd", lambda x: np.linalg.svd(x, hermitian=True), _svd_shapes,
     lambda grads, outs, x: _in_triangle(_sym(_svd_vjp(grads, outs, x))))
+_svd.prim.complex_ok = _eigh.prim.complex_ok = True
 _svd.prim.rule = ("reduced (full_matrices=False); singular vectors need distinct nonzero singular values "
                   "(NaN where tied)")
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
@@ -576,6 +618,8 @@ def svd(x, full_matrices=True, compute_uv=True, hermitian=False):
         raise ValueError("svd: full_matrices=True has no unique gradient for a non-square matrix; "
                          "pass full_matrices=False")
     u, s, vh = _svd_hermitian(x) if hermitian else _svd(x)
+    if np.iscomplexobj(_data(s)):
+        s = real(s)
     return SVDResult(u, s, vh) if compute_uv else s
 
 

@@ -96,6 +96,7 @@ def _sqrtm(a):
 
 sqrtm = Primitive("sqrtm", _sqrtm).defvjp(
     lambda g, ans, a: solve_sylvester(swapaxes(ans, 0, 1), swapaxes(ans, 0, 1), g))
+sqrtm.complex_ok = solve_sylvester.complex_ok = True  # transposes, no conjugates: HIPS's complex convention
 
 
 def cholesky(a, lower=False, overwrite_a=False, check_finite=True):

@@ -167,8 +167,8 @@ gammaincc = _wrt_x("gammaincc", sc.gammaincc, lambda a, x, ans: -_gamma_density(
 
 # --------------------------------------------------------------------------- error function and normal CDF
 
-erf = unary("erf", sc.erf, lambda x, ans: (2.0 / SQRT_PI) * exp(-x * x))
-erfc = unary("erfc", sc.erfc, lambda x, ans: (-2.0 / SQRT_PI) * exp(-x * x))
+erf = unary("erf", sc.erf, lambda x, ans: (2.0 / SQRT_PI) * exp(-x * x), complex_ok=True)
+erfc = unary("erfc", sc.erfc, lambda x, ans: (-2.0 / SQRT_PI) * exp(-x * x), complex_ok=True)
 erfinv = unary("erfinv", sc.erfinv, lambda x, ans: (SQRT_PI / 2.0) * exp(ans * ans))
 erfcinv = unary("erfcinv", sc.erfcinv, lambda x, ans: (-SQRT_PI / 2.0) * exp(ans * ans))
 ndtr = unary("ndtr", sc.ndtr, lambda x, ans: exp(-0.5 * x * x) / SQRT_2PI)
