@@ -468,6 +468,7 @@ def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
 
     name = f"checkpoint({getattr(f, '__name__', 'f')})"
     prim = Primitive(name, forward, [vjp_for(i) for i in range(len(leaves))])
+    prim.complex_ok = True  # its VJP is f's own, recorded op by op: they accept or refuse complex values there
     return prim(*leaves)
 
 

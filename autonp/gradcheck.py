@@ -80,8 +80,9 @@ def _as_inputs(inputs: Any) -> tuple[list[Tensor], list[str]]:
     out = []
     for i, x in enumerate(ins):
         if np.iscomplexobj(x.data if isinstance(x, Tensor) else x):
-            raise TypeError(f"gradcheck: input {i} is complex; autonp differentiates real functions only "
-                            f"(check the real and imaginary parts as separate real inputs)")
+            raise TypeError(f"gradcheck: input {i} is complex; gradcheck compares real inputs (check the real and "
+                            f"imaginary parts as separate real inputs, or use autonp.test_util.check_grads, which "
+                            f"takes complex ones)")
         if isinstance(x, Tensor):
             t = x
         elif isinstance(x, np.ndarray) and x.dtype.kind == "f":

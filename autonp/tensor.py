@@ -348,8 +348,9 @@ class Primitive:
             if not self.complex_ok and _meets_complex(out, vals, grad_idx):
                 raise self._error(args, kwargs, TypeError(
                     "complex values and a Tensor that requires grad meet here, and this op's VJP is written "
-                    "for real values only (the ops that differentiate complex values: docs/ops.md); "
-                    "split into real and imaginary parts"))
+                    "for real values only (the ops that differentiate complex values: docs/ops.md); split into "
+                    "real and imaginary parts, or, for a primitive of your own whose VJPs hold for complex values "
+                    "in HIPS autograd's convention, set its complex_ok = True"))
             locked = _lock(args) if shared and _mode.guard else None
             if locked is None:
                 node = Node(self, args, tuple(vals), kwargs, grad_idx, saved)

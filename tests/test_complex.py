@@ -333,3 +333,20 @@ def test_scipy_erf_erfc_and_sqrtm_of_complex_values():
             (lambda m: np.imag(np.sum(sl.sqrtm(m)))) if x is M else program
         oracle = complex_central_diff(plain, x) if np.iscomplexobj(x) else central_diff(plain, x)
         np.testing.assert_allclose(np.asarray(anp.grad(program)(x)), oracle, rtol=1e-6, atol=1e-6)
+
+
+def test_a_primitive_of_ones_own_refuses_complex_values_until_it_says_its_vjp_holds():
+    """A VJP written for real values only (here cube's, which is right for complex z too) is not trusted with
+    complex values until ``complex_ok`` is set; then it is differentiated, checkpointed too."""
+    cube = anp.primitive(lambda x: x ** 3)
+    cube.defvjp(lambda g, ans, x: g * 3 * x ** 2)
+    z = Z[0]
+    with pytest.raises(TypeError, match=r"(?s)written for real values only.*complex_ok = True.*test_complex\.py"):
+        anp.grad(lambda v: np.real(np.sum(cube(v))))(z)
+    cube.complex_ok = True
+    np.testing.assert_allclose(np.asarray(anp.grad(lambda v: np.real(np.sum(cube(v) * W[0])))(z)),
+                               3 * z ** 2 * W[0], rtol=1e-14)
+    ck = anp.checkpoint(lambda v: np.sum(np.exp(v) * np.conj(v)))
+    np.testing.assert_allclose(np.asarray(anp.grad(lambda v: np.real(ck(v) * 1j))(z)),
+                               complex_central_diff(lambda v: np.real(np.sum(np.exp(v) * np.conj(v)) * 1j), z),
+                               rtol=1e-6, atol=1e-6)
