@@ -350,3 +350,28 @@ def test_a_primitive_of_ones_own_refuses_complex_values_until_it_says_its_vjp_ho
     np.testing.assert_allclose(np.asarray(anp.grad(lambda v: np.real(ck(v) * 1j))(z)),
                                complex_central_diff(lambda v: np.real(np.sum(np.exp(v) * np.conj(v)) * 1j), z),
                                rtol=1e-6, atol=1e-6)
+
+
+EIG = {
+    "values, |vectors|": lambda np_, m: np_.real(np_.sum(np_.linalg.eig(m)[0] * W[0, 0]))
+    + np_.sum(np_.abs(np_.linalg.eig(m)[1]) * np.arange(np.size(m)).reshape(np.shape(m))),
+    "eigvals": lambda np_, m: np_.sum(np_.abs(np_.linalg.eigvals(m)) ** 2),
+    "|v|² of one vector": lambda np_, m: np_.sum(np_.abs(np_.linalg.eig(m)[1][..., 1]) ** 2 * np.arange(3.0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EIG))
+@pytest.mark.parametrize("matrix", ["complex", "real with complex eigenvalues", "real with real eigenvalues",
+                                    "batched"])
+def test_eig_of_general_matrices(name, matrix):
+    """Losses blind to the eigenvectors' phases, against central differences of NumPy's eig (a real matrix gets
+    the real part; its eigenvalues may be real, then NumPy's are float)."""
+    a = {"complex": M, "real with complex eigenvalues": np.array([[0.0, -2.0, 0.5], [1.5, 0.3, 0.0], [0.2, 0.1, 1.0]]),
+         "real with real eigenvalues": np.array([[2.0, 0.3, 0.1], [0.0, -1.0, 0.4], [0.5, 0.0, 0.7]]),
+         "batched": np.stack([M, M.T * 0.5 + 1j])}[matrix]
+    program = EIG[name]
+    got = np.asarray(anp.grad(lambda v: program(anpn, v))(a))
+    oracle = complex_central_diff(lambda v: program(np, v), a) if np.iscomplexobj(a) else \
+        central_diff(lambda v: program(np, v), a)
+    assert got.dtype == a.dtype
+    np.testing.assert_allclose(got, oracle, rtol=1e-6, atol=1e-6)

@@ -540,6 +540,42 @@ def eigh(x, UPLO="L"):
 eigh.primitive = _eigh.prim
 
 
+def _eig_vjp(grads, outs, x):
+    """A = V Λ V⁻¹ with unit-norm eigenvectors (NumPy's):
+    Vᵀ⁻¹ [diag(ḡ_w) + F∘(Vᵀ ḡ_V − (Vᵀ conj V)·diag(Re diag(Vᵀ ḡ_V)))] Vᵀ, F_ij = 1/(λ_j − λ_i): the conjugate (HIPS's
+    convention) of the adjoint form; the second term inside keeps the norms at 1. The phases are free, so only a
+    loss that does not depend on them has this gradient; a real A gets the real part."""
+    ge, gv = grads
+    w, v = outs
+    vt = mT(v)
+    n = np.shape(w)[-1]
+    eye = np.eye(n)
+    gaps = reshape(w, np.shape(w)[:-1] + (1, -1)) - reshape(w, np.shape(w) + (1,))
+    vtgv = matmul(vt, gv)
+    unit_norms = matmul(matmul(vt, conj(v)), real(vtgv * eye))
+    inner = _gap_divide(vtgv - unit_norms, gaps) + reshape(ge, np.shape(ge) + (1,)) * eye
+    return matmul(solve(vt, inner), vt)
+
+
+_eig = _multi_output("eig", lambda x: tuple(np.linalg.eig(x)), lambda shape: [shape[-1:], shape[-2:]], _eig_vjp)
+_eig.prim.complex_ok = True
+_eig.prim.rule = "eigenvectors need distinct eigenvalues (NaN where tied), and a loss blind to their phases"
+EigResult = namedtuple("EigResult", ["eigenvalues", "eigenvectors"])
+
+
+def eig(x):
+    """Eigenvalues and unit-norm eigenvectors of a square matrix (complex where NumPy's are)."""
+    return EigResult(*_eig(x))
+
+
+def eigvals(x):
+    """The eigenvalues of a square matrix (``eig``'s first part)."""
+    return _eig(x)[0]
+
+
+eig.primitive = eigvals.primitive = _eig.prim
+
+
 def _svd_shapes(shape, **kw):
     m, n = shape[-2:]
     k = builtins.min(m, n)

@@ -280,7 +280,8 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.linalg.inv: la.inv, np.linalg.det: la.det, np.linalg.slogdet: la.slogdet, np.linalg.solve: la.solve,
     np.linalg.cholesky: la.cholesky, np.linalg.eigh: la.eigh, np.linalg.eigvalsh: _eigvalsh,
     np.linalg.svd: la.svd, np.linalg.norm: la.norm, np.linalg.multi_dot: la.multi_dot,
-    np.linalg.matrix_power: la.matrix_power, np.linalg.pinv: la.pinv,
+    np.linalg.matrix_power: la.matrix_power, np.linalg.pinv: la.pinv, np.linalg.eig: la.eig,
+    np.linalg.eigvals: la.eigvals,
     np.real_if_close: ew.real_if_close, np.angle: lambda z, deg=False: ew.angle(z, deg),
 }
 FUNCTIONS.update(fft.FUNCTIONS)
