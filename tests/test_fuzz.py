@@ -27,7 +27,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 import autonp as anp
-from conftest import central_diff
+from conftest import central_diff, complex_central_diff
 
 S = (3, 4)
 UNARY = {
@@ -630,6 +630,96 @@ def check_compiled_training(program, seed):
             raise
 
 
+# --------------------------------------------------------------------------- complex programs (HIPS's convention)
+
+C_UNARY = {  # each keeps values of order 1 away from branch cuts and poles
+    "exp": lambda np_, a: np_.exp(0.5 * a), "sin": lambda np_, a: np_.sin(a), "cos": lambda np_, a: np_.cos(a),
+    "tanh": lambda np_, a: np_.tanh(0.5 * a), "sqrt": lambda np_, a: np_.sqrt(0.3 * a + 2.0),
+    "log": lambda np_, a: np_.log(0.3 * a + 2.0), "reciprocal": lambda np_, a: 1.0 / (0.3 * a + 2.0),
+    "square": lambda np_, a: 0.5 * a * a, "conj": lambda np_, a: np_.conj(a), "abs": lambda np_, a: np_.abs(a),
+    "real": lambda np_, a: np_.real(a), "imag": lambda np_, a: np_.imag(a) * (1 + 1j),
+    "angle": lambda np_, a: np_.angle(a + 3.0), "arcsinh": lambda np_, a: np_.arcsinh(0.5 * a),
+    "fft": lambda np_, a: np_.fft.fft(a, axis=1, norm="ortho"), "ifft0": lambda np_, a: np_.fft.ifft(a, axis=0),
+    "rfft_of_real": lambda np_, a: np_.fft.irfft(np_.fft.rfft(np_.real(a), axis=1), 4, axis=1),
+    "flip_roll": lambda np_, a: np_.roll(a[::-1], 1, axis=1), "gather": lambda np_, a: a[[0, 0, 2], :][[1, 2, 0], :],
+    "sum0": lambda np_, a: np_.sum(a, axis=0, keepdims=True) + 0.0 * a, "var": lambda np_, a: np_.var(a) + 0.0 * a,
+    "norm1": lambda np_, a: np_.linalg.norm(a, axis=1, keepdims=True) * a * 0.3,
+    "prod1": lambda np_, a: np_.prod(0.3 * a, axis=1, keepdims=True) + a,
+}
+C_BINARY = {
+    "add": lambda np_, a, b: a + b, "mul": lambda np_, a, b: 0.5 * a * b,
+    "div": lambda np_, a, b: a / (0.3 * b + 2.0), "matmul": lambda np_, a, b: 0.2 * (a @ np_.transpose(b)) @ a,
+    "vdot": lambda np_, a, b: np_.vdot(a, b) * 0.1 + a, "power": lambda np_, a, b: (0.3 * a + 2.0) ** (0.2 * b),
+    "solve": lambda np_, a, b: np_.linalg.solve(3.0 * np.eye(3) + 0.2 * np_.tanh(a @ np_.transpose(b)), b),
+}
+C_NOT_IN_HIPS = {"var", "prod1", "vdot", "norm1"}  # no VJP there, or (norm with keepdims) a broadcasting error
+
+
+def complex_steps():
+    reg = st.integers(0, 30)
+    one = st.one_of(st.tuples(st.sampled_from(sorted(C_UNARY)), reg),
+                    st.tuples(st.sampled_from(sorted(C_BINARY)), reg, reg))
+    return st.lists(one, min_size=2, max_size=8)
+
+
+def complex_value(np_, program, z, seed):
+    regs = [z]
+    for kind, *p in program:
+        a = regs[p[0] % len(regs)]
+        regs.append(C_UNARY[kind](np_, a) if kind in C_UNARY else C_BINARY[kind](np_, a, regs[p[1] % len(regs)]))
+    w = np.random.default_rng(seed).normal(size=(len(regs), 3, 4, 2)) @ np.array([1.0, 1j])
+    total = 0.0
+    for r, wk in zip(regs, w):
+        total = total + np_.real(np_.sum(r * wk))
+    return total
+
+
+def check_complex(program, seed):
+    """A program of complex steps (holomorphic ones, abs, angle, real, imag, conj, the FFTs, products, reductions,
+    solve) on a complex (3, 4) input: autonp's gradient ∂f/∂x − i·∂f/∂y against central differences along every real
+    and imaginary coordinate (converged: the same at eps and eps/2), and against HIPS autograd's where it has the
+    ops; compiled, against the same."""
+    z0 = np.random.default_rng(seed).normal(size=(3, 4)) + 1j * np.random.default_rng(seed + 1).normal(size=(3, 4))
+    f = lambda z: complex_value(np, program, z, seed)  # noqa: E731
+    with np.errstate(all="raise"):
+        try:
+            scale = abs(f(z0))
+        except FloatingPointError:
+            assume(False)
+    assume(np.isfinite(scale) and scale < 1e8)
+    coarse, fine = complex_central_diff(f, z0, 1e-5), complex_central_diff(f, z0, 5e-6)
+    tol = 1e-5 * (1.0 + np.max(np.abs(fine)))
+    assume_converged(coarse, fine, tol)
+    what = report(program, "complex", seed)
+    got = np.asarray(anp.grad(lambda z: complex_value(np, program, z, seed))(z0))
+    close(got, fine, what)
+    if not any(kind in C_NOT_IN_HIPS for kind, *_ in program):
+        hips = pytest.importorskip("autograd")
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                h = hips.grad(lambda z: complex_value(hips.numpy, program, z, seed))(z0)
+        except (TypeError, ValueError):  # HIPS's irfft VJP calls rfft on a complex cotangent
+            h = None
+        # HIPS is held to the differences first: its solve with a real b and a complex A is 0.76 off them
+        if h is not None and np.max(np.abs(h - fine)) <= tol:
+            close(got, h, what + "\n  (against HIPS autograd)", 1e-10)
+    t = anp.Tensor(z0.copy(), requires_grad=True)
+
+    def step():
+        loss = complex_value(np, program, t, seed)
+        loss.backward()
+        g = t.grad
+        t.grad = None
+        return g
+
+    compiled = anp.compile(step)
+    for k in range(2):
+        t._arr[...] = z0 * (1 + 0.01 * k)
+        want = np.asarray(anp.grad(lambda z: complex_value(np, program, z, seed))(t.numpy()))
+        close(compiled().numpy(), want, what + f"\n  (compiled, call {k})", 1e-12)
+
+
 CHECKS = {
     "first order": (check_first_order,
                     dict(program=steps(), seed=st.integers(0, 2**16), under_no_grad=st.booleans())),
@@ -638,6 +728,7 @@ CHECKS = {
     "pytree": (check_pytree, dict(program=steps(), seed=st.integers(0, 2**16), structure=st.integers(0, 2))),
     "compiled": (check_compiled, dict(program=steps(), seed=st.integers(0, 2**16))),
     "compiled training": (check_compiled_training, dict(program=steps(), seed=st.integers(0, 2**16))),
+    "complex": (check_complex, dict(program=complex_steps(), seed=st.integers(0, 2**16))),
 }
 
 
@@ -657,6 +748,7 @@ test_nested_grad_of_a_closure_over_the_outer_variable = fuzz("nested", 100)
 test_pytree_arguments_and_repeated_outputs = fuzz("pytree", 60)
 test_compiled_replays = fuzz("compiled", 100)
 test_compiled_training_steps = fuzz("compiled training", 60)
+test_complex_programs = fuzz("complex", 60)
 
 
 @pytest.mark.fuzz_long
