@@ -43,6 +43,8 @@ def _summary(a: Any) -> dict:
     out: dict[str, Any] = {"shape": list(a.shape), "dtype": str(a.dtype), "size": int(a.size)}
     if d is not None and d.size:
         out.update(min=float(d.min()), mean=float(d.mean()), max=float(d.max()), norm=float(np.linalg.norm(d)))
+    elif a.dtype.kind == "c" and a.size:  # complex values (HIPS's convention): no order, a size
+        out.update(norm=float(np.linalg.norm(a)))
     with np.printoptions(formatter={"float_kind": lambda v: f"{v:.5g}"}, threshold=10 ** 6, linewidth=56):
         if a.size <= 3 * PREVIEW:
             out["preview"] = np.array2string(a, separator=", ")

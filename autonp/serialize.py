@@ -64,7 +64,7 @@ def _rebuild(entry: Any, arrays: Any, where: str = "the top level") -> Any:
         arr = _array(arrays, entry["tensor"], where)
         if entry.get("requires_grad") not in (True, False) or not isinstance(entry.get("name"), (str, type(None))):
             raise FormatError(f"the Tensor at {where} has a malformed requires_grad or name")
-        if entry["requires_grad"] and arr.dtype.kind != "f":
+        if entry["requires_grad"] and arr.dtype.kind not in "fc":
             raise FormatError(f"the Tensor at {where} requires grad but has dtype {arr.dtype}")
         return Tensor(arr, requires_grad=entry["requires_grad"], name=entry["name"], copy=False)
     if "array" in entry:

@@ -375,3 +375,11 @@ def test_eig_of_general_matrices(name, matrix):
         central_diff(lambda v: program(np, v), a)
     assert got.dtype == a.dtype
     np.testing.assert_allclose(got, oracle, rtol=1e-6, atol=1e-6)
+
+
+def test_a_complex_tensor_that_requires_grad_is_saved_and_loaded(tmp_path):
+    z = anp.Tensor(Z, requires_grad=True, name="z")
+    anp.save({"z": z}, tmp_path / "z.npz")
+    back = anp.load(tmp_path / "z.npz")["z"]
+    assert back.requires_grad and back.name == "z" and back.dtype == np.complex128
+    np.testing.assert_array_equal(back.numpy(), Z)

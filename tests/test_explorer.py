@@ -206,3 +206,19 @@ def test_in_chromium_hostile_names_stay_text(browser, tmp_path):
     browser.find_element(By.CSS_SELECTOR, '#graph g.node[id="t0"]').click()
     assert text(browser, "#details .node-title").startswith("</script><img")
     assert float(text(browser, "#details .grad-norm")) == pytest.approx(6.0)  # ‖3·ones(2, 2)‖
+
+
+def test_a_complex_graph_shows_its_values_gradients_and_norms(tmp_path):
+    """Complex values have no order: the page shows their entries and 2-norm; z's gradient is HIPS's convention's,
+    ∂f/∂x − i·∂f/∂y of f = Σ|fft(z²)|² = 2·Σ|z²|², which is 8·|z|²·conj(z)."""
+    import json
+    z0 = np.array([1 + 2j, 3 - 1j])
+    z = anp.Tensor(z0, requires_grad=True)
+    page = open(anp.viz.explore(np.sum(np.abs(np.fft.fft(z * z)) ** 2), tmp_path / "c"), encoding="utf-8").read()
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1))
+    leaf = next(n for n in data["nodes"].values() if n["kind"] == "parameter")
+    want = 8 * np.abs(z0) ** 2 * np.conj(z0)
+    assert leaf["grad"]["dtype"] == "complex128" and leaf["grad"]["preview"] == "[ 40.-80.j, 240.+80.j]"
+    np.testing.assert_allclose(want, [40 - 80j, 240 + 80j])
+    assert leaf["grad"]["norm"] == pytest.approx(np.linalg.norm(want), rel=1e-15)
+    assert "min" not in leaf["grad"]
