@@ -1358,3 +1358,17 @@ def test_a_repeated_index_scatters_long_double_gradients():
     g = anp.grad(lambda t: np.sum(t[rows, cols] ** 2))(x)
     assert np.asarray(g).dtype == np.longdouble
     np.testing.assert_array_equal(np.asarray(g), np.array([[0.0, 8.0], [6.0, 0.0]], dtype=np.longdouble))
+
+
+def test_xlogy_y_derivative_along_x_zero_is_zero():
+    """x·log y is 0 all along x = 0, so ∂/∂y there is 0, at y = 0 too (the one-sided quotient (f(0, h) − f(0, 0))/h
+    is 0); x/y gave 0/0 = NaN. The mixed derivative ∂x∂y = 1/y stays right at x = 0, y ≠ 0."""
+    import scipy.special as sc
+
+    for f, y0 in ((sc.xlogy, 0.0), (sc.xlog1py, -1.0)):
+        g = anp.grad(lambda y: np.sum(f(np.zeros(2), y)))(np.array([y0, 2.0]))
+        np.testing.assert_array_equal(np.asarray(g), [0.0, 0.0])
+        h = 1e-7
+        assert (f(0.0, y0 + h) - f(0.0, y0)) / h == 0.0  # the definition's quotient
+        mixed = anp.grad(lambda x: np.sum(anp.grad(lambda y: np.sum(f(x, y)))(np.array([2.0]))))(np.array([0.0]))
+        np.testing.assert_allclose(np.asarray(mixed), [1.0 / (2.0 if y0 == 0.0 else 3.0)], rtol=1e-15)

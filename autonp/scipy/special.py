@@ -201,8 +201,17 @@ ndtri = unary("ndtri", sc.ndtri, lambda x, ans: SQRT_2PI * exp(0.5 * ans * ans))
 
 expit = unary("expit", sc.expit, lambda x, ans: ans * (1.0 - ans))
 logit = unary("logit", sc.logit, lambda x, ans: 1.0 / (x * (1.0 - x)))
-xlogy = binary("xlogy", sc.xlogy, lambda x, y, ans: log(y), lambda x, y, ans: x / y)
-xlog1py = binary("xlog1py", sc.xlog1py, lambda x, y, ans: log1p(y), lambda x, y, ans: x / (1.0 + y))
+def _x_over(x, d):
+    """x/d, and 0 where x = d = 0: x·log y is 0 all along x = 0, so its y-derivative there is 0, at y = 0 too
+    (x/y was 0/0 = NaN). Elsewhere x/d as it is, so ∂x of it stays 1/d at x = 0, y ≠ 0."""
+    both = (_data(x) == 0) & (_data(d) == 0)
+    return where(both, 0.0, x / where(both, 1.0, d))
+
+
+xlogy = binary("xlogy", sc.xlogy, lambda x, y, ans: log(y), lambda x, y, ans: _x_over(x, y),
+               rule="∂y = x/y, 0 at x = y = 0 (x·log y is 0 along x = 0)")
+xlog1py = binary("xlog1py", sc.xlog1py, lambda x, y, ans: log1p(y), lambda x, y, ans: _x_over(x, 1.0 + y),
+                 rule="∂y = x/(1 + y), 0 at x = 0, y = −1")
 
 # --------------------------------------------------------------------------- Bessel functions
 
