@@ -966,6 +966,8 @@ def _seed_grad(t: Tensor, grad: Any) -> Any:
             raise RuntimeError(f"backward() of a non-scalar tensor of shape {t.shape} needs an explicit "
                                f"grad of that shape (the vector in the vector-Jacobian product)")
         return np.ones_like(t._arr)
+    if not isinstance(grad, Tensor) and np.iscomplexobj(grad) and t._arr.dtype.kind != "c":
+        grad = np.real(grad)  # a real output's cotangent is its real part (HIPS's convention), not a ComplexWarning
     g = grad if isinstance(grad, Tensor) else as_array(grad).astype(t.dtype, copy=False)
     if g.shape != t.shape:
         raise ValueError(f"backward(grad=...) has shape {g.shape}, but the tensor has shape {t.shape}")

@@ -42,6 +42,12 @@ reciprocal = unary("reciprocal", np.reciprocal, lambda x, ans: -(ans * ans), com
 
 # --------------------------------------------------------------------------- trigonometric and hyperbolic
 
+
+def _hypot_1(x):
+    """√(x² + 1): hypot(x, 1) for real x (no overflow of x²), the principal root for complex x."""
+    return sqrt(x * x + 1.0) if _data(x).dtype.kind == "c" else hypot(x, 1.0)
+
+
 sin = unary("sin", np.sin, lambda x, ans: cos(x), complex_ok=True)
 cos = unary("cos", np.cos, lambda x, ans: -sin(x), complex_ok=True)
 tan = unary("tan", np.tan, lambda x, ans: 1.0 + ans * ans, complex_ok=True)
@@ -50,11 +56,6 @@ tan = unary("tan", np.tan, lambda x, ans: 1.0 + ans * ans, complex_ok=True)
 arcsin = unary("arcsin", np.arcsin, lambda x, ans: 1.0 / sqrt((1.0 - x) * (1.0 + x)), complex_ok=True)
 arccos = unary("arccos", np.arccos, lambda x, ans: -1.0 / sqrt((1.0 - x) * (1.0 + x)), complex_ok=True)
 arctan = unary("arctan", np.arctan, lambda x, ans: 1.0 / (1.0 + x * x), complex_ok=True)
-def _hypot_1(x):
-    """√(x² + 1): hypot(x, 1) for real x (no overflow of x²), the principal root for complex x."""
-    return sqrt(x * x + 1.0) if _data(x).dtype.kind == "c" else hypot(x, 1.0)
-
-
 sinh = unary("sinh", np.sinh, lambda x, ans: cosh(x), complex_ok=True)
 cosh = unary("cosh", np.cosh, lambda x, ans: sinh(x), complex_ok=True)
 tanh = unary("tanh", np.tanh, lambda x, ans: 1.0 - ans * ans, complex_ok=True)
@@ -145,6 +146,9 @@ def real_if_close(x, tol=100):
 
 
 real.primitive, imag.primitive, conj.primitive, real_if_close.primitive = real_, imag_, conj_, real_if_close_
+
+# --------------------------------------------------------------------------- rounding
+
 floor = unary("floor", np.floor, None)
 ceil = unary("ceil", np.ceil, None)
 rint = unary("rint", np.rint, None)
