@@ -412,3 +412,13 @@ def test_pytrees_with_complex_leaves():
     assert np.asarray(got["z"]).dtype == np.complex128 and np.asarray(got["x"]).dtype == np.float64
     for k in params:
         np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-12)
+
+
+def test_a_complex_cotangent_for_a_real_output_is_its_real_part():
+    """As everywhere a complex gradient reaches a real value; NumPy's cast would drop the imaginary part with a
+    ComplexWarning (an error in this suite)."""
+    x = anp.Tensor(X[0], requires_grad=True)
+    (x * 3.0).backward(grad=np.array([1 + 5j, 2 - 1j, 0.5j]))
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 6.0, 0.0])
+    _, pullback = anp.vjp(lambda v: v * 2.0, X[0])
+    np.testing.assert_array_equal(np.asarray(pullback(np.array([1j, 1.0, 2 + 2j]))), [0.0, 2.0, 4.0])
