@@ -507,6 +507,17 @@ def _gap_divide(m, d):
     return where(eye | tied, np.where(undefined, np.nan, 0.0), m / where(eye | tied, 1.0, d))
 
 
+def _phase_blind(name: str, im_diag, scale) -> None:
+    """Complex eigen- and singular vectors are defined up to a phase e^{iφ} each (NumPy's is LAPACK's choice): a
+    loss that depends on it has no gradient, and the formulas would give one for another function. The loss is blind
+    to the phases when Im diag(...) below is 0 (PyTorch checks the same)."""
+    im, scale = np.abs(_data(im_diag)), np.max(np.abs(_data(scale)), initial=0.0)
+    if np.any(im > 1e-6 * (1.0 + scale)):
+        raise ValueError(f"{name}: the loss depends on the complex vectors' phases (each is defined up to e^(iφ), "
+                         f"and NumPy's choice is not a differentiable function), so it has no gradient; use "
+                         f"quantities blind to them: |v|, v·vᴴ, U·Vh, the values")
+
+
 def _eigh_vjp(grads, outs, x, UPLO="L"):
     """V (diag(w̄) + F∘(Vᵀ V̄)) Vᵀ, symmetrised into the triangle read. Of a Hermitian matrix (HIPS's convention, the
     conjugate of the adjoint form V (diag(w̄) + F∘(Vᴴ conj V̄)) Vᴴ): the left V conjugated, and Hermitian-symmetrised;
@@ -517,8 +528,10 @@ def _eigh_vjp(grads, outs, x, UPLO="L"):
     lower = str(UPLO).upper() == "L"
     if np.iscomplexobj(_data(v)):
         gw, gaps = real(gw), real(gaps)  # (the values are real: packed beside the vectors, they came back complex)
-    inner = _gap_divide(matmul(mT(v), gv), gaps) + reshape(gw, np.shape(gw) + (1,)) * np.eye(np.shape(w)[-1])
+    vtgv = matmul(mT(v), gv)
+    inner = _gap_divide(vtgv, gaps) + reshape(gw, np.shape(gw) + (1,)) * np.eye(np.shape(w)[-1])
     if np.iscomplexobj(_data(v)):
+        _phase_blind("eigh", np.diagonal(np.imag(_data(vtgv)), axis1=-2, axis2=-1), vtgv)
         h = matmul(conj(v), matmul(inner, mT(v)))
         return _in_triangle((h + conj(mT(h))) * 0.5, lower=lower)
     return _in_triangle(_sym(matmul(v, matmul(inner, mT(v)))), lower=lower)
@@ -552,6 +565,8 @@ def _eig_vjp(grads, outs, x):
     eye = np.eye(n)
     gaps = reshape(w, np.shape(w)[:-1] + (1, -1)) - reshape(w, np.shape(w) + (1,))
     vtgv = matmul(vt, gv)
+    if np.iscomplexobj(_data(v)):
+        _phase_blind("eig", np.diagonal(np.imag(_data(vtgv)), axis1=-2, axis2=-1), vtgv)
     unit_norms = matmul(matmul(vt, conj(v)), real(vtgv * eye))
     inner = _gap_divide(vtgv - unit_norms, gaps) + reshape(ge, np.shape(ge) + (1,)) * eye
     return matmul(solve(vt, inner), vt)
@@ -620,6 +635,9 @@ def _svd_vjp_complex(grads, outs, x):
     s_col = reshape(s, np.shape(s) + (1,))
     gaps = s_row * s_row - s_col * s_col
     uhub = matmul(uh, ub)
+    shared = np.diagonal(np.imag(_data(uhub)), axis1=-2, axis2=-1) + np.imag(
+        np.sum(_data(vh) * _data(gvh), axis=-1))  # Im diag(UᴴŪ) + Im diag(VᴴV̄): 0 for a loss blind to the phase
+    _phase_blind("svd", shared, uhub)
     j = _gap_divide(uhub - conj(mT(uhub)), gaps)
     vhvb = matmul(conj(mT(v)), vb)
     kk = _gap_divide(vhvb - conj(mT(vhvb)), gaps)
