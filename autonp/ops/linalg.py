@@ -507,12 +507,18 @@ def _gap_divide(m, d):
     return where(eye | tied, np.where(undefined, np.nan, 0.0), m / where(eye | tied, 1.0, d))
 
 
-def _phase_blind(name: str, im_diag, scale) -> None:
+def _gaps(w):
+    """λ_j − λ_i for every pair of values (row i, column j)."""
+    return reshape(w, np.shape(w)[:-1] + (1, -1)) - reshape(w, np.shape(w) + (1,))
+
+
+def _phase_blind(name: str, m, other=0.0) -> None:
     """Complex eigen- and singular vectors are defined up to a phase e^{iφ} each (NumPy's is LAPACK's choice): a
     loss that depends on it has no gradient, and the formulas would give one for another function. The loss is blind
-    to the phases when Im diag(...) below is 0 (PyTorch checks the same)."""
-    im, scale = np.abs(_data(im_diag)), np.max(np.abs(_data(scale)), initial=0.0)
-    if np.any(im > 1e-6 * (1.0 + scale)):
+    to the phases when Im(diag m + other) is 0 (PyTorch checks the same)."""
+    md = _data(m)
+    im = np.abs(np.imag(np.diagonal(md, axis1=-2, axis2=-1) + _data(other)))
+    if np.any(im > 1e-6 * (1.0 + np.max(np.abs(md), initial=0.0))):
         raise ValueError(f"{name}: the loss depends on the complex vectors' phases (each is defined up to e^(iφ), "
                          f"and NumPy's choice is not a differentiable function), so it has no gradient; use "
                          f"quantities blind to them: |v|, v·vᴴ, U·Vh, the values")
@@ -524,14 +530,15 @@ def _eigh_vjp(grads, outs, x, UPLO="L"):
     the eigenvectors' phases are free, so only a loss that does not depend on them has this gradient."""
     gw, gv = grads
     w, v = outs
-    gaps = reshape(w, np.shape(w)[:-1] + (1, -1)) - reshape(w, np.shape(w) + (1,))
+    gaps = _gaps(w)
     lower = str(UPLO).upper() == "L"
-    if np.iscomplexobj(_data(v)):
+    hermitian = np.iscomplexobj(_data(v))
+    if hermitian:
         gw, gaps = real(gw), real(gaps)  # (the values are real: packed beside the vectors, they came back complex)
     vtgv = matmul(mT(v), gv)
     inner = _gap_divide(vtgv, gaps) + reshape(gw, np.shape(gw) + (1,)) * np.eye(np.shape(w)[-1])
-    if np.iscomplexobj(_data(v)):
-        _phase_blind("eigh", np.diagonal(np.imag(_data(vtgv)), axis1=-2, axis2=-1), vtgv)
+    if hermitian:
+        _phase_blind("eigh", vtgv)
         h = matmul(conj(v), matmul(inner, mT(v)))
         return _in_triangle((h + conj(mT(h))) * 0.5, lower=lower)
     return _in_triangle(_sym(matmul(v, matmul(inner, mT(v)))), lower=lower)
@@ -563,12 +570,11 @@ def _eig_vjp(grads, outs, x):
     vt = mT(v)
     n = np.shape(w)[-1]
     eye = np.eye(n)
-    gaps = reshape(w, np.shape(w)[:-1] + (1, -1)) - reshape(w, np.shape(w) + (1,))
     vtgv = matmul(vt, gv)
     if np.iscomplexobj(_data(v)):
-        _phase_blind("eig", np.diagonal(np.imag(_data(vtgv)), axis1=-2, axis2=-1), vtgv)
+        _phase_blind("eig", vtgv)
     unit_norms = matmul(matmul(vt, conj(v)), real(vtgv * eye))
-    inner = _gap_divide(vtgv - unit_norms, gaps) + reshape(ge, np.shape(ge) + (1,)) * eye
+    inner = _gap_divide(vtgv - unit_norms, _gaps(w)) + reshape(ge, np.shape(ge) + (1,)) * eye
     return matmul(solve(vt, inner), vt)
 
 
@@ -598,59 +604,41 @@ def _svd_shapes(shape, **kw):
 
 
 def _svd_vjp(grads, outs, x):
-    """Townsend (2016), real, reduced: U[(F∘(UᵀŪ−ŪᵀU))S + diag(s̄) + S(F∘(VᵀV̄−V̄ᵀV))]Vᵀ
-    + (I−UUᵀ)ŪS⁻¹Vᵀ + US⁻¹V̄ᵀ(I−VVᵀ), with F_ij = 1/(s_j² − s_i²)."""
+    """Townsend (2016), reduced: U[(F∘(UᴴŪ−ŪᴴU))S + diag(s̄) + S(F∘(VᴴV̄−V̄ᴴV))]Vᴴ + (I−UUᴴ)ŪS⁻¹Vᴴ + US⁻¹V̄ᴴ(I−VVᴴ),
+    F_ij = 1/(s_j² − s_i²), V = Vhᴴ (ᴴ is ᵀ for real values). Of a complex matrix, in HIPS's convention, the
+    conjugate of that with Ū = conj(ḡ_U), V̄ = ḡ_Vhᵀ, and diag(i·Im diag(UᴴŪ)/s) added inside: the phase the vectors
+    share, which the loss must not depend on (``_phase_blind``)."""
     gu, gs, gvh = grads
     u, s, vh = outs
-    if np.iscomplexobj(_data(u)):
-        return _svd_vjp_complex(grads, outs, x)
-    v, gv = mT(vh), mT(gvh)
+    complex_ = np.iscomplexobj(_data(u))
+    if complex_:
+        s, gs = real(s), real(gs)  # (packed beside the vectors, the values came back complex)
+        ub, vbh = conj(gu), conj(gvh)  # Ū and V̄ᴴ
+
+        def h(a):
+            return conj(mT(a))
+    else:
+        ub, vbh, h = gu, gvh, mT
+    v, vb = h(vh), mT(gvh)
     m, n = np.shape(x)[-2:]
     s_row = reshape(s, np.shape(s)[:-1] + (1, -1))
     s_col = reshape(s, np.shape(s) + (1,))
     gaps = s_row * s_row - s_col * s_col
-    j = _gap_divide(matmul(mT(u), gu) - matmul(mT(gu), u), gaps)
-    kk = _gap_divide(matmul(mT(v), gv) - matmul(mT(gv), v), gaps)
-    k = np.shape(s)[-1]
-    inner = j * s_row + reshape(gs, np.shape(gs) + (1,)) * np.eye(k) + s_col * kk
-    res = matmul(u, matmul(inner, vh))
-    if m > k:
-        res = res + matmul(gu - matmul(u, matmul(mT(u), gu)), vh / s_col)
-    if n > k:
-        res = res + matmul(u / s_row, mT(gv) - matmul(matmul(mT(gv), v), vh))
-    return res
-
-
-def _svd_vjp_complex(grads, outs, x):
-    """The conjugate (HIPS's convention) of the adjoint form, with Ū = conj(ḡ_U), V = Vhᴴ, V̄ = ḡ_Vhᵀ:
-    U[(F∘(UᴴŪ−ŪᴴU))S + diag(s̄) + S(F∘(VᴴV̄−V̄ᴴV)) + diag(i·Im diag(UᴴŪ)/s)]Vᴴ + (I−UUᴴ)ŪS⁻¹Vᴴ + US⁻¹V̄ᴴ(I−VVᴴ).
-    The last diagonal term is the phase the vectors share: a loss that does not depend on it has this gradient."""
-    gu, gs, gvh = grads
-    u, s, vh = outs
-    s, gs = real(s), real(gs)  # (packed beside the vectors, the values came back complex)
-    ub, v, vb = conj(gu), conj(mT(vh)), mT(gvh)
-    uh = conj(mT(u))
-    m, n = np.shape(x)[-2:]
-    s_row = reshape(s, np.shape(s)[:-1] + (1, -1))
-    s_col = reshape(s, np.shape(s) + (1,))
-    gaps = s_row * s_row - s_col * s_col
-    uhub = matmul(uh, ub)
-    shared = np.diagonal(np.imag(_data(uhub)), axis1=-2, axis2=-1) + np.imag(
-        np.sum(_data(vh) * _data(gvh), axis=-1))  # Im diag(UᴴŪ) + Im diag(VᴴV̄): 0 for a loss blind to the phase
-    _phase_blind("svd", shared, uhub)
-    j = _gap_divide(uhub - conj(mT(uhub)), gaps)
-    vhvb = matmul(conj(mT(v)), vb)
-    kk = _gap_divide(vhvb - conj(mT(vhvb)), gaps)
+    uhub = matmul(h(u), ub)
+    j = _gap_divide(uhub - matmul(h(ub), u), gaps)
+    kk = _gap_divide(matmul(vh, vb) - matmul(vbh, v), gaps)
     k = np.shape(s)[-1]
     eye = np.eye(k)
-    phase = 1j * imag(uhub * eye) / s_col
-    inner = j * s_row + reshape(gs, np.shape(gs) + (1,)) * eye + s_col * kk + phase
+    inner = j * s_row + reshape(gs, np.shape(gs) + (1,)) * eye + s_col * kk
+    if complex_:  # Im diag(UᴴŪ) + Im diag(VᴴV̄) is 0 for a loss blind to the shared phase
+        _phase_blind("svd", uhub, np.sum(_data(vh) * _data(gvh), axis=-1))
+        inner = inner + 1j * imag(uhub * eye) / s_col
     res = matmul(u, matmul(inner, vh))
     if m > k:
-        res = res + matmul(ub - matmul(u, matmul(uh, ub)), vh / s_col)
+        res = res + matmul(ub - matmul(u, uhub), vh / s_col)
     if n > k:
-        res = res + matmul(u / s_row, conj(mT(vb)) - matmul(matmul(conj(mT(vb)), v), vh))
-    return conj(res)
+        res = res + matmul(u / s_row, vbh - matmul(matmul(vbh, v), vh))
+    return conj(res) if complex_ else res
 
 
 _svd = _multi_output("svd", lambda x: np.linalg.svd(x, full_matrices=False), _svd_shapes, _svd_vjp)
