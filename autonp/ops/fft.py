@@ -10,10 +10,12 @@ except at 0 and n/2 (which have no mirror). Checked against central differences 
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from ..tensor import Primitive, _data
-from .shape import getitem, pad_constant, roll_prim
+from .shape import _no_out, getitem, pad_constant, roll_prim
 
 _NORMS = (None, "backward", "ortho", "forward")
 
@@ -31,7 +33,7 @@ def _axes_and_sizes(x, s, axes, name: str) -> tuple[tuple[int, ...], tuple[int, 
     return axes, s
 
 
-def _fit(g, shape: tuple[int, ...], axes: tuple[int, ...]):
+def _fit(g, shape: Sequence[int], axes: tuple[int, ...]):
     """g cut or zero-padded along ``axes`` to ``shape``'s lengths there (the transpose of the forward's fit)."""
     cut = [slice(None)] * np.ndim(g)
     widths = [(0, 0)] * np.ndim(g)
@@ -68,11 +70,10 @@ def _r2c(x, s=None, axes=None, norm=None):
 def _r2c_vjp(g, ans, x, s=None, axes=None, norm=None):
     """The full fftn of g zero-padded along the last axis from n//2 + 1 back to n; Re reaches the real x."""
     last = axes[-1]
-    n = s[-1] if s is not None else np.shape(x)[last]
-    widths = [(0, 0)] * np.ndim(g)
-    widths[last] = (0, n - np.shape(g)[last])
-    full = pad_constant(g, tuple(widths)) if widths[last][1] else g
-    sizes = tuple(np.shape(full)[a] for a in axes)
+    full_shape = list(np.shape(g))
+    full_shape[last] = s[-1] if s is not None else np.shape(x)[last]
+    full = _fit(g, full_shape, (last,))
+    sizes = tuple(full_shape[a] for a in axes)
     return _fit(c2c(full, sizes, axes, norm, False), np.shape(x), axes)
 
 
@@ -143,21 +144,16 @@ def ifft2(a, s=None, axes=(-2, -1), norm=None, out=None):
     return ifftn(a, s, axes, norm, out)
 
 
-def _no_out(out, name):
-    if out is not None:
-        raise TypeError(f"np.fft.{name}: out= is not supported by autonp (it would write outside the tape)")
-
-
 def fftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.fftn``: the n-D DFT (x of any dtype; complex result)."""
-    _no_out(out, "fftn")
+    _no_out("np.fft.fftn", out)
     axes, s = _axes_and_sizes(a, s, axes, "fftn")
     return c2c(a, s, axes, _norm(norm, "fftn"), False)
 
 
 def ifftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.ifftn``: the inverse n-D DFT."""
-    _no_out(out, "ifftn")
+    _no_out("np.fft.ifftn", out)
     axes, s = _axes_and_sizes(a, s, axes, "ifftn")
     return c2c(a, s, axes, _norm(norm, "ifftn"), True)
 
@@ -175,7 +171,7 @@ def rfft2(a, s=None, axes=(-2, -1), norm=None, out=None):
 
 def rfftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.rfftn``: the n-D DFT of real input (the last axis halved)."""
-    _no_out(out, "rfftn")
+    _no_out("np.fft.rfftn", out)
     _refuse_real_part_only(a, "rfftn")
     axes, s = _axes_and_sizes(a, s, axes, "rfftn")
     return r2c(a, s, axes, _norm(norm, "rfftn"))
@@ -194,7 +190,7 @@ def irfft2(a, s=None, axes=(-2, -1), norm=None, out=None):
 
 def irfftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.irfftn``: the inverse of ``rfftn`` (the imaginary parts at 0 and n/2 are not read)."""
-    _no_out(out, "irfftn")
+    _no_out("np.fft.irfftn", out)
     axes, s = _axes_and_sizes(a, s, axes, "irfftn")
     return c2r(a, s, axes, _norm(norm, "irfftn"))
 
