@@ -12,7 +12,7 @@ import numpy as np
 from ..tensor import Primitive, Tensor, _data
 from ._define import binary
 from .elementwise import floor, log_, trunc
-from .shape import astype, unbroadcast, where
+from .shape import unbroadcast, where
 
 add = Primitive("add", np.add).defvjp(
     lambda g, ans, x, y: unbroadcast(g, x),
@@ -50,7 +50,7 @@ def _power_vjp_y(g, ans, x, y):
     """g·x^y·log x, with log 0 taken as 0 (x^y → 0 there for y > 0); NaN at x < 0, where x^y has no real
     derivative in y (as HIPS autograd and PyTorch); a complex power of a real x < 0 takes log x = log|x| + iπ."""
     if np.iscomplexobj(_data(ans)) and not np.iscomplexobj(_data(x)):
-        x = astype(x, np.result_type(_data(x), np.complex64)) if isinstance(x, Tensor) else x + 0j
+        x = x + 0j
     return unbroadcast(g * ans * log_(_zero_to_one(x)), y)
 
 

@@ -201,6 +201,8 @@ ndtri = unary("ndtri", sc.ndtri, lambda x, ans: SQRT_2PI * exp(0.5 * ans * ans))
 
 expit = unary("expit", sc.expit, lambda x, ans: ans * (1.0 - ans))
 logit = unary("logit", sc.logit, lambda x, ans: 1.0 / (x * (1.0 - x)))
+
+
 def _x_over(x, d):
     """x/d, and 0 where x = d = 0: x·log y is 0 all along x = 0, so its y-derivative there is 0, at y = 0 too
     (x/y was 0/0 = NaN). Elsewhere x/d as it is, so ∂x of it stays 1/d at x = 0, y ≠ 0."""
