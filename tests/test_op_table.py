@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import autonp as anp
-from conftest import central_diff
+from conftest import central_diff, complex_central_diff
 from op_db import CASES, value
 
 IDS = [c.name for c in CASES]
@@ -197,8 +197,6 @@ def test_complex_inputs_are_differentiated_right_or_refused(case):
     """Every row on complex inputs that require grad: either an error (the op's VJP is written for real values, or
     NumPy has no complex version), or HIPS's convention's gradient, ∂/∂x − i·∂/∂y of Re Σ f·W, equal to central
     differences of NumPy's own function along every real and imaginary coordinate. Never a silent wrong number."""
-    from conftest import complex_central_diff
-
     zs = _complex_inputs(case)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
