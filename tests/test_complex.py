@@ -119,16 +119,24 @@ FFTS = [
     ("fft", {"n": 2}), ("fft", {"n": 5, "axis": 0}), ("ifft", {"n": 7}), ("fftn", {"s": (3, 2), "axes": (0, 1)}),
     ("ifftn", {"s": (1, 5), "axes": (1, 0)}), ("fft2", {"s": (4, 4), "norm": "ortho"}),
     ("fftshift", {}), ("ifftshift", {"axes": 0}), ("fftshift", {"axes": (1,)}),
+    # an axis named twice is transformed twice, each time to its own length in s (NumPy's order: the last first)
+    ("fftn", {"axes": (1, 1)}), ("ifftn", {"axes": (0, 1, 0), "norm": "ortho"}),
+    ("fftn", {"s": (3, 8), "axes": (1, 1)}), ("ifftn", {"s": (5, 2, 3), "axes": (0, 1, 0)}),
+    ("fftn", {"s": (-1, 5), "axes": (0, 1)}),  # -1: the input's own length
 ]
 REAL_FFTS = [
     *[(name, {"norm": norm}) for name in ("rfft", "rfft2", "rfftn") for norm in (None, "ortho", "forward")],
     ("rfft", {"n": 5}), ("rfft", {"n": 2}), ("rfft", {"axis": 0}), ("rfftn", {"axes": (1, 0)}),
     ("rfft2", {"s": (3, 5)}), ("rfftn", {"s": (2, 3), "axes": (0, 1)}),  # an odd last length: HIPS refuses it
+    ("rfftn", {"axes": (1, 1)}), ("rfftn", {"axes": (0, 1, 0)}), ("rfftn", {"s": (5, 3, 7), "axes": (1, 0, 1)}),
+    ("rfftn", {"s": (3, -1), "axes": (0, 1)}),
 ]
 INVERSE_REAL_FFTS = [
     *[(name, {"norm": norm}) for name in ("irfft", "irfft2", "irfftn") for norm in (None, "ortho", "forward")],
     ("irfft", {"n": 5}), ("irfft", {"n": 9}), ("irfft", {"n": 3}), ("irfft", {"axis": 0}),
     ("irfftn", {"axes": (1, 0)}), ("irfft2", {"s": (3, 7)}), ("irfftn", {"s": (4, 5), "axes": (0, 1)}),
+    ("irfftn", {"axes": (1, 1)}), ("irfftn", {"axes": (0, 0)}), ("irfftn", {"axes": (1, 0, 1), "norm": "ortho"}),
+    ("irfftn", {"s": (3, 8), "axes": (1, 1)}), ("irfftn", {"s": (-1, 5), "axes": (0, 1)}),
 ]
 
 

@@ -652,6 +652,9 @@ C_UNARY = {  # each keeps values of order 1 away from branch cuts and poles
     "angle": lambda np_, a: np_.angle(a + 3.0), "arcsinh": lambda np_, a: np_.arcsinh(0.5 * a),
     "fft": lambda np_, a: np_.fft.fft(a, axis=1, norm="ortho"), "ifft0": lambda np_, a: np_.fft.ifft(a, axis=0),
     "rfft_of_real": lambda np_, a: np_.fft.irfft(np_.fft.rfft(np_.real(a), axis=1), 4, axis=1),
+    # an axis named twice is transformed twice: padded to 6 and cut back to 4; taken to 4 rows, then 3 real ones
+    "fft_twice": lambda np_, a: np_.fft.fftn(a, s=(4, 6), axes=(1, 1), norm="ortho"),
+    "irfft_twice": lambda np_, a: np_.fft.irfftn(a, s=(4, 3), axes=(0, 0)) * (1 - 0.5j),
     "flip_roll": lambda np_, a: np_.roll(a[::-1], 1, axis=1), "gather": lambda np_, a: a[[0, 0, 2], :][[1, 2, 0], :],
     "sum0": lambda np_, a: np_.sum(a, axis=0, keepdims=True) + 0.0 * a, "var": lambda np_, a: np_.var(a) + 0.0 * a,
     "norm1": lambda np_, a: np_.linalg.norm(a, axis=1, keepdims=True) * a * 0.3,
@@ -663,7 +666,8 @@ C_BINARY = {
     "vdot": lambda np_, a, b: np_.vdot(a, b) * 0.1 + a, "power": lambda np_, a, b: (0.3 * a + 2.0) ** (0.2 * b),
     "solve": lambda np_, a, b: np_.linalg.solve(3.0 * np.eye(3) + 0.2 * np_.tanh(a @ np_.transpose(b)), b),
 }
-C_NOT_IN_HIPS = {"var", "prod1", "vdot", "norm1"}  # no VJP there, or (norm with keepdims) a broadcasting error
+C_NOT_IN_HIPS = {"var", "prod1", "vdot", "norm1",  # no VJP there, or (norm with keepdims) a broadcasting error
+                 "fft_twice", "irfft_twice"}  # an axis named twice: HIPS's VJP transforms it once
 
 
 def complex_steps():

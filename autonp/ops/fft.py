@@ -20,17 +20,39 @@ from .shape import _no_out, getitem, pad_constant, roll_prim
 _NORMS = (None, "backward", "ortho", "forward")
 
 
-def _axes_and_sizes(x, s, axes, name: str) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
-    """NumPy's (s, axes) rules, made explicit: axes as non-negative ints, s as a tuple or None."""
-    nd = np.ndim(x)
+def _axes_and_sizes(x, s, axes, name: str, inverse_real: bool = False) -> tuple[tuple[int, ...], tuple]:
+    """NumPy's (s, axes) rules made explicit (its ``_cook_nd_args``): axes as non-negative ints, and one length
+    per axis — the input's own where s is not given or says −1 (``irfftn``'s last: 2(m − 1)); a ``None`` in s stays
+    (NumPy's deprecated spelling of the length the array has when that axis's turn comes)."""
+    shape = np.shape(x)
+    nd = len(shape)
     if axes is None:
         axes = tuple(range(nd - len(s), nd)) if s is not None else tuple(range(nd))
     axes = tuple(int(a) % nd if nd else int(a) for a in axes)
-    if s is not None:
-        s = tuple(int(n) for n in s)
-        if len(s) != len(axes):
-            raise ValueError(f"np.fft.{name}: s {s} and axes {axes} have different lengths")
-    return axes, s
+    if s is None:
+        s = [shape[a] for a in axes]
+        if inverse_real and axes:
+            s[-1] = 2 * (shape[axes[-1]] - 1)
+    elif len(s) != len(axes):
+        raise ValueError(f"np.fft.{name}: s {tuple(s)} and axes {axes} have different lengths")
+    return axes, tuple(None if n is None else shape[a] if n == -1 else int(n) for n, a in zip(s, axes))
+
+
+def _steps(x, s, axes, name: str, inverse_real: bool = False) -> list[tuple[int, int | None]]:
+    """(axis, length) of each 1-D transform, in NumPy's order (the last axis first; for ``irfftn`` the others first
+    and the last one last). Used when an axis is named twice: it is transformed twice, each to its own length."""
+    axes, s = _axes_and_sizes(x, s, axes, name, inverse_real)
+    pairs = list(zip(axes, s))
+    return pairs if inverse_real else pairs[::-1]
+
+
+def _resolved(x, s: tuple, axes: tuple, inverse_real: bool = False) -> tuple[int, ...]:
+    """s with its ``None`` entries as the lengths they stand for (axes named once)."""
+    shape = np.shape(x)
+    out = [shape[a] if n is None else n for n, a in zip(s, axes)]
+    if inverse_real and axes and s[-1] is None:
+        out[-1] = 2 * (shape[axes[-1]] - 1)
+    return tuple(out)
 
 
 def _fit(g, shape: Sequence[int], axes: tuple[int, ...]):
@@ -146,16 +168,24 @@ def ifft2(a, s=None, axes=(-2, -1), norm=None, out=None):
 
 def fftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.fftn``: the n-D DFT (x of any dtype; complex result)."""
-    _no_out("np.fft.fftn", out)
-    axes, s = _axes_and_sizes(a, s, axes, "fftn")
-    return c2c(a, s, axes, _norm(norm, "fftn"), False)
+    return _complex_nd(a, s, axes, norm, out, False)
 
 
 def ifftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.ifftn``: the inverse n-D DFT."""
-    _no_out("np.fft.ifftn", out)
-    axes, s = _axes_and_sizes(a, s, axes, "ifftn")
-    return c2c(a, s, axes, _norm(norm, "ifftn"), True)
+    return _complex_nd(a, s, axes, norm, out, True)
+
+
+def _complex_nd(a, s, axes, norm, out, inverse: bool):
+    name = "ifftn" if inverse else "fftn"
+    _no_out(f"np.fft.{name}", out)
+    norm = _norm(norm, name)
+    axes, s = _axes_and_sizes(a, s, axes, name)
+    if len(set(axes)) == len(axes):
+        return c2c(a, _resolved(a, s, axes), axes, norm, inverse)
+    for axis, n in _steps(a, s, axes, name):
+        a = c2c(a, (np.shape(a)[axis] if n is None else n,), (axis,), norm, inverse)
+    return a
 
 
 def rfft(a, n=None, axis=-1, norm=None, out=None):
@@ -173,8 +203,15 @@ def rfftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.rfftn``: the n-D DFT of real input (the last axis halved)."""
     _no_out("np.fft.rfftn", out)
     _refuse_real_part_only(a, "rfftn")
+    norm = _norm(norm, "rfftn")
     axes, s = _axes_and_sizes(a, s, axes, "rfftn")
-    return r2c(a, s, axes, _norm(norm, "rfftn"))
+    if len(set(axes)) == len(axes):
+        return r2c(a, _resolved(a, s, axes), axes, norm)
+    (axis, n), *rest = _steps(a, s, axes, "rfftn")
+    a = r2c(a, (np.shape(a)[axis] if n is None else n,), (axis,), norm)
+    for axis, n in rest:
+        a = c2c(a, (np.shape(a)[axis] if n is None else n,), (axis,), norm, False)
+    return a
 
 
 def irfft(a, n=None, axis=-1, norm=None, out=None):
@@ -191,8 +228,14 @@ def irfft2(a, s=None, axes=(-2, -1), norm=None, out=None):
 def irfftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.irfftn``: the inverse of ``rfftn`` (the imaginary parts at 0 and n/2 are not read)."""
     _no_out("np.fft.irfftn", out)
-    axes, s = _axes_and_sizes(a, s, axes, "irfftn")
-    return c2r(a, s, axes, _norm(norm, "irfftn"))
+    norm = _norm(norm, "irfftn")
+    axes, s = _axes_and_sizes(a, s, axes, "irfftn", inverse_real=True)
+    if len(set(axes)) == len(axes):
+        return c2r(a, _resolved(a, s, axes, inverse_real=True), axes, norm)
+    *rest, (axis, n) = _steps(a, s, axes, "irfftn", inverse_real=True)
+    for ax, m in rest:
+        a = c2c(a, (np.shape(a)[ax] if m is None else m,), (ax,), norm, True)
+    return c2r(a, (2 * (np.shape(a)[axis] - 1) if n is None else n,), (axis,), norm)
 
 
 def _shift(x, axes, sign: int):
