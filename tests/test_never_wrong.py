@@ -1372,3 +1372,39 @@ def test_xlogy_y_derivative_along_x_zero_is_zero():
         assert (f(0.0, y0 + h) - f(0.0, y0)) / h == 0.0  # the definition's quotient
         mixed = anp.grad(lambda x: np.sum(anp.grad(lambda y: np.sum(f(x, y)))(np.array([2.0]))))(np.array([0.0]))
         np.testing.assert_allclose(np.asarray(mixed), [1.0 / (2.0 if y0 == 0.0 else 3.0)], rtol=1e-15)
+
+
+@pytest.mark.parametrize("f, shapes", [
+    (lambda a: np.transpose(a, (-1, 0, 1)), [(1, 3, 4)]),  # argsort of (−1, 0, 1) is not the inverse permutation
+    (lambda a: np.transpose(a, (1, -1, -3)), [(2, 3, 4)]),
+    (lambda a, b: np.einsum("...ij,...jk->...ik", a, b), [(2, 1, 3, 4), (3, 4, 2)]),  # a length 1 broadcast in ...
+    (lambda a, b: np.einsum("ij,ij->ij", a, b), [(1, 3), (4, 3)]),  # and in an explicit letter
+    (lambda a, b: np.einsum("bij,bj->bi", a, b), [(1, 3, 4), (5, 4)]),
+])
+def test_transpose_with_negative_axes_and_einsum_with_broadcast_lengths(f, shapes):
+    """Negative axes in np.transpose made its VJP transpose back by the wrong permutation; an einsum operand with a
+    length 1 that NumPy broadcast against another operand's got a gradient of the broadcast length. Both stopped at
+    the VJP's shape check (an internal RuntimeError); they are differentiated now."""
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=s) for s in shapes]
+    R = rng.normal(size=np.shape(f(*xs)))
+    grads = anp.grad(lambda *ts: np.sum(f(*ts) * R), argnum=tuple(range(len(xs))))(*xs)
+    for i, x in enumerate(xs):
+        def plain(v, i=i):
+            args = list(xs)
+            args[i] = v
+            return np.sum(f(*args) * R)
+        np.testing.assert_allclose(np.asarray(grads[i]), central(plain, x), rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize("call", [
+    lambda a: np.flip(a, axis=(1, 1)), lambda a: np.flip(a, axis=(0, -2)), lambda a: np.expand_dims(a, (0, 0)),
+    lambda a: np.squeeze(a[None], axis=(0, 0)), lambda a: np.moveaxis(a, (0, 0), (1, 0)),
+])
+def test_an_axis_named_twice_is_refused_as_numpy_refuses_it(call):
+    """np.flip(x, axis=(1, 1)) flipped once and np.expand_dims(x, (0, 0)) inserted two axes, where NumPy raises."""
+    x = np.ones((2, 3))
+    with pytest.raises(ValueError, match="repeated axis|duplicate value in 'axis'"):
+        call(x)
+    with pytest.raises(ValueError, match="repeated axis"):
+        call(anp.Tensor(x, requires_grad=True))

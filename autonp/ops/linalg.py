@@ -170,7 +170,7 @@ def _einsum(spec, *operands, optimize=False):
 
 def _einsum_vjp(i, g, ans, spec, *operands, optimize=False):
     """∂ wrt operand i: the einsum of g with the other operands onto operand i's subscripts;
-    letters summed in operand i alone come back by broadcasting."""
+    letters summed in operand i alone come back by broadcasting, lengths of 1 it broadcast by a sum."""
     ins, out = spec.split("->")
     ins = ins.split(",")
     k = i - 1  # argument 0 is the spec
@@ -179,9 +179,11 @@ def _einsum_vjp(i, g, ans, spec, *operands, optimize=False):
     target = "".join(c for c in ins[k] if c in available)
     gx = einsum_prim(f"{','.join([out] + others)}->{target}", g,
                      *(o for j, o in enumerate(operands) if j != k), optimize=optimize)
-    x = operands[k]
+    shape = np.shape(operands[k])
+    kept = tuple(n for c, n in zip(ins[k], shape) if c in available)
+    if np.shape(gx) != kept:  # a length 1 here that NumPy broadcast against another operand's: summed back
+        gx = sum(gx, axis=tuple(a for a, (m, n) in enumerate(zip(np.shape(gx), kept)) if m != n), keepdims=True)
     if target != ins[k]:
-        shape = np.shape(x)
         gx = broadcast_to(reshape(gx, tuple(n if c in available else 1 for c, n in zip(ins[k], shape))), shape)
     return gx
 

@@ -69,14 +69,18 @@ def _swapaxes(x, axis1, axis2):
 
 reshape = Primitive("reshape", _reshape).defvjp(  # either order is a permutation, undone in the same order
     lambda g, ans, x, shape, order="C": reshape(g, np.shape(x), order))
-transpose = Primitive("transpose", _transpose).defvjp(
-    lambda g, ans, x, axes=None: transpose(g, None if axes is None else tuple(np.argsort(axes))))
+transpose = Primitive("transpose", _transpose).defvjp(  # the inverse permutation (of the axes made non-negative)
+    lambda g, ans, x, axes=None: transpose(g, None if axes is None else tuple(np.argsort(np.mod(axes, np.ndim(x))))))
 swapaxes = Primitive("swapaxes", _swapaxes).defvjp(lambda g, ans, x, axis1, axis2: swapaxes(g, axis1, axis2))
 
 
 def _axes(axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` (an int or a sequence) as non-negative ints; one out of bounds, or named twice: NumPy's errors."""
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    return tuple(int(a) % ndim if -ndim <= a < ndim else _axis_error(a, ndim) for a in axes)
+    out = tuple(int(a) % ndim if -ndim <= a < ndim else _axis_error(a, ndim) for a in axes)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {tuple(axes)}")
+    return out
 
 
 def _axis_error(a, ndim):
