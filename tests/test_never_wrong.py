@@ -1408,3 +1408,19 @@ def test_an_axis_named_twice_is_refused_as_numpy_refuses_it(call):
         call(x)
     with pytest.raises(ValueError, match="repeated axis"):
         call(anp.Tensor(x, requires_grad=True))
+
+
+def test_rollaxis_with_a_negative_start_is_numpys():
+    """np.rollaxis(x, -1, -2) on a (2, 3, 4) array is (2, 4, 3): NumPy adds ndim to a negative start. autonp took it
+    modulo ndim + 1 and rolled the axis to the end — a wrong array without an error where the lengths agree."""
+    x = np.arange(2 * 3 * 3, dtype=float).reshape(2, 3, 3)
+    for axis in range(-3, 3):
+        for start in range(-3, 4):
+            got = np.rollaxis(anp.Tensor(x, requires_grad=True), axis, start)
+            np.testing.assert_array_equal(got.numpy(), np.rollaxis(x, axis, start), err_msg=f"{axis}, {start}")
+    for start in (-4, 4):
+        with pytest.raises(np.exceptions.AxisError):
+            np.rollaxis(anp.Tensor(x, requires_grad=True), 0, start)
+    R = np.random.default_rng(0).normal(size=(2, 3, 3))
+    g = anp.grad(lambda t: np.sum(np.rollaxis(t, -1, -2) * R))(x)
+    np.testing.assert_allclose(np.asarray(g), central(lambda v: np.sum(np.rollaxis(v, -1, -2) * R), x), atol=1e-8)

@@ -120,7 +120,10 @@ def moveaxis(x, source, destination):
 def rollaxis(x, axis, start=0):
     nd = np.ndim(x)
     axis = _axes(axis, nd)[0]
-    start = start % (nd + 1) if start < 0 else start
+    start = start + nd if start < 0 else start  # NumPy's rule: −1 is before the last axis, not after it
+    if not 0 <= start <= nd:
+        raise np.exceptions.AxisError(f"rollaxis: 'start' arg requires {-nd} <= start < {nd + 1}, but {start} was "
+                                      f"passed in")
     return moveaxis(x, axis, start - 1 if axis < start else start)
 
 
