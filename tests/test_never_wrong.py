@@ -521,6 +521,25 @@ def test_regression_losses_refuse_shapes_that_broadcast_into_another_loss():
 
 
 @pytest.mark.parametrize("loss", ["binary_cross_entropy", "binary_cross_entropy_sum"])
+@pytest.mark.parametrize("probs", [[0.5, 1.2, 0.3], [-0.1, 0.5, 0.3], [0.5, np.nan, 0.3], [2.0, -3.0, 0.1]])
+def test_binary_cross_entropy_refuses_predictions_outside_0_1(loss, probs):
+    """Logits passed by mistake, or predictions that left [0, 1], made log(1 − p) or log p NaN: the loss and its
+    gradient were NaN without an error. PyTorch refuses them; so does autonp, eagerly and in a compiled replay
+    (whose guard sees the new values), naming the range. So are out-of-range targets under anp.compile, which raised
+    a CompileError from formatting a traced value instead of the loss's own message."""
+    t = np.array([0.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"predictions must be probabilities in \[0, 1\]"):
+        getattr(nn, loss)(anp.Tensor(np.array(probs), requires_grad=True), t)
+    compiled = anp.compile(lambda p, t: getattr(nn, loss)(p * 1.0, t))
+    ok = compiled(anp.Tensor(np.array([0.5, 0.9, 0.3]), requires_grad=True), t)
+    assert ok.item() == pytest.approx(getattr(nn, loss)(np.array([0.5, 0.9, 0.3]), t).item(), rel=1e-15)
+    with pytest.raises(ValueError, match=r"predictions must be probabilities in \[0, 1\]"):
+        compiled(anp.Tensor(np.array(probs), requires_grad=True), t)
+    with pytest.raises(ValueError, match=r"targets must be numbers in \[0, 1\].*range 0.5..1.5"):
+        compiled(anp.Tensor(np.array([0.5, 0.9, 0.3]), requires_grad=True), t * 0 + np.array([0.5, 1.5, 1.0]))
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "binary_cross_entropy_sum"])
 def test_binary_cross_entropy_of_an_exactly_right_prediction(loss):
     """−[t·log p + (1−t)·log(1−p)] at p = 0 for t = 0 (and p = 1 for t = 1) is 0 by the definition's 0·log 0 = 0,
     and its derivative in p is 1/(1 − p) = 1 (−1/p = −1): autonp computed 0·(−∞) = NaN for both. PyTorch gives the

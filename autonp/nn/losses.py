@@ -54,11 +54,18 @@ def _same_shape(name: str, pred: Any, target: Any) -> None:
 
 
 def _binary_targets(name: str, probs: Any, target: Any) -> None:
+    """Shapes alike, targets numbers in [0, 1], and predictions probabilities in [0, 1] (PyTorch's checks: logits
+    passed by mistake, or a model whose output left [0, 1], made log(1 − p) NaN in the loss and its gradient)."""
     _same_shape(name, probs, target)
     t = _values(target)
     if t.dtype.kind not in "biuf" or (t.size and not ((t >= 0) & (t <= 1)).all()):
-        raise ValueError(f"{name}: targets must be numbers in [0, 1] (got dtype {t.dtype}"
-                         f"{f', range {t.min()}..{t.max()}' if t.dtype.kind in 'iuf' and t.size else ''})")
+        span = f", range {float(t.min())}..{float(t.max())}" if t.dtype.kind in "iuf" and t.size else ""
+        raise ValueError(f"{name}: targets must be numbers in [0, 1] (got dtype {t.dtype}{span})")
+    p = _values(probs)
+    if p.size and not ((p >= 0) & (p <= 1)).all():
+        lo, hi = float(np.min(p)), float(np.max(p))  # (numbers, not traced values, under anp.compile)
+        raise ValueError(f"{name}: predictions must be probabilities in [0, 1] (got range {lo}..{hi}"
+                         f"{', NaN among them' if np.isnan(p).any() else ''}); for logits, apply a sigmoid first")
 
 
 def cross_entropy(logits: Any, target: Any) -> Tensor:
