@@ -1443,3 +1443,48 @@ def test_rollaxis_with_a_negative_start_is_numpys():
     R = np.random.default_rng(0).normal(size=(2, 3, 3))
     g = anp.grad(lambda t: np.sum(np.rollaxis(t, -1, -2) * R))(x)
     np.testing.assert_allclose(np.asarray(g), central(lambda v: np.sum(np.rollaxis(v, -1, -2) * R), x), atol=1e-8)
+
+
+def test_scipy_cholesky_upper_reads_the_upper_triangle():
+    """scipy.linalg.cholesky(a) (lower=False) factors a's upper triangle; on a Tensor autonp factored the lower one
+    and transposed it: 0.71 off SciPy where the triangles differ, without an error."""
+    import scipy.linalg as sl
+
+    import autonp.scipy.linalg as asl
+    rng = np.random.default_rng(3)
+    B = rng.normal(size=(4, 4))
+    A = B @ B.T + 4 * np.eye(4) + np.triu(rng.normal(size=(4, 4)), 1)  # the triangles differ
+    W = rng.normal(size=(4, 4))
+    for lower in (False, True):
+        np.testing.assert_allclose(asl.cholesky(anp.Tensor(A), lower=lower).numpy(), sl.cholesky(A, lower=lower),
+                                   rtol=1e-13, atol=1e-13)
+        g = anp.grad(lambda a: np.sum(asl.cholesky(a, lower=lower) * W))(A)
+        np.testing.assert_allclose(np.asarray(g), central(lambda a: np.sum(sl.cholesky(a, lower=lower) * W), A),
+                                   rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("assume_a", ["sym", "pos", "positive definite", "diagonal", "tridiagonal", "upper triangular",
+                                      "lower triangular", "gen", None])
+@pytest.mark.parametrize("lower, transposed, b_shape", [(False, False, (4, 2)), (True, False, (4,)),
+                                                        (False, True, (4, 3)), (True, True, (2, 4, 1))])
+def test_scipy_solve_reads_what_scipy_reads(assume_a, lower, transposed, b_shape):
+    """scipy.linalg.solve's assume_a and transposed raised an internal TypeError on Tensors; each structure reads
+    part of a (a triangle, the bands), so the gradient must reach exactly those entries. Against SciPy's own values
+    and central differences of SciPy's function, on a matrix whose triangles differ."""
+    import scipy.linalg as sl
+
+    import autonp.scipy.linalg as asl
+    rng = np.random.default_rng(7)
+    B = rng.normal(size=(4, 4))
+    a = B @ B.T + 4 * np.eye(4) + 0.5 * np.triu(rng.normal(size=(4, 4)), 1)  # positive definite by either triangle
+    b = rng.normal(size=b_shape)
+    kw = dict(assume_a=assume_a, lower=lower, transposed=transposed)
+    want = sl.solve(a, b, **kw)
+    got = asl.solve(anp.Tensor(a, requires_grad=True), anp.Tensor(b, requires_grad=True), **kw)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
+    R = rng.normal(size=want.shape)
+    ga, gb = anp.grad(lambda a, b: np.sum(asl.solve(a, b, **kw) * R), argnum=(0, 1))(a, b)
+    np.testing.assert_allclose(np.asarray(ga), central(lambda v: np.sum(sl.solve(v, b, **kw) * R), a),
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(gb), central(lambda v: np.sum(sl.solve(a, v, **kw) * R), b),
+                               rtol=1e-6, atol=1e-8)

@@ -1,6 +1,6 @@
-"""``scipy.linalg`` with gradients for ``solve_triangular``, ``solve_banded``, ``sqrtm``, ``solve_sylvester`` and
-``cholesky``
-(``lower=False`` gives the upper factor, as SciPy); ``inv``, ``det`` and ``solve`` are autonp's. Everything
+"""``scipy.linalg`` with gradients for ``solve_triangular``, ``solve_banded``, ``sqrtm``, ``solve_sylvester``,
+``cholesky`` (``lower=False`` gives the upper factor from a's upper triangle, as SciPy) and ``solve`` (its
+``assume_a`` structures read part of a, and so does the gradient); ``inv`` and ``det`` are autonp's. Everything
 else is SciPy's own: on a Tensor that requires grad it refuses rather than drop the gradient.
 
     solve_triangular: x = op(A)⁻¹ b;  ḡ_b = op(A)⁻ᵀ ḡ,  ḡ_A = −tri(ḡ_b xᵀ) (or its transpose for op = ᵀ)
@@ -14,7 +14,9 @@ import scipy.linalg as _sl
 from scipy.linalg import *  # noqa: F403
 
 from ..ops import cholesky as _cholesky
-from ..ops import det, getitem, inv, reshape, solve, swapaxes, tril, triu, where  # noqa: F401 - det, inv, solve
+from ..ops import det, getitem, inv, reshape, swapaxes, tril, triu, where  # noqa: F401 - det, inv
+from ..ops import solve as _solve
+from ..ops.shape import unbroadcast
 from ..tensor import Primitive, Tensor
 
 _TRANS = {0: 0, "N": 0, 1: 1, "T": 1, 2: 1, "C": 1}
@@ -100,11 +102,65 @@ sqrtm.complex_ok = solve_sylvester.complex_ok = True  # transposes, no conjugate
 
 
 def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
-    """The Cholesky factor: lower (L Lᵀ = a) or, by default as SciPy, upper (Uᵀ U = a)."""
+    """The Cholesky factor: lower (L Lᵀ = a, from a's lower triangle) or, by default as SciPy, upper (Uᵀ U = a, from
+    a's upper triangle)."""
     if not isinstance(a, Tensor):
         return _sl.cholesky(a, lower=lower, overwrite_a=overwrite_a, check_finite=check_finite)
-    factor = _cholesky(a)
-    return factor if lower else swapaxes(factor, -1, -2)
+    return _cholesky(a) if lower else _cholesky(a, upper=True)
+
+
+_READS = {"sym": "triangle", "symmetric": "triangle", "pos": "triangle", "positive definite": "triangle",
+          "diagonal": "diagonal", "tridiagonal": "tridiagonal",
+          "upper triangular": "upper", "lower triangular": "lower"}
+
+
+def _structured(a, assume_a, lower):
+    """The matrix SciPy's solver for ``assume_a`` reads: a symmetric one from one triangle ('sym', 'pos'), the
+    diagonal, the three middle bands, or one triangle ('upper/lower triangular'). Others read all of a."""
+    reads = _READS.get(assume_a)
+    if reads == "triangle":
+        half = tril(a) if lower else triu(a)
+        return half + swapaxes(tril(a, -1) if lower else triu(a, 1), -1, -2)
+    if reads in ("diagonal", "tridiagonal"):
+        n = np.shape(a)[-1]
+        band = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) <= (0 if reads == "diagonal" else 1)
+        return where(band, a, 0.0)
+    if reads in ("upper", "lower"):
+        return triu(a) if reads == "upper" else tril(a)
+    return a
+
+
+def _scipy_solve(m, b, assume_a=None, lower=False, transposed=False):
+    return _sl.solve(m, b, lower=lower, assume_a=assume_a, transposed=transposed)
+
+
+def _ss_vjp_b(g, ans, m, b, assume_a=None, lower=False, transposed=False):
+    return unbroadcast(scipy_solve(m, g, assume_a, lower, not transposed), b)
+
+
+def _ss_vjp_m(g, ans, m, b, assume_a=None, lower=False, transposed=False):
+    gb = scipy_solve(m, g, assume_a, lower, not transposed)
+    x, gb = (ans, gb) if np.ndim(b) > 1 else (ans[..., None], gb[..., None])
+    outer = -(x @ swapaxes(gb, -1, -2)) if transposed else -(gb @ swapaxes(x, -1, -2))
+    return unbroadcast(outer, m)
+
+
+scipy_solve = Primitive("scipy.linalg.solve", _scipy_solve).defvjp(_ss_vjp_m, _ss_vjp_b)
+scipy_solve.rule = "of the matrix SciPy's solver reads (see solve); ḡ_b = op(m)⁻ᵀ ḡ, ḡ_m = −ḡ_b xᵀ"
+
+
+def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=True, assume_a=None,
+          transposed=False):
+    """``scipy.linalg.solve``: x with op(a) x = b (op(a) = aᵀ if ``transposed``). With ``assume_a`` 'sym' or 'pos'
+    SciPy reads one triangle of a (``lower``), with 'diagonal'/'tridiagonal' its bands, with 'upper/lower
+    triangular' one triangle: the gradient reaches those entries only. SciPy's own values (and its errors: a
+    matrix that is not positive definite for 'pos'). Without those arguments it is autonp's ``solve``."""
+    if not any(isinstance(v, Tensor) for v in (a, b)):
+        return _sl.solve(a, b, lower=lower, overwrite_a=overwrite_a, overwrite_b=overwrite_b,
+                         check_finite=check_finite, assume_a=assume_a, transposed=transposed)
+    if assume_a in (None, "gen", "general", "banded") and not transposed:
+        return _solve(a, b)
+    return scipy_solve(_structured(a, assume_a, lower), b, assume_a, lower, transposed)
 
 
 def __getattr__(name: str):
