@@ -174,6 +174,8 @@ def run_program(np_, program: list, inputs: list):
             out = REDUCE[name](np_, a, axis) + np_.zeros(S)
         elif kind == "reduce_len1":  # over an axis of length 1 (std, var: zero variance)
             out = np_.reshape(REDUCE[p[2]](np_, np_.reshape(a, S + (1,)), 2), S)
+            if type(a) is np.ndarray and a.dtype.kind == "c" and out.dtype.kind != "c":  # the complex step: std's
+                out = out.astype(a.dtype)  # zeros stay complex, so that later in-place steps can take complex values
         elif kind == "gather":  # fancy indexing with repeated indices
             idx = _gather(p[2])
             out = np_.reshape(np_.ravel(a)[idx], S)
