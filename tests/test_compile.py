@@ -1007,3 +1007,53 @@ def test_scipy_stats_and_multigammaln_of_plain_arrays_are_traced():
     assert compiled.traces == 1
     with pytest.raises(ValueError, match="multigammaln: a must be greater than"):
         compiled(np.array([0.3, 1.0, 1.0]))  # 2x ≤ (d − 1)/2 = 1 at the first
+
+
+@pytest.mark.parametrize("name", ["solve pos", "solve_triangular", "sqrtm", "solve_sylvester", "cholesky",
+                                  "solve_banded"])
+def test_scipy_linalg_replays_to_the_eager_values_and_gradients(name):
+    """SciPy's solvers convert their arguments with np.asarray, which a trace cannot follow: compiling a function
+    that used them raised. Each is recorded as one call now, and the replays equal eager autonp bit for bit."""
+    import autonp.scipy.linalg as asl
+    fn = {"solve pos": lambda A, b: asl.solve(A, b, assume_a="pos"),
+          "solve_triangular": lambda A, b: asl.solve_triangular(A, b, lower=True, trans=1),
+          "sqrtm": lambda A, b: asl.sqrtm(A @ A.T) @ b,
+          "solve_sylvester": lambda A, b: asl.solve_sylvester(A, A.T + 2 * np.eye(4), b @ b.T),
+          "cholesky": lambda A, b: asl.cholesky(A) @ b,
+          "solve_banded": lambda A, b: asl.solve_banded((1, 1), A[:3], b)}[name]
+    rng = np.random.default_rng(0)
+    B = rng.normal(size=(4, 4))
+    a, b = B @ B.T + 4 * np.eye(4) + np.triu(rng.normal(size=(4, 4)), 1), rng.normal(size=(4, 2))
+
+    def f(A, b):
+        x = fn(A, b)
+        loss = (x * x).sum()
+        return loss, anp.gradients(loss, [A, b])
+    compiled = anp.compile(f)
+    for scale in (1.0, 1.1, 0.9):
+        got = compiled(anp.Tensor(a * scale, requires_grad=True), anp.Tensor(b, requires_grad=True))
+        want = f(anp.Tensor(a * scale, requires_grad=True), anp.Tensor(b, requires_grad=True))
+        assert got[0].item() == want[0].item()
+        for g, w in zip(got[1], want[1]):
+            np.testing.assert_array_equal(g.numpy(), w.numpy())
+    assert compiled.traces == 1
+
+
+def test_a_scipy_solver_that_raises_in_a_replay_puts_back_what_the_replay_changed():
+    """A SciPy solver can raise (a matrix that is not positive definite): the replay is undone up to it, as for
+    np.linalg, so an array the function added to in place before it is as the call found it."""
+    import autonp.scipy.linalg as asl
+    rng = np.random.default_rng(0)
+    B = rng.normal(size=(4, 4))
+    a, b, counts = B @ B.T + 4 * np.eye(4), rng.normal(size=(4, 2)), np.zeros(3)
+
+    def f(A, b, counts):
+        counts += 1.0
+        return asl.solve(A, b, assume_a="pos")
+    compiled = anp.compile(f)
+    compiled(anp.Tensor(a, requires_grad=True), b, counts)
+    compiled(anp.Tensor(a, requires_grad=True), b, counts)
+    with pytest.raises(anp.OpError, match="scipy.linalg.solve"), warnings.catch_warnings():
+        warnings.simplefilter("default")  # (the suite makes warnings errors: then any ufunc can raise, all is undone)
+        compiled(anp.Tensor(-a, requires_grad=True), b, counts)
+    np.testing.assert_array_equal(counts, [2.0, 2.0, 2.0])

@@ -405,7 +405,7 @@ _INDEXING = {"take", "put", "choose", "take_along_axis", "put_along_axis", "comp
 
 def _last_risk(program: Program) -> int:
     """The index of the last instruction a replay with the same signature can raise at: a guard, a value
-    leaving NumPy, an index computed from the data (out of bounds?), np.linalg (singular?)."""
+    leaving NumPy, an index computed from the data (out of bounds?), np.linalg or SciPy (singular?)."""
     last = -1
     for k, instr in enumerate(program.instrs):
         kind = instr.kind
@@ -418,7 +418,7 @@ def _last_risk(program: Program) -> int:
             fn = instr.fn
             name = fn if isinstance(fn, str) else getattr(fn, "__name__", "")
             module = "" if isinstance(fn, str) else getattr(fn, "__module__", "") or ""
-            if module.startswith("numpy.linalg") or name in _INDEXING:
+            if module.startswith(("numpy.linalg", "scipy.")) or name in _INDEXING:  # (SciPy's: recorded whole)
                 last = k
     return last
 

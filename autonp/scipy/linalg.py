@@ -9,6 +9,9 @@ else is SciPy's own: on a Tensor that requires grad it refuses rather than drop 
 """
 from __future__ import annotations
 
+import functools
+import sys
+
 import numpy as np
 import scipy.linalg as _sl
 from scipy.linalg import *  # noqa: F403
@@ -22,8 +25,25 @@ from ..tensor import Primitive, Tensor
 _TRANS = {0: 0, "N": 0, 1: 1, "T": 1, 2: 1, "C": 1}
 
 
+def _traceable(fn):
+    """A SciPy function as a primitive's forward. SciPy converts its arguments with np.asarray, which anp.compile's
+    trace cannot follow: on a trace's stand-ins the call is recorded whole, and every replay makes it again on its
+    own values. (The compiler is loaded only when asked for: until then nothing can be traced.)"""
+    @functools.wraps(fn)
+    def forward(*args, **kwargs):
+        trace = sys.modules.get("autonp.compiler._trace")
+        if trace is not None and trace._state.program is not None and any(isinstance(a, trace.Sym) for a in args):
+            return trace.record("call", fn, args, kwargs)
+        return fn(*args, **kwargs)
+    return forward
+
+
+_st, _sylvester, _banded, _sqrt, _solve_scipy = map(_traceable, (_sl.solve_triangular, _sl.solve_sylvester,
+                                                                 _sl.solve_banded, _sl.sqrtm, _sl.solve))
+
+
 def _solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, **kwargs):
-    return _sl.solve_triangular(a, b, trans=trans, lower=lower, unit_diagonal=unit_diagonal, **kwargs)
+    return _st(a, b, trans=trans, lower=lower, unit_diagonal=unit_diagonal, **kwargs)
 
 
 def _st_vjp_b(g, ans, a, b, trans=0, lower=False, unit_diagonal=False, **kwargs):
@@ -49,7 +69,7 @@ def _sylvester_vjps(i):
     return vjp
 
 
-solve_sylvester = Primitive("solve_sylvester", _sl.solve_sylvester).defvjp(*(_sylvester_vjps(i) for i in range(3)))
+solve_sylvester = Primitive("solve_sylvester", _sylvester).defvjp(*(_sylvester_vjps(i) for i in range(3)))
 
 
 def _band_transpose_index(l_and_u, n):
@@ -72,7 +92,7 @@ def _band_of(full, l_and_u):
 
 
 def _solve_banded(l_and_u, ab, b, **kwargs):
-    return _sl.solve_banded(tuple(l_and_u), ab, b, **kwargs)
+    return _banded(tuple(l_and_u), ab, b, **kwargs)
 
 
 def _sb_transposed(l_and_u, ab, g):
@@ -93,7 +113,7 @@ solve_banded.rule = "ab in band storage; its gradient stays in the band"
 
 
 def _sqrtm(a):
-    return _sl.sqrtm(a)
+    return _sqrt(a)
 
 
 sqrtm = Primitive("sqrtm", _sqrtm).defvjp(
@@ -131,7 +151,7 @@ def _structured(a, assume_a, lower):
 
 
 def _scipy_solve(m, b, assume_a=None, lower=False, transposed=False):
-    return _sl.solve(m, b, lower=lower, assume_a=assume_a, transposed=transposed)
+    return _solve_scipy(m, b, lower=lower, assume_a=assume_a, transposed=transposed)
 
 
 def _ss_vjp_b(g, ans, m, b, assume_a=None, lower=False, transposed=False):
