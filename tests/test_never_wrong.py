@@ -1488,3 +1488,18 @@ def test_scipy_solve_reads_what_scipy_reads(assume_a, lower, transposed, b_shape
                                rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(np.asarray(gb), central(lambda v: np.sum(sl.solve(a, v, **kw) * R), b),
                                rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("kw", [dict(assume_a="pos"), dict(assume_a="sym", lower=True),
+                                dict(assume_a="upper triangular", transposed=True), dict(assume_a="tridiagonal")])
+def test_scipy_solve_second_order(kw):
+    """H·v of a loss through scipy.linalg.solve's structured solvers (their VJPs solve with the same structure),
+    against central differences of the gradient."""
+    import autonp.scipy.linalg as asl
+    rng = np.random.default_rng(1)
+    B = rng.normal(size=(3, 3))
+    a, b, v = B @ B.T + 3 * np.eye(3) + np.triu(rng.normal(size=(3, 3)), 1), rng.normal(size=3), rng.normal(size=(3, 3))
+    grad = anp.grad(lambda A: np.sum(asl.solve(A, b, **kw) ** 3))
+    hv = anp.grad(lambda A: np.sum(grad(A) * v))(a)
+    np.testing.assert_allclose(np.asarray(hv), central(lambda A: np.sum(np.asarray(grad(A)) * v), a),
+                               rtol=1e-6, atol=1e-8)
