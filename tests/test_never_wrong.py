@@ -1503,3 +1503,17 @@ def test_scipy_solve_second_order(kw):
     hv = anp.grad(lambda A: np.sum(grad(A) * v))(a)
     np.testing.assert_allclose(np.asarray(hv), central(lambda A: np.sum(np.asarray(grad(A)) * v), a),
                                rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("f", [lambda a: np.sum(a, dtype=int), lambda a: np.cumsum(a, axis=1, dtype=int),
+                               lambda a: np.prod(a + 1, dtype=int), lambda a: np.cumprod(a, dtype=np.int64),
+                               lambda a: a.sum(axis=0, dtype=np.int32), lambda a: np.mean(a, dtype=np.int64),
+                               lambda a: np.sum(a, dtype=np.float32), lambda a: np.mean(a, axis=1, dtype=np.float32)])
+def test_a_reduction_with_dtype_casts_each_entry_first_as_numpy_does(f):
+    """np.sum(x, dtype=int) sums int(x_i): 1 for [0.6, 0.7, −0.2, 1.9]; autonp cast the float sum, 3. A wrong count
+    without an error (cumsum and prod the same)."""
+    x = np.array([[0.6, 0.7, -0.2, 1.9], [2.5, -1.5, 0.3, 0.2]])
+    want = f(x)
+    got = f(anp.Tensor(x, requires_grad=True))
+    assert got.dtype == np.asarray(want).dtype
+    np.testing.assert_array_equal(got.numpy(), want)
