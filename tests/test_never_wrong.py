@@ -1517,3 +1517,32 @@ def test_a_reduction_with_dtype_casts_each_entry_first_as_numpy_does(f):
     got = f(anp.Tensor(x, requires_grad=True))
     assert got.dtype == np.asarray(want).dtype
     np.testing.assert_array_equal(got.numpy(), want)
+
+
+@pytest.mark.parametrize("f", [
+    lambda a: np.diff(a, n=-1), lambda a: np.take_along_axis(a, np.zeros((2, 3, 1), int), axis=None),
+    lambda a: np.einsum("...k->k", a), lambda a: np.rot90(a, 1, axes=(1, 1)), lambda a: np.rot90(a, 1, axes=(0, -3)),
+    lambda a: np.rot90(a, 1, axes=(0, 3)),
+])
+def test_arguments_numpy_refuses_are_refused(f):
+    """Each of these returned an array where NumPy raises: diff of order −1 (the input), take_along_axis with 3-D
+    indices and axis=None, an einsum whose output drops the axes '...' stands for (summed), rot90 about one axis."""
+    x = np.arange(24.0).reshape(2, 3, 4)
+    with pytest.raises(ValueError):
+        f(x)
+    with pytest.raises(ValueError):
+        f(anp.Tensor(x, requires_grad=True))
+
+
+@pytest.mark.parametrize("f", [lambda a: np.triu(a), lambda a: np.tril(a, -1), lambda a: np.triu(a, 2),
+                               lambda a: np.einsum("...k->...", a), lambda a: np.einsum("...k,...k->...", a, a)])
+def test_triu_of_a_vector_and_einsum_with_ellipsis_are_numpys(f):
+    """np.triu of a 1-D array is the n×n matrix of its rows above the diagonal (autonp raised an internal unpacking
+    error); an einsum whose output keeps '...' is unchanged by the refusal above."""
+    x = np.random.default_rng(2).normal(size=(2, 4))
+    for v in (x[0], x):
+        got = f(anp.Tensor(v, requires_grad=True))
+        np.testing.assert_array_equal(got.numpy(), f(v))
+        R = np.cos(np.arange(got.size)).reshape(got.shape)
+        g = anp.grad(lambda t: np.sum(f(t) * R))(v)
+        np.testing.assert_allclose(np.asarray(g), central(lambda u: np.sum(f(u) * R), v), atol=1e-8)

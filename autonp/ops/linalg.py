@@ -157,6 +157,9 @@ def _parse_einsum(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]
             raise ValueError(f"einsum: subscripts {sub!r} do not match an operand of shape {shape}")
         spelled.append(sub)
     if arrow:
+        if n_ell and "..." not in out:
+            raise ValueError(f"einsum: {subscripts!r}: '...' stands for {n_ell} axes of an operand, and the output "
+                             f"names no '...' for them (NumPy's error too); sum them explicitly or add '...'")
         out = out.replace("...", ell)
     else:
         letters = "".join(spelled)

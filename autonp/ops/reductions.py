@@ -234,6 +234,8 @@ def _weights_along(w, x, axis):
 
 
 def diff(x, n=1, axis=-1, prepend=None, append=None):
+    if n < 0:
+        raise ValueError(f"diff: order must be non-negative but got {n!r}")
     if prepend is not None or append is not None:
         parts = ([prepend] if prepend is not None else []) + [x] + ([append] if append is not None else [])
         x = concatenate([_along(p, x, axis) for p in parts], axis=axis)

@@ -335,6 +335,9 @@ def take_along_axis(x, indices, axis):
     """``x`` picked at ``indices`` along ``axis`` (as ``np.take_along_axis``), by advanced indexing."""
     indices = as_array(_data(indices))
     if axis is None:
+        if indices.ndim != 1:
+            raise ValueError(f"take_along_axis: when axis=None, `indices` must have a single dimension (got shape "
+                             f"{indices.shape})")
         return getitem(ravel(x), indices)
     nd = np.ndim(x)
     axis = _axes(axis, nd)[0]
@@ -546,8 +549,10 @@ def flipud(x):
 
 
 def rot90(x, k=1, axes=(0, 1)):
+    if len(axes) != 2:
+        raise ValueError("rot90: len(axes) must be 2")
+    a, b = _axes(axes, np.ndim(x))  # in range and different, or NumPy's errors
     k %= 4
-    a, b = axes
     if k == 0:
         return x
     if k == 2:
@@ -666,13 +671,13 @@ def diag(v, k=0):
 
 
 def tril(x, k=0):
-    n, m = np.shape(x)[-2:]
-    return where(np.tri(n, m, k, dtype=bool), x, 0.0)
+    """Entries on and below the k-th diagonal (a 1-D x: the rows of an n×n matrix, as NumPy)."""
+    return where(np.tri(*np.shape(x)[-2:], k=k, dtype=bool), x, 0.0)
 
 
 def triu(x, k=0):
-    n, m = np.shape(x)[-2:]
-    return where(~np.tri(n, m, k - 1, dtype=bool), x, 0.0)
+    """Entries on and above the k-th diagonal (a 1-D x: the rows of an n×n matrix, as NumPy)."""
+    return where(~np.tri(*np.shape(x)[-2:], k=k - 1, dtype=bool), x, 0.0)
 
 # --------------------------------------------------------------------------- dtype and copies
 
