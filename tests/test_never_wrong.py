@@ -1546,3 +1546,25 @@ def test_triu_of_a_vector_and_einsum_with_ellipsis_are_numpys(f):
         R = np.cos(np.arange(got.size)).reshape(got.shape)
         g = anp.grad(lambda t: np.sum(f(t) * R))(v)
         np.testing.assert_allclose(np.asarray(g), central(lambda u: np.sum(f(u) * R), v), atol=1e-8)
+
+
+@pytest.mark.parametrize("f", [lambda a, b: np.add(a, b, dtype=int, casting="unsafe"),
+                               lambda a, b: np.multiply(a, b, dtype=np.float32),
+                               lambda a, b: np.exp(a, dtype=np.float32),
+                               lambda a, b: np.add.accumulate(a * b, axis=1, dtype=int),
+                               lambda a, b: np.multiply.reduce(a * b, axis=1, dtype=np.float32)])
+def test_a_ufunc_with_dtype_computes_in_it_as_numpy_does(f):
+    """A ufunc's dtype= runs its loop in that dtype, the inputs cast first: np.add(a, b, dtype=int, casting='unsafe')
+    is int(a) + int(b) (autonp cast the float sum: 2 where NumPy gives 1), and float32 results are float32 arithmetic,
+    not rounded float64. A cast the casting rule forbids is refused, as NumPy refuses it."""
+    x = np.array([[0.6, 0.7, -0.2, 1.9], [2.5, -1.5, 0.3, 0.2]])
+    y = x[::-1] * 0.5 + 0.1
+    want = f(x, y)
+    got = f(anp.Tensor(x, requires_grad=True), anp.Tensor(y, requires_grad=True))
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got.numpy(), want)
+    with pytest.raises(TypeError, match="casting rule 'same_kind'"):
+        np.add(anp.Tensor(x, requires_grad=True), y, dtype=int)
+    t = anp.Tensor(x, requires_grad=True)
+    np.exp(t, dtype=np.float32).sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), np.exp(x), rtol=2e-7)

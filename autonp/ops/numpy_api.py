@@ -125,6 +125,20 @@ def _scipy_ufunc(ufunc: np.ufunc) -> bool:
     return True
 
 
+def _cast_inputs(name: str, inputs: tuple, dtype: np.dtype, casting: str) -> tuple:
+    """A ufunc's array inputs in ``dtype`` (NumPy's ``dtype=``: the loop runs in it), refused as NumPy refuses a
+    cast its ``casting`` rule does not allow (float64 to int under 'same_kind')."""
+    cast = []
+    for x in inputs:
+        if isinstance(x, (Tensor, np.ndarray)) and x.dtype != dtype:
+            if not np.can_cast(x.dtype, dtype, casting):
+                raise TypeError(f"{name}: cannot cast the input from {x.dtype} to {dtype} with casting rule "
+                                f"{casting!r} (NumPy's error too)")
+            x = sh.astype(x, dtype)
+        cast.append(x)
+    return tuple(cast)
+
+
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     if ufunc in UFUNCS_WITHOUT_GRADIENT:
         return getattr(ufunc, method)(*_plain(inputs), **_plain(kwargs))
@@ -145,7 +159,9 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
         else:
             dtype = kwargs.pop("dtype", None)
             kwargs.pop("where", None)
-            kwargs.pop("casting", None)
+            casting = kwargs.pop("casting", "same_kind" if method == "__call__" else "unsafe")
+            if dtype is not None:  # computed in dtype, as NumPy: the inputs cast first (by its casting rule)
+                inputs = _cast_inputs(name, inputs, np.dtype(dtype), casting)
             if method == "__call__":
                 if kwargs:
                     raise TypeError(f"{name}: autonp does not support the arguments {sorted(kwargs)}")
@@ -153,7 +169,7 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
             else:
                 axis = kwargs.pop("axis", 0)
                 res = fn(inputs[0], axis=axis, **kwargs)
-            if dtype is not None:
+            if dtype is not None and res.dtype != dtype:
                 res = res.astype(dtype)
             if out is None:
                 return res
