@@ -1568,3 +1568,22 @@ def test_a_ufunc_with_dtype_computes_in_it_as_numpy_does(f):
     t = anp.Tensor(x, requires_grad=True)
     np.exp(t, dtype=np.float32).sum().backward()
     np.testing.assert_allclose(t.grad.numpy(), np.exp(x), rtol=2e-7)
+
+
+@pytest.mark.parametrize("f", [lambda a: np.einsum("ij->i", a, dtype=int, casting="unsafe"),
+                               lambda a: np.einsum("ij,ij->", a, a, dtype=np.float32, casting="same_kind"),
+                               lambda a: np.trace(a, dtype=int), lambda a: np.concatenate([a, a], dtype=np.float32),
+                               lambda a: np.stack([a, a], dtype=int, casting="unsafe")])
+def test_einsum_trace_and_joins_with_dtype_are_numpys(f):
+    """np.trace(x, dtype=int) sums the integer parts (−1 here, where autonp's cast of the float trace gave 0) and
+    einsum with dtype= multiplies in it; the casts NumPy's rules forbid (einsum's 'safe', concatenate's 'same_kind')
+    are refused."""
+    x = np.array([[0.6, 0.7, -0.2, 1.9], [2.5, -1.5, 0.3, 0.2]])
+    want, got = f(x), f(anp.Tensor(x, requires_grad=True))
+    assert got.dtype == np.asarray(want).dtype
+    np.testing.assert_array_equal(got.numpy(), want)
+    for refused in (lambda a: np.einsum("ij->i", a, dtype=np.float32), lambda a: np.concatenate([a, a], dtype=int)):
+        with pytest.raises(TypeError):
+            refused(x)
+        with pytest.raises(TypeError, match="casting rule"):
+            refused(anp.Tensor(x, requires_grad=True))

@@ -22,6 +22,7 @@ from .shape import (
     _axes,
     _sum_to,
     broadcast_to,
+    cast_inputs,
     diagonal,
     getitem,
     moveaxis,
@@ -245,9 +246,10 @@ def einsum(subscripts, *operands, optimize=False, **kwargs):
                 c = fresh
             seen += c
         ins[k] = sub
-    res = einsum_prim(f"{','.join(ins)}->{out}", *operands, optimize=optimize)
     dtype = kwargs.get("dtype")
-    return res if dtype is None else res.astype(dtype)
+    if dtype is not None:  # computed in dtype (operands cast first, by NumPy's einsum rule, 'safe' unless told)
+        operands = list(cast_inputs("einsum", operands, dtype, kwargs.get("casting", "safe")))
+    return einsum_prim(f"{','.join(ins)}->{out}", *operands, optimize=optimize)
 
 
 einsum.primitive = einsum_prim
@@ -311,8 +313,8 @@ def kron(a, b):
 def trace(x, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     if out is not None:
         raise TypeError("trace: out= is not supported by autonp")
-    res = sum(diagonal(x, offset, axis1, axis2), axis=-1)
-    return res if dtype is None else res.astype(dtype)
+    d = diagonal(x, offset, axis1, axis2)
+    return sum(d if dtype is None else cast_inputs("trace", (d,), dtype, "unsafe")[0], axis=-1)
 
 
 def multi_dot(arrays, *, out=None):

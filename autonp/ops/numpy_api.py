@@ -125,20 +125,6 @@ def _scipy_ufunc(ufunc: np.ufunc) -> bool:
     return True
 
 
-def _cast_inputs(name: str, inputs: tuple, dtype: np.dtype, casting: str) -> tuple:
-    """A ufunc's array inputs in ``dtype`` (NumPy's ``dtype=``: the loop runs in it), refused as NumPy refuses a
-    cast its ``casting`` rule does not allow (float64 to int under 'same_kind')."""
-    cast = []
-    for x in inputs:
-        if isinstance(x, (Tensor, np.ndarray)) and x.dtype != dtype:
-            if not np.can_cast(x.dtype, dtype, casting):
-                raise TypeError(f"{name}: cannot cast the input from {x.dtype} to {dtype} with casting rule "
-                                f"{casting!r} (NumPy's error too)")
-            x = sh.astype(x, dtype)
-        cast.append(x)
-    return tuple(cast)
-
-
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     if ufunc in UFUNCS_WITHOUT_GRADIENT:
         return getattr(ufunc, method)(*_plain(inputs), **_plain(kwargs))
@@ -161,7 +147,7 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
             kwargs.pop("where", None)
             casting = kwargs.pop("casting", "same_kind" if method == "__call__" else "unsafe")
             if dtype is not None:  # computed in dtype, as NumPy: the inputs cast first (by its casting rule)
-                inputs = _cast_inputs(name, inputs, np.dtype(dtype), casting)
+                inputs = sh.cast_inputs(name, inputs, dtype, casting)
             if method == "__call__":
                 if kwargs:
                     raise TypeError(f"{name}: autonp does not support the arguments {sorted(kwargs)}")

@@ -392,8 +392,7 @@ _concat.vjp_all = _concat_vjp_all
 def concatenate(xs: Sequence, axis: int | None = 0, out=None, dtype=None, casting="same_kind"):
     """Join tensors along an existing axis; ∂ is the matching slice of g."""
     _no_out("concatenate", out)
-    res = _concat(*xs, axis=axis)
-    return res if dtype is None else res.astype(dtype)
+    return _concat(*(xs if dtype is None else cast_inputs("concatenate", xs, dtype, casting)), axis=axis)
 
 
 concatenate.primitive = _concat
@@ -423,11 +422,25 @@ _stack_prim.vjp_all = _stack_vjp_all
 def stack(xs: Sequence, axis: int = 0, out=None, dtype=None, casting="same_kind"):
     """Join tensors along a new axis; ∂ is the matching slice of g."""
     _no_out("stack", out)
-    res = _stack_prim(*xs, axis=axis)
-    return res if dtype is None else res.astype(dtype)
+    return _stack_prim(*(xs if dtype is None else cast_inputs("stack", xs, dtype, casting)), axis=axis)
 
 
 stack.primitive = _stack_prim
+
+
+def cast_inputs(name: str, inputs: Sequence, dtype, casting: str = "same_kind") -> tuple:
+    """The array inputs in ``dtype`` (NumPy's ``dtype=``: the computation runs in it, each input cast first),
+    refused as NumPy refuses a cast its ``casting`` rule does not allow (float64 to int under 'same_kind')."""
+    dtype = np.dtype(dtype)
+    cast = []
+    for x in inputs:
+        if isinstance(x, (Tensor, np.ndarray)) and x.dtype != dtype:
+            if not np.can_cast(x.dtype, dtype, casting):
+                raise TypeError(f"{name}: cannot cast an input from {x.dtype} to {dtype} with casting rule "
+                                f"{casting!r} (NumPy's error too)")
+            x = astype(x, dtype)
+        cast.append(x)
+    return tuple(cast)
 
 
 def _no_out(name: str, out) -> None:
