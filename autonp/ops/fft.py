@@ -38,12 +38,16 @@ def _axes_and_sizes(x, s, axes, name: str, inverse_real: bool = False) -> tuple[
     return axes, tuple(None if n is None else shape[a] if n == -1 else int(n) for n, a in zip(s, axes))
 
 
-def _steps(x, s, axes, name: str, inverse_real: bool = False) -> list[tuple[int, int | None]]:
+def _steps(s: tuple, axes: tuple, inverse_real: bool = False) -> list[tuple[int, int | None]]:
     """(axis, length) of each 1-D transform, in NumPy's order (the last axis first; for ``irfftn`` the others first
     and the last one last). Used when an axis is named twice: it is transformed twice, each to its own length."""
-    axes, s = _axes_and_sizes(x, s, axes, name, inverse_real)
     pairs = list(zip(axes, s))
     return pairs if inverse_real else pairs[::-1]
+
+
+def _length(a, axis: int, n: int | None) -> int:
+    """A step's length: ``n``, or (``None``) the length the array has along ``axis`` when that step comes."""
+    return np.shape(a)[axis] if n is None else n
 
 
 def _resolved(x, s: tuple, axes: tuple, inverse_real: bool = False) -> tuple[int, ...]:
@@ -183,8 +187,8 @@ def _complex_nd(a, s, axes, norm, out, inverse: bool):
     axes, s = _axes_and_sizes(a, s, axes, name)
     if len(set(axes)) == len(axes):
         return c2c(a, _resolved(a, s, axes), axes, norm, inverse)
-    for axis, n in _steps(a, s, axes, name):
-        a = c2c(a, (np.shape(a)[axis] if n is None else n,), (axis,), norm, inverse)
+    for axis, n in _steps(s, axes):
+        a = c2c(a, (_length(a, axis, n),), (axis,), norm, inverse)
     return a
 
 
@@ -207,10 +211,10 @@ def rfftn(a, s=None, axes=None, norm=None, out=None):
     axes, s = _axes_and_sizes(a, s, axes, "rfftn")
     if len(set(axes)) == len(axes):
         return r2c(a, _resolved(a, s, axes), axes, norm)
-    (axis, n), *rest = _steps(a, s, axes, "rfftn")
-    a = r2c(a, (np.shape(a)[axis] if n is None else n,), (axis,), norm)
+    (axis, n), *rest = _steps(s, axes)
+    a = r2c(a, (_length(a, axis, n),), (axis,), norm)
     for axis, n in rest:
-        a = c2c(a, (np.shape(a)[axis] if n is None else n,), (axis,), norm, False)
+        a = c2c(a, (_length(a, axis, n),), (axis,), norm, False)
     return a
 
 
@@ -232,9 +236,9 @@ def irfftn(a, s=None, axes=None, norm=None, out=None):
     axes, s = _axes_and_sizes(a, s, axes, "irfftn", inverse_real=True)
     if len(set(axes)) == len(axes):
         return c2r(a, _resolved(a, s, axes, inverse_real=True), axes, norm)
-    *rest, (axis, n) = _steps(a, s, axes, "irfftn", inverse_real=True)
+    *rest, (axis, n) = _steps(s, axes, inverse_real=True)
     for ax, m in rest:
-        a = c2c(a, (np.shape(a)[ax] if m is None else m,), (ax,), norm, True)
+        a = c2c(a, (_length(a, ax, m),), (ax,), norm, True)
     return c2r(a, (2 * (np.shape(a)[axis] - 1) if n is None else n,), (axis,), norm)
 
 
