@@ -1463,8 +1463,8 @@ def test_scipy_cholesky_upper_reads_the_upper_triangle():
                                    rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("assume_a", ["sym", "pos", "positive definite", "diagonal", "tridiagonal", "upper triangular",
-                                      "lower triangular", "gen", None])
+@pytest.mark.parametrize("assume_a", ["sym", "her", "pos", "positive definite", "diagonal", "tridiagonal",
+                                      "upper triangular", "lower triangular", "gen", None])
 @pytest.mark.parametrize("lower, transposed, b_shape", [(False, False, (4, 2)), (True, False, (4,)),
                                                         (False, True, (4, 3)), (True, True, (2, 4, 1))])
 def test_scipy_solve_reads_what_scipy_reads(assume_a, lower, transposed, b_shape):

@@ -130,12 +130,13 @@ def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
 
 
 _READS = {"sym": "triangle", "symmetric": "triangle", "pos": "triangle", "positive definite": "triangle",
+          "her": "triangle", "hermitian": "triangle",  # (real values: complex ones are refused by scipy_solve)
           "diagonal": "diagonal", "tridiagonal": "tridiagonal",
           "upper triangular": "upper", "lower triangular": "lower"}
 
 
 def _structured(a, assume_a, lower):
-    """The matrix SciPy's solver for ``assume_a`` reads: a symmetric one from one triangle ('sym', 'pos'), the
+    """The matrix SciPy's solver for ``assume_a`` reads: a symmetric one from one triangle ('sym', 'her', 'pos'), the
     diagonal, the three middle bands, or one triangle ('upper/lower triangular'). Others read all of a."""
     reads = _READS.get(assume_a)
     if reads == "triangle":
