@@ -1587,3 +1587,18 @@ def test_einsum_trace_and_joins_with_dtype_are_numpys(f):
             refused(x)
         with pytest.raises(TypeError, match="casting rule"):
             refused(anp.Tensor(x, requires_grad=True))
+
+
+@pytest.mark.parametrize("running_mean, running_var, training, match", [
+    (None, None, False, "evaluation"), (np.zeros(3), None, True, "both"),
+    (np.zeros(4), np.ones(4), True, r"shape \(3,\)"), (np.zeros(1), np.ones(1), False, r"shape \(3,\)"),
+    (np.zeros(3, int), np.ones(3, int), True, "float array"),
+])
+def test_batch_norm_refuses_running_statistics_that_do_not_fit(running_mean, running_var, training, match):
+    """Evaluation without running statistics raised NumPy's reshape error from inside autonp; one statistic without
+    the other, or an integer one, raised from an in-place update; the wrong length, a broadcasting error. Each is
+    refused by name now, as PyTorch refuses them."""
+    from autonp.nn import functional as F
+    x = anp.Tensor(np.random.default_rng(0).normal(size=(4, 3, 2, 2)), requires_grad=True)
+    with pytest.raises(ValueError, match=match):
+        F.batch_norm(x, running_mean, running_var, training=training)

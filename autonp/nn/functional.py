@@ -108,6 +108,7 @@ def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray 
     batch's (and the running statistics, plain arrays that carry no graph, move towards them:
     r ← (1−m)·r + m·stat, with the unbiased variance, as PyTorch); in evaluation the running ones."""
     shape = np.shape(x)
+    _check_running_stats(shape, running_mean, running_var, training)
     axes = (0,) + tuple(range(2, len(shape)))
     bshape = (1, shape[1]) + (1,) * (len(shape) - 2)
     if training:
@@ -135,6 +136,25 @@ def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray 
     if bias is not None:
         out = out + ops.reshape(bias, bshape)
     return out
+
+
+def _check_running_stats(shape: tuple, running_mean: Any, running_var: Any, training: bool) -> None:
+    """An input (N, C, ...), and running statistics that are both given or both not, float arrays of C entries
+    (they are updated in place), and given in evaluation, which normalizes by them (PyTorch's checks)."""
+    if len(shape) < 2:
+        raise ValueError(f"batch_norm: expected an input of shape (N, C, ...), got {shape}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    if running_mean is None:
+        if not training:
+            raise ValueError("batch_norm: evaluation (training=False) normalizes by running_mean and running_var, "
+                             "and none were given")
+        return
+    for name, r in (("running_mean", running_mean), ("running_var", running_var)):
+        if not isinstance(r, np.ndarray) or r.shape != (shape[1],) or r.dtype.kind != "f":
+            raise ValueError(f"batch_norm: {name} must be a float array of shape ({shape[1]},) for an input of shape "
+                             f"{shape} (it is updated in place); got {type(r).__name__}"
+                             f"{f' {r.shape} {r.dtype}' if isinstance(r, np.ndarray) else ''}")
 
 
 def layer_norm(x: Any, normalized_shape: tuple[int, ...], weight: Any = None, bias: Any = None,
