@@ -172,7 +172,7 @@ scipy_solve.rule = "of the matrix SciPy's solver reads (see solve); ḡ_b = op(m
 
 def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=True, assume_a=None,
           transposed=False):
-    """``scipy.linalg.solve``: x with op(a) x = b (op(a) = aᵀ if ``transposed``). With ``assume_a`` 'sym' or 'pos'
+    """``scipy.linalg.solve``: x with op(a) x = b (op(a) = aᵀ if ``transposed``). With ``assume_a`` 'sym', 'her', 'pos'
     SciPy reads one triangle of a (``lower``), with 'diagonal'/'tridiagonal' its bands, with 'upper/lower
     triangular' one triangle: the gradient reaches those entries only. SciPy's own values (and its errors: a
     matrix that is not positive definite for 'pos'). Without those arguments it is autonp's ``solve``."""
