@@ -1572,7 +1572,8 @@ def test_a_ufunc_with_dtype_computes_in_it_as_numpy_does(f):
 
 @pytest.mark.parametrize("f", [lambda a: np.einsum("ij->i", a, dtype=int, casting="unsafe"),
                                lambda a: np.einsum("ij,ij->", a, a, dtype=np.float32, casting="same_kind"),
-                               lambda a: np.trace(a, dtype=int), lambda a: np.concatenate([a, a], dtype=np.float32),
+                               lambda a: np.trace(a, dtype=int), lambda a: np.trace(a, dtype=np.int32),
+                               lambda a: np.concatenate([a, a], dtype=np.float32),
                                lambda a: np.stack([a, a], dtype=int, casting="unsafe")])
 def test_einsum_trace_and_joins_with_dtype_are_numpys(f):
     """np.trace(x, dtype=int) sums the integer parts (−1 here, where autonp's cast of the float trace gave 0) and

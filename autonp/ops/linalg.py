@@ -25,6 +25,7 @@ from .shape import (
     cast_inputs,
     diagonal,
     getitem,
+    in_dtype,
     moveaxis,
     ravel,
     reshape,
@@ -313,8 +314,7 @@ def kron(a, b):
 def trace(x, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     if out is not None:
         raise TypeError("trace: out= is not supported by autonp")
-    d = diagonal(x, offset, axis1, axis2)
-    return sum(d if dtype is None else cast_inputs("trace", (d,), dtype, "unsafe")[0], axis=-1)
+    return in_dtype(sum, diagonal(x, offset, axis1, axis2), dtype, axis=-1)
 
 
 def multi_dot(arrays, *, out=None):

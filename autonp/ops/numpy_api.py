@@ -174,16 +174,6 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
 # --------------------------------------------------------------------------- functions
 
 
-def _in_dtype(prim, x, dtype, **kwargs):
-    """A reduction computed in ``dtype``, as NumPy computes it: each entry cast first (np.sum(x, dtype=int) sums
-    int(x_i), 1 for [0.6, 0.7, −0.2, 1.9], where a cast of the float sum gives 3), the result in ``dtype``."""
-    if dtype is None:
-        return prim(x, **kwargs)
-    dtype = np.dtype(dtype)
-    res = prim(sh.astype(x, dtype), **kwargs)
-    return res if res.dtype == dtype else sh.astype(res, dtype)  # mean of integers: a float, cast back
-
-
 def _reduction(prim, name):
     """``np.sum(t, axis, dtype, out, keepdims)`` and ``t.sum(...)`` for a reduction primitive."""
     def reduce(x, axis=None, dtype=None, out=None, keepdims=False, **unsupported):
@@ -191,7 +181,7 @@ def _reduction(prim, name):
             x = sh.array(x)
         if out is not None or any(v is not np._NoValue for v in unsupported.values()):
             raise TypeError(f"{name}: out= and {sorted(unsupported)} are not supported by autonp")
-        return _in_dtype(prim, x, dtype, axis=axis, keepdims=bool(keepdims))
+        return sh.in_dtype(prim, x, dtype, axis=axis, keepdims=bool(keepdims))
     reduce.__name__ = name
     reduce.__doc__ = prim.__doc__
     reduce.primitive = prim
@@ -204,7 +194,7 @@ def _scan(prim, name):
             x = sh.array(x)
         if out is not None:
             raise TypeError(f"{name}: out= is not supported by autonp")
-        return _in_dtype(prim, x, dtype, axis=axis)
+        return sh.in_dtype(prim, x, dtype, axis=axis)
     scan.__name__ = name
     scan.primitive = prim
     return scan

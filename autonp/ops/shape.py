@@ -443,6 +443,16 @@ def cast_inputs(name: str, inputs: Sequence, dtype, casting: str = "same_kind") 
     return tuple(cast)
 
 
+def in_dtype(reduction, x, dtype, **kwargs):
+    """A reduction computed in ``dtype``, as NumPy computes it: each entry cast first (np.sum(x, dtype=int) sums
+    int(x_i), 1 for [0.6, 0.7, −0.2, 1.9], where a cast of the float sum gives 3), the result in ``dtype``."""
+    if dtype is None:
+        return reduction(x, **kwargs)
+    dtype = np.dtype(dtype)
+    res = reduction(astype(x, dtype), **kwargs)
+    return res if res.dtype == dtype else astype(res, dtype)  # a mean of integers (a float), an int32 sum (int64)
+
+
 def _no_out(name: str, out) -> None:
     if out is not None:
         raise TypeError(f"{name}: out= is not supported by autonp (it would write outside the tape); "
