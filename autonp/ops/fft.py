@@ -32,7 +32,7 @@ def _axes_and_sizes(x, s, axes, name: str, inverse_real: bool = False) -> tuple[
     if s is None:
         s = [shape[a] for a in axes]
         if inverse_real and axes:
-            s[-1] = 2 * (shape[axes[-1]] - 1)
+            s[-1] = _length(x, axes[-1], None, real_output=True)
     elif len(s) != len(axes):
         raise ValueError(f"np.fft.{name}: s {tuple(s)} and axes {axes} have different lengths")
     return axes, tuple(None if n is None else shape[a] if n == -1 else int(n) for n, a in zip(s, axes))
@@ -45,18 +45,19 @@ def _steps(s: tuple, axes: tuple, inverse_real: bool = False) -> list[tuple[int,
     return pairs if inverse_real else pairs[::-1]
 
 
-def _length(a, axis: int, n: int | None) -> int:
-    """A step's length: ``n``, or (``None``) the length the array has along ``axis`` when that step comes."""
-    return np.shape(a)[axis] if n is None else n
+def _length(a, axis: int, n: int | None, real_output: bool = False) -> int:
+    """A transform's length along ``axis``: ``n``, or (``None``) the length the array has there when that transform
+    comes — for ``irfftn``'s real output, 2(m − 1) of it."""
+    if n is not None:
+        return n
+    m = np.shape(a)[axis]
+    return 2 * (m - 1) if real_output else m
 
 
 def _resolved(x, s: tuple, axes: tuple, inverse_real: bool = False) -> tuple[int, ...]:
     """s with its ``None`` entries as the lengths they stand for (axes named once)."""
-    shape = np.shape(x)
-    out = [shape[a] if n is None else n for n, a in zip(s, axes)]
-    if inverse_real and axes and s[-1] is None:
-        out[-1] = 2 * (shape[axes[-1]] - 1)
-    return tuple(out)
+    last = len(axes) - 1
+    return tuple(_length(x, a, n, inverse_real and i == last) for i, (a, n) in enumerate(zip(axes, s)))
 
 
 def _fit(g, shape: Sequence[int], axes: tuple[int, ...]):
@@ -239,7 +240,7 @@ def irfftn(a, s=None, axes=None, norm=None, out=None):
     *rest, (axis, n) = _steps(s, axes, inverse_real=True)
     for ax, m in rest:
         a = c2c(a, (_length(a, ax, m),), (ax,), norm, True)
-    return c2r(a, (2 * (np.shape(a)[axis] - 1) if n is None else n,), (axis,), norm)
+    return c2r(a, (_length(a, axis, n, real_output=True),), (axis,), norm)
 
 
 def _shift(x, axes, sign: int):
