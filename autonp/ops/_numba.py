@@ -143,11 +143,12 @@ def _relu_backward(g, x, out):  # g Â· (x > 0), as NumPy computes it: a NaN or â
 
 
 def _applies(*arrays) -> bool:
-    """The kernels are on and the arrays are plain float32 or float64 arrays of one dtype (any layout: a
-    convolution's input gradient, say, arrives as a transposed view)."""
+    """The kernels are on and the arrays are plain float32 or float64 arrays of one dtype in the machine's
+    byte order (any layout: a convolution's input gradient, say, arrives as a transposed view; numba cannot
+    type a byte-swapped array)."""
     first = arrays[0]
     return ENABLED and all(type(a) is np.ndarray and a.dtype == first.dtype for a in arrays) \
-        and first.dtype.char in "fd"
+        and first.dtype.char in "fd" and first.dtype.isnative
 
 
 def _tiles_2x2(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> bool:
