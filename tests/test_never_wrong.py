@@ -715,6 +715,7 @@ def test_optimizer_states_are_checked(tmp_path):
                        ({**good, "v": [-np.ones(3)]}, "negative"),
                        ({**good, "m": [np.ones(2)]}, "shape"),
                        ({**good, "counters": {"t": -1}}, "counter"),
+                       ({**good, "steps": [np.array(1.5)]}, "not a count"),
                        ({**good, "type": "SGD"}, "SGD")]:
         fresh = anp.optim.Adam([nn.Parameter(np.ones(3))])
         before = fresh.state_dict()
@@ -1106,6 +1107,63 @@ def test_adam_is_algorithm_1_as_hips_autograd_and_pytorch_run_it(scale):
         p.grad = grad(p.numpy(), t)
         opt.step()
     np.testing.assert_allclose(p.numpy(), want, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_counts_each_parameter_s_own_updates(decoupled):
+    """Adam's t was the optimizer's count of step() calls: a parameter whose first gradient came at the third step
+    (a frozen part, a branch the loss did not reach) got the bias correction 1 − β₁³ for a first moment of one
+    gradient, a first move 1/(1 + β₁ + β₁²) of Adam's, 0.054 off PyTorch's in four steps. Checked against Algorithm 1
+    written out per parameter (t = its own updates, as PyTorch counts), and against PyTorch where installed."""
+    rng = np.random.default_rng(0)
+    x0 = [rng.normal(size=3), rng.normal(size=2)]
+    grads = [[rng.normal(size=3) for _ in range(6)], [rng.normal(size=2) for _ in range(6)]]
+    reached = [range(6), (2, 3, 5)]                     # the second parameter has no .grad at steps 0, 1 and 4
+    lr, wd, (b1, b2), eps = 0.1, 0.1, (0.9, 0.999), 1e-8
+    want = []
+    for x, gs, when in zip(x0, grads, reached):         # Algorithm 1 (AdamW: decay first, Loshchilov & Hutter)
+        x, m, v, t = x.copy(), 0.0, 0.0, 0
+        for s in when:
+            x = x - lr * wd * x if decoupled else x
+            t, g = t + 1, gs[s]
+            m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+            x = x - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        want.append(x)
+    ps = [nn.Parameter(x.copy()) for x in x0]
+    opt = anp.optim.AdamW(ps, lr=lr, weight_decay=wd) if decoupled else anp.optim.Adam(ps, lr=lr)
+    for s in range(6):
+        opt.zero_grad()
+        for p, gs, when in zip(ps, grads, reached):
+            if s in when:
+                p.grad = gs[s]
+        opt.step()
+    for p, w in zip(ps, want):
+        np.testing.assert_allclose(p.numpy(), w, rtol=0, atol=1e-15)
+    torch = pytest.importorskip("torch")
+    tps = [torch.tensor(x.copy(), requires_grad=True) for x in x0]
+    topt = (torch.optim.AdamW(tps, lr=lr, weight_decay=wd) if decoupled else torch.optim.Adam(tps, lr=lr))
+    for s in range(6):
+        topt.zero_grad()
+        for p, gs, when in zip(tps, grads, reached):
+            if s in when:
+                p.grad = torch.tensor(gs[s])
+        topt.step()
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=0, atol=1e-15)
+
+
+def test_adam_state_saved_before_per_parameter_counts_loads_with_every_count_its_t():
+    p = nn.Parameter(np.ones(3))
+    opt = anp.optim.Adam([p])
+    p.grad = np.ones(3)
+    opt.step()
+    old = {k: v for k, v in opt.state_dict().items() if k not in ("steps", "steps_set")}
+    old["counters"] = {"t": 7}
+    fresh = anp.optim.Adam([nn.Parameter(np.ones(3))])
+    fresh.load_state_dict(old)
+    assert fresh.t == 7 and fresh.steps[0] == 7 and fresh.steps[0].dtype == np.int64
+    with pytest.raises(anp.FormatError, match=r"steps\[0\] .* not a count"):
+        fresh.load_state_dict({**opt.state_dict(), "steps": [np.array(-1)]})
 
 
 def test_an_optimizer_refuses_parameters_it_would_step_wrongly():
