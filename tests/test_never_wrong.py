@@ -1548,6 +1548,54 @@ def test_scipy_solve_reads_what_scipy_reads(assume_a, lower, transposed, b_shape
                                rtol=1e-6, atol=1e-8)
 
 
+PLACING = [("circulant", [(4,)]), ("circulant", [(2, 3)]), ("toeplitz", [(4,)]), ("toeplitz", [(3,), (5,)]),
+           ("toeplitz", [(2, 3), (2, 4)]), ("toeplitz", [()]), ("hankel", [(4,)]), ("hankel", [(3,), (5,)]),
+           ("block_diag", [(2, 3), (3,), ()]), ("block_diag", [(0, 2), (2, 2)])]
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+@pytest.mark.parametrize("name, shapes", PLACING, ids=[f"{n}{s}" for n, s in PLACING])
+def test_scipy_matrices_built_from_entries(name, shapes, complex_):
+    """scipy.linalg.circulant on a Tensor raised SciPy's AttributeError ('strides'); toeplitz, hankel and block_diag
+    refused. Each now gathers its entries (SciPy's default row for toeplitz is conj(c)): SciPy's values, batches
+    and dtypes, and gradients against central differences of SciPy's own function."""
+    import scipy.linalg as sl
+
+    from autonp.scipy import linalg as asl
+    from conftest import complex_central_diff
+    rng = np.random.default_rng(len(shapes))
+    xs = [rng.normal(size=s) + (1j * rng.normal(size=s) if complex_ else 0) for s in shapes]
+    want = getattr(sl, name)(*xs)
+    got = getattr(asl, name)(*[anp.Tensor(x, requires_grad=True) for x in xs])
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got.numpy(), want)
+    R = rng.normal(size=want.shape)
+    grads = anp.grad(lambda *a: np.real(np.sum(getattr(asl, name)(*a) * R)), argnum=tuple(range(len(xs))))(*xs)
+    for i, x in enumerate(xs):
+        def loss(v, i=i):
+            return np.real(np.sum(getattr(sl, name)(*xs[:i], v, *xs[i + 1:]) * R))
+        numeric = complex_central_diff(loss, x) if complex_ else central(loss, x)
+        np.testing.assert_allclose(np.asarray(grads[i]), numeric, atol=1e-8, err_msg=f"{name}: argument {i}")
+
+
+def test_scipy_solve_and_cholesky_check_finite_as_scipy():
+    """scipy.linalg.solve on Tensors (autonp's NumPy solve) gave NaN for a NaN in b where SciPy raises
+    (check_finite=True): now SciPy's ValueError, eagerly and in a compiled replay; check_finite=False still solves."""
+    import autonp.scipy.linalg as asl
+    a, b = np.eye(3) + 0.1, np.array([1.0, np.nan, 2.0])
+    for f in (lambda: asl.solve(anp.Tensor(a, requires_grad=True), b),
+              lambda: asl.cholesky(anp.Tensor(a * np.inf, requires_grad=True))):
+        with pytest.raises(ValueError, match="must not contain infs or NaNs"):
+            f()
+    assert np.isnan(asl.solve(anp.Tensor(a, requires_grad=True), b, check_finite=False).numpy()).all()
+    step = anp.compile(anp.grad(lambda a, b: np.sum(asl.solve(a, b))))
+    step(a, np.ones(3))
+    with pytest.raises(ValueError, match="must not contain infs or NaNs"):
+        step(a, b)
+    b2 = np.full(3, 2.0)  # ∂ Σ a⁻¹b / ∂a = −a⁻ᵀ1 (a⁻¹b)ᵀ
+    np.testing.assert_allclose(step(a, b2), -np.outer(np.linalg.solve(a.T, np.ones(3)), np.linalg.solve(a, b2)))
+
+
 @pytest.mark.parametrize("kw", [dict(assume_a="pos"), dict(assume_a="sym", lower=True),
                                 dict(assume_a="upper triangular", transposed=True), dict(assume_a="tridiagonal")])
 def test_scipy_solve_second_order(kw):

@@ -1,7 +1,8 @@
 """``scipy.linalg`` with gradients for ``solve_triangular``, ``solve_banded``, ``sqrtm``, ``solve_sylvester``,
 ``cholesky`` (``lower=False`` gives the upper factor from a's upper triangle, as SciPy) and ``solve`` (its
-``assume_a`` structures read part of a, and so does the gradient); ``inv`` and ``det`` are autonp's. Everything
-else is SciPy's own: on a Tensor that requires grad it refuses rather than drop the gradient.
+``assume_a`` structures read part of a, and so does the gradient); ``inv`` and ``det`` are autonp's; the matrices
+built from entries (``toeplitz``, ``hankel``, ``circulant``, ``block_diag``) gather them. Everything else is SciPy's
+own: on a Tensor that requires grad it refuses rather than drop the gradient.
 
     solve_triangular: x = op(A)⁻¹ b;  ḡ_b = op(A)⁻ᵀ ḡ,  ḡ_A = −tri(ḡ_b xᵀ) (or its transpose for op = ᵀ)
     solve_sylvester:  A X + X B = Q;  Y = solve_sylvester(Aᵀ, Bᵀ, ḡ): ḡ_Q = Y, ḡ_A = −Y Xᵀ, ḡ_B = −Xᵀ Y
@@ -17,7 +18,7 @@ import scipy.linalg as _sl
 from scipy.linalg import *  # noqa: F403
 
 from ..ops import cholesky as _cholesky
-from ..ops import det, getitem, inv, reshape, swapaxes, tril, triu, where  # noqa: F401 - det, inv
+from ..ops import concatenate, conj, det, getitem, inv, reshape, swapaxes, tril, triu, where  # noqa: F401 - det, inv
 from ..ops import solve as _solve
 from ..ops.shape import unbroadcast
 from ..tensor import Primitive, Tensor
@@ -126,7 +127,14 @@ def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
     a's upper triangle)."""
     if not isinstance(a, Tensor):
         return _sl.cholesky(a, lower=lower, overwrite_a=overwrite_a, check_finite=check_finite)
+    _check_finite("cholesky", check_finite, a)
     return _cholesky(a) if lower else _cholesky(a, upper=True)
+
+
+def _check_finite(who: str, check: bool, *arrays) -> None:
+    """SciPy's ``check_finite``: its own functions refuse infinities and NaNs; autonp's NumPy paths must too."""
+    if check and not all(np.all(np.isfinite(a.data if isinstance(a, Tensor) else a)) for a in arrays):
+        raise ValueError(f"scipy.linalg.{who}: array must not contain infs or NaNs (check_finite=True, as SciPy)")
 
 
 _READS = {"sym": "triangle", "symmetric": "triangle", "pos": "triangle", "positive definite": "triangle",
@@ -180,8 +188,40 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
         return _sl.solve(a, b, lower=lower, overwrite_a=overwrite_a, overwrite_b=overwrite_b,
                          check_finite=check_finite, assume_a=assume_a, transposed=transposed)
     if assume_a in (None, "gen", "general", "banded") and not transposed:
+        _check_finite("solve", check_finite, a, b)
         return _solve(a, b)
     return scipy_solve(_structured(a, assume_a, lower), b, assume_a, lower, transposed)
+
+
+def _placing(fn):
+    """A SciPy function that builds a matrix by placing its arguments' entries, on Tensors: SciPy run on the entries'
+    positions (1, 2, ... through all arguments) says which goes where, in whatever layout and batching this SciPy
+    uses, and the result gathers them (so the gradient adds up what each place received). What SciPy fills in
+    itself (hankel's default last row, block_diag's off-diagonal blocks) is position 0, a zero."""
+    @functools.wraps(fn)
+    def placed(*args):
+        if not any(isinstance(a, Tensor) for a in args):
+            return fn(*args)
+        given = [a for a in args if a is not None]
+        dtype = np.result_type(*(a.dtype if isinstance(a, Tensor) else np.asarray(a) for a in given))
+        positions, start = [], 1
+        for a in args:
+            size = int(np.size(a.data if isinstance(a, Tensor) else a)) if a is not None else 0
+            positions.append(None if a is None else np.arange(start, start + size).reshape(np.shape(a)))
+            start += size
+        entries = concatenate([np.zeros(1, dtype)] + [reshape(a, -1) for a in given])
+        return getitem(entries, fn(*positions))
+    return placed
+
+
+circulant, hankel, block_diag = _placing(_sl.circulant), _placing(_sl.hankel), _placing(_sl.block_diag)
+_toeplitz = _placing(_sl.toeplitz)
+
+
+@functools.wraps(_sl.toeplitz)
+def toeplitz(c, r=None):
+    # SciPy's default first row is conj(c): given explicitly, so that the gathered entries are conjugated
+    return _toeplitz(c, conj(c) if r is None and isinstance(c, Tensor) else r)
 
 
 def __getattr__(name: str):
