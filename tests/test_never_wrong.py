@@ -1611,6 +1611,25 @@ def test_scipy_solve_second_order(kw):
                                rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("fn", ["var", "std"])
+@pytest.mark.parametrize("dtype", [int, np.int32, np.float32, np.float16])
+@pytest.mark.parametrize("axis", [None, 0, -1])
+def test_var_and_std_with_dtype_compute_as_numpy_does(fn, dtype, axis):
+    """np.var(x, dtype=int) sums int(x_i) for the mean and int((x_i − μ)²) for the variance: 2 for [1.5, 1.5, 3.9]
+    in NumPy, where autonp cast the float variance 1.28 to 1. NumPy's values and dtypes, or its refusal (an integer
+    std along an axis: the float root cannot go into the integer variance's array)."""
+    x = np.array([[1.5, 1.5, 3.9], [-2.7, 0.4, 8.8]])
+    try:
+        want = np.asarray(getattr(np, fn)(x, axis=axis, dtype=dtype, ddof=1))
+    except TypeError:
+        with pytest.raises(TypeError, match="cannot be stored"):
+            getattr(np, fn)(anp.Tensor(x, requires_grad=True), axis=axis, dtype=dtype, ddof=1)
+        return
+    got = getattr(np, fn)(anp.Tensor(x, requires_grad=True), axis=axis, dtype=dtype, ddof=1)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-3 if want.dtype == np.float16 else 1e-6)
+
+
 @pytest.mark.parametrize("f", [lambda a: np.sum(a, dtype=int), lambda a: np.cumsum(a, axis=1, dtype=int),
                                lambda a: np.prod(a + 1, dtype=int), lambda a: np.cumprod(a, dtype=np.int64),
                                lambda a: a.sum(axis=0, dtype=np.int32), lambda a: np.mean(a, dtype=np.int64),

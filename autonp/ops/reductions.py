@@ -13,6 +13,7 @@ from .elementwise import conj, real
 from .shape import (
     _axes,
     _no_out,
+    astype,
     broadcast_to,
     concatenate,
     flip,
@@ -188,10 +189,22 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **options):
     if options.get("where") is not None or options.get("mean") is not None:
         raise TypeError(f"var/std: {sorted(options)} are not supported by autonp")
     ddof = options.get("correction", ddof)
-    d, n = x - mean(x, axis=axis, keepdims=True), _count(x, axis)
+    n = _count(x, axis)
+    if dtype is not None and not np.iscomplexobj(_data(x)):
+        return _var_in(x, np.dtype(dtype), axis, n - ddof if n > ddof else 0, keepdims)
+    d = x - mean(x, axis=axis, keepdims=True)
     d2 = real(d * conj(d)) if np.iscomplexobj(_data(x)) else d * d  # |x − μ|², as NumPy's var of complex x
     v = sum(d2, axis=axis, keepdims=keepdims) / (n - ddof if n > ddof else 0)
     return v if dtype is None else v.astype(dtype)
+
+
+def _var_in(x, dtype, axis, divisor, keepdims):
+    """NumPy's var with ``dtype=``: the mean is a sum of entries cast to dtype, its quotient cast to dtype; the squared
+    deviations (in x's and dtype's common type) are cast to dtype, summed, and that quotient cast too. (autonp cast
+    the float variance: np.var([1.5, 1.5, 3.9], dtype=int) is 2 in NumPy, the cast 1.28 is 1.)"""
+    m = astype(sum(astype(x, dtype), axis=axis, keepdims=True) / _count(x, axis), dtype)
+    d = x - m
+    return astype(sum(astype(d * d, dtype), axis=axis, keepdims=keepdims) / divisor, dtype)
 
 
 def _root_vjp(g, ans, v):
@@ -207,7 +220,13 @@ _root_of_var.rule = "std's square root: ∂ = 0 where the variance is 0"
 def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **options):
     """√var. Where the variance is 0 the gradient is 0: exact over a length-1 axis (std ≡ 0 there), and
     the smallest subgradient where all values are equal (as HIPS autograd)."""
-    return _root_of_var(var(x, axis, dtype, out, ddof, keepdims, **options))
+    root = _root_of_var(var(x, axis, dtype, out, ddof, keepdims, **options))
+    if dtype is None or root.dtype == dtype:
+        return root
+    if np.ndim(root):  # NumPy takes the root into the variance's own array: a float root into integers
+        raise TypeError(f"std: the square root of a variance computed in {np.dtype(dtype)} cannot be stored in "
+                        f"{np.dtype(dtype)} (NumPy refuses it too); compute in a float dtype and cast the result")
+    return astype(root, dtype)  # NumPy's scalar: dtype.type(√var)
 
 
 def ptp(x, axis=None, out=None, keepdims=False):
