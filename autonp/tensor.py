@@ -405,19 +405,25 @@ def _meets_complex(out: Any, vals: Any, grad_idx: tuple) -> bool:
     return False
 
 
+def warn_at_user_line(message: str, category: type[Warning]) -> None:
+    """Warn at the innermost line outside autonp and NumPy (with that module's registry, so Python's once-per-line
+    rule applies to the user's lines)."""
+    f = _user_frame(2)
+    if f is None:
+        warnings.warn(message, category, stacklevel=3)
+    else:
+        warnings.warn_explicit(message, category, f.f_code.co_filename, f.f_lineno,
+                               module=f.f_globals.get("__name__"),
+                               registry=f.f_globals.setdefault("__warningregistry__", {}))
+
+
 def _warn_at_user_line(w: RuntimeWarning, prim: "Primitive", vals: Any, kwargs: dict,
                        saving: bool) -> tuple[Any, Any]:
     """Compute the forward again without the warning, and warn at the line that called the op (with that
     module's registry, so Python's once-per-line rule applies to the user's lines)."""
     with np.errstate(all="ignore"):
         result = prim.forward_saving(*vals, **kwargs) if saving else (prim.forward(*vals, **kwargs), None)
-    f = _user_frame(2)  # 1: here, 2: Primitive.__call__
-    if f is None:
-        warnings.warn(str(w), type(w), stacklevel=2)
-    else:
-        warnings.warn_explicit(str(w), type(w), f.f_code.co_filename, f.f_lineno,
-                               module=f.f_globals.get("__name__"),
-                               registry=f.f_globals.setdefault("__warningregistry__", {}))
+    warn_at_user_line(str(w), type(w))
     return result
 
 

@@ -1611,6 +1611,42 @@ def test_scipy_solve_second_order(kw):
                                rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("sa, sb, kw", [((2,), (2,), {}), ((4, 2), (2,), {}), ((2,), (3,), {}), ((4, 3), (4, 2), {}),
+                                        ((2, 5), (2, 5), dict(axisa=0, axisb=0)),
+                                        ((2, 4), (4, 3), dict(axisa=0, axisc=0))])
+def test_cross_of_2_vectors_as_numpy(sa, sb, kw):
+    """np.cross with 2-vectors (a third component of 0; of two 2-vectors the z component alone) was refused by name;
+    now NumPy's values, shapes and deprecation warning, and gradients against central differences."""
+    rng = np.random.default_rng(len(sa) + len(sb))
+    a, b = rng.normal(size=sa), rng.normal(size=sb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        want = np.cross(a, b, **kw)
+        R = rng.normal(size=want.shape)
+        wa = central(lambda v: np.sum(np.cross(v, b, **kw) * R), a)
+        wb = central(lambda v: np.sum(np.cross(a, v, **kw) * R), b)
+    with pytest.warns(DeprecationWarning, match="2-dimensional vectors") as record:
+        got = np.cross(anp.Tensor(a, requires_grad=True), anp.Tensor(b, requires_grad=True), **kw)
+    assert record[0].filename == __file__  # at the user's line
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ga, gb = anp.grad(lambda x, y: np.sum(np.cross(x, y, **kw) * R), argnum=(0, 1))(a, b)
+    np.testing.assert_allclose(np.asarray(ga), wa, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(gb), wb, atol=1e-8)
+    with pytest.raises(ValueError, match="dimension must be 2 or 3"):
+        np.cross(anp.Tensor(np.ones(4), requires_grad=True), b)
+
+
+def test_fix_rounds_toward_zero_with_gradient_zero():
+    x = np.array([-1.7, -0.2, 0.0, 0.4, 2.9])
+    got = np.fix(anp.Tensor(x, requires_grad=True))
+    np.testing.assert_array_equal(got.numpy(), np.fix(x))
+    assert (np.signbit(got.numpy()) == np.signbit(np.fix(x))).all()  # −0.2 → −0, as NumPy
+    np.testing.assert_array_equal(anp.grad(lambda v: np.sum(np.fix(v) * v))(x), np.fix(x))  # ∂ fix = 0
+
+
 @pytest.mark.parametrize("fn", ["var", "std"])
 @pytest.mark.parametrize("dtype", [int, np.int32, np.float32, np.float16])
 @pytest.mark.parametrize("axis", [None, 0, -1])

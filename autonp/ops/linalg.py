@@ -14,7 +14,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..tensor import Primitive, _data
+from ..tensor import Primitive, _data, warn_at_user_line
 from ._kernels import oriented_matmul
 from .elementwise import abs, conj, imag, real
 from .reductions import expand, max, min, sum
@@ -211,15 +211,22 @@ def _interleaved(*args):
 
 
 def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
-    """``np.cross`` of 3-vectors: (a₁b₂ − a₂b₁, a₂b₀ − a₀b₂, a₀b₁ − a₁b₀), broadcast over the other axes."""
+    """``np.cross``: (a₁b₂ − a₂b₁, a₂b₀ − a₀b₂, a₀b₁ − a₁b₀), broadcast over the other axes. A 2-vector has a₂ = 0;
+    of two 2-vectors only the last component is returned (NumPy's rules, and its deprecation warning)."""
     if axis is not None:
         axisa = axisb = axisc = axis
     a, b = moveaxis(a, axisa, -1), moveaxis(b, axisb, -1)
-    if np.shape(a)[-1] != 3 or np.shape(b)[-1] != 3:
-        raise TypeError(f"cross: autonp differentiates the cross product of 3-vectors, got vectors of "
-                        f"{np.shape(a)[-1]} and {np.shape(b)[-1]} components")
-    c = [getitem(a, (Ellipsis, i)) for i in range(3)]
-    d = [getitem(b, (Ellipsis, i)) for i in range(3)]
+    na, nb = np.shape(a)[-1], np.shape(b)[-1]
+    if na not in (2, 3) or nb not in (2, 3):
+        raise ValueError(f"cross: incompatible dimensions for cross product (dimension must be 2 or 3), got vectors "
+                         f"of {na} and {nb} components")
+    if 2 in (na, nb):
+        warn_at_user_line("Arrays of 2-dimensional vectors are deprecated. Use arrays of 3-dimensional vectors "
+                          "instead. (deprecated in NumPy 2.0)", DeprecationWarning)
+    c = [getitem(a, (Ellipsis, i)) if i < na else 0 for i in range(3)]
+    d = [getitem(b, (Ellipsis, i)) if i < nb else 0 for i in range(3)]
+    if na == nb == 2:
+        return c[0] * d[1] - c[1] * d[0]
     from .shape import stack
     res = stack([c[1] * d[2] - c[2] * d[1], c[2] * d[0] - c[0] * d[2], c[0] * d[1] - c[1] * d[0]], axis=-1)
     return moveaxis(res, -1, axisc)

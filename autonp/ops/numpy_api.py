@@ -256,6 +256,12 @@ for _wrapper, _prim in [(reshape, sh.reshape), (transpose, sh.transpose), (where
                        (_broadcast_to, sh.broadcast_to), (_copy, sh.copy)]:
     _wrapper.primitive = _prim
 
+def _fix(x, out=None):
+    """``np.fix``: rounding toward zero, NumPy's trunc (gradient 0)."""
+    sh._no_out("fix", out)
+    return ew.trunc(x)
+
+
 # np.<function> -> autonp implementation (each reached through Tensor.__array_function__)
 FUNCTIONS: dict[Callable, Callable] = {
     np.sum: sum_, np.mean: mean, np.max: max_, np.amax: max_, np.min: min_, np.amin: min_, np.prod: prod,
@@ -274,7 +280,7 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.take_along_axis: sh.take_along_axis, np.diag: sh.diag, np.diagonal: sh.diagonal, np.tril: sh.tril,
     np.triu: sh.triu, np.where: where, np.select: sh.select, np.copy: _copy,
     np.clip: ew.clip, np.sinc: ew.sinc, np.round: round_, np.around: round_, np.nan_to_num: ew.nan_to_num,
-    np.real: ew.real, np.imag: ew.imag,
+    np.real: ew.real, np.imag: ew.imag, np.fix: _fix,
     np.dot: la.dot, np.vdot: la.vdot, np.inner: la.inner, np.outer: la.outer, np.tensordot: la.tensordot,
     np.einsum: la.einsum, np.kron: la.kron, np.trace: la.trace,
     np.linalg.inv: la.inv, np.linalg.det: la.det, np.linalg.slogdet: la.slogdet, np.linalg.solve: la.solve,
