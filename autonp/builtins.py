@@ -17,9 +17,13 @@ __all__ = ["tuple", "list", "dict", "isinstance", "type"]
 
 
 def isinstance(obj, classinfo):  # noqa: A001
-    """Python's isinstance, with a Tensor also an instance of ``np.ndarray``."""
-    return builtins.isinstance(obj, classinfo) or (builtins.isinstance(obj, Tensor)
-                                                    and issubclass(np.ndarray, classinfo))
+    """Python's isinstance, with a Tensor also an instance of ``np.ndarray``, and a 0-d one of its scalar type as
+    well (``np.float64``, so a ``float``: what ``grad`` makes of a Python float is one, as HIPS's box of it is)."""
+    if builtins.isinstance(obj, classinfo):
+        return True
+    if not builtins.isinstance(obj, Tensor):
+        return False
+    return issubclass(np.ndarray, classinfo) or (obj.ndim == 0 and issubclass(obj.dtype.type, classinfo))
 
 
 def type(obj):  # noqa: A001

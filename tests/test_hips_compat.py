@@ -661,3 +661,23 @@ def test_compile_replays_transforms_over_pytrees_and_retraces_for_a_new_number()
         for a, b in zip(anp.pytree.flatten(got)[0], anp.pytree.flatten(want)[0], strict=True):
             _close(a, b, rtol=0, atol=0)
     assert compiled.traces == 2  # one per value of the number leaf
+
+
+def test_builtins_isinstance_of_a_differentiated_python_float_is_a_float():
+    """HIPS's ``autograd.builtins.isinstance(x, float)`` is True for the box of a Python float, so programs branch on
+    it; autonp's said False (x is a 0-d Tensor, an ndarray). A 0-d Tensor is now an instance of its scalar type
+    too (np.float64 is a float); ints stay ints, and a 1-d Tensor is no float."""
+    from autograd.builtins import isinstance as hips_isinstance
+
+    from autonp.builtins import isinstance as anp_isinstance
+    seen, hips_seen = [], []
+
+    def f(check, seen, x):
+        seen.append((check(x, float), check(x, (int, float)), check(x, int)))
+        return x * 2.0
+    anp.grad(lambda x: f(anp_isinstance, seen, x))(1.5)
+    autograd.grad(lambda x: f(hips_isinstance, hips_seen, x))(1.5)
+    assert seen == hips_seen == [(True, True, False)]
+    vector = []
+    anp.grad(lambda x: (vector.append(anp_isinstance(x, float)), anpn.sum(x))[1])(np.ones(3))
+    assert vector == [False]
