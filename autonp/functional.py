@@ -359,45 +359,55 @@ def hvp(f: Callable, argnum: int = 0) -> Callable:
 
 
 def jacobian(f: Callable, argnum: int = 0) -> Callable:
-    """``jacobian(f)(*args)``: array of shape ``out.shape + args[argnum].shape`` (one VJP per output).
-    The argument must be an array (flatten a pytree first: :func:`autonp.misc.flatten`)."""
+    """``jacobian(f)(*args)``: ∂out/∂x for x = ``args[argnum]``, of shape ``out.shape + x.shape`` (one VJP per
+    output element). Either may be a pytree, as in JAX: the output's structure outside, the argument's inside,
+    each leaf of shape ``out_leaf.shape + x_leaf.shape``."""
 
     def wrapped(*args, **kwargs):
-        if isinstance(args[argnum], (list, tuple, dict)):
-            raise TypeError(f"jacobian: argument {argnum} is a {type(args[argnum]).__name__}; jacobian takes an "
-                            f"array (flatten a structure with autonp.misc.flatten, or use vjp)")
-        tensors_in = isinstance(args[argnum], Tensor)
         args, nested, prepared = _prepare(args, (argnum,), "jacobian")
-        x = prepared[0].fresh[0]
+        arg = prepared[0]
         with _evaluating():
             out = f(*args, **kwargs)
-            if not isinstance(out, Tensor):
-                out = Tensor(as_array(out).astype(np.float64))
-            jac = _jacobian_rows(out, x, nested)
-        return jac if nested or tensors_in else jac._arr
+            outs, out_tree = flatten(out)
+            blocks = []
+            for o in outs:
+                if not isinstance(o, Tensor):
+                    o = Tensor(as_array(o).astype(np.float64))
+                jacs = _jacobian_rows(o, arg.fresh, nested)
+                blocks.append(unflatten(arg.tree, [j if nested or isinstance(leaf, Tensor) else j._arr
+                                                   for j, leaf in zip(jacs, arg.leaves)]))
+        return unflatten(out_tree, blocks)
 
     return wrapped
 
 
-def _jacobian_rows(out: Tensor, x: Tensor, nested: bool) -> Tensor:
-    """One VJP per element of ``out``, stacked: shape ``out.shape + x.shape``."""
-    rows = []
+def _jacobian_rows(out: Tensor, xs: list, nested: bool) -> list:
+    """One VJP per element of ``out``, stacked: for each of ``xs``, shape ``out.shape + x.shape``."""
+    rows: list = [[] for _ in xs]
     for k in range(out.size):
         seed = np.zeros(out.size, dtype=out.dtype)
         seed[k] = 1
         if out.requires_grad:
-            (g,) = gradients(out, [x], grad_outputs=seed.reshape(out.shape), retain_graph=True, create_graph=nested)
+            gs = gradients(out, xs, grad_outputs=seed.reshape(out.shape), retain_graph=True, create_graph=nested)
         else:
-            g = None
-        rows.append(_zeros_if_none(g, x))
+            gs = [None] * len(xs)
+        for r, g, x in zip(rows, gs, xs):
+            r.append(_zeros_if_none(g, x))
     if nested:
         from .ops import reshape, stack
-        return reshape(stack(rows), out.shape + x.shape)
-    return Tensor(np.stack([r._arr for r in rows]).reshape(out.shape + x.shape))
+        return [reshape(stack(r), out.shape + x.shape) if r else _empty_jacobian(out, x) for r, x in zip(rows, xs)]
+    return [Tensor(np.stack([g._arr for g in r]).reshape(out.shape + x.shape)) if r else _empty_jacobian(out, x)
+            for r, x in zip(rows, xs)]
+
+
+def _empty_jacobian(out: Tensor, x: Tensor) -> Tensor:
+    """The Jacobian of an output with no elements: nothing to stack."""
+    return Tensor(np.zeros(out.shape + x.shape, dtype=np.result_type(out.dtype, x.dtype)))
 
 
 def hessian(f: Callable, argnum: int = 0) -> Callable:
-    """``hessian(f)(*args)``: the Jacobian of the gradient, shape ``x.shape + x.shape``."""
+    """``hessian(f)(*args)``: the Jacobian of the gradient, shape ``x.shape + x.shape`` (for a pytree x, a pytree of
+    pytrees: ``H[i][j]`` of shape ``x_i.shape + x_j.shape``)."""
     return jacobian(grad(f, argnum), argnum)
 
 

@@ -84,6 +84,51 @@ def test_every_transform_takes_and_returns_pytrees():
     _tree_close(g_ckpt, g)
 
 
+def test_jacobian_and_hessian_take_pytrees_as_jax_does():
+    """jacobian and hessian refused a dict argument ("flatten it first"); now, as JAX: the output's structure
+    outside, the argument's inside, each block of shape out_leaf.shape + x_leaf.shape. Every block against central
+    differences of plain NumPy, and the whole against JAX where installed; arrays still give one array."""
+    p = {"a": RNG.normal(size=2), "b": (0.7, [RNG.normal(size=(1, 2))])}
+
+    def f(p):
+        return np.sum(p["a"] ** 2 * p["b"][0]) + np.sum(np.sin(p["b"][1][0]) * p["a"] ** 3)
+
+    def fv(p):
+        return {"u": p["a"] * p["b"][0] + np.sum(p["b"][1][0] ** 2), "v": (p["a"][0] * p["b"][1][0],)}
+    leaves, tree = anp.pytree.flatten(p)
+
+    def moved(i, v):  # p with leaf i replaced
+        return anp.pytree.unflatten(tree, [v if j == i else x for j, x in enumerate(leaves)])
+    jac, hess = anp.jacobian(fv)(p), anp.hessian(f)(p)
+    assert set(jac) == {"u", "v"} and type(jac["v"]) is tuple and type(jac["u"]["b"][1]) is list
+    outs = anp.pytree.flatten(fv(p))[0]
+    jac_leaves = anp.pytree.flatten(jac)[0]  # output leaf k's block for argument leaf i at k·len(leaves) + i
+    for k, o in enumerate(outs):
+        for i, x in enumerate(leaves):
+            want = np.stack([central_diff(lambda v: np.ravel(anp.pytree.flatten(fv(moved(i, v)))[0][k])[e], x)
+                             for e in range(np.size(o))]).reshape(np.shape(o) + np.shape(x))
+            _close(jac_leaves[k * len(leaves) + i], want, rtol=1e-6, atol=1e-8)
+    hess_leaves = anp.pytree.flatten(hess)[0]
+    for i, x in enumerate(leaves):
+        g_i = lambda v, i=i: anp.pytree.flatten(anp.grad(f)(moved(i, v)))[0]  # noqa: E731
+        for j in range(len(leaves)):
+            want = np.stack([central_diff(lambda v: np.ravel(g_i(v)[j])[e], x)
+                             for e in range(np.size(leaves[j]))]).reshape(np.shape(leaves[j]) + np.shape(x))
+            _close(hess_leaves[j * len(leaves) + i], want, rtol=1e-6, atol=1e-8)
+    x = RNG.normal(size=3)
+    assert isinstance(anp.hessian(lambda x: anp.sum(anp.sin(x) ** 3))(x), np.ndarray)
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64  # (moved in JAX 0.5)
+    with x64(True):
+        jp = jax.tree_util.tree_map(jnp.asarray, p)
+        jf = lambda p: jnp.sum(p["a"] ** 2 * p["b"][0]) + jnp.sum(jnp.sin(p["b"][1][0]) * p["a"] ** 3)  # noqa: E731
+        jfv = lambda p: {"u": p["a"] * p["b"][0] + jnp.sum(p["b"][1][0] ** 2),  # noqa: E731
+                         "v": (p["a"][0] * p["b"][1][0],)}
+        _tree_close(hess, jax.tree_util.tree_map(np.asarray, jax.hessian(jf)(jp)))
+        _tree_close(jac, jax.tree_util.tree_map(np.asarray, jax.jacobian(jfv)(jp)))
+
+
 def ravel(p):
     from autograd.misc import flatten
     return flatten(p)[0]
