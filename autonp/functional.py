@@ -358,14 +358,16 @@ def hvp(f: Callable, argnum: int = 0) -> Callable:
     return wrapped
 
 
-def jacobian(f: Callable, argnum: int = 0) -> Callable:
+def jacobian(f: Callable, argnum: int | Sequence[int] = 0, *, argnums: int | Sequence[int] | None = None) -> Callable:
     """``jacobian(f)(*args)``: ∂out/∂x for x = ``args[argnum]``, of shape ``out.shape + x.shape`` (one VJP per
     output element). Either may be a pytree, as in JAX: the output's structure outside, the argument's inside,
-    each leaf of shape ``out_leaf.shape + x_leaf.shape``."""
+    each leaf of shape ``out_leaf.shape + x_leaf.shape``; several ``argnums`` give a tuple inside."""
+    nums, single = _argnums(argnum if argnums is None else argnums)
 
     def wrapped(*args, **kwargs):
-        args, nested, prepared = _prepare(args, (argnum,), "jacobian")
-        arg = prepared[0]
+        args, nested, prepared = _prepare(args, nums, "jacobian")
+        distinct = list({id(a): a for a in prepared}.values())
+        xs = [x for a in distinct for x in a.fresh]
         with _evaluating():
             out = f(*args, **kwargs)
             outs, out_tree = flatten(out)
@@ -373,9 +375,12 @@ def jacobian(f: Callable, argnum: int = 0) -> Callable:
             for o in outs:
                 if not isinstance(o, Tensor):
                     o = Tensor(as_array(o).astype(np.float64))
-                jacs = _jacobian_rows(o, arg.fresh, nested)
-                blocks.append(unflatten(arg.tree, [j if nested or isinstance(leaf, Tensor) else j._arr
-                                                   for j, leaf in zip(jacs, arg.leaves)]))
+                jacs, of, k = _jacobian_rows(o, xs, nested), {}, 0
+                for a in distinct:
+                    of[id(a)] = unflatten(a.tree, [j if nested or isinstance(leaf, Tensor) else j._arr
+                                                   for j, leaf in zip(jacs[k:k + len(a.fresh)], a.leaves)])
+                    k += len(a.fresh)
+                blocks.append(of[id(prepared[0])] if single else tuple(of[id(a)] for a in prepared))
         return unflatten(out_tree, blocks)
 
     return wrapped
@@ -405,10 +410,11 @@ def _empty_jacobian(out: Tensor, x: Tensor) -> Tensor:
     return Tensor(np.zeros(out.shape + x.shape, dtype=np.result_type(out.dtype, x.dtype)))
 
 
-def hessian(f: Callable, argnum: int = 0) -> Callable:
+def hessian(f: Callable, argnum: int | Sequence[int] = 0, *, argnums: int | Sequence[int] | None = None) -> Callable:
     """``hessian(f)(*args)``: the Jacobian of the gradient, shape ``x.shape + x.shape`` (for a pytree x, a pytree of
-    pytrees: ``H[i][j]`` of shape ``x_i.shape + x_j.shape``)."""
-    return jacobian(grad(f, argnum), argnum)
+    pytrees: ``H[i][j]`` of shape ``x_i.shape + x_j.shape``; for several ``argnums``, a tuple of tuples)."""
+    nums = argnum if argnums is None else argnums
+    return jacobian(grad(f, nums), nums)
 
 
 # NumPy's global generator, read and set past anp.compile's recording of np.random (bound before any trace patches it)

@@ -127,6 +127,13 @@ def test_jacobian_and_hessian_take_pytrees_as_jax_does():
                          "v": (p["a"][0] * p["b"][1][0],)}
         _tree_close(hess, jax.tree_util.tree_map(np.asarray, jax.hessian(jf)(jp)))
         _tree_close(jac, jax.tree_util.tree_map(np.asarray, jax.jacobian(jfv)(jp)))
+        # several argnums: a tuple inside (HIPS's argnum tuples; JAX's argnums)
+        y = RNG.normal(size=2)
+        g = lambda np_, x, y: np_.sum(np_.sin(x) ** 2) * np_.sum(y ** 3) + x[0] * y[1]  # noqa: E731
+        _tree_close(anp.hessian(lambda x, y: g(np, x, y), argnums=(0, 1))(x, y),
+                    jax.tree_util.tree_map(np.asarray, jax.hessian(lambda x, y: g(jnp, x, y), argnums=(0, 1))(x, y)))
+        _tree_close(anp.jacobian(lambda x, y: {"p": x * y[0]}, argnum=(1,))(x, y),
+                    jax.tree_util.tree_map(np.asarray, jax.jacobian(lambda x, y: {"p": x * y[0]}, argnums=(1,))(x, y)))
 
 
 def ravel(p):
