@@ -1,5 +1,7 @@
 """Pytrees: nested tuples, lists and dicts (namedtuples and dict subclasses too) whose leaves are arrays,
-Tensors or numbers — the argument structures every transform accepts, as in HIPS autograd and JAX.
+Tensors or numbers — the argument structures every transform accepts, as in HIPS autograd and JAX. ``None`` is a
+structure with no leaves (JAX's rule): ``{"W": W, "b": None}`` has one leaf, and its gradient is ``{"W": ∂W, "b":
+None}``.
 
 ``leaves, tree = flatten(x)`` then ``unflatten(tree, leaves)`` rebuilds the same structure. Dict entries
 are visited in sorted key order (as HIPS and JAX do), so two dicts with the same keys flatten alike, and come
@@ -26,6 +28,7 @@ class TreeDef(NamedTuple):
 
 
 LEAF = TreeDef(None, ())
+NONE = TreeDef(type(None), ())
 
 
 def _is_namedtuple(x: Any) -> bool:
@@ -48,6 +51,8 @@ def flatten(tree: Any) -> tuple[list, TreeDef]:
 
 
 def _flatten(x: Any, leaves: list) -> TreeDef:
+    if x is None:  # a structure with nothing in it (an absent bias), as in JAX: it comes back as None
+        return NONE
     if isinstance(x, (tuple, list)):
         return TreeDef(type(x), tuple(_flatten(v, leaves) for v in x))
     if isinstance(x, dict):
@@ -75,6 +80,8 @@ def _build(tree: TreeDef, it) -> Any:
         if leaf is _END:
             raise ValueError("unflatten: fewer leaves than the structure has")
         return leaf
+    if tree is NONE or tree.kind is type(None):
+        return None
     children = [_build(c, it) for c in tree.children]
     if issubclass(tree.kind, dict):
         d = dict(zip(tree.keys, children))
@@ -98,6 +105,8 @@ def leaf_paths(tree: TreeDef, prefix: str = "") -> list[str]:
     """Where each leaf sits, as Python would index it: ``["[0]['W']", "[0]['b']", ...]``."""
     if tree.kind is None:
         return [prefix]
+    if tree.kind is type(None):
+        return []
     if issubclass(tree.kind, dict):
         return [p for k, c in zip(tree.keys, tree.children) for p in leaf_paths(c, f"{prefix}[{k!r}]")]
     return [p for i, c in enumerate(tree.children) for p in leaf_paths(c, f"{prefix}[{i}]")]
@@ -106,6 +115,8 @@ def leaf_paths(tree: TreeDef, prefix: str = "") -> list[str]:
 def _describe(td: TreeDef) -> str:
     if td.kind is None:
         return "*"
+    if td.kind is type(None):
+        return "None"
     inner = ", ".join(_describe(c) for c in td.children)
     if issubclass(td.kind, dict):
         inner = ", ".join(f"{k!r}: {_describe(c)}" for k, c in zip(td.keys, td.children))

@@ -310,15 +310,30 @@ def test_flatten_round_trip_and_differentiable():
         unflatten(vec[:-1])
 
 
-@pytest.mark.parametrize("tree", [[0.7, "decay"], {"a": [0.7, None]}, [True], [np.array(["x"])],
-                                  [np.array([object()])]])
+@pytest.mark.parametrize("tree", [[0.7, "decay"], [True], [np.array(["x"])], [np.array([object()])]])
 def test_flatten_refuses_leaves_that_are_not_numbers(tree):
-    """A string, None, a bool or an object array joined the others: flatten([0.7, "decay"]) was a vector of the
+    """A string, a bool or an object array joined the others: flatten([0.7, "decay"]) was a vector of the
     strings '0.7' and 'decay'. HIPS refuses them ("Can't differentiate w.r.t. type"); so does autonp now,
     naming where the leaf sits."""
     from autonp.misc import flatten
     with pytest.raises(TypeError, match=r"flatten: the leaf at \S+ is a .*not numbers"):
         flatten(tree)
+
+
+def test_none_is_a_structure_with_no_leaves_as_in_jax():
+    """{"W": W, "b": None} (a layer without a bias) was refused by every transform; None is now a structure with
+    nothing in it (JAX's rule; HIPS refuses it): flattened to nothing, given back as None, its gradient None."""
+    from autonp.misc import flatten
+    p = {"W": RNG.normal(size=(2, 2)), "b": None, "layers": [None, (np.array(2.0), None)]}
+    vec, unflatten = flatten(p)
+    _close(vec, np.concatenate([np.ravel(p["W"]), [2.0]]))
+    assert unflatten(vec)["b"] is None and unflatten(vec)["layers"][1][1] is None
+    loss = lambda p: anpn.sum(p["W"] ** 2) * p["layers"][1][0] + (0.0 if p["b"] is None else 1.0)  # noqa: E731
+    for g in (anp.grad(loss)(p), anp.compile(anp.grad(loss))(p), anp.hvp(loss)(p, p)):
+        assert g["b"] is None and g["layers"][0] is None and g["layers"][1][1] is None
+    _close(anp.grad(loss)(p)["W"], 2 * p["W"] * 2.0)
+    _close(anp.grad(loss)(p)["layers"][1][0], np.sum(p["W"] ** 2))
+    assert anp.hessian(loss)(p)["W"]["b"] is None
 
 
 @pytest.mark.parametrize("name", ["sgd", "rmsprop", "adam"])
