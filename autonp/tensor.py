@@ -672,8 +672,11 @@ def _is_stand_in(x: Any) -> bool:
 
 
 def as_array(x: Any) -> Any:
-    """``np.asarray(x)``, except that an array stand-in stays itself."""
-    return x if type(x) is np.ndarray or _is_stand_in(x) else np.asarray(x)
+    """``np.asarray(x)``; an array stand-in (anp.compile's traced value) says how it becomes one itself: a traced
+    NumPy scalar records the conversion, so that a replay holds the 0-d array eager autonp holds."""
+    if type(x) is np.ndarray:
+        return x
+    return x.__autonp_array__() if _is_stand_in(x) else np.asarray(x)
 
 
 def _contains_tensor(seq: Any) -> bool:
@@ -741,7 +744,7 @@ class Tensor:
     @classmethod
     def _make(cls, data: Any, node: Node | None) -> "Tensor":
         t = object.__new__(Tensor)
-        t._arr = data if type(data) is np.ndarray or _is_stand_in(data) else np.asarray(data)
+        t._arr = data if type(data) is np.ndarray else as_array(data)
         t._grad = None
         t.requires_grad = node is not None
         t.name = None
@@ -760,8 +763,7 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
-        if not _is_stand_in(value):
-            value = np.asarray(value)
+        value = as_array(value)
         if value.shape != self._arr.shape:
             raise ValueError(f"Tensor.data: new values have shape {value.shape}, the Tensor has {self._arr.shape}")
         self._arr = value

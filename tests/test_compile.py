@@ -123,6 +123,27 @@ def test_the_function_transforms_compile():
         assert compiled.traces == 1, name
 
 
+def test_a_replay_returns_what_eager_autonp_returns_down_to_0_d_arrays():
+    """A 0-d array's gradient is a 0-d array eagerly, but a replay gave np.float64: NumPy's 0-d results are scalars,
+    and the trace held them as they came, where eager autonp converts them (np.asarray). The conversion is
+    recorded now. Types and values of every result, eager against replay."""
+    fns = {"grad of a 0-d array": (anp.grad(lambda s, x: np.sum(x * s) * s), (np.array(2.0), np.ones(3))),
+           "grad of a 0-d leaf in a dict": (anp.grad(lambda p: np.sum(p["W"] ** 2) * p["s"]),
+                                            ({"W": np.ones((2, 2)), "s": np.array(2.0)},)),
+           "value_and_grad": (anp.value_and_grad(lambda s: s ** 3), (np.array(1.5),)),
+           "a loss's values": (lambda x: (anp.Tensor(x) ** 2).mean().numpy(), (np.ones(3),)),
+           "hessian of a 0-d": (anp.hessian(lambda s: s ** 4), (np.array(1.5),)),
+           "a Python number's gradient": (anp.grad(lambda s: s * 3.0), (2.0,))}
+    for name, (fn, args) in fns.items():
+        want = fn(*args)
+        compiled = anp.compile(fn)
+        for _ in range(2):
+            got = compiled(*args)
+            for g, w in zip(anp.pytree.flatten(got)[0], anp.pytree.flatten(want)[0], strict=True):
+                assert type(g) is type(w), f"{name}: {type(g).__name__}, eagerly {type(w).__name__}"
+                np.testing.assert_array_equal(g, w, err_msg=name)
+
+
 # --------------------------------------------------------------------------- training steps
 
 def _model(seed=0, dropout=True, norm=True):

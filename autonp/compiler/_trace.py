@@ -386,6 +386,11 @@ class Sym:
     def _value(self) -> Any:
         return self._var.value
 
+    def __autonp_array__(self) -> "Sym":
+        """This value as ``np.asarray`` makes it in eager autonp: a NumPy scalar (NumPy's 0-d results are scalars)
+        becomes a 0-d array, recorded, so that a replay returns what eager autonp returns (a 0-d gradient, say)."""
+        return self if isinstance(self._var.value, np.ndarray) else record("call", np.asarray, (self,), {})
+
     # ---- what does not depend on the values
     # (attrgetters, not lambdas: C code, so no Python call for the trace's profile hook to see)
     shape = property(operator.attrgetter("_var.value.shape"))  # an ndarray or a NumPy scalar: both have these
