@@ -603,6 +603,26 @@ def test_convolve_matches_scipy_signal_and_refuses_mixed_sizes_in_valid_mode():
         convolve(RNG.normal(size=(6, 2)), RNG.normal(size=(3, 4)), mode="valid")
 
 
+def test_convolve_counts_negative_axes_from_the_end_and_refuses_axes_it_cannot_pair():
+    """dot_axes=([-2], [-2]) of two (3, ·) arrays was taken for an axis of its own: a (3, 3, 10) result in place of
+    the (10,) contraction, without an error (HIPS fails in NumPy). Negative axes count from the end now, as in
+    NumPy; an axis named twice, out of range, both convolved and contracted, or contracted against one of another
+    length is refused by name. Against SciPy: Σ_c convolve(A[c], B[c])."""
+    from scipy.signal import convolve as sconvolve
+
+    from autonp.scipy.signal import convolve
+    A, B = RNG.normal(size=(3, 7)), RNG.normal(size=(3, 4))
+    want = sum(sconvolve(A[c], B[c], method="direct") for c in range(3))
+    for axes, dot_axes in [(([-1], [-1]), ([0], [0])), (([1], [1]), ([-2], [-2])), (([1], [1]), ([0], [0]))]:
+        _close(convolve(A, B, axes=axes, dot_axes=dot_axes), want, rtol=1e-12, atol=1e-12)
+    for kw, error, match in [(dict(axes=([1, 1], [1, 1])), ValueError, "repeated axis"),
+                             (dict(axes=([1], [1]), dot_axes=([1], [1])), ValueError, "repeated axis"),
+                             (dict(axes=([5], [1])), np.exceptions.AxisError, "out of bounds"),
+                             (dict(axes=([1], [0]), dot_axes=([0], [1])), ValueError, "same length")]:
+        with pytest.raises(error, match=match):
+            convolve(A, B, **kw)
+
+
 def test_odeint_gradients_equal_hips_and_the_time_gradient_equals_differences():
     from autograd.builtins import tuple as htuple
     from autograd.scipy.integrate import odeint as hodeint

@@ -14,10 +14,19 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..ops import einsum, getitem, pad
-from ..ops.shape import _sliding, sliding
+from ..ops.shape import _axes, _sliding, sliding
 from ..tensor import Tensor
 
 __all__ = ["convolve"]
+
+
+def _pairs_of_axes(conv: list, dot: list, ndim: int, name: str) -> tuple[list, list]:
+    """One array's convolved and contracted axes, each in [0, ndim) (negative ones from the end), none twice."""
+    try:
+        both = _axes(conv + dot, ndim)
+    except (ValueError, np.exceptions.AxisError) as e:
+        raise type(e)(f"convolve: {name}'s axes {conv} and dot_axes {dot} for {ndim} dimensions: {e}") from None
+    return list(both[:len(conv)]), list(both[len(conv):])
 
 
 def convolve(A: Any, B: Any, axes: Sequence[Sequence[int]] | None = None,
@@ -32,6 +41,14 @@ def convolve(A: Any, B: Any, axes: Sequence[Sequence[int]] | None = None,
     if len(ca) != len(cb) or len(da) != len(db):
         raise ValueError(f"convolve: axes {axes} and dot_axes {dot_axes} must pair up A's and B's axes")
     sa, sb = np.shape(A), np.shape(B)
+    # negative axes count from the end; an axis named twice, or both convolved and contracted, is refused (a
+    # negative one was taken for another axis: dot_axes=([-2], [-2]) of (3, 7) arrays gave a (3, 3, 10) result)
+    ca, da = _pairs_of_axes(ca, da, len(sa), "A")
+    cb, db = _pairs_of_axes(cb, db, len(sb), "B")
+    for i, j in zip(da, db):
+        if sa[i] != sb[j]:
+            raise ValueError(f"convolve: dot_axes pair A's axis {i} (length {sa[i]}) with B's axis {j} (length "
+                             f"{sb[j]}); contracted axes must have the same length")
     na, nb = [sa[i] for i in ca], [sb[i] for i in cb]
     if mode == "valid" and not (all(x >= y for x, y in zip(na, nb)) or all(x <= y for x, y in zip(na, nb))):
         raise ValueError("convolve: one array must be larger than the other along all convolved dimensions")
