@@ -1639,6 +1639,31 @@ def test_cross_of_2_vectors_as_numpy(sa, sb, kw):
         np.cross(anp.Tensor(np.ones(4), requires_grad=True), b)
 
 
+@pytest.mark.parametrize("ord_", [None, 1, 2, -1, -2, np.inf, -np.inf, 0, 3, 0.5, "fro", "nuc"])
+def test_norm_of_every_order_and_axis_as_numpy(ord_):
+    """np.linalg.norm over every order, axis (negative, a pair, reversed, repeated) and keepdims: NumPy's values,
+    shapes and dtypes, or its error type; gradients against central differences. Found: ord=0 (a count) came back
+    a plain float64 array for a float32 Tensor, where NumPy's is float32 (and everything else here a Tensor)."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 4, 5))
+    for axis in [None, 0, -1, (0, 1), (-1, -2), (2, 0), (1, 1)]:
+        for keepdims in (False, True):
+            xx = x if axis is not None else x[0]
+            try:
+                want = np.linalg.norm(xx.astype(np.float32), ord_, axis, keepdims)
+            except Exception as e:  # noqa: BLE001 - whichever NumPy raises, autonp must raise it too
+                with pytest.raises(type(e)):
+                    np.linalg.norm(anp.Tensor(xx.astype(np.float32), requires_grad=True), ord_, axis, keepdims)
+                continue
+            got = np.linalg.norm(anp.Tensor(xx.astype(np.float32), requires_grad=True), ord_, axis, keepdims)
+            assert isinstance(got, anp.Tensor) and got.dtype == want.dtype and got.shape == np.shape(want)
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-5)
+            R = rng.normal(size=np.shape(want))
+            g = anp.grad(lambda v: np.sum(np.linalg.norm(v, ord_, axis, keepdims) * R))(xx)
+            np.testing.assert_allclose(g, central(lambda v: np.sum(np.linalg.norm(v, ord_, axis, keepdims) * R), xx),
+                                       rtol=1e-4, atol=1e-6, err_msg=f"ord {ord_}, axis {axis}")
+
+
 def test_fix_rounds_toward_zero_with_gradient_zero():
     x = np.array([-1.7, -0.2, 0.0, 0.4, 2.9])
     got = np.fix(anp.Tensor(x, requires_grad=True))

@@ -14,7 +14,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..tensor import Primitive, _data, warn_at_user_line
+from ..tensor import Primitive, Tensor, _data, warn_at_user_line
 from ._kernels import oriented_matmul
 from .elementwise import abs, conj, imag, real
 from .reductions import expand, max, min, sum
@@ -721,8 +721,10 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
             return _max_from_zero(abs(x), ax, keepdims)
         if ord == -np.inf:
             return min(abs(x), axis=ax, keepdims=keepdims)
-        if ord == 0:
-            return sum(_data(x) != 0, axis=ax, keepdims=keepdims).astype(float)
+        if ord == 0:  # a count (gradient 0), in x's real dtype as NumPy's; a Tensor for a Tensor
+            values = _data(x)
+            count = np.sum(values != 0, axis=ax, keepdims=keepdims).astype(np.real(values).dtype)
+            return Tensor._make(count, None) if isinstance(x, Tensor) else count
         if ord == 1:
             return sum(abs(x), axis=ax, keepdims=keepdims)
         return sum(abs(x) ** ord, axis=ax, keepdims=keepdims) ** (1.0 / ord)
