@@ -768,3 +768,41 @@ def test_builtins_isinstance_of_a_differentiated_python_float_is_a_float():
     vector = []
     anp.grad(lambda x: (vector.append(anp_isinstance(x, float)), anpn.sum(x))[1])(np.ones(3))
     assert vector == [False]
+
+
+def test_operators_written_with_unary_to_nary_and_core_make_vjp():
+    """HIPS users write their own differential operators as a function of one argument with ``unary_to_nary``
+    and ``autograd.core.make_vjp(fun, x)``, and older programs take ``primitive`` from ``autograd.core`` and
+    ``getval``/``isbox`` from ``autograd.tracer``: none of these modules existed. Against central differences."""
+    from autonp.core import make_jvp, make_vjp, primitive
+    from autonp.differential_operators import grad as do_grad
+    from autonp.differential_operators import make_jvp_reversemode
+    from autonp.tracer import getval, isbox
+    from autonp.wrap_util import unary_to_nary
+
+    @unary_to_nary
+    def my_grad(fun, x):
+        pullback, ans = make_vjp(fun, x)
+        return pullback(np.ones_like(getval(ans)))
+
+    f = lambda x, y: anpn.sum(anpn.sin(x) * y ** 2)  # noqa: E731
+    x, y = RNG.normal(size=3), RNG.normal(size=3)
+    _close(my_grad(f)(x, y), central_diff(lambda v: f(v, y), x), rtol=1e-6)
+    _close(my_grad(f, 1)(x, y), central_diff(lambda v: f(x, v), y), rtol=1e-6)
+    gx, gy = my_grad(f, (0, 1))(x, y)
+    _close(gy, 2 * np.sin(x) * y)
+    assert my_grad(f, 1).__name__ == "my_grad_of_<lambda>_wrt_argnum_1"
+    ans, tangent = make_jvp(lambda v: anpn.sin(v) * 2.0, x)(y)
+    _close(tangent, 2 * np.cos(x) * y)
+    _close(make_jvp_reversemode(lambda v: anpn.sin(v) * 2.0)(x)(y)[1], 2 * np.cos(x) * y)
+    _close(do_grad(f)(x, y), my_grad(f)(x, y))
+    seen = []
+    anp.grad(lambda v: (seen.append((isbox(v), isbox(getval(v)), type(getval(v)).__name__)), anpn.sum(v))[1])(x)
+    assert seen == [(True, False, "ndarray")]
+
+    @primitive
+    def cube(v):
+        return v ** 3
+    with pytest.warns(DeprecationWarning):
+        cube.defgrad(lambda ans, v: lambda g: g * 3 * v ** 2)
+    _close(anp.grad(lambda v: anpn.sum(cube(v)))(x), 3 * x ** 2)
