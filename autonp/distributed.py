@@ -5,7 +5,9 @@ an existing engine (Dask, or any ``concurrent.futures.Executor``), not a home-ma
 ``f`` over all rows of the data arguments and its gradient with respect to ``args[argnums]`` (arrays, or
 pytrees of them: the gradients come back in the same structure, as Tensors), equal
 to one full-batch ``value_and_grad`` (each block of rows weighted n_b/n — the same arithmetic as
-``backward_in_blocks`` — and the blocks summed in a fixed order, so results are deterministic).
+``backward_in_blocks`` — and the blocks summed in a fixed order, so results are deterministic). That needs
+``f`` to be a mean over rows that do not interact: batch statistics (batch norm in training) refuse to run in
+blocks, and Dropout draws its masks block by block (other masks than one full-batch call would draw).
 
 - ``client=None``: block by block in this process (``backward_in_blocks``).
 - ``client=`` a ``dask.distributed.Client``: NumPy data is scattered to the workers once (each block

@@ -20,7 +20,7 @@ from .pytree import TreeDef, flatten, leaf_paths, tree_map, unflatten
 from .tensor import Tensor, _data, _is_stand_in, _mode, as_array, describe, gradients
 
 __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "jvp", "hvp", "jacobian", "hessian", "checkpoint",
-           "backward_in_blocks", "block_backward"]
+           "backward_in_blocks", "block_backward", "refuse_in_blocks"]
 
 
 class _Depth(threading.local):
@@ -488,11 +488,32 @@ def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
     return prim(*leaves)
 
 
+class _InBlocks(threading.local):
+    active = False  # a block's loss is being computed (block_backward)
+
+
+_in_blocks = _InBlocks()
+
+
+def refuse_in_blocks(who: str, why: str, instead: str) -> None:
+    """Called by ops that compute over all the rows of a batch together (batch statistics): inside
+    ``block_backward`` a block's value would not be its share of the full batch's, so they refuse there."""
+    if _in_blocks.active:
+        raise ValueError(f"{who} inside backward_in_blocks / data_parallel: {why}, so the blocks would not add up to "
+                         f"the full batch's loss and gradient. {instead}")
+
+
 def block_backward(loss: Callable[[], Tensor], weight: float) -> float:
     """Backward of one block's mean loss seeded with its weight n_b/n (so that the blocks' gradients
     add up to the full batch's); returns weight · loss. The unit of ``backward_in_blocks`` and of
-    ``autonp.distributed.data_parallel``'s tasks."""
-    out = loss()
+    ``autonp.distributed.data_parallel``'s tasks. The rows of a block must not interact: batch statistics
+    (batch norm in training) refuse here (they gave a loss 2e-3 and gradients 0.065 off the full batch's,
+    and moved the running statistics once per block)."""
+    prev, _in_blocks.active = _in_blocks.active, True
+    try:
+        out = loss()
+    finally:
+        _in_blocks.active = prev
     out.backward(np.asarray(weight, dtype=out.dtype))
     return weight * out.item()
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..functional import check_positive_int
+from ..functional import check_positive_int, refuse_in_blocks
 from ..ops.conv import conv2d as conv2d_stride1
 from ..ops.nn import max_pool
 from ..ops.shape import windows
@@ -112,6 +112,9 @@ def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray 
     axes = (0,) + tuple(range(2, len(shape)))
     bshape = (1, shape[1]) + (1,) * (len(shape) - 2)
     if training:
+        refuse_in_blocks("batch_norm in training mode", "it would normalize each block by that block's own "
+                         "statistics (and move the running statistics once per block)",
+                         "Evaluate the blocks in eval mode (model.eval()), or compute the loss in one call")
         count = int(np.prod([shape[a] for a in axes]))
         if count == 1:  # the output would be 0 whatever x, and the running variance would move towards a made-up 0
             raise ValueError(f"batch_norm: training needs more than one value per channel to take its variance; got "
