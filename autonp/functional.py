@@ -20,7 +20,7 @@ from .pytree import TreeDef, flatten, leaf_paths, tree_map, unflatten
 from .tensor import Tensor, _data, _is_stand_in, _mode, as_array, describe, gradients
 
 __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "jvp", "hvp", "jacobian", "hessian", "checkpoint",
-           "backward_in_blocks", "block_backward", "refuse_in_blocks"]
+           "recomputing", "backward_in_blocks", "block_backward", "refuse_in_blocks"]
 
 
 class _Depth(threading.local):
@@ -436,56 +436,109 @@ def _recomputed_differs(out: Any, ans: Any) -> bool:
 
 
 def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
-    """``f(*args)`` without keeping its intermediates: the forward runs without recording, and the
-    backward runs ``f`` again to get them (memory for time, as ``torch.utils.checkpoint``). NumPy's global
-    generator is put back where the forward found it for the run again (``np.random.normal`` inside ``f``
-    draws the same numbers, as PyTorch's checkpoint does with its RNG); if the run again still gives other
-    values (a ``np.random.Generator`` or an ``nn.Dropout`` of its own inside ``f``), the backward refuses: its
-    gradient would be another function's. ``f`` returns one array; its arguments may be pytrees.
-    ``checkpoint(f)`` alone returns the checkpointed function (HIPS autograd's form)."""
+    """``f(*args)`` without keeping its intermediates: the forward's graph is dropped once its values are out,
+    and the backward runs ``f`` again to get them (memory for time, as ``torch.utils.checkpoint``). The Tensors
+    ``f`` reads besides its arguments (a Module's parameters, in ``checkpoint(model, x)``) get their gradients
+    too. NumPy's global generator is put back where the forward found it for the run again (``np.random.normal``
+    inside ``f`` draws the same numbers, as PyTorch's checkpoint does with its RNG), and batch norm does not move
+    its running statistics a second time; if the run again still gives other values (a ``np.random.Generator``
+    or an ``nn.Dropout`` of its own inside ``f``), the backward refuses: its gradient would be another
+    function's. ``f`` returns one array; its arguments may be pytrees. ``checkpoint(f)`` alone returns the
+    checkpointed function (HIPS autograd's form)."""
     if not args and not kwargs:
         @functools.wraps(f)
         def checkpointed(*a, **k):
             return checkpoint(f, *a, **k)
         return checkpointed
-    from .tensor import Primitive, no_grad
+    from .tensor import Primitive, _seq
 
     leaves, tree = flatten(list(args))
 
     def call(vals):
         return f(*unflatten(tree, [Tensor(v) if isinstance(v, np.ndarray) else v for v in vals]), **kwargs)
 
-    rng_at_forward: list = []
-
-    def forward(*vals):
-        rng_at_forward[:] = [_get_global_rng()]
-        with no_grad():
-            out = call(vals)
-        return out._arr if isinstance(out, Tensor) else as_array(out)
-
-    def vjp_for(i):
-        def vjp_i(g, ans, *vals):
-            # plain arrays in an ordinary backward, Tensors under create_graph (then the result is recorded too)
-            vals = [Tensor(v) if isinstance(v, np.ndarray) else v for v in vals]
-            rng_now = _get_global_rng()
-            _set_global_rng(rng_at_forward[0])
-            try:
-                out, pullback = vjp(lambda xi: call(vals[:i] + [xi] + vals[i + 1:]), vals[i])
-            finally:
-                _set_global_rng(rng_now)
-            if _recomputed_differs(out, ans):
-                raise RuntimeError(f"{name}: f gave other values when run again for the backward, so its gradient "
-                                   f"would be another function's: it is not deterministic (a np.random.Generator or "
-                                   f"an nn.Dropout inside f?). Draw the random numbers outside f and pass them in, "
-                                   f"or checkpoint only the deterministic part")
-            gi = pullback(g)
-            return gi if isinstance(g, Tensor) else gi._arr
-        return vjp_i
-
+    if not _mode.enabled:  # nothing is recorded: f as it is
+        return call([_data(v) if isinstance(v, Tensor) else v for v in leaves])
+    # the forward, recorded so as to find what else f reads (its graph is dropped at the end of this call)
+    rng_at_forward = _get_global_rng()
+    start = next(_seq)
+    out = call([_data(v) if isinstance(v, Tensor) else v for v in leaves])
+    hidden = _read_from_outside(out, start)
+    values = out._arr if isinstance(out, Tensor) else as_array(out)
+    del out
+    n = len(leaves)
     name = f"checkpoint({getattr(f, '__name__', 'f')})"
-    prim = Primitive(name, forward, [vjp_for(i) for i in range(len(leaves))])
+
+    def all_grads(g, ans, vals, kwargs_):
+        record = isinstance(g, Tensor)  # create_graph: vals are the Tensors, and the gradients are recorded
+        xs = [copy(v) if record and isinstance(v, Tensor) and v.requires_grad
+              else Tensor(_data(v) if isinstance(v, Tensor) else v, requires_grad=True) for v in vals[:n]]
+        # each Tensor read from outside as a variable of its own (its partial derivative: whatever else leads to it
+        # is the outer backward's to follow), recorded from the original under create_graph
+        stand_ins = [copy(h) if record else Tensor(_data(h), requires_grad=True) for h in vals[n:]]
+        rng_now = _get_global_rng()
+        _set_global_rng(rng_at_forward)
+        prev_subs = _mode.substitutes
+        _mode.substitutes = {id(h): s for h, s in zip(hidden, stand_ins)}
+        _recomputing.active, prev_re = True, _recomputing.active
+        try:
+            with _evaluating():
+                again = call(xs)
+        finally:
+            _mode.substitutes, _recomputing.active = prev_subs, prev_re
+            _set_global_rng(rng_now)
+        if _recomputed_differs(again, ans):
+            raise RuntimeError(f"{name}: f gave other values when run again for the backward, so its gradient "
+                               f"would be another function's: it is not deterministic (a np.random.Generator or "
+                               f"an nn.Dropout inside f?). Draw the random numbers outside f and pass them in, "
+                               f"or checkpoint only the deterministic part")
+        wrt = xs + stand_ins
+        if not (isinstance(again, Tensor) and again.requires_grad):
+            gs = [None] * len(wrt)
+        else:
+            with _evaluating():
+                gs = gradients(again, wrt, grad_outputs=g, create_graph=record)
+        out_ = [_zeros_if_none(gi, x) for gi, x in zip(gs, wrt)]
+        return out_ if record else [gi._arr for gi in out_]
+
+    prim = Primitive(name, lambda *vals: values)
+    prim.vjp_all = all_grads
     prim.complex_ok = True  # its VJP is f's own, recorded op by op: they accept or refuse complex values there
-    return prim(*leaves)
+    return prim(*leaves, *hidden)
+
+
+class _Recomputing(threading.local):
+    active = False  # checkpoint is running f again for a backward
+
+
+_recomputing = _Recomputing()
+
+
+def recomputing() -> bool:
+    """Is ``checkpoint`` running ``f`` again for a backward? (State such as batch norm's running statistics must
+    not move a second time.)"""
+    return _recomputing.active
+
+
+def _read_from_outside(out: Any, start: int) -> list:
+    """The Tensors requiring grad that the ops recorded after ``start`` (a tape entry number) read but did not
+    make: the graph from ``out`` down to where it leaves that stretch of the tape."""
+    found: dict = {}
+    if not isinstance(out, Tensor) or out.node is None or out.node.seq <= start:
+        return []
+    seen, stack = set(), [out.node]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for a in node.args:
+            if isinstance(a, Tensor) and a.requires_grad:
+                if a.node is not None and a.node.seq > start:
+                    stack.append(a.node)
+                else:
+                    found.setdefault(id(a), a)
+    return list(found.values())
 
 
 class _InBlocks(threading.local):

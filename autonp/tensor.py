@@ -45,6 +45,7 @@ class _Mode(threading.local):
     scope: tuple = ()   # current name_scope path, e.g. ("hidden",)
     site = None         # the user's line for the ops recorded now, when a caller found it already (nn.Sequential
                         # around a layer of autonp's own): tape entries take it instead of searching the stack
+    substitutes = None  # {id(t): t'}: ops take t' where they are given t (checkpoint's run again, see there)
 
 
 _mode = _Mode()
@@ -310,6 +311,9 @@ class Primitive:
     def __call__(self, *args, **kwargs):
         if kwargs and _contains_tensor(kwargs.values()):
             args, kwargs = self._positional(args, kwargs)
+        subs = _mode.substitutes
+        if subs is not None:
+            args = tuple(subs.get(id(a), a) if isinstance(a, Tensor) else a for a in args)
         vals = args       # what the NumPy forward sees: the arrays inside Tensor arguments
         grad_idx = ()     # positions of the arguments that require grad
         shared = False    # does an argument share an array with the user (a leaf, a plain ndarray)?

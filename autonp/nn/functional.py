@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..functional import check_positive_int, refuse_in_blocks
+from ..functional import check_positive_int, recomputing, refuse_in_blocks
 from ..ops.conv import conv2d as conv2d_stride1
 from ..ops.nn import max_pool
 from ..ops.shape import windows
@@ -122,7 +122,7 @@ def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray 
         mean = ops.mean(x, axis=axes, keepdims=True)
         centred = x - mean
         var = ops.mean(centred * centred, axis=axes, keepdims=True)
-        if running_mean is not None:
+        if running_mean is not None and not recomputing():  # (checkpoint's run again: moved once already)
             batch_mean = as_array(_data(mean)).reshape(-1)
             batch_var = as_array(_data(var)).reshape(-1) * (count / (count - 1))
             running_mean *= 1 - momentum
