@@ -645,6 +645,44 @@ def test_odeint_gradients_equal_hips_and_the_time_gradient_equals_differences():
     _close(H, np.stack([central_diff(lambda v: anp.grad(loss)(v, t, A)[k], y0) for k in range(2)]), rtol=1e-5)
 
 
+def test_odeint_differentiates_the_tensors_its_function_reads_from_outside():
+    """odeint(lambda y, t: y @ A, ...) with A a Tensor that requires grad (or a Module's parameters) solved with A
+    as a constant: a plain array came back and A's gradient was dropped. Such Tensors now join the adjoint as
+    arguments of their own: the gradients equal those of passing them in ``args`` (bit for bit), to second
+    order, and central differences of SciPy's odeint; a Module's parameters all get theirs."""
+    import scipy.integrate
+
+    from autonp.scipy.integrate import odeint
+    A0, y0, t = np.array([[-0.1, 2.0], [-2.0, -0.1]]), np.array([2.0, 0.0]), np.linspace(0, 1, 5)
+    tol = dict(rtol=1e-10, atol=1e-10)
+
+    def closure(a):
+        return anpn.sum(odeint(lambda y, t: anpn.dot(y ** 3, a), y0, t, **tol) ** 2)
+
+    def as_args(a):
+        return anpn.sum(odeint(lambda y, t, a: anpn.dot(y ** 3, a), y0, t, (a,), **tol) ** 2)
+    A = anp.Tensor(A0, requires_grad=True)
+    closure(A).backward()
+    np.testing.assert_array_equal(A.grad.numpy(), anp.grad(as_args)(A0))
+    np.testing.assert_array_equal(anp.grad(closure)(A0), anp.grad(as_args)(A0))
+    np.testing.assert_array_equal(anp.hessian(closure)(A0), anp.hessian(as_args)(A0))
+    _close(A.grad.numpy(), central_diff(lambda a: np.sum(scipy.integrate.odeint(
+        lambda y, t: np.dot(y ** 3, a), y0, t, **tol) ** 2), A0), rtol=1e-5, atol=1e-5)
+    net = anp.nn.Sequential(anp.nn.Linear(2, 4, rng=np.random.default_rng(0)), anp.nn.Tanh(),
+                            anp.nn.Linear(4, 2, rng=np.random.default_rng(1)))
+    anpn.sum(odeint(lambda y, t: net(y[None])[0], y0, t, **tol) ** 2).backward()
+    w = net.layers[0].weight
+    W0 = w.numpy().copy()
+
+    def loss_at(W):
+        w.data = W
+        return float(np.sum(odeint(lambda y, t: net(y[None])[0].numpy(), y0, t, **tol) ** 2))
+    grads = [p.grad.numpy().copy() for p in net.parameters()]
+    assert all(g is not None for g in grads)
+    _close(grads[0], central_diff(loss_at, W0), rtol=1e-5, atol=1e-6)
+    w.data = W0
+
+
 def test_odeint_takes_scipys_arguments():
     """scipy.integrate.odeint's other arguments: ``args`` holding a string and an integer (a flag, a count) reach
     func as they are (they were joined into one vector of strings, and func failed in NumPy); ``tfirst=True``

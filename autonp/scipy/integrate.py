@@ -3,7 +3,8 @@ adjoint method (Froehlich, Loos & Hasenauer 2017, sec. 2.4.2): the forward traje
 pass integrates, from each output time to the previous one, the augmented system
     d/dt [y, a_y, a_t, a_θ] = [f, −a_yᵀ∂f/∂y, −a_yᵀ∂f/∂t, −a_yᵀ∂f/∂θ]
 with the VJPs of ``func`` taken by autonp at each solver step (itself differentiable: second derivatives
-too). ``args`` may hold pytrees of arrays.
+too). ``args`` may hold pytrees of arrays. Tensors ``func`` reads from outside (its closure, a Module's
+parameters) are differentiated too, as if passed in ``args``.
 The gradient's accuracy is the solver's (pass ``rtol``/``atol``; they are used both ways).
 """
 from __future__ import annotations
@@ -13,12 +14,12 @@ from typing import Any, Callable
 import numpy as np
 import scipy.integrate
 
-from ..functional import vjp
+from ..functional import _read_from_outside, vjp
 from ..misc.flatten import flatten
 from ..ops import concatenate, dot, reshape, stack
 from ..pytree import flatten as tree_flatten
 from ..pytree import unflatten as tree_unflatten
-from ..tensor import Primitive, Tensor, no_grad
+from ..tensor import Primitive, Tensor, _mode, _seq, no_grad
 
 __all__ = ["odeint"]
 
@@ -82,6 +83,9 @@ def odeint(func: Callable, y0: Any, t: Any, args: tuple = (), **kwargs: Any) -> 
                             "the solver's diagnostics. Call it without full_output for gradients, or "
                             "scipy.integrate.odeint on plain arrays for the diagnostics")
         return scipy.integrate.odeint(func, y0, t, args, **kwargs)
+    hidden = _read_from_closure(func, y0, t, args)
+    if hidden:  # Tensors func reads from its closure (a Module's parameters): passed as arguments of their own
+        func, args = _reading_as_args(func, hidden, len(args)), tuple(args) + tuple(hidden)
     leaves, tree = tree_flatten(list(args))
     where = [i for i, leaf in enumerate(leaves) if _floats(leaf)]
     flat_args, unflatten_tensors = flatten([leaves[i] for i in where])
@@ -93,6 +97,34 @@ def odeint(func: Callable, y0: Any, t: Any, args: tuple = (), **kwargs: Any) -> 
         return tree_unflatten(tree, parts)
 
     return _odeint(func, y0, t, flat_args, unflatten, **kwargs)
+
+
+def _read_from_closure(func: Callable, y0: Any, t: Any, args: tuple) -> list:
+    """The Tensors requiring grad that ``func`` reads besides its arguments (its closure, a Module it calls): func
+    evaluated once, recorded, at (y0, t[0]) with constant copies of its arguments, and its graph walked to where
+    it leaves that call. (Without this they were constants of the solve: their gradients were dropped.)"""
+    if not _mode.enabled:
+        return []
+    leaves, tree = tree_flatten(list(args))
+    constants = tree_unflatten(tree, [Tensor(_plain(v)) if isinstance(v, Tensor) else v for v in leaves])
+    start = next(_seq)
+    out = func(np.asarray(_plain(y0), dtype=float), float(np.ravel(_plain(t))[0]), *constants)
+    return _read_from_outside(out, start)
+
+
+def _reading_as_args(func: Callable, hidden: list, n: int) -> Callable:
+    """``func`` taking the Tensors it read from outside as arguments after its own ``n``: where its ops meet one of
+    them they take the argument instead (so the adjoint differentiates them like ``args``)."""
+    ids = [id(h) for h in hidden]
+
+    def reading(y, tt, *args):
+        prev = _mode.substitutes
+        _mode.substitutes = {**(prev or {}), **dict(zip(ids, args[n:]))}
+        try:
+            return func(y, tt, *args[:n])
+        finally:
+            _mode.substitutes = prev
+    return reading
 
 
 def _floats(leaf: Any) -> bool:
