@@ -478,14 +478,12 @@ def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
         stand_ins = [copy(h) if record else Tensor(_data(h), requires_grad=True) for h in vals[n:]]
         rng_now = _get_global_rng()
         _set_global_rng(rng_at_forward)
-        prev_subs = _mode.substitutes
-        _mode.substitutes = {id(h): s for h, s in zip(hidden, stand_ins)}
         _recomputing.active, prev_re = True, _recomputing.active
         try:
-            with _evaluating():
+            with _evaluating(), substituted(hidden, stand_ins):
                 again = call(xs)
         finally:
-            _mode.substitutes, _recomputing.active = prev_subs, prev_re
+            _recomputing.active = prev_re
             _set_global_rng(rng_now)
         if _recomputed_differs(again, ans):
             raise RuntimeError(f"{name}: f gave other values when run again for the backward, so its gradient "
@@ -518,6 +516,32 @@ def recomputing() -> bool:
     """Is ``checkpoint`` running ``f`` again for a backward? (State such as batch norm's running statistics must
     not move a second time.)"""
     return _recomputing.active
+
+
+def tensors_read_from_outside(run: Callable[[], Any]) -> list:
+    """The Tensors requiring grad that ``run()`` reads besides those it makes: ``run`` evaluated once, recorded, and
+    its graph walked to where it leaves that call (a solver's or a checkpoint's function reads a Module's
+    parameters from its closure: they must be differentiated, not taken as constants)."""
+    if not _mode.enabled:
+        return []
+    from .tensor import _seq
+    start = next(_seq)
+    return _read_from_outside(run(), start)
+
+
+class substituted:
+    """While active, an op given one of ``tensors`` takes its replacement instead (stand-ins, so that a function's
+    reads from outside can be differentiated as arguments of their own)."""
+
+    def __init__(self, tensors: Sequence, replacements: Sequence):
+        self.map = {id(t): r for t, r in zip(tensors, replacements)}
+
+    def __enter__(self) -> None:
+        self.prev = _mode.substitutes
+        _mode.substitutes = {**(self.prev or {}), **self.map}
+
+    def __exit__(self, *exc: Any) -> None:
+        _mode.substitutes = self.prev
 
 
 def _read_from_outside(out: Any, start: int) -> list:

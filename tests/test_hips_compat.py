@@ -375,6 +375,33 @@ def test_fixed_point_gradient_by_the_implicit_function_theorem():
     assert anp.grad(anp.grad(ours))(2.0) == pytest.approx(autograd.grad(autograd.grad(hips_sqrt))(2.0), rel=1e-12)
 
 
+def test_fixed_point_differentiates_the_tensors_its_function_reads_from_outside():
+    """fixed_point(lambda a: lambda x: tanh(B x + a), a, ...) with B a Tensor requiring grad from the closure took B
+    as a constant (its gradient dropped). B now joins a as a parameter of its own: its gradient equals that of
+    passing it inside a, bit for bit, to second order, and central differences of the plain iteration."""
+    from autonp.misc.fixed_points import fixed_point
+    dist = lambda x, y: float(np.max(np.abs(np.asarray(x) - np.asarray(y))))  # noqa: E731
+    a0, B0 = np.array([1.0, -0.5]), np.array([[0.3, 0.1], [-0.2, 0.4]])
+
+    def in_a(a, B):
+        return anpn.sum(fixed_point(lambda p: lambda x: anpn.tanh(anpn.dot(p[1], x) + p[0]), (a, B), np.zeros(2),
+                                    dist, 1e-14) ** 2)
+
+    def closure(a, B):
+        return anpn.sum(fixed_point(lambda a: lambda x: anpn.tanh(anpn.dot(B, x) + a), a, np.zeros(2), dist,
+                                    1e-14) ** 2)
+    for got, want in zip(anp.grad(closure, argnum=(0, 1))(a0, B0), anp.grad(in_a, argnum=(0, 1))(a0, B0)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(anp.hessian(lambda B: closure(a0, B))(B0), anp.hessian(lambda B: in_a(a0, B))(B0))
+
+    def plain(B):
+        x = np.zeros(2)
+        for _ in range(200):
+            x = np.tanh(B @ x + a0)
+        return np.sum(x ** 2)
+    _close(anp.grad(lambda B: closure(a0, B))(B0), central_diff(plain, B0), rtol=1e-7, atol=1e-9)
+
+
 def test_check_grads_passes_right_derivatives_and_catches_wrong_ones():
     from autonp.extend import defvjp, primitive
     from autonp.test_util import check_grads

@@ -2,7 +2,8 @@
 from ``x0`` until ``distance(x, x_prev) <= tol``, and its gradient with respect to ``a`` (an array or a
 pytree) comes from the implicit function theorem: for x* = f(a)(x*), ḡ_a = (∂f/∂a)ᵀ w where w = ḡ + (∂f/∂x)ᵀ w
 is itself a fixed point, found by this same function — so the rule applies again at every order, and the
-forward iterates are never stored.
+forward iterates are never stored. Tensors ``f`` reads from outside (its closure) are differentiated too, as
+parts of ``a``.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..functional import vjp
+from ..functional import substituted, tensors_read_from_outside, vjp
 from ..pytree import flatten, unflatten
 from ..tensor import Primitive, Tensor, no_grad
 
@@ -54,8 +55,26 @@ _fixed_point.vjp_all = _vjp_all
 def fixed_point(f: Callable[[Any], Callable[[Any], Any]], a: Any, x0: Any, distance: Callable, tol: float) -> Any:
     """The fixed point x* = f(a)(x*) reached from ``x0``; differentiable in ``a`` (not in ``x0``, which
     the fixed point does not depend on)."""
-    leaves, tree = flatten(a)
     if isinstance(x0, Tensor) and x0.requires_grad:
         raise NotImplementedError("fixed_point is not differentiable in its starting point x0 (the fixed point "
                                   "does not depend on it)")
+    leaves, tree = flatten(a)
+    constants = unflatten(tree, [Tensor(v.data) if isinstance(v, Tensor) else v for v in leaves])
+    hidden = tensors_read_from_outside(lambda: f(constants)(x0.data if isinstance(x0, Tensor) else x0))
+    if hidden:  # Tensors f reads from outside (its closure, a Module): differentiated as parts of a of their own
+        f, a = _reading_as_parameters(f, hidden), (a, tuple(hidden))
+        leaves, tree = flatten(a)
     return _fixed_point(f, tree, x0, distance, tol, *leaves)
+
+
+def _reading_as_parameters(f: Callable, hidden: list) -> Callable:
+    """f of (a, h): where its ops meet one of the Tensors it read from outside they take h's part instead."""
+    def with_parameters(a_and_h):
+        a, h = a_and_h
+        step = f(a)
+
+        def reading(x):
+            with substituted(hidden, h):
+                return step(x)
+        return reading
+    return with_parameters

@@ -14,12 +14,12 @@ from typing import Any, Callable
 import numpy as np
 import scipy.integrate
 
-from ..functional import _read_from_outside, vjp
+from ..functional import substituted, tensors_read_from_outside, vjp
 from ..misc.flatten import flatten
 from ..ops import concatenate, dot, reshape, stack
 from ..pytree import flatten as tree_flatten
 from ..pytree import unflatten as tree_unflatten
-from ..tensor import Primitive, Tensor, _mode, _seq, no_grad
+from ..tensor import Primitive, Tensor, no_grad
 
 __all__ = ["odeint"]
 
@@ -100,30 +100,21 @@ def odeint(func: Callable, y0: Any, t: Any, args: tuple = (), **kwargs: Any) -> 
 
 
 def _read_from_closure(func: Callable, y0: Any, t: Any, args: tuple) -> list:
-    """The Tensors requiring grad that ``func`` reads besides its arguments (its closure, a Module it calls): func
-    evaluated once, recorded, at (y0, t[0]) with constant copies of its arguments, and its graph walked to where
-    it leaves that call. (Without this they were constants of the solve: their gradients were dropped.)"""
-    if not _mode.enabled:
-        return []
+    """The Tensors requiring grad that ``func`` reads besides its arguments (its closure, a Module it calls), found
+    by one recorded evaluation at (y0, t[0]) with constant copies of its arguments. (Without this they were
+    constants of the solve: their gradients were dropped.)"""
     leaves, tree = tree_flatten(list(args))
     constants = tree_unflatten(tree, [Tensor(_plain(v)) if isinstance(v, Tensor) else v for v in leaves])
-    start = next(_seq)
-    out = func(np.asarray(_plain(y0), dtype=float), float(np.ravel(_plain(t))[0]), *constants)
-    return _read_from_outside(out, start)
+    return tensors_read_from_outside(
+        lambda: func(np.asarray(_plain(y0), dtype=float), float(np.ravel(_plain(t))[0]), *constants))
 
 
 def _reading_as_args(func: Callable, hidden: list, n: int) -> Callable:
     """``func`` taking the Tensors it read from outside as arguments after its own ``n``: where its ops meet one of
     them they take the argument instead (so the adjoint differentiates them like ``args``)."""
-    ids = [id(h) for h in hidden]
-
     def reading(y, tt, *args):
-        prev = _mode.substitutes
-        _mode.substitutes = {**(prev or {}), **dict(zip(ids, args[n:]))}
-        try:
+        with substituted(hidden, args[n:]):
             return func(y, tt, *args[:n])
-        finally:
-            _mode.substitutes = prev
     return reading
 
 
