@@ -7,7 +7,9 @@ pytrees of them: the gradients come back in the same structure, as Tensors), equ
 to one full-batch ``value_and_grad`` (each block of rows weighted n_b/n — the same arithmetic as
 ``backward_in_blocks`` — and the blocks summed in a fixed order, so results are deterministic). That needs
 ``f`` to be a mean over rows that do not interact: batch statistics (batch norm in training) refuse to run in
-blocks, and Dropout draws its masks block by block (other masks than one full-batch call would draw).
+blocks, and Dropout draws its masks block by block (other masks than one full-batch call would draw). The
+parameters are the arguments named by ``argnums``: a Tensor that requires grad read from elsewhere (a closure,
+a global) is refused, as its gradient would stay on a worker.
 
 - ``client=None``: block by block in this process (``backward_in_blocks``).
 - ``client=`` a ``dask.distributed.Client``: NumPy data is scattered to the workers once (each block
@@ -59,7 +61,7 @@ def _block_result(f: Callable, argnums: tuple, trees: list, data_argnums: tuple,
     _place(full, argnums, trees, ps)
     for i, b in zip(data_argnums, blocks):
         full[i] = np.asarray(b)
-    value = block_backward(lambda: f(*full), weight)
+    value = block_backward(lambda: f(*full), weight, only=ps)
     return value, [np.zeros_like(p.numpy()) if p.grad is None else p.grad.numpy() for p in ps]
 
 
@@ -121,7 +123,7 @@ class _Run:
             for i, b in zip(self.data_argnums, blocks):
                 full[i] = b
             return self.f(*full)
-        value = backward_in_blocks(loss, *(np.asarray(d) for d in data), block_rows=self.block_rows)
+        value = backward_in_blocks(loss, *(np.asarray(d) for d in data), block_rows=self.block_rows, only=ps)
         return value, [np.zeros_like(p.numpy()) if p.grad is None else p.grad.numpy() for p in ps]
 
     def _template(self, args):

@@ -580,17 +580,28 @@ def refuse_in_blocks(who: str, why: str, instead: str) -> None:
                          f"the full batch's loss and gradient. {instead}")
 
 
-def block_backward(loss: Callable[[], Tensor], weight: float) -> float:
+def block_backward(loss: Callable[[], Tensor], weight: float, only: Sequence | None = None) -> float:
     """Backward of one block's mean loss seeded with its weight n_b/n (so that the blocks' gradients
     add up to the full batch's); returns weight · loss. The unit of ``backward_in_blocks`` and of
     ``autonp.distributed.data_parallel``'s tasks. The rows of a block must not interact: batch statistics
     (batch norm in training) refuse here (they gave a loss 2e-3 and gradients 0.065 off the full batch's,
-    and moved the running statistics once per block)."""
+    and moved the running statistics once per block). With ``only``: the Tensors the gradient is wanted for; one
+    that requires grad read besides them (a parameter in ``f``'s closure) is refused before the backward."""
+    from .tensor import _seq
     prev, _in_blocks.active = _in_blocks.active, True
+    start = next(_seq)
     try:
         out = loss()
     finally:
         _in_blocks.active = prev
+    if only is not None:
+        wanted = {id(t) for t in only}
+        other = [t for t in _read_from_outside(out, start) if id(t) not in wanted]
+        if other:
+            raise ValueError(f"data_parallel: f reads {len(other)} Tensor(s) that require grad besides its parameter "
+                             f"arguments ({', '.join(describe(t) for t in other[:3])}: a closure or a global?). "
+                             f"Their gradients would be lost on the workers: pass them among the arguments named "
+                             f"by argnums, or use their values (t.detach())")
     out.backward(np.asarray(weight, dtype=out.dtype))
     return weight * out.item()
 
@@ -605,7 +616,7 @@ def check_block_rows(who: str, block_rows: Any) -> None:
     check_positive_int(who, "block_rows", block_rows)
 
 
-def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) -> float:
+def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048, only: Sequence | None = None) -> float:
     """Accumulate into ``.grad`` the gradient of a full-batch *mean* loss, computed block by block.
 
     ``loss_fn(*blocks)`` gets row blocks of ``arrays`` (views, no copies) and returns the mean loss
@@ -613,7 +624,7 @@ def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) 
     seeded with n_b/n: mathematically the same gradient as one full-batch backward (equal to
     rounding), but each block of the data is still in cache when backward reads it again
     (``X_bᵀ @ dz``), and the intermediates are block-sized. Returns the full-batch loss.
-    (``autonp.distributed.data_parallel`` runs the same blocks on Dask.)
+    (``autonp.distributed.data_parallel`` runs the same blocks on Dask.) ``only``: see ``block_backward``.
     """
     check_block_rows("backward_in_blocks", block_rows)
     n = len(arrays[0])
@@ -625,5 +636,5 @@ def backward_in_blocks(loss_fn: Callable, *arrays: Any, block_rows: int = 2048) 
     total = 0.0
     for start in range(0, n, block_rows):
         blocks = [a[start:start + block_rows] for a in arrays]
-        total += block_backward(lambda: loss_fn(*blocks), len(blocks[0]) / n)
+        total += block_backward(lambda: loss_fn(*blocks), len(blocks[0]) / n, only)
     return total

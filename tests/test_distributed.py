@@ -76,31 +76,51 @@ def test_batch_statistics_refuse_to_be_computed_in_blocks():
     loss was 2e-3 and the gradients 0.065 off the full batch's (which the blocks promise to equal), and the running
     statistics moved once per block. Refused now, before anything changes, in process, on an Executor and in
     backward_in_blocks; in eval mode (rows independent) the blocks still equal the full batch."""
+    from autonp.nn import functional as F
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 5)), rng.integers(0, 3, 40)
-    net = nn.Sequential(nn.Linear(5, 8, rng=np.random.default_rng(1)), nn.BatchNorm1d(8), nn.ReLU(),
-                        nn.Linear(8, 3, rng=np.random.default_rng(2)))
-    params = list(net.parameters())
+    params = [rng.normal(size=(5, 8)), np.zeros(8), np.ones(8), np.zeros(8), rng.normal(size=(8, 3)), np.zeros(3)]
+    running = [np.zeros(8), np.ones(8)]
+    mode = {"training": True}
 
-    def loss(*args):
-        return nn.cross_entropy(net(args[-2]), args[-1])
-    before = net.layers[1].running_mean.copy()
+    def loss(W1, b1, gamma, beta, W2, b2, X, y):
+        h = F.batch_norm(X @ W1 + b1, *running, gamma, beta, training=mode["training"])
+        return nn.cross_entropy(np.maximum(h, 0.0) @ W2 + b2, y)
+    n = len(params)
+    before = [r.copy() for r in running]
     with ThreadPoolExecutor(2) as pool:
-        for run in (lambda: anp.backward_in_blocks(lambda xb, yb: loss(xb, yb), X, y, block_rows=16),
-                    lambda: anp.data_parallel(loss, argnums=tuple(range(len(params))), data_argnums=(len(params),
-                                              len(params) + 1), block_rows=16)(*params, X, y),
-                    lambda: anp.data_parallel(loss, argnums=tuple(range(len(params))), data_argnums=(len(params),
-                                              len(params) + 1), block_rows=16, client=pool)(*params, X, y)):
+        for run in (lambda: anp.backward_in_blocks(lambda xb, yb: loss(*params, xb, yb), X, y, block_rows=16),
+                    lambda: anp.data_parallel(loss, tuple(range(n)), (n, n + 1), block_rows=16)(*params, X, y),
+                    lambda: anp.data_parallel(loss, tuple(range(n)), (n, n + 1), block_rows=16,
+                                              client=pool)(*params, X, y)):
             with pytest.raises(ValueError, match="batch_norm in training mode inside backward_in_blocks"):
                 run()
-    np.testing.assert_array_equal(net.layers[1].running_mean, before)
-    net.eval()
-    full = anp.value_and_grad(lambda *p: loss(X, y), argnums=tuple(range(len(params))))(*params)
-    value, grads = anp.data_parallel(loss, argnums=tuple(range(len(params))),
-                                     data_argnums=(len(params), len(params) + 1), block_rows=16)(*params, X, y)
+    for r, b in zip(running, before):
+        np.testing.assert_array_equal(r, b)
+    mode["training"] = False
+    full = anp.value_and_grad(loss, argnums=tuple(range(n)))(*params, X, y)
+    value, grads = anp.data_parallel(loss, tuple(range(n)), (n, n + 1), block_rows=16)(*params, X, y)
     assert float(value) == pytest.approx(float(full[0]), rel=1e-12)
+    assert np.abs(np.asarray(full[1][0])).sum() > 0
     for g, w in zip(grads, full[1]):
         np.testing.assert_allclose(g.numpy(), np.asarray(w), rtol=1e-10, atol=1e-14)
+
+
+def test_data_parallel_refuses_tensors_that_require_grad_read_from_outside_its_arguments():
+    """f reading a parameter from its closure: on Dask the workers' copies took its gradient and it was lost; in
+    process it was accumulated into the parameter's .grad, outside what data_parallel returns. Refused, naming it;
+    passed among the argnums, its gradient comes back."""
+    W = anp.Tensor(np.ones((3, 2)), requires_grad=True)
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    with ThreadPoolExecutor(2) as pool:
+        for client in (None, pool):
+            with pytest.raises(ValueError, match=r"reads 1 Tensor\(s\) that require grad besides its parameter"):
+                anp.data_parallel(lambda b, X: np.mean((X @ W + b) ** 2), 0, 1, block_rows=4, client=client)(
+                    np.zeros(2), X)
+    assert W.grad is None
+    value, (gb, gW) = anp.data_parallel(lambda b, W, X: np.mean((X @ W + b) ** 2), (0, 1), 2, block_rows=4)(
+        np.zeros(2), W, X)
+    np.testing.assert_allclose(gW.numpy(), 2 * X.T @ (X @ np.ones((3, 2))) / 20, rtol=1e-12)
 
 
 def test_dask_with_numpy_data_equals_the_full_batch_and_scatters_once(problem, client):
