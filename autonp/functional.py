@@ -457,8 +457,10 @@ def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
     def call(vals):
         return f(*unflatten(tree, [Tensor(v) if isinstance(v, np.ndarray) else v for v in vals]), **kwargs)
 
-    if not _mode.enabled:  # nothing is recorded: f as it is
-        return call([_data(v) if isinstance(v, Tensor) else v for v in leaves])
+    if not _mode.enabled:  # nothing is recorded: f's values (a Tensor if one came in, as any op gives)
+        out = call([_data(v) if isinstance(v, Tensor) else v for v in leaves])
+        values = out._arr if isinstance(out, Tensor) else as_array(out)
+        return Tensor._make(values, None) if any(isinstance(v, Tensor) for v in leaves) else values
     # the forward, recorded so as to find what else f reads (its graph is dropped at the end of this call)
     rng_at_forward = _get_global_rng()
     start = next(_seq)
