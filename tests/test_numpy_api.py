@@ -433,3 +433,52 @@ def test_conj_and_conjugate_methods_and_np_ptp():
     np.testing.assert_array_equal(out.numpy(), np.ptp(x, axis=1))
     out.sum().backward()
     np.testing.assert_array_equal(t.grad.numpy(), [[0, -1, 1], [1, 0, -1]])
+
+
+_RNG = np.random.default_rng(5)
+_MASK = _RNG.random((3, 4)) > 0.4
+_MASK[0] = _MASK[:, 0] = True  # no row or column left empty (NumPy warns: mean of nothing)
+_REDUCTION_KEYWORDS = {
+    "sum initial": lambda a: np.sum(a, axis=0, initial=5.0), "prod initial": lambda a: np.prod(a, axis=1, initial=2.0),
+    "max initial": lambda a: np.max(a, axis=0, initial=0.5), "min initial": lambda a: np.min(a, axis=1, initial=-0.2),
+    "max over nothing, initial": lambda a: np.max(a[:, :0], axis=1, initial=0.5),
+    "method sum initial": lambda a: a.sum(initial=1.0), "sum where": lambda a: np.sum(a, axis=1, where=_MASK[0]),
+    "sum where 2-d": lambda a: np.sum(a, where=_MASK), "prod where": lambda a: np.prod(a, axis=0, where=_MASK),
+    "mean where": lambda a: np.mean(a, axis=1, where=_MASK), "max where initial": lambda a: np.max(a, 0, where=_MASK,
+                                                                                                  initial=-5.0),
+    "method mean where keepdims": lambda a: a.mean(axis=0, where=_MASK, keepdims=True),
+    "sum where float32": lambda a: np.sum(a, where=_MASK, dtype=np.float32),
+    "add.reduce initial": lambda a: np.add.reduce(a, axis=0, initial=5.0),
+    "maximum.reduce initial": lambda a: np.maximum.reduce(a, axis=0, initial=0.5),
+    "multiply.outer": lambda a: np.multiply.outer(a[0], a[1]),
+    "add.outer of 2-d and 1-d": lambda a: np.add.outer(a, a[0]),
+    "subtract.outer": lambda a: np.subtract.outer(a[:, 0], a[0]),
+    "power.outer": lambda a: np.power.outer(np.abs(a[0]) + 1, a[1]),
+    "arctan2.outer": lambda a: np.arctan2.outer(a[0], a[1]),
+    "maximum.outer": lambda a: np.maximum.outer(a[0], a[1]),
+    "outer in float32": lambda a: np.multiply.outer(a[0], a[1], dtype=np.float32),
+    "outer with a number": lambda a: np.multiply.outer(a[0], 2.0),
+    "outer of a constant": lambda a: np.subtract.outer(np.arange(3.0), a[1]),
+}
+
+
+@pytest.mark.parametrize("name", list(_REDUCTION_KEYWORDS))
+def test_reductions_take_initial_and_where_and_ufuncs_outer(name):
+    """np.sum(t, initial=) raised an internal TypeError ('_sum() got an unexpected keyword'), where= on np.sum/mean/max
+    and every ufunc's .outer (np.subtract.outer(x, x), pairwise differences) were refused. NumPy's values, shapes
+    and dtypes; gradients against central differences."""
+    f = _REDUCTION_KEYWORDS[name]
+    a = _RNG.normal(size=(3, 4))
+    want = np.asarray(f(a.copy()))
+    got = f(anp.Tensor(a.copy(), requires_grad=True))
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+    if got.requires_grad and want.dtype == np.float64:
+        R = _RNG.normal(size=want.shape)
+        np.testing.assert_allclose(anp.grad(lambda v: np.sum(f(v) * R))(a), central_diff(lambda v: np.sum(f(v) * R), a),
+                                   rtol=1e-6, atol=1e-7)
+
+
+def test_where_on_max_without_initial_is_numpys_error():
+    with pytest.raises(ValueError, match="does not have an identity"):
+        np.max(anp.Tensor(np.ones((2, 3)), requires_grad=True), axis=0, where=np.array([True, False, True]))

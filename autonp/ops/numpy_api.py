@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..tensor import Tensor, _data, _mode
+from ..tensor import Tensor, _data, _mode, as_array
 from . import arithmetic as ar
 from . import elementwise as ew
 from . import fft, inplace, nn
@@ -135,7 +135,14 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     scipy_ufunc = ufunc not in UFUNCS and _scipy_ufunc(ufunc)
     name = ("scipy.special." if scipy_ufunc else "np.") + ufunc.__name__.lstrip("_") + (
         "" if method == "__call__" else f".{method}")
-    fn = {"__call__": UFUNCS, "reduce": UFUNC_REDUCE, "accumulate": UFUNC_ACCUMULATE}.get(method, {}).get(ufunc)
+    fn = {"__call__": UFUNCS, "reduce": UFUNC_REDUCE, "accumulate": UFUNC_ACCUMULATE,
+          "outer": UFUNCS}.get(method, {}).get(ufunc)
+    if method == "outer" and fn is not None:  # a ∘ b over every pair: a's axes first, then b's (broadcasting)
+        if len(inputs) != 2:
+            raise TypeError(f"{name}: takes two arrays, got {len(inputs)}")
+        a, b = inputs
+        inputs = (sh.reshape(a, np.shape(a) + (1,) * np.ndim(b)), b)
+        method = "__call__"
     out = kwargs.pop("out", None)
     if fn is not None and (out is None or not (grad or _requires_grad(out))):
         if kwargs.get("where", True) is not True:
@@ -154,7 +161,10 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
                 res = fn(*inputs)
             else:
                 axis = kwargs.pop("axis", 0)
+                initial = kwargs.pop("initial", np._NoValue)
                 res = fn(inputs[0], axis=axis, **kwargs)
+                if initial is not np._NoValue:
+                    res = _with_initial(ufunc.__name__, res, initial)
             if dtype is not None and res.dtype != dtype:
                 res = res.astype(dtype)
             if out is None:
@@ -174,18 +184,71 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
 # --------------------------------------------------------------------------- functions
 
 
+_INITIAL_COMBINES = {"add": ar.add, "sum": ar.add, "multiply": ar.mul, "prod": ar.mul, "maximum": ew.maximum,
+                     "max": ew.maximum, "minimum": ew.minimum, "min": ew.minimum}
+
+
+def _with_initial(name: str, res: Any, initial: Any) -> Any:
+    """A reduction's result with NumPy's ``initial=`` folded in: initial + Σ, initial · Π, max/min with it."""
+    combine = _INITIAL_COMBINES.get(name)
+    if combine is None:
+        raise TypeError(f"{name}: initial= is not supported by autonp")
+    if initial is None:
+        return res
+    out = combine(res, initial)
+    return out.astype(res.dtype) if isinstance(out, Tensor) and out.dtype != res.dtype else out
+
+
 def _reduction(prim, name):
-    """``np.sum(t, axis, dtype, out, keepdims)`` and ``t.sum(...)`` for a reduction primitive."""
-    def reduce(x, axis=None, dtype=None, out=None, keepdims=False, **unsupported):
+    """``np.sum(t, axis, dtype, out, keepdims, initial, where)`` and ``t.sum(...)`` for a reduction primitive."""
+    def reduce(x, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue,
+               **unsupported):
         if isinstance(x, (list, tuple)):
             x = sh.array(x)
         if out is not None or any(v is not np._NoValue for v in unsupported.values()):
             raise TypeError(f"{name}: out= and {sorted(unsupported)} are not supported by autonp")
-        return sh.in_dtype(prim, x, dtype, axis=axis, keepdims=bool(keepdims))
+        if initial is not np._NoValue and name == "mean":
+            raise TypeError("mean() got an unexpected keyword argument 'initial'")
+        if where is not np._NoValue and where is not True:
+            return _masked(prim, name, x, axis, dtype, keepdims, initial, where)
+        if initial is not np._NoValue and name in ("max", "min") and _empty_along(x, axis):
+            return _initial_only(x, axis, dtype, keepdims, initial)
+        res = sh.in_dtype(prim, x, dtype, axis=axis, keepdims=bool(keepdims))
+        return res if initial is np._NoValue else _with_initial(name, res, initial)
     reduce.__name__ = name
     reduce.__doc__ = prim.__doc__
     reduce.primitive = prim
     return reduce
+
+
+def _empty_along(x: Any, axis: Any) -> bool:
+    shape = np.shape(x)
+    axes = range(len(shape)) if axis is None else sh._axes(axis, len(shape))
+    return any(shape[a] == 0 for a in axes)
+
+
+def _initial_only(x: Any, axis: Any, dtype: Any, keepdims: bool, initial: Any) -> Any:
+    """max/min over an empty axis with ``initial``: initial, in the result's shape (NumPy's own values)."""
+    values = np.max(np.zeros(np.shape(x), dtype or _data(x).dtype), axis=axis, keepdims=keepdims, initial=initial)
+    return Tensor(values)
+
+
+def _masked(prim, name: str, x: Any, axis: Any, dtype: Any, keepdims: bool, initial: Any, where: Any) -> Any:
+    """A reduction over the entries ``where`` selects (broadcast against x), as NumPy's ``where=``: the others count as
+    the reduction's identity (0 for sum, 1 for prod, initial for max/min, which NumPy requires); mean divides by how
+    many were selected. Their gradient is 0."""
+    mask = as_array(_data(where))  # (as_array: a compiled trace's stand-in stays itself)
+    mask = np.broadcast_to(mask if mask.dtype == bool else mask.astype(bool), np.shape(x))
+    if name in ("max", "min") and initial is np._NoValue:
+        raise ValueError(f"reduction operation '{'maximum' if name == 'max' else 'minimum'}' does not have an "
+                         f"identity, so to use a where mask one has to specify 'initial'")
+    fill = {"sum": 0, "mean": 0, "prod": 1}.get(name, initial)
+    kept = sh.where(mask, x, np.asarray(fill, dtype=_data(x).dtype))
+    if name == "mean":
+        count = np.sum(mask, axis=axis, keepdims=bool(keepdims))
+        return sh.in_dtype(rd.sum, kept, dtype, axis=axis, keepdims=bool(keepdims)) / count
+    res = sh.in_dtype(prim, kept, dtype, axis=axis, keepdims=bool(keepdims))
+    return res if initial is np._NoValue else _with_initial(name, res, initial)
 
 
 def _scan(prim, name):
