@@ -458,6 +458,9 @@ _REDUCTION_KEYWORDS = {
     "maximum.outer": lambda a: np.maximum.outer(a[0], a[1]),
     "outer in float32": lambda a: np.multiply.outer(a[0], a[1], dtype=np.float32),
     "outer with a number": lambda a: np.multiply.outer(a[0], 2.0),
+    "logaddexp.reduce": lambda a: np.logaddexp.reduce(a, axis=1),
+    "logaddexp.reduce over all": lambda a: np.logaddexp.reduce(a, axis=None),
+    "logaddexp2.reduce keepdims": lambda a: np.logaddexp2.reduce(a, axis=-1, keepdims=True),
     "outer of a constant": lambda a: np.subtract.outer(np.arange(3.0), a[1]),
 }
 
@@ -465,8 +468,8 @@ _REDUCTION_KEYWORDS = {
 @pytest.mark.parametrize("name", list(_REDUCTION_KEYWORDS))
 def test_reductions_take_initial_and_where_and_ufuncs_outer(name):
     """np.sum(t, initial=) raised an internal TypeError ('_sum() got an unexpected keyword'), where= on np.sum/mean/max
-    and every ufunc's .outer (np.subtract.outer(x, x), pairwise differences) were refused. NumPy's values, shapes
-    and dtypes; gradients against central differences."""
+    and every ufunc's .outer (np.subtract.outer(x, x), pairwise differences) and np.logaddexp.reduce (an HMM's
+    forward pass) were refused. NumPy's values, shapes and dtypes; gradients against central differences."""
     f = _REDUCTION_KEYWORDS[name]
     a = _RNG.normal(size=(3, 4))
     want = np.asarray(f(a.copy()))

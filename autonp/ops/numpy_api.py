@@ -45,8 +45,14 @@ UFUNCS: dict[np.ufunc, Callable] = {
     np.maximum: ew.maximum, np.minimum: ew.minimum, np.fmax: ew.fmax, np.fmin: ew.fmin,
     np.hypot: ew.hypot, np.arctan2: ew.arctan2, np.logaddexp: ew.logaddexp, np.logaddexp2: ew.logaddexp2,
 }
+def _logaddexp2_reduce(x, axis=None, keepdims=False):
+    """log₂ Σ 2^x = logsumexp(x·ln 2) / ln 2."""
+    return nn.logsumexp(x * np.log(2.0), axis=axis, keepdims=keepdims) / np.log(2.0)
+
+
 UFUNC_REDUCE: dict[np.ufunc, Callable] = {np.add: rd.sum, np.multiply: rd.prod, np.maximum: rd.max,
-                                          np.minimum: rd.min}
+                                          np.minimum: rd.min, np.logaddexp: nn.logsumexp,
+                                          np.logaddexp2: _logaddexp2_reduce}
 UFUNC_ACCUMULATE: dict[np.ufunc, Callable] = {np.add: rd.cumsum, np.multiply: rd.cumprod}
 # ufuncs whose results carry no gradient (booleans, integers, properties of the value)
 UFUNCS_WITHOUT_GRADIENT = {
