@@ -485,3 +485,49 @@ def test_reductions_take_initial_and_where_and_ufuncs_outer(name):
 def test_where_on_max_without_initial_is_numpys_error():
     with pytest.raises(ValueError, match="does not have an identity"):
         np.max(anp.Tensor(np.ones((2, 3)), requires_grad=True), axis=0, where=np.array([True, False, True]))
+
+
+_A = _RNG.normal(size=(2, 1, 3, 3))
+_ARRAY_API = {
+    "np.vecdot": lambda t: np.vecdot(t, t[0]), "np.matvec": lambda t: np.matvec(_A, t),
+    "np.vecmat": lambda t: np.vecmat(t, _A[0, 0]), "np.matrix_transpose": lambda t: np.matrix_transpose(t),
+    "np.unstack": lambda t: np.unstack(t, axis=1)[2], "np.astype": lambda t: np.astype(t, np.float32),
+    "np.cumulative_sum": lambda t: np.cumulative_sum(t, axis=0, include_initial=True),
+    "np.cumulative_prod": lambda t: np.cumulative_prod(t[0]),
+    "np.linalg.vecdot": lambda t: np.linalg.vecdot(t, t, axis=0),
+    "np.linalg.vector_norm": lambda t: np.linalg.vector_norm(t),
+    "np.linalg.vector_norm over two axes": lambda t: np.linalg.vector_norm(t, axis=(0, 1), keepdims=True, ord=3),
+    "np.linalg.vector_norm ord 1": lambda t: np.linalg.vector_norm(t, axis=1, ord=1),
+    "np.linalg.matrix_norm": lambda t: np.linalg.matrix_norm(t),
+    "np.linalg.matrix_norm nuc": lambda t: np.linalg.matrix_norm(t, ord="nuc", keepdims=True),
+    "np.linalg.svdvals": lambda t: np.linalg.svdvals(t), "np.linalg.outer": lambda t: np.linalg.outer(t[0], t[1]),
+    "np.linalg.cross": lambda t: np.linalg.cross(t[0], t[1]),
+    "np.linalg.diagonal": lambda t: np.linalg.diagonal(t, offset=1),
+    "np.linalg.trace": lambda t: np.linalg.trace(t[:3], offset=-1),
+    "np.linalg.matmul": lambda t: np.linalg.matmul(t, t.T),
+    "np.linalg.matrix_transpose": lambda t: np.linalg.matrix_transpose(t),
+}
+
+
+def _numpy_has(path: str) -> bool:
+    obj = np
+    for part in path.split(".")[1:]:
+        obj = getattr(obj, part, None)
+    return obj is not None
+
+
+@pytest.mark.parametrize("name", [n for n in _ARRAY_API if _numpy_has(n)])  # (NumPy ≥ 2.0; matvec ≥ 2.2)
+def test_numpy_2_array_api_names_differentiate(name):
+    """NumPy 2's array-API names (np.linalg.vector_norm, np.vecdot, np.matvec, np.cumulative_sum ...) were refused on
+    a Tensor that requires grad; they are NumPy's values, shapes and dtypes now, gradients against central
+    differences."""
+    f = _ARRAY_API[name]
+    x = _RNG.normal(size=(4, 3))
+    want = np.asarray(f(x.copy()))
+    got = f(anp.Tensor(x.copy(), requires_grad=True))
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+    if want.dtype == np.float64:
+        R = _RNG.normal(size=want.shape)
+        np.testing.assert_allclose(anp.grad(lambda v: np.sum(f(v) * R))(x), central_diff(lambda v: np.sum(f(v) * R), x),
+                                   rtol=1e-6, atol=1e-7)

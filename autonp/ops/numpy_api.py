@@ -21,6 +21,7 @@ import numpy as np
 
 from ..tensor import Tensor, _data, _mode, as_array
 from . import arithmetic as ar
+from . import array_api as aa
 from . import elementwise as ew
 from . import fft, inplace, nn
 from . import linalg as la
@@ -359,6 +360,17 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.linalg.eigvals: la.eigvals,
     np.real_if_close: ew.real_if_close, np.angle: lambda z, deg=False: ew.angle(z, deg),
 }
+FUNCTIONS.update({getattr(np, name): getattr(aa, name) for name in (  # NumPy 2's array-API names, where it has them
+    "vecdot", "matvec", "vecmat", "matrix_transpose", "unstack", "astype", "cumulative_sum", "cumulative_prod")
+    if hasattr(np, name) and not isinstance(getattr(np, name), np.ufunc)})
+FUNCTIONS.update({getattr(np.linalg, name): getattr(aa, new) for name, new in (
+    ("vecdot", "vecdot"), ("matrix_transpose", "matrix_transpose"), ("vector_norm", "vector_norm"),
+    ("matrix_norm", "matrix_norm"), ("svdvals", "svdvals"), ("outer", "linalg_outer"), ("cross", "linalg_cross"),
+    ("diagonal", "linalg_diagonal"), ("trace", "linalg_trace")) if hasattr(np.linalg, name)})
+if hasattr(np.linalg, "matmul"):
+    FUNCTIONS[np.linalg.matmul] = la.matmul
+UFUNCS.update({getattr(np, name): getattr(aa, name) for name in ("vecdot", "matvec", "vecmat")  # (gufuncs from 2.2)
+               if isinstance(getattr(np, name, None), np.ufunc)})
 FUNCTIONS.update(fft.FUNCTIONS)
 UFUNCS[np.divmod] = ar.divmod_
 
