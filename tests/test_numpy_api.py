@@ -511,7 +511,7 @@ _ARRAY_API = {
 
 def _numpy_has(path: str) -> bool:
     obj = np
-    for part in path.split(".")[1:]:
+    for part in path.split()[0].split(".")[1:]:
         obj = getattr(obj, part, None)
     return obj is not None
 
