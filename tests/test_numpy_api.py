@@ -531,3 +531,50 @@ def test_numpy_2_array_api_names_differentiate(name):
         R = _RNG.normal(size=want.shape)
         np.testing.assert_allclose(anp.grad(lambda v: np.sum(f(v) * R))(x), central_diff(lambda v: np.sum(f(v) * R), x),
                                    rtol=1e-6, atol=1e-7)
+
+
+_STATISTICS = {
+    "nansum": lambda t: np.nansum(t, axis=0), "nansum of all": lambda t: np.nansum(t),
+    "nanmean": lambda t: np.nanmean(t, axis=1), "nanmean keepdims": lambda t: np.nanmean(t, axis=0, keepdims=True),
+    "nanvar": lambda t: np.nanvar(t, axis=0), "nanvar ddof": lambda t: np.nanvar(t, ddof=1),
+    "nanstd": lambda t: np.nanstd(t, axis=1, ddof=1), "nanmax": lambda t: np.nanmax(t, axis=0),
+    "nanmin": lambda t: np.nanmin(t), "nanprod": lambda t: np.nanprod(t, axis=1),
+    "nancumsum": lambda t: np.nancumsum(t, axis=0), "nancumprod": lambda t: np.nancumprod(t),
+    "quantile": lambda t: np.quantile(t, 0.3, axis=0), "quantiles": lambda t: np.quantile(t, [0.1, 0.5, 0.9], axis=1),
+    "quantile of all": lambda t: np.quantile(t, 0.73),
+    "quantile keepdims": lambda t: np.quantile(t, [0.2, 0.8], 0, keepdims=True),
+    "quantile over two axes": lambda t: np.quantile(t, 0.4, axis=(0, 1)),
+    "quantile 1": lambda t: np.quantile(t, 1.0, 0),
+    "percentile": lambda t: np.percentile(t, 37, axis=0), "median even": lambda t: np.median(t, axis=1),
+    "median odd": lambda t: np.median(t, axis=0), "median of all": lambda t: np.median(t),
+    "median keepdims": lambda t: np.median(t, axis=1, keepdims=True), "cov": lambda t: np.cov(t),
+    "cov of columns": lambda t: np.cov(t, rowvar=False), "cov bias": lambda t: np.cov(t, bias=True),
+    "cov of x and y": lambda t: np.cov(t[0], t[1]), "cov of one variable": lambda t: np.cov(t[0]),
+    "corrcoef": lambda t: np.corrcoef(t), "corrcoef of columns": lambda t: np.corrcoef(t, rowvar=False),
+    "corrcoef of x and y": lambda t: np.corrcoef(t[0], t[1]),
+}
+
+
+@pytest.mark.parametrize("data", ["plain", "with NaNs", "an all-NaN column"])
+@pytest.mark.parametrize("name", list(_STATISTICS))
+def test_statistics_differentiate_as_numpy_computes_them(name, data):
+    """np.nanmean/nansum/nanmax..., np.quantile/percentile/median and np.cov/corrcoef were refused on a Tensor that
+    requires grad. NumPy's values (NaN where NumPy gives NaN), shapes and dtypes; gradients against central
+    differences (a NaN entry's is 0: it does not count)."""
+    f = _STATISTICS[name]
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    if data != "plain":
+        x[1, 2] = x[3, 0] = np.nan
+        if data == "an all-NaN column":
+            x[:, 1] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's own: an all-NaN slice
+        want = np.asarray(f(x.copy()))
+        got = f(anp.Tensor(x.copy(), requires_grad=True))
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-14, equal_nan=True)
+        if data == "plain" or name.startswith("nan"):
+            R = np.random.default_rng(1).normal(size=want.shape)
+            g = anp.grad(lambda v: np.nansum(f(v) * R))(x)
+            numeric = np.where(np.isnan(x), 0.0, central_diff(lambda v: np.nansum(f(v) * R), x))
+            np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-6)

@@ -27,6 +27,7 @@ from . import fft, inplace, nn
 from . import linalg as la
 from . import reductions as rd
 from . import shape as sh
+from . import statistics as st
 
 # --------------------------------------------------------------------------- ufuncs
 
@@ -360,6 +361,7 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.linalg.eigvals: la.eigvals,
     np.real_if_close: ew.real_if_close, np.angle: lambda z, deg=False: ew.angle(z, deg),
 }
+FUNCTIONS.update({getattr(np, name): getattr(st, name) for name in st.__all__})
 FUNCTIONS.update({getattr(np, name): getattr(aa, name) for name in (  # NumPy 2's array-API names, where it has them
     "vecdot", "matvec", "vecmat", "matrix_transpose", "unstack", "astype", "cumulative_sum", "cumulative_prod")
     if hasattr(np, name) and not isinstance(getattr(np, name), np.ufunc)})

@@ -1,0 +1,206 @@
+"""NumPy's statistics that skip NaNs or rank values, as compositions of the primitives (so their gradients, to any
+order, are those of sort, where, sum and the arithmetic):
+
+    nansum, nanmean, nanvar, nanstd, nanmax, nanmin, nanprod, nancumsum, nancumprod:
+        a NaN counts as the reduction's identity (0, 1, ±∞) and not in the count; its gradient is 0
+    quantile, percentile, median: the sorted values at q·(n − 1), linearly interpolated (NumPy's default
+        method); a slice holding a NaN gives NaN, as NumPy; ties share nothing (sort routes each value to one entry)
+    cov, corrcoef: (X − mean)(X − mean)ᴴ / (n − ddof), and that scaled by the standard deviations
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor, _data, as_array
+from . import elementwise as ew
+from . import linalg as la
+from . import reductions as rd
+from . import shape as sh
+
+__all__ = ["nansum", "nanmean", "nanvar", "nanstd", "nanmax", "nanmin", "nanprod", "nancumsum", "nancumprod",
+           "quantile", "percentile", "median", "cov", "corrcoef"]
+
+
+def _nan_mask(x: Any) -> Any:
+    values = _data(x)
+    return np.isnan(values) if np.issubdtype(values.dtype, np.inexact) else np.zeros(np.shape(values), bool)
+
+
+def _filled(x: Any, fill: float) -> Any:
+    mask = _nan_mask(x)
+    return sh.where(mask, np.asarray(fill, dtype=as_array(_data(x)).dtype), x), mask
+
+
+def _no_out(name: str, out: Any, **unsupported: Any) -> None:
+    if out is not None:
+        raise TypeError(f"{name}: out= is not supported by autonp (it would write outside the tape)")
+    extra = sorted(k for k, v in unsupported.items() if v is not np._NoValue and v is not None)
+    if extra:
+        raise TypeError(f"{name}: autonp does not support the arguments {extra}")
+
+
+def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+    _no_out("nansum", out, initial=initial, where=where)
+    return sh.in_dtype(rd.sum, _filled(a, 0.0)[0], dtype, axis=axis, keepdims=bool(keepdims))
+
+
+def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+    _no_out("nanprod", out, initial=initial, where=where)
+    return sh.in_dtype(rd.prod, _filled(a, 1.0)[0], dtype, axis=axis, keepdims=bool(keepdims))
+
+
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=np._NoValue):
+    _no_out("nanmean", out, where=where)
+    kept, mask = _filled(a, 0.0)
+    count = np.sum(~mask, axis=axis, keepdims=bool(keepdims))
+    with np.errstate(invalid="ignore", divide="ignore"):  # an all-NaN slice: NaN, as NumPy (which warns)
+        return sh.in_dtype(rd.sum, kept, dtype, axis=axis, keepdims=bool(keepdims)) / count
+
+
+def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue, mean=np._NoValue,
+           correction=np._NoValue):
+    _no_out("nanvar", out, where=where, mean=mean)
+    ddof = ddof if correction is np._NoValue else correction
+    kept, mask = _filled(a, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # an all-NaN slice, or ddof ≥ its count: NaN or ∞
+        mean_ = rd.sum(kept, axis=axis, keepdims=True) / np.sum(~mask, axis=axis, keepdims=True)
+        centred = sh.where(mask, 0.0, a - mean_)
+        squares = ew.real(centred * ew.conj(centred)) if np.iscomplexobj(_data(a)) else centred * centred
+        divisor = np.maximum(np.sum(~mask, axis=axis, keepdims=bool(keepdims)) - ddof, 0)
+        res = rd.sum(squares, axis=axis, keepdims=bool(keepdims)) / divisor
+    return res if dtype is None else sh.astype(res, dtype)
+
+
+def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue, mean=np._NoValue,
+           correction=np._NoValue):
+    return rd._root_of_var(nanvar(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
+                                  correction=correction))
+
+
+def _nan_extreme(name: str, reduce, fill: float):
+    def extreme(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+        _no_out(name, out, initial=initial, where=where)
+        kept, mask = _filled(a, fill)
+        res = reduce(kept, axis=axis, keepdims=bool(keepdims))
+        all_nan = np.all(mask, axis=axis, keepdims=bool(keepdims))
+        return sh.where(all_nan, np.nan, res) if np.any(all_nan) else res  # an all-NaN slice: NaN, as NumPy
+    extreme.__name__ = name
+    return extreme
+
+
+nanmax = _nan_extreme("nanmax", rd.max, -np.inf)
+nanmin = _nan_extreme("nanmin", rd.min, np.inf)
+
+
+def nancumsum(a, axis=None, dtype=None, out=None):
+    _no_out("nancumsum", out)
+    return sh.in_dtype(rd.cumsum, _filled(a, 0.0)[0], dtype, axis=axis)
+
+
+def nancumprod(a, axis=None, dtype=None, out=None):
+    _no_out("nancumprod", out)
+    return sh.in_dtype(rd.cumprod, _filled(a, 1.0)[0], dtype, axis=axis)
+
+
+def _along_last(a: Any, axis: Any) -> tuple[Any, tuple]:
+    """a with the reduced axes moved to the end and flattened into one; the kept axes' lengths (for keepdims)."""
+    nd = np.ndim(a)
+    axes = tuple(range(nd)) if axis is None else sh._axes(axis, nd)
+    rest = [i for i in range(nd) if i not in axes]
+    moved = sh.moveaxis(a, axes, tuple(range(nd - len(axes), nd))) if axes else a
+    kept = tuple(1 if i in axes else np.shape(a)[i] for i in range(nd))
+    return sh.reshape(moved, tuple(np.shape(a)[i] for i in rest) + (-1,)), kept
+
+
+def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None,
+             interpolation=None):
+    """The q-th quantiles (q in [0, 1]) along ``axis``: the sorted values at q·(n − 1), linearly interpolated."""
+    _no_out("quantile", out, weights=weights, interpolation=interpolation)
+    if method != "linear":
+        raise TypeError(f"quantile: method={method!r} is not differentiated by autonp (only the default 'linear')")
+    if isinstance(q, Tensor) and q.requires_grad:
+        raise TypeError("quantile: q that requires grad is not supported by autonp")
+    qs = np.asarray(_data(q), dtype=float)
+    if np.any((qs < 0) | (qs > 1)) or np.any(np.isnan(qs)):
+        raise ValueError("Quantiles must be in the range [0, 1]")
+    flat, kept = _along_last(a, axis)
+    n = np.shape(flat)[-1]
+    ordered = rd.sort(flat, axis=-1)
+    pos = qs * (n - 1)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, n - 1)
+    t = (pos - lo).astype(as_array(_data(a)).dtype if np.issubdtype(_data(a).dtype, np.floating) else float)
+    below, above = sh.take(ordered, lo, axis=-1), sh.take(ordered, hi, axis=-1)  # (…, *q.shape)
+    res = below + (above - below) * t  # NumPy's lerp; ≥ ½ it lerps from above (the same to rounding)
+    has_nan = np.any(_nan_mask(flat), axis=-1)
+    if np.any(has_nan):
+        res = sh.where(np.reshape(has_nan, np.shape(has_nan) + (1,) * qs.ndim), np.nan, res)
+    res = sh.moveaxis(res, tuple(range(np.ndim(res) - qs.ndim, np.ndim(res))), tuple(range(qs.ndim))) \
+        if qs.ndim else res
+    if keepdims:
+        res = sh.reshape(res, qs.shape + kept)
+    return res
+
+
+def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None,
+               interpolation=None):
+    qs = np.asarray(_data(q), dtype=float)
+    if np.any((qs < 0) | (qs > 100)):
+        raise ValueError("Percentiles must be in the range [0, 100]")
+    return quantile(a, qs / 100, axis, out, overwrite_input, method, keepdims, weights=weights,
+                    interpolation=interpolation)
+
+
+def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    """The middle value along ``axis``, the mean of the two middle ones for an even count (as NumPy)."""
+    _no_out("median", out)
+    flat, kept = _along_last(a, axis)
+    n = np.shape(flat)[-1]
+    if n == 0:
+        raise ValueError("median: no values to take the median of")
+    ordered = rd.sort(flat, axis=-1)
+    middle = sh.getitem(ordered, (Ellipsis, n // 2))
+    res = middle if n % 2 else (sh.getitem(ordered, (Ellipsis, n // 2 - 1)) + middle) / 2
+    has_nan = np.any(_nan_mask(flat), axis=-1)
+    if np.any(has_nan):
+        res = sh.where(has_nan, np.nan, res)
+    return sh.reshape(res, kept) if keepdims else res
+
+
+def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *, dtype=None):
+    """(X − X̄)(X − X̄)ᴴ / (n − ddof), the variables in rows (``rowvar``) or columns."""
+    if fweights is not None or aweights is not None:
+        raise TypeError("cov: fweights and aweights are not supported by autonp")
+    if np.ndim(m) > 2:
+        raise ValueError("m has more than 2 dimensions")
+    X = sh.atleast_2d(m)
+    if not rowvar and np.shape(X)[0] != 1:
+        X = sh.swapaxes(X, 0, 1)
+    if y is not None:
+        Y = sh.atleast_2d(y)
+        if not rowvar and np.shape(Y)[0] != 1:
+            Y = sh.swapaxes(Y, 0, 1)
+        X = sh.concatenate([X, Y], axis=0)
+    if dtype is not None:
+        X = sh.astype(X, dtype)
+    elif not np.issubdtype(_data(X).dtype, np.inexact):
+        X = sh.astype(X, np.float64)
+    ddof = (0 if bias else 1) if ddof is None else ddof
+    n = np.shape(X)[1]
+    centred = X - rd.mean(X, axis=1, keepdims=True)
+    conj = ew.conj(centred) if np.iscomplexobj(_data(centred)) else centred
+    with np.errstate(divide="ignore", invalid="ignore"):  # n ≤ ddof: ∞ or NaN, as NumPy (which warns)
+        c = la.matmul(centred, sh.swapaxes(conj, 0, 1)) / max(n - ddof, 0)
+    return sh.squeeze(c)
+
+
+def corrcoef(x, y=None, rowvar=True, bias=np._NoValue, ddof=np._NoValue, *, dtype=None):
+    """cov scaled by the standard deviations: c_ij / √(c_ii c_jj), clipped to [−1, 1] as NumPy."""
+    c = cov(x, y, rowvar, dtype=dtype)
+    if np.ndim(c) == 0:
+        return c / c
+    d = ew.sqrt(ew.real(sh.diagonal(c)) if np.iscomplexobj(_data(c)) else sh.diagonal(c))
+    c = c / sh.expand_dims(d, 1) / sh.expand_dims(d, 0)
+    return ew.clip(c, -1, 1) if not np.iscomplexobj(_data(c)) else c
