@@ -25,6 +25,7 @@ from . import array_api as aa
 from . import elementwise as ew
 from . import fft, inplace, nn
 from . import linalg as la
+from . import numerics as nm
 from . import reductions as rd
 from . import shape as sh
 from . import statistics as st
@@ -362,6 +363,9 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.real_if_close: ew.real_if_close, np.angle: lambda z, deg=False: ew.angle(z, deg),
 }
 FUNCTIONS.update({getattr(np, name): getattr(st, name) for name in st.__all__})
+FUNCTIONS.update({getattr(np, name): getattr(nm, name) for name in nm.__all__ if hasattr(np, name)})
+if hasattr(np, "trapz"):
+    FUNCTIONS[np.trapz] = nm.trapezoid
 FUNCTIONS.update({getattr(np, name): getattr(aa, name) for name in (  # NumPy 2's array-API names, where it has them
     "vecdot", "matvec", "vecmat", "matrix_transpose", "unstack", "astype", "cumulative_sum", "cumulative_prod")
     if hasattr(np, name) and not isinstance(getattr(np, name), np.ufunc)})

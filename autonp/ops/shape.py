@@ -768,8 +768,8 @@ def _sliding(x, axes, sizes):
 
 def _unsliding(g, shape, axes, sizes):
     """The adjoint of ``sliding``: each window's values added back where they came from (one strided
-    addition per offset)."""
-    out = np.zeros(shape, dtype=g.dtype)
+    addition per offset; zeros_like of g, so that a compiled trace records them)."""
+    out = np.zeros_like(g, shape=shape)
     nd = len(shape)
     for offset in itertools.product(*(range(k) for k in sizes)):
         index = [slice(None)] * nd

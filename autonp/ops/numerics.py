@@ -1,0 +1,145 @@
+"""NumPy's functions of sampled data and polynomials, as compositions of the primitives (their gradients, to any
+order, are those of the slices, products and sums they are written with):
+
+    trapezoid(y, x):   Σ (x_{i+1} − x_i)·(y_i + y_{i+1})/2 along ``axis``
+    interp(x, xp, fp): fp_j + (fp_{j+1} − fp_j)/(xp_{j+1} − xp_j)·(x − xp_j) on the interval of x (ends held)
+    polyval(p, x):     Horner's rule, p₀ first
+    convolve(a, v):    Σ_j a_{k−j} v_j (the windows of a times v reversed); correlate: Σ_n a_{n+k} conj(v_n)
+    meshgrid, ediff1d: reshapes and broadcasts; differences of the flattened array
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor, _data, as_array
+from . import elementwise as ew
+from . import linalg as la
+from . import reductions as rd
+from . import shape as sh
+
+__all__ = ["trapezoid", "interp", "polyval", "convolve", "correlate", "meshgrid", "ediff1d"]
+
+
+def trapezoid(y: Any, x: Any = None, dx: float = 1.0, axis: int = -1) -> Any:
+    nd = np.ndim(y)
+    axis = sh._axes(axis, nd)[0]
+    first = [slice(None)] * nd
+    rest = [slice(None)] * nd
+    first[axis], rest[axis] = slice(None, -1), slice(1, None)
+    if x is None:
+        d = dx
+    elif np.ndim(x) == 1:
+        shape = [1] * nd
+        shape[axis] = np.shape(x)[0] - 1
+        d = sh.reshape(rd.diff(x), tuple(shape))
+    else:
+        d = rd.diff(x, axis=axis)
+    return rd.sum(d * (sh.getitem(y, tuple(rest)) + sh.getitem(y, tuple(first))) / 2.0, axis=axis)
+
+
+def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period: Any = None) -> Any:
+    if period is not None:
+        raise TypeError("interp: period= is not supported by autonp")
+    xv, xpv = as_array(_data(x)), as_array(_data(xp))
+    if xpv.ndim != 1 or np.ndim(fp) != 1 or xpv.shape[0] != np.shape(fp)[0]:
+        raise ValueError("fp and xp are not of the same length, or not 1-D")
+    if xpv.shape[0] == 0:
+        raise ValueError("array of sample points is empty")
+    n = xpv.shape[0]
+    if n == 1:
+        res = sh.broadcast_to(sh.getitem(fp, 0), np.shape(xv)) if isinstance(fp, Tensor) else np.full(
+            np.shape(xv), _data(fp)[0])
+    else:
+        j = np.clip(np.searchsorted(xpv, xv, side="right") - 1, 0, n - 2)
+        x0, x1 = sh.take(xp, j), sh.take(xp, j + 1)
+        y0, y1 = sh.take(fp, j), sh.take(fp, j + 1)
+        res = (y1 - y0) / (x1 - x0) * (x - x0) + y0
+        res = sh.where(xv == xpv[-1], sh.take(fp, np.full(np.shape(xv), n - 1)), res)  # the last point exactly
+    below = sh.take(fp, np.zeros(np.shape(xv), np.intp)) if left is None else left
+    above = sh.take(fp, np.full(np.shape(xv), n - 1)) if right is None else right
+    res = sh.where(xv < xpv[0], below, res)
+    res = sh.where(xv > xpv[-1], above, res)
+    return res
+
+
+def polyval(p: Any, x: Any) -> Any:
+    if np.ndim(p) != 1:
+        raise TypeError("polyval: p must be 1-D coefficients (a poly1d is not supported by autonp)")
+    y: Any = np.zeros_like(as_array(_data(x)) * 1.0) if not isinstance(x, Tensor) else x * 0.0
+    for i in range(np.shape(p)[0]):
+        y = y * x + (sh.getitem(p, i) if isinstance(p, Tensor) else _data(p)[i])
+    return y
+
+
+def _full_convolution(a: Any, v: Any) -> Any:
+    """Σ_j a_{k−j} v_j for every k (length M + N − 1): the windows of a padded with N − 1 zeros on each side,
+    times v reversed."""
+    n = np.shape(v)[0]
+    padded = sh.pad(a, (n - 1, n - 1)) if n > 1 else a
+    windows = sh.sliding(padded, (0,), (n,)) if isinstance(padded, Tensor) else sh._sliding(padded, (0,), (n,))
+    return la.matmul(windows, sh.getitem(v, slice(None, None, -1)))
+
+
+def _mode_slice(mode: str, m: int, n: int) -> slice:
+    """The part of the full convolution (m ≥ n) that ``mode`` keeps, as NumPy's."""
+    if mode in ("full", 2):
+        return slice(0, m + n - 1)
+    if mode in ("same", 1):
+        start = (n - 1) // 2
+        return slice(start, start + m)
+    if mode in ("valid", 0):
+        return slice(n - 1, m)
+    raise ValueError(f"mode must be one of 'valid', 'same', or 'full' (got {mode!r})")
+
+
+def convolve(a: Any, v: Any, mode: str = "full") -> Any:
+    if np.ndim(a) != 1 or np.ndim(v) != 1:
+        raise ValueError("convolve: a and v must be 1-D")
+    if np.shape(a)[0] == 0 or np.shape(v)[0] == 0:
+        raise ValueError("a cannot be empty" if np.shape(a)[0] == 0 else "v cannot be empty")
+    if np.shape(v)[0] > np.shape(a)[0]:  # convolution commutes; NumPy slides the shorter one
+        a, v = v, a
+    m, n = np.shape(a)[0], np.shape(v)[0]
+    return sh.getitem(_full_convolution(a, v), _mode_slice(mode, m, n))
+
+
+def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
+    """c_k = Σ_n a_{n+k} conj(v_n), as NumPy (whose result for a shorter a is the swapped one, reversed)."""
+    if np.ndim(a) != 1 or np.ndim(v) != 1:
+        raise ValueError("correlate: a and v must be 1-D")
+    conj_v = ew.conj(v) if np.iscomplexobj(_data(v)) else v
+    reversed_v = sh.getitem(conj_v, slice(None, None, -1))
+    if np.shape(v)[0] <= np.shape(a)[0]:
+        return convolve(a, reversed_v, mode)
+    conj_a = ew.conj(a) if np.iscomplexobj(_data(a)) else a
+    swapped = convolve(v, sh.getitem(conj_a, slice(None, None, -1)), mode)
+    out = sh.getitem(swapped, slice(None, None, -1))
+    return ew.conj(out) if np.iscomplexobj(_data(out)) else out
+
+
+def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = "xy") -> tuple:
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    nd = len(xi)
+    shapes = [[1] * nd for _ in xi]
+    for i in range(nd):
+        shapes[i][i] = -1
+    if indexing == "xy" and nd > 1:
+        for s in shapes[:2]:
+            s[0], s[1] = s[1], s[0]
+    grids = [sh.reshape(sh.ravel(x), tuple(s)) if isinstance(x, Tensor) else np.reshape(x, tuple(s))
+             for x, s in zip(xi, shapes)]
+    if not sparse:
+        grids = sh.broadcast_arrays(*grids)
+    return tuple(grids)
+
+
+def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
+    flat = sh.ravel(ary)
+    parts = [sh.ravel(to_begin) if isinstance(to_begin, Tensor) else np.ravel(to_begin)] if to_begin is not None else []
+    parts.append(rd.diff(flat))
+    if to_end is not None:
+        parts.append(sh.ravel(to_end) if isinstance(to_end, Tensor) else np.ravel(to_end))
+    return parts[0] if len(parts) == 1 else sh.concatenate(parts)
