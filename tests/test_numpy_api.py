@@ -435,6 +435,19 @@ def test_conj_and_conjugate_methods_and_np_ptp():
     np.testing.assert_array_equal(t.grad.numpy(), [[0, -1, 1], [1, 0, -1]])
 
 
+def _as_numpy_does(f, x, rtol=1e-6, atol=0.0, gradient=True):
+    """f on a Tensor against f on the array: NumPy's shape, dtype and values (NaN where NumPy's are), and (float64
+    results) the gradient of a weighted sum against central differences of NumPy's f (a NaN entry of x counts 0)."""
+    want = np.asarray(f(x.copy()))
+    got = f(anp.Tensor(x.copy(), requires_grad=True))
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got.numpy(), want, rtol=rtol, atol=atol, equal_nan=True)
+    if gradient and got.requires_grad and want.dtype == np.float64:
+        R = np.random.default_rng(1).normal(size=want.shape)
+        numeric = np.where(np.isnan(x), 0.0, central_diff(lambda v: np.nansum(f(v) * R), x))
+        np.testing.assert_allclose(anp.grad(lambda v: np.nansum(f(v) * R))(x), numeric, rtol=1e-5, atol=1e-6)
+
+
 _RNG = np.random.default_rng(5)
 _MASK = _RNG.random((3, 4)) > 0.4
 _MASK[0] = _MASK[:, 0] = True  # no row or column left empty (NumPy warns: mean of nothing)
@@ -470,16 +483,7 @@ def test_reductions_take_initial_and_where_and_ufuncs_outer(name):
     """np.sum(t, initial=) raised an internal TypeError ('_sum() got an unexpected keyword'), where= on np.sum/mean/max
     and every ufunc's .outer (np.subtract.outer(x, x), pairwise differences) and np.logaddexp.reduce (an HMM's
     forward pass) were refused. NumPy's values, shapes and dtypes; gradients against central differences."""
-    f = _REDUCTION_KEYWORDS[name]
-    a = _RNG.normal(size=(3, 4))
-    want = np.asarray(f(a.copy()))
-    got = f(anp.Tensor(a.copy(), requires_grad=True))
-    assert got.shape == want.shape and got.dtype == want.dtype
-    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
-    if got.requires_grad and want.dtype == np.float64:
-        R = _RNG.normal(size=want.shape)
-        np.testing.assert_allclose(anp.grad(lambda v: np.sum(f(v) * R))(a), central_diff(lambda v: np.sum(f(v) * R), a),
-                                   rtol=1e-6, atol=1e-7)
+    _as_numpy_does(_REDUCTION_KEYWORDS[name], _RNG.normal(size=(3, 4)))
 
 
 def test_where_on_max_without_initial_is_numpys_error():
@@ -521,16 +525,7 @@ def test_numpy_2_array_api_names_differentiate(name):
     """NumPy 2's array-API names (np.linalg.vector_norm, np.vecdot, np.matvec, np.cumulative_sum ...) were refused on
     a Tensor that requires grad; they are NumPy's values, shapes and dtypes now, gradients against central
     differences."""
-    f = _ARRAY_API[name]
-    x = _RNG.normal(size=(4, 3))
-    want = np.asarray(f(x.copy()))
-    got = f(anp.Tensor(x.copy(), requires_grad=True))
-    assert got.shape == want.shape and got.dtype == want.dtype
-    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
-    if want.dtype == np.float64:
-        R = _RNG.normal(size=want.shape)
-        np.testing.assert_allclose(anp.grad(lambda v: np.sum(f(v) * R))(x), central_diff(lambda v: np.sum(f(v) * R), x),
-                                   rtol=1e-6, atol=1e-7)
+    _as_numpy_does(_ARRAY_API[name], _RNG.normal(size=(4, 3)))
 
 
 _STATISTICS = {
@@ -561,7 +556,6 @@ def test_statistics_differentiate_as_numpy_computes_them(name, data):
     """np.nanmean/nansum/nanmax..., np.quantile/percentile/median and np.cov/corrcoef were refused on a Tensor that
     requires grad. NumPy's values (NaN where NumPy gives NaN), shapes and dtypes; gradients against central
     differences (a NaN entry's is 0: it does not count)."""
-    f = _STATISTICS[name]
     x = np.random.default_rng(0).normal(size=(5, 4))
     if data != "plain":
         x[1, 2] = x[3, 0] = np.nan
@@ -569,15 +563,7 @@ def test_statistics_differentiate_as_numpy_computes_them(name, data):
             x[:, 1] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's own: an all-NaN slice
-        want = np.asarray(f(x.copy()))
-        got = f(anp.Tensor(x.copy(), requires_grad=True))
-        assert got.shape == want.shape and got.dtype == want.dtype
-        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-14, equal_nan=True)
-        if data == "plain" or name.startswith("nan"):
-            R = np.random.default_rng(1).normal(size=want.shape)
-            g = anp.grad(lambda v: np.nansum(f(v) * R))(x)
-            numeric = np.where(np.isnan(x), 0.0, central_diff(lambda v: np.nansum(f(v) * R), x))
-            np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-6)
+        _as_numpy_does(_STATISTICS[name], x, rtol=1e-12, atol=1e-14, gradient=data == "plain" or name.startswith("nan"))
 
 
 _XP = np.array([-1.0, -0.2, 0.5, 1.5])
@@ -614,15 +600,7 @@ _NUMERICS = {
 def test_functions_of_samples_and_polynomials_differentiate(name):
     """np.trapezoid, interp, polyval, convolve, correlate, meshgrid and ediff1d were refused on a Tensor that requires
     grad. NumPy's values (to 1e-12), shapes and dtypes; gradients against central differences."""
-    f = _NUMERICS[name]
-    x = np.random.default_rng(0).normal(size=(4, 6))
-    want = np.asarray(f(x.copy()))
-    got = f(anp.Tensor(x.copy(), requires_grad=True))
-    assert got.shape == want.shape and got.dtype == want.dtype
-    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-13)
-    R = np.random.default_rng(1).normal(size=want.shape)
-    np.testing.assert_allclose(anp.grad(lambda v: np.sum(f(v) * R))(x), central_diff(lambda v: np.sum(f(v) * R), x),
-                               rtol=1e-5, atol=1e-6)
+    _as_numpy_does(_NUMERICS[name], np.random.default_rng(0).normal(size=(4, 6)), rtol=1e-12, atol=1e-13)
 
 
 def test_sliding_windows_compile():
