@@ -45,7 +45,8 @@ class _Mode(threading.local):
     scope: tuple = ()   # current name_scope path, e.g. ("hidden",)
     site = None         # the user's line for the ops recorded now, when a caller found it already (nn.Sequential
                         # around a layer of autonp's own): tape entries take it instead of searching the stack
-    substitutes = None  # {id(t): t'}: ops take t' where they are given t (checkpoint's run again, see there)
+    substitutes = None  # {id(t): t'}: ops take t' where they are given t (stand-ins for what a function reads from
+                        # outside, so that it is differentiated as an argument: functional.substituted)
 
 
 _mode = _Mode()

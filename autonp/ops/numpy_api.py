@@ -48,6 +48,8 @@ UFUNCS: dict[np.ufunc, Callable] = {
     np.maximum: ew.maximum, np.minimum: ew.minimum, np.fmax: ew.fmax, np.fmin: ew.fmin,
     np.hypot: ew.hypot, np.arctan2: ew.arctan2, np.logaddexp: ew.logaddexp, np.logaddexp2: ew.logaddexp2,
 }
+
+
 def _logaddexp2_reduce(x, axis=None, keepdims=False):
     """log₂ Σ 2^x = logsumexp(x·ln 2) / ln 2."""
     return nn.logsumexp(x * np.log(2.0), axis=axis, keepdims=keepdims) / np.log(2.0)
@@ -327,6 +329,7 @@ def _copy(x, order="K", subok=False):
 for _wrapper, _prim in [(reshape, sh.reshape), (transpose, sh.transpose), (where, sh.where), (round_, ew.round),
                        (_broadcast_to, sh.broadcast_to), (_copy, sh.copy)]:
     _wrapper.primitive = _prim
+
 
 def _fix(x, out=None):
     """``np.fix``: rounding toward zero, NumPy's trunc (gradient 0)."""
