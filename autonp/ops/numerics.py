@@ -43,6 +43,8 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
     if period is not None:
         raise TypeError("interp: period= is not supported by autonp")
     xv, xpv = as_array(_data(x)), as_array(_data(xp))
+    if np.iscomplexobj(xv) or np.iscomplexobj(xpv):  # (NumPy refuses them too; fp may be complex)
+        raise TypeError("interp: x and xp must be real (NumPy cannot cast complex x or xp to float64)")
     if xpv.ndim != 1 or np.ndim(fp) != 1 or xpv.shape[0] != np.shape(fp)[0]:
         raise ValueError("fp and xp are not of the same length, or not 1-D")
     if xpv.shape[0] == 0:
@@ -53,8 +55,8 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
             np.shape(xv), _data(fp)[0])
     else:
         j = np.clip(np.searchsorted(xpv, xv, side="right") - 1, 0, n - 2)
-        x0, x1 = sh.take(xp, j), sh.take(xp, j + 1)
-        y0, y1 = sh.take(fp, j), sh.take(fp, j + 1)
+        x0, x1 = _pick(xp, j), _pick(xp, j + 1)
+        y0, y1 = _pick(fp, j), _pick(fp, j + 1)
         res = (y1 - y0) / (x1 - x0) * (x - x0) + y0
         res = sh.where(xv == xpv[-1], sh.take(fp, np.full(np.shape(xv), n - 1)), res)  # the last point exactly
     below = sh.take(fp, np.zeros(np.shape(xv), np.intp)) if left is None else left
@@ -62,6 +64,14 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
     res = sh.where(xv < xpv[0], below, res)
     res = sh.where(xv > xpv[-1], above, res)
     return res
+
+
+def _pick(a: Any, index: Any) -> Any:
+    """a[index] for a 1-D a: a Tensor's gather, or for an array NumPy's take_along_axis (which dispatches on the
+    index: a compiled trace records it when the index is computed from traced values, as here from x)."""
+    if isinstance(a, Tensor):
+        return sh.take(a, index)
+    return np.reshape(np.take_along_axis(a, np.ravel(index), axis=0), np.shape(index))
 
 
 def polyval(p: Any, x: Any) -> Any:

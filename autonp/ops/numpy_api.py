@@ -256,8 +256,8 @@ def _masked(prim, name: str, x: Any, axis: Any, dtype: Any, keepdims: bool, init
     fill = {"sum": 0, "mean": 0, "prod": 1}.get(name, initial)
     kept = sh.where(mask, x, np.asarray(fill, dtype=_data(x).dtype))
     if name == "mean":
-        count = np.sum(mask, axis=axis, keepdims=bool(keepdims))
-        return sh.in_dtype(rd.sum, kept, dtype, axis=axis, keepdims=bool(keepdims)) / count
+        total = sh.in_dtype(rd.sum, kept, dtype, axis=axis, keepdims=bool(keepdims))
+        return total / np.sum(mask, axis=axis, keepdims=bool(keepdims)).astype(total.dtype)  # (float32 stays)
     res = sh.in_dtype(prim, kept, dtype, axis=axis, keepdims=bool(keepdims))
     return res if initial is np._NoValue else _with_initial(name, res, initial)
 

@@ -51,12 +51,18 @@ def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoVa
     return sh.in_dtype(rd.prod, _filled(a, 1.0)[0], dtype, axis=axis, keepdims=bool(keepdims))
 
 
+def _count(mask: Any, axis: Any, keepdims: bool, like: Any) -> Any:
+    """How many entries are not NaN, in the dtype of the sum it divides (NumPy keeps float32 float32)."""
+    dtype = _data(like).dtype
+    return np.sum(~mask, axis=axis, keepdims=keepdims).astype(dtype if np.issubdtype(dtype, np.inexact) else float)
+
+
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=np._NoValue):
     _no_out("nanmean", out, where=where)
     kept, mask = _filled(a, 0.0)
-    count = np.sum(~mask, axis=axis, keepdims=bool(keepdims))
+    total = sh.in_dtype(rd.sum, kept, dtype, axis=axis, keepdims=bool(keepdims))
     with np.errstate(invalid="ignore", divide="ignore"):  # an all-NaN slice: NaN, as NumPy (which warns)
-        return sh.in_dtype(rd.sum, kept, dtype, axis=axis, keepdims=bool(keepdims)) / count
+        return total / _count(mask, axis, bool(keepdims), total)
 
 
 def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue, mean=np._NoValue,
@@ -65,11 +71,11 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=
     ddof = ddof if correction is np._NoValue else correction
     kept, mask = _filled(a, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):  # an all-NaN slice, or ddof ≥ its count: NaN or ∞
-        mean_ = rd.sum(kept, axis=axis, keepdims=True) / np.sum(~mask, axis=axis, keepdims=True)
-        centred = sh.where(mask, 0.0, a - mean_)
+        total = rd.sum(kept, axis=axis, keepdims=True)
+        centred = sh.where(mask, 0.0, a - total / _count(mask, axis, True, total))
         squares = ew.real(centred * ew.conj(centred)) if np.iscomplexobj(_data(a)) else centred * centred
-        divisor = np.maximum(np.sum(~mask, axis=axis, keepdims=bool(keepdims)) - ddof, 0)
-        res = rd.sum(squares, axis=axis, keepdims=bool(keepdims)) / divisor
+        summed = rd.sum(squares, axis=axis, keepdims=bool(keepdims))
+        res = summed / np.maximum(_count(mask, axis, bool(keepdims), summed) - ddof, 0)
     return res if dtype is None else sh.astype(res, dtype)
 
 
@@ -122,16 +128,24 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
         raise TypeError(f"quantile: method={method!r} is not differentiated by autonp (only the default 'linear')")
     if isinstance(q, Tensor) and q.requires_grad:
         raise TypeError("quantile: q that requires grad is not supported by autonp")
+    if np.iscomplexobj(_data(a)):
+        raise TypeError("a must be an array of real numbers")  # (NumPy's refusal)
     qs = np.asarray(_data(q), dtype=float)
     if np.any((qs < 0) | (qs > 1)) or np.any(np.isnan(qs)):
         raise ValueError("Quantiles must be in the range [0, 1]")
+    # NumPy's result type: a's and q's (a Python number is weak: float32 stays float32; a list of q is float64)
+    result = np.result_type(_data(a).dtype, q if isinstance(q, (int, float)) else np.asarray(_data(q)))
+    if not np.issubdtype(result, np.inexact):
+        result = np.dtype(float)
     flat, kept = _along_last(a, axis)
+    if _data(flat).dtype != result:
+        flat = sh.astype(flat, result)
     n = np.shape(flat)[-1]
     ordered = rd.sort(flat, axis=-1)
     pos = qs * (n - 1)
     lo = np.floor(pos).astype(np.intp)
     hi = np.minimum(lo + 1, n - 1)
-    t = (pos - lo).astype(as_array(_data(a)).dtype if np.issubdtype(_data(a).dtype, np.floating) else float)
+    t = (pos - lo).astype(result)
     below, above = sh.take(ordered, lo, axis=-1), sh.take(ordered, hi, axis=-1)  # (…, *q.shape)
     res = below + (above - below) * t  # NumPy's lerp; ≥ ½ it lerps from above (the same to rounding)
     has_nan = np.any(_nan_mask(flat), axis=-1)
@@ -149,8 +163,8 @@ def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear"
     qs = np.asarray(_data(q), dtype=float)
     if np.any((qs < 0) | (qs > 100)):
         raise ValueError("Percentiles must be in the range [0, 100]")
-    return quantile(a, qs / 100, axis, out, overwrite_input, method, keepdims, weights=weights,
-                    interpolation=interpolation)
+    return quantile(a, qs.item() / 100 if isinstance(q, (int, float)) else qs / 100, axis, out, overwrite_input,
+                    method, keepdims, weights=weights, interpolation=interpolation)
 
 
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
@@ -183,10 +197,9 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
         if not rowvar and np.shape(Y)[0] != 1:
             Y = sh.swapaxes(Y, 0, 1)
         X = sh.concatenate([X, Y], axis=0)
-    if dtype is not None:
-        X = sh.astype(X, dtype)
-    elif not np.issubdtype(_data(X).dtype, np.inexact):
-        X = sh.astype(X, np.float64)
+    computed = np.dtype(dtype) if dtype is not None else np.result_type(_data(X).dtype, np.float64)  # (NumPy's)
+    if _data(X).dtype != computed:
+        X = sh.astype(X, computed)
     ddof = (0 if bias else 1) if ddof is None else ddof
     n = np.shape(X)[1]
     centred = X - rd.mean(X, axis=1, keepdims=True)
