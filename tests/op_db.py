@@ -321,7 +321,7 @@ CASES: list[OpCase] = [
     unary("trapezoid", lambda np_, x: np_.trapezoid(x, dx=0.5, axis=0), shape=(4, 3), covers=("trapezoid",),
           hips=False),
     OpCase("interp", lambda np_, x, fp: np_.interp(x, np.array([-1.0, -0.3, 0.4, 1.2]), fp), [(6,), (4,)],
-           ["unit", "any"], covers=("interp",), hips=False, float32=False),
+           ["unit", "any"], covers=("interp",), hips=False),
     OpCase("polyval", lambda np_, p, x: np_.polyval(p, x), [(4,), (3, 2)], covers=("polyval",), hips=False),
     OpCase("convolve", lambda np_, a, v: np_.convolve(a, v, "same"), [(6,), (3,)], covers=("convolve",),
            hips=False),
