@@ -615,3 +615,27 @@ def test_sliding_windows_compile():
             (v, g), (w, h) = compiled(x), step(x)
             assert float(v) == float(w)
             np.testing.assert_array_equal(g, h)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_])
+def test_the_new_functions_on_integers_and_booleans_are_numpys(dtype):
+    """On constant integer and boolean Tensors: median gave int64 (NumPy's is a float, a mean), nanmax raised an
+    OverflowError (it filled ±∞ into integers), polyval gave float64 for integers, vecdot widened int32, and
+    quantile took booleans NumPy refuses. NumPy's dtypes, shapes and values, or its error."""
+    x = np.random.default_rng(0).integers(-5, 5, size=(5, 4)).astype(dtype)
+    table = {**_STATISTICS, **_NUMERICS, **_ARRAY_API, "polyval of integers": lambda t: np.polyval(t[0], 2)}
+    for name, f in table.items():
+        if name.startswith("np.matvec") or name.startswith("np.vecmat") or "interp" in name:
+            continue  # (matvec's matrix, and interp's knots, are float constants of the table)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                want = np.asarray(f(x.copy()))
+            except (TypeError, ValueError) as e:
+                with pytest.raises(type(e)):
+                    f(anp.Tensor(x.copy()))
+                continue
+            got = f(anp.Tensor(x.copy()))
+        got = np.asarray(got.numpy() if isinstance(got, anp.Tensor) else got)
+        assert got.dtype == want.dtype and got.shape == want.shape, name
+        np.testing.assert_allclose(got.astype(float), want.astype(float), rtol=1e-12, equal_nan=True, err_msg=name)

@@ -33,7 +33,9 @@ def vecdot(a: Any, b: Any, axis: int = -1, **unsupported: Any) -> Any:
     axis = sh._axes(axis, nd)[0] - nd  # from the end: the vectors' axis in both
     if min(np.ndim(a), np.ndim(b)) < -axis or np.shape(a)[axis] != np.shape(b)[axis]:
         raise ValueError(f"vecdot: vectors of shapes {np.shape(a)} and {np.shape(b)} do not match along axis {axis}")
-    return rd.sum(_conj(a) * b, axis=axis)
+    res = rd.sum(_conj(a) * b, axis=axis)
+    dtype = np.result_type(_data(a), _data(b))  # (a sum of integers widens; NumPy's vecdot keeps the inputs' type)
+    return res if res.dtype == dtype else sh.astype(res, dtype)
 
 
 def matvec(x1: Any, x2: Any, **unsupported: Any) -> Any:

@@ -707,7 +707,10 @@ def _max_from_zero(v, axis, keepdims=False):
 
 def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
     """``np.linalg.norm``: vector norms (2, 1, ∞, −∞, p) and matrix norms ('fro', 'nuc', 1, −1,
-    2, −2, ∞, −∞). The 2-norm has gradient 0 at 0; ∞-norms share ties like ``max``."""
+    2, −2, ∞, −∞). The 2-norm has gradient 0 at 0; ∞-norms share ties like ``max``. Integers are taken as floats
+    first, as NumPy does."""
+    if not np.issubdtype(_data(x).dtype, np.inexact):
+        x = x.astype(np.float64) if isinstance(x, Tensor) else np.asarray(x).astype(np.float64)
     nd = np.ndim(x)
     if axis is None and (ord is None or (ord in ("fro", "f") and nd == 2)):
         return norm2(x, None, keepdims)

@@ -89,7 +89,7 @@ def _pick(a: Any, index: Any) -> Any:
 def polyval(p: Any, x: Any) -> Any:
     if np.ndim(p) != 1:
         raise TypeError("polyval: p must be 1-D coefficients (a poly1d is not supported by autonp)")
-    y: Any = np.zeros_like(as_array(_data(x)) * 1.0) if not isinstance(x, Tensor) else x * 0.0
+    y: Any = np.zeros_like(as_array(_data(x)))  # NumPy's start: zeros of x's dtype (so 0·x, then + p₀)
     for i in range(np.shape(p)[0]):
         y = y * x + (sh.getitem(p, i) if isinstance(p, Tensor) else _data(p)[i])
     return y
@@ -159,9 +159,15 @@ def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = 
 
 
 def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
-    flat = sh.ravel(ary)
-    parts = [sh.ravel(to_begin) if isinstance(to_begin, Tensor) else np.ravel(to_begin)] if to_begin is not None else []
-    parts.append(rd.diff(flat))
+    """The differences of the flattened array, between ``to_begin`` and ``to_end``, in ary's dtype (as NumPy)."""
+    kind = as_array(_data(ary)).dtype
+
+    def flat_part(name: str, extra: Any) -> Any:
+        if not np.can_cast(as_array(_data(extra)).dtype, kind, "same_kind"):
+            raise TypeError(f"dtype of `{name}` must be compatible with input `ary` under the `same_kind` rule.")
+        return _as(sh.ravel(extra) if isinstance(extra, Tensor) else np.ravel(extra), kind)
+    parts = [flat_part("to_begin", to_begin)] if to_begin is not None else []
+    parts.append(rd.diff(sh.ravel(ary)))
     if to_end is not None:
-        parts.append(sh.ravel(to_end) if isinstance(to_end, Tensor) else np.ravel(to_end))
+        parts.append(flat_part("to_end", to_end))
     return parts[0] if len(parts) == 1 else sh.concatenate(parts)

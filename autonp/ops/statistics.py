@@ -88,6 +88,8 @@ def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=
 def _nan_extreme(name: str, reduce, fill: float):
     def extreme(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
         _no_out(name, out, initial=initial, where=where)
+        if not np.issubdtype(_data(a).dtype, np.inexact):  # integers hold no NaN (and no ±∞ to fill with)
+            return reduce(a, axis=axis, keepdims=bool(keepdims))
         kept, mask = _filled(a, fill)
         res = reduce(kept, axis=axis, keepdims=bool(keepdims))
         all_nan = np.all(mask, axis=axis, keepdims=bool(keepdims))
@@ -128,8 +130,8 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
         raise TypeError(f"quantile: method={method!r} is not differentiated by autonp (only the default 'linear')")
     if isinstance(q, Tensor) and q.requires_grad:
         raise TypeError("quantile: q that requires grad is not supported by autonp")
-    if np.iscomplexobj(_data(a)):
-        raise TypeError("a must be an array of real numbers")  # (NumPy's refusal)
+    if np.iscomplexobj(_data(a)) or _data(a).dtype == bool:
+        raise TypeError(f"quantile: a must be an array of real numbers, not {_data(a).dtype}")  # (NumPy refuses too)
     qs = np.asarray(_data(q), dtype=float)
     if np.any((qs < 0) | (qs > 1)) or np.any(np.isnan(qs)):
         raise ValueError("Quantiles must be in the range [0, 1]")
@@ -170,6 +172,8 @@ def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear"
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     """The middle value along ``axis``, the mean of the two middle ones for an even count (as NumPy)."""
     _no_out("median", out)
+    if not np.issubdtype(_data(a).dtype, np.inexact):  # NumPy's median of integers is a float (a mean)
+        a = sh.astype(a, np.float64) if isinstance(a, Tensor) else as_array(a).astype(np.float64)
     flat, kept = _along_last(a, axis)
     n = np.shape(flat)[-1]
     if n == 0:
