@@ -450,7 +450,7 @@ def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
         def checkpointed(*a, **k):
             return checkpoint(f, *a, **k)
         return checkpointed
-    from .tensor import Primitive, _seq
+    from .tensor import Primitive
 
     leaves, tree = flatten(list(args))
 
@@ -463,9 +463,7 @@ def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
         return Tensor._make(values, None) if any(isinstance(v, Tensor) for v in leaves) else values
     # the forward, recorded so as to find what else f reads (its graph is dropped at the end of this call)
     rng_at_forward = _get_global_rng()
-    start = next(_seq)
-    out = call([_data(v) if isinstance(v, Tensor) else v for v in leaves])
-    hidden = _read_from_outside(out, start)
+    out, hidden = run_reading(lambda: call([_data(v) if isinstance(v, Tensor) else v for v in leaves]))
     values = out._arr if isinstance(out, Tensor) else as_array(out)
     del out
     n = len(leaves)
@@ -520,15 +518,14 @@ def recomputing() -> bool:
     return _recomputing.active
 
 
-def tensors_read_from_outside(run: Callable[[], Any]) -> list:
-    """The Tensors requiring grad that ``run()`` reads besides those it makes: ``run`` evaluated once, recorded, and
-    its graph walked to where it leaves that call (a solver's or a checkpoint's function reads a Module's
-    parameters from its closure: they must be differentiated, not taken as constants)."""
-    if not _mode.enabled:
-        return []
+def run_reading(run: Callable[[], Any]) -> tuple[Any, list]:
+    """``run()``, and the Tensors requiring grad it reads besides those it makes: its graph walked to where it leaves
+    that call (a solver's or a checkpoint's function reads a Module's parameters from its closure: they must be
+    differentiated, not taken as constants). None are found while nothing is recorded."""
     from .tensor import _seq
     start = next(_seq)
-    return _read_from_outside(run(), start)
+    result = run()
+    return result, _read_from_outside(result, start) if _mode.enabled else []
 
 
 class substituted:
@@ -589,16 +586,14 @@ def block_backward(loss: Callable[[], Tensor], weight: float, only: Sequence | N
     (batch norm in training) refuse here (they gave a loss 2e-3 and gradients 0.065 off the full batch's,
     and moved the running statistics once per block). With ``only``: the Tensors the gradient is wanted for; one
     that requires grad read besides them (a parameter in ``f``'s closure) is refused before the backward."""
-    from .tensor import _seq
     prev, _in_blocks.active = _in_blocks.active, True
-    start = next(_seq)
     try:
-        out = loss()
+        out, read = run_reading(loss) if only is not None else (loss(), [])
     finally:
         _in_blocks.active = prev
     if only is not None:
         wanted = {id(t) for t in only}
-        other = [t for t in _read_from_outside(out, start) if id(t) not in wanted]
+        other = [t for t in read if id(t) not in wanted]
         if other:
             raise ValueError(f"data_parallel: f reads {len(other)} Tensor(s) that require grad besides its parameter "
                              f"arguments ({', '.join(describe(t) for t in other[:3])}: a closure or a global?). "

@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..functional import substituted, tensors_read_from_outside, vjp
+from ..functional import run_reading, substituted, vjp
 from ..pytree import flatten, unflatten
-from ..tensor import Primitive, Tensor, no_grad
+from ..tensor import Primitive, Tensor, is_grad_enabled, no_grad
 
 __all__ = ["fixed_point"]
 
@@ -60,7 +60,8 @@ def fixed_point(f: Callable[[Any], Callable[[Any], Any]], a: Any, x0: Any, dista
                                   "does not depend on it)")
     leaves, tree = flatten(a)
     constants = unflatten(tree, [Tensor(v.data) if isinstance(v, Tensor) else v for v in leaves])
-    hidden = tensors_read_from_outside(lambda: f(constants)(x0.data if isinstance(x0, Tensor) else x0))
+    hidden = run_reading(lambda: f(constants)(x0.data if isinstance(x0, Tensor) else x0))[1] \
+        if is_grad_enabled() else []
     if hidden:  # Tensors f reads from outside (its closure, a Module): differentiated as parts of a of their own
         f, a = _reading_as_parameters(f, hidden), (a, tuple(hidden))
         leaves, tree = flatten(a)

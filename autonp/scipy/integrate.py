@@ -14,12 +14,12 @@ from typing import Any, Callable
 import numpy as np
 import scipy.integrate
 
-from ..functional import substituted, tensors_read_from_outside, vjp
+from ..functional import run_reading, substituted, vjp
 from ..misc.flatten import flatten
 from ..ops import concatenate, dot, reshape, stack
 from ..pytree import flatten as tree_flatten
 from ..pytree import unflatten as tree_unflatten
-from ..tensor import Primitive, Tensor, no_grad
+from ..tensor import Primitive, Tensor, is_grad_enabled, no_grad
 
 __all__ = ["odeint"]
 
@@ -103,10 +103,12 @@ def _read_from_closure(func: Callable, y0: Any, t: Any, args: tuple) -> list:
     """The Tensors requiring grad that ``func`` reads besides its arguments (its closure, a Module it calls), found
     by one recorded evaluation at (y0, t[0]) with constant copies of its arguments. (Without this they were
     constants of the solve: their gradients were dropped.)"""
+    if not is_grad_enabled():  # nothing is recorded: nothing to find
+        return []
     leaves, tree = tree_flatten(list(args))
     constants = tree_unflatten(tree, [Tensor(_plain(v)) if isinstance(v, Tensor) else v for v in leaves])
-    return tensors_read_from_outside(
-        lambda: func(np.asarray(_plain(y0), dtype=float), float(np.ravel(_plain(t))[0]), *constants))
+    return run_reading(
+        lambda: func(np.asarray(_plain(y0), dtype=float), float(np.ravel(_plain(t))[0]), *constants))[1]
 
 
 def _reading_as_args(func: Callable, hidden: list, n: int) -> Callable:
