@@ -59,15 +59,9 @@ def matrix_transpose(x: Any) -> Any:
 def vector_norm(x: Any, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:  # noqa: A002
     """The vector norm of x's entries along ``axis``: all of them for None (whatever x's rank, unlike
     ``np.linalg.norm``), several axes as one vector."""
-    nd = np.ndim(x)
-    axes = tuple(range(nd)) if axis is None else sh._axes(axis, nd)
-    rest = [a for a in range(nd) if a not in axes]
-    moved = sh.moveaxis(x, axes, tuple(range(nd - len(axes), nd))) if axes else x
-    flat = sh.reshape(moved, tuple(np.shape(x)[a] for a in rest) + (-1,))
+    flat, kept = sh.axes_to_last(x, axis)
     res = la.norm(flat, ord, axis=-1)
-    if keepdims:
-        res = sh.reshape(res, tuple(1 if a in axes else np.shape(x)[a] for a in range(nd)))
-    return res
+    return sh.reshape(res, kept) if keepdims else res
 
 
 def matrix_norm(x: Any, keepdims: bool = False, ord: Any = "fro") -> Any:  # noqa: A002

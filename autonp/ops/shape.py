@@ -117,6 +117,16 @@ def moveaxis(x, source, destination):
     return transpose(x, tuple(order))
 
 
+def axes_to_last(a, axis) -> tuple:
+    """a with the reduced axes moved to the end and flattened into one; the kept axes' lengths (for keepdims)."""
+    nd = np.ndim(a)
+    axes = tuple(range(nd)) if axis is None else _axes(axis, nd)
+    rest = [i for i in range(nd) if i not in axes]
+    moved = moveaxis(a, axes, tuple(range(nd - len(axes), nd))) if axes else a
+    kept = tuple(1 if i in axes else np.shape(a)[i] for i in range(nd))
+    return reshape(moved, tuple(np.shape(a)[i] for i in rest) + (-1,)), kept
+
+
 def rollaxis(x, axis, start=0):
     nd = np.ndim(x)
     axis = _axes(axis, nd)[0]

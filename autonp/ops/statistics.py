@@ -112,16 +112,6 @@ def nancumprod(a, axis=None, dtype=None, out=None):
     return sh.in_dtype(rd.cumprod, _filled(a, 1.0)[0], dtype, axis=axis)
 
 
-def _along_last(a: Any, axis: Any) -> tuple[Any, tuple]:
-    """a with the reduced axes moved to the end and flattened into one; the kept axes' lengths (for keepdims)."""
-    nd = np.ndim(a)
-    axes = tuple(range(nd)) if axis is None else sh._axes(axis, nd)
-    rest = [i for i in range(nd) if i not in axes]
-    moved = sh.moveaxis(a, axes, tuple(range(nd - len(axes), nd))) if axes else a
-    kept = tuple(1 if i in axes else np.shape(a)[i] for i in range(nd))
-    return sh.reshape(moved, tuple(np.shape(a)[i] for i in rest) + (-1,)), kept
-
-
 def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None,
              interpolation=None):
     """The q-th quantiles (q in [0, 1]) along ``axis``: the sorted values at q·(n − 1), linearly interpolated."""
@@ -139,7 +129,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
     result = np.result_type(_data(a).dtype, q if isinstance(q, (int, float)) else np.asarray(_data(q)))
     if not np.issubdtype(result, np.inexact):
         result = np.dtype(float)
-    flat, kept = _along_last(a, axis)
+    flat, kept = sh.axes_to_last(a, axis)
     if _data(flat).dtype != result:
         flat = sh.astype(flat, result)
     n = np.shape(flat)[-1]
@@ -174,7 +164,7 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     _no_out("median", out)
     if not np.issubdtype(_data(a).dtype, np.inexact):  # NumPy's median of integers is a float (a mean)
         a = sh.astype(a, np.float64) if isinstance(a, Tensor) else as_array(a).astype(np.float64)
-    flat, kept = _along_last(a, axis)
+    flat, kept = sh.axes_to_last(a, axis)
     n = np.shape(flat)[-1]
     if n == 0:
         raise ValueError("median: no values to take the median of")
