@@ -21,6 +21,7 @@ from .reductions import expand, max, min, sum
 from .shape import (
     _axes,
     _sum_to,
+    as_dtype,
     broadcast_to,
     cast_inputs,
     diagonal,
@@ -710,7 +711,7 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
     2, −2, ∞, −∞). The 2-norm has gradient 0 at 0; ∞-norms share ties like ``max``. Integers are taken as floats
     first, as NumPy does."""
     if not np.issubdtype(_data(x).dtype, np.inexact):
-        x = x.astype(np.float64) if isinstance(x, Tensor) else np.asarray(x).astype(np.float64)
+        x = as_dtype(x, np.float64)
     nd = np.ndim(x)
     if axis is None and (ord is None or (ord in ("fro", "f") and nd == 2)):
         return norm2(x, None, keepdims)

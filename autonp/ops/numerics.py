@@ -46,8 +46,8 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
     if np.iscomplexobj(xv) or np.iscomplexobj(xpv):  # (NumPy refuses them too; fp may be complex)
         raise TypeError("interp: x and xp must be real (NumPy cannot cast complex x or xp to float64)")
     # NumPy computes in float64 (complex128 for a complex fp), whatever the inputs' precision
-    x, xp = _as(x, np.float64), _as(xp, np.float64)
-    fp = _as(fp, np.complex128 if np.iscomplexobj(_data(fp)) else np.float64)
+    x, xp = sh.as_dtype(x, np.float64), sh.as_dtype(xp, np.float64)
+    fp = sh.as_dtype(fp, np.complex128 if np.iscomplexobj(_data(fp)) else np.float64)
     xv, xpv = as_array(_data(x)), as_array(_data(xp))
     if xpv.ndim != 1 or np.ndim(fp) != 1 or xpv.shape[0] != np.shape(fp)[0]:
         raise ValueError("fp and xp are not of the same length, or not 1-D")
@@ -68,14 +68,6 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
     res = sh.where(xv < xpv[0], below, res)
     res = sh.where(xv > xpv[-1], above, res)
     return res
-
-
-def _as(a: Any, dtype: Any) -> Any:
-    """a in ``dtype``: a Tensor's cast recorded, anything else as an array (a compiled trace's stand-in stays one)."""
-    if isinstance(a, Tensor):
-        return a if a.dtype == dtype else sh.astype(a, dtype)
-    arr = as_array(a)
-    return arr if arr.dtype == dtype else arr.astype(dtype)
 
 
 def _pick(a: Any, index: Any) -> Any:
@@ -165,7 +157,7 @@ def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
     def flat_part(name: str, extra: Any) -> Any:
         if not np.can_cast(as_array(_data(extra)).dtype, kind, "same_kind"):
             raise TypeError(f"dtype of `{name}` must be compatible with input `ary` under the `same_kind` rule.")
-        return _as(sh.ravel(extra) if isinstance(extra, Tensor) else np.ravel(extra), kind)
+        return sh.as_dtype(sh.ravel(extra) if isinstance(extra, Tensor) else np.ravel(extra), kind)
     parts = [flat_part("to_begin", to_begin)] if to_begin is not None else []
     parts.append(rd.diff(sh.ravel(ary)))
     if to_end is not None:

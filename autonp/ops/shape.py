@@ -749,6 +749,15 @@ astype.primitive = _cast
 astype.rule = _cast.rule
 
 
+def as_dtype(a, dtype):
+    """a in ``dtype``: a Tensor's cast recorded (none when it already is), anything else as an array (a compiled
+    trace's stand-in stays one)."""
+    if isinstance(a, Tensor):
+        return a if a.dtype == dtype else astype(a, dtype)
+    arr = as_array(a)
+    return arr if arr.dtype == dtype else arr.astype(dtype)
+
+
 def _copy(x):
     return np.copy(x)
 

@@ -163,7 +163,7 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     """The middle value along ``axis``, the mean of the two middle ones for an even count (as NumPy)."""
     _no_out("median", out)
     if not np.issubdtype(_data(a).dtype, np.inexact):  # NumPy's median of integers is a float (a mean)
-        a = sh.astype(a, np.float64) if isinstance(a, Tensor) else as_array(a).astype(np.float64)
+        a = sh.as_dtype(a, np.float64)
     flat, kept = sh.axes_to_last(a, axis)
     n = np.shape(flat)[-1]
     if n == 0:
