@@ -83,8 +83,7 @@ def astype(x: Any, dtype: Any, copy: bool = True, device: Any = None) -> Any:
 
 def _cumulative(prim, name: str, identity: float):
     def cumulative(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, include_initial: bool = False) -> Any:
-        if out is not None:
-            raise TypeError(f"{name}: out= is not supported by autonp (it would write outside the tape)")
+        sh._no_out(name, out)
         if axis is None:
             if np.ndim(x) > 1:
                 raise ValueError(f"{name}: axis must be specified for multi-dimensional arrays")

@@ -34,8 +34,7 @@ def _filled(x: Any, fill: float) -> Any:
 
 
 def _no_out(name: str, out: Any, **unsupported: Any) -> None:
-    if out is not None:
-        raise TypeError(f"{name}: out= is not supported by autonp (it would write outside the tape)")
+    sh._no_out(name, out)
     extra = sorted(k for k, v in unsupported.items() if v is not np._NoValue and v is not None)
     if extra:
         raise TypeError(f"{name}: autonp does not support the arguments {extra}")
