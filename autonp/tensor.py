@@ -47,6 +47,7 @@ class _Mode(threading.local):
                         # around a layer of autonp's own): tape entries take it instead of searching the stack
     substitutes = None  # {id(t): t'}: ops take t' where they are given t (stand-ins for what a function reads from
                         # outside, so that it is differentiated as an argument: functional.substituted)
+    observer = None     # called with each new tape entry's Tensor, in the order the ops run (tracer.trace)
 
 
 _mode = _Mode()
@@ -366,6 +367,10 @@ class Primitive:
                 _warn_freed(self, node)
             if _mode.anomaly:
                 _check_finite(out, self, args, node.site, "forward")
+            if _mode.observer is not None:
+                result = Tensor._make(out, node)
+                _mode.observer(result)
+                return result
         return Tensor._make(out, node)
 
     def _positional(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:

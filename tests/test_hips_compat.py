@@ -871,3 +871,83 @@ def test_operators_written_with_unary_to_nary_and_core_make_vjp():
     with pytest.warns(DeprecationWarning):
         cube.defgrad(lambda ans, v: lambda g: g * 3 * v ** 2)
     _close(anp.grad(lambda v: anpn.sum(cube(v)))(x), 3 * x ** 2)
+
+
+def _traced(tracer, np_, fun, x):
+    """(value, index of the result's node, one entry per node HIPS's interface built: value, parent argnums,
+    parents' indices (-1: the root), the other arguments) of ``tracer.trace`` with a Node subclass as HIPS's
+    examples write one."""
+    log = []
+
+    class Recorded(tracer.Node):
+        def __init__(self, value, fun, args, kwargs, parent_argnums, parents):
+            self.i = len(log)
+            log.append((np.asarray(value), parent_argnums, [p.i for p in parents],
+                        [a for k, a in enumerate(args) if k not in parent_argnums]))
+
+        def initialize_root(self, x):
+            self.i = -1
+
+    value, node = tracer.trace(Recorded.new_root(x), fun, x)
+    return value, None if node is None else node.i, log
+
+
+def _same_trace(ours, hips):
+    assert ours[1] == hips[1] and len(ours[2]) == len(hips[2])
+    _close(ours[0], hips[0], rtol=1e-14)
+    for (v, argnums, parents, rest), (hv, hargnums, hparents, hrest) in zip(ours[2], hips[2]):
+        _close(v, hv, rtol=1e-14)
+        assert (argnums, parents) == (hargnums, hparents)
+        assert len(rest) == len(hrest) and all(np.array_equal(a, b) for a, b in zip(rest, hrest))
+
+
+def test_tracer_trace_builds_the_nodes_hips_builds():
+    """HIPS's ``print_trace.py`` and ``dot_graph.py`` subclass ``autograd.tracer.Node`` and call ``trace``: one node
+    per op that reads the input, as it runs (an op whose result is not used too), with its parents and its other
+    arguments. HIPS's own trace of the same function is the oracle."""
+    from autograd import tracer as hips_tracer
+
+    from autonp import tracer
+
+    def fun(np_):
+        def f(x):
+            y = np_.sin(x) * 2.0 + np_.exp(x) / x
+            np_.cos(x)  # read, not used: built all the same
+            return np_.sum(y ** 2) - np_.dot(x, y)
+        return f
+
+    x = np.arange(1.0, 4.0)
+    ours, hips = _traced(tracer, anpn, fun(anpn), x), _traced(hips_tracer, hnp, fun(hnp), x)
+    assert len(ours[2]) == 10
+    _same_trace(ours, hips)
+    _same_trace(_traced(tracer, anpn, lambda v: v, x), _traced(hips_tracer, hnp, lambda v: v, x))  # the root
+    with pytest.warns(UserWarning, match="independent of input"):
+        assert _traced(tracer, anpn, lambda v: anpn.ones(3), x) == (pytest.approx(np.ones(3)), None, [])
+
+
+def test_tracer_trace_through_grad_and_after_an_error():
+    """Through ``grad`` the backward pass's ops are built too (their values are the derivative's: cos, as HIPS's
+    ``print_trace(grad(fun), 1.0)`` shows); an in-place change is a node whose parent is the earlier value; and
+    an error inside the function leaves recording as it was."""
+    from autonp import tracer
+
+    value, node, log = _traced(tracer, anpn, anp.grad(lambda v: anpn.sin(2 * v)), 0.3)
+    _close(value, 2 * np.cos(0.6), rtol=1e-15)
+    assert any(np.isclose(v, np.cos(0.6)) for v, *_ in log) and node == len(log) - 1
+
+    def in_place(v):
+        y = v * 3.0
+        y += v
+        return y
+    value, node, log = _traced(tracer, anpn, in_place, np.ones(2))
+    _close(value, 4 * np.ones(2))
+    assert [(argnums, parents) for _, argnums, parents, _ in log] == [((0,), [-1]), ((0, 1), [0, -1])]
+
+    class Root(tracer.Node):
+        def initialize_root(self):
+            pass
+
+    with pytest.raises(ZeroDivisionError):
+        tracer.trace(Root.new_root(), lambda v: 1 / 0, 1.0)
+    from autonp.tensor import _mode
+    assert _mode.observer is None
