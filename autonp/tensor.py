@@ -47,7 +47,7 @@ class _Mode(threading.local):
                         # around a layer of autonp's own): tape entries take it instead of searching the stack
     substitutes = None  # {id(t): t'}: ops take t' where they are given t (stand-ins for what a function reads from
                         # outside, so that it is differentiated as an argument: functional.substituted)
-    observer = None     # called with each new tape entry's Tensor, in the order the ops run (tracer.trace)
+    observer: Any = None  # called with each new tape entry's Tensor, in the order the ops run (tracer.trace)
 
 
 _mode = _Mode()
