@@ -60,6 +60,35 @@ class OpError(ValueError, TypeError):
     """An op was applied to arguments it cannot take (names the op, the shapes, and the line)."""
 
 
+class LinAlgOpError(OpError, np.linalg.LinAlgError):
+    """An OpError that is NumPy's LinAlgError too (a singular matrix): ``except np.linalg.LinAlgError`` catches it."""
+
+
+class AxisOpError(OpError, np.exceptions.AxisError):
+    """An OpError that is NumPy's AxisError too (an axis out of bounds): an IndexError and a ValueError."""
+
+
+class IndexOpError(OpError, IndexError):
+    """An OpError that is an IndexError too (an index out of bounds), so that iteration stops at it."""
+
+
+def op_error(message: str, cause: Exception) -> Exception:
+    """``message`` as an OpError of ``cause``'s kind: NumPy's AxisError and LinAlgError stay what they are
+    (programs catch a LinAlgError to add jitter and retry), another IndexError stays an IndexError (so
+    iteration stops)."""
+    if isinstance(cause, np.exceptions.AxisError):
+        return AxisOpError(message)
+    if isinstance(cause, IndexError):
+        return IndexOpError(message)
+    return LinAlgOpError(message) if isinstance(cause, np.linalg.LinAlgError) else OpError(message)
+
+
+def ours_to_explain(e: Exception) -> bool:
+    """An error to say again with the op and the user's line: Python's and NumPy's own kinds (not one of
+    autonp's, nor a subclass a user's callback raised, which pass unchanged)."""
+    return type(e) in (ValueError, TypeError, IndexError) or type(e).__module__.split(".")[0] == "numpy"
+
+
 class LeafAssignmentError(RuntimeError, TypeError):
     """An in-place change (``t[i] = v``, ``t += v``) of a leaf that requires grad, while ops are recorded:
     refused (its gradient would be ambiguous). A TypeError too, as HIPS autograd raises for assignment."""
@@ -402,7 +431,7 @@ class Primitive:
         extra = f" with {kwargs}" if kwargs else ""
         msg = (f"{self.name}: cannot apply to ({shapes}){extra}: {e}\n"
                f"  op built at {format_site(_user_site(3))}")  # 1: _error, 2: __call__
-        return IndexError(msg) if isinstance(e, IndexError) else OpError(msg)
+        return op_error(msg, e)
 
 
 def _meets_complex(out: Any, vals: Any, grad_idx: tuple) -> bool:

@@ -170,6 +170,77 @@ def test_bad_arguments_are_op_errors_naming_op_shapes_and_line():
         anp.Tensor(np.ones(3), requires_grad=True) + np.ones(2)
 
 
+AXES_NUMPY_REFUSES = {  # each of these computed along another axis, or ignored one, where NumPy raises
+    "fft axis=2": lambda x: np.fft.fft(x, axis=2),
+    "ifft axis=-3": lambda x: np.fft.ifft(x, axis=-3),
+    "rfft axis=7": lambda x: np.fft.rfft(x, axis=7),
+    "irfft axis=-9": lambda x: np.fft.irfft(x, axis=-9),
+    "fftn axes=(0, 2)": lambda x: np.fft.fftn(x, axes=(0, 2)),
+    "rfftn axes=(-3,)": lambda x: np.fft.rfftn(x, axes=(-3,)),
+    "irfftn axes=(2,)": lambda x: np.fft.irfftn(x, axes=(2,)),
+    "tensordot axes out of bounds": lambda x: np.tensordot(x, x, axes=([2], [0])),
+    "tensordot an axis twice": lambda x: np.tensordot(x, x, axes=([0, 0], [0, 1])),
+    "tensordot lengths that differ": lambda x: np.tensordot(x, x, axes=([1], [1, 0])),
+    "tensordot int axes past ndim": lambda x: np.tensordot(x, x, axes=3),
+    "norm ord=2 of a 3-D array": lambda x: np.linalg.norm(x[None], 2),
+    "norm ord=1 of a 0-d array": lambda x: np.linalg.norm(x[0, 0], 1),
+    "norm axis=0 of a 0-d array": lambda x: np.linalg.norm(x[0, 0], axis=0),
+    "multi_dot of a 3-D matrix": lambda x: np.linalg.multi_dot([x, x.T[None], x]),
+    "multi_dot of one array": lambda x: np.linalg.multi_dot([x]),
+    "moveaxis of no axes to one": lambda x: np.moveaxis(x, (), 0),
+}
+
+
+@pytest.mark.parametrize("case", AXES_NUMPY_REFUSES)
+def test_an_axis_numpy_refuses_is_refused_not_read_as_another(case):
+    """NumPy on the same arrays is the oracle: the same kind of exception (AxisError stays an AxisError), naming
+    the function and the user's line, where the fft family wrapped an axis out of bounds (axis 2 of a 2-D array
+    was axis 0), ``tensordot`` took repeated and out-of-bounds axes, ``norm`` with an ord normed a 3-D array
+    along axis 0 and ``multi_dot`` multiplied stacks."""
+    f, x = AXES_NUMPY_REFUSES[case], np.arange(1.0, 13.0).reshape(3, 4)
+    with pytest.raises(Exception) as numpys:
+        f(x)
+    with pytest.raises(type(numpys.value)) as ours:
+        f(anp.Tensor(x, requires_grad=True))
+    assert "test_robustness.py" in str(ours.value) and ("np." in str(ours.value) or "norm" in str(ours.value))
+
+
+@pytest.mark.parametrize("call", [np.linalg.inv, np.linalg.cholesky, lambda a: np.linalg.solve(a, np.ones(2)),
+                                  lambda a: np.linalg.det(np.linalg.inv(a))])
+def test_a_singular_matrix_is_still_numpys_linalg_error(call):
+    """Programs catch ``np.linalg.LinAlgError`` to add jitter and retry (a GP's Cholesky): it was an OpError,
+    which that ``except`` let through."""
+    with pytest.raises(np.linalg.LinAlgError):
+        call(np.zeros((2, 2)))
+    with pytest.raises(np.linalg.LinAlgError, match=r"(?s)(inv|cholesky|solve).*test_robustness.py"):
+        call(anp.Tensor(np.zeros((2, 2)), requires_grad=True))
+
+
+@pytest.mark.parametrize("call, kind", [
+    (lambda t: np.split(t, 3), ValueError),
+    (lambda t: np.pad(t, ((1, 1), (1, 1), (1, 1))), ValueError),
+    (lambda t: np.interp(t, np.arange(3.0), np.arange(4.0)), ValueError),
+    (lambda t: np.cov(t[None, None]), ValueError),
+    (lambda t: np.take_along_axis(t, np.zeros((2, 1), int), axis=0), ValueError),
+    (lambda t: np.partition(t, 9), ValueError),
+])
+def test_errors_from_inside_a_numpy_function_name_it_and_the_users_line(call, kind):
+    """The checks autonp's functions make (and NumPy's under them) came out as NumPy's bare message from deep inside
+    the library; now they name the function, the arguments' shapes and the line that called it."""
+    t = anp.Tensor(np.arange(1.0, 6.0), requires_grad=True)
+    with pytest.raises(kind):
+        call(t.detach().numpy())
+    with pytest.raises(kind, match=r"(?s)np\.\w+: cannot apply to \(Tensor\(.*called at .*test_robustness"):
+        call(t)
+
+
+def test_a_users_own_exception_from_a_callback_passes_unchanged():
+    def f(v):
+        raise MyError("from the user")
+    with pytest.raises(MyError, match="^from the user$"):
+        np.apply_along_axis(f, 0, anp.Tensor(np.ones((2, 2))))
+
+
 def test_a_failed_backward_says_so_when_retried():
     def bad_vjp(g, ans, x):
         raise ValueError("boom")

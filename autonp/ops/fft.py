@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..tensor import Primitive, _data
-from .shape import _no_out, getitem, pad_constant, roll_prim
+from .shape import _no_out, axes_in_bounds, getitem, pad_constant, roll_prim
 
 _NORMS = (None, "backward", "ortho", "forward")
 
@@ -28,7 +28,7 @@ def _axes_and_sizes(x, s, axes, name: str, inverse_real: bool = False) -> tuple[
     nd = len(shape)
     if axes is None:
         axes = tuple(range(nd - len(s), nd)) if s is not None else tuple(range(nd))
-    axes = tuple(int(a) % nd if nd else int(a) for a in axes)
+    axes = axes_in_bounds(axes, nd)  # an axis out of bounds is NumPy's error, not another axis
     if s is None:
         s = [shape[a] for a in axes]
         if inverse_real and axes:

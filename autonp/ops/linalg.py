@@ -20,6 +20,7 @@ from .elementwise import abs, conj, imag, real
 from .reductions import expand, max, min, sum
 from .shape import (
     _axes,
+    _no_out,
     _sum_to,
     as_dtype,
     broadcast_to,
@@ -267,11 +268,15 @@ einsum.primitive = einsum_prim
 def tensordot(a, b, axes=2):
     na, nb = np.ndim(a), np.ndim(b)
     if isinstance(axes, (int, np.integer)):
+        if axes > builtins.min(na, nb):
+            raise IndexError(f"tensordot: axes={axes} sums over more axes than the arrays have ({na} and {nb})")
         ax_a, ax_b = list(range(na - axes, na)), list(range(axes))
     else:
         ax_a, ax_b = ([axes[0]] if isinstance(axes[0], int) else list(axes[0]),
                       [axes[1]] if isinstance(axes[1], int) else list(axes[1]))
-    ax_a, ax_b = [x % na for x in ax_a], [x % nb for x in ax_b]
+    ax_a, ax_b = list(_axes(ax_a, na)), list(_axes(ax_b, nb))  # out of bounds or named twice: NumPy's errors
+    if len(ax_a) != len(ax_b) or any(np.shape(a)[p] != np.shape(b)[q] for p, q in zip(ax_a, ax_b)):
+        raise ValueError(f"tensordot: shape-mismatch for sum: axes {ax_a} of {np.shape(a)} and {ax_b} of {np.shape(b)}")
     sa = list(_LETTERS[:na])
     sb = list(_LETTERS[na:na + nb])
     for p, q in zip(ax_a, ax_b):
@@ -326,6 +331,14 @@ def trace(x, offset=0, axis1=0, axis2=1, dtype=None, out=None):
 
 
 def multi_dot(arrays, *, out=None):
+    """``np.linalg.multi_dot``: the product of two or more matrices (the first may be a vector, and the last)."""
+    _no_out("multi_dot", out)
+    if len(arrays) < 2:
+        raise ValueError("multi_dot: expecting at least two arrays")
+    for i, a in enumerate(arrays):
+        if np.ndim(a) != 2 and not (np.ndim(a) == 1 and i in (0, len(arrays) - 1)):
+            raise np.linalg.LinAlgError(f"multi_dot: array {i} has {np.ndim(a)} dimensions; each must be "
+                                        f"two-dimensional (the first and the last may be one-dimensional)")
     res = arrays[0]
     for a in arrays[1:]:
         res = dot(res, a)
@@ -715,10 +728,12 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
     nd = np.ndim(x)
     if axis is None and (ord is None or (ord in ("fro", "f") and nd == 2)):
         return norm2(x, None, keepdims)
-    if axis is None:
-        axis = tuple(range(nd)) if nd == 2 else 0
-    if isinstance(axis, (int, np.integer)) or len(axis) == 1:
-        ax = int(axis if isinstance(axis, (int, np.integer)) else axis[0])
+    axes = tuple(range(nd)) if axis is None else _axes(axis, nd)
+    if len(axes) not in (1, 2):
+        raise ValueError(f"norm: improper number of dimensions to norm: ord={ord!r} of an array of shape "
+                         f"{np.shape(x)} over axes {axes} (one axis for a vector norm, two for a matrix norm)")
+    if len(axes) == 1:
+        ax = axes[0]
         if ord is None or ord == 2:
             return norm2(x, ax, keepdims)
         if ord == np.inf:
@@ -732,7 +747,7 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
         if ord == 1:
             return sum(abs(x), axis=ax, keepdims=keepdims)
         return sum(abs(x) ** ord, axis=ax, keepdims=keepdims) ** (1.0 / ord)
-    a, b = _axes(axis, nd)
+    a, b = axes
     if ord in (None, "fro", "f"):
         return norm2(x, (a, b), keepdims)
     if ord in ("nuc", 2, -2):

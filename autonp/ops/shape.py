@@ -77,7 +77,7 @@ swapaxes = Primitive("swapaxes", _swapaxes).defvjp(lambda g, ans, x, axis1, axis
 def _axes(axis, ndim: int) -> tuple[int, ...]:
     """``axis`` (an int or a sequence) as non-negative ints; one out of bounds, or named twice: NumPy's errors."""
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = tuple(int(a) % ndim if -ndim <= a < ndim else _axis_error(a, ndim) for a in axes)
+    out = axes_in_bounds(axes, ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {tuple(axes)}")
     return out
@@ -85,6 +85,12 @@ def _axes(axis, ndim: int) -> tuple[int, ...]:
 
 def _axis_error(a, ndim):
     raise np.exceptions.AxisError(f"axis {a} is out of bounds for array of dimension {ndim}")
+
+
+def axes_in_bounds(axes, ndim: int) -> tuple[int, ...]:
+    """``axes`` as non-negative ints, each checked against ``ndim`` (NumPy's AxisError); an axis may repeat (fftn
+    transforms it twice)."""
+    return tuple(int(a) % ndim if -ndim <= a < ndim else _axis_error(a, ndim) for a in axes)
 
 
 def ravel(x, order="C"):
@@ -111,6 +117,8 @@ def expand_dims(x, axis):
 def moveaxis(x, source, destination):
     nd = np.ndim(x)
     src, dst = _axes(source, nd), _axes(destination, nd)
+    if len(src) != len(dst):
+        raise ValueError(f"moveaxis: source {source!r} and destination {destination!r} name different numbers of axes")
     order = [a for a in range(nd) if a not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -351,6 +359,9 @@ def take_along_axis(x, indices, axis):
         return getitem(ravel(x), indices)
     nd = np.ndim(x)
     axis = _axes(axis, nd)[0]
+    if indices.ndim != nd:
+        raise ValueError(f"take_along_axis: `indices` (shape {indices.shape}) and `arr` (shape {np.shape(x)}) must "
+                         f"have the same number of dimensions")
     shape = np.broadcast_shapes(np.shape(x)[:axis] + (1,) + np.shape(x)[axis + 1:], indices.shape)
     grids = list(np.ogrid[tuple(slice(n) for n in shape)])
     grids = [grid if i != axis else np.broadcast_to(indices, shape) for i, grid in enumerate(grids)]
