@@ -139,6 +139,12 @@ INVERSE_REAL_FFTS = [
     ("irfftn", {"s": (3, 8), "axes": (1, 1)}), ("irfftn", {"s": (-1, 5), "axes": (0, 1)}),
 ]
 
+HERMITIAN_FFTS = [  # hfft of complex input, ihfft of real input (refused before 2026-12-05)
+    *[(name, {"norm": norm}) for name in ("hfft", "ihfft") for norm in (None, "backward", "ortho", "forward")],
+    ("hfft", {"n": 5}), ("hfft", {"n": 12, "axis": 0}), ("hfft", {"n": 3, "norm": "forward"}),
+    ("ihfft", {"n": 5}), ("ihfft", {"n": 9, "axis": 0}), ("ihfft", {"n": 2, "norm": "ortho"}),
+]
+
 
 def _fft_loss(np_, name, kwargs):
     def loss(v):
@@ -148,15 +154,16 @@ def _fft_loss(np_, name, kwargs):
     return loss
 
 
-@pytest.mark.parametrize("name, kwargs", FFTS + REAL_FFTS + INVERSE_REAL_FFTS)
+@pytest.mark.parametrize("name, kwargs", FFTS + REAL_FFTS + INVERSE_REAL_FFTS + HERMITIAN_FFTS)
 def test_fft_gradients_equal_central_differences(name, kwargs):
     """Each transform of a (4, 6) array, every norm, lengths cut and padded, odd and even; real input for the rfft
-    family. Values are NumPy's."""
-    z = RNG.normal(size=(4, 6)) + (0 if name.startswith("rfft") else 1j * RNG.normal(size=(4, 6)))
+    family and ihfft. Values are NumPy's."""
+    real_input = name.startswith("rfft") or name == "ihfft"
+    z = RNG.normal(size=(4, 6)) + (0 if real_input else 1j * RNG.normal(size=(4, 6)))
     t = anp.Tensor(z, requires_grad=True)
     np.testing.assert_array_equal(getattr(np.fft, name)(t, **kwargs).numpy(), getattr(np.fft, name)(z, **kwargs))
     got = np.asarray(anp.grad(_fft_loss(anpn, name, kwargs))(z))
-    diff = central_diff if name.startswith("rfft") else complex_central_diff
+    diff = central_diff if real_input else complex_central_diff
     np.testing.assert_allclose(got, diff(_fft_loss(np, name, kwargs), z), rtol=1e-6, atol=1e-6)
 
 

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..tensor import Primitive, _data
+from .elementwise import conj
 from .shape import _no_out, axes_in_bounds, getitem, pad_constant, roll_prim
 
 _NORMS = (None, "backward", "ortho", "forward")
@@ -243,6 +244,23 @@ def irfftn(a, s=None, axes=None, norm=None, out=None):
     return c2r(a, (_length(a, axis, n, real_output=True),), (axis,), norm)
 
 
+_SWAPPED = {None: "forward", "backward": "forward", "forward": "backward", "ortho": "ortho"}
+
+
+def hfft(a, n=None, axis=-1, norm=None, out=None):
+    """``np.fft.hfft``: the real spectrum of a signal with Hermitian symmetry, given its first half:
+    ``irfft(conj(a), n)`` with the normalisation's direction swapped."""
+    _no_out("np.fft.hfft", out)
+    return irfft(conj(a), n, axis, _SWAPPED[_norm(norm, "hfft")])
+
+
+def ihfft(a, n=None, axis=-1, norm=None, out=None):
+    """``np.fft.ihfft``: the inverse of ``hfft`` for a real signal: ``conj(rfft(a, n))`` with the normalisation's
+    direction swapped."""
+    _no_out("np.fft.ihfft", out)
+    return conj(rfft(a, n, axis, _SWAPPED[_norm(norm, "ihfft")]))
+
+
 def _shift(x, axes, sign: int):
     nd = np.ndim(x)
     axes = tuple(range(nd)) if axes is None else (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
@@ -264,10 +282,12 @@ for _f in (fft, ifft, fft2, ifft2, fftn, ifftn):
     _f.primitive = c2c
 for _f in (rfft, rfft2, rfftn):
     _f.primitive = r2c
-for _f in (irfft, irfft2, irfftn):
+for _f in (irfft, irfft2, irfftn, hfft):
     _f.primitive = c2r
+ihfft.primitive = r2c
 fftshift.primitive = ifftshift.primitive = roll_prim
 
 FUNCTIONS = {np.fft.fft: fft, np.fft.ifft: ifft, np.fft.fft2: fft2, np.fft.ifft2: ifft2, np.fft.fftn: fftn,
              np.fft.ifftn: ifftn, np.fft.rfft: rfft, np.fft.rfft2: rfft2, np.fft.rfftn: rfftn, np.fft.irfft: irfft,
-             np.fft.irfft2: irfft2, np.fft.irfftn: irfftn, np.fft.fftshift: fftshift, np.fft.ifftshift: ifftshift}
+             np.fft.irfft2: irfft2, np.fft.irfftn: irfftn, np.fft.fftshift: fftshift, np.fft.ifftshift: ifftshift,
+             np.fft.hfft: hfft, np.fft.ihfft: ihfft}
