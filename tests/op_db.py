@@ -252,6 +252,25 @@ CASES: list[OpCase] = [
           covers=("linalg.svd",)),
     unary("svd_vectors_tall", lambda np_, x: _svd_uv(np_, x), shape=(4, 3), covers=("linalg.svd",), hips=False),
     unary("svd_vectors_wide", lambda np_, x: _svd_uv(np_, x), shape=(2, 4), covers=("linalg.svd",), hips=False),
+    unary("qr_tall", lambda np_, x: _qr_parts(np_, x), shape=(4, 3), covers=("linalg.qr",), hips=False),
+    unary("qr_square", lambda np_, x: _qr_parts(np_, x), "well_conditioned", shape=(3, 3), covers=("linalg.qr",),
+          hips=False),
+    unary("qr_wide", lambda np_, x: _qr_parts(np_, x), shape=(2, 4), covers=("linalg.qr",), hips=False),
+    unary("qr_r", lambda np_, x: np_.linalg.qr(x, mode="r"), shape=(4, 2), covers=("linalg.qr",), hips=False),
+    unary("cond", lambda np_, x: np_.linalg.cond(x), "well_conditioned", shape=(3, 3), covers=("linalg.cond",),
+          hips=False),
+    unary("cond_fro", lambda np_, x: np_.linalg.cond(x, "fro"), "well_conditioned", shape=(3, 3),
+          covers=("linalg.cond",), hips=False),
+    unary("cond_inf", lambda np_, x: np_.linalg.cond(x, np.inf), "well_conditioned", shape=(3, 3),
+          covers=("linalg.cond",), hips=False),
+    OpCase("lstsq", lambda np_, a, b: _lstsq_parts(np_, a, b), [(5, 3), (5, 2)], covers=("linalg.lstsq",),
+           hips=False),
+    OpCase("lstsq_wide", lambda np_, a, b: np_.linalg.lstsq(a, b)[0], [(2, 4), (2,)], covers=("linalg.lstsq",),
+           hips=False),
+    OpCase("tensorsolve", lambda np_, a, b: np_.linalg.tensorsolve(np_.reshape(a, (2, 3, 6)), b), [(6, 6), (2, 3)],
+           ["well_conditioned", "any"], covers=("linalg.tensorsolve",), hips=False),
+    unary("tensorinv", lambda np_, a: np_.linalg.tensorinv(np_.reshape(a, (4, 2, 2)), ind=1), "well_conditioned",
+          shape=(4, 4), covers=("linalg.tensorinv",), hips=False),
     unary("norm", lambda np_, x: np_.linalg.norm(x), covers=("linalg.norm",)),
     unary("norm_axis", lambda np_, x: np_.linalg.norm(x, axis=1), covers=("linalg.norm",)),
     unary("norm_l1", lambda np_, x: np_.linalg.norm(x, 1, axis=0), "away_from_zero", covers=("linalg.norm",)),
@@ -356,6 +375,18 @@ def _sign_fixed(np_, v):
     """Eigenvectors up to sign: make each column's largest-magnitude entry positive (a constant)."""
     a = value(v)
     return v * np.sign(a[np.argmax(np.abs(a), axis=0), np.arange(a.shape[1])])
+
+
+def _lstsq_parts(np_, a, b):
+    """The solution, the squared residuals and the singular values of a full-rank tall least-squares problem."""
+    x, residuals, _, s = np_.linalg.lstsq(a, b, rcond=None)
+    return np_.concatenate([np_.ravel(x), residuals, s])
+
+
+def _qr_parts(np_, x):
+    """Q and R of the reduced QR, side by side (LAPACK's signs are a smooth function of x near a full-rank x)."""
+    q, r = np_.linalg.qr(x)
+    return np_.concatenate([np_.ravel(q), np_.ravel(r)])
 
 
 def _svd_uv(np_, x):

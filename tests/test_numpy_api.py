@@ -639,3 +639,43 @@ def test_the_new_functions_on_integers_and_booleans_are_numpys(dtype):
         got = np.asarray(got.numpy() if isinstance(got, anp.Tensor) else got)
         assert got.dtype == want.dtype and got.shape == want.shape, name
         np.testing.assert_allclose(got.astype(float), want.astype(float), rtol=1e-12, equal_nan=True, err_msg=name)
+
+
+_LINALG_DERIVED = {
+    "qr batched": lambda t: np.linalg.qr(t[:, :4].reshape(2, 4, 3)).R,
+    "qr batched wide Q": lambda t: np.linalg.qr(t[:, :4].reshape(3, 2, 4)).Q * np.linalg.qr(t[:, :4].reshape(
+        3, 2, 4)).R[..., :2],
+    "qr complete of a wide matrix": lambda t: np.linalg.qr(t[:2, :5], mode="complete").R,
+    "lstsq of a rank-deficient matrix": lambda t: np.linalg.lstsq(np.stack([t[0], t[0], t[1]], axis=1), t[2])[0],
+    "lstsq rcond": lambda t: np.linalg.lstsq(t[:, :3], t[:, 3], rcond=0.3)[0],
+    "lstsq residuals of several": lambda t: np.linalg.lstsq(t[:, :2], t[:, 2:])[1],
+    "cond of a stack": lambda t: np.linalg.cond(t[:4, :3].reshape(2, 2, 3)[:, :, :2]),
+    "cond -2": lambda t: np.linalg.cond(t[:3, :3], -2), "cond nuc": lambda t: np.linalg.cond(t[:3, :3], "nuc"),
+    "tensorsolve axes": lambda t: np.linalg.tensorsolve(t[:4, :4].reshape(2, 2, 2, 2), t[4, :4].reshape(2, 2),
+                                                        axes=(0, 1)),
+    "hfft": lambda t: np.fft.hfft(t[0], 9), "ihfft": lambda t: np.fft.ihfft(t, axis=0).imag,
+}
+
+
+@pytest.mark.parametrize("name", list(_LINALG_DERIVED))
+def test_qr_lstsq_cond_tensorsolve_and_the_hermitian_ffts_are_numpys(name):
+    """np.linalg.qr, lstsq, cond, tensorsolve, tensorinv and np.fft.hfft/ihfft were refused on a Tensor that requires
+    grad. NumPy's values, shapes and dtypes (a stack, a wide matrix, a rank-deficient one); gradients against central
+    differences."""
+    x = np.random.default_rng(3).normal(size=(6, 5)) + 2 * np.eye(6, 5)
+    _as_numpy_does(_LINALG_DERIVED[name], x, rtol=1e-10, atol=1e-12)
+
+
+def test_what_has_no_gradient_is_refused_and_stays_numpys_on_constants():
+    """qr's 'complete' Q of a tall matrix (any orthonormal completion) and 'raw' have no gradient; cond of a singular
+    matrix is ∞ (NumPy's value) with none either. Refused for a Tensor that requires grad; on a constant NumPy's."""
+    a = np.random.default_rng(0).normal(size=(4, 2))
+    for mode in ("complete", "raw"):
+        with pytest.raises(ValueError, match="no unique gradient"):
+            np.linalg.qr(anp.Tensor(a, requires_grad=True), mode=mode)
+        np.testing.assert_array_equal(np.linalg.qr(anp.Tensor(a), mode=mode)[0], np.linalg.qr(a, mode=mode)[0])
+    singular = np.diag([1.0, 0.0])
+    with pytest.raises(np.linalg.LinAlgError, match="singular"):
+        np.linalg.cond(anp.Tensor(singular, requires_grad=True))
+    assert np.linalg.cond(singular) == np.inf
+    assert np.linalg.cond(anp.Tensor(singular)) == np.inf

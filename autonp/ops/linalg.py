@@ -25,6 +25,7 @@ from .shape import (
     as_dtype,
     broadcast_to,
     cast_inputs,
+    concatenate,
     diagonal,
     getitem,
     in_dtype,
@@ -518,6 +519,47 @@ def _multi_output(name: str, forward, shapes, vjp):
         return tuple(_unpack(prim(x, **kw), shapes(np.shape(x), **kw), np.shape(x)[:-2]))
     call.prim = prim
     return call
+
+
+def _qr_vjp(grads, outs, x):
+    """A = QR, m ≥ n, reduced (Walter & Lehmann 2018): Ā = (Q̄ + Q·copyltu(M))·R⁻ᵀ with M = R·R̄ᵀ − Q̄ᵀ·Q, copyltu
+    making M symmetric from its lower triangle; R̄ is read in R's upper triangle only (the rest of R is zeros)."""
+    gq, gr = grads
+    q, r = outs
+    n = np.shape(r)[-1]
+    lower, strict = np.tril(np.ones((n, n))), np.tril(np.ones((n, n)), -1)
+    m = matmul(r, mT(gr * mT(lower))) - matmul(mT(gq), q)
+    b = gq + matmul(q, m * lower + mT(m * strict))
+    return mT(solve(r, mT(b)))
+
+
+_qr_tall = _multi_output("qr", lambda x: np.linalg.qr(x), lambda shape: [shape[-2:], (shape[-1], shape[-1])],
+                         _qr_vjp)
+
+
+def qr(a, mode="reduced"):
+    """``np.linalg.qr``: A = QR with orthonormal columns Q and upper-triangular R ('reduced', 'complete' and 'r').
+    A wide matrix (m < n) is [X Y] = Q·[R₁ Qᵀ·Y] with X = QR₁ square. 'complete' of a tall matrix has no
+    unique gradient (Q's extra columns are any orthonormal completion), and is refused for a Tensor that requires
+    grad, as 'raw' is."""
+    m, n = np.shape(a)[-2:]
+    if getattr(a, "requires_grad", False) and (mode == "raw" or (mode == "complete" and m > n)):
+        raise ValueError(f"qr: mode={mode!r} of a {m}×{n} matrix has no unique gradient; use mode='reduced'")
+    if mode not in ("reduced", "complete", "r") or not isinstance(a, Tensor) or (mode == "complete" and m > n):
+        result = np.linalg.qr(_data(a), mode=mode)  # (no gradient: a constant, or refused above)
+        if not isinstance(a, Tensor):
+            return result
+        parts = tuple(Tensor(p) for p in result)  # (Q, R) or 'raw''s (h, tau), as constant Tensors
+        return type(result)(*parts) if hasattr(result, "_fields") else parts
+    if m >= n:
+        q, r = _qr_tall(a)
+    else:
+        q, r1 = _qr_tall(getitem(a, (Ellipsis, slice(None, m))))
+        r = concatenate([r1, matmul(mT(q), getitem(a, (Ellipsis, slice(m, None))))], axis=-1)
+    return r if mode == "r" else _QRResult(q, r)
+
+
+_QRResult = type(np.linalg.qr(np.eye(1)))  # NumPy's namedtuple: (Q, R), with .Q and .R
 
 
 def _gap_divide(m, d):

@@ -25,6 +25,7 @@ from . import array_api as aa
 from . import elementwise as ew
 from . import fft, inplace, nn
 from . import linalg as la
+from . import linalg_derived as ld
 from . import numerics as nm
 from . import reductions as rd
 from . import shape as sh
@@ -359,13 +360,14 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.dot: la.dot, np.vdot: la.vdot, np.inner: la.inner, np.outer: la.outer, np.tensordot: la.tensordot,
     np.einsum: la.einsum, np.kron: la.kron, np.trace: la.trace,
     np.linalg.inv: la.inv, np.linalg.det: la.det, np.linalg.slogdet: la.slogdet, np.linalg.solve: la.solve,
-    np.linalg.cholesky: la.cholesky, np.linalg.eigh: la.eigh, np.linalg.eigvalsh: _eigvalsh,
+    np.linalg.cholesky: la.cholesky, np.linalg.eigh: la.eigh, np.linalg.qr: la.qr, np.linalg.eigvalsh: _eigvalsh,
     np.linalg.svd: la.svd, np.linalg.norm: la.norm, np.linalg.multi_dot: la.multi_dot,
     np.linalg.matrix_power: la.matrix_power, np.linalg.pinv: la.pinv, np.linalg.eig: la.eig,
     np.linalg.eigvals: la.eigvals,
     np.real_if_close: ew.real_if_close, np.angle: lambda z, deg=False: ew.angle(z, deg),
 }
 FUNCTIONS.update({getattr(np, name): getattr(st, name) for name in st.__all__})
+FUNCTIONS.update({getattr(np.linalg, name): getattr(ld, name) for name in ld.__all__})
 FUNCTIONS.update({getattr(np, name): getattr(nm, name) for name in nm.__all__ if hasattr(np, name)})
 if hasattr(np, "trapz"):
     FUNCTIONS[np.trapz] = nm.trapezoid
