@@ -50,11 +50,10 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
     cut = np.finfo(np.result_type(_data(a).dtype, np.float32)).eps * max(m, n) if rcond is None else rcond
     _, residuals, rank, _ = np.linalg.lstsq(_data(a), _data(b), rcond=cut)  # NumPy's rank, and when it has residuals
     x = la.matmul(la.pinv(a, rcond=cut), b)
-    if np.size(residuals):
-        residuals = rd.sum(abs(la.matmul(a, x) - b) ** 2, axis=0)
-        residuals = sh.reshape(residuals, (1,)) if np.ndim(b) == 1 else residuals
-    elif isinstance(x, Tensor):
-        residuals = Tensor(residuals)  # none (rank-deficient, or not more rows than columns): empty, a Tensor too
+    if isinstance(x, Tensor) or np.size(residuals):  # (none, empty: rank-deficient, or not more rows than columns)
+        squares = rd.sum(abs(la.matmul(a, x) - b) ** 2, axis=0)
+        squares = sh.reshape(squares, (1,)) if np.ndim(b) == 1 else squares
+        residuals = squares if np.size(residuals) else sh.getitem(squares, slice(0, 0))
     return x, residuals, int(rank), la.svd(a, compute_uv=False)
 
 
