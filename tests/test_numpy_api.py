@@ -679,3 +679,32 @@ def test_what_has_no_gradient_is_refused_and_stays_numpys_on_constants():
         np.linalg.cond(anp.Tensor(singular, requires_grad=True))
     assert np.linalg.cond(singular) == np.inf
     assert np.linalg.cond(anp.Tensor(singular)) == np.inf
+
+
+_OF_NOTHING = {
+    "median of a (0, 3) along 0": lambda t: np.median(t[:0], axis=0), "median of all of nothing": lambda t: np.median(
+        t[:, :0]), "median keepdims": lambda t: np.median(t[:0], axis=0, keepdims=True),
+    "quantile along an empty axis": lambda t: np.quantile(t[:, :0], [0.2, 0.7], axis=0),
+    "quantile of rows of nothing": lambda t: np.quantile(t[:0], 0.5, axis=1),
+    "percentile along 1 of (3, 0)": lambda t: np.percentile(t[:, :0], 37, axis=0),
+    "vector_norm of a zero-size stack": lambda t: np.linalg.vector_norm(t[:0].reshape(0, 1, 4), axis=(1, 2)),
+    "prod over two axes of nothing": lambda t: np.prod(t[:0].reshape(0, 4, 1), axis=(0, 2), keepdims=True),
+}
+
+
+@pytest.mark.parametrize("name", list(_OF_NOTHING))
+def test_reductions_of_zero_size_arrays_are_numpys(name):
+    """Moving a reduction's axes to the end reshaped to (kept, −1), which a zero-size array cannot resolve: median,
+    quantile, percentile, vector_norm and prod's gradient over several axes raised; median of nothing raised where
+    NumPy's is NaN. NumPy's values (NaN), shapes and dtypes, and a gradient of the input's shape."""
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's own: the mean of an empty slice
+        want = np.asarray(_OF_NOTHING[name](x))
+        t = anp.Tensor(x, requires_grad=True)
+        got = _OF_NOTHING[name](t)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got.numpy(), want)
+    if got.size and np.isfinite(want).all():
+        got.backward(np.ones(got.shape))
+        np.testing.assert_array_equal(t.grad.numpy(), central_diff(lambda v: np.sum(_OF_NOTHING[name](v)), x))

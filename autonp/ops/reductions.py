@@ -14,6 +14,7 @@ from .shape import (
     _axes,
     _no_out,
     astype,
+    axes_to_last,
     broadcast_to,
     concatenate,
     flip,
@@ -169,12 +170,9 @@ def _prod_vjp(g, ans, x, axis=None, keepdims=False):
 
 def _prod_many_axes(x, axes):
     nd = np.ndim(x)
-    rest = [a for a in range(nd) if a not in axes]
-    moved = moveaxis(x, axes, tuple(range(nd - len(axes), nd)))
-    kept = tuple(np.shape(x)[a] for a in rest)
-    flat = reshape(moved, kept + (-1,))
-    others = reshape(_others_product(flat, -1), np.shape(moved))
-    return moveaxis(others, tuple(range(nd - len(axes), nd)), axes)
+    flat, _ = axes_to_last(x, axes)
+    moved = tuple(np.shape(x)[a] for a in range(nd) if a not in axes) + tuple(np.shape(x)[a] for a in axes)
+    return moveaxis(reshape(_others_product(flat, -1), moved), tuple(range(nd - len(axes), nd)), axes)
 
 
 prod = Primitive("prod", _prod).defvjp(_prod_vjp)

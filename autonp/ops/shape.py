@@ -132,7 +132,8 @@ def axes_to_last(a, axis) -> tuple:
     rest = [i for i in range(nd) if i not in axes]
     moved = moveaxis(a, axes, tuple(range(nd - len(axes), nd))) if axes else a
     kept = tuple(1 if i in axes else np.shape(a)[i] for i in range(nd))
-    return reshape(moved, tuple(np.shape(a)[i] for i in rest) + (-1,)), kept
+    length = int(np.prod([np.shape(a)[i] for i in axes]))  # (not −1: a zero-size array leaves it undecided)
+    return reshape(moved, tuple(np.shape(a)[i] for i in rest) + (length,)), kept
 
 
 def rollaxis(x, axis, start=0):

@@ -165,8 +165,9 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
         a = sh.as_dtype(a, np.float64)
     flat, kept = sh.axes_to_last(a, axis)
     n = np.shape(flat)[-1]
-    if n == 0:
-        raise ValueError("median: no values to take the median of")
+    if n == 0:  # NumPy's: the mean of nothing, NaN (with its warning)
+        res = rd.mean(flat, axis=-1)
+        return sh.reshape(res, kept) if keepdims else res
     ordered = rd.sort(flat, axis=-1)
     middle = sh.getitem(ordered, (Ellipsis, n // 2))
     res = middle if n % 2 else (sh.getitem(ordered, (Ellipsis, n // 2 - 1)) + middle) / 2
