@@ -708,3 +708,38 @@ def test_reductions_of_zero_size_arrays_are_numpys(name):
     if got.size and np.isfinite(want).all():
         got.backward(np.ones(got.shape))
         np.testing.assert_array_equal(t.grad.numpy(), central_diff(lambda v: np.sum(_OF_NOTHING[name](v)), x))
+
+
+@pytest.mark.parametrize("spec, shapes", [
+    ("ij,jk->ik", [(3, 1), (4, 2)]), ("ij,jk->ik", [(3, 4), (1, 2)]), ("...ij,...jk", [(2, 3, 1), (2, 4, 2)]),
+    ("ij,ij->i", [(3, 1), (3, 4)]), ("bij,bjk->bik", [(1, 2, 3), (4, 3, 2)]),
+])
+def test_einsum_of_a_length_one_broadcast_against_another_length(spec, shapes):
+    """NumPy's einsum broadcasts a letter's length 1 in one operand against its length in another; the gradient of
+    the operand with the longer axis came back of length 1 (a RuntimeError at the VJP's shape check). Values NumPy's,
+    gradients of both operands against central differences."""
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=s) for s in shapes]
+    got = np.einsum(spec, *(anp.Tensor(x) for x in xs))
+    np.testing.assert_array_equal(got.numpy(), np.einsum(spec, *xs))
+    w = rng.normal(size=got.shape)
+    for k in range(2):
+        def f(v, k=k):
+            return np.sum(np.einsum(spec, *(v if j == k else x for j, x in enumerate(xs))) * w)
+        np.testing.assert_allclose(anp.grad(f)(xs[k]), central_diff(f, xs[k]), rtol=1e-7, atol=1e-9)
+
+
+def test_vdot_of_different_sizes_is_refused_and_convolve_takes_a_number():
+    """np.vdot broadcast a one-element array against twelve where NumPy refuses; np.convolve of a number (one sample
+    to NumPy) was refused."""
+    x = np.arange(1.0, 13.0).reshape(3, 4)
+    for a, b in ((x, x[:1, :1]), (x[0, 0], x)):
+        with pytest.raises(ValueError):
+            np.vdot(a, b)
+        with pytest.raises(ValueError):
+            np.vdot(anp.Tensor(a, requires_grad=True), b)
+    t = anp.Tensor(2.0, requires_grad=True)
+    y = np.convolve(t, x[0])
+    np.testing.assert_array_equal(y.numpy(), np.convolve(2.0, x[0]))
+    np.sum(y).backward()
+    assert float(t.grad) == x[0].sum()

@@ -189,8 +189,12 @@ def _einsum_vjp(i, g, ans, spec, *operands, optimize=False):
                      *(o for j, o in enumerate(operands) if j != k), optimize=optimize)
     shape = np.shape(operands[k])
     kept = tuple(n for c, n in zip(ins[k], shape) if c in available)
-    if np.shape(gx) != kept:  # a length 1 here that NumPy broadcast against another operand's: summed back
-        gx = sum(gx, axis=tuple(a for a, (m, n) in enumerate(zip(np.shape(gx), kept)) if m != n), keepdims=True)
+    if np.shape(gx) != kept:  # NumPy broadcast a length 1 of one operand against another operand's length
+        summed = tuple(a for a, (m, n) in enumerate(zip(np.shape(gx), kept)) if m != n and n == 1)
+        if summed:  # this operand's 1, broadcast: its gradient is the sum along that letter
+            gx = sum(gx, axis=summed, keepdims=True)
+        if np.shape(gx) != kept:  # another operand's 1 against this one's n: the same gradient all along it
+            gx = broadcast_to(gx, kept)
     if target != ins[k]:
         gx = broadcast_to(reshape(gx, tuple(n if c in available else 1 for c, n in zip(ins[k], shape))), shape)
     return gx
@@ -300,7 +304,9 @@ def dot(a, b, out=None):
 
 
 def vdot(a, b):
-    """``np.vdot``: Σ conj(a)·b over the flattened arrays."""
+    """``np.vdot``: Σ conj(a)·b over the flattened arrays (of one size: NumPy does not broadcast them)."""
+    if np.size(a) != np.size(b):
+        raise ValueError(f"vdot: the arrays have {np.size(a)} and {np.size(b)} elements; vdot needs as many in each")
     return sum(ravel(conj(a)) * ravel(b))
 
 

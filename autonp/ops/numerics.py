@@ -109,6 +109,7 @@ def _mode_slice(mode: str, m: int, n: int) -> slice:
 
 
 def convolve(a: Any, v: Any, mode: str = "full") -> Any:
+    a, v = (sh.reshape(x, (1,)) if np.ndim(x) == 0 else x for x in (a, v))  # a number is one sample, as in NumPy
     if np.ndim(a) != 1 or np.ndim(v) != 1:
         raise ValueError("convolve: a and v must be 1-D")
     if np.shape(a)[0] == 0 or np.shape(v)[0] == 0:
