@@ -743,3 +743,63 @@ def test_vdot_of_different_sizes_is_refused_and_convolve_takes_a_number():
     np.testing.assert_array_equal(y.numpy(), np.convolve(2.0, x[0]))
     np.sum(y).backward()
     assert float(t.grad) == x[0].sum()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_quantile_percentile_and_median_are_numpys_to_the_last_bit(dtype):
+    """NumPy's own arithmetic: the virtual index (n − 1)·q in q's dtype, a Python q's fraction as a weak Python float
+    (the lerp then in float32 for float32 data), the lerp from above where the fraction is ≥ ½. The old lerp
+    (below + diff·t in the result's dtype) was 1-4 ulp off in float32, and NaN where an end is ±∞ (NumPy: ±∞)."""
+    rng = np.random.default_rng(0)
+    qs = [0.13, [0.13, 0.61], 0.5, np.float32(0.3), 1.0, 0.0, [0.999, 0.001], np.array([0.25, 0.75], np.float32), 1,
+          [0, 1], [[0.2, 0.4], [0.6, 0.8]]]
+    for trial in range(6):
+        x = (rng.normal(size=(5, 9)) * 10).astype(dtype)
+        if trial % 2 and dtype != np.int64:
+            x[1, 2], x[3, 4] = np.inf, -np.inf
+        for q in qs:
+            for f in (lambda a: np.quantile(a, q, axis=0), lambda a: np.quantile(a, q, axis=1, keepdims=True),
+                      lambda a: np.percentile(a, np.multiply(q, 100) if not isinstance(q, (float, int)) else q * 100),
+                      lambda a: np.median(a, axis=1)):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's own: inf − inf
+                    want = np.asarray(f(x))
+                    got = f(anp.Tensor(x, requires_grad=dtype != np.int64)).numpy()
+                assert got.dtype == want.dtype and got.shape == want.shape
+                np.testing.assert_array_equal(got, want)
+
+
+_NON_FINITE = {  # (function, where the inf or NaN goes)
+    "einsum trace": (lambda t: np.einsum("ii->", t[:4, :4]), (0, 1)),
+    "einsum diagonal": (lambda t: np.einsum("ii->i", t[:4, :4]), (2, 0)),
+    "linspace's endpoint": (lambda t: np.linspace(t[0, 0], t[1, 1], 5), (0, 0)),
+    "cond 'fro'": (lambda t: np.linalg.cond(t[:3, :3] + 3 * np.eye(3), "fro"), (0, 1)),
+    "cond 1": (lambda t: np.linalg.cond(t[:3, :3] + 3 * np.eye(3), 1), (1, 2)),
+    "interp between two infinities": (lambda t: np.interp(np.linspace(-1, 6, 15), np.arange(6.0), t[0]), (0, 3)),
+    "interp at a sample next to one": (lambda t: np.interp(np.arange(6.0), np.arange(6.0), t[0]), (0, 2)),
+    "correlate's ends": (lambda t: np.correlate(t[0], t[1, :3], "full"), (1, 1)),
+    "convolve's ends": (lambda t: np.convolve(t[0], t[1, :2], "same"), (1, 0)),
+    "multi_dot's order": (lambda t: np.linalg.multi_dot([t[:1, :5], t[:5, :2], t[:2, :4]]), (0, 1)),
+    "quantile at an infinite end": (lambda t: np.quantile(t, 0.2, axis=1), (0, 0)),
+    "lstsq's solution": (lambda t: np.linalg.lstsq(t[:, :3] + np.eye(5, 3), t[:, 3])[0], (2, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(_NON_FINITE))
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_non_finite_entries_give_numpys_values(name, value):
+    """An inf or NaN where NumPy keeps it out of a result, or keeps it ±∞: einsum's repeated letter multiplied the
+    matrix by the identity (∞·0 = NaN in a trace), linspace computed its endpoint, cond gave NaN for NumPy's ∞,
+    interp lacked NumPy's fallbacks, correlate multiplied padded zeros by ∞, multi_dot multiplied left to right
+    (NumPy: the cheapest order, whose rounding and infinities differ), quantile lerped ∞ − ∞. NumPy's values."""
+    f, at = _NON_FINITE[name]
+    x = np.random.default_rng(4).normal(size=(5, 6))
+    x[at] = value
+    if "two" in name:
+        x[at[0], at[1] + 1] = value
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = np.asarray(f(x))
+        got = f(anp.Tensor(x, requires_grad=True))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got.numpy(), want)

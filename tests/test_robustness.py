@@ -475,3 +475,25 @@ def test_a_floating_point_warning_made_an_error_is_raised_at_the_op(recwarn):
             anp.log(x)
         warnings.simplefilter("ignore")
         np.testing.assert_array_equal(anp.log(x).numpy(), [-np.inf, 0.0])
+
+
+def test_an_infinite_entry_is_refused_where_lapacks_svd_would_never_return():
+    """LAPACK's SVD with vectors does not return for a matrix with an infinite entry (NumPy's svd, pinv and lstsq
+    hang there), and autonp's norms, cond and svd compute the vectors for their gradients: norm(x, 2) of such a
+    Tensor hung where NumPy's returns ∞. Now a LinAlgError naming the op. Run in a child process, so that a
+    regression fails here instead of hanging the suite."""
+    code = """if True:
+        import numpy as np, autonp as anp
+        x = np.eye(3); x[0, 1] = np.inf
+        for f in (lambda t: np.linalg.norm(t, 2), lambda t: np.linalg.norm(t, "nuc"), lambda t: np.linalg.svd(t),
+                  lambda t: np.linalg.cond(t), lambda t: np.linalg.pinv(t), lambda t: np.linalg.lstsq(t, np.ones(3))):
+            try:
+                f(anp.Tensor(x, requires_grad=True))
+            except np.linalg.LinAlgError as e:
+                assert "infinite or NaN" in str(e), e
+            else:
+                raise AssertionError("accepted")
+        print("refused")
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.stdout.strip() == "refused", done.stderr[-2000:]

@@ -201,7 +201,7 @@ def _einsum_vjp(i, g, ans, spec, *operands, optimize=False):
 
 
 einsum_prim = Primitive("einsum", _einsum).defvjp_argnum(_einsum_vjp)
-einsum_prim.rule = "a letter repeated in one operand is a product with the identity"
+einsum_prim.rule = "a letter repeated in one operand takes its diagonal first"
 einsum_prim.complex_ok = True
 
 
@@ -240,26 +240,22 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
 
 
 def einsum(subscripts, *operands, optimize=False, **kwargs):
-    """``np.einsum`` in subscript form. A letter repeated within one operand (``'ii->'``, a trace)
-    becomes a product with the identity, so every gradient is again an einsum."""
+    """``np.einsum`` in subscript form. A letter repeated within one operand (``'ii->'``, a trace) takes that
+    operand's diagonal first (a gather: an infinite entry off it stays out of the sum, as in NumPy)."""
     if kwargs.get("out") is not None:
         raise TypeError("einsum: out= is not supported by autonp (it would write outside the tape)")
     if not isinstance(subscripts, str):  # the interleaved form einsum(A, [0, 1], B, [1, 2], [0, 2])
         subscripts, operands = _interleaved(subscripts, *operands)
     ins, out = _parse_einsum(subscripts, [np.shape(o) for o in operands])
     operands = list(operands)
-    spare = [c for c in _LETTERS if c not in "".join(ins) + out]
-    for k, sub in enumerate(list(ins)):
-        seen = ""
-        for c, n in zip(sub, np.shape(operands[k])):
-            if c in seen:  # x[..i..i..] -> x[..i..j..] ⊙ δ_ij
-                fresh = spare.pop()
-                sub = sub[:len(seen)] + fresh + sub[len(seen) + 1:]
-                ins.append(c + fresh)
-                data = _data(operands[k])  # (a traced array has a dtype too; a list does not)
-                operands.append(np.eye(n, dtype=data.dtype if hasattr(data, "dtype") else np.asarray(data).dtype))
-                c = fresh
-            seen += c
+    for k, sub in enumerate(ins):
+        repeated = next((c for c in sub if sub.count(c) > 1), None)
+        while repeated is not None:  # x[..i..i..]: its diagonal (a gather) in those two axes, moved to the end
+            first = sub.index(repeated)
+            second = sub.index(repeated, first + 1)
+            operands[k] = diagonal(operands[k], 0, first, second)
+            sub = sub[:first] + sub[first + 1:second] + sub[second + 1:] + repeated
+            repeated = next((c for c in sub if sub.count(c) > 1), None)
         ins[k] = sub
     dtype = kwargs.get("dtype")
     if dtype is not None:  # computed in dtype (operands cast first, by NumPy's einsum rule, 'safe' unless told)
@@ -338,18 +334,55 @@ def trace(x, offset=0, axis1=0, axis2=1, dtype=None, out=None):
 
 
 def multi_dot(arrays, *, out=None):
-    """``np.linalg.multi_dot``: the product of two or more matrices (the first may be a vector, and the last)."""
+    """``np.linalg.multi_dot``: the product of two or more matrices (the first may be a vector, and the last), in the
+    order of fewest multiplications (the matrix-chain rule NumPy uses, so the rounding is NumPy's too)."""
     _no_out("multi_dot", out)
     if len(arrays) < 2:
         raise ValueError("multi_dot: expecting at least two arrays")
+    if len(arrays) == 2:
+        return dot(arrays[0], arrays[1])
     for i, a in enumerate(arrays):
         if np.ndim(a) != 2 and not (np.ndim(a) == 1 and i in (0, len(arrays) - 1)):
             raise np.linalg.LinAlgError(f"multi_dot: array {i} has {np.ndim(a)} dimensions; each must be "
                                         f"two-dimensional (the first and the last may be one-dimensional)")
-    res = arrays[0]
-    for a in arrays[1:]:
-        res = dot(res, a)
-    return res
+    first, last = np.ndim(arrays[0]), np.ndim(arrays[-1])
+    arrays = list(arrays)
+    if first == 1:  # a row, and the last a column, as NumPy multiplies them
+        arrays[0] = reshape(arrays[0], (1, -1))
+    if last == 1:
+        arrays[-1] = reshape(arrays[-1], (-1, 1))
+    res = _chain(arrays, _chain_splits(arrays), 0, len(arrays) - 1)
+    if first == 1 and last == 1:
+        return getitem(res, (0, 0))
+    return ravel(res) if 1 in (first, last) else res
+
+
+def _chain_splits(arrays) -> dict:
+    """split[i, j]: where the product of arrays i..j is cheapest split in two (dynamic programming over the chain's
+    lengths; for three matrices, NumPy's direct comparison of the two orders, ties to A(BC))."""
+    n = len(arrays)
+    dims = [np.shape(a)[0] for a in arrays] + [np.shape(arrays[-1])[1]]
+    if n == 3:
+        left = dims[0] * dims[2] * (dims[1] + dims[3])   # (AB)C
+        right = dims[1] * dims[3] * (dims[0] + dims[2])  # A(BC)
+        return {(0, 2): 1 if left < right else 0, (0, 1): 0, (1, 2): 1}
+    cost, split = {(i, i): 0.0 for i in range(n)}, {}
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i, j] = np.inf
+            for k in range(i, j):
+                c = cost[i, k] + cost[k + 1, j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if c < cost[i, j]:
+                    cost[i, j], split[i, j] = c, k
+    return split
+
+
+def _chain(arrays, split: dict, i: int, j: int):
+    if i == j:
+        return arrays[i]
+    k = split[i, j]
+    return dot(_chain(arrays, split, i, k), _chain(arrays, split, k + 1, j))
 
 
 def matrix_power(x, n):
@@ -363,6 +396,15 @@ def matrix_power(x, n):
     return res
 
 # --------------------------------------------------------------------------- np.linalg
+
+
+def _finite(name: str, x):
+    """``x``, checked first: LAPACK's SVD (gesdd, with the vectors) never returns for a matrix with an infinite
+    entry — NumPy's ``svd``, ``pinv`` and ``lstsq`` hang there — and fails on a NaN."""
+    if not np.isfinite(x).all():
+        raise np.linalg.LinAlgError(f"{name}: the matrix has an infinite or NaN entry, where LAPACK's SVD does not "
+                                    f"return")
+    return x
 
 
 inv = Primitive("inv", np.linalg.inv).defvjp(lambda g, ans, x: -matmul(mT(ans), matmul(g, mT(ans))))
@@ -454,6 +496,7 @@ def _pinv_vjp(g, ans, a, rcond=None, hermitian=False, **kwargs):
 
 
 def _pinv(a, rcond=None, hermitian=False, **kwargs):
+    a = a if hermitian else _finite("pinv", a)
     return np.linalg.pinv(a, hermitian=hermitian, **({} if rcond is None else {"rcond": rcond}), **kwargs)
 
 
@@ -717,7 +760,7 @@ def _svd_vjp(grads, outs, x):
     return conj(res) if complex_ else res
 
 
-_svd = _multi_output("svd", lambda x: np.linalg.svd(x, full_matrices=False), _svd_shapes, _svd_vjp)
+_svd = _multi_output("svd", lambda x: np.linalg.svd(_finite("svd", x), full_matrices=False), _svd_shapes, _svd_vjp)
 _svd_hermitian = _multi_output(  # NumPy's from eigh of the lower triangle: its values, signs and ordering
     "svd", lambda x: np.linalg.svd(x, hermitian=True), _svd_shapes,
     lambda grads, outs, x: _in_triangle(_sym(_svd_vjp(grads, outs, x))))

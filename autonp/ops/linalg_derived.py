@@ -2,8 +2,9 @@
 of the SVDs, inverses, solves and reshapes they are made of):
 
     cond(x, p):            s_max / s_min (p = None, 2; −2 the reciprocal), else ‖x‖_p · ‖x⁻¹‖_p
-    lstsq(a, b, rcond):    x = a⁺ b (singular values below rcond · s_max cut, as LAPACK's gelsd), the squared
-                           residuals when a has full column rank and more rows, the rank, a's singular values
+    lstsq(a, b, rcond):    x = a⁺ b (singular values below rcond · s_max cut), the squared residuals when a has
+                           full column rank and more rows, the rank, a's singular values: NumPy's values (LAPACK's
+                           gelsd), differentiated as these expressions
     tensorsolve(a, b):     x with tensordot(a, x, x.ndim) = b: a solve of a's matrix form
     tensorinv(a, ind):     the inverse of a's matrix form, shaped a.shape[ind:] + a.shape[:ind]
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor, _data
+from ..tensor import Primitive, Tensor, _data
 from . import linalg as la
 from . import reductions as rd
 from . import shape as sh
@@ -37,7 +38,9 @@ def cond(x: Any, p: Any = None) -> Any:
     square = np.shape(x)[-2:]
     if len(square) < 2 or square[0] != square[1]:
         raise np.linalg.LinAlgError(f"cond: p={p!r} needs square matrices, not {np.shape(x)}")
-    return la.norm(x, p, axis=(-2, -1)) * la.norm(la.inv(x), p, axis=(-2, -1))
+    r = la.norm(x, p, axis=(-2, -1)) * la.norm(la.inv(x), p, axis=(-2, -1))
+    undefined = np.isnan(_data(r)) & ~np.isnan(_data(x)).any(axis=(-2, -1))
+    return sh.where(undefined, np.inf, r) if np.any(undefined) else r  # NumPy's: NaN from an inf entry is ∞
 
 
 def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
@@ -48,13 +51,19 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
         raise np.linalg.LinAlgError(f"lstsq: a must be a matrix and b a vector or a matrix with as many rows "
                                     f"({m}), not {np.shape(a)} and {np.shape(b)}")
     cut = np.finfo(np.result_type(_data(a).dtype, np.float32)).eps * max(m, n) if rcond is None else rcond
-    _, residuals, rank, _ = np.linalg.lstsq(_data(a), _data(b), rcond=cut)  # NumPy's rank, and when it has residuals
-    x = la.matmul(la.pinv(a, rcond=cut), b)
+    # NumPy's solution, rank, and whether it has residuals (LAPACK's SVD hangs on an infinite entry: refused first)
+    exact, residuals, rank, values = np.linalg.lstsq(la._finite("lstsq", _data(a)), _data(b), rcond=cut)
+    x = _as_lapack_gives(la.matmul(la.pinv(a, rcond=cut), b), exact)
     if isinstance(x, Tensor) or np.size(residuals):  # (none, empty: rank-deficient, or not more rows than columns)
         squares = rd.sum(abs(la.matmul(a, x) - b) ** 2, axis=0)
         squares = sh.reshape(squares, (1,)) if np.ndim(b) == 1 else squares
-        residuals = squares if np.size(residuals) else sh.getitem(squares, slice(0, 0))
-    return x, residuals, int(rank), la.svd(a, compute_uv=False)
+        residuals = _as_lapack_gives(squares, residuals) if np.size(residuals) else sh.getitem(squares, slice(0, 0))
+    return x, residuals, int(rank), _as_lapack_gives(la.svd(a, compute_uv=False), values)
+
+
+# NumPy's values (LAPACK's gelsd, to the last bit), differentiated as the expression (a⁺b, its residuals, the singular
+# values) they equal
+_as_lapack_gives = Primitive("lstsq", lambda expression, exact: exact).defvjp(lambda g, ans, expr, exact: g, None)
 
 
 def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:

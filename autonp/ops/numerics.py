@@ -9,6 +9,8 @@ order, are those of the slices, products and sums they are written with):
 """
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Any
 
 import numpy as np
@@ -61,7 +63,13 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
         j = np.clip(np.searchsorted(xpv, xv, side="right") - 1, 0, n - 2)
         x0, x1 = _pick(xp, j), _pick(xp, j + 1)
         y0, y1 = _pick(fp, j), _pick(fp, j + 1)
-        res = (y1 - y0) / (x1 - x0) * (x - x0) + y0
+        slope = (y1 - y0) / (x1 - x0)
+        res = slope * (x - x0) + y0
+        undefined = np.isnan(_data(res)) & ~np.isnan(xv)  # (a NaN x stays NaN)
+        if np.any(undefined):  # NumPy's: a NaN from one end (an infinite fp) is tried from the other end, and
+            res = sh.where(undefined, slope * (x - x1) + y1, res)  # between equal values is that value
+            res = sh.where(undefined & np.isnan(_data(res)) & (_data(y0) == _data(y1)), y0, res)
+        res = sh.where(xv == _data(x0), y0, res)  # on a sample point exactly its value (no ∞·0 there), as NumPy
         res = sh.where(xv == xpv[-1], sh.take(fp, np.full(np.shape(xv), n - 1)), res)  # the last point exactly
     below = sh.take(fp, np.zeros(np.shape(xv), np.intp)) if left is None else left
     above = sh.take(fp, np.full(np.shape(xv), n - 1)) if right is None else right
@@ -91,6 +99,9 @@ def _full_convolution(a: Any, v: Any) -> Any:
     """Σ_j a_{k−j} v_j for every k (length M + N − 1): the windows of a padded with N − 1 zeros on each side,
     times v reversed."""
     n = np.shape(v)[0]
+    if not np.all(np.isfinite(_data(v))):  # a padded zero times an infinite v_j is NaN where NumPy adds no term:
+        terms = (sh.pad(a * sh.getitem(v, j), (j, n - 1 - j)) for j in range(n))  # each shifted a·v_j instead
+        return functools.reduce(operator.add, terms)
     padded = sh.pad(a, (n - 1, n - 1)) if n > 1 else a
     windows = sh.sliding(padded, (0,), (n,)) if isinstance(padded, Tensor) else sh._sliding(padded, (0,), (n,))
     return la.matmul(windows, sh.getitem(v, slice(None, None, -1)))

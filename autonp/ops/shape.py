@@ -506,7 +506,8 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     step = delta / div if div > 0 else delta * np.nan
     y = idx * step + start if div > 0 else idx * delta + start
     if endpoint and num > 1:
-        y = concatenate([getitem(y, slice(0, -1)), expand_dims(stop + 0.0 * start, 0)], axis=0)
+        last = broadcast_to(stop, np.broadcast_shapes(np.shape(_data(start)), np.shape(_data(stop))))
+        y = concatenate([getitem(y, slice(0, -1)), expand_dims(as_dtype(last, _data(y).dtype), 0)], axis=0)
     if dtype is not None:
         y = y.astype(dtype)
     return (y, step) if retstep else y

@@ -129,16 +129,27 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
     if not np.issubdtype(result, np.inexact):
         result = np.dtype(float)
     flat, kept = sh.axes_to_last(a, axis)
-    if _data(flat).dtype != result:
-        flat = sh.astype(flat, result)
     n = np.shape(flat)[-1]
     ordered = rd.sort(flat, axis=-1)
-    pos = qs * (n - 1)
-    lo = np.floor(pos).astype(np.intp)
-    hi = np.minimum(lo + 1, n - 1)
-    t = (pos - lo).astype(result)
-    below, above = sh.take(ordered, lo, axis=-1), sh.take(ordered, hi, axis=-1)  # (…, *q.shape)
-    res = below + (above - below) * t  # NumPy's lerp; ≥ ½ it lerps from above (the same to rounding)
+    # NumPy's arithmetic, to the last bit: the virtual index (n − 1)·q in q's own dtype, its floor and fraction
+    # (past the last point NumPy's "previous" index is −1, and the fraction is taken from it), the neighbours'
+    # difference in a's dtype, the lerp from below, or from above where the fraction is ≥ ½
+    virtual = (n - 1) * np.asanyarray(_data(q))
+    if virtual.dtype.kind in "iub":  # whole-number indices (q of 0s and 1s as integers): the points, no lerp
+        res = sh.take(ordered, virtual.astype(np.intp), axis=-1)  # (in a's dtype, integers too, as NumPy's)
+    else:
+        last = virtual >= n - 1
+        lo = np.where(last, n - 1, np.floor(virtual)).astype(np.intp)
+        hi = np.minimum(lo + 1, n - 1)
+        t = (virtual - np.where(last, -1, lo)).astype(virtual.dtype)
+        below, above = sh.take(ordered, lo, axis=-1), sh.take(ordered, hi, axis=-1)  # (…, *q.shape)
+        diff = above - below  # NumPy's lerp: from below, and from above where t ≥ ½ (a −∞ at an end stays −∞)
+        if isinstance(q, (int, float)):  # NumPy's weak q: the fraction a Python float, the lerp in a's dtype
+            t = float(t)
+        else:  # an array q: its dtype and a's promote
+            lerp = np.result_type(_data(diff).dtype, t.dtype)
+            below, above, diff, t = (sh.as_dtype(v, lerp) for v in (below, above, diff, t))
+        res = sh.as_dtype(sh.where(t >= 0.5, above - diff * (1 - t), below + diff * t), result)
     has_nan = np.any(_nan_mask(flat), axis=-1)
     if np.any(has_nan):
         res = sh.where(np.reshape(has_nan, np.shape(has_nan) + (1,) * qs.ndim), np.nan, res)
@@ -154,7 +165,8 @@ def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear"
     qs = np.asarray(_data(q), dtype=float)
     if np.any((qs < 0) | (qs > 100)):
         raise ValueError("Percentiles must be in the range [0, 100]")
-    return quantile(a, qs.item() / 100 if isinstance(q, (int, float)) else qs / 100, axis, out, overwrite_input,
+    fraction = np.true_divide(np.asanyarray(_data(q)), 100)  # (NumPy's q / 100, in q's dtype)
+    return quantile(a, float(fraction) if isinstance(q, (int, float)) else fraction, axis, out, overwrite_input,
                     method, keepdims, weights=weights, interpolation=interpolation)
 
 
