@@ -1828,3 +1828,28 @@ def test_batch_norm_refuses_running_statistics_that_do_not_fit(running_mean, run
     x = anp.Tensor(np.random.default_rng(0).normal(size=(4, 3, 2, 2)), requires_grad=True)
     with pytest.raises(ValueError, match=match):
         F.batch_norm(x, running_mean, running_var, training=training)
+
+
+# --------------------------------------------------------------------------- repeated eigen- and singular values
+
+def test_vectors_read_at_a_repeated_value_have_no_gradient_and_say_so():
+    """At x = I every basis is an eigenbasis: the eigenvectors have no derivative, and Σ V³ none at all (it jumps as x
+    moves off I). The VJP took a tied pair's term as 0 whenever that entry of VᵀV̄ was 0 — here VᵀV̄ = 3I — and gave
+    a zero gradient. NaN now, as for any loss that reads a tied pair's vectors; a function of the values alone, or of
+    other vectors (the top one, with a repeated bulk), keeps its exact gradient (central differences)."""
+    for loss in (lambda c: np.sum(np.linalg.eigh(c)[1] ** 3), lambda c: np.sum(np.linalg.svd(c)[0] ** 3),
+                 lambda c: np.sum(np.linalg.svd(c)[2] ** 3)):
+        assert np.isnan(anp.grad(loss)(np.eye(2))).all()
+    np.testing.assert_array_equal(anp.grad(lambda c: np.sum(np.linalg.eigvalsh(c)))(np.eye(3)), np.eye(3))
+    np.testing.assert_array_equal(anp.grad(lambda c: np.sum(np.linalg.svd(c, compute_uv=False)))(np.eye(3)),
+                                  np.eye(3))
+    c0 = np.diag([5.0, 1.0, 1.0])
+    weights = np.arange(1.0, 4.0)
+
+    def top(c):
+        v = np.linalg.eigh(c)[1][:, -1]
+        return np.sum(v * weights) ** 2
+
+    lower = np.tril(np.ones((3, 3), bool))  # eigh reads the lower triangle: its gradient is there
+    want = np.where(lower, central(top, c0), 0.0)
+    np.testing.assert_allclose(anp.grad(top)(c0), want, atol=1e-8)

@@ -611,19 +611,26 @@ def qr(a, mode="reduced"):
 _QRResult = type(np.linalg.qr(np.eye(1)))  # NumPy's namedtuple: (Q, R), with .Q and .R
 
 
-def _gap_divide(m, d):
+def _gap_divide(m, d, used):
     """F∘m with F_ij = 1/d_ij off the diagonal and 0 on it (d: eigen/singular value gaps). Where a gap
-    is 0 (a repeated eigen/singular value) the term is 0 if m_ij is 0 — the gradient of a function of
-    the values alone, e.g. Σ eigvalsh(x) at x = I, is then exact — and NaN otherwise (the vectors
-    have no derivative there)."""
+    is 0 (a repeated eigen/singular value) the vectors i and j have no derivative: the term is 0 when the
+    loss reads neither of them (``used``: per vector, does its gradient have a nonzero entry) — the gradient
+    of a function of the values alone, e.g. Σ eigvalsh(x) at x = I, or of the other vectors, is then exact —
+    and NaN otherwise. (m_ij alone can be 0 there by chance: Σ V³ at x = I has m = 3I, and no gradient.)"""
     n = np.shape(d)[-1]
     eye = np.eye(n, dtype=bool)
     dd, md = _data(d), _data(m)
     tied = (dd == 0) & ~eye
     if not tied.any():
         return where(eye, 0.0, m / where(eye, 1.0, d))
-    undefined = tied & (md != 0)
+    read = np.asarray(used)
+    undefined = tied & ((md != 0) | read[..., :, None] | read[..., None, :])
     return where(eye | tied, np.where(undefined, np.nan, 0.0), m / where(eye | tied, 1.0, d))
+
+
+def _read_columns(g):
+    """Per column of a gradient reaching eigen- or singular vectors: does it have a nonzero entry?"""
+    return np.any(_data(g) != 0, axis=-2)
 
 
 def _gaps(w):
@@ -655,7 +662,7 @@ def _eigh_vjp(grads, outs, x, UPLO="L"):
     if hermitian:
         gw, gaps = real(gw), real(gaps)  # (the values are real: packed beside the vectors, they came back complex)
     vtgv = matmul(mT(v), gv)
-    inner = _gap_divide(vtgv, gaps) + reshape(gw, np.shape(gw) + (1,)) * np.eye(np.shape(w)[-1])
+    inner = _gap_divide(vtgv, gaps, _read_columns(gv)) + reshape(gw, np.shape(gw) + (1,)) * np.eye(np.shape(w)[-1])
     if hermitian:
         _phase_blind("eigh", vtgv)
         h = matmul(conj(v), matmul(inner, mT(v)))
@@ -693,7 +700,7 @@ def _eig_vjp(grads, outs, x):
     if np.iscomplexobj(_data(v)):
         _phase_blind("eig", vtgv)
     unit_norms = matmul(matmul(vt, conj(v)), real(vtgv * eye))
-    inner = _gap_divide(vtgv - unit_norms, _gaps(w)) + reshape(ge, np.shape(ge) + (1,)) * eye
+    inner = _gap_divide(vtgv - unit_norms, _gaps(w), _read_columns(gv)) + reshape(ge, np.shape(ge) + (1,)) * eye
     return matmul(solve(vt, inner), vt)
 
 
@@ -744,8 +751,9 @@ def _svd_vjp(grads, outs, x):
     s_col = reshape(s, np.shape(s) + (1,))
     gaps = s_row * s_row - s_col * s_col
     uhub = matmul(h(u), ub)
-    j = _gap_divide(uhub - matmul(h(ub), u), gaps)
-    kk = _gap_divide(matmul(vh, vb) - matmul(vbh, v), gaps)
+    read = _read_columns(gu) | _read_columns(mT(gvh))  # (singular value i's vectors: column i of U, row i of Vh)
+    j = _gap_divide(uhub - matmul(h(ub), u), gaps, read)
+    kk = _gap_divide(matmul(vh, vb) - matmul(vbh, v), gaps, read)
     k = np.shape(s)[-1]
     eye = np.eye(k)
     inner = j * s_row + reshape(gs, np.shape(gs) + (1,)) * eye + s_col * kk
