@@ -951,3 +951,57 @@ def test_tracer_trace_through_grad_and_after_an_error():
         tracer.trace(Root.new_root(), lambda v: 1 / 0, 1.0)
     from autonp.tensor import _mode
     assert _mode.observer is None
+
+
+_OUT_OF_DOMAIN = [  # SciPy's NaN where a parameter (at the index given) is outside its domain: formulas gave numbers
+    ("norm", "cdf", (0.3, 0.0, -2.0), 2), ("norm", "logcdf", (0.3, 1.0, 0.0), 2),
+    ("norm", "logpdf", (0.3, 0.0, -1.0), 2), ("t", "cdf", (0.3, 3.0, 0.0, -1.0), 3),
+    ("t", "logpdf", (0.3, -1.0, 0.0, 1.0), 1), ("gamma", "logpdf", (0.5, -2.0), 1),
+    ("gamma", "logpdf", (0.5, 2.0, 0.0, -1.0), 3), ("gamma", "cdf", (0.5, 0.0), 1),
+    ("beta", "logpdf", (0.5, -2.0, 3.0), 1), ("beta", "cdf", (0.5, 2.0, 0.0), 2),
+    ("chi2", "logpdf", (1.0, -3.0), 1), ("chi2", "pdf", (1.0, 2.0, 0.0, -1.0), 3),
+]
+
+
+@pytest.mark.parametrize("dist, fn, args, bad", _OUT_OF_DOMAIN)
+def test_stats_parameters_outside_their_domain_give_scipys_nan(dist, fn, args, bad):
+    """norm.cdf(0.3, scale=−2) was 0.44 and chi2.logpdf(1, df=−3) −0.32: numbers for parameters SciPy has no
+    distribution for. SciPy's NaN now (and its values where the parameters are valid, elementwise)."""
+    from autonp.scipy import stats
+    with np.errstate(all="ignore"):  # (SciPy's own warning: a scale of 0)
+        assert np.isnan(getattr(getattr(scipy.stats, dist), fn)(*args))
+    got = getattr(getattr(stats, dist), fn)(anp.Tensor(args[0], requires_grad=True), *args[1:])
+    assert np.isnan(got.numpy())
+    mixed = list(args)  # the parameter invalid in one entry, valid in the other
+    mixed[0], mixed[bad] = np.full(2, args[0]), np.array([args[bad], 1.5])
+    with np.errstate(all="ignore"):
+        want = getattr(getattr(scipy.stats, dist), fn)(*mixed)
+        got = getattr(getattr(stats, dist), fn)(anp.Tensor(mixed[0], requires_grad=True), *mixed[1:])
+    assert np.isnan(want[0]) and np.isfinite(want[1])
+    _close(got.numpy(), want)
+
+
+def test_multivariate_normal_and_dirichlet_refuse_what_scipy_refuses():
+    """An indefinite or negative covariance, a singular one without allow_singular, and Dirichlet parameters ≤ 0 gave
+    numbers where SciPy raises; a non-symmetric covariance, which SciPy reads by its lower triangle and the formula
+    whole, gave another number. A point off a singular covariance's range has density 0 (SciPy's −∞); and Σ = I with
+    allow_singular took eigh's gradient at a repeated eigenvalue (NaN), where the density's own is defined."""
+    from autonp.scipy import stats
+    x = anp.Tensor(np.array([0.3, -0.2]), requires_grad=True)
+    for cov, singular_ok, error in ((np.array([[1.0, 2.0], [2.0, 1.0]]), True, ValueError),
+                                    (-np.eye(2), True, ValueError),
+                                    (np.ones((2, 2)), False, np.linalg.LinAlgError),
+                                    (np.array([[1.0, 0.5], [0.3, 1.0]]), True, ValueError)):
+        if cov[0, 1] == cov[1, 0]:
+            with pytest.raises(error):
+                scipy.stats.multivariate_normal.logpdf(x.numpy(), np.zeros(2), cov, allow_singular=singular_ok)
+        with pytest.raises(error):
+            stats.multivariate_normal.logpdf(x, np.zeros(2), cov, allow_singular=singular_ok)
+    points = np.array([[0.3, -0.2], [0.4, 0.4]])
+    _close(stats.multivariate_normal.logpdf(anp.Tensor(points, requires_grad=True), np.zeros(2), np.ones((2, 2)),
+                                            allow_singular=True).numpy(),
+           scipy.stats.multivariate_normal.logpdf(points, np.zeros(2), np.ones((2, 2)), allow_singular=True))
+    loss = lambda c, ok: anp.sum(stats.multivariate_normal.logpdf(points, np.zeros(2), c, allow_singular=ok))  # noqa: E731
+    _close(anp.grad(loss)(np.eye(2), True), anp.grad(loss)(np.eye(2), False))
+    with pytest.raises(ValueError, match="greater than 0"):
+        stats.dirichlet.logpdf(anp.Tensor(np.array([0.2, 0.3, 0.5]), requires_grad=True), np.array([1.0, 0.0, 3.0]))

@@ -6,20 +6,30 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+import numpy as np
+
 from ...ops import where
 from ...pytree import flatten
 from ...tensor import _data
 from ..special import _scipys
 
 
-def formula(scipy_fn: Callable) -> Callable[[Callable], Callable]:
-    """Decorate the differentiable formula of ``scipy_fn``: plain arguments go to SciPy."""
+def formula(scipy_fn: Callable, valid: Callable | None = None) -> Callable[[Callable], Callable]:
+    """Decorate the differentiable formula of ``scipy_fn``: plain arguments go to SciPy. ``valid(*args, **kwargs)``
+    (on the arguments' values) says where the parameters are in their domain (a scale > 0, a shape > 0): elsewhere
+    the result is NaN, SciPy's value, where the formula would give a number (a normal CDF of scale −2 is one)."""
     def wrap(composed: Callable) -> Callable:
         @functools.wraps(composed)
         def fn(*args: Any, **kwargs: Any) -> Any:
             if _scipys(*flatten([args, kwargs])[0]):
                 return scipy_fn(*args, **kwargs)
-            return composed(*args, **kwargs)
+            if valid is None:
+                return composed(*args, **kwargs)
+            ok = valid(*(_data(a) for a in args), **{k: _data(v) for k, v in kwargs.items()})
+            if np.all(ok):  # (no np.asarray: a compiled trace follows the check on its stand-ins)
+                return composed(*args, **kwargs)
+            with np.errstate(all="ignore"):  # (the formula off its domain: NaNs and infinities, all replaced)
+                return where(ok, composed(*args, **kwargs), np.nan)
         return fn
     return wrap
 

@@ -13,19 +13,24 @@ from ._common import formula, on_support
 _d = scipy.stats.chi2
 
 
-@formula(_d.logpdf)
+def _valid(x, df, loc=0.0, scale=1.0):
+    """SciPy's domain of the parameters: the result is NaN outside it."""
+    return np.greater(df, 0) & np.greater(scale, 0)
+
+
+@formula(_d.logpdf, _valid)
 def logpdf(x, df, loc=0.0, scale=1.0):
     z = (x - loc) / scale
     return on_support(_data(z) >= 0, z, 1.0, lambda z: xlogy(df / 2.0 - 1.0, z) - z / 2.0 - gammaln(df / 2.0)
                       - (df / 2.0) * math.log(2.0) - log(scale), -np.inf)
 
 
-@formula(_d.pdf)
+@formula(_d.pdf, _valid)
 def pdf(x, df, loc=0.0, scale=1.0):
     return exp(logpdf(x, df, loc, scale))
 
 
-@formula(_d.cdf)
+@formula(_d.cdf, _valid)
 def cdf(x, df, loc=0.0, scale=1.0):
     z = (x - loc) / scale
     return on_support(_data(z) >= 0, z, 1.0, lambda z: gammainc(df / 2.0, z / 2.0), 0.0)

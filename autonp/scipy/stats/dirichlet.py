@@ -22,6 +22,8 @@ def _on_simplex(x, alpha):
     if np.shape(x)[0] == k - 1:
         x = concatenate([x, 1.0 - _sum(x, axis=0, keepdims=True)], axis=0)
     xd, ad = _data(x), _data(alpha)
+    if np.min(ad) <= 0:
+        raise ValueError("All parameters must be greater than 0")
     if np.min(xd) < 0:
         raise ValueError("Each entry in 'x' must be greater than or equal to zero.")
     if np.max(xd) > 1:

@@ -27,14 +27,33 @@ def _dim(mean, cov):
     return int(np.shape(cov)[-1]) if np.ndim(cov) == 2 else int(np.size(mean) if np.ndim(mean) else 1)
 
 
+def _rank(S, allow_singular: bool) -> int:
+    """Σ's rank, after SciPy's checks of it (on its eigenvalues: one below −cutoff is not positive semidefinite, one
+    within the cutoff makes Σ singular). Σ must be symmetric (to rounding): SciPy reads its lower triangle, the
+    formula here the whole matrix, and of a non-symmetric Σ they give different numbers."""
+    Sd = _data(S)
+    if np.max(np.abs(Sd - np.swapaxes(Sd, -1, -2)), initial=0.0) > 1e-8 * np.max(np.abs(Sd), initial=0.0):
+        raise ValueError("multivariate_normal: cov is not symmetric (SciPy reads its lower triangle, autonp's formula "
+                         "the whole matrix: symmetrise it, e.g. (cov + cov.T) / 2)")
+    w = np.linalg.eigvalsh(Sd)
+    cutoff = (1e3 if w.dtype == np.float32 else 1e6) * np.finfo(w.dtype).eps * np.max(np.abs(w), initial=0.0)
+    if np.min(w, initial=np.inf) < -cutoff:
+        raise ValueError("The input matrix must be symmetric positive semidefinite.")
+    if not allow_singular and np.min(w, initial=np.inf) <= cutoff:
+        raise np.linalg.LinAlgError("When `allow_singular is False`, the input matrix must be symmetric positive "
+                                    "definite.")
+    return int(np.sum(w > cutoff))
+
+
 def _pseudo(S):
-    """(rank, log pseudo-determinant, the matrix whose quadratic form is the pseudo-inverse's) from the
-    eigenvalues above SciPy's cutoff (1e6·eps·max|λ| in float64)."""
+    """(rank, log pseudo-determinant, eigenvectors, the inverses of the eigenvalues kept (0 for the others), which
+    are kept, the cutoff) from the eigenvalues above SciPy's cutoff (1e6·eps·max|λ| in float64)."""
     w, v = eigh(S)
     wd = _data(w)
-    keep = wd > (1e3 if wd.dtype == np.float32 else 1e6) * np.finfo(wd.dtype).eps * np.max(np.abs(wd))
+    cutoff = (1e3 if wd.dtype == np.float32 else 1e6) * np.finfo(wd.dtype).eps * np.max(np.abs(wd))
+    keep = wd > cutoff
     safe = where(keep, w, 1.0)
-    return int(keep.sum()), _sum(log(safe)), v, where(keep, 1.0 / safe, 0.0)
+    return int(keep.sum()), _sum(log(safe)), v, where(keep, 1.0 / safe, 0.0), keep, cutoff
 
 
 @formula(_d.logpdf)
@@ -45,10 +64,14 @@ def logpdf(x, mean=None, cov=1, allow_singular=False):
     S = _matrix(cov, d)
     diff = x - mean
     rows = diff.reshape(-1, d)
-    if allow_singular:  # scipy's pseudo-inverse and pseudo-determinant, from eigh
-        rank, log_det, v, inv_w = _pseudo(S)
-        quad = _sum((rows @ v) ** 2 * inv_w, axis=-1)
+    if _rank(S, allow_singular) < d:  # scipy's pseudo-inverse and pseudo-determinant, from eigh (full rank: the
+        # formula below, whose gradient eigh's cannot give where eigenvalues repeat, as for Σ = I)
+        rank, log_det, v, inv_w, keep, cutoff = _pseudo(S)
+        along = rows @ v
+        quad = _sum(along ** 2 * inv_w, axis=-1)
         out = -0.5 * (rank * LOG_2PI + log_det + quad)
+        off = np.linalg.norm(_data(along) * ~keep, axis=-1) >= cutoff  # a point off Σ's range: density 0, as SciPy
+        out = where(off, -np.inf, out) if np.any(off) else out
     else:
         quad = _sum(rows * solve(S, rows.T).T, axis=-1)
         out = -0.5 * (d * LOG_2PI + slogdet(S)[1] + quad)
@@ -64,6 +87,8 @@ def pdf(x, mean=None, cov=1, allow_singular=False):
 @formula(_d.entropy)
 def entropy(mean=None, cov=1):
     d = _dim(mean, cov)
-    return 0.5 * (d * (1.0 + LOG_2PI) + slogdet(_matrix(cov, d))[1])
+    S = _matrix(cov, d)
+    _rank(S, False)
+    return 0.5 * (d * (1.0 + LOG_2PI) + slogdet(S)[1])
 
 
