@@ -844,6 +844,10 @@ class Tensor:
     def __len__(self) -> int:
         return len(self._arr)
 
+    def __contains__(self, value: Any) -> bool:
+        """``value in t``: NumPy's ``(t == value).any()``, on the values (a yes or no carries no gradient)."""
+        return bool((self._arr == _data(value)).any())
+
     def __array__(self, dtype=None, copy=None):
         """NumPy's implicit conversion (``np.asarray(t)``, ``arr[i] = t``, plotting) — refused for a
         Tensor that requires grad, since the gradient would silently stop there. A cast to integers or

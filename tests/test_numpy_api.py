@@ -803,3 +803,19 @@ def test_non_finite_entries_give_numpys_values(name, value):
         got = f(anp.Tensor(x, requires_grad=True))
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_astype_keeps_numpys_casting_rule_and_in_asks_numpys_question():
+    """t.astype(np.float32, casting='safe') ignored casting= and cast (NumPy refuses: float64 to float32 is not
+    safe); `x in t` iterated t's rows and raised on a row's truth value (NumPy: (t == x).any())."""
+    x = np.arange(1.0, 13.0).reshape(3, 4) / 7
+    t = anp.Tensor(x, requires_grad=True)
+    for dtype, casting in ((np.float32, "safe"), (np.int64, "same_kind"), (np.float32, "no"), (np.float16, "equiv")):
+        with pytest.raises(TypeError):
+            x.astype(dtype, casting=casting)
+        with pytest.raises(TypeError, match="casting"):
+            t.astype(dtype, casting=casting)
+    assert t.astype(np.float32, casting="same_kind").dtype == x.astype(np.float32, casting="same_kind").dtype
+    assert t.astype(np.complex128, casting="safe").dtype == np.complex128
+    for value in (x[1, 2], 0.5, x[0], np.array([9.0, 9.0, 9.0, 9.0])):
+        assert (value in t) == (value in x)

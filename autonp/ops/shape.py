@@ -750,6 +750,9 @@ def astype(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
     x's as its real part); an integer or bool result carries no gradient (``requires_grad`` False, as in
     PyTorch: it is piecewise constant, and can index arrays); complex to real is refused (use np.real)."""
     kind = np.dtype(dtype).kind
+    source = _data(x).dtype if hasattr(_data(x), "dtype") else np.asarray(_data(x)).dtype
+    if casting != "unsafe" and not np.can_cast(source, dtype, casting):
+        raise TypeError(f"astype: cannot cast {source} to {np.dtype(dtype)} under casting={casting!r} (NumPy's rule)")
     if kind == "f" and isinstance(x, Tensor) and x.dtype.kind == "c" and x.requires_grad and _mode.enabled:
         raise TypeError(f"astype({np.dtype(dtype)}) of a complex Tensor{x.shape} ({x.dtype}) that requires grad "
                         f"would drop the imaginary part (NumPy's ComplexWarning): take np.real(t) or np.abs(t)")
