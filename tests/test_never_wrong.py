@@ -1853,3 +1853,16 @@ def test_vectors_read_at_a_repeated_value_have_no_gradient_and_say_so():
     lower = np.tril(np.ones((3, 3), bool))  # eigh reads the lower triangle: its gradient is there
     want = np.where(lower, central(top, c0), 0.0)
     np.testing.assert_allclose(anp.grad(top)(c0), want, atol=1e-8)
+
+
+def test_qr_of_a_rank_deficient_matrix_has_no_gradient_and_says_so():
+    """Q's columns past the rank are any orthonormal completion (LAPACK's choice): a loss of Q there has no
+    derivative, and the VJP's R⁻ᵀ divided by a rounding-sized pivot. Refused by name in backward; a full-rank
+    matrix keeps its gradient (central differences, reading R's upper triangle)."""
+    a = np.array([[1.0, 2.0], [2.0, 4.0], [0.0, 0.0]])
+    weights = np.arange(6.0).reshape(3, 2)
+    with pytest.raises(np.linalg.LinAlgError, match="rank-deficient"):
+        anp.grad(lambda x: np.sum(np.linalg.qr(x)[0] ** 2 * weights))(a)
+    full = a + np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
+    loss = lambda x: np.sum(np.linalg.qr(x)[0] * weights) + np.sum(np.linalg.qr(x)[1])  # noqa: E731
+    np.testing.assert_allclose(anp.grad(loss)(full), central(loss, full), rtol=1e-6, atol=1e-8)

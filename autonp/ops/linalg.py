@@ -576,6 +576,10 @@ def _qr_vjp(grads, outs, x):
     gq, gr = grads
     q, r = outs
     n = np.shape(r)[-1]
+    pivots = np.abs(np.diagonal(_data(r), axis1=-2, axis2=-1))
+    if np.any(pivots <= n * np.finfo(pivots.dtype).eps * np.max(pivots, axis=-1, keepdims=True, initial=0.0)):
+        raise np.linalg.LinAlgError("qr: the matrix is rank-deficient (a zero on R's diagonal), where Q and R have no "
+                                    "derivative (Q's later columns are any orthonormal completion)")
     lower, strict = np.tril(np.ones((n, n))), np.tril(np.ones((n, n)), -1)
     m = matmul(r, mT(gr * mT(lower))) - matmul(mT(gq), q)
     b = gq + matmul(q, m * lower + mT(m * strict))
