@@ -480,8 +480,9 @@ def test_a_floating_point_warning_made_an_error_is_raised_at_the_op(recwarn):
 def test_an_infinite_entry_is_refused_where_lapacks_svd_would_never_return():
     """LAPACK's SVD with vectors does not return for a matrix with an infinite entry (NumPy's svd, pinv and lstsq
     hang there), and autonp's norms, cond and svd compute the vectors for their gradients: norm(x, 2) of such a
-    Tensor hung where NumPy's returns ∞. Now a LinAlgError naming the op. Run in a child process, so that a
-    regression fails here instead of hanging the suite."""
+    Tensor hung where NumPy's returns ∞, and so did det's gradient (its VJP takes an SVD). Now a LinAlgError naming
+    the op, and NaN cofactors for det. Run in a child process, so that a regression fails here instead of hanging
+    the suite."""
     code = """if True:
         import numpy as np, autonp as anp
         x = np.eye(3); x[0, 1] = np.inf
@@ -493,6 +494,7 @@ def test_an_infinite_entry_is_refused_where_lapacks_svd_would_never_return():
                 assert "infinite or NaN" in str(e), e
             else:
                 raise AssertionError("accepted")
+        assert np.isnan(anp.grad(np.linalg.det)(x)).all()  # (det's VJP takes an SVD: NaN cofactors here)
         print("refused")
     """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)

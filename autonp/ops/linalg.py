@@ -412,7 +412,11 @@ inv = Primitive("inv", np.linalg.inv).defvjp(lambda g, ans, x: -matmul(mT(ans), 
 
 def _cofactor(x):
     """The cofactor matrix (∂det/∂x) of every matrix in ``x``, singular ones included, from the SVD
-    x = U S Vᵀ: cof x = det(U)·det(V)·U·diag(∏_{j≠i} s_j)·Vᵀ (no inverse is taken)."""
+    x = U S Vᵀ: cof x = det(U)·det(V)·U·diag(∏_{j≠i} s_j)·Vᵀ (no inverse is taken). A matrix with an infinite or
+    NaN entry has NaN cofactors (LAPACK's SVD would never return for it)."""
+    finite = np.isfinite(x).all(axis=(-2, -1))
+    if not np.all(finite):
+        return np.where(finite[..., None, None], _cofactor(np.where(finite[..., None, None], x, 0)), np.nan)
     u, s, vh = np.linalg.svd(x)
     sign = np.linalg.det(u) * np.linalg.det(vh)
     if np.iscomplexobj(x):  # x⁻ᵀ = conj(U)·S⁻¹·conj(Vh) for unitary U, Vh
