@@ -253,6 +253,10 @@ def einsum(subscripts, *operands, optimize=False, **kwargs):
         while repeated is not None:  # x[..i..i..]: its diagonal (a gather) in those two axes, moved to the end
             first = sub.index(repeated)
             second = sub.index(repeated, first + 1)
+            lengths = np.shape(operands[k])[first], np.shape(operands[k])[second]
+            if lengths[0] != lengths[1]:
+                raise ValueError(f"einsum: dimensions in operand {k} for collapsing index '{repeated}' don't match "
+                                 f"({lengths[0]} != {lengths[1]})")
             operands[k] = diagonal(operands[k], 0, first, second)
             sub = sub[:first] + sub[first + 1:second] + sub[second + 1:] + repeated
             repeated = next((c for c in sub if sub.count(c) > 1), None)
