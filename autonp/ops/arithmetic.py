@@ -65,10 +65,18 @@ fmod = binary("fmod", np.fmod, lambda x, y, ans: 1.0, lambda x, y, ans: -trunc(x
 floor_divide = binary("floor_divide", np.floor_divide, None, None, rule="gradient 0 (piecewise constant)")
 
 
+_float_power = Primitive("float_power", np.float_power).defvjp(_power_vjp_x, _power_vjp_y)  # (NumPy's own loop: its
+_float_power.rule, _float_power.complex_ok = power.rule, True                             # last bits, not power's)
+
+
 def float_power(x, y):
-    """x ** y computed in float64, as NumPy's float_power."""
+    """x ** y computed in float64 (complex128 for complex x), as NumPy's float_power."""
     from .shape import astype
-    return power(astype(x, np.float64) if isinstance(x, Tensor) else np.asarray(x, np.float64), y)
+    wide = np.complex128 if np.iscomplexobj(_data(x)) else np.float64
+    return _float_power(astype(x, wide) if isinstance(x, Tensor) else np.asarray(x, wide), y)
+
+
+float_power.primitive = _float_power
 
 
 def divmod_(x, y):
