@@ -34,6 +34,7 @@ from .shape import (
     reshape,
     sum_to,
     swapaxes,
+    transpose,
     unbroadcast,
     where,
 )
@@ -282,12 +283,40 @@ def tensordot(a, b, axes=2):
     ax_a, ax_b = list(_axes(ax_a, na)), list(_axes(ax_b, nb))  # out of bounds or named twice: NumPy's errors
     if len(ax_a) != len(ax_b) or any(np.shape(a)[p] != np.shape(b)[q] for p, q in zip(ax_a, ax_b)):
         raise ValueError(f"tensordot: shape-mismatch for sum: axes {ax_a} of {np.shape(a)} and {ax_b} of {np.shape(b)}")
-    sa = list(_LETTERS[:na])
-    sb = list(_LETTERS[na:na + nb])
-    for p, q in zip(ax_a, ax_b):
-        sb[q] = sa[p]
-    out = [c for j, c in enumerate(sa) if j not in ax_a] + [c for j, c in enumerate(sb) if j not in ax_b]
-    return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
+    return contract(a, b, tuple(ax_a), tuple(ax_b), "tensordot")
+
+
+def _contract(a, b, ax_a, ax_b, how):
+    """Σ over a's axes ``ax_a`` paired with b's ``ax_b``, a's other axes then b's: computed by NumPy's own
+    ``tensordot`` (transposes and one BLAS product), ``dot`` or ``inner``, so the values are NumPy's to the bit."""
+    if how == "dot":
+        return np.dot(a, b)
+    if how == "inner":
+        return np.inner(a, b)
+    return np.tensordot(a, b, (list(ax_a), list(ax_b)))
+
+
+def _free(n, summed):
+    return [k for k in range(n) if k not in summed]
+
+
+def _contract_vjp_a(g, ans, a, b, ax_a, ax_b, how):
+    """g contracted with b over b's free axes; the result's axes (a's free ones, then a's summed ones in b's
+    order) put back in a's order."""
+    free_a, free_b = _free(np.ndim(a), ax_a), _free(np.ndim(b), ax_b)
+    ga = tensordot(g, b, (list(range(len(free_a), np.ndim(g))), free_b))
+    return transpose(ga, tuple(np.argsort(free_a + [ax_a[ax_b.index(q)] for q in sorted(ax_b)])))
+
+
+def _contract_vjp_b(g, ans, a, b, ax_a, ax_b, how):
+    free_a, free_b = _free(np.ndim(a), ax_a), _free(np.ndim(b), ax_b)
+    gb = tensordot(a, g, (free_a, list(range(len(free_a)))))
+    return transpose(gb, tuple(np.argsort([ax_b[ax_a.index(p)] for p in sorted(ax_a)] + free_b)))
+
+
+contract = Primitive("tensordot", _contract).defvjp(_contract_vjp_a, _contract_vjp_b)
+contract.complex_ok = True
+tensordot.primitive = contract
 
 
 def dot(a, b, out=None):
@@ -300,7 +329,7 @@ def dot(a, b, out=None):
         return a * b
     if na <= 2 and nb <= 2:
         return matmul(a, b)
-    return tensordot(a, b, ([na - 1], [nb - 2 if nb > 1 else 0]))
+    return contract(a, b, (na - 1,), (nb - 2 if nb > 1 else 0,), "dot")
 
 
 def vdot(a, b):
@@ -313,7 +342,9 @@ def vdot(a, b):
 def inner(a, b):
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         return a * b
-    return tensordot(a, b, ([-1], [-1]))
+    if np.shape(a)[-1] != np.shape(b)[-1]:
+        raise ValueError(f"inner: the last axes differ in length: {np.shape(a)} and {np.shape(b)}")
+    return contract(a, b, (np.ndim(a) - 1,), (np.ndim(b) - 1,), "inner")
 
 
 def outer(a, b, out=None):
