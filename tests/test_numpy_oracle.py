@@ -107,32 +107,17 @@ def _special(x, name):
     return getattr(autonp.scipy.special if isinstance(x, anp.Tensor) else scipy.special, name)
 
 
+def _along(name):
+    return lambda np_, x, a: getattr(np_, name)(x, axis=a)
+
+
 AXIS_FUNCTIONS = {  # name -> f(np_, x, axis): NumPy's functions that take an axis (or axes)
-    "sum": lambda np_, x, a: np_.sum(x, axis=a),
-    "mean": lambda np_, x, a: np_.mean(x, axis=a),
-    "prod": lambda np_, x, a: np_.prod(x, axis=a),
-    "max": lambda np_, x, a: np_.max(x, axis=a),
-    "min": lambda np_, x, a: np_.min(x, axis=a),
-    "std": lambda np_, x, a: np_.std(x, axis=a),
-    "var": lambda np_, x, a: np_.var(x, axis=a),
-    "ptp": lambda np_, x, a: np_.ptp(x, axis=a),
-    "average": lambda np_, x, a: np_.average(x, axis=a),
-    "median": lambda np_, x, a: np_.median(x, axis=a),
+    **{name: _along(name) for name in (
+        "sum", "mean", "prod", "max", "min", "std", "var", "ptp", "average", "median", "nansum", "nanmean",
+        "nanvar", "nanmax", "nanprod", "nanmedian", "cumsum", "cumprod", "nancumsum", "cumulative_sum", "diff",
+        "sort", "flip", "trapezoid", "gradient", "count_nonzero", "nanstd")},
     "quantile": lambda np_, x, a: np_.quantile(x, 0.3, axis=a),
     "percentile": lambda np_, x, a: np_.percentile(x, 30, axis=a),
-    "nansum": lambda np_, x, a: np_.nansum(x, axis=a),
-    "nanmean": lambda np_, x, a: np_.nanmean(x, axis=a),
-    "nanvar": lambda np_, x, a: np_.nanvar(x, axis=a),
-    "nanmax": lambda np_, x, a: np_.nanmax(x, axis=a),
-    "nanprod": lambda np_, x, a: np_.nanprod(x, axis=a),
-    "nanmedian": lambda np_, x, a: np_.nanmedian(x, axis=a),
-    "cumsum": lambda np_, x, a: np_.cumsum(x, axis=a),
-    "cumprod": lambda np_, x, a: np_.cumprod(x, axis=a),
-    "nancumsum": lambda np_, x, a: np_.nancumsum(x, axis=a),
-    "cumulative_sum": lambda np_, x, a: np_.cumulative_sum(x, axis=a),
-    "diff": lambda np_, x, a: np_.diff(x, axis=a),
-    "sort": lambda np_, x, a: np_.sort(x, axis=a),
-    "flip": lambda np_, x, a: np_.flip(x, axis=a),
     "roll": lambda np_, x, a: np_.roll(x, 1, axis=a),
     "concatenate": lambda np_, x, a: np_.concatenate([x, x], axis=a),
     "stack": lambda np_, x, a: np_.stack([x, x], axis=a),
@@ -143,8 +128,6 @@ AXIS_FUNCTIONS = {  # name -> f(np_, x, axis): NumPy's functions that take an ax
     "swapaxes": lambda np_, x, a: np_.swapaxes(x, a, 0),
     "take": lambda np_, x, a: np_.take(x, [0], axis=a),
     "repeat": lambda np_, x, a: np_.repeat(x, 2, axis=a),
-    "trapezoid": lambda np_, x, a: np_.trapezoid(x, axis=a),
-    "gradient": lambda np_, x, a: np_.gradient(x, axis=a),
     "unstack": lambda np_, x, a: np_.unstack(x, axis=a)[0],
     "linalg.norm": lambda np_, x, a: np_.linalg.norm(x, axis=a),
     "norm1": lambda np_, x, a: np_.linalg.norm(x, 1, axis=a),
@@ -165,14 +148,12 @@ AXIS_FUNCTIONS = {  # name -> f(np_, x, axis): NumPy's functions that take an ax
     "tensordot": lambda np_, x, a:
         np_.tensordot(x, x, axes=([a], [a]) if not isinstance(a, tuple) else (list(a), list(a))),
     "take_along_axis": lambda np_, x, a: np_.take_along_axis(x, np.zeros((3, 4), int), axis=a),
-    "count_nonzero": lambda np_, x, a: np_.count_nonzero(x, axis=a),
     "logsumexp": lambda np_, x, a: _special(x, "logsumexp")(x, axis=a),
     "softmax": lambda np_, x, a: _special(x, "softmax")(x, axis=a),
     "log_softmax": lambda np_, x, a: _special(x, "log_softmax")(x, axis=a),
     "max keepdims": lambda np_, x, a: np_.max(x, axis=a, keepdims=True),
     "partition": lambda np_, x, a: np_.partition(x, 1, axis=a),
     "sum where": lambda np_, x, a: np_.sum(x, axis=a, where=np.asarray(x.data if isinstance(x, anp.Tensor) else x) > 0),
-    "nanstd": lambda np_, x, a: np_.nanstd(x, axis=a),
     "append": lambda np_, x, a: np_.append(x, x, axis=a),
     "array_split": lambda np_, x, a: np_.array_split(x, 2, axis=a)[0],
     "sum_initial": lambda np_, x, a: np_.sum(x, axis=a, initial=1.0),
