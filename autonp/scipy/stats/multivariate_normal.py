@@ -27,6 +27,11 @@ def _dim(mean, cov):
     return int(np.shape(cov)[-1]) if np.ndim(cov) == 2 else int(np.size(mean) if np.ndim(mean) else 1)
 
 
+def _cutoff(w):
+    """SciPy's cutoff for Σ's eigenvalues ``w``: 1e6·eps·max|λ| in float64, 1e3·eps·max|λ| in float32."""
+    return (1e3 if w.dtype == np.float32 else 1e6) * np.finfo(w.dtype).eps * np.max(np.abs(w), initial=0.0)
+
+
 def _rank(S, allow_singular: bool) -> int:
     """Σ's rank, after SciPy's checks of it (on its eigenvalues: one below −cutoff is not positive semidefinite, one
     within the cutoff makes Σ singular). Σ must be symmetric (to rounding): SciPy reads its lower triangle, the
@@ -36,7 +41,7 @@ def _rank(S, allow_singular: bool) -> int:
         raise ValueError("multivariate_normal: cov is not symmetric (SciPy reads its lower triangle, autonp's formula "
                          "the whole matrix: symmetrise it, e.g. (cov + cov.T) / 2)")
     w = np.linalg.eigvalsh(Sd)
-    cutoff = (1e3 if w.dtype == np.float32 else 1e6) * np.finfo(w.dtype).eps * np.max(np.abs(w), initial=0.0)
+    cutoff = _cutoff(w)
     if np.min(w, initial=np.inf) < -cutoff:
         raise ValueError("The input matrix must be symmetric positive semidefinite.")
     if not allow_singular and np.min(w, initial=np.inf) <= cutoff:
@@ -47,10 +52,10 @@ def _rank(S, allow_singular: bool) -> int:
 
 def _pseudo(S):
     """(rank, log pseudo-determinant, eigenvectors, the inverses of the eigenvalues kept (0 for the others), which
-    are kept, the cutoff) from the eigenvalues above SciPy's cutoff (1e6·eps·max|λ| in float64)."""
+    are kept, the cutoff) from the eigenvalues above SciPy's cutoff (``_cutoff``)."""
     w, v = eigh(S)
     wd = _data(w)
-    cutoff = (1e3 if wd.dtype == np.float32 else 1e6) * np.finfo(wd.dtype).eps * np.max(np.abs(wd))
+    cutoff = _cutoff(wd)
     keep = wd > cutoff
     safe = where(keep, w, 1.0)
     return int(keep.sum()), _sum(log(safe)), v, where(keep, 1.0 / safe, 0.0), keep, cutoff
