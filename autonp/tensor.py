@@ -83,6 +83,14 @@ def op_error(message: str, cause: Exception) -> Exception:
     return LinAlgOpError(message) if isinstance(cause, np.linalg.LinAlgError) else OpError(message)
 
 
+def cannot_apply(name: str, args: Sequence, kwargs: dict, e: Exception, where: str) -> Exception:
+    """``e`` said again (``op_error``: its kind kept) naming the op, its arguments' shapes and dtypes, and
+    ``where`` (the user's line)."""
+    given = ", ".join(describe(a) for a in args) + "".join(
+        f", {k}={v!r}" if isinstance(v, str) else f", {k}={describe(v)}" for k, v in kwargs.items())
+    return op_error(f"{name}: cannot apply to ({given}): {e}\n  {where}", e)
+
+
 def ours_to_explain(e: Exception) -> bool:
     """An error to say again with the op and the user's line: Python's and NumPy's own kinds (not one of
     autonp's, nor a subclass a user's callback raised, which pass unchanged)."""
@@ -427,11 +435,8 @@ class Primitive:
 
     def _error(self, args, kwargs, e: Exception) -> Exception:
         """The same kind of exception (IndexError stays IndexError, so iteration stops), saying more."""
-        shapes = ", ".join(describe(a) for a in args)
-        extra = f" with {kwargs}" if kwargs else ""
-        msg = (f"{self.name}: cannot apply to ({shapes}){extra}: {e}\n"
-               f"  op built at {format_site(_user_site(3))}")  # 1: _error, 2: __call__
-        return op_error(msg, e)
+        site = _user_site(3)  # 1: _error, 2: __call__, 3: whoever called the op
+        return cannot_apply(self.name, args, kwargs, e, f"op built at {format_site(site)}")
 
 
 def _meets_complex(out: Any, vals: Any, grad_idx: tuple) -> bool:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..tensor import Tensor, _data, _mode, _user_site, as_array, describe, format_site, op_error, ours_to_explain
+from ..tensor import Tensor, _data, _mode, _user_site, as_array, cannot_apply, format_site, ours_to_explain
 from . import arithmetic as ar
 from . import array_api as aa
 from . import elementwise as ew
@@ -427,9 +427,7 @@ def _array_function(self, func, types, args, kwargs):
         except (ValueError, TypeError, IndexError) as e:  # the function's checks, or NumPy's under them
             if not ours_to_explain(e):
                 raise
-            given = ", ".join(describe(a) for a in args) + "".join(f", {k}={describe(v)}" for k, v in kwargs.items())
-            raise op_error(f"{_numpy_name(func)}: cannot apply to ({given}): {e}\n"
-                           f"  called at {format_site(_user_site(2))}", e) from None
+            raise cannot_apply(_numpy_name(func), args, kwargs, e, f"called at {format_site(_user_site(2))}") from None
     if func in FUNCTIONS_WITHOUT_GRADIENT:
         if func is np.bincount and _requires_grad(kwargs.get("weights", args[1] if len(args) > 1 else None)):
             raise _refuse("np.bincount", " (with weights)")
