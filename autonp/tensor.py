@@ -9,6 +9,7 @@ Primitives themselves live in :mod:`autonp.ops`; this module only knows their in
 """
 from __future__ import annotations
 
+import contextlib
 import dis
 import inspect
 import itertools
@@ -380,6 +381,10 @@ class Primitive:
                 out, saved = self.forward(*vals, **kwargs), None
         except RuntimeWarning as w:
             out, saved = _warn_at_user_line(w, self, vals, kwargs, saving)
+        except SystemError as e:  # a SciPy ufunc's own warning (yn's "truncated to an integer"), which the
+            if not isinstance(e.__cause__, RuntimeWarning):  # filter made an error that the ufunc cannot pass on
+                raise
+            out, saved = _warn_at_user_line(e.__cause__, self, vals, kwargs, saving, own=True)
         except (ValueError, TypeError, IndexError) as e:
             if isinstance(e, OpError):
                 raise
@@ -462,10 +467,12 @@ def warn_at_user_line(message: str, category: type[Warning]) -> None:
 
 
 def _warn_at_user_line(w: RuntimeWarning, prim: "Primitive", vals: Any, kwargs: dict,
-                       saving: bool) -> tuple[Any, Any]:
+                       saving: bool, own: bool = False) -> tuple[Any, Any]:
     """Compute the forward again without the warning, and warn at the line that called the op (with that
     module's registry, so Python's once-per-line rule applies to the user's lines)."""
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings() if own else contextlib.nullcontext():
+        if own:  # a SciPy ufunc's own warning is silenced by the filters (NumPy's, thread-locally, by errstate)
+            warnings.simplefilter("ignore", type(w))
         result = prim.forward_saving(*vals, **kwargs) if saving else (prim.forward(*vals, **kwargs), None)
     warn_at_user_line(str(w), type(w))
     return result
@@ -883,7 +890,14 @@ class Tensor:
 
     # 0-d Tensors work as numbers; the result is a plain Python number (no gradient)
     def __float__(self) -> float:
+        if self.requires_grad:
+            _refuse_inside_numpy(self, "float")
         return float(self._arr)
+
+    def __complex__(self) -> complex:
+        if self.requires_grad:
+            _refuse_inside_numpy(self, "complex")
+        return complex(self._arr)
 
     def __int__(self) -> int:
         return int(self._arr)
@@ -1000,6 +1014,25 @@ def from_numpy(arr: np.ndarray, requires_grad: bool = False, name: str | None = 
     """A Tensor that shares ``arr``'s memory (``Tensor(arr)`` copies). While recorded ops use it, autonp
     makes ``arr`` read-only, so it cannot change under the tape."""
     return Tensor(arr, requires_grad=requires_grad, name=name, copy=False)
+
+
+_NUMPY_DIR = os.path.dirname(np.__file__) + os.sep
+
+
+def _refuse_inside_numpy(t: Tensor, cast: str) -> None:
+    """``float(t)`` said by the user is theirs (the values, explicitly without gradient); said by NumPy's own code —
+    a number argument that NumPy does not dispatch on, ``np.sum(a, initial=t)``, ``np.interp(..., left=t)`` — it
+    would return a plain result with the gradient silently gone, so it is refused, naming the function."""
+    frame = sys._getframe(2)
+    if frame.f_code.co_filename.startswith(_NUMPY_DIR):
+        while frame.f_back is not None and frame.f_back.f_code.co_filename.startswith(_NUMPY_DIR):
+            frame = frame.f_back  # out to the function the user called
+        site = _user_site(2)
+        raise TypeError(
+            f"a Tensor{tuple(t.shape)} that requires grad was read as a number ({cast}(t)) inside np."
+            f"{frame.f_code.co_name}, which would lose its gradient: NumPy does not pass this argument to autonp. "
+            f"Compute with Tensors instead (np.sum(a) + t rather than np.sum(a, initial=t)), or pass the value: "
+            f"t.item()\n  at {format_site(site)}")
 
 
 def _data(x: Any) -> Any:

@@ -6,6 +6,7 @@ of the nineteenth session (the fft family wrapping an axis out of bounds, einsum
 endpoint, quantile at an infinite end, interp's fallbacks, ...); the few differences left are listed with why."""
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -185,3 +186,187 @@ def test_axes_out_of_bounds_and_repeated_are_refused_as_numpy_does(name):
         except (TypeError, ValueError, IndexError, NotImplementedError):  # a refusal by name is allowed
             continue
         assert _same(got, want), f"{name}, axis={axis}"
+
+
+# --------------------------------------------------------------------------- a Tensor in every array slot
+
+def _slot_signatures():
+    """Every NumPy function autonp implements, with the parameters that can take an array: the required ones, and the
+    optional ones whose default is None, a number or NumPy's no-value (weights=, initial=, q, spacing, ...)."""
+    import inspect
+
+    from autonp.ops.numpy_api import FUNCTIONS
+    not_arrays = {"axis", "axes", "out", "dtype", "n", "k", "ddof", "ord", "norm", "bins", "axis1", "axis2",
+                  "decimals", "N", "deg", "offset", "num", "base", "s", "edge_order"}
+    for f in FUNCTIONS:
+        try:
+            params = inspect.signature(f).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        required = [p.name for p in params if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+        optional = [p.name for p in params if p.default is not p.empty and p.name not in not_arrays
+                    and (p.default is None or p.default is np._NoValue or type(p.default) in (int, float))]
+        yield f, required, optional
+
+
+def _central(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[i] = eps
+        g.flat[i] = (f(x + e) - f(x - e)) / (2 * eps)
+    return g
+
+
+def test_a_tensor_in_any_array_slot_is_differentiated_or_refused():
+    """Each NumPy function autonp implements, with a Tensor that requires grad in each parameter that takes an array
+    (one at a time; the others plain arrays, sorted draws in [0.1, 0.9] so that interp's samples increase): autonp's
+    gradient equals central differences of NumPy's own function, or autonp refuses. Found: np.percentile read q's
+    numbers and returned a gradient of zeros (with the independent-output warning); np.gradient did so with its
+    spacing, and the reductions with a Tensor ``initial=`` beside a plain array (see the next test)."""
+    from autonp.functional import IndependentOutputWarning
+    rng = np.random.default_rng(0)
+    checked, wrong = 0, []
+    for f, required, optional in _slot_signatures():
+        if f is np.empty_like:  # uninitialised values: nothing to differentiate
+            continue
+        for shape in [(3, 4), (4,), ()]:
+            for extra in [None, *optional]:
+                names = required + ([extra] if extra else [])
+                values = {p: np.sort(rng.uniform(0.1, 0.9, shape), axis=None).reshape(shape) for p in names}
+                for slot in names:
+                    def call(x, slot=slot, values=values, names=names):
+                        kw = {**values, slot: x}
+                        return f(*[kw[p] for p in required], **{p: kw[p] for p in names[len(required):]})
+                    try:
+                        with np.errstate(all="ignore"), warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            out = call(values[slot])
+                    except Exception:  # noqa: BLE001 - NumPy refuses these arguments: nothing to compare
+                        continue
+                    if not (isinstance(out, (np.ndarray, np.generic)) and out.dtype.kind == "f"
+                            and np.all(np.isfinite(out))):
+                        continue
+                    w = rng.normal(size=np.shape(out))
+                    with np.errstate(all="ignore"):
+                        want = _central(lambda x: np.sum(call(x) * w), values[slot])
+                    try:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            warnings.simplefilter("error", IndependentOutputWarning)
+                            got = np.asarray(anp.grad(lambda x: np.sum(call(x) * w))(values[slot]))
+                    except IndependentOutputWarning:
+                        got = np.zeros_like(values[slot])  # a gradient of zeros, said with a warning: judged
+                    except (TypeError, ValueError, NotImplementedError):  # a refusal by name is allowed
+                        continue
+                    checked += 1
+                    if not (got.shape == want.shape and np.allclose(got, want, rtol=1e-5, atol=1e-6)):
+                        wrong.append(f"{f.__name__}({', '.join(names)}) {shape}, the Tensor as {slot}")
+    assert checked > 250, checked
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("call", [
+    lambda t: np.sum(np.ones(3), initial=t), lambda t: np.max(np.ones(3), initial=t),
+    lambda t: np.prod(np.ones(3), initial=t), lambda t: np.nansum(np.ones(3), initial=t),
+    lambda t: np.interp([-1.0, 0.5], [0.0, 1.0], [1.0, 2.0], left=t),
+    lambda t: np.interp([2.0, 0.5], [0.0, 1.0], [1.0, 2.0], right=t),
+], ids=["sum", "max", "prod", "nansum", "interp_left", "interp_right"])
+def test_a_tensor_numpy_reads_as_a_number_is_refused(call):
+    """NumPy dispatches on some arguments only (a reduction's array, interp's three arrays): a Tensor passed as
+    ``initial=`` or ``left=`` beside plain arrays was read by NumPy's own code as float(t), and the result came back
+    a plain number with the gradient gone (zeros under grad). Refused now, naming the function; float(t) said by the
+    user stays the values (and the result's value with a plain number is NumPy's)."""
+    t = anp.Tensor(np.array(0.7), requires_grad=True)
+    with pytest.raises((TypeError, ValueError)) as e:
+        anp.grad(call)(t)
+    assert "read as a number" in str(e.value) + str(e.value.__cause__)
+    assert float(t) == 0.7 and np.array_equal(call(0.7), call(anp.Tensor(np.array(0.7))))
+
+
+def _scipy_pairs():
+    import scipy.special as ss
+    import scipy.stats as sst
+
+    import autonp.scipy.special as special
+    import autonp.scipy.stats as stats
+    for name in dir(special):
+        if not name.startswith("_") and callable(getattr(special, name)) and hasattr(ss, name):
+            yield f"special.{name}", getattr(special, name), getattr(ss, name)
+    for dist in dir(stats):
+        if dist.startswith("_") or not hasattr(sst, dist) or dist in ("multivariate_normal", "dirichlet"):
+            continue
+        for method in ("pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "pmf", "logpmf", "ppf", "isf"):
+            ours, theirs = getattr(getattr(stats, dist), method, None), getattr(getattr(sst, dist), method, None)
+            if ours is not None and theirs is not None:
+                yield f"stats.{dist}.{method}", ours, theirs
+
+
+def test_a_tensor_in_any_argument_of_scipy_is_differentiated_or_refused():
+    """autonp.scipy's special functions and distributions, called with 1–4 arguments of increasing values in (0.2, 0.8)
+    or (1.5, 3): where SciPy returns finite numbers, a Tensor that requires grad in each argument gets central
+    differences of SciPy's own function as its gradient, or a refusal. Found: jn (SciPy's jn is jv, of any real
+    order) gave its order a gradient of zeros; yn of a fractional order (SciPy truncates it) differentiated in x
+    along the untruncated recurrence, 1.27 off, and raised a SystemError without a Tensor."""
+    from autonp.functional import IndependentOutputWarning
+    rng = np.random.default_rng(0)
+    checked, wrong = 0, []
+    for name, ours, theirs in _scipy_pairs():
+        for nargs in range(1, 5):
+            for lo, hi in [(0.2, 0.8), (1.5, 3.0)]:
+                values = [np.sort(rng.uniform(lo, hi, 4)) for _ in range(nargs)]
+                try:
+                    with np.errstate(all="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        out = theirs(*values)
+                except Exception:  # noqa: BLE001 - SciPy refuses these arguments: nothing to compare
+                    continue
+                if not (isinstance(out, (np.ndarray, np.generic)) and out.dtype.kind == "f"
+                        and np.all(np.isfinite(out))):
+                    continue
+                w = rng.normal(size=np.shape(out))
+                for i in range(nargs):
+                    def call(x, f, i=i, values=values):
+                        return f(*values[:i], x, *values[i + 1:])
+                    with np.errstate(all="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        want = _central(lambda x: np.sum(np.asarray(call(x, theirs)) * w), values[i])
+                    try:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            warnings.simplefilter("error", IndependentOutputWarning)
+                            got = np.asarray(anp.grad(lambda x: np.sum(call(x, ours) * w))(values[i]))
+                    except IndependentOutputWarning:
+                        got = np.zeros_like(values[i])
+                    except (TypeError, ValueError, NotImplementedError):
+                        continue
+                    checked += 1
+                    if not (got.shape == want.shape and np.allclose(got, want, rtol=1e-5, atol=1e-6)):
+                        wrong.append(f"{name} of {nargs} arguments in ({lo}, {hi}), the Tensor as argument {i}")
+    assert checked > 250, checked
+    assert not wrong, "\n".join(wrong)
+
+
+def test_scipy_ufunc_warnings_are_said_at_the_users_line_not_a_system_error():
+    """SciPy's yn truncates a fractional order with a RuntimeWarning of its own; the filter that makes NumPy's warnings
+    errors on the forward's line made it a SystemError (the ufunc cannot pass an exception on). It is SciPy's warning
+    again, at the user's line, with SciPy's values. In a fresh interpreter: the suite turns RuntimeWarnings into
+    errors (and with that filter, the user's, it is raised as a RuntimeWarning at the op)."""
+    import subprocess
+    import sys
+    script = "\n".join([
+        "import numpy as np, scipy.special as ss, autonp as anp",
+        "from autonp.scipy.special import yn",
+        "x = np.array([1.5, 2.5])",
+        "got = yn(0.3, anp.Tensor(x, requires_grad=True))",   # line 4
+        "assert np.array_equal(got.numpy(), ss.yn(0, x)) and np.array_equal(yn(2.7, x), ss.yn(2, x))",  # line 5
+    ])
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    sites = re.findall(r"^<string>:(\d+): RuntimeWarning: (.*)$", run.stderr, flags=re.M)
+    assert sites == [("4", "floating point number truncated to an integer"),
+                     ("5", "floating point number truncated to an integer")], run.stderr
+    assert "autonp" not in run.stderr and "SystemError" not in run.stderr
+    with pytest.raises(RuntimeWarning, match="truncated"):  # the suite's filter: an error, raised at the op
+        from autonp.scipy.special import yn
+        yn(0.3, anp.Tensor(np.array([1.5]), requires_grad=True))

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Primitive, _data
+from ..tensor import Primitive, Tensor, _data
 from ._kernels import columnwise, fast_sum
 from .elementwise import conj, real
 from .shape import (
     _axes,
     _no_out,
+    as_dtype,
     astype,
     axes_to_last,
     broadcast_to,
@@ -283,7 +284,8 @@ def gradient(f, *varargs, axis=None, edge_order=1):
         varargs = varargs * len(axes)
     if edge_order != 1 or len(varargs) not in (0, len(axes)) or any(np.ndim(h) for h in varargs):
         raise TypeError("gradient: autonp supports uniform spacing (scalars) with edge_order=1")
-    steps = [float(h) for h in varargs] or [1.0] * len(axes)
+    steps = [h if isinstance(h, Tensor) else float(h) for h in varargs] or [1.0] * len(axes)  # (a Tensor h: ∂/∂h)
+    dtype = _data(f).dtype if np.issubdtype(_data(f).dtype, np.inexact) else np.dtype(float)  # NumPy's result's
     out = []
     for ax, h in zip(axes, steps):
         if np.shape(f)[ax] < 2:
@@ -297,7 +299,7 @@ def gradient(f, *varargs, axis=None, edge_order=1):
         if np.shape(f)[ax] > 2:
             pieces.append((part(slice(2, None)) - part(slice(None, -2))) / (2.0 * h))
         pieces.append((part(slice(-1, None)) - part(slice(-2, -1))) / h)
-        out.append(concatenate(pieces, axis=ax))
+        out.append(as_dtype(concatenate(pieces, axis=ax), dtype))
     return out[0] if len(out) == 1 else tuple(out)
 
 

@@ -111,14 +111,20 @@ def nancumprod(a, axis=None, dtype=None, out=None):
     return sh.in_dtype(rd.cumprod, _filled(a, 1.0)[0], dtype, axis=axis)
 
 
+def _q_constant(name: str, q) -> None:
+    """q is read as numbers: a q that requires grad is refused rather than silently left without its gradient."""
+    if isinstance(q, Tensor) and q.requires_grad:
+        raise TypeError(f"{name}: q that requires grad is not supported by autonp (the gradient with respect to "
+                        "the quantile levels is not implemented; pass q as numbers)")
+
+
 def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None,
              interpolation=None):
     """The q-th quantiles (q in [0, 1]) along ``axis``: the sorted values at q·(n − 1), linearly interpolated."""
     _no_out("quantile", out, weights=weights, interpolation=interpolation)
     if method != "linear":
         raise TypeError(f"quantile: method={method!r} is not differentiated by autonp (only the default 'linear')")
-    if isinstance(q, Tensor) and q.requires_grad:
-        raise TypeError("quantile: q that requires grad is not supported by autonp")
+    _q_constant("quantile", q)
     if np.iscomplexobj(_data(a)) or _data(a).dtype == bool:
         raise TypeError(f"quantile: a must be an array of real numbers, not {_data(a).dtype}")  # (NumPy refuses too)
     qs = np.asarray(_data(q), dtype=float)
@@ -162,6 +168,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
 
 def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None,
                interpolation=None):
+    _q_constant("percentile", q)  # (before q / 100 below reads its numbers: the gradient would be lost)
     qs = np.asarray(_data(q), dtype=float)
     if np.any((qs < 0) | (qs > 100)):
         raise ValueError("Percentiles must be in the range [0, 100]")

@@ -1,8 +1,9 @@
 """``scipy.special`` with gradients: each function's SciPy forward and its derivative, written with these
 functions and autonp ops (so second derivatives come free). One row per function.
 
-Orders and other integer parameters (``n`` of ``polygamma``/``jn``/``yn``, ``d`` of ``multigammaln``) carry no
-gradient. Where a derivative has no closed form here — the real order ``v`` of ``iv``/``ive``, the shape
+Orders and other integer parameters (``n`` of ``polygamma``/``yn``, ``d`` of ``multigammaln``) carry no
+gradient. Where a derivative has no closed form here — the real order ``v`` of ``iv``/``ive`` and ``jn`` (SciPy's
+``jn`` is ``jv``: a fractional order is taken as it is), the shape
 parameters of ``betainc``/``gammainc``/``gammaincc`` — differentiating in it is refused (an error naming the op),
 never a silent zero. The ufuncs among these also differentiate when SciPy's own are called on a Tensor.
 """
@@ -13,7 +14,7 @@ import math
 import numpy as np
 import scipy.special as sc
 
-from ..ops import exp, expm1, log, log1p, sign
+from ..ops import exp, expm1, log, log1p, sign, trunc
 from ..ops import log_softmax as _log_softmax
 from ..ops import softmax as _softmax
 from ..ops._define import binary, unary
@@ -221,10 +222,10 @@ j0 = unary("j0", sc.j0, lambda x, ans: -j1(x))
 j1 = unary("j1", sc.j1, lambda x, ans: (j0(x) - jn(2, x)) / 2.0)
 y0 = unary("y0", sc.y0, lambda x, ans: -y1(x))
 y1 = unary("y1", sc.y1, lambda x, ans: (y0(x) - yn(2, x)) / 2.0)
-jn = binary("jn", sc.jn, None, lambda n, x, ans: (jn(n - 1, x) - jn(n + 1, x)) / 2.0,
-            rule="n: integer order, no gradient")
-yn = binary("yn", sc.yn, None, lambda n, x, ans: (yn(n - 1, x) - yn(n + 1, x)) / 2.0,
-            rule="n: integer order, no gradient")
+jn = _wrt_x("jn", sc.jn, lambda n, x, ans: (jn(n - 1, x) - jn(n + 1, x)) / 2.0, 2,
+            rule="n: refused (SciPy's jn is jv, of any real order)")
+yn = binary("yn", sc.yn, None, lambda n, x, ans: (yn(trunc(n) - 1, x) - yn(trunc(n) + 1, x)) / 2.0,
+            rule="n: integer order (SciPy truncates a fraction), no gradient")
 i0 = unary("i0", sc.i0, lambda x, ans: i1(x))
 i1 = unary("i1", sc.i1, lambda x, ans: (i0(x) + iv(2, x)) / 2.0)
 i0e = unary("i0e", sc.i0e, lambda x, ans: i1e(x) - sign(x) * ans)
