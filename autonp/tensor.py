@@ -316,6 +316,7 @@ class Primitive:
     # input's gradient is the real part of what reaches it. Other ops refuse complex values with grad.
     complex_ok = False
     in_place = False  # True for setitem: its first argument is the earlier version of its output's Tensor
+    views = False  # True for getitem, reshape, transpose, swapaxes: the result may be a view (see autonp.ops.views)
     # vjp_add(i, acc, g, vals, kwargs), optional: add argument i's gradient into ``acc`` (a plain array the
     # pass owns) in place, instead of making it whole: getitem scatters g (x[i] for every i stays linear)
     vjp_add = None
@@ -412,7 +413,13 @@ class Primitive:
             if _mode.observer is not None:
                 result = Tensor._make(out, node)
                 _mode.observer(result)
+                if self.views:
+                    _hooks.note_view(self, result, args, kwargs)
                 return result
+        if self.views:  # getitem, reshape, transpose: NumPy's result may be a view of the first argument
+            result = Tensor._make(out, node)
+            _hooks.note_view(self, result, args, kwargs)
+            return result
         return Tensor._make(out, node)
 
     def _positional(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -749,6 +756,9 @@ class _Hooks:
 
     from_sequence = None  # (list with Tensors, dtype) -> Tensor, stacked on the tape
     setitem = None        # (tensor, index, value) -> Tensor, recorded functionally
+    note_view = None      # (primitive, result, args, kwargs): the result may be a view of args[0]
+    check_writable = None  # (tensor, what): refuse an in-place change that would reach a base it must not
+    view_changed = None   # (tensor): after an in-place change, its views and its base follow
 
 
 _hooks = _Hooks()
@@ -761,7 +771,10 @@ class Tensor:
     float32). Only floating-point tensors can require grad. ``grad`` is a Tensor.
     """
 
-    __slots__ = ("_arr", "_grad", "requires_grad", "name", "node", "__weakref__")
+    # _base: (base Tensor, view primitive, its other arguments, kwargs) where NumPy's result would share the base's
+    # memory (t[1:], t.T, a reshape); _views: weak references to such views of this Tensor (autonp.ops.views keeps
+    # them in step with in-place changes, as NumPy's views are)
+    __slots__ = ("_arr", "_grad", "requires_grad", "name", "node", "_base", "_views", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None,
@@ -776,6 +789,7 @@ class Tensor:
             # Tensor([x, 2 * x]): stacked on the tape, so gradients flow to the elements
             built = _hooks.from_sequence(data, dtype)
             self._arr, self.node, self._grad, self.name = built._arr, built.node, None, name
+            self._base = self._views = None
             self.requires_grad = built.requires_grad or bool(requires_grad)
             return
         if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
@@ -791,6 +805,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.name = name
         self.node: Node | None = None
+        self._base = self._views = None
 
     @classmethod
     def _make(cls, data: Any, node: Node | None) -> "Tensor":
@@ -800,6 +815,7 @@ class Tensor:
         t.requires_grad = node is not None
         t.name = None
         t.node = node
+        t._base = t._views = None
         return t
 
     @property
@@ -1007,6 +1023,7 @@ class Tensor:
 def _rebuild(cls: type, arr: np.ndarray, requires_grad: bool, name: str | None) -> "Tensor":
     t = object.__new__(cls)
     t._arr, t._grad, t.requires_grad, t.name, t.node = arr, None, requires_grad, name, None
+    t._base = t._views = None
     return t
 
 

@@ -122,7 +122,7 @@ def _logsumexp_weighted(np_, a, ax):
     return logsumexp(a, axis=ax, b=LSE_WEIGHTS, keepdims=True)
 INPLACE = ("+=", "-=", "*=", "/=")
 MUTATING = {"assign_fancy", "assign_mask", "assign_basic", "add_at", "inplace", "alias_inplace",  # not for HIPS
-            "self_inplace", "assign_self"}
+            "self_inplace", "assign_self", "view_inplace", "view_follows"}
 
 
 # A program's indices and masks are drawn once per seed and kept (read-only): a compiled check's first run on plain
@@ -219,6 +219,24 @@ def run_program(np_, program: list, inputs: list):
             t *= b
             t += 0.5
             out = alias
+        elif kind == "view_inplace":  # a change through a view reaches its base, as with NumPy's views
+            out = a * 1.0
+            if p[2] == 0:
+                v = out[1:, ::2]
+                v *= b[:2, 1::2]
+            elif p[2] == 1:
+                v = out.T
+                v[0] = v[1] * b[2, 1:]
+            else:
+                v = out.reshape(4, 3)
+                v += b.reshape(4, 3)[::-1]
+            v += 0.5
+        elif kind == "view_follows":  # a view sees its base's later changes
+            t = a * 1.0
+            v = t[:, ::-1] if p[2] == 0 else t.T if p[2] == 1 else t.reshape(4, 3) if p[2] == 2 else t[1]
+            t *= b
+            t[0, 1:3] = b[2, :2]
+            out = (v if p[2] == 0 else v.T if p[2] == 1 else v.reshape(S) if p[2] == 2 else v * b) * 1.0
         elif kind == "self_inplace":  # t op= t: both operands are the earlier t
             out = a * 1.0
             if p[2] == "+=":
@@ -486,6 +504,8 @@ def steps():
         "assign_basic": lambda: st.tuples(st.just("assign_basic"), reg, reg),
         "inplace": lambda: st.tuples(st.just("inplace"), reg, reg, st.sampled_from(INPLACE)),
         "alias_inplace": lambda: st.tuples(st.just("alias_inplace"), reg, reg),
+        "view_inplace": lambda: st.tuples(st.just("view_inplace"), reg, reg, st.integers(0, 2)),
+        "view_follows": lambda: st.tuples(st.just("view_follows"), reg, reg, st.integers(0, 3)),
         "self_inplace": lambda: st.tuples(st.just("self_inplace"), reg, st.none(), st.sampled_from(INPLACE)),
         "assign_self": lambda: st.tuples(st.just("assign_self"), reg),
     }

@@ -1866,3 +1866,129 @@ def test_qr_of_a_rank_deficient_matrix_has_no_gradient_and_says_so():
     full = np.array([[1.0, 2.0], [2.0, 3.0], [0.5, 1.0]])  # (generic: LAPACK's signs do not flip nearby)
     loss = lambda x: np.sum(np.linalg.qr(x)[0] * weights) + np.sum(np.linalg.qr(x)[1])  # noqa: E731
     np.testing.assert_allclose(anp.grad(loss)(full), central(loss, full), rtol=1e-6, atol=1e-8)
+
+
+# --------------------------------------------------------------------------- views follow in-place changes
+
+def _view_programs():
+    """Programs that change a view in place, or its base after the view was taken, written once for NumPy arrays
+    and Tensors alike: (name, f(x, y) -> array)."""
+    def through_slice(x, y):
+        t = x * 1.0
+        v = t[1:, ::2]
+        v *= y[:2, 1::2]
+        v += 0.5
+        return t
+
+    def through_transpose(x, y):
+        t = x * 1.0
+        v = t.T
+        v[0] = v[1] * y[2, 1:]
+        return t
+
+    def through_reshape(x, y):
+        t = x * 1.0
+        r = t.reshape(4, 3)
+        r[1:] -= y.reshape(4, 3)[:3] ** 2
+        return t
+
+    def base_then_view(x, y):
+        t = x * 1.0
+        v, row = t[:, ::-1], t[1]
+        t *= y
+        t[0, 1:3] = y[2, :2]
+        return v * row
+
+    def view_of_a_view(x, y):
+        t = x * 1.0
+        v = t[1:]
+        w = v[:, 2:]
+        w /= 1.0 + y[:2, :2] ** 2
+        t[2, 3] += 7.0
+        return np.concatenate([t, v, np.pad(w, ((0, 0), (0, 2)))])
+
+    def fancy_index_is_a_copy(x, y):
+        t = x * 1.0
+        v = t[[0, 2]]
+        v += y[:2]
+        u = t.T.reshape(12)  # a transpose's reshape: NumPy copies, so t stays
+        u *= 3.0
+        return t + v.sum() + u.sum()
+
+    return [(f.__name__, f) for f in (through_slice, through_transpose, through_reshape, base_then_view,
+                                       view_of_a_view, fancy_index_is_a_copy)]
+
+
+@pytest.mark.parametrize("name,f", _view_programs(), ids=[n for n, _ in _view_programs()])
+def test_views_follow_in_place_changes_as_numpys_do(name, f):
+    """``v = t[1:]; v *= y`` changes t in NumPy, and ``t *= y`` changes v. Recorded, autonp kept the view and its
+    base apart: t (or v) kept its old values, a wrong number without an error (the values and gradients below
+    differed, or the gradient came back zero). Values: NumPy's, eagerly, compiled and with plain Tensors; the
+    gradient of Σ w·f in x and y: central differences of the NumPy program; second order through the view (a
+    nested grad) too."""
+    rng = np.random.default_rng(3)
+    x0, y0 = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    want = f(x0.copy(), y0.copy())
+    w = rng.normal(size=want.shape)
+    X, Y = anp.Tensor(x0, requires_grad=True), anp.Tensor(y0, requires_grad=True)
+    np.testing.assert_allclose(f(X, Y).numpy(), want, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(f(anp.Tensor(x0), anp.Tensor(y0)).numpy(), want, rtol=1e-13, atol=1e-13)
+    def loss(x, y):  # (a plain array stays a Tensor: t = x * 1.0 then takes the Tensor y in place)
+        return np.sum(f(*(a if isinstance(a, anp.Tensor) else anp.Tensor(a) for a in (x, y))) * w)
+
+    def loss_np(x, y):
+        return np.sum(f(x.copy(), y.copy()) * w)
+    for argnum, at in ((0, x0), (1, y0)):
+        def along(v, argnum=argnum):
+            return loss_np(v, y0) if argnum == 0 else loss_np(x0, v)
+        want_grad = central(along, at.copy())
+        np.testing.assert_allclose(np.asarray(anp.grad(loss, argnum)(x0, y0)), want_grad, rtol=1e-6, atol=1e-7)
+    compiled = anp.compile(anp.value_and_grad(loss, (0, 1)))
+    for _ in range(3):
+        x1, y1 = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+        value, (gx, gy) = compiled(x1, y1)
+        eager, (ex, ey) = anp.value_and_grad(loss, (0, 1))(x1, y1)
+        assert float(value) == float(eager) == loss_np(x1, y1)
+        np.testing.assert_array_equal(np.asarray(gx), np.asarray(ex))
+        np.testing.assert_array_equal(np.asarray(gy), np.asarray(ey))
+    # second order: ∂/∂x of Σ u·∂loss/∂y, which reads x through the view
+    u = rng.normal(size=(3, 4))
+    nested = np.asarray(anp.grad(lambda x: np.sum(anp.grad(loss, 1)(x, y0) * u))(x0))
+    inner = lambda x: np.sum(central(lambda y: loss_np(x, y), y0.copy(), 1e-5) * u)  # noqa: E731
+    np.testing.assert_allclose(nested, central(inner, x0.copy(), 1e-4), rtol=1e-4, atol=1e-5)
+
+
+def test_a_change_through_a_view_is_refused_where_it_would_reach_what_must_not_change():
+    """A view of a leaf that requires grad, changed while recording: in NumPy the leaf changes, and its gradient
+    would be ambiguous (PyTorch refuses it too). Under no_grad, a view of a result of recorded ops. Nothing changes
+    before the refusal. Under no_grad a view of a parameter changes the parameter, as NumPy's does."""
+    W = anp.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    row = W[0]
+    for change in (lambda: row.__iadd__(1.0), lambda: row.__setitem__(1, 5.0)):
+        with pytest.raises(anp.LeafAssignmentError, match="view of a leaf"):
+            change()
+        np.testing.assert_array_equal(W.numpy(), np.arange(6.0).reshape(2, 3))
+        np.testing.assert_array_equal(row.numpy(), [0.0, 1.0, 2.0])
+    mid = W * 1.0
+    view = mid.T
+    with anp.no_grad(), pytest.raises(RuntimeError, match="result of recorded ops"):
+        view += 1.0
+    with anp.no_grad():
+        row = W[1]
+        row -= 10.0
+    np.testing.assert_array_equal(W.numpy(), [[0.0, 1.0, 2.0], [-7.0, -6.0, -5.0]])
+
+
+def test_a_parameter_stepped_in_place_is_seen_by_its_live_views():
+    """An optimizer's step under no_grad changes a parameter; a view of it taken while recording (W.T in a layer)
+    shows the new values afterwards, as NumPy's and PyTorch's views do, and the graph it belongs to still
+    differentiates the values it was built from."""
+    W = anp.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    x = np.ones((4, 3))
+    Wt = W.T
+    loss = np.sum((x @ Wt) ** 2)
+    with anp.no_grad():
+        W -= 1.0
+    np.testing.assert_array_equal(Wt.numpy(), (np.arange(6.0).reshape(2, 3) - 1.0).T)
+    loss.backward()
+    np.testing.assert_allclose(W.grad.numpy(), 2 * (x @ np.arange(6.0).reshape(2, 3).T).T @ x)

@@ -23,6 +23,7 @@ import numpy as np
 from ..tensor import LeafAssignmentError, OpError, Primitive, Tensor, _data, _mode, _user_site, format_site
 from . import arithmetic as ar
 from . import linalg as la
+from . import views
 from .shape import astype, earlier, rebind
 
 _TWINS: dict[Primitive, Primitive] = {}
@@ -56,6 +57,8 @@ def _check_result(symbol: str, t: Tensor, shape: tuple, dtype: np.dtype) -> None
 def _make_inplace(symbol: str, prim: Primitive, ufunc: Any):
     def method(t: Tensor, other: Any) -> Tensor:
         other_grad = isinstance(other, Tensor) and other.requires_grad
+        if t._base is not None:
+            views.check_writable(t, _where(symbol))
         if _mode.enabled and (t.requires_grad or other_grad):
             if t.node is None and t.requires_grad:
                 raise LeafAssignmentError(
@@ -69,6 +72,8 @@ def _make_inplace(symbol: str, prim: Primitive, ufunc: Any):
                 new = astype(new, t.dtype)
                 new.node.prim = _twin(new.node.prim)  # the cast is in place too: ops before it used the earlier t
             rebind(t, new)
+            if t._views or t._base is not None:
+                views.changed(t)
             return t
         if t.node is not None:
             raise RuntimeError(
@@ -88,6 +93,8 @@ def _make_inplace(symbol: str, prim: Primitive, ufunc: Any):
                 raise
             raise OpError(f"{_where(symbol)} with t a Tensor{t.shape} {t.dtype} and v "
                           f"{type(other).__name__}{tuple(np.shape(v))}: {e}") from None
+        if t._views or t._base is not None:
+            views.changed(t)
         return t
     method.__name__ = f"__i{prim.name}__"
     return method

@@ -1,0 +1,140 @@
+"""Views that follow in-place changes, as NumPy's do.
+
+``v = t[0]; v += 1`` changes ``t`` in NumPy (``v`` shares its memory), and ``t += 1`` changes ``v``. autonp records
+an in-place change as a new tape entry for the Tensor changed (``ops.inplace``), so without more the other one kept
+its old values: a wrong number without an error. A result of basic indexing, of a transpose or of a reshape that NumPy
+makes a view of its argument remembers its base here (``Tensor._base``), and the base its views (``Tensor._views``,
+weakly). After an in-place change to any of them, ``changed`` writes the new values into the base — recorded as
+``base[index] = view`` (``setitem``, whose gradient routes as any assignment's) — and reads every other live view
+again from its base — recorded as an in-place entry (``refreshed``) whose first argument is the view's earlier version,
+so that ops that used it before still send their gradient there.
+
+Refused, before anything changes: an in-place change through a view of a leaf that requires grad while recording
+(PyTorch's rule too: the leaf's gradient would be ambiguous), and under ``no_grad`` through a view of a result of
+recorded ops (its tape entry would differentiate values it no longer has).
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from ..tensor import LeafAssignmentError, Primitive, Tensor, _data, _hooks, _is_stand_in, _mode
+from . import shape as sh
+
+_REFRESHED: dict[Primitive, Primitive] = {}
+
+
+def note_view(prim: Primitive, result: Tensor, args: tuple, kwargs: dict) -> None:
+    """Called by ``Primitive.__call__`` for the view primitives: remember ``result`` as a view of ``args[0]`` where
+    NumPy's result would be one (basic indexing always; a transpose or a reshape where it shares memory)."""
+    base = args[0]
+    if not isinstance(base, Tensor):
+        return
+    if prim is sh.getitem:
+        if not sh._is_basic(args[1]):
+            return
+    elif not np.may_share_memory(_value(result._arr), _value(base._arr)):
+        return
+    result._base = (base, prim, args[1:], kwargs)
+    views = base._views
+    if views is None:
+        base._views = [weakref.ref(result)]
+        return
+    if len(views) >= 8 and not (len(views) & (len(views) - 1)):  # at 8, 16, 32, ...: drop the dead ones
+        views[:] = [r for r in views if r() is not None]
+    views.append(weakref.ref(result))
+
+
+def _value(arr: Any) -> Any:
+    """An array, or the value anp.compile's traced array holds (whether NumPy made a view is decided as it traces)."""
+    return arr if type(arr) is np.ndarray else arr._value() if _is_stand_in(arr) else np.asarray(arr)
+
+
+def check_writable(t: Tensor, symbol: str) -> None:
+    """Refuse, before ``t`` changes in place, a change that would reach a base it must not change."""
+    link = t._base
+    while link is not None:
+        base = link[0]
+        if _mode.enabled and base.node is None and base.requires_grad:
+            raise LeafAssignmentError(
+                f"{symbol} on a view of a leaf Tensor{base.shape} that requires grad, while ops are recorded: in "
+                f"NumPy the change reaches the leaf, whose gradient would then be ambiguous. Change the leaf under "
+                f"`with anp.no_grad():`, or make a copy first (v = t[...].copy())")
+        if not _mode.enabled and base.node is not None:
+            raise RuntimeError(
+                f"{symbol} under no_grad on a view of a Tensor{base.shape} that is the result of recorded ops: the "
+                f"change would reach it, and its tape entry would differentiate values it no longer has. Change a "
+                f"detached copy, or do it while recording")
+        link = base._base
+
+
+def changed(t: Tensor) -> None:
+    """``t`` was changed in place: its views read it again, and the change reaches its base (and the base's other
+    views, and the base's base)."""
+    if t._views:
+        _refresh_views(t, skip=None)
+    while t._base is not None:
+        base, prim, rest, kwargs = t._base
+        _write_into(base, t, prim, rest, kwargs)
+        _refresh_views(base, skip=t)
+        t = base
+
+
+def _positions(prim: Primitive, base: Tensor, rest: tuple, kwargs: dict) -> Any:
+    """Where the view's elements sit in its base: a basic index as it is, otherwise the view primitive applied to the
+    base's element numbers (a fancy index of one array per axis)."""
+    if prim is sh.getitem:
+        return rest[0]
+    shape = base.shape
+    numbers = prim.forward(np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.intp).reshape(shape),
+                           *rest, **kwargs)
+    return np.unravel_index(numbers, shape)
+
+
+def _write_into(base: Tensor, view: Tensor, prim: Primitive, rest: tuple, kwargs: dict) -> None:
+    index = _positions(prim, base, rest, kwargs)
+    if _mode.enabled and (base.requires_grad or view.requires_grad):
+        old = sh.earlier(base)
+        sh.rebind(base, sh.setitem(old, index, view))
+        return
+    arr = base._arr if base._arr.flags.writeable else base._arr.copy()
+    arr[index] = view._arr
+    base._arr = arr
+
+
+def _refresh_views(base: Tensor, skip: Tensor | None) -> None:
+    views = base._views
+    alive = [v for v in (r() for r in views) if v is not None]
+    views[:] = [weakref.ref(v) for v in alive]
+    for v in alive:
+        if v is skip or v._base is None or v._base[0] is not base or v._arr is None:
+            continue  # (a view whose values backward freed is held by a tape entry alone: nothing reads it)
+        _, prim, rest, kwargs = v._base
+        if _mode.enabled and base.requires_grad:
+            old = sh.earlier(v)
+            sh.rebind(v, _refreshed(prim)(old, base, *rest, **kwargs))
+        else:
+            v._arr = prim.forward(base._arr, *rest, **kwargs)
+        if v._views:
+            _refresh_views(v, skip=None)
+
+
+def _refreshed(prim: Primitive) -> Primitive:
+    """``prim`` read again from the base: an in-place entry ``(earlier view, base, *rest) -> prim(base, *rest)``."""
+    twin = _REFRESHED.get(prim)
+    if twin is None:
+        vjp = prim.vjps[0]
+        twin = Primitive(prim.name, lambda old, base, *rest, **kwargs: prim.forward(base, *rest, **kwargs)).defvjp(
+            lambda g, ans, old, *rest, **kwargs: np.zeros(np.shape(old), _data(old).dtype),  # (not read)
+            lambda g, ans, old, base, *rest, **kwargs: vjp(g, ans, base, *rest, **kwargs))
+        twin.in_place = True
+        twin.complex_ok = prim.complex_ok
+        _REFRESHED[prim] = twin
+    return twin
+
+
+for _prim in (sh.getitem, sh.reshape, sh.transpose, sh.swapaxes):
+    _prim.views = True
+_hooks.note_view, _hooks.check_writable, _hooks.view_changed = note_view, check_writable, changed
