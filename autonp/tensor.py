@@ -771,10 +771,11 @@ class Tensor:
     float32). Only floating-point tensors can require grad. ``grad`` is a Tensor.
     """
 
-    # _base: (base Tensor, view primitive, its other arguments, kwargs) where NumPy's result would share the base's
-    # memory (t[1:], t.T, a reshape); _views: weak references to such views of this Tensor (autonp.ops.views keeps
-    # them in step with in-place changes, as NumPy's views are)
-    __slots__ = ("_arr", "_grad", "requires_grad", "name", "node", "_base", "_views", "__weakref__")
+    # _base: the arguments of the view primitive (``_view_op``, with ``_view_kwargs``) that made this Tensor, its base
+    # first, where NumPy's result would share the base's memory (t[1:], t.T, a reshape); _views: weak references to
+    # such views of this Tensor (autonp.ops.views keeps them in step with in-place changes, as NumPy's views are)
+    __slots__ = ("_arr", "_grad", "requires_grad", "name", "node", "_base", "_view_op", "_view_kwargs", "_views",
+                 "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None,

@@ -1992,3 +1992,25 @@ def test_a_parameter_stepped_in_place_is_seen_by_its_live_views():
     np.testing.assert_array_equal(Wt.numpy(), (np.arange(6.0).reshape(2, 3) - 1.0).T)
     loss.backward()
     np.testing.assert_allclose(W.grad.numpy(), 2 * (x @ np.arange(6.0).reshape(2, 3).T).T @ x)
+
+
+def test_a_long_lived_base_does_not_keep_a_record_of_every_view_it_ever_had():
+    """A loop that slices one Tensor 10,000 times (an RNN's h[t], a data Tensor's batches) leaves its list of live
+    views short: dead ones are dropped as it grows. And views of views keep their bases alive (as NumPy's do) and
+    nothing more."""
+    import gc
+    import weakref
+    t = anp.Tensor(np.arange(12.0).reshape(3, 4), requires_grad=True) * 1.0
+    for i in range(10_000):
+        v = t[i % 3]
+        assert v.numpy()[0] == 4.0 * (i % 3)
+    assert len(t._views) <= 16
+    base = anp.Tensor(np.ones((3, 4))) * 2.0
+    w = base.T[1:]
+    alive = weakref.ref(base)
+    del base
+    gc.collect()
+    assert alive() is not None and w._base[0]._base[0] is alive()
+    del w
+    gc.collect()
+    assert alive() is None

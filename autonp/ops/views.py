@@ -3,11 +3,12 @@
 ``v = t[0]; v += 1`` changes ``t`` in NumPy (``v`` shares its memory), and ``t += 1`` changes ``v``. autonp records
 an in-place change as a new tape entry for the Tensor changed (``ops.inplace``), so without more the other one kept
 its old values: a wrong number without an error. A result of basic indexing, of a transpose or of a reshape that NumPy
-makes a view of its argument remembers its base here (``Tensor._base``), and the base its views (``Tensor._views``,
-weakly). After an in-place change to any of them, ``changed`` writes the new values into the base — recorded as
-``base[index] = view`` (``setitem``, whose gradient routes as any assignment's) — and reads every other live view
-again from its base — recorded as an in-place entry (``refreshed``) whose first argument is the view's earlier version,
-so that ops that used it before still send their gradient there.
+makes a view of its argument remembers its base here (``Tensor._base``: the op's arguments, the base first, with
+``_view_op`` and ``_view_kwargs``: no new object), and the base its views (``Tensor._views``, weakly). After an
+in-place change to any of them, ``changed`` writes the new values into the base — recorded as ``base[index] = view``
+(``setitem``, whose gradient routes as any assignment's) — and reads every other live view again from its base —
+recorded as an in-place entry (``refreshed``) whose first argument is the view's earlier version, so that ops that
+used it before still send their gradient there.
 
 Refused, before anything changes: an in-place change through a view of a leaf that requires grad while recording
 (PyTorch's rule too: the leaf's gradient would be ambiguous), and under ``no_grad`` through a view of a result of
@@ -37,7 +38,7 @@ def note_view(prim: Primitive, result: Tensor, args: tuple, kwargs: dict) -> Non
             return
     elif not np.may_share_memory(_value(result._arr), _value(base._arr)):
         return
-    result._base = (base, prim, args[1:], kwargs)
+    result._base, result._view_op, result._view_kwargs = args, prim, kwargs
     views = base._views
     if views is None:
         base._views = [weakref.ref(result)]
@@ -76,8 +77,8 @@ def changed(t: Tensor) -> None:
     if t._views:
         _refresh_views(t, skip=None)
     while t._base is not None:
-        base, prim, rest, kwargs = t._base
-        _write_into(base, t, prim, rest, kwargs)
+        base = t._base[0]
+        _write_into(base, t, t._view_op, t._base[1:], t._view_kwargs)
         _refresh_views(base, skip=t)
         t = base
 
@@ -111,7 +112,7 @@ def _refresh_views(base: Tensor, skip: Tensor | None) -> None:
     for v in alive:
         if v is skip or v._base is None or v._base[0] is not base or v._arr is None:
             continue  # (a view whose values backward freed is held by a tape entry alone: nothing reads it)
-        _, prim, rest, kwargs = v._base
+        prim, rest, kwargs = v._view_op, v._base[1:], v._view_kwargs
         if _mode.enabled and base.requires_grad:
             old = sh.earlier(v)
             sh.rebind(v, _refreshed(prim)(old, base, *rest, **kwargs))
