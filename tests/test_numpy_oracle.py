@@ -370,3 +370,24 @@ def test_scipy_ufunc_warnings_are_said_at_the_users_line_not_a_system_error():
     with pytest.raises(RuntimeWarning, match="truncated"):  # the suite's filter: an error, raised at the op
         from autonp.scipy.special import yn
         yn(0.3, anp.Tensor(np.array([1.5]), requires_grad=True))
+
+
+@pytest.mark.parametrize("call", [
+    lambda np_, x: np_.squeeze(x, axis=0), lambda np_, x: np_.squeeze(x, axis=-1),
+    lambda np_, x: np_.squeeze(x, axis=(0,)), lambda np_, x: np_.squeeze(x, axis=1),
+    lambda np_, x: np_.pad(x, 1), lambda np_, x: np_.pad(x, ((2, 1),)), lambda np_, x: np_.pad(x, 1, mode="edge"),
+    lambda np_, x: np_.pad(x, ((1, 1), (1, 1))),
+], ids=["squeeze0", "squeeze-1", "squeeze(0,)", "squeeze1", "pad1", "pad_pair", "pad_edge", "pad_two_pairs"])
+def test_a_zero_d_array_squeezed_or_padded_as_numpy_does(call):
+    """NumPy takes axis 0 or −1 (as an int) of a 0-d array in squeeze, and pads a 0-d array to itself after checking
+    the widths; autonp refused both (found by the HIPS-namespace sweep)."""
+    x = np.array(1.3)
+    try:
+        want = call(np, x)
+    except Exception:  # noqa: BLE001 - NumPy refuses: so must autonp
+        with pytest.raises((ValueError, TypeError, IndexError)):
+            call(np, anp.Tensor(x, requires_grad=True))
+        return
+    got = call(np, anp.Tensor(x, requires_grad=True))
+    assert got.shape == np.shape(want) and float(got) == float(want)
+    assert float(anp.grad(lambda t: call(np, t) * 3.0)(x)) == 3.0

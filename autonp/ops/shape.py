@@ -100,6 +100,8 @@ def ravel(x, order="C"):
 
 def squeeze(x, axis=None):
     shape = np.shape(x)
+    if not shape and isinstance(axis, (int, np.integer)) and axis in (0, -1):  # (NumPy's rule for a 0-d array)
+        return reshape(x, ())
     axes = tuple(i for i, n in enumerate(shape) if n == 1) if axis is None else _axes(axis, len(shape))
     for a in axes:
         if shape[a] != 1:
@@ -671,6 +673,9 @@ def pad(x, pad_width, mode="constant", **kwargs):
     if callable(mode):
         raise TypeError("pad: a function as mode is not differentiable; use a named mode")
     shape = np.shape(x)
+    if not shape:  # NumPy pads a 0-d array to itself (after checking the widths)
+        np.pad(np.zeros(()), pad_width, mode=mode if isinstance(mode, str) else "constant")
+        return copy(x)
     widths = _pad_widths(pad_width, len(shape))
     if mode == "constant":
         return pad_constant(x, widths, kwargs.get("constant_values", 0))
