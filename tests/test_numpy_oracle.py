@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import autonp as anp
+from conftest import central_diff
 from op_db import CASES
 
 # (row, variant) -> why autonp differs from NumPy there
@@ -209,13 +210,37 @@ def _slot_signatures():
         yield f, required, optional
 
 
-def _central(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in range(x.size):
-        e = np.zeros_like(x)
-        e.flat[i] = eps
-        g.flat[i] = (f(x + e) - f(x - e)) / (2 * eps)
-    return g
+def _judged(ours, theirs, x, rng):
+    """One argument, judged: (autonp's gradient of Σ w·ours(x), central differences of Σ w·theirs(x)), where the
+    reference returns finite floats for x and autonp does not refuse by name; None otherwise. A gradient of zeros
+    said with the independent-output warning counts as a gradient."""
+    from autonp.functional import IndependentOutputWarning
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = theirs(x.copy())
+    except Exception:  # noqa: BLE001 - the reference refuses these arguments: nothing to compare
+        return None
+    if not (isinstance(out, (np.ndarray, np.generic)) and out.dtype.kind == "f" and np.all(np.isfinite(out))):
+        return None
+    w = rng.normal(size=np.shape(out))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = central_diff(lambda v: np.sum(np.asarray(theirs(v)) * w), x)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", IndependentOutputWarning)
+            got = np.asarray(anp.grad(lambda v: np.sum(ours(v) * w))(x))
+    except IndependentOutputWarning:
+        got = np.zeros_like(x)
+    except (TypeError, ValueError, NotImplementedError):  # a refusal by name is allowed
+        return None
+    return got, want
+
+
+def _agree(got, want) -> bool:
+    return got.shape == want.shape and np.allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_a_tensor_in_any_array_slot_is_differentiated_or_refused():
@@ -224,7 +249,6 @@ def test_a_tensor_in_any_array_slot_is_differentiated_or_refused():
     gradient equals central differences of NumPy's own function, or autonp refuses. Found: np.percentile read q's
     numbers and returned a gradient of zeros (with the independent-output warning); np.gradient did so with its
     spacing, and the reductions with a Tensor ``initial=`` beside a plain array (see the next test)."""
-    from autonp.functional import IndependentOutputWarning
     rng = np.random.default_rng(0)
     checked, wrong = 0, []
     for f, required, optional in _slot_signatures():
@@ -238,30 +262,11 @@ def test_a_tensor_in_any_array_slot_is_differentiated_or_refused():
                     def call(x, slot=slot, values=values, names=names):
                         kw = {**values, slot: x}
                         return f(*[kw[p] for p in required], **{p: kw[p] for p in names[len(required):]})
-                    try:
-                        with np.errstate(all="ignore"), warnings.catch_warnings():
-                            warnings.simplefilter("ignore")
-                            out = call(values[slot])
-                    except Exception:  # noqa: BLE001 - NumPy refuses these arguments: nothing to compare
-                        continue
-                    if not (isinstance(out, (np.ndarray, np.generic)) and out.dtype.kind == "f"
-                            and np.all(np.isfinite(out))):
-                        continue
-                    w = rng.normal(size=np.shape(out))
-                    with np.errstate(all="ignore"):
-                        want = _central(lambda x: np.sum(call(x) * w), values[slot])
-                    try:
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("ignore")
-                            warnings.simplefilter("error", IndependentOutputWarning)
-                            got = np.asarray(anp.grad(lambda x: np.sum(call(x) * w))(values[slot]))
-                    except IndependentOutputWarning:
-                        got = np.zeros_like(values[slot])  # a gradient of zeros, said with a warning: judged
-                    except (TypeError, ValueError, NotImplementedError):  # a refusal by name is allowed
-                        continue
-                    checked += 1
-                    if not (got.shape == want.shape and np.allclose(got, want, rtol=1e-5, atol=1e-6)):
-                        wrong.append(f"{f.__name__}({', '.join(names)}) {shape}, the Tensor as {slot}")
+                    judged = _judged(call, call, values[slot], rng)
+                    if judged is not None:
+                        checked += 1
+                        if not _agree(*judged):
+                            wrong.append(f"{f.__name__}({', '.join(names)}) {shape}, the Tensor as {slot}")
     assert checked > 250, checked
     assert not wrong, "\n".join(wrong)
 
@@ -308,41 +313,20 @@ def test_a_tensor_in_any_argument_of_scipy_is_differentiated_or_refused():
     differences of SciPy's own function as its gradient, or a refusal. Found: jn (SciPy's jn is jv, of any real
     order) gave its order a gradient of zeros; yn of a fractional order (SciPy truncates it) differentiated in x
     along the untruncated recurrence, 1.27 off, and raised a SystemError without a Tensor."""
-    from autonp.functional import IndependentOutputWarning
     rng = np.random.default_rng(0)
     checked, wrong = 0, []
     for name, ours, theirs in _scipy_pairs():
         for nargs in range(1, 5):
             for lo, hi in [(0.2, 0.8), (1.5, 3.0)]:
                 values = [np.sort(rng.uniform(lo, hi, 4)) for _ in range(nargs)]
-                try:
-                    with np.errstate(all="ignore"), warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        out = theirs(*values)
-                except Exception:  # noqa: BLE001 - SciPy refuses these arguments: nothing to compare
-                    continue
-                if not (isinstance(out, (np.ndarray, np.generic)) and out.dtype.kind == "f"
-                        and np.all(np.isfinite(out))):
-                    continue
-                w = rng.normal(size=np.shape(out))
                 for i in range(nargs):
                     def call(x, f, i=i, values=values):
                         return f(*values[:i], x, *values[i + 1:])
-                    with np.errstate(all="ignore"), warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        want = _central(lambda x: np.sum(np.asarray(call(x, theirs)) * w), values[i])
-                    try:
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("ignore")
-                            warnings.simplefilter("error", IndependentOutputWarning)
-                            got = np.asarray(anp.grad(lambda x: np.sum(call(x, ours) * w))(values[i]))
-                    except IndependentOutputWarning:
-                        got = np.zeros_like(values[i])
-                    except (TypeError, ValueError, NotImplementedError):
-                        continue
-                    checked += 1
-                    if not (got.shape == want.shape and np.allclose(got, want, rtol=1e-5, atol=1e-6)):
-                        wrong.append(f"{name} of {nargs} arguments in ({lo}, {hi}), the Tensor as argument {i}")
+                    judged = _judged(lambda x: call(x, ours), lambda x: call(x, theirs), values[i], rng)
+                    if judged is not None:
+                        checked += 1
+                        if not _agree(*judged):
+                            wrong.append(f"{name} of {nargs} arguments in ({lo}, {hi}), the Tensor as argument {i}")
     assert checked > 250, checked
     assert not wrong, "\n".join(wrong)
 
