@@ -451,7 +451,8 @@ def _t_getitem(self, index):
 
 
 def _t_flatten(self, order="C"):
-    return sh.ravel(self, order)
+    """``ndarray.flatten``: always a copy (``ravel``'s view follows in-place changes, a copy does not)."""
+    return sh.copy(sh.ravel(self, order))
 
 
 def _argreduce(fn):
