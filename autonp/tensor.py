@@ -891,6 +891,8 @@ class Tensor:
                 f"would lose its gradient. Use the anp./np. function for the computation (np.stack, "
                 f"np.concatenate, ... or `import autonp.numpy as np`, whose np.array keeps the graph), or say "
                 f"that you want the values: t.detach(), t.numpy() or t.item()\n  at {format_site(site)}{method}")
+        if copy:  # np.array(t): NumPy asks for a copy and trusts it is one (changing it must not change t)
+            return self._arr.astype(self._arr.dtype if dtype is None else dtype, copy=True)
         return self._arr if dtype is None else self._arr.astype(dtype, copy=False)
 
     def numpy(self) -> np.ndarray:

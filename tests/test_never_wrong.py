@@ -2017,3 +2017,40 @@ def test_a_long_lived_base_does_not_keep_a_record_of_every_view_it_ever_had():
     del w
     gc.collect()
     assert alive() is None
+
+
+SHARES_OR_COPIES = {  # what NumPy returns a view of (or the array itself) and what it copies, changed in place
+    "split": lambda t: np.split(t, 2, axis=1)[1], "array_split": lambda t: np.array_split(t, 3)[2],
+    "flip": lambda t: np.flip(t, 0), "rot90": lambda t: np.rot90(t), "fliplr": lambda t: np.fliplr(t),
+    "moveaxis": lambda t: np.moveaxis(t, 0, 1), "ravel": lambda t: t.ravel(), "atleast_3d": np.atleast_3d,
+    "expand_dims": lambda t: np.expand_dims(t, 0), "unstack": lambda t: np.unstack(t)[0],
+    "hsplit": lambda t: np.hsplit(t, 2)[0], "real": lambda t: t.real, "np.real": np.real, "slice": lambda t: t[1:],
+    "T": lambda t: t.T, "reshape": lambda t: t.reshape(4, 3), "swapaxes": lambda t: np.swapaxes(t, 0, 1),
+    "conj of real": lambda t: t.conj(), "astype(copy=False)": lambda t: t.astype(np.float64, copy=False),
+    "T.ravel": lambda t: t.T.ravel(), "flatten": lambda t: t.flatten(), "take": lambda t: np.take(t, [0], axis=0),
+    "fancy": lambda t: t[[0, 2]], "mask": lambda t: t[t > 3], "copy": lambda t: t.copy(), "np.copy": np.copy,
+    "positive": lambda t: +t, "np.positive": np.positive, "np.conj": np.conj, "astype": lambda t: t.astype(float),
+    "np.array": np.array, "tile": lambda t: np.tile(t, 1), "repeat": lambda t: np.repeat(t, 1, axis=0),
+    "roll": lambda t: np.roll(t, 0), "sort": lambda t: np.sort(t, axis=0), "concatenate": lambda t: np.concatenate([t]),
+}
+
+
+@pytest.mark.parametrize("name", list(SHARES_OR_COPIES))
+def test_what_numpy_shares_autonp_shares_and_what_it_copies_autonp_copies(name):
+    """``r = f(t); r += 100``: t changes exactly where it changes for a NumPy array — views and the array itself
+    share, copies do not. Found: ``+t`` returned t itself (``u = +t; u += 1`` changed t), ``np.array(t)`` handed
+    NumPy t's own array as its copy, ``t.flatten()`` became a view with views; and ``t.conj()`` of a real array and
+    ``astype(copy=False)`` of the same dtype, which are the array itself in NumPy, were copies."""
+    f = SHARES_OR_COPIES[name]
+    a = np.arange(12.0).reshape(3, 4) + 1
+    r = f(a)
+    r += 100.0
+    for requires_grad in (False, True):
+        t = anp.Tensor(np.arange(12.0).reshape(3, 4) + 1, requires_grad=requires_grad) * 1.0
+        try:
+            r = f(t)
+        except TypeError:  # np.array of a Tensor that requires grad: refused (it would drop the gradient)
+            assert requires_grad and name == "np.array"
+            continue
+        r += 100.0
+        np.testing.assert_array_equal(t.numpy(), a, err_msg=f"{name}, requires_grad={requires_grad}")

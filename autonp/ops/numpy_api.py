@@ -450,6 +450,12 @@ def _t_getitem(self, index):
     return sh.getitem(self, sh.index_data(index))
 
 
+def _t_conj(self):
+    """``ndarray.conj``: a real array returns itself (so ``c = t.conj(); c += 1`` changes ``t``, as in NumPy), a
+    complex one x − iy (``np.conj``, the ufunc, always makes a new array)."""
+    return ew.conj(self) if self.dtype.kind == "c" else self
+
+
 def _t_flatten(self, order="C"):
     """``ndarray.flatten``: always a copy (``ravel``'s view follows in-place changes, a copy does not)."""
     return sh.copy(sh.ravel(self, order))
@@ -472,7 +478,7 @@ _METHODS: dict[str, Any] = {
     "__divmod__": ar.divmod_, "__rdivmod__": lambda s, o: ar.divmod_(o, s),
     "__pow__": ar.power, "__rpow__": lambda s, o: ar.power(o, s),
     "__matmul__": la.matmul, "__rmatmul__": lambda s, o: la.matmul(o, s),
-    "__neg__": ar.neg, "__pos__": lambda s: s, "__abs__": ew.abs,
+    "__neg__": ar.neg, "__pos__": ew.positive, "__abs__": ew.abs,
     "__getitem__": _t_getitem,
     "T": property(lambda s: sh.transpose(s) if s.ndim == 2 else sh.transpose(s, tuple(range(s.ndim))[::-1])),
     "mT": property(la.mT),
@@ -484,7 +490,7 @@ _METHODS: dict[str, Any] = {
     "sum": sum_, "mean": mean, "max": max_, "min": min_, "prod": prod, "var": rd.var, "std": rd.std,
     "cumsum": cumsum, "cumprod": cumprod,
     "clip": ew.clip, "round": round_,
-    "conj": ew.conj, "conjugate": ew.conj,
+    "conj": _t_conj, "conjugate": _t_conj,
     "reshape": reshape, "transpose": transpose, "permute": transpose, "swapaxes": sh.swapaxes,
     "ravel": sh.ravel, "flatten": _t_flatten, "squeeze": sh.squeeze, "repeat": sh.repeat, "take": sh.take,
     "diagonal": sh.diagonal, "trace": la.trace, "dot": la.dot, "astype": sh.astype, "copy": sh.copy,

@@ -765,6 +765,8 @@ def astype(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
     if kind == "f" and isinstance(x, Tensor) and x.dtype.kind == "c" and x.requires_grad and _mode.enabled:
         raise TypeError(f"astype({np.dtype(dtype)}) of a complex Tensor{x.shape} ({x.dtype}) that requires grad "
                         f"would drop the imaginary part (NumPy's ComplexWarning): take np.real(t) or np.abs(t)")
+    if not copy and isinstance(x, Tensor) and x.dtype == np.dtype(dtype):  # NumPy's copy=False: the array itself
+        return x
     if kind in "fc" or not isinstance(x, Tensor):
         return _cast(x, dtype)
     return Tensor._make(as_array(x._arr).astype(dtype), None)
