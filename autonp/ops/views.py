@@ -16,6 +16,7 @@ recorded ops (its tape entry would differentiate values it no longer has).
 """
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import Any
 
@@ -25,6 +26,7 @@ from ..tensor import LeafAssignmentError, Primitive, Tensor, _data, _hooks, _is_
 from . import shape as sh
 
 _REFRESHED: dict[Primitive, Primitive] = {}
+_PRUNING = threading.Lock()  # a base's list of views: made once, and pruned by one thread at a time
 
 
 def note_view(prim: Primitive, result: Tensor, args: tuple, kwargs: dict) -> None:
@@ -41,11 +43,24 @@ def note_view(prim: Primitive, result: Tensor, args: tuple, kwargs: dict) -> Non
     result._base, result._view_op, result._view_kwargs = args, prim, kwargs
     views = base._views
     if views is None:
-        base._views = [weakref.ref(result)]
-        return
-    if len(views) >= 8 and not (len(views) & (len(views) - 1)):  # at 8, 16, 32, ...: drop the dead ones
-        views[:] = [r for r in views if r() is not None]
+        with _PRUNING:  # (two threads making a base's first views at once keep one list)
+            if base._views is None:
+                base._views = []
+            views = base._views
+    elif len(views) >= 8 and not (len(views) & (len(views) - 1)):  # at 8, 16, 32, ...: drop the dead ones
+        _live_views(views)
     views.append(weakref.ref(result))
+
+
+
+def _live_views(views: list) -> list:
+    """Drop the dead references from a base's list, keeping what another thread appends meanwhile (only the first n
+    entries are replaced, in one step; two prunes of one list take turns); the live views."""
+    with _PRUNING:
+        n = len(views)
+        refs = [r for r in views[:n] if r() is not None]
+        views[:n] = refs
+    return [v for v in (r() for r in refs) if v is not None]
 
 
 def _value(arr: Any) -> Any:
@@ -106,10 +121,7 @@ def _write_into(base: Tensor, view: Tensor, prim: Primitive, rest: tuple, kwargs
 
 
 def _refresh_views(base: Tensor, skip: Tensor | None) -> None:
-    views = base._views
-    alive = [v for v in (r() for r in views) if v is not None]
-    views[:] = [weakref.ref(v) for v in alive]
-    for v in alive:
+    for v in _live_views(base._views):
         if v is skip or v._base is None or v._base[0] is not base or v._arr is None:
             continue  # (a view whose values backward freed is held by a tape entry alone: nothing reads it)
         prim, rest, kwargs = v._view_op, v._base[1:], v._view_kwargs
