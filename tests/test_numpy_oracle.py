@@ -375,3 +375,16 @@ def test_a_zero_d_array_squeezed_or_padded_as_numpy_does(call):
     got = call(np, anp.Tensor(x, requires_grad=True))
     assert got.shape == np.shape(want) and float(got) == float(want)
     assert float(anp.grad(lambda t: call(np, t) * 3.0)(x)) == 3.0
+
+
+@pytest.mark.parametrize("shift,axis", [(np.array([1.5, 0.2, 3.0, 1.0]), None), ([1, 2], (0, 1)),
+                                        (np.array([1, -2]), (0, 1)), ((1, 1), 0), (np.int64(3), None), (-5, 1)])
+def test_roll_takes_every_shift_numpy_takes(shift, axis):
+    """np.roll's shift as NumPy takes it — an array, a sequence repeated along one axis (the shifts add up), a NumPy
+    integer, fractions it truncates: the values NumPy's, the gradient central differences'. An array shift raised
+    'only 0-dimensional arrays can be converted to Python scalars' from inside the backward."""
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    np.testing.assert_array_equal(np.roll(anp.Tensor(x), shift, axis).numpy(), np.roll(x, shift, axis))
+    f = lambda v: np.sum(np.roll(v, shift, axis) * w)  # noqa: E731
+    np.testing.assert_allclose(np.asarray(anp.grad(f)(x)), central_diff(f, x), rtol=1e-7, atol=1e-9)

@@ -619,7 +619,9 @@ def _roll(x, shift, axis=None):
 
 
 def _neg(shift):
-    return tuple(-int(s) for s in shift) if isinstance(shift, (tuple, list)) else -int(shift)
+    """−shift, in any form np.roll takes (a number, a sequence, an array: NumPy truncates fractions toward zero, so the
+    negated shift rolls back exactly)."""
+    return -np.asarray(_data(shift))
 
 
 roll_prim = Primitive("roll", _roll).defvjp(lambda g, ans, x, shift, axis=None: roll_prim(g, _neg(shift), axis))
