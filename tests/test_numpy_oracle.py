@@ -388,3 +388,43 @@ def test_roll_takes_every_shift_numpy_takes(shift, axis):
     np.testing.assert_array_equal(np.roll(anp.Tensor(x), shift, axis).numpy(), np.roll(x, shift, axis))
     f = lambda v: np.sum(np.roll(v, shift, axis) * w)  # noqa: E731
     np.testing.assert_allclose(np.asarray(anp.grad(f)(x)), central_diff(f, x), rtol=1e-7, atol=1e-9)
+
+
+I64 = np.int64
+INTEGER_ARGUMENTS = {  # axes, counts and shapes given as NumPy integers or arrays (as np.argmax and friends make them)
+    "expand_dims": lambda v: np.expand_dims(v, I64(0)),
+    "expand_dims_tuple": lambda v: np.expand_dims(v, (I64(0), 2)),
+    "transpose_array": lambda v: np.transpose(v, np.array([1, 0])),
+    "reshape_array": lambda v: np.reshape(v, np.array([4, 3])),
+    "repeat_array": lambda v: np.repeat(v, np.array([1, 2, 1]), axis=0),
+    "tile_array": lambda v: np.tile(v, np.array([2, 1])),
+    "take": lambda v: np.take(v, I64(1), axis=I64(0)),
+    "moveaxis": lambda v: np.moveaxis(v, I64(0), I64(1)),
+    "sum_axes": lambda v: np.sum(v, axis=(I64(0), np.int32(1))),
+    "split_array": lambda v: np.split(v, np.array([1, 2]), 1)[1],
+    "diff": lambda v: np.diff(v, n=I64(2), axis=I64(1)),
+    "pad_array": lambda v: np.pad(v, np.array([[1, 0], [0, 2]])),
+    "norm": lambda v: np.linalg.norm(v, ord=I64(2), axis=I64(1)),
+    "rot90": lambda v: np.rot90(v, k=I64(3)),
+    "var_ddof": lambda v: np.var(v, axis=I64(0), ddof=I64(1)),
+    "fft_n": lambda v: np.real(np.fft.fft(v, n=I64(6), axis=I64(1))),
+    "matrix_power": lambda v: np.linalg.matrix_power(v[:, :3], I64(3)),
+    "power": lambda v: v ** I64(3),
+    "partition": lambda v: np.partition(v, np.array([1, 2]), axis=1),
+    "diagonal": lambda v: np.diagonal(v, offset=I64(1)),
+}
+
+
+@pytest.mark.parametrize("name", list(INTEGER_ARGUMENTS))
+def test_numpy_integers_and_arrays_are_taken_where_numpy_takes_them(name):
+    """An axis, a count or a shape given as np.int64 or as an array, as NumPy takes them: NumPy's values and central
+    differences' gradients. np.expand_dims refused an np.int64 axis ('no len()'), np.transpose an array of axes
+    ('truth value of an array ... is ambiguous')."""
+    f = INTEGER_ARGUMENTS[name]
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.5, 2.0, (3, 4))
+    want = np.asarray(f(x))
+    np.testing.assert_allclose(f(anp.Tensor(x)).numpy(), want, rtol=1e-13, atol=1e-13)
+    w = rng.normal(size=want.shape)
+    loss = lambda v: np.sum(f(v) * w)  # noqa: E731
+    np.testing.assert_allclose(np.asarray(anp.grad(loss)(x)), central_diff(loss, x), rtol=1e-5, atol=1e-7)

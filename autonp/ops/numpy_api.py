@@ -298,8 +298,8 @@ def transpose(x, *axes, **kwargs):
     if kwargs:
         raise TypeError(f"transpose: unexpected arguments {sorted(kwargs)}")
     if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
-        axes = axes[0]
-    return sh.transpose(x, tuple(axes) if axes else None)
+        axes = axes[0]  # t.transpose((1, 0)), np.transpose(t, [1, 0]) or an array of axes; None: reversed
+    return sh.transpose(x, None if axes is None or len(axes) == 0 else tuple(int(a) for a in axes))
 
 
 def where(condition, x=None, y=None):

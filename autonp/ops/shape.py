@@ -111,7 +111,7 @@ def squeeze(x, axis=None):
 
 def expand_dims(x, axis):
     shape = list(np.shape(x))
-    for a in sorted(_axes(axis, len(shape) + (1 if isinstance(axis, int) else len(axis)))):
+    for a in sorted(_axes(axis, len(shape) + (1 if isinstance(axis, (int, np.integer)) else len(axis)))):
         shape.insert(a, 1)
     return reshape(x, tuple(shape))
 
