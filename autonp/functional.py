@@ -132,15 +132,21 @@ def _grads(arg: _Arg, gs: Sequence, keep: bool) -> Any:
 
 
 class _evaluating:
-    """While a transform evaluates its function: recording on (a transform differentiates whatever mode
-    its caller is in: under ``no_grad``, inside a VJP) and the depth counted for inner transforms."""
+    """While a transform evaluates its function (``function=True``: the user's; ``float(t)`` of a Tensor that
+    requires grad is refused there) or its gradients: recording on (a transform differentiates whatever mode its
+    caller is in: under ``no_grad``, inside a VJP) and the depth counted for inner transforms."""
+
+    def __init__(self, function: bool = False):
+        self.function = function
 
     def __enter__(self) -> None:
         self._prev = _mode.enabled
         _mode.enabled = True
         _depth.n += 1
+        _mode.in_function += self.function
 
     def __exit__(self, *exc: Any) -> None:
+        _mode.in_function -= self.function
         _depth.n -= 1
         _mode.enabled = self._prev
 
@@ -197,7 +203,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     def wrapped(*args, **kwargs):
         tensors_in = _has_tensor(args)
         args, nested, prepared = _prepare(args, nums, "grad")
-        with _evaluating():
+        with _evaluating(function=True):
             out = f(*args, **kwargs)
         aux = None
         if has_aux:
@@ -273,7 +279,7 @@ def vjp(f: Callable, *args) -> tuple[Any, Callable]:
     of the same structure. Arguments ``out`` does not depend on get zeros."""
     tensors_in = _has_tensor(args)
     args, nested, prepared = _prepare(args, range(len(args)), "vjp")
-    with _evaluating():
+    with _evaluating(function=True):
         out = f(*args)
     outs, out_tree = flatten(out)
     xs = [x for a in prepared for x in a.fresh]
@@ -312,7 +318,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
         ts.extend(t_leaves)
     xs = [x for a in prepared for x in a.fresh]
     keep = nested or tensors_in
-    with _evaluating():
+    with _evaluating(function=True):
         out = f(*args)
         outs, out_tree = flatten(out)
         us = [Tensor(np.zeros(np.shape(o), dtype=o.dtype), requires_grad=True)
@@ -368,7 +374,7 @@ def jacobian(f: Callable, argnum: int | Sequence[int] = 0, *, argnums: int | Seq
         args, nested, prepared = _prepare(args, nums, "jacobian")
         distinct = list({id(a): a for a in prepared}.values())
         xs = [x for a in distinct for x in a.fresh]
-        with _evaluating():
+        with _evaluating(function=True):
             out = f(*args, **kwargs)
             outs, out_tree = flatten(out)
             blocks = []
@@ -480,7 +486,7 @@ def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
         _set_global_rng(rng_at_forward)
         _recomputing.active, prev_re = True, _recomputing.active
         try:
-            with _evaluating(), substituted(hidden, stand_ins):
+            with _evaluating(function=True), substituted(hidden, stand_ins):
                 again = call(xs)
         finally:
             _recomputing.active = prev_re

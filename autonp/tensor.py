@@ -49,6 +49,7 @@ class _Mode(threading.local):
     substitutes = None  # {id(t): t'}: ops take t' where they are given t (stand-ins for what a function reads from
                         # outside, so that it is differentiated as an argument: functional.substituted)
     observer: Any = None  # called with each new tape entry's Tensor, in the order the ops run (tracer.trace)
+    in_function = 0     # > 0 while a transform (grad, jacobian, vjp, ...) runs the user's function
 
 
 _mode = _Mode()
@@ -910,12 +911,12 @@ class Tensor:
     # 0-d Tensors work as numbers; the result is a plain Python number (no gradient)
     def __float__(self) -> float:
         if self.requires_grad:
-            _refuse_inside_numpy(self, "float")
+            _refuse_as_number(self, "float")
         return float(self._arr)
 
     def __complex__(self) -> complex:
         if self.requires_grad:
-            _refuse_inside_numpy(self, "complex")
+            _refuse_as_number(self, "complex")
         return complex(self._arr)
 
     def __int__(self) -> int:
@@ -1039,10 +1040,13 @@ def from_numpy(arr: np.ndarray, requires_grad: bool = False, name: str | None = 
 _NUMPY_DIR = os.path.dirname(np.__file__) + os.sep
 
 
-def _refuse_inside_numpy(t: Tensor, cast: str) -> None:
-    """``float(t)`` said by the user is theirs (the values, explicitly without gradient); said by NumPy's own code —
-    a number argument that NumPy does not dispatch on, ``np.sum(a, initial=t)``, ``np.interp(..., left=t)`` — it
-    would return a plain result with the gradient silently gone, so it is refused, naming the function."""
+def _refuse_as_number(t: Tensor, cast: str) -> None:
+    """``float(t)`` of a Tensor that requires grad. Said by NumPy's own code — a number argument that NumPy does not
+    dispatch on, ``np.sum(a, initial=t)``, ``np.interp(..., left=t)`` — it would return a plain result with the
+    gradient silently gone. Said by the user it is theirs (the values, explicitly without gradient: ``float(loss)``
+    to log it), except inside a function a transform differentiates: there the number leaves the tape, and
+    ``math.exp(t) * t`` would be differentiated as a constant times t (HIPS autograd and JAX refuse it too). Both
+    are refused, naming what to write instead."""
     frame = sys._getframe(2)
     if frame.f_code.co_filename.startswith(_NUMPY_DIR):
         while frame.f_back is not None and frame.f_back.f_code.co_filename.startswith(_NUMPY_DIR):
@@ -1053,6 +1057,13 @@ def _refuse_inside_numpy(t: Tensor, cast: str) -> None:
             f"{frame.f_code.co_name}, which would lose its gradient: NumPy does not pass this argument to autonp. "
             f"Compute with Tensors instead (np.sum(a) + t rather than np.sum(a, initial=t)), or pass the value: "
             f"t.item()\n  at {format_site(site)}")
+    if _mode.in_function:
+        raise TypeError(
+            f"{cast}(t) of a Tensor{tuple(t.shape)} that requires grad, inside a function being differentiated: the "
+            f"number leaves the tape, so what is computed from it would count as a constant (math.exp(t) * t would "
+            f"get the derivative exp(t), not exp(t)·(1 + t)). Compute with np. functions and operators "
+            f"(np.exp(t)), or take the value explicitly, without gradient: t.item()\n  at "
+            f"{format_site(_user_site(2))}")
 
 
 def _data(x: Any) -> Any:

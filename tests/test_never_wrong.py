@@ -2084,3 +2084,21 @@ def test_views_taken_by_threads_at_once_all_follow_their_base():
     t += 100.0
     stale = [(i, v.numpy()) for views in kept for i, v in views if not np.array_equal(v.numpy(), t.numpy()[i])]
     assert not stale, f"{len(stale)} of 8,000 views kept their old values"
+
+
+@pytest.mark.parametrize("f", [lambda m: __import__("math").exp(m) * m, lambda m: float(m) * m,
+                               lambda m: complex(m).real * m, lambda m: np.float64(float(m) ** 2) + m],
+                         ids=["math.exp", "float", "complex", "float_then_numpy"])
+def test_a_number_taken_from_a_differentiated_tensor_is_refused_inside_the_function(f):
+    """Inside a function a transform differentiates, float(t) leaves the tape: math.exp(m) * m came back with the
+    derivative exp(m) (1.65 at 0.5) where it is exp(m)(1 + m) (2.47), with no error and no warning (the output still
+    depended on m). HIPS autograd and JAX refuse it; so does autonp now. Outside transforms float(loss) stays the
+    value (logging), and t.item() is the explicit way inside."""
+    with pytest.raises(TypeError, match="inside a function being differentiated"):
+        anp.grad(f)(0.5)
+    with pytest.raises(TypeError, match="inside a function being differentiated"):
+        anp.jacobian(lambda m: f(m) * np.ones(2))(0.5)
+    x = anp.Tensor(np.array(0.5), requires_grad=True)
+    loss = np.exp(x) * x
+    assert float(loss) == np.exp(0.5) * 0.5 and "%.3f" % loss == "0.824"
+    assert anp.grad(lambda m: np.exp(m) * m + m.item())(0.5) == pytest.approx(np.exp(0.5) * 1.5, rel=1e-15)

@@ -30,7 +30,7 @@ def const_graph(fun: Callable, *args: Any, **kwargs: Any) -> Callable:
         if not graph:
             xs = [Tensor(np.asarray(v.data if isinstance(v, Tensor) else v, dtype=float), requires_grad=True)
                   for v in leaves]
-            with _evaluating():
+            with _evaluating(function=True):
                 out = fun(*args, *unflatten(tree, xs), **kwargs)
             outs, out_tree = flatten(out)
             graph.update(inputs=[id(x) for x in xs], keep=(xs, outs), out_tree=out_tree,
