@@ -52,7 +52,6 @@ def note_view(prim: Primitive, result: Tensor, args: tuple, kwargs: dict) -> Non
     views.append(weakref.ref(result))
 
 
-
 def _live_views(views: list) -> list:
     """Drop the dead references from a base's list, keeping what another thread appends meanwhile (only the first n
     entries are replaced, in one step; two prunes of one list take turns); the live views."""
@@ -140,7 +139,7 @@ def _refreshed(prim: Primitive) -> Primitive:
     if twin is None:
         vjp = prim.vjps[0]
         twin = Primitive(prim.name, lambda old, base, *rest, **kwargs: prim.forward(base, *rest, **kwargs)).defvjp(
-            lambda g, ans, old, *rest, **kwargs: np.zeros(np.shape(old), _data(old).dtype),  # (not read)
+            lambda g, ans, old, *rest, **kwargs: np.zeros(np.shape(old), _data(old).dtype),  # (its old values: unread)
             lambda g, ans, old, base, *rest, **kwargs: vjp(g, ans, base, *rest, **kwargs))
         twin.in_place = True
         twin.complex_ok = prim.complex_ok
