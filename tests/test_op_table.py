@@ -120,6 +120,9 @@ NON_FINITE_RULES = {
     "scipy.special.betaln": ((np.inf,), "∂/∂a at a = ∞ is the limit of ψ(a) − ψ(a + b), 0, from ψ's asymptotic series "
                                         "(HIPS: ∞ − ∞ = NaN)"),
     "scipy.special.beta": ((np.inf,), "as betaln"),
+    "logaddexp": ((np.inf,), "∂x = σ(x − y), 1 at x = ∞ and 0 for the other argument, the limits (HIPS: exp(∞ − ∞) "
+                             "= NaN); σ(x − y), not exp(x − ans), so that ans's rounding stays out of the exponent"),
+    "logaddexp2": ((np.inf,), "as logaddexp"),
 }
 _LAPACK = {"inv", "det", "det_batched", "slogdet", "solve", "solve_vec", "cholesky", "eigh_values", "eigh_vectors",
            "eigvalsh", "svd_values", "svd_vectors_tall", "svd_vectors_wide", "norm_nuc", "norm_2_matrix",

@@ -209,8 +209,16 @@ def _over_r2(a, y, x):
 
 
 arctan2 = binary("arctan2", np.arctan2, lambda y, x, ans: _over_r2(x, y, x), lambda y, x, ans: _over_r2(-y, y, x))
-logaddexp = binary("logaddexp", np.logaddexp, lambda x, y, ans: exp(x - ans), lambda x, y, ans: exp(y - ans))
-logaddexp2 = binary("logaddexp2", np.logaddexp2, lambda x, y, ans: exp2(x - ans), lambda x, y, ans: exp2(y - ans))
+def _share(x, y, scale=1.0):
+    """∂/∂x of log(eˣ + eʸ) (``scale`` 1) or log₂(2ˣ + 2ʸ) (ln 2): σ((x − y)·scale). exp(x − ans) would carry ans's
+    rounding, an ulp of max(x, y), into the exponent: 0.07% off at x ≈ 5.8e13."""
+    from .nn import sigmoid
+    return sigmoid((x - y) * scale)
+
+
+logaddexp = binary("logaddexp", np.logaddexp, lambda x, y, ans: _share(x, y), lambda x, y, ans: _share(y, x))
+logaddexp2 = binary("logaddexp2", np.logaddexp2, lambda x, y, ans: _share(x, y, np.log(2.0)),
+                    lambda x, y, ans: _share(y, x, np.log(2.0)))
 
 
 def _clip(x, lo=None, hi=None):
