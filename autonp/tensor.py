@@ -411,17 +411,12 @@ class Primitive:
                 _warn_freed(self, node)
             if _mode.anomaly:
                 _check_finite(out, self, args, node.site, "forward")
-            if _mode.observer is not None:
-                result = Tensor._make(out, node)
-                _mode.observer(result)
-                if self.views:
-                    _hooks.note_view(self, result, args, kwargs)
-                return result
+        result = Tensor._make(out, node)
         if self.views:  # getitem, reshape, transpose: NumPy's result may be a view of the first argument
-            result = Tensor._make(out, node)
             _hooks.note_view(self, result, args, kwargs)
-            return result
-        return Tensor._make(out, node)
+        if node is not None and _mode.observer is not None:
+            _mode.observer(result)
+        return result
 
     def _positional(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         """Move keyword arguments that are Tensors into their positional places (by the forward's
@@ -758,8 +753,6 @@ class _Hooks:
     from_sequence = None  # (list with Tensors, dtype) -> Tensor, stacked on the tape
     setitem = None        # (tensor, index, value) -> Tensor, recorded functionally
     note_view = None      # (primitive, result, args, kwargs): the result may be a view of args[0]
-    check_writable = None  # (tensor, what): refuse an in-place change that would reach a base it must not
-    view_changed = None   # (tensor): after an in-place change, its views and its base follow
 
 
 _hooks = _Hooks()

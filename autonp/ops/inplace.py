@@ -1,4 +1,5 @@
-"""In-place operators on Tensors: ``t -= v``, ``t += v``, ``t *= v``, ``t /= v``, ``t **= v``, ``t @= v``, ...
+"""In-place changes to Tensors: the operators ``t -= v``, ``t += v``, ``t *= v``, ``t /= v``, ``t **= v``, ``t @= v``,
+..., and item assignment ``t[index] = v``; either reaches the Tensor's views and its base (``ops.views``).
 
 Without them Python rebinds the name (``t = t - v``), which silently does nothing to the list or
 dict the Tensor came from (``for p in params: p -= lr * p.grad``). The rules, as PyTorch's:
@@ -20,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import LeafAssignmentError, OpError, Primitive, Tensor, _data, _mode, _user_site, format_site
+from ..tensor import LeafAssignmentError, OpError, Primitive, Tensor, _data, _hooks, _mode, _user_site, format_site
 from . import arithmetic as ar
 from . import linalg as la
 from . import views
-from .shape import astype, earlier, rebind
+from .shape import _setitem as array_with
+from .shape import astype, earlier, index_data, rebind, setitem
 
 _TWINS: dict[Primitive, Primitive] = {}
 
@@ -72,32 +74,52 @@ def _make_inplace(symbol: str, prim: Primitive, ufunc: Any):
                 new = astype(new, t.dtype)
                 new.node.prim = _twin(new.node.prim)  # the cast is in place too: ops before it used the earlier t
             rebind(t, new)
-            if t._views or t._base is not None:
-                views.changed(t)
-            return t
-        if t.node is not None:
+        elif t.node is not None:
             raise RuntimeError(
                 f"{_where(symbol)} under no_grad on a Tensor{t.shape} that is the result of recorded ops: its "
                 f"tape entry would differentiate values it no longer has. Change a detached copy "
                 f"(y = t.detach().copy()) or do it while recording")
-        arr, v = t._arr, _data(other)
-        try:
-            if arr.flags.writeable:
-                ufunc(arr, v, out=arr)
-            else:  # a kept graph holds the array: new values into the same Tensor, the graph keeps the old
-                res = np.asarray(ufunc(arr, v))
-                _check_result(symbol, t, res.shape, res.dtype)
-                t._arr = res.astype(t.dtype, copy=False)
-        except (ValueError, TypeError) as e:
-            if isinstance(e, OpError):
-                raise
-            raise OpError(f"{_where(symbol)} with t a Tensor{t.shape} {t.dtype} and v "
-                          f"{type(other).__name__}{tuple(np.shape(v))}: {e}") from None
+        else:
+            arr, v = t._arr, _data(other)
+            try:
+                if arr.flags.writeable:
+                    ufunc(arr, v, out=arr)
+                else:  # a kept graph holds the array: new values into the same Tensor, the graph keeps the old
+                    res = np.asarray(ufunc(arr, v))
+                    _check_result(symbol, t, res.shape, res.dtype)
+                    t._arr = res.astype(t.dtype, copy=False)
+            except (ValueError, TypeError) as e:
+                if isinstance(e, OpError):
+                    raise
+                raise OpError(f"{_where(symbol)} with t a Tensor{t.shape} {t.dtype} and v "
+                              f"{type(other).__name__}{tuple(np.shape(v))}: {e}") from None
         if t._views or t._base is not None:
-            views.changed(t)
+            views.changed(t)  # (NumPy's views of t, and t's base, see the change)
         return t
     method.__name__ = f"__i{prim.name}__"
     return method
+
+
+def _setitem(t: Tensor, index, value) -> None:
+    """``t[index] = value`` on a Tensor: ``t`` becomes ``setitem(old t, index, value)`` on the tape."""
+    index = index_data(index)
+    if t._base is not None:
+        views.check_writable(t, "t[...] = v")
+    if not _mode.enabled or not (t.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+        t._arr = array_with(t._arr, index, _data(value))  # nothing to differentiate: a new array all the same
+    else:
+        if t.node is None and t.requires_grad:
+            raise LeafAssignmentError(
+                f"t[...] = v on a leaf Tensor{t.shape} that requires grad: its gradient would be ambiguous. Build "
+                f"a new tensor (y = anp.where(mask, v, t), or y = t * 1 then y[...] = v), or assign under "
+                f"anp.no_grad() to change the values of a parameter")
+        old = earlier(t)
+        rebind(t, setitem(old, index, old if value is t else value))  # t[i] = t: the value is the earlier t
+    if t._views or t._base is not None:
+        views.changed(t)  # (NumPy's views of t, and t's base, see the change)
+
+
+_hooks.setitem = _setitem
 
 
 METHODS = {

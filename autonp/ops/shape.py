@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..tensor import LeafAssignmentError, Primitive, Tensor, _assigned, _data, _hooks, _mode, as_array
+from ..tensor import Primitive, Tensor, _assigned, _data, _hooks, _mode, as_array
 from ._kernels import fast_sum
 
 # --------------------------------------------------------------------------- broadcasting
@@ -302,25 +302,6 @@ def index_data(index):
     return _data(index)
 
 
-def _tensor_setitem(t: Tensor, index, value) -> None:
-    """``t[index] = value`` on a Tensor: ``t`` becomes ``setitem(old t, index, value)`` on the tape."""
-    index = index_data(index)
-    if t._base is not None:
-        _hooks.check_writable(t, "t[...] = v")
-    if not _mode.enabled or not (t.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-        t._arr = _setitem(t._arr, index, _data(value))  # nothing to differentiate: a new array all the same
-    else:
-        if t.node is None and t.requires_grad:
-            raise LeafAssignmentError(
-                f"t[...] = v on a leaf Tensor{t.shape} that requires grad: its gradient would be ambiguous. Build "
-                f"a new tensor (y = anp.where(mask, v, t), or y = t * 1 then y[...] = v), or assign under "
-                f"anp.no_grad() to change the values of a parameter")
-        old = earlier(t)
-        rebind(t, setitem(old, index, old if value is t else value))  # t[i] = t: the value is the earlier t
-    if t._views or t._base is not None:
-        _hooks.view_changed(t)  # (autonp.ops.views: NumPy's views of t, and t's base, see the change)
-
-
 def earlier(t: Tensor) -> Tensor:
     """``t`` as it is now (a new object on its tape entry), for the in-place entry about to replace it:
     the ops that already used ``t`` send their gradient there."""
@@ -334,8 +315,6 @@ def rebind(t: Tensor, new: Tensor) -> None:
     t._arr, t.node, t.requires_grad = new._arr, new.node, new.requires_grad
     _assigned.count += 1
 
-
-_hooks.setitem = _tensor_setitem
 
 
 def take(x, indices, axis=None, out=None, mode="raise"):
