@@ -18,6 +18,7 @@ from ..ops import exp, expm1, log, log1p, sign, trunc
 from ..ops import log_softmax as _log_softmax
 from ..ops import softmax as _softmax
 from ..ops._define import binary, unary
+from ..ops.nn import _finite_max
 from ..ops.numpy_api import UFUNCS
 from ..ops.reductions import _keepdims_shape
 from ..ops.reductions import sum as sum_
@@ -252,15 +253,10 @@ def _logsumexp_b_saving(a, b, axis=None, keepdims=False):
     with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = −∞, log of a negative sum NaN: SciPy's values
         if a_live.size == 0:  # a sum over no terms
             return np.log(np.sum(a_live * 0.0, axis=axis, keepdims=keepdims)), None
-        m = _live_max(a_live, axis)
+        m = _finite_max(a_live, axis)
         r = np.log(np.sum(np.where(live, b * np.exp(a_live - m), 0.0), axis=axis, keepdims=True))
         out = r + m
     return (out if keepdims else np.squeeze(out, axis=axis)), (m, r)
-
-
-def _live_max(a_live, axis):
-    m = np.max(a_live, axis=axis, keepdims=True)
-    return np.where(np.isfinite(m), m, 0.0)
 
 
 def _exp_less_lse(a, b, zero, axis, saved, every_term=False):
@@ -269,7 +265,7 @@ def _exp_less_lse(a, b, zero, axis, saved, every_term=False):
     the largest a, into the exponent (0.1% of the gradient where a is ~6e13: the fuzzer's long run, seed
     1831439223)."""
     if saved is None:  # recompute, from Tensors under create_graph (m a constant: the weights do not depend on it)
-        m = _live_max(np.where(zero, -np.inf, _data(a)), axis)
+        m = _finite_max(np.where(zero, -np.inf, _data(a)), axis)
         live = exp(where(zero, -np.inf, a) - m)
         total = sum_(b * live, axis=axis, keepdims=True)
         return (live + exp(where(zero, a, -np.inf) - m)) / total if every_term else live / total
