@@ -27,7 +27,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 import autonp as anp
-from conftest import central_diff, complex_central_diff
+from conftest import central_diff, complex_central_diff, complex_step
 
 S = (3, 4)
 UNARY = {
@@ -305,17 +305,6 @@ def steady(f, x0, eps, tol, rel=0.0):
     a, b = central_diff(f, x0, eps), central_diff(f, x0, eps / 2)
     assume(np.max(np.abs(a - b), initial=0.0) <= tol + rel * (1.0 + np.max(np.abs(a), initial=0.0)))
     return a
-
-
-def complex_step(f, x0, h=1e-30):
-    """∂f as Im f(x + ih)/h, one coordinate at a time: exact to rounding for a function analytic near the real
-    axis (no difference of two nearby values, so no cancellation and no step to tune)."""
-    g = np.empty_like(x0)
-    for i in range(x0.size):
-        x = x0.astype(complex)
-        x.flat[i] += 1j * h
-        g.flat[i] = np.imag(f(x)) / h
-    return g
 
 
 def first_derivative(f, x0, program, atol):

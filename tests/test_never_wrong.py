@@ -2115,18 +2115,11 @@ def test_the_log_sum_exp_family_differentiates_exactly_at_large_magnitudes(scale
     from scipy.special import logsumexp as scipy_lse
 
     from autonp.scipy.special import logsumexp
+    from conftest import complex_step
     rng = np.random.default_rng(0)
     x = scale + rng.normal(size=(3, 4)) * 2.0
     b = np.array([[1.0, 0.0, 2.0, 0.5], [0.3, 1.0, 0.0, 2.0], [0.0, 1.5, 1.0, 0.7]])
     w = rng.normal(size=(1, 4))
-
-    def complex_step(f, x0):
-        g = np.empty_like(x0)
-        for i in range(x0.size):
-            z = x0.astype(complex)
-            z.flat[i] += 1e-30j
-            g.flat[i] = np.imag(f(z)) / 1e-30
-        return g
     for weights in (None, b):
         got = anp.grad(lambda v: np.sum(logsumexp(v, axis=0, b=weights, keepdims=True) * w))(x)
         want = complex_step(lambda v: np.sum(scipy_lse(v, axis=0, b=weights, keepdims=True) * w), x)
