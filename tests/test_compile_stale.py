@@ -165,6 +165,46 @@ def test_a_learning_rate_changed_between_calls():
         np.testing.assert_allclose(c, e, rtol=1e-12, atol=0)
 
 
+def test_an_optimizer_state_or_a_gradient_of_another_dtype_is_another_signature():
+    """A float64 momentum (``opt.velocity[0] = ...``) or ``.grad`` put on a float32 parameter between calls: the
+    replay equals the same steps run eagerly, bit for bit. The trace made for float32 state rounded one weight
+    1 ulp off (only ``v is None`` was in the signature, not the array's dtype)."""
+    def steps(compiled: bool, change):
+        lin = nn.Linear(3, 2)
+        lin.weight = nn.Parameter(np.arange(6, dtype=np.float32).reshape(3, 2) / 10)
+        lin.bias = nn.Parameter(np.zeros((1, 2), np.float32))
+        opt = optim.SGD(lin.parameters(), lr=0.1, momentum=0.9)
+        x = np.arange(12, dtype=np.float32).reshape(4, 3) / 7
+
+        def step(x):
+            loss = (lin(x) ** 2).sum()
+            loss.backward()
+            opt.step()
+            return loss.item()
+        f = anp.compile(step) if compiled else step
+        seen = []
+        for i in range(5):
+            if i == 2:
+                change(lin, opt)
+            seen.append((f(x), lin.weight.numpy().copy(), opt.velocity[0].copy()))
+            if i != 1:  # once, the gradient stays (its dtype is the one changed)
+                opt.zero_grad()
+        return seen
+
+    def velocity(lin, opt):
+        opt.velocity[0] = np.full((3, 2), 0.7, np.float64) / 3
+
+    def gradient(lin, opt):
+        lin.weight.grad = anp.Tensor(np.full((3, 2), 0.7, np.float64) / 3)
+
+    for change in (velocity, gradient):
+        for e, c in zip(steps(False, change), steps(True, change)):
+            assert c[0] == e[0]
+            np.testing.assert_array_equal(c[1], e[1])
+            assert c[2].dtype == e[2].dtype
+            np.testing.assert_array_equal(c[2], e[2])
+
+
 def test_which_argument_is_which_other_one():
     """Arguments that are the same array are one input of the trace: f(x, y, x) and f(x, y, y) alias differently,
     and each call equals the eager one (the signature must say which earlier argument a repeat is)."""

@@ -200,7 +200,8 @@ class _Walk:
         if not isinstance(arr, np.ndarray):
             raise CompileError(f"compile: the Tensor {hint!r} holds no values (they were freed by backward)")
         g = t._grad
-        self.key.append(("T", t.requires_grad, g is None) + self._layout(arr))
+        key = ("T", t.requires_grad) + self._layout(arr)
+        self.key.append(key + (None,) if g is None else key + self._layout(g._arr))  # a trace is made for its dtypes
         self._input(arr, _Place("attr", t, "_arr"), hint)
         if g is not None:
             self._input(g._arr, _Place("grad", t, None), "d" + hint)
@@ -257,7 +258,7 @@ class _Walk:
         for slot in opt.slots:
             values = getattr(opt, slot)
             for i, v in enumerate(values):
-                self.key.append((slot, v is None))
+                self.key.append((slot, None) if v is None else (slot,) + self._layout(v))
                 if v is not None:
                     self._input(v, _Place("item", values, i), f"{slot}{i}")
                 else:
