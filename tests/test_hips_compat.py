@@ -473,6 +473,71 @@ def test_extend_signatures_agree_with_hips():
     assert notrace_primitive(lambda t: type(t))(anp.Tensor(x, requires_grad=True)) is np.ndarray
 
 
+def _own_primitives(lib: str):
+    """Primitives written the way lifelines writes its ``gammainc`` (``from autograd.numpy.numpy_vjps import
+    unbroadcast_f``), with ``lib`` (autonp or autograd) in every import."""
+    import importlib
+    np_, ext, nv = (importlib.import_module(f"{lib}.{m}") for m in ("numpy", "extend", "numpy.numpy_vjps"))
+
+    @ext.primitive
+    def gammainc(a, x):
+        return scipy.special.gammainc(a, x)
+    ext.defvjp(gammainc, None, lambda ans, a, x: nv.unbroadcast_f(
+        x, lambda g: g * np_.exp(-x) * np_.power(x, a - 1) / scipy.special.gamma(a)))
+
+    @ext.primitive
+    def scaled(a, x):
+        return a * x
+    ext.defvjp(scaled, lambda ans, a, x: nv.unbroadcast_f(a, lambda g: g * x),
+               lambda ans, a, x: nv.unbroadcast_f(x, lambda g: g * a))
+    return np_, gammainc, scaled
+
+
+def test_primitives_written_with_hips_numpy_vjps_helpers_agree_with_hips_and_differences():
+    """A broadcast argument's gradient summed down to its shape by ``unbroadcast_f``, first and second order."""
+    a, x = np.array([[1.2], [2.0]]), np.array([[0.5, 1.5, 2.5]])
+    results = {}
+    for lib, grad in (("autonp", anp.grad), ("autograd", autograd.grad)):
+        np_, gammainc, scaled = _own_primitives(lib)
+
+        def f(x):
+            return np_.sum(gammainc(a, x) ** 2) + np_.sum(np_.sin(scaled(x, a)))
+
+        def g(s):  # a scalar broadcast over a (2, 1) column, differentiated twice
+            return np_.sum(grad(lambda s: np_.sum(scaled(s, a) ** 3))(s) ** 2)
+        results[lib] = [grad(f)(x), grad(g)(0.7), f]
+    ours, theirs = results["autonp"], results["autograd"]
+    _close(ours[0], theirs[0])
+    _close(ours[1], theirs[1])
+    _close(ours[0], central_diff(lambda v: float(theirs[2](v)), x), rtol=1e-6)
+    _close(ours[1], 36 * 0.7 ** 3 * np.sum(a ** 3) ** 2, rtol=1e-12)  # g(s) = (3s²·Σa³)², by hand
+
+
+def test_numpy_vjps_helpers_equal_hips_own():
+    from autograd.numpy import numpy_vjps as theirs
+
+    from autonp.numpy import numpy_vjps as ours
+    g = RNG.normal(size=(2, 3))
+    for target in (RNG.normal(size=(1, 3)), RNG.normal(size=(3,)), 1.5, RNG.normal(size=(2, 1)) + 1j):
+        want = theirs.unbroadcast_f(target, lambda v: v * 2)(g * (1 + 1j))
+        got = ours.unbroadcast_f(target, lambda v: v * 2)(g * (1 + 1j))
+        assert np.shape(got) == np.shape(want) and np.iscomplexobj(got) == np.iscomplexobj(want)
+        _close(got, want)
+    for axis in (None, 0, 1, (0, 2)):
+        shape = (2, 3, 4)
+        reduced = np.sum(RNG.normal(size=shape), axis=axis)
+        (got, n), (want, m) = (mod.repeat_to_match_shape(reduced, shape, np.float64, axis, False)
+                               for mod in (ours, theirs))
+        assert n == m
+        _close(got, want)
+    x, z, y = np.array([1.0, 2.0, 2.0, 0.0]), np.array([1.0, 2.0, 0.0, 0.0]), np.array([1.0, 0.0, 2.0, 5.0])
+    _close(ours.balanced_eq(x, z, y), theirs.balanced_eq(x, z, y))
+    _close(ours.replace_zero(x, 7.0), theirs.replace_zero(x, 7.0))
+    for target, v in ((1.0, 2 + 3j), (1j, 2.0), (1j, 2j), (1.0, 2.0)):
+        assert ours.match_complex(target, v) == theirs.match_complex(target, v)
+        assert np.iscomplexobj(ours.match_complex(target, v)) == np.iscomplexobj(theirs.match_complex(target, v))
+
+
 # --------------------------------------------------------------------------- autonp.scipy
 
 def test_scipy_ufuncs_differentiate_without_an_import_change():
