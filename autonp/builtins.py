@@ -7,13 +7,14 @@ import builtins
 
 import numpy as np
 
+from .numpy.numpy_boxes import ArrayBox
 from .tensor import Tensor
 
 tuple = builtins.tuple  # noqa: A001
 list = builtins.list  # noqa: A001
 dict = builtins.dict  # noqa: A001
 
-__all__ = ["tuple", "list", "dict", "isinstance", "type"]
+__all__ = ["tuple", "list", "dict", "isinstance", "type", "SequenceBox", "DictBox"]
 
 
 def isinstance(obj, classinfo):  # noqa: A001
@@ -29,3 +30,22 @@ def isinstance(obj, classinfo):  # noqa: A001
 def type(obj):  # noqa: A001
     """Python's type, with ``np.ndarray`` for a Tensor."""
     return np.ndarray if builtins.isinstance(obj, Tensor) else builtins.type(obj)
+
+
+def _holds_box(x) -> bool:
+    from .pytree import flatten
+    from .tracer import isbox
+    return builtins.any(isbox(leaf) for leaf in flatten(x)[0])
+
+
+class SequenceBox(ArrayBox):
+    """``isinstance(x, SequenceBox)``: a list or tuple holding a Tensor being differentiated (HIPS boxes such a
+    sequence; autonp's transforms hand the function the list or tuple itself)."""
+
+    _holds = staticmethod(lambda x: builtins.isinstance(x, (builtins.list, builtins.tuple)) and _holds_box(x))
+
+
+class DictBox(ArrayBox):
+    """``isinstance(x, DictBox)``: a dict holding a Tensor being differentiated."""
+
+    _holds = staticmethod(lambda x: builtins.isinstance(x, builtins.dict) and _holds_box(x))

@@ -823,6 +823,11 @@ class Tensor:
             arr.flags.writeable = False
         return arr
 
+    @property
+    def _value(self) -> np.ndarray:
+        """HIPS autograd's ``box._value``: the values, off the tape (``if isinstance(x, ArrayBox): x = x._value``)."""
+        return self.data
+
     @data.setter
     def data(self, value: Any) -> None:
         value = as_array(value)

@@ -538,6 +538,45 @@ def test_numpy_vjps_helpers_equal_hips_own():
         assert np.iscomplexobj(ours.match_complex(target, v)) == np.iscomplexobj(theirs.match_complex(target, v))
 
 
+def test_box_checks_see_what_hips_boxes():
+    """``isinstance(x, ArrayBox)`` / ``DictBox`` / ``SequenceBox`` and ``x._value``, as programs use them to take
+    values off the tape: true for what depends on the differentiated input, false for constants and outside."""
+    import importlib
+
+    def program(lib):
+        np_, grad = importlib.import_module(f"{lib}.numpy"), importlib.import_module(lib).grad
+        ArrayBox = importlib.import_module(f"{lib}.numpy.numpy_boxes").ArrayBox
+        builtins_ = importlib.import_module(f"{lib}.builtins")
+        seen = []
+
+        def look(*xs):
+            seen.append(tuple(isinstance(x, ArrayBox) for x in xs))
+            seen.append(tuple(float(np.sum(x._value)) for x in xs if isinstance(x, ArrayBox)))
+
+        def f(x):
+            y, c = np_.sin(x) * 2, np.ones(3) * 2
+            look(x, y, c, y * 0 + c, np_.sum(y))
+            return np_.sum(y * c)
+
+        def on_dict(p):
+            seen.append((isinstance(p, builtins_.DictBox), isinstance(p, builtins_.SequenceBox)))
+            look(p["w"], p["b"])
+            return np_.sum(p["w"] ** 2) + p["b"]
+
+        def on_list(p):
+            seen.append((isinstance(p, builtins_.SequenceBox), isinstance(p, builtins_.DictBox)))
+            look(*p)
+            return np_.sum(p[0] * p[1])
+        grad(f)(np.arange(3.0))
+        grad(f)(0.5)
+        grad(on_dict)({"w": np.arange(2.0), "b": 1.5})
+        grad(on_list)([np.arange(2.0), np.ones(2)])
+        grad(on_list)((np.arange(2.0), np.ones(2)))
+        look(np.ones(2))
+        return seen
+    assert program("autonp") == program("autograd")
+
+
 # --------------------------------------------------------------------------- autonp.scipy
 
 def test_scipy_ufuncs_differentiate_without_an_import_change():
