@@ -72,6 +72,27 @@ def primitive(f: Callable) -> Primitive:
     return HipsPrimitive(getattr(f, "__name__", "primitive"), f)
 
 
+def _primitive_of(fun: Any, what: str, replacing: bool = False) -> Primitive:
+    """The primitive whose derivatives ``fun`` names: itself, or autonp's primitive for a NumPy function (``np.sqrt``,
+    as ``autograd.numpy.sqrt`` is HIPS's primitive: new VJPs for it hold everywhere, as in HIPS). ``replacing``: a
+    built-in primitive given new VJPs drops what its own VJPs shared with its forward (``saved=``, the all-at-once
+    and scatter forms), so its other arguments' VJPs recompute what they need."""
+    if isinstance(fun, Primitive):
+        target = fun
+    else:
+        from .ops import FUNCTIONS, UFUNCS
+        target = UFUNCS.get(fun) if isinstance(fun, np.ufunc) else FUNCTIONS.get(fun)
+        name = getattr(fun, "__name__", repr(fun))
+    if not isinstance(target, Primitive):
+        raise TypeError(f"{what}: {name} is not a primitive"
+                        + (" (autonp differentiates it as a composition of its primitives, so it has no derivative "
+                           "of its own to replace)" if target is not None else "")
+                        + "; make one with autonp.extend.primitive(f) and give it its VJPs")
+    if replacing and not isinstance(target, HipsPrimitive):
+        target.forward_saving = target.vjp_all = target.vjp_add = None
+    return target
+
+
 def _nargs(fun: Primitive, argnums: Sequence[int] | None, makers: Sequence) -> list[int]:
     return list(argnums) if argnums is not None else list(range(len(makers)))
 
@@ -85,17 +106,20 @@ def _set(fun: Primitive, i: int, vjp: Callable | None) -> None:
 
 def defvjp(fun: Primitive, *vjpmakers: Callable | None, argnums: Sequence[int] | None = None) -> None:
     """One VJP maker per argument (``None``: not differentiable); ``argnums`` says which arguments."""
+    fun = _primitive_of(fun, "defvjp", replacing=True)
     for i, maker in zip(_nargs(fun, argnums, vjpmakers), vjpmakers):
         _set(fun, i, None if maker is None else (lambda g, ans, *args, m=maker, **kw: m(ans, *args, **kw)(g)))
 
 
 def defvjp_argnum(fun: Primitive, vjpmaker: Callable) -> None:
     """``vjpmaker(argnum, ans, args, kwargs) -> g ↦ ...`` for any argument."""
+    fun = _primitive_of(fun, "defvjp_argnum", replacing=True)
     fun.defvjp_argnum(lambda i, g, ans, *args, **kw: vjpmaker(i, ans, args, kw)(g))
 
 
 def defvjp_argnums(fun: Primitive, vjpmaker: Callable) -> None:
     """``vjpmaker(argnums, ans, args, kwargs) -> g ↦ (one gradient per argnum)``; asked one argument at a time."""
+    fun = _primitive_of(fun, "defvjp_argnums", replacing=True)
     fun.defvjp_argnum(lambda i, g, ans, *args, **kw: vjpmaker((i,), ans, args, kw)(g)[0])
 
 
@@ -110,6 +134,7 @@ def _transposed(jvp_of_g: Callable[[Any], Any], arg: Any) -> Callable[[Any], Any
 def defjvp(fun: Primitive, *jvpfuns: Callable | None, argnums: Sequence[int] | None = None) -> None:
     """One JVP per argument: ``jvp(g, ans, *args, **kwargs) = ∂ans/∂arg · g``. Used (transposed) for the
     arguments that have no VJP."""
+    fun = _primitive_of(fun, "defjvp")
     for i, jvp in zip(_nargs(fun, argnums, jvpfuns), jvpfuns):
         if jvp is None or (isinstance(fun.vjps, tuple) and i < len(fun.vjps) and fun.vjps[i] is not None):
             continue
@@ -121,6 +146,7 @@ def defjvp(fun: Primitive, *jvpfuns: Callable | None, argnums: Sequence[int] | N
 
 def defjvp_argnum(fun: Primitive, jvpmaker: Callable) -> None:
     """``jvpmaker(argnum, g, ans, args, kwargs)`` for any argument."""
+    fun = _primitive_of(fun, "defjvp_argnum")
     if isinstance(fun.vjps, tuple) and fun.vjps:
         return
     fun.defvjp_argnum(lambda i, g, ans, *args, **kw: _transposed(
@@ -129,6 +155,7 @@ def defjvp_argnum(fun: Primitive, jvpmaker: Callable) -> None:
 
 def defjvp_argnums(fun: Primitive, jvpmaker: Callable) -> None:
     """``jvpmaker(argnums, gs, ans, args, kwargs)``: the tangent for tangents ``gs`` of ``argnums``."""
+    fun = _primitive_of(fun, "defjvp_argnums")
     if isinstance(fun.vjps, tuple) and fun.vjps:
         return
     fun.defvjp_argnum(lambda i, g, ans, *args, **kw: _transposed(

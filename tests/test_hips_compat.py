@@ -577,6 +577,56 @@ def test_box_checks_see_what_hips_boxes():
     assert program("autonp") == program("autograd")
 
 
+@pytest.fixture
+def restored_vjps():
+    """Puts back the VJPs a test gives NumPy's sqrt and arctan2, in autonp and in HIPS (both change them globally)."""
+    import autograd.core as hcore
+
+    from autonp.ops import UFUNCS
+    prims = [UFUNCS[np.sqrt], UFUNCS[np.arctan2]]
+    ours = [dict(vars(p)) for p in prims]
+    theirs = {k: hcore.primitive_vjps[k] for k in (hnp.sqrt, hnp.arctan2)}
+    yield
+    for p, saved in zip(prims, ours):
+        vars(p).clear()
+        vars(p).update(saved)
+    for k, saved in theirs.items():
+        hcore.primitive_vjps[k] = saved
+
+
+def test_new_vjps_for_numpy_functions_hold_as_in_hips(restored_vjps):
+    """``defvjp(anp.sqrt, ...)`` (a finite slope at 0) and ``defvjp(anp.arctan2, ...)`` with ``unbroadcast_f``, as
+    py_wake writes them: first and second derivatives equal HIPS's under the same definitions."""
+    import importlib
+
+    def program(lib):
+        np_, core, nv = (importlib.import_module(f"{lib}.{m}") for m in ("numpy", "core", "numpy.numpy_vjps"))
+        grad, hessian = importlib.import_module(lib).grad, importlib.import_module(lib).hessian
+        eps = 2 * np.finfo(float).eps ** 2
+        core.defvjp(np_.sqrt, lambda ans, x: lambda g: g * 0.5 * np_.where(x == 0, eps, x) ** -0.5)
+        core.defvjp(np_.arctan2,
+                    lambda ans, x, y: nv.unbroadcast_f(x, lambda g: g * y / (x ** 2 + np_.where(y != 0, y, 1) ** 2)),
+                    lambda ans, x, y: nv.unbroadcast_f(y, lambda g: g * -x / (np_.where(x != 0, x, 1) ** 2 + y ** 2)))
+        x, y = np.array([0.0, 4.0, 2.0]), np.array([[0.0], [1.5]])
+        return (grad(lambda x: np_.sum(np_.sqrt(x)))(x),
+                grad(lambda y: np_.sum(np_.arctan2(x, y)))(y),
+                grad(lambda x: np_.sum(np_.arctan2(x, y) * np_.sqrt(x + 1)))(x),
+                hessian(lambda x: np_.sum(np_.arctan2(x, y) * np_.sqrt(x + 1)))(x + 0.5))
+    theirs = program("autograd")
+    ours = program("autonp")
+    assert ours[0][0] == pytest.approx(0.5 / np.sqrt(2 * np.finfo(float).eps ** 2))  # the slope given at 0
+    for a, b in zip(ours, theirs):
+        _close(a, b, rtol=1e-12)
+
+
+def test_a_numpy_function_that_is_no_primitive_is_refused_by_defvjp():
+    from autonp.extend import defvjp
+    with pytest.raises(TypeError, match="dot is not a primitive.*composition"):
+        defvjp(np.dot, lambda ans, a, b: lambda g: g)
+    with pytest.raises(TypeError, match="is not a primitive"):
+        defvjp(print, lambda ans, x: lambda g: g)
+
+
 # --------------------------------------------------------------------------- autonp.scipy
 
 def test_scipy_ufuncs_differentiate_without_an_import_change():
