@@ -334,6 +334,13 @@ class Primitive:
         self.__doc__ = forward.__doc__
         self.__name__ = name
 
+    definitions = 0  # attributes set on any primitive so far: a compiled trace holds the derivatives it traced,
+    # so this count is part of its signature (``defvjp(np.sqrt, ...)`` after a trace: the next call traces anew)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        Primitive.definitions += 1
+        object.__setattr__(self, name, value)
+
     def defvjp(self, *vjps) -> "Primitive":
         """Register one VJP per positional argument (``None`` for non-differentiable ones)."""
         self.vjps = vjps

@@ -619,6 +619,20 @@ def test_new_vjps_for_numpy_functions_hold_as_in_hips(restored_vjps):
         _close(a, b, rtol=1e-12)
 
 
+def test_a_compiled_function_follows_new_vjps_given_after_its_trace(restored_vjps):
+    """A replay is the derivative it traced: new VJPs for sqrt after the trace make the next call trace anew."""
+    from autonp.extend import defvjp
+    x = np.array([0.0, 4.0, 2.0])
+
+    @anp.compile
+    def step(x):
+        return anp.grad(lambda x: anpn.sum(anpn.sqrt(x + 1.0)))(x)
+    _close(step(x), 0.5 / np.sqrt(x + 1.0))
+    defvjp(anpn.sqrt, lambda ans, x: lambda g: g * 3.0)
+    _close(step(x), np.full(3, 3.0))
+    _close(anp.grad(lambda x: anpn.sum(anpn.sqrt(x + 1.0)))(x), np.full(3, 3.0))
+
+
 def test_a_numpy_function_that_is_no_primitive_is_refused_by_defvjp():
     from autonp.extend import defvjp
     with pytest.raises(TypeError, match="dot is not a primitive.*composition"):

@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..tensor import FORWARD_WARNINGS_MODULE, OpError, Tensor, gate
+from ..tensor import FORWARD_WARNINGS_MODULE, OpError, Primitive, Tensor, gate
 from . import _reads, _trace
 from ._codegen import Retrace, _is_random, generate
 from ._random import _check_global_rng, _RandomPatch
@@ -226,6 +226,7 @@ class Compiled:
         return self._call(args, kwargs) if retry else result
 
     def _walk_all(self, walk: _Walk, args: tuple, kwargs: dict) -> tuple:
+        walk.key.append(Primitive.definitions)  # a VJP given anew since a trace: that trace is not this signature's
         names = self._params
         out_args = [walk.walk(a, names[i] if i < len(names) and not names[i].startswith("*") else f"arg{i}")
                     for i, a in enumerate(args)]
@@ -268,7 +269,7 @@ class Compiled:
             _trace._state.program = prev
             self._restore(walk)
             for where, v, _ in stored:  # the traced call's values, concrete
-                arr = (v._arr if isinstance(v, Tensor) else v)._value()
+                arr = (v._arr if isinstance(v, Tensor) else v)._traced_value()
                 _store(walk, where, Tensor._make(arr, None) if isinstance(v, Tensor) else arr)
         wb_templates = wb_templates + [tmpl[1] for _, _, tmpl in stored]
         stores = [(where, tmpl[0]) for where, _, tmpl in stored]
@@ -341,9 +342,9 @@ class Compiled:
             held = place.raw()
             if place.kind == "grad":
                 if held is not None and isinstance(held._arr, Sym):
-                    place.holder._grad = Tensor._make(held._arr._value(), None)
+                    place.holder._grad = Tensor._make(held._arr._traced_value(), None)
             elif isinstance(held, (Sym, _ObjectProxy)):
-                place.set(held._value() if isinstance(held, Sym) else held._obj)
+                place.set(held._traced_value() if isinstance(held, Sym) else held._obj)
 
     def __repr__(self) -> str:
         return f"<anp.compile({getattr(self.f, '__qualname__', self.f)}): {self.traces} trace(s)>"

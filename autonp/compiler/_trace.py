@@ -288,8 +288,8 @@ def escape(sym: "Sym", builtin, what: str) -> Any:
     guard: the replay checks it gets the same Python value (else the function is traced again)."""
     program = _state.program
     if program is None:
-        return builtin(sym._value())
-    value = builtin(sym._value())
+        return builtin(sym._traced_value())
+    value = builtin(sym._traced_value())
     var = program.new_var(value)
     instr = Instr("escape", builtin, (sym._var.ref,), {}, var.ref)
     _describe_context(instr)
@@ -325,7 +325,7 @@ class _Flags:
             return self._sym._writeable
         if name == "owndata":
             return True
-        return getattr(self._sym._value().flags, name)
+        return getattr(self._sym._traced_value().flags, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "writeable":
@@ -383,7 +383,8 @@ class Sym:
         self._var = var
         self._writeable = True
 
-    def _value(self) -> Any:
+    def _traced_value(self) -> Any:
+        """The value it had in the traced call."""
         return self._var.value
 
     def __autonp_array__(self) -> "Sym":

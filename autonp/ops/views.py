@@ -64,7 +64,7 @@ def _live_views(views: list) -> list:
 
 def _value(arr: Any) -> Any:
     """An array, or the value anp.compile's traced array holds (whether NumPy made a view is decided as it traces)."""
-    return arr if type(arr) is np.ndarray else arr._value() if _is_stand_in(arr) else np.asarray(arr)
+    return arr if type(arr) is np.ndarray else arr._traced_value() if _is_stand_in(arr) else np.asarray(arr)
 
 
 def check_writable(t: Tensor, symbol: str) -> None:
