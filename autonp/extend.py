@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -93,8 +93,10 @@ def _primitive_of(fun: Any, what: str, replacing: bool = False) -> Primitive:
     return target
 
 
-def _nargs(fun: Primitive, argnums: Sequence[int] | None, makers: Sequence) -> list[int]:
-    return list(argnums) if argnums is not None else list(range(len(makers)))
+def _nargs(fun: Primitive, argnums: Iterable[int] | None, makers: Sequence) -> Iterable[int]:
+    """Which argument each maker is for: ``argnums`` as given (any iterable, paired with the makers by ``zip``, as
+    HIPS does: ``argnums=itertools.count(1)`` is every argument from the second on), else 0, 1, 2, ..."""
+    return argnums if argnums is not None else range(len(makers))
 
 
 def _set(fun: Primitive, i: int, vjp: Callable | None) -> None:
@@ -104,7 +106,7 @@ def _set(fun: Primitive, i: int, vjp: Callable | None) -> None:
     fun.vjps = tuple(vjps)
 
 
-def defvjp(fun: Primitive, *vjpmakers: Callable | None, argnums: Sequence[int] | None = None) -> None:
+def defvjp(fun: Primitive, *vjpmakers: Callable | None, argnums: Iterable[int] | None = None) -> None:
     """One VJP maker per argument (``None``: not differentiable); ``argnums`` says which arguments."""
     fun = _primitive_of(fun, "defvjp", replacing=True)
     for i, maker in zip(_nargs(fun, argnums, vjpmakers), vjpmakers):
@@ -131,7 +133,7 @@ def _transposed(jvp_of_g: Callable[[Any], Any], arg: Any) -> Callable[[Any], Any
     return pullback
 
 
-def defjvp(fun: Primitive, *jvpfuns: Callable | None, argnums: Sequence[int] | None = None) -> None:
+def defjvp(fun: Primitive, *jvpfuns: Callable | None, argnums: Iterable[int] | None = None) -> None:
     """One JVP per argument: ``jvp(g, ans, *args, **kwargs) = ∂ans/∂arg · g``. Used (transposed) for the
     arguments that have no VJP."""
     fun = _primitive_of(fun, "defjvp")

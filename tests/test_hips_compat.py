@@ -633,6 +633,40 @@ def test_a_compiled_function_follows_new_vjps_given_after_its_trace(restored_vjp
     _close(anp.grad(lambda x: anpn.sum(anpn.sqrt(x + 1.0)))(x), np.full(3, 3.0))
 
 
+METHOD_PRIMITIVE = """
+import itertools, sys
+import numpy as np
+lib = sys.argv[1]
+ext, grad = __import__(lib + ".extend", fromlist=["x"]), __import__(lib, fromlist=["grad"]).grad
+np_ = __import__(lib + ".numpy", fromlist=["x"])
+
+class Curve:
+    def __call__(self, x, y):
+        return x * y ** 2
+pf = ext.primitive(Curve.__call__)  # a method made a primitive: its VJPs start at argument 1 (after self)
+ext.defvjp(pf, lambda ans, s, x, y: lambda g: g * y ** 2, lambda ans, s, x, y: lambda g: g * 2 * x * y,
+           argnums=itertools.count(1))
+c = Curve()
+print(repr(list(grad(lambda x: np_.sum(pf(c, x, 3.0)))(np.array([1.0, 2.0])))), repr(grad(lambda y: pf(c, 2.0, y))(3.0)))
+"""
+
+
+def test_defvjp_pairs_makers_with_an_endless_count_of_argnums_as_hips_does():
+    """``defvjp(pf, *makers, argnums=itertools.count(first))`` (py_wake's ``set_vjp``): the makers are paired by zip.
+    autonp turned the count into a list first, and never returned."""
+    import resource
+    import subprocess
+    import sys
+
+    def four_gib():  # the list an endless count makes fails fast, without taking the machine's memory
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+    out = {lib: subprocess.run([sys.executable, "-c", METHOD_PRIMITIVE, lib], capture_output=True, text=True,
+                               timeout=120, preexec_fn=four_gib) for lib in ("autonp", "autograd")}
+    assert out["autonp"].returncode == 0, out["autonp"].stderr[-2000:]
+    assert out["autonp"].stdout == out["autograd"].stdout
+    assert "9.0" in out["autonp"].stdout and "12.0" in out["autonp"].stdout  # y² = 9 and 2xy = 12
+
+
 def test_a_numpy_function_that_is_no_primitive_is_refused_by_defvjp():
     from autonp.extend import defvjp
     with pytest.raises(TypeError, match="dot is not a primitive.*composition"):
