@@ -647,7 +647,8 @@ pf = ext.primitive(Curve.__call__)  # a method made a primitive: its VJPs start 
 ext.defvjp(pf, lambda ans, s, x, y: lambda g: g * y ** 2, lambda ans, s, x, y: lambda g: g * 2 * x * y,
            argnums=itertools.count(1))
 c = Curve()
-print(repr(list(grad(lambda x: np_.sum(pf(c, x, 3.0)))(np.array([1.0, 2.0])))), repr(grad(lambda y: pf(c, 2.0, y))(3.0)))
+dx = grad(lambda x: np_.sum(pf(c, x, 3.0)))(np.array([1.0, 2.0]))
+print(repr(list(dx)), repr(grad(lambda y: pf(c, 2.0, y))(3.0)))
 """
 
 
