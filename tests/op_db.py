@@ -41,6 +41,9 @@ class OpCase:
         return [_values(rng, s, d).astype(dtype) for s, d in zip(self.shapes, domains)]
 
 
+_STRIPES = np.arange(12).reshape(3, 4) % 3 == 1  # a fixed mask of (3, 4): the rows' pieces
+
+
 def _values(rng, shape, domain):
     x = rng.normal(size=shape)
     if domain == "positive":
@@ -200,6 +203,17 @@ CASES: list[OpCase] = [
     unary("take", lambda np_, x: np_.take(x, [0, 3, 3], axis=1), covers=("take",)),
     unary("take_along_axis", lambda np_, x: np_.take_along_axis(x, np.array([[0], [3], [1]]), axis=1),
           covers=("take_along_axis",), hips=False),
+    unary("compress", lambda np_, x: np_.compress([True, False, True], x, axis=0) * 2.0
+          + np_.sum(np_.compress([0, 1, 1], x, axis=1)), covers=("compress",), hips=False),
+    unary("compress_flat_extract", lambda np_, x: np_.compress([1, 0, 0, 1, 1], x) * np_.extract(_STRIPES, x)[:3],
+          covers=("compress", "extract"), hips=False),
+    # each function sees only its piece (sqrt of the negatives' |x|), later conditions win, the last is "otherwise"
+    unary("piecewise", lambda np_, x: np_.piecewise(x, [_STRIPES, _STRIPES.T.reshape(3, 4)],
+                                                      [lambda v: np_.sqrt(np_.abs(v)), lambda v: v ** 3, 0.5]),
+          domain="away_from_zero", covers=("piecewise",), hips=False),
+    unary("piecewise_args", lambda np_, x: np_.piecewise(x, [_STRIPES], [lambda v, k: k * np_.sin(v),
+                                                                           lambda v, k: v * k], 2.5),
+          covers=("piecewise",), hips=False),
     unary("diag", lambda np_, x: np_.diag(x), shape=(4, 4), covers=("diag",)),
     unary("diag_1d", lambda np_, x: np_.diag(x[0], 1), covers=("diag",)),
     unary("diagonal", lambda np_, x: np_.diagonal(x, 1), shape=(4, 4), covers=("diagonal",)),

@@ -898,6 +898,28 @@ def test_an_assignment_into_a_copy_of_a_fresh_value_is_replayed():
     assert compiled.traces == 1
 
 
+def test_an_assignment_through_a_mask_the_function_reads_follows_the_mask():
+    """``out[mask] = ...`` and ``np.piecewise`` with a mask from the function's globals (an input of the trace):
+    the backward asked which entries a repeated index overwrote by reading the mask's values, which a trace cannot
+    (a CompileError); a single mask writes each entry once. The replays follow the mask as it changes in place."""
+    def f(x):
+        out = x * 1.0
+        out[MASK] = x[MASK] * 2.0
+        return np.sum(np.piecewise(out, [MASK, ~MASK], [np.sin, lambda v: v ** 2]) * np.arange(1.0, 13.0).reshape(3, 4))
+
+    def plain(x):  # by hand: masked entries sin(2x), the others x²
+        m = MASK
+        return np.where(m, 2 * np.cos(2 * x), 2 * x) * np.arange(1.0, 13.0).reshape(3, 4)
+    compiled = anp.compile(lambda x: anp.grad(f)(x))
+    x = np.linspace(0.1, 1.2, 12).reshape(3, 4)
+    for change in (lambda: None, lambda: None, lambda: MASK.__setitem__((0, 0), True), lambda: MASK.fill(False)):
+        change()
+        np.testing.assert_allclose(compiled(x), plain(x), rtol=1e-14)
+
+
+MASK = np.arange(12).reshape(3, 4) % 3 == 1
+
+
 def test_an_elementwise_result_reuses_a_dead_operands_memory_and_nothing_else():
     """A layer's bias add and ReLU (and their masks) write into the product they came from, as a hand-written step
     would; an operand that is an input, returned, read later, viewed by another value, or of another shape or

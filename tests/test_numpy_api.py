@@ -397,6 +397,42 @@ def test_einsum_with_a_repeated_index_keeps_numpys_dtype_and_takes_lists():
     assert anp.einsum("ii", [[1.0, 2.0], [3.0, 4.0]]).item() == 5.0
 
 
+def test_compress_extract_and_piecewise_as_numpy_with_gradients_where_each_piece_is_defined():
+    """np.compress, np.extract and np.piecewise were refused on a Tensor that requires grad. Values and errors are
+    NumPy's; gradients central differences'. piecewise hands each function only its piece, so a square root of the
+    positive entries has a finite gradient beside negative ones (a where over sqrt(x) would give NaN there)."""
+    x = np.linspace(-1.1, 1.3, 12).reshape(3, 4)
+    programs = [
+        lambda a: np.compress([True, False, True], a, axis=0),
+        lambda a: np.compress([0, 1], a, axis=-1),
+        lambda a: np.compress(np.array([1, 0, 1, 1]), a),
+        lambda a: np.extract(np.arange(12).reshape(3, 4) % 5 == 1, a),
+        lambda a: np.piecewise(a, [x > 0], [np.sqrt, lambda v: v * 3.0]),
+        lambda a: np.piecewise(a, [x < 0, x > 0.5], [lambda v, k: np.exp(v), lambda v, k: v * k, -1.0], 2.5),
+        lambda a: np.piecewise(a[0], x[0] > 0, [np.sqrt, 0.0]),
+    ]
+    for f in programs:
+        t = anp.Tensor(x, requires_grad=True)
+        np.testing.assert_array_equal(f(t).numpy(), f(x))
+        assert f(t).dtype == f(x).dtype
+        got = np.asarray(anp.grad(lambda a: np.sum(np.sin(f(a))))(x))
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, central_diff(lambda a: float(np.sum(np.sin(f(a)))), x, eps=1e-7),
+                                   rtol=1e-6, atol=1e-8)
+    t = anp.Tensor(x, requires_grad=True)
+    for bad in (lambda a: np.compress([[True]], a), lambda a: np.compress([True] * 4, a, axis=0),
+                lambda a: np.piecewise(a, [x > 0], [1.0, 2.0, 3.0])):
+        with pytest.raises(Exception) as theirs:
+            bad(x)
+        with pytest.raises(type(theirs.value)):
+            bad(t)
+    np.testing.assert_array_equal(t.compress([False, True, True], axis=0).numpy(), x.compress([False, True, True], 0))
+    np.testing.assert_array_equal(t.argpartition(1), x.argpartition(1))  # (ndarray's methods; ptp as HIPS's boxes')
+    ordered = anp.Tensor(np.sort(x.ravel()), requires_grad=True)
+    np.testing.assert_array_equal(ordered.searchsorted([0.2, -5.0]), np.sort(x.ravel()).searchsorted([0.2, -5.0]))
+    assert t.ptp().item() == np.ptp(x)
+
+
 def test_reshape_and_ravel_in_fortran_order_and_take_with_wrap_and_clip():
     """HIPS autograd differentiates np.reshape(x, shape, order='F') and np.ravel(x, order='F'); autonp refused
     them. np.take's mode='wrap' and 'clip' raised a TypeError (an unexpected keyword). Values against NumPy,

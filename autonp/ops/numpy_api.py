@@ -352,7 +352,8 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.dstack: sh.dstack, np.column_stack: sh.column_stack, np.append: sh.append, np.split: sh.split,
     np.array_split: sh.array_split, np.hsplit: sh.hsplit, np.vsplit: sh.vsplit, np.dsplit: sh.dsplit,
     np.flip: sh.flip, np.fliplr: sh.fliplr, np.flipud: sh.flipud, np.rot90: sh.rot90, np.roll: sh.roll,
-    np.repeat: sh.repeat, np.tile: sh.tile, np.pad: sh.pad, np.take: sh.take,
+    np.repeat: sh.repeat, np.tile: sh.tile, np.pad: sh.pad, np.take: sh.take, np.compress: sh.compress,
+    np.extract: sh.extract, np.piecewise: sh.piecewise,
     np.take_along_axis: sh.take_along_axis, np.diag: sh.diag, np.diagonal: sh.diagonal, np.tril: sh.tril,
     np.triu: sh.triu, np.where: where, np.select: sh.select, np.copy: _copy,
     np.clip: ew.clip, np.sinc: ew.sinc, np.round: round_, np.around: round_, np.nan_to_num: ew.nan_to_num,
@@ -496,6 +497,8 @@ _METHODS: dict[str, Any] = {
     "diagonal": sh.diagonal, "trace": la.trace, "dot": la.dot, "astype": sh.astype, "copy": sh.copy,
     "argmax": _argreduce(np.argmax), "argmin": _argreduce(np.argmin), "argsort": _argreduce(np.argsort),
     "nonzero": _argreduce(np.nonzero), "all": _argreduce(np.all), "any": _argreduce(np.any),
+    "argpartition": _argreduce(np.argpartition), "searchsorted": _argreduce(np.searchsorted),
+    "compress": lambda s, condition, axis=None, out=None: sh.compress(condition, s, axis, out), "ptp": rd.ptp,
     **inplace.METHODS,
 }
 

@@ -265,6 +265,10 @@ def _written(index, shape):
     writing the elements' numbers, follows its semantics for fancy, boolean and mixed indices exactly."""
     if _is_basic(index):
         return None
+    items = index if isinstance(index, tuple) else (index,)
+    advanced = [i for i in items if not (i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)))]
+    if len(advanced) == 1 and getattr(advanced[0], "dtype", None) == np.bool_:  # one mask: each element once (and a
+        return None  # mask anp.compile traces, an input, is not read: the replay follows its values)
     size = int(np.prod(shape, dtype=np.int64))
     flat = np.arange(size, dtype=np.intp).reshape(shape)
     target = flat[index]                               # where each element of v lands
@@ -353,7 +357,43 @@ def take_along_axis(x, indices, axis):
     grids = [grid if i != axis else np.broadcast_to(indices, shape) for i, grid in enumerate(grids)]
     return getitem(x, tuple(grids))
 
-# --------------------------------------------------------------------------- joining and splitting
+
+def compress(condition, a, axis=None, out=None):
+    """``np.compress``: the slices of ``a`` along ``axis`` (of the flattened ``a`` for None) where ``condition`` holds;
+    a ``take`` of its true positions, so ∂ flows back to them (a shorter condition reads only the first slices)."""
+    _no_out("compress", out)
+    cond = np.asarray(_data(condition))
+    if cond.ndim != 1:
+        raise ValueError(f"compress: condition must be a 1-d array, got shape {cond.shape}")
+    return take(a, np.flatnonzero(cond), axis=axis)
+
+
+def extract(condition, arr):
+    """``np.extract``: the entries of ``arr`` where ``condition`` is nonzero, both read flattened."""
+    return take(arr, np.flatnonzero(np.ravel(_data(condition))))
+
+
+def piecewise(x, condlist, funclist, *args, **kw):
+    """``np.piecewise``: each function applied to the entries its condition picks (``f(x[cond])``, so a function is
+    never evaluated, nor differentiated, outside its piece), later conditions over earlier ones, 0 elsewhere; one
+    function more than conditions is the otherwise case. The result has ``x``'s dtype, as NumPy's."""
+    conds = _data(condlist)
+    first = None if np.isscalar(conds) or not len(conds) else _data(conds[0])
+    if first is None or (getattr(first, "ndim", np.ndim(first)) == 0 and np.ndim(x) != 0):  # one condition
+        conds = [conds]
+    conds = [c.astype(bool) if hasattr(c, "astype") else np.asarray(c, dtype=bool) for c in map(_data, conds)]
+    if len(conds) == len(funclist) - 1:
+        conds.append(~np.any(np.stack(conds), axis=0) if conds else np.ones(np.shape(x), bool))
+    elif len(conds) != len(funclist):
+        raise ValueError(f"piecewise: with {len(conds)} condition(s), {len(conds)} or {len(conds) + 1} functions "
+                         f"are expected, got {len(funclist)}")
+    y = np.zeros_like(x)  # a Tensor for a Tensor (under anp.compile, recorded, so that the pieces can go in)
+    for cond, func in zip(conds, funclist):
+        if not callable(func):
+            y = setitem(y, cond, func)
+        elif np.any(cond):
+            y = setitem(y, cond, func(getitem(x, cond) if isinstance(x, Tensor) else np.asarray(x)[cond], *args, **kw))
+    return y
 
 
 def _concatenate(*xs, axis=0):
