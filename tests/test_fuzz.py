@@ -30,6 +30,7 @@ import autonp as anp
 from conftest import central_diff, complex_central_diff, complex_step
 
 S = (3, 4)
+_STRIPES = np.arange(12).reshape(S) % 3 == 1  # a fixed mask of shape S
 UNARY = {
     "sin": lambda np_, a: np_.sin(a),
     "cos": lambda np_, a: np_.cos(a),
@@ -41,6 +42,11 @@ UNARY = {
     "sigmoid": lambda np_, a: 1.0 / (1.0 + np_.exp(-a)),
     "transpose": lambda np_, a: np_.reshape(np_.transpose(a), S),
     "flip_roll": lambda np_, a: np_.roll(np_.flip(a, axis=1), 1, axis=0),
+    # each function sees only its piece (np.piecewise), and columns picked by compress, the rest kept
+    "piecewise": lambda np_, a: np_.piecewise(a, [_STRIPES, _STRIPES.T.reshape(S)],
+                                              [lambda v: np_.tanh(v), lambda v: 0.5 * v * v, lambda v: -v]),
+    "compress": lambda np_, a: np_.concatenate([np_.compress([True, False, True, True], a, axis=1), a[:, 1:2]],
+                                               axis=1),
 }
 BINARY = {
     "add": lambda np_, a, b: a + b,
@@ -158,6 +164,14 @@ def step_code(step: tuple) -> str:
     return f"{kind}{tuple(rest)}"
 
 
+# view_follows: (a view of t, and a register of shape S made from it after t changed)
+VIEWS = [(lambda np_, t: t[:, ::-1], lambda np_, v, b: v), (lambda np_, t: t.T, lambda np_, v, b: v.T),
+         (lambda np_, t: t.reshape(4, 3), lambda np_, v, b: v.reshape(S)),
+         (lambda np_, t: t[1], lambda np_, v, b: v * b),
+         (lambda np_, t: np_.diagonal(t, 1), lambda np_, v, b: b * np_.sum(v * v)),
+         (lambda np_, t: np_.broadcast_to(t[2], (2, 4)), lambda np_, v, b: np_.concatenate([v, v[:1]]) * b)]
+
+
 def run_program(np_, program: list, inputs: list):
     """The registers after every step; the program's value is Σ_k Σ(r_k · w_k)."""
     regs = list(inputs)
@@ -231,12 +245,13 @@ def run_program(np_, program: list, inputs: list):
                 v = out.reshape(4, 3)
                 v += b.reshape(4, 3)[::-1]
             v += 0.5
-        elif kind == "view_follows":  # a view sees its base's later changes
+        elif kind == "view_follows":  # a view sees its base's later changes (read-only ones too: diagonal, broadcast)
             t = a * 1.0
-            v = t[:, ::-1] if p[2] == 0 else t.T if p[2] == 1 else t.reshape(4, 3) if p[2] == 2 else t[1]
+            view, use = VIEWS[p[2]]
+            v = view(np_, t)
             t *= b
             t[0, 1:3] = b[2, :2]
-            out = (v if p[2] == 0 else v.T if p[2] == 1 else v.reshape(S) if p[2] == 2 else v * b) * 1.0
+            out = use(np_, v, b) * 1.0
         elif kind == "self_inplace":  # t op= t: both operands are the earlier t
             out = a * 1.0
             if p[2] == "+=":
@@ -494,7 +509,7 @@ def steps():
         "inplace": lambda: st.tuples(st.just("inplace"), reg, reg, st.sampled_from(INPLACE)),
         "alias_inplace": lambda: st.tuples(st.just("alias_inplace"), reg, reg),
         "view_inplace": lambda: st.tuples(st.just("view_inplace"), reg, reg, st.integers(0, 2)),
-        "view_follows": lambda: st.tuples(st.just("view_follows"), reg, reg, st.integers(0, 3)),
+        "view_follows": lambda: st.tuples(st.just("view_follows"), reg, reg, st.integers(0, len(VIEWS) - 1)),
         "self_inplace": lambda: st.tuples(st.just("self_inplace"), reg, st.none(), st.sampled_from(INPLACE)),
         "assign_self": lambda: st.tuples(st.just("assign_self"), reg),
     }

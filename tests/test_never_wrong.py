@@ -2032,6 +2032,12 @@ SHARES_OR_COPIES = {  # what NumPy returns a view of (or the array itself) and w
     "positive": lambda t: +t, "np.positive": np.positive, "np.conj": np.conj, "astype": lambda t: t.astype(float),
     "np.array": np.array, "tile": lambda t: np.tile(t, 1), "repeat": lambda t: np.repeat(t, 1, axis=0),
     "roll": lambda t: np.roll(t, 0), "sort": lambda t: np.sort(t, axis=0), "concatenate": lambda t: np.concatenate([t]),
+    # read-only views in NumPy (a change through them raises there and here), and copies made from broadcasts
+    "diagonal": np.diagonal, "diag": np.diag, "broadcast_to": lambda t: np.broadcast_to(t[0], (2, 4)),
+    "reshaped diagonal": lambda t: np.diagonal(t).reshape(3, 1), "tile of a row": lambda t: np.tile(t[0, :1], 3),
+    "tile twice": lambda t: np.tile(t, (2, 1)), "interp of one point": lambda t: np.interp([0.5, 1.5], [1.0], t[0, :1]),
+    "compress": lambda t: np.compress([1, 0, 1], t, axis=0), "take along 1": lambda t: np.take(t, [0, 2], axis=1),
+    "piecewise": lambda t: np.piecewise(t, [np.ones((3, 4), bool)], [lambda v: v]),
 }
 
 
@@ -2044,7 +2050,9 @@ def test_what_numpy_shares_autonp_shares_and_what_it_copies_autonp_copies(name):
     f = SHARES_OR_COPIES[name]
     a = np.arange(12.0).reshape(3, 4) + 1
     r = f(a)
-    r += 100.0
+    read_only = not r.flags.writeable
+    if not read_only:
+        r += 100.0
     for requires_grad in (False, True):
         t = anp.Tensor(np.arange(12.0).reshape(3, 4) + 1, requires_grad=requires_grad) * 1.0
         try:
@@ -2052,8 +2060,100 @@ def test_what_numpy_shares_autonp_shares_and_what_it_copies_autonp_copies(name):
         except TypeError:  # np.array of a Tensor that requires grad: refused (it would drop the gradient)
             assert requires_grad and name == "np.array"
             continue
+        if read_only:  # NumPy's read-only view: changing it is refused here too, and it follows t
+            with pytest.raises(ValueError, match="read-only"):
+                r += 100.0
+            t += 1000.0
+            np.testing.assert_array_equal(np.asarray(r.numpy()), f(a + 1000.0))
+            continue
         r += 100.0
         np.testing.assert_array_equal(t.numpy(), a, err_msg=f"{name}, requires_grad={requires_grad}")
+
+
+FOLLOWING = {  # views NumPy makes that autonp copied: after the base changed in place they kept the old values
+    "diagonal": lambda np_, y: np_.diagonal(y, 1), "diag": lambda np_, y: np_.diag(y),
+    "diagonal of T": lambda np_, y: np_.diagonal(y.T, -1),
+    "reshaped diagonal": lambda np_, y: np_.diagonal(y).reshape(2, 2),
+    "broadcast_to": lambda np_, y: np_.broadcast_to(y[0], (2, 6)),
+    "broadcast_arrays": lambda np_, y: np_.broadcast_arrays(y[:1], y)[0],
+    "real": lambda np_, y: (y * (1 + 0.5j)).real, "imag": lambda np_, y: np_.imag(y * (1 - 2j)),
+    # laid out as NumPy lays them out (C order): a reshape of the result is a view that follows it
+    "take along 1": lambda np_, y: np_.take(y, [0, 2, 2, 5], axis=1), "repeat": lambda np_, y: np_.repeat(y, 2, 1),
+    "compress": lambda np_, y: np_.compress([1, 0, 1, 1, 0, 1], y, axis=1),
+}
+
+
+@pytest.mark.parametrize("name", list(FOLLOWING))
+def test_a_view_numpy_makes_follows_its_base_and_differentiates(name):
+    """``v = f(y); y *= x; y[0, 1:3] = ...``, then v used: the values NumPy gives, and gradients (central differences).
+    np.diagonal, np.diag and np.broadcast_to (read-only views in NumPy), and z.real and z.imag were copies in autonp,
+    so v kept y's old values. np.take, np.compress and np.repeat along a later axis were laid out otherwise than
+    NumPy's, so a reshape of their result was a copy where NumPy's is a view (the fuzzer's find)."""
+    f = FOLLOWING[name]
+    x0 = np.arange(1.0, 25.0).reshape(4, 6) / 7
+
+    def program(np_, x):
+        if name in ("take along 1", "repeat", "compress"):  # a fresh result, and a reshape of it
+            y = f(np_, x * 1.0)
+            v = y.reshape(-1)[:8]
+        else:
+            y = x * 1.0
+            v = f(np_, y)
+        y *= 1.5 + x[:, :1]
+        y[0, 1:3] = x[2, :2]
+        return np_.sum(np_.real(v) * np.arange(1.0, np.size(v) + 1).reshape(np.shape(v)))
+
+    want = program(np, x0)
+    assert float(program(np, anp.Tensor(x0))) == pytest.approx(want, rel=1e-14)
+    got = anp.grad(lambda x: program(np, x))(x0)
+    np.testing.assert_allclose(got, central(lambda x: float(program(np, x)), x0), rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("part", ["real", "imag"])
+def test_a_change_through_the_real_or_imaginary_part_reaches_the_complex_array(part):
+    """``v = z.real; v *= 2; v[0] = 0.25`` changes z's real parts and keeps its imaginary ones, as in NumPy; its
+    gradient (central differences) was zero: the new z was not an in-place entry, so the ops that read the earlier z
+    sent their gradient to the new one, a cycle the backward pass never left."""
+    x0 = np.arange(1.0, 25.0).reshape(4, 6) / 7
+    w = np.arange(1.0, 25.0).reshape(4, 6)
+
+    def program(x):
+        z = x * (1 + 0.5j)
+        v = getattr(z, part)
+        v *= 2.0
+        v[0] = 0.25 * x[1]
+        return np.sum(np.abs(z) ** 2 * w)
+    assert float(program(anp.Tensor(x0))) == pytest.approx(program(x0), rel=1e-14)
+    np.testing.assert_allclose(anp.grad(program)(x0), central(program, x0), rtol=1e-6, atol=1e-5)  # (Σ ~ 1e4)
+
+
+def test_views_of_complex_values_that_record_nothing_follow_too():
+    """A complex Tensor that requires no grad took NumPy's own functions (its answer is the answer there), whose views
+    were not linked to their base: z.reshape, np.transpose, z.real, z.imag, np.diagonal kept old values."""
+    views = [lambda z: z[0], lambda z: z.T, lambda z: z.reshape(3, 2), lambda z: np.transpose(z), lambda z: z.real,
+             lambda z: np.real(z), lambda z: z.imag, lambda z: np.diagonal(z), lambda z: z.ravel(),
+             lambda z: np.moveaxis(z, 0, 1), lambda z: np.flip(z), lambda z: np.squeeze(z[None])]
+
+    def program(z):
+        vs = [f(z) for f in views]
+        z += 1
+        z[1, 1] = 100
+        return [np.asarray(v.numpy() if isinstance(v, anp.Tensor) else v) for v in vs]
+    a = np.arange(6.0).reshape(2, 3) * (1 + 1j)
+    for got, want in zip(program(anp.Tensor(a)), program(a.copy())):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_change_through_a_read_only_view_is_refused_as_numpy_refuses_it():
+    for f in (np.diagonal, lambda t: np.broadcast_to(t[0], (2, 4)), lambda t: np.diagonal(t).reshape(3, 1)):
+        for requires_grad in (False, True):
+            t = anp.Tensor(np.ones((3, 4)), requires_grad=requires_grad) * 1.0
+            for change in (lambda v: v.__iadd__(1.0), lambda v: v.__setitem__(0, 5.0)):
+                with pytest.raises(ValueError, match="read-only"):
+                    change(f(np.ones((3, 4))))
+                with pytest.raises(ValueError, match="read-only"):
+                    change(f(t))
+            np.testing.assert_array_equal(t.numpy(), np.ones((3, 4)))
 
 
 def test_views_taken_by_threads_at_once_all_follow_their_base():

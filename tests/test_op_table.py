@@ -45,6 +45,26 @@ def test_first_order_matches_finite_differences(case):
                                    err_msg=f"{case.name}: input {i}")
 
 
+def test_results_are_laid_out_as_numpy_lays_them_out():
+    """Each row's result is C- or Fortran-contiguous exactly where NumPy's is: a later reshape or ravel is then a
+    view where NumPy's is one, and follows in-place changes as NumPy's does. np.take, np.compress and np.repeat
+    along a later axis were laid out as fancy indexing lays them out (Fortran order here), so a reshape of their
+    result was a copy, and a view of it kept its old values after the result changed in place (found by the fuzzer:
+    compress, then a reshape of a product of it that changed in place); np.quantile's was transposed."""
+    differ = []
+    for case in CASES:
+        xs = case.inputs()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = case.f(np, *xs)
+            got = case.f(np, *[anp.Tensor(x, requires_grad=True) for x in xs])
+        if isinstance(want, np.ndarray) and isinstance(got, anp.Tensor):
+            w, g = want.flags, got.numpy().flags
+            if (w.c_contiguous, w.f_contiguous) != (g.c_contiguous, g.f_contiguous):
+                differ.append(f"{case.name}: NumPy's strides {want.strides}, autonp's {got.numpy().strides}")
+    assert not differ, "\n".join(differ)
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if c.second_order], ids=[c.name for c in CASES if c.second_order])
 def test_second_order_matches_finite_differences_of_the_gradient(case):
     """H·v by create_graph against (∇f(x + εv) − ∇f(x − εv)) / 2ε, the gradients from backward."""

@@ -57,7 +57,7 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
         raise ValueError("array of sample points is empty")
     n = xpv.shape[0]
     if n == 1:
-        res = sh.broadcast_to(sh.getitem(fp, 0), np.shape(xv)) if isinstance(fp, Tensor) else np.full(
+        res = sh.copy(sh.broadcast_to(sh.getitem(fp, 0), np.shape(xv))) if isinstance(fp, Tensor) else np.full(
             np.shape(xv), _data(fp)[0])
     else:
         j = np.clip(np.searchsorted(xpv, xv, side="right") - 1, 0, n - 2)

@@ -324,7 +324,7 @@ def _broadcast_to(x, shape, subok=False):
 
 
 def _copy(x, order="K", subok=False):
-    return sh.copy(x)
+    return sh.copy(x, order)
 
 
 for _wrapper, _prim in [(reshape, sh.reshape), (transpose, sh.transpose), (where, sh.where), (round_, ew.round),
@@ -417,8 +417,17 @@ FUNCTIONS_RETURNING_CONSTANTS = {f: _constant_like(f) for f in (np.zeros_like, n
 FUNCTIONS.update(FUNCTIONS_RETURNING_CONSTANTS)
 
 
+# NumPy's views: on complex values too, autonp's own (the same values), so that they follow in-place changes
+VIEW_FUNCTIONS = {np.reshape, np.transpose, np.swapaxes, np.moveaxis, np.rollaxis, np.ravel, np.squeeze,
+                  np.expand_dims, np.real, np.imag, np.diagonal, np.diag, np.broadcast_to, np.broadcast_arrays,
+                  np.atleast_1d, np.atleast_2d, np.atleast_3d, np.flip, np.fliplr, np.flipud, np.rot90, np.split,
+                  np.array_split, np.hsplit, np.vsplit, np.dsplit}
+VIEW_FUNCTIONS |= {getattr(np, n) for n in ("matrix_transpose", "unstack") if hasattr(np, n)}
+VIEW_METHODS = {"reshape", "transpose", "swapaxes", "ravel", "squeeze", "diagonal"}
+
+
 def _array_function(self, func, types, args, kwargs):
-    if _numpys_on_complex(args, kwargs):
+    if func not in VIEW_FUNCTIONS and _numpys_on_complex(args, kwargs):
         result = func(*_plain(args), **_plain(kwargs))
         return result if func in FUNCTIONS_WITHOUT_GRADIENT else _as_constants(result)
     fn = FUNCTIONS.get(func)
@@ -517,7 +526,7 @@ def _numpys_method(name: str, fn: Callable) -> Callable:
 def install() -> None:
     """Attach the methods, operators and NumPy protocols to Tensor."""
     for name, fn in _METHODS.items():
-        if callable(fn) and not name.startswith("__") and hasattr(np.ndarray, name):
+        if callable(fn) and not name.startswith("__") and hasattr(np.ndarray, name) and name not in VIEW_METHODS:
             fn = _numpys_method(name, fn)
         setattr(Tensor, name, fn)
     Tensor.__array_ufunc__ = _array_ufunc

@@ -249,6 +249,22 @@ def _getitem_add(i, acc, g, vals, kwargs):
 getitem.vjp_add = _getitem_add
 
 
+def _along(axis: int, indices) -> tuple:
+    return (slice(None),) * axis + (indices,)
+
+
+def _take(x, indices, axis):
+    return np.take(x, indices, axis=axis)
+
+
+# x[:, ..., indices] as np.take makes it: a new C-ordered array (advanced indexing along a later axis lays the result
+# out otherwise, and then a reshape of it is a copy where NumPy's is a view: an in-place change it did not follow)
+take_along = Primitive("take", _take).defvjp(
+    lambda g, ans, x, indices, axis: untake(g, _along(axis, indices), np.shape(x)))
+take_along.rule = "repeated indices accumulate their gradients"
+take_along.vjp_add = lambda i, acc, g, vals, kwargs: _scatter_add(acc, _along(vals[2], vals[1]), g)
+
+
 def _setitem(x, index, v):
     if np.iscomplexobj(v) and not np.iscomplexobj(x):
         raise TypeError(f"assigning complex values into a real array ({x.dtype}) would drop their imaginary parts "
@@ -293,7 +309,7 @@ setitem = Primitive("setitem", _setitem).defvjp(
     None,
     _setitem_vjp_v)
 setitem.in_place = True  # t[index] = v: ops that used the earlier t route their gradient to it
-for _p in (sum_to, broadcast_to, reshape, transpose, swapaxes, where, getitem, untake, setitem):
+for _p in (sum_to, broadcast_to, reshape, transpose, swapaxes, where, getitem, untake, setitem, take_along):
     _p.complex_ok = True  # linear, dtype-blind: their VJPs hold for complex values as written
 setitem.rule = ("x[index] = v as a new array: x gets g outside index, v gets g[index] (summed where v broadcast; "
                 "an element a repeated index overwrote gets 0, as NumPy keeps the last write)")
@@ -335,8 +351,7 @@ def take(x, indices, axis=None, out=None, mode="raise"):
             raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', not {mode!r}")
     if axis is None:
         return getitem(ravel(x), indices)
-    axis = _axes(axis, np.ndim(x))[0]
-    return getitem(x, (slice(None),) * axis + (indices,))
+    return take_along(x, indices, _axes(axis, np.ndim(x))[0])
 
 
 def take_along_axis(x, indices, axis):
@@ -655,10 +670,8 @@ def roll(x, shift, axis=None):
 def repeat(x, repeats, axis=None):
     if axis is None:
         x, axis = ravel(x), 0
-    n = np.shape(x)[axis]
-    index = [slice(None)] * np.ndim(x)
-    index[axis] = np.repeat(np.arange(n), _data(repeats))
-    return getitem(x, tuple(index))
+    axis = _axes(axis, np.ndim(x))[0]
+    return take_along(x, np.repeat(np.arange(np.shape(x)[axis]), _data(repeats)), axis)
 
 
 def tile(x, reps):
@@ -669,7 +682,9 @@ def tile(x, reps):
     reps = (1,) * (nd - len(reps)) + reps
     spread = tuple(v for n in shape for v in (1, n))
     grown = broadcast_to(reshape(x, spread), tuple(v for r, n in zip(reps, shape) for v in (r, n)))
-    return reshape(grown, tuple(r * n for r, n in zip(reps, shape)))
+    out = reshape(grown, tuple(r * n for r, n in zip(reps, shape)))
+    # NumPy's tile is a new array: never the broadcast view (where the reshape can keep one) nor x itself (reps of 1)
+    return copy(out) if all(r == 1 for r in reps) or not _data(out).flags.writeable else out
 
 # --------------------------------------------------------------------------- padding, diagonals, triangles
 
@@ -726,13 +741,24 @@ def _pad_widths(pad_width, ndim: int) -> np.ndarray:
 pad.primitive = pad_constant
 
 
-def diagonal(x, offset=0, axis1=0, axis2=1):
-    """The diagonal as a gather: ∂ scatters g back onto it."""
+def _diagonal(x, offset=0, axis1=0, axis2=1):
+    return np.diagonal(x, offset, axis1, axis2)
+
+
+def _diagonal_vjp(g, ans, x, offset=0, axis1=0, axis2=1):
+    """g scattered back onto the diagonal: into zeros with the two axes last, at (i, i + offset), moved back."""
     nd = np.ndim(x)
-    x = moveaxis(x, (axis1, axis2), (nd - 2, nd - 1))
-    n, m = np.shape(x)[-2:]
+    axis1, axis2 = _axes(axis1, nd)[0], _axes(axis2, nd)[0]
+    moved = [n for i, n in enumerate(np.shape(x)) if i not in (axis1, axis2)] + [np.shape(x)[axis1], np.shape(x)[axis2]]
+    n, m = moved[-2:]
     rows = np.arange(max(0, -offset), min(n, m - offset)) if n and m else np.arange(0)
-    return getitem(x, (Ellipsis, rows, rows + offset))
+    return moveaxis(untake(g, (Ellipsis, rows, rows + offset), tuple(moved)), (nd - 2, nd - 1), (axis1, axis2))
+
+
+# NumPy's read-only view of the diagonal: it follows the array's in-place changes (autonp.ops.views), and a change
+# through it is refused, as NumPy refuses it
+diagonal = Primitive("diagonal", _diagonal).defvjp(_diagonal_vjp)
+diagonal.complex_ok = True
 
 
 def diag(v, k=0):
@@ -787,10 +813,12 @@ def astype(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
         raise TypeError(f"astype({np.dtype(dtype)}) of a complex Tensor{x.shape} ({x.dtype}) that requires grad "
                         f"would drop the imaginary part (NumPy's ComplexWarning): take np.real(t) or np.abs(t)")
     if not copy and isinstance(x, Tensor) and x.dtype == np.dtype(dtype):  # NumPy's copy=False: the array itself
-        return x
+        return laid_out(x, order) if order in ("C", "F") else x
     if kind in "fc" or not isinstance(x, Tensor):
-        return _cast(x, dtype)
-    return Tensor._make(as_array(x._arr).astype(dtype), None)
+        out = _cast(x, dtype)
+    else:
+        out = Tensor._make(as_array(x._arr).astype(dtype), None)
+    return laid_out(out, order) if order in ("C", "F") else out
 
 
 astype.primitive = _cast
@@ -806,11 +834,20 @@ def as_dtype(a, dtype):
     return arr if arr.dtype == dtype else arr.astype(dtype)
 
 
-def _copy(x):
-    return np.copy(x)
+def _copy(x, order="K"):
+    return np.copy(x, order=order)
 
 
-copy = Primitive("copy", _copy).defvjp(lambda g, ans, x: g)
+copy = Primitive("copy", _copy).defvjp(lambda g, ans, x, order="K": g)
+
+
+def laid_out(x, order):
+    """``x`` in ``order`` ('C' or 'F'): itself when it already is, else a copy laid out so. What NumPy lays out in an
+    order, autonp does: a later reshape is then a view exactly where NumPy's is (and follows in-place changes)."""
+    flags = _data(x).flags
+    return x if (flags.c_contiguous if order == "C" else flags.f_contiguous) else copy(x, order)
+
+
 for _p in (_concat, _stack_prim, roll_prim, pad_constant, copy):
     _p.complex_ok = True
 

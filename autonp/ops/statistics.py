@@ -163,7 +163,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
         if qs.ndim else res
     if keepdims:
         res = sh.reshape(res, qs.shape + kept)
-    return res
+    return sh.laid_out(res, "C")  # (NumPy's result is a new C-ordered array; the moves above left a transposed one)
 
 
 def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None,

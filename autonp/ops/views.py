@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from ..tensor import LeafAssignmentError, Primitive, Tensor, _data, _hooks, _is_stand_in, _mode
+from . import arithmetic as ar
+from . import elementwise as ew
 from . import shape as sh
 
 _REFRESHED: dict[Primitive, Primitive] = {}
@@ -31,7 +33,8 @@ _PRUNING = threading.Lock()  # a base's list of views: made once, and pruned by 
 
 def note_view(prim: Primitive, result: Tensor, args: tuple, kwargs: dict) -> None:
     """Called by ``Primitive.__call__`` for the view primitives: remember ``result`` as a view of ``args[0]`` where
-    NumPy's result would be one (basic indexing always; a transpose or a reshape where it shares memory)."""
+    NumPy's result would be one (basic indexing always; a transpose, a reshape, a diagonal, a broadcast, the real or
+    imaginary part of complex values, where it shares memory)."""
     base = args[0]
     if not isinstance(base, Tensor):
         return
@@ -69,6 +72,12 @@ def _value(arr: Any) -> Any:
 
 def check_writable(t: Tensor, symbol: str) -> None:
     """Refuse, before ``t`` changes in place, a change that would reach a base it must not change."""
+    view = t
+    while view._base is not None:  # a view of a read-only view is read-only too, as in NumPy
+        if view._view_op in READ_ONLY:
+            raise ValueError(f"{symbol}: assignment destination is read-only (np.{view._view_op.name} gives a "
+                             f"read-only view in NumPy; change a copy, np.{view._view_op.name}(...).copy())")
+        view = view._base[0]
     link = t._base
     while link is not None:
         base = link[0]
@@ -109,6 +118,17 @@ def _positions(prim: Primitive, base: Tensor, rest: tuple, kwargs: dict) -> Any:
 
 
 def _write_into(base: Tensor, view: Tensor, prim: Primitive, rest: tuple, kwargs: dict) -> None:
+    if prim is ew.real_ or prim is ew.imag_:  # z.real or z.imag changed: the other part stays
+        if _mode.enabled and (base.requires_grad or view.requires_grad):
+            old = sh.earlier(base)
+            new = (ar.add(view, ar.mul(ew.imag_(old), 1j)) if prim is ew.real_
+                   else ar.add(ew.real_(old), ar.mul(view, 1j)))
+            sh.rebind(base, _replaced(old, new))
+        else:
+            arr = base._arr if base._arr.flags.writeable else base._arr.copy()
+            (arr.real if prim is ew.real_ else arr.imag)[...] = view._arr
+            base._arr = arr
+        return
     index = _positions(prim, base, rest, kwargs)
     if _mode.enabled and (base.requires_grad or view.requires_grad):
         old = sh.earlier(base)
@@ -147,6 +167,13 @@ def _refreshed(prim: Primitive) -> Primitive:
     return twin
 
 
-for _prim in (sh.getitem, sh.reshape, sh.transpose, sh.swapaxes):
+# ``old`` replaced by ``new`` (computed from it by recorded ops): an in-place entry, so that ops that used the base
+# before it changed send their gradient to its earlier version, as after any in-place change
+_replaced = Primitive("assign", lambda old, new: new).defvjp(
+    lambda g, ans, old, new: np.zeros(np.shape(old), _data(old).dtype), lambda g, ans, old, new: g)
+_replaced.in_place = _replaced.complex_ok = True
+
+READ_ONLY = (sh.diagonal, sh.broadcast_to)  # NumPy's views that cannot be written through
+for _prim in (sh.getitem, sh.reshape, sh.transpose, sh.swapaxes, ew.real_, ew.imag_) + READ_ONLY:
     _prim.views = True
 _hooks.note_view, _hooks.check_writable, _hooks.view_changed = note_view, check_writable, changed
