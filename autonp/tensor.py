@@ -1291,7 +1291,8 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                             f"None), but a Tensor that requires grad was passed there"
                             + (f": {node.prim.rule}" if getattr(node.prim, "rule", "") else ""))
                     if acc is not None and acc[1] and prim.vjp_add is not None and not create_graph \
-                            and not anomaly and steps is None and g.dtype.kind == acc[0].dtype.kind:
+                            and not anomaly and steps is None and g.dtype.kind == acc[0].dtype.kind \
+                            and type(g) is np.ndarray:  # (not a compile stand-in: it cannot go into a plain array)
                         prim.vjp_add(i, acc[0], g, vals, kwargs)  # scattered into the sum in place
                     else:
                         gi = vjp if all_at_once else vjp(g, ans, *vals, **kwargs)
@@ -1313,7 +1314,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                             grads[k] = [gi, False]
                         elif create_graph:
                             acc[0] = acc[0] + gi
-                        elif acc[1]:
+                        elif acc[1] and type(gi) is np.ndarray:  # (a compile stand-in is added, not written in)
                             np.add(acc[0], gi, out=acc[0])
                         else:
                             acc[0] = acc[0] + gi

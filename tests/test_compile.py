@@ -920,6 +920,32 @@ def test_an_assignment_through_a_mask_the_function_reads_follows_the_mask():
 MASK = np.arange(12).reshape(3, 4) % 3 == 1
 
 
+@pytest.mark.parametrize("part", ["real", "imag"])
+def test_views_of_complex_values_and_read_only_views_replay_to_the_eager_gradients(part):
+    """z.real / z.imag changed in place, a diagonal and a broadcast that follow z: the replays equal eager autonp.
+    The trace stopped with a CompileError: two constant gradients (a refreshed view's zeros for its old values) were
+    added into an array of their own, and a traced one then written into it."""
+    w = np.arange(1.0, 25.0).reshape(4, 6)
+
+    def program(x):
+        z = x * (1 + 0.5j)
+        v = getattr(z, part)
+        v *= 2.0
+        v[0] = 0.25 * x[1]
+        d, b = np.diagonal(z), np.broadcast_to(z[1], (2, 6))
+        z *= 1.5
+        return np.sum(np.abs(z) ** 2 * w) + np.sum(np.abs(d)) + np.sum(np.real(b))
+    f = anp.value_and_grad(program)
+    compiled = anp.compile(f)
+    for k in range(3):
+        x = np.arange(1.0, 25.0).reshape(4, 6) / 7 + 0.1 * k
+        (v1, g1), (v2, g2) = compiled(x), f(x)
+        assert float(v1) == float(v2)
+        np.testing.assert_array_equal(np.asarray(g1), np.asarray(g2))
+
+
+
+
 def test_an_elementwise_result_reuses_a_dead_operands_memory_and_nothing_else():
     """A layer's bias add and ReLU (and their masks) write into the product they came from, as a hand-written step
     would; an operand that is an input, returned, read later, viewed by another value, or of another shape or
