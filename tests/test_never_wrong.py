@@ -2038,6 +2038,8 @@ SHARES_OR_COPIES = {  # what NumPy returns a view of (or the array itself) and w
     "tile twice": lambda t: np.tile(t, (2, 1)), "interp of one point": lambda t: np.interp([0.5, 1.5], [1.0], t[0, :1]),
     "compress": lambda t: np.compress([1, 0, 1], t, axis=0), "take along 1": lambda t: np.take(t, [0, 2], axis=1),
     "piecewise": lambda t: np.piecewise(t, [np.ones((3, 4), bool)], [lambda v: v]),
+    "meshgrid": lambda t: np.meshgrid(t[0], t[1])[0], "meshgrid sparse": lambda t: np.meshgrid(t[0], sparse=True)[0],
+    "meshgrid copy=False": lambda t: np.meshgrid(t[0], t[1], copy=False, sparse=True)[1],
 }
 
 

@@ -159,6 +159,8 @@ def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = 
              for x, s in zip(xi, shapes)]
     if not sparse:
         grids = sh.broadcast_arrays(*grids)
+    if copy:  # NumPy's default: new arrays, not views of the inputs
+        grids = [sh.copy(g) if isinstance(g, Tensor) else np.copy(g) for g in grids]
     return tuple(grids)
 
 
