@@ -205,6 +205,13 @@ CASES: list[OpCase] = [
           covers=("take_along_axis",), hips=False),
     unary("compress", lambda np_, x: np_.compress([True, False, True], x, axis=0) * 2.0
           + np_.sum(np_.compress([0, 1, 1], x, axis=1)), covers=("compress",), hips=False),
+    unary("delete", lambda np_, x: np_.delete(x, [0, 2], axis=1) * 2.0 + np_.sum(np_.delete(x, 1, 0) ** 2)
+          + np_.sum(np_.delete(x.T, slice(1, 3), 0)), covers=("delete",), hips=False),
+    unary("resize", lambda np_, x: np_.resize(x, (5, 3)) ** 2, covers=("resize",), hips=False),
+    unary("vander", lambda np_, x: np_.vander(x[0]) + np_.vander(x[1], 3, increasing=True)[:, :1], covers=("vander",),
+          hips=False),
+    unary("bincount", lambda np_, x: np_.bincount(np.array([0, 2, 2, 1, 0, 5, 5, 5, 3, 0, 2, 4]), np_.ravel(x))
+          * np_.bincount(np.array([1, 1, 0, 3]), x[0], minlength=6), covers=("bincount",), hips=False),
     unary("compress_flat_extract", lambda np_, x: np_.compress([1, 0, 0, 1, 1], x) * np_.extract(_STRIPES, x)[:3],
           covers=("compress", "extract"), hips=False),
     # each function sees only its piece (sqrt of the negatives' |x|), later conditions win, the last is "otherwise"

@@ -6,6 +6,9 @@ order, are those of the slices, products and sums they are written with):
     polyval(p, x):     Horner's rule, p₀ first
     convolve(a, v):    Σ_j a_{k−j} v_j (the windows of a times v reversed); correlate: Σ_n a_{n+k} conj(v_n)
     meshgrid, ediff1d: reshapes and broadcasts; differences of the flattened array
+    bincount(x, w):    Σ of the weights w_i with x_i = k, for each k (a scatter-add: ∂/∂w_i = g[x_i])
+    delete, resize:    takes of the positions NumPy's own function keeps (computed on the positions' numbers)
+    vander(x, N):      the powers x^k as NumPy makes them, by running products
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from . import linalg as la
 from . import reductions as rd
 from . import shape as sh
 
-__all__ = ["trapezoid", "interp", "polyval", "convolve", "correlate", "meshgrid", "ediff1d"]
+__all__ = ["trapezoid", "interp", "polyval", "convolve", "correlate", "meshgrid", "ediff1d", "bincount", "delete",
+           "resize", "vander"]
 
 
 def trapezoid(y: Any, x: Any = None, dx: float = 1.0, axis: int = -1) -> Any:
@@ -177,3 +181,50 @@ def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
     if to_end is not None:
         parts.append(flat_part("to_end", to_end))
     return parts[0] if len(parts) == 1 else sh.concatenate(parts)
+
+
+def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Any:
+    """``np.bincount``: with weights that require grad, their sums per bin (float64, as NumPy's), a scatter-add."""
+    counts = np.bincount(_data(x), None if weights is None else _data(weights), minlength)  # NumPy's checks, length
+    if not isinstance(weights, Tensor):
+        return counts
+    if np.iscomplexobj(_data(weights)):
+        raise TypeError("bincount: complex weights are cast to float64 by NumPy (dropping their imaginary parts)")
+    return sh.untake(sh.as_dtype(weights, np.dtype(np.float64)), (np.asarray(_data(x)),), counts.shape)
+
+
+def delete(arr: Any, obj: Any, axis: Any = None) -> Any:
+    """``np.delete``: the entries (slices along ``axis``) NumPy keeps, found by deleting from their positions, laid
+    out as NumPy's: a mask's pick for an array ``obj``, a new array in ``arr``'s order for an index or a slice."""
+    if axis is None:
+        arr, axis = sh.ravel(arr), 0
+    axis = sh._axes(axis, np.ndim(arr))[0]
+    obj = _data(obj)
+    n = np.shape(arr)[axis]
+    one = not isinstance(obj, slice) and np.size(obj) == 1 and np.asarray(obj).dtype.kind in "ui"  # (NumPy: an index)
+    if isinstance(obj, slice) or one:
+        flags = _data(arr).flags
+        kept = sh.take(arr, np.delete(np.arange(n), obj), axis=axis)
+        return sh.laid_out(kept, "F" if flags.f_contiguous and not flags.c_contiguous else "C")
+    keep = np.isin(np.arange(n), np.delete(np.arange(n), obj))
+    return sh.getitem(arr, (slice(None),) * axis + (keep,))
+
+
+def resize(a: Any, new_shape: Any) -> Any:
+    """``np.resize``: the flattened entries repeated (or cut) to fill ``new_shape``; zeros for an empty ``a``."""
+    positions = np.resize(np.arange(np.size(_data(a))), new_shape)
+    if np.size(_data(a)) == 0:
+        return np.zeros(positions.shape, _data(a).dtype)
+    return sh.getitem(sh.ravel(a), positions)
+
+
+def vander(x: Any, N: int | None = None, increasing: bool = False) -> Any:
+    """``np.vander``: columns x^(N−1) … x⁰ (or increasing), each the running product NumPy computes."""
+    if np.ndim(x) != 1:
+        raise ValueError("x must be a one-dimensional array or sequence.")
+    n = np.shape(x)[0] if N is None else int(N)
+    dtype = np.promote_types(_data(x).dtype, int)
+    ones = np.ones((np.shape(x)[0], min(n, 1)), dtype)
+    columns = sh.broadcast_to(sh.reshape(sh.as_dtype(x, dtype), (-1, 1)), (np.shape(x)[0], max(n - 1, 0)))
+    powers = sh.concatenate([ones, rd.cumprod(columns, axis=1)], axis=1)
+    return powers if increasing else sh.laid_out(sh.flip(powers, 1), "C")  # (a new C array, as NumPy's)

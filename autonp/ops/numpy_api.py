@@ -393,7 +393,7 @@ FUNCTIONS_WITHOUT_GRADIENT = {
     np.any, np.all, np.result_type, np.iscomplexobj,
     np.isrealobj, np.may_share_memory, np.shares_memory, np.isreal, np.iscomplex, np.argpartition,
     np.lexsort, np.isposinf, np.isneginf, np.isfortran, np.min_scalar_type,
-    np.linalg.matrix_rank, np.unravel_index, np.ravel_multi_index, np.bincount,
+    np.linalg.matrix_rank, np.unravel_index, np.ravel_multi_index, np.nanargmax, np.nanargmin,
 }
 
 
@@ -439,8 +439,6 @@ def _array_function(self, func, types, args, kwargs):
                 raise
             raise cannot_apply(_numpy_name(func), args, kwargs, e, f"called at {format_site(_user_site(2))}") from None
     if func in FUNCTIONS_WITHOUT_GRADIENT:
-        if func is np.bincount and _requires_grad(kwargs.get("weights", args[1] if len(args) > 1 else None)):
-            raise _refuse("np.bincount", " (with weights)")
         return func(*_plain(args), **_plain(kwargs))
     if _requires_grad(args) or _requires_grad(tuple(kwargs.values())):
         raise _refuse(_numpy_name(func))
