@@ -743,9 +743,22 @@ C_BINARY = {
     "div": lambda np_, a, b: a / (0.3 * b + 2.0), "matmul": lambda np_, a, b: 0.2 * (a @ np_.transpose(b)) @ a,
     "vdot": lambda np_, a, b: np_.vdot(a, b) * 0.1 + a, "power": lambda np_, a, b: (0.3 * a + 2.0) ** (0.2 * b),
     "solve": lambda np_, a, b: np_.linalg.solve(3.0 * np.eye(3) + 0.2 * np_.tanh(a @ np_.transpose(b)), b),
+    "part_inplace": lambda np_, a, b: _part_inplace(np_, a, b),
 }
 C_NOT_IN_HIPS = {"var", "prod1", "vdot", "norm1",  # no VJP there, or (norm with keepdims) a broadcasting error
-                 "fft_twice", "irfft_twice"}  # an axis named twice: HIPS's VJP transforms it once
+                 "fft_twice", "irfft_twice",  # an axis named twice: HIPS's VJP transforms it once
+                 "part_inplace"}  # HIPS changes nothing in place
+
+
+def _part_inplace(np_, a, b):
+    """Changes through z.real and z.imag (views of z), seen by a diagonal of z taken before them."""
+    z = a * (1.0 + 0j)  # (complex: a real array's imag is read-only zeros in NumPy)
+    d = np_.diagonal(z, 1)
+    re = z.real
+    re *= 0.5 + 0.2 * np_.real(b)
+    im = z.imag
+    im += 0.3 * np_.imag(b)
+    return z + 0.1 * np_.sum(d)
 
 
 def complex_steps():
