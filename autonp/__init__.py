@@ -64,6 +64,12 @@ from .wrappers import (
 __version__ = "0.1.0"
 
 
+# HIPS autograd's modules that ``import autograd`` makes attributes (``autograd.core.primitive``), and the others
+# a program reaches by name after importing the package alone: loaded when first asked for
+_SUBMODULES = {"core", "differential_operators", "util", "wrap_util", "extend", "tracer", "test_util", "misc",
+               "scipy", "numpy", "compiler"}
+
+
 def __getattr__(name: str):
     """``anp.compile`` and ``anp.CompileError``: the compiler is loaded when first asked for (eager code
     never needs it, and every object a module adds is one more for Python's cyclic GC to walk)."""
@@ -71,6 +77,9 @@ def __getattr__(name: str):
         from . import compiler
         value = globals()[name] = getattr(compiler, name)
         return value
+    if name in _SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'autonp' has no attribute {name!r}")
 
 _malloc.keep_freed_memory()  # glibc: freed arrays stay for the next step (see autonp/_malloc.py)

@@ -668,6 +668,18 @@ def test_defvjp_pairs_makers_with_an_endless_count_of_argnums_as_hips_does():
     assert "9.0" in out["autonp"].stdout and "12.0" in out["autonp"].stdout  # y² = 9 and 2xy = 12
 
 
+def test_the_modules_import_autograd_makes_attributes_are_reached_from_the_package():
+    """``import autograd; autograd.core.make_vjp``: HIPS's package imports core, differential_operators, util and
+    wrap_util; with autograd renamed, autonp.core was an AttributeError until imported by name."""
+    import subprocess
+    import sys
+    program = ("import autonp\n"
+               "print(autonp.core.make_vjp.__name__, autonp.differential_operators.make_jvp_reversemode.__name__,"
+               " autonp.util.quick_grad_check.__name__, autonp.wrap_util.unary_to_nary.__name__)")
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["make_vjp", "make_jvp", "quick_grad_check", "unary_to_nary"], out.stderr  # (an alias)
+
+
 def test_a_numpy_function_that_is_no_primitive_is_refused_by_defvjp():
     from autonp.extend import defvjp
     with pytest.raises(TypeError, match="dot is not a primitive.*composition"):
