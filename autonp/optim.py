@@ -145,7 +145,20 @@ class Optimizer:
         finally:
             gate.leave()
 
+    def _check_slots(self) -> None:
+        """Refuse, before any parameter moves, state put in by hand that a step cannot use (NumPy's broadcasting
+        error from inside the update, after the parameters before it had moved)."""
+        for slot in self.slots:
+            if slot in self.counts:
+                continue
+            for i, (v, p) in enumerate(zip(getattr(self, slot), self.params)):
+                if v is not None and (getattr(v, "shape", None) != p._arr.shape or v.dtype.kind not in "fc"):
+                    raise ValueError(f"{type(self).__name__}.step: {slot}[{i}] is {type(v).__name__}"
+                                     f"{tuple(getattr(v, 'shape', ()))} {getattr(v, 'dtype', '')}, for a parameter "
+                                     f"{p._arr.shape} {p._arr.dtype}: it must be an array of floats of that shape")
+
     def _step(self) -> None:
+        self._check_slots()
         for i, p in enumerate(self.params):
             if p._grad is not None:
                 g = p._grad._arr  # read here, never handed out

@@ -730,6 +730,25 @@ def test_save_keeps_zero_d_arrays_and_scalar_parameters(tmp_path):
     assert other.m[0].shape == () and other.t == 1
 
 
+@pytest.mark.parametrize("bad", ["shape", "dtype", "list"])
+def test_optimizer_state_put_in_by_hand_is_refused_before_any_parameter_moves(bad):
+    """``opt.velocity[1] = ...`` of another shape raised NumPy's broadcasting error from inside the update, after the
+    first parameter had moved; now the step refuses first, naming the slot and the shapes."""
+    from autonp import optim
+    a, b = (anp.Tensor(np.ones(s), requires_grad=True) for s in ((2, 3), (3,)))
+    for opt in (optim.SGD([a, b], lr=0.1, momentum=0.9), optim.Adam([a, b], lr=0.1)):
+        (anp.sum(a * a) + anp.sum(b * b)).backward()
+        opt.step()
+        before = a.numpy().copy(), b.numpy().copy()
+        slot = "velocity" if isinstance(opt, optim.SGD) else "v"
+        getattr(opt, slot)[1] = {"shape": np.ones((2, 3)), "dtype": np.ones(3, int), "list": [1.0, 2.0, 3.0]}[bad]
+        with pytest.raises(ValueError, match=rf"{slot}\[1\] is .* for a parameter \(3,\) float64"):
+            opt.step()
+        np.testing.assert_array_equal(a.numpy(), before[0])
+        np.testing.assert_array_equal(b.numpy(), before[1])
+        a.grad = b.grad = None
+
+
 def test_load_state_dict_refuses_none_and_changes_nothing_on_a_bad_entry():
     net = nn.Sequential(nn.Linear(2, 3, rng=np.random.default_rng(0)), nn.Linear(3, 1, rng=np.random.default_rng(1)))
     before = {k: v.copy() for k, v in net.state_dict().items()}
