@@ -297,6 +297,9 @@ def _check_finite(value: Any, prim: "Primitive", args: Sequence, site, stage: st
 
 # --------------------------------------------------------------------------- primitives
 
+_definitions = itertools.count(1)
+
+
 class Primitive:
     """A differentiable function: a NumPy ``forward`` and one vector-Jacobian product per argument.
 
@@ -338,7 +341,7 @@ class Primitive:
     # so this count is part of its signature (``defvjp(np.sqrt, ...)`` after a trace: the next call traces anew)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        Primitive.definitions += 1
+        Primitive.definitions = next(_definitions)  # (next() on a count is one step: no increment lost to a thread)
         object.__setattr__(self, name, value)
 
     def defvjp(self, *vjps) -> "Primitive":
