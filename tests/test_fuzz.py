@@ -843,6 +843,80 @@ def check_complex(program, seed):
         close(compiled().numpy(), want, what + f"\n  (compiled, call {k})", 1e-12)
 
 
+# --------------------------------------------------------------------------- chains of views, each changed in place
+
+# each view NumPy makes (None where it does not apply to that handle's shape or dtype)
+VIEW_OPS = [
+    lambda np_, a: a[1:] if a.ndim and a.shape[0] > 1 else None,
+    lambda np_, a: a[..., ::-1] if a.ndim else None,
+    lambda np_, a: a.T if a.ndim >= 2 else None,
+    lambda np_, a: a.reshape(-1) if a.ndim else None,
+    lambda np_, a: a[0] if a.ndim and a.shape[0] else None,  # of a 1-d array: NumPy's scalar, a copy
+    lambda np_, a: np_.diagonal(a) if a.ndim == 2 else None,
+    lambda np_, a: np_.broadcast_to(a, (2,) + a.shape) if a.ndim <= 2 else None,
+    lambda np_, a: a.real if a.dtype.kind == "c" else None,
+    lambda np_, a: a.imag if a.dtype.kind == "c" else None,
+    lambda np_, a: np_.swapaxes(a, 0, -1) if a.ndim >= 2 else None,
+    lambda np_, a: np_.ravel(a),  # a copy where a is not contiguous
+    lambda np_, a: np_.squeeze(a[None]),
+]
+
+
+def _change(kind: int, h, x):
+    """An in-place change of handle h by an amount that depends on x (so that it has a gradient)."""
+    if kind == 0:
+        h += 0.5 * x[0, 0]
+    elif kind == 1:
+        h *= 1.5 + 0.1 * x[1, 1]
+    elif kind == 2:
+        h[0] = x[2, 3] * 2.0
+    else:
+        h[...] = x[0, 1] - 1.0
+
+
+def view_program(np_, program, x, complex_):
+    """Handles: x's copy, then views of handles and in-place changes through handles; Σ_k real(handle_k)·w_k, and
+    the error NumPy (or autonp) raised, by step."""
+    handles, errors = [x * ((1.0 + 0.5j) if complex_ else 1.0)], []
+    for step in program:
+        h = step[2] % len(handles)
+        try:
+            if step[0] == "view":
+                v = VIEW_OPS[step[1]](np_, handles[h])
+                if v is not None:
+                    handles.append(v)
+            elif np.ndim(handles[h]):  # (a 0-d handle is a NumPy scalar: nothing changes it in place)
+                _change(step[1], handles[h], x)
+        except (ValueError, TypeError) as e:
+            errors.append((len(errors), type(e).__name__))
+    total = 0.0
+    for i, hdl in enumerate(handles):
+        total = total + np_.sum(np_.real(hdl) * np.cos(np.arange(np.size(hdl)) + i).reshape(np.shape(hdl)))
+    return total, errors
+
+
+def view_steps():
+    h = st.integers(0, 20)
+    step = st.one_of(st.tuples(st.just("view"), st.integers(0, len(VIEW_OPS) - 1), h),
+                     st.tuples(st.just("change"), st.integers(0, 3), h))
+    return st.lists(step, min_size=2, max_size=10)
+
+
+def check_views(program, seed, complex_):
+    """NumPy's semantics of views (which results share memory with which, which are read-only, which changes
+    reach which arrays) against autonp's: the values, the errors, and ∂/∂x against central differences."""
+    x0 = program_inputs(seed, 1)[0]
+    want, want_errors = view_program(np, program, x0, complex_)
+    what = report(program, f"views (complex {complex_})", seed)
+    for requires_grad in (False, True):
+        got, errors = view_program(np, program, anp.Tensor(x0, requires_grad=requires_grad), complex_)
+        assert errors == want_errors, what + f"\n  errors {errors}, NumPy's {want_errors}"
+        close(np.asarray(got.numpy() if isinstance(got, anp.Tensor) else got), want, what)
+    f = lambda x: view_program(np, program, x, complex_)[0]  # noqa: E731
+    want_grad = central_diff(lambda x: float(f(x)), x0)
+    close(np.asarray(anp.grad(f)(x0)), want_grad, what + " (gradient)", atol=1e-7 * (1 + np.max(np.abs(want_grad))))
+
+
 CHECKS = {
     "first order": (check_first_order,
                     dict(program=steps(), seed=st.integers(0, 2**16), under_no_grad=st.booleans())),
@@ -852,6 +926,7 @@ CHECKS = {
     "compiled": (check_compiled, dict(program=steps(), seed=st.integers(0, 2**16))),
     "compiled training": (check_compiled_training, dict(program=steps(), seed=st.integers(0, 2**16))),
     "complex": (check_complex, dict(program=complex_steps(), seed=st.integers(0, 2**16))),
+    "views": (check_views, dict(program=view_steps(), seed=st.integers(0, 2**16), complex_=st.booleans())),
 }
 
 
@@ -871,6 +946,7 @@ test_nested_grad_of_a_closure_over_the_outer_variable = fuzz("nested", 100)
 test_pytree_arguments_and_repeated_outputs = fuzz("pytree", 60)
 test_compiled_replays = fuzz("compiled", 100)
 test_compiled_training_steps = fuzz("compiled training", 60)
+test_chains_of_views_changed_in_place = fuzz("views", 150)
 test_complex_programs = fuzz("complex", 60)
 
 

@@ -2059,6 +2059,10 @@ SHARES_OR_COPIES = {  # what NumPy returns a view of (or the array itself) and w
     "piecewise": lambda t: np.piecewise(t, [np.ones((3, 4), bool)], [lambda v: v]),
     "meshgrid": lambda t: np.meshgrid(t[0], t[1])[0], "meshgrid sparse": lambda t: np.meshgrid(t[0], sparse=True)[0],
     "meshgrid copy=False": lambda t: np.meshgrid(t[0], t[1], copy=False, sparse=True)[1],
+    # NumPy's scalars (an entry, a full reduction) and ravel's copies of what is not contiguous
+    "one entry": lambda t: t[1, 2], "entry of a row": lambda t: t[1][2], "raveled sum": lambda t: np.ravel(np.sum(t)),
+    "raveled column": lambda t: np.ravel(t[:, 1]), "raveled diagonal": lambda t: np.ravel(np.diagonal(t)),
+    "raveled reversed": lambda t: t[::-1].ravel(), "column reshaped": lambda t: t[:, 1].reshape(-1),
 }
 
 
@@ -2071,7 +2075,7 @@ def test_what_numpy_shares_autonp_shares_and_what_it_copies_autonp_copies(name):
     f = SHARES_OR_COPIES[name]
     a = np.arange(12.0).reshape(3, 4) + 1
     r = f(a)
-    read_only = not r.flags.writeable
+    read_only = isinstance(r, np.ndarray) and not r.flags.writeable  # (a NumPy scalar: r += 100 makes a new one)
     if not read_only:
         r += 100.0
     for requires_grad in (False, True):
@@ -2168,6 +2172,24 @@ def test_views_of_complex_values_that_record_nothing_follow_too():
     a = np.arange(6.0).reshape(2, 3) * (1 + 1j)
     for got, want in zip(program(anp.Tensor(a)), program(a.copy())):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_view_changed_in_place_stays_laid_out_as_numpys():
+    """``r = y[:, ::-1]; r += 2`` gave r a new array of positive strides, so ``np.ravel(r)`` was a view of it where
+    NumPy's is a copy, and ``f *= 1.5`` then reached y (found by the fuzzer's chains of views). After a change
+    each view is NumPy's view of its base again."""
+    x0 = np.arange(1.0, 13.0).reshape(3, 4) / 5
+
+    def program(x):
+        y = x * 1.0
+        r = y[:, ::-1]
+        r += 2.0 * x[0, 0]
+        f = np.ravel(r)
+        f *= 1.5 + x[1, 1]
+        return np.sum(y * np.cos(np.arange(12.0)).reshape(3, 4)) + np.sum(f * np.sin(np.arange(12.0)))
+    for requires_grad in (False, True):
+        assert float(program(anp.Tensor(x0, requires_grad=requires_grad))) == pytest.approx(program(x0), rel=1e-14)
+    np.testing.assert_allclose(anp.grad(program)(x0), central(program, x0), rtol=1e-7, atol=1e-8)
 
 
 def test_a_change_through_a_read_only_view_is_refused_as_numpy_refuses_it():

@@ -466,7 +466,7 @@ def _t_conj(self):
 
 def _t_flatten(self, order="C"):
     """``ndarray.flatten``: always a copy (``ravel``'s view follows in-place changes, a copy does not)."""
-    return sh.copy(sh.ravel(self, order))
+    return sh.copy(sh.reshape(self, (-1,), order))
 
 
 def _argreduce(fn):

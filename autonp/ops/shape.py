@@ -94,8 +94,13 @@ def axes_in_bounds(axes, ndim: int) -> tuple[int, ...]:
 
 
 def ravel(x, order="C"):
-    """Flatten to 1-D (a reshape)."""
-    return reshape(x, (-1,), order)
+    """Flatten to 1-D, as NumPy's: a view where ``x`` is contiguous in that order, a copy otherwise (a strided row,
+    a diagonal: ``reshape(-1)`` is a view of those, ``np.ravel`` is not)."""
+    flat = reshape(x, (-1,), order)
+    if not isinstance(flat, Tensor) or flat._base is None:
+        return flat
+    flags = _data(x).flags
+    return flat if (flags.c_contiguous if order == "C" else flags.f_contiguous) else copy(flat)
 
 
 def squeeze(x, axis=None):

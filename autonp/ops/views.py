@@ -38,8 +38,12 @@ def note_view(prim: Primitive, result: Tensor, args: tuple, kwargs: dict) -> Non
     base = args[0]
     if not isinstance(base, Tensor):
         return
+    if not base.ndim:  # what NumPy has there is mostly a scalar (np.sum(x), x[0]), whose reshape is a new array (a
+        if np.may_share_memory(_value(result._arr), _value(base._arr)):  # view of np.array(2.0) is one the copy
+            result._arr = np.copy(result._arr)  # does not follow)
+        return
     if prim is sh.getitem:
-        if not sh._is_basic(args[1]):
+        if not sh._is_basic(args[1]) or _picks_one_entry(args[1], base.ndim):
             return
     elif not np.may_share_memory(_value(result._arr), _value(base._arr)):
         return
@@ -53,6 +57,13 @@ def note_view(prim: Primitive, result: Tensor, args: tuple, kwargs: dict) -> Non
     elif len(views) >= 8 and not (len(views) & (len(views) - 1)):  # at 8, 16, 32, ...: drop the dead ones
         _live_views(views)
     views.append(weakref.ref(result))
+
+
+def _picks_one_entry(index: Any, ndim: int) -> bool:
+    """``x[1, 2]`` of a 2-d array, ``x[0]`` of a 1-d one: an integer for every axis, which NumPy answers with a scalar,
+    a copy (``x[0, ...]`` and ``x[..., 0]`` are views of 0 dimensions)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return len(items) == ndim and all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in items)
 
 
 def _live_views(views: list) -> list:
@@ -95,15 +106,21 @@ def check_writable(t: Tensor, symbol: str) -> None:
 
 
 def changed(t: Tensor) -> None:
-    """``t`` was changed in place: its views read it again, and the change reaches its base (and the base's other
-    views, and the base's base)."""
-    if t._views:
-        _refresh_views(t, skip=None)
-    while t._base is not None:
-        base = t._base[0]
-        _write_into(base, t, t._view_op, t._base[1:], t._view_kwargs)
-        _refresh_views(base, skip=t)
-        t = base
+    """``t`` was changed in place: the change reaches its base (and the base's base); each of them is then NumPy's
+    view of its base again — its values were right, but its array was a new one, laid out otherwise than NumPy's
+    (a reversed slice's array had positive strides, so a ravel of it was a view where NumPy's is a copy) — and the
+    other views of each read it again."""
+    chain = [t]
+    while chain[-1]._base is not None:
+        view = chain[-1]
+        base = view._base[0]
+        _write_into(base, view, view._view_op, view._base[1:], view._view_kwargs)
+        chain.append(base)
+    for view in reversed(chain[:-1]):  # the root's values are final: each link is the view of its base again
+        view._arr = view._view_op.forward(view._base[0]._arr, *view._base[1:], **view._view_kwargs)
+    for i, link in enumerate(chain):
+        if link._views:
+            _refresh_views(link, skip=chain[i - 1] if i else None)
 
 
 def _positions(prim: Primitive, base: Tensor, rest: tuple, kwargs: dict) -> Any:
