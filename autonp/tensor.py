@@ -833,17 +833,17 @@ class Tensor:
             arr.flags.writeable = False
         return arr
 
-    @property
-    def _value(self) -> np.ndarray:
-        """HIPS autograd's ``box._value``: the values, off the tape (``if isinstance(x, ArrayBox): x = x._value``)."""
-        return self.data
-
     @data.setter
     def data(self, value: Any) -> None:
         value = as_array(value)
         if value.shape != self._arr.shape:
             raise ValueError(f"Tensor.data: new values have shape {value.shape}, the Tensor has {self._arr.shape}")
         self._arr = value
+
+    @property
+    def _value(self) -> np.ndarray:
+        """HIPS autograd's ``box._value``: the values, off the tape (``if isinstance(x, ArrayBox): x = x._value``)."""
+        return self.data
 
     @property
     def grad(self) -> "Tensor | None":

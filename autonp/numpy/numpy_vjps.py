@@ -17,19 +17,15 @@ from typing import Any, Callable
 import numpy as onp
 
 from .. import numpy as anp
-from ..tensor import Tensor
+from ..tracer import getval
 
 __all__ = ["metadata", "unbroadcast", "unbroadcast_f", "repeat_to_match_shape", "balanced_eq", "replace_zero",
            "match_complex"]
 
 
-def _values(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
-
-
 def metadata(x: Any) -> tuple:
     """(shape, ndim, dtype, is complex) of an array, Tensor or number: what :func:`unbroadcast` sums down to."""
-    v = onp.asarray(_values(x))
+    v = onp.asarray(getval(x))
     return v.shape, v.ndim, v.dtype, onp.iscomplexobj(v)
 
 
@@ -42,7 +38,7 @@ def unbroadcast(x: Any, target_meta: tuple, broadcast_idx: int = 0) -> Any:
     for axis, size in enumerate(shape):
         if size == 1 and anp.shape(x)[axis] != 1:
             x = anp.sum(x, axis=axis, keepdims=True)
-    if not target_complex and onp.iscomplexobj(_values(x)):
+    if not target_complex and onp.iscomplexobj(getval(x)):
         x = anp.real(x)
     return x
 
@@ -78,7 +74,7 @@ def replace_zero(x: Any, val: Any) -> Any:
 
 def match_complex(target: Any, x: Any) -> Any:
     """``x`` made real or complex as ``target`` is."""
-    target_complex, x_complex = onp.iscomplexobj(_values(target)), onp.iscomplexobj(_values(x))
+    target_complex, x_complex = onp.iscomplexobj(getval(target)), onp.iscomplexobj(getval(x))
     if x_complex and not target_complex:
         return anp.real(x)
     if target_complex and not x_complex:

@@ -201,13 +201,12 @@ def delete(arr: Any, obj: Any, axis: Any = None) -> Any:
     axis = sh._axes(axis, np.ndim(arr))[0]
     obj = _data(obj)
     n = np.shape(arr)[axis]
+    kept = np.delete(np.arange(n), obj)
     one = not isinstance(obj, slice) and np.size(obj) == 1 and np.asarray(obj).dtype.kind in "ui"  # (NumPy: an index)
     if isinstance(obj, slice) or one:
         flags = _data(arr).flags
-        kept = sh.take(arr, np.delete(np.arange(n), obj), axis=axis)
-        return sh.laid_out(kept, "F" if flags.f_contiguous and not flags.c_contiguous else "C")
-    keep = np.isin(np.arange(n), np.delete(np.arange(n), obj))
-    return sh.getitem(arr, (slice(None),) * axis + (keep,))
+        return sh.laid_out(sh.take(arr, kept, axis=axis), "F" if flags.f_contiguous and not flags.c_contiguous else "C")
+    return sh.getitem(arr, (slice(None),) * axis + (np.isin(np.arange(n), kept),))
 
 
 def resize(a: Any, new_shape: Any) -> Any:

@@ -96,11 +96,8 @@ def axes_in_bounds(axes, ndim: int) -> tuple[int, ...]:
 def ravel(x, order="C"):
     """Flatten to 1-D, as NumPy's: a view where ``x`` is contiguous in that order, a copy otherwise (a strided row,
     a diagonal: ``reshape(-1)`` is a view of those, ``np.ravel`` is not)."""
-    flat = reshape(x, (-1,), order)
-    if not isinstance(flat, Tensor) or flat._base is None:
-        return flat
-    flags = _data(x).flags
-    return flat if (flags.c_contiguous if order == "C" else flags.f_contiguous) else copy(flat)
+    flat = reshape(x, (-1,), order)  # (a 1-d view is contiguous exactly where x is, in that order)
+    return flat if not isinstance(flat, Tensor) or flat._base is None else laid_out(flat, order)
 
 
 def squeeze(x, axis=None):
@@ -818,12 +815,10 @@ def astype(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
         raise TypeError(f"astype({np.dtype(dtype)}) of a complex Tensor{x.shape} ({x.dtype}) that requires grad "
                         f"would drop the imaginary part (NumPy's ComplexWarning): take np.real(t) or np.abs(t)")
     if not copy and isinstance(x, Tensor) and x.dtype == np.dtype(dtype):  # NumPy's copy=False: the array itself
-        return laid_out(x, order) if order in ("C", "F") else x
+        return laid_out(x, order)
     if kind in "fc" or not isinstance(x, Tensor):
-        out = _cast(x, dtype)
-    else:
-        out = Tensor._make(as_array(x._arr).astype(dtype), None)
-    return laid_out(out, order) if order in ("C", "F") else out
+        return laid_out(_cast(x, dtype), order)
+    return laid_out(Tensor._make(as_array(x._arr).astype(dtype), None), order)
 
 
 astype.primitive = _cast
@@ -847,8 +842,11 @@ copy = Primitive("copy", _copy).defvjp(lambda g, ans, x, order="K": g)
 
 
 def laid_out(x, order):
-    """``x`` in ``order`` ('C' or 'F'): itself when it already is, else a copy laid out so. What NumPy lays out in an
-    order, autonp does: a later reshape is then a view exactly where NumPy's is (and follows in-place changes)."""
+    """``x`` in ``order`` ('C' or 'F'; any other, as it is): itself when it already is, else a copy laid out so. What
+    NumPy lays out in an order, autonp does: a later reshape is then a view exactly where NumPy's is (and follows
+    in-place changes)."""
+    if order not in ("C", "F"):
+        return x
     flags = _data(x).flags
     return x if (flags.c_contiguous if order == "C" else flags.f_contiguous) else copy(x, order)
 

@@ -193,4 +193,4 @@ _replaced.in_place = _replaced.complex_ok = True
 READ_ONLY = (sh.diagonal, sh.broadcast_to)  # NumPy's views that cannot be written through
 for _prim in (sh.getitem, sh.reshape, sh.transpose, sh.swapaxes, ew.real_, ew.imag_) + READ_ONLY:
     _prim.views = True
-_hooks.note_view, _hooks.check_writable, _hooks.view_changed = note_view, check_writable, changed
+_hooks.note_view = note_view
