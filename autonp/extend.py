@@ -10,7 +10,8 @@ only is differentiated in reverse by transposing them (a JVP is linear in g, so 
 the VJP wanted; write such JVPs with ``autonp.numpy``, and not with the primitive itself). Forward mode
 (``jvp``) is always derived from VJPs. HIPS's ``def_linear`` (a JVP that is the primitive itself) has no
 counterpart for that reason: give a linear primitive its VJP.
-``Box``/``VSpace`` are autograd's internals and have no counterpart: ``anp.tape`` and ``anp.viz`` show the graph.
+``Box``, ``VSpace``/``vspace`` and ``VJPNode`` are :mod:`autonp.core`'s (reverse mode by hand, the space of a
+value); making new kinds of boxes or vector spaces has no counterpart.
 """
 from __future__ import annotations
 
@@ -170,3 +171,12 @@ def notrace_primitive(f: Callable) -> Callable:
         return f(*(a.data if isinstance(a, Tensor) else a for a in args), **kwargs)
     on_values.__name__ = getattr(f, "__name__", "notrace")
     return on_values
+
+
+def __getattr__(name: str) -> Any:
+    """HIPS's extend also hands out its core's ``Box``, ``VSpace``, ``vspace`` and ``VJPNode`` (autonp.core imports
+    this module, so they are looked up when asked for)."""
+    if name in ("Box", "VSpace", "vspace", "VJPNode"):
+        from . import core
+        return getattr(core, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

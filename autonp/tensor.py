@@ -846,6 +846,13 @@ class Tensor:
         return self.data
 
     @property
+    def _node(self) -> "Tensor":
+        """HIPS autograd's ``box._node``, for ``autonp.core.backward_pass(g, y._node)``: a Tensor is its own node."""
+        return self
+
+    _trace = 0  # HIPS autograd's ``box._trace``: autonp's variables need no trace number (see autonp.tracer)
+
+    @property
     def grad(self) -> "Tensor | None":
         """∂(what backward was called on)/∂self, accumulated by backward; a Tensor or None."""
         return self._grad

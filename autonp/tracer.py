@@ -3,18 +3,30 @@
 autonp's traced values are Tensors that require grad, where HIPS's are boxes; HIPS's tracing machinery itself
 (``trace``, ``Node``) is here as a walk of autonp's tape: ``trace(start_node, f, x)`` runs ``f`` on a Tensor and
 builds a node of ``start_node``'s class for every recorded op that reads ``x`` (HIPS's ``print_trace.py`` and
-``dot_graph.py`` run as they are). ``Box`` and ``VSpace`` (new kinds of traced value) have no counterpart."""
+``dot_graph.py`` run as they are).
+
+Libraries that drive HIPS's reverse mode by hand (pymoo's Jacobians, PennyLane's independence check) run too:
+
+    x_box = new_box(x, 0, VJPNode.new_root())   # a fresh Tensor that requires grad
+    y = f(x_box)
+    backward_pass(g, y._node)                   # gᵀ ∂y/∂x (autonp.core)
+
+A Tensor is its own ``_node``; ``Box`` asks what ``isbox`` asks. Making new kinds of boxes has no counterpart."""
 from __future__ import annotations
 
 import warnings
-from typing import Any
+import weakref
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
 from .extend import notrace_primitive, primitive
-from .tensor import Tensor, _mode, enable_grad
+from .pytree import LEAF, TreeDef
+from .tensor import Tensor, _mode, _seq, enable_grad
 
-__all__ = ["primitive", "notrace_primitive", "getval", "isbox", "Node", "trace"]
+__all__ = ["primitive", "notrace_primitive", "getval", "isbox", "Node", "VJPNode", "trace", "new_box", "Box",
+           "trace_stack", "TraceStack"]
 
 
 def getval(x: Any) -> Any:
@@ -25,6 +37,60 @@ def getval(x: Any) -> Any:
 def isbox(x: Any) -> bool:
     """Is ``x`` being differentiated (a Tensor on the tape)? (HIPS: is it a box.)"""
     return isinstance(x, Tensor) and x.requires_grad
+
+
+class _BoxType(type):
+    def __instancecheck__(cls, x: Any) -> bool:
+        return cls._holds(x)
+
+
+class Box(metaclass=_BoxType):
+    """``isinstance(x, Box)``: is ``x`` being differentiated (a Tensor that requires grad). Boxes come from
+    :func:`new_box` or from ops on them; they are not made by hand."""
+
+    _holds = staticmethod(isbox)
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        raise TypeError(f"autonp has no {cls.__name__} to make: a value being differentiated is a Tensor "
+                        f"(anp.Tensor(values, requires_grad=True), or autonp.tracer.new_box(value, 0, "
+                        f"VJPNode.new_root()))")
+
+    @classmethod
+    def register(cls, value_type: type) -> None:
+        raise NotImplementedError(f"autonp traces Tensors only: a box for {value_type.__name__} values has no "
+                                  f"counterpart (differentiate a function of arrays, or of a pytree of them)")
+
+
+class TraceStack:
+    """HIPS's ``trace_stack``: ``with trace_stack.new_trace() as t`` opens trace ``t`` (0, 1, ... as they nest).
+    autonp keeps nested derivatives apart by fresh variables (``new_box`` makes them); the traces say which of
+    them a result belongs to: the innermost that was open when it was computed (see ``autonp.core.backward_pass``)."""
+
+    def __init__(self) -> None:
+        self.top = -1
+        self.open: list[Level] = []
+
+    @contextmanager
+    def new_trace(self) -> Iterator[int]:
+        self.top += 1
+        self.open.append(Level())
+        try:
+            yield self.top
+        finally:
+            self.open.pop().closed = next(_seq)
+            self.top -= 1
+
+
+class Level:
+    """One opened trace: when it closed (a tape sequence number), or None while open."""
+
+    __slots__ = ("closed",)
+
+    def __init__(self) -> None:
+        self.closed: int | None = None
+
+
+trace_stack = TraceStack()
 
 
 class Node:
@@ -45,6 +111,89 @@ class Node:
         root = cls.__new__(cls)
         root.initialize_root(*args, **kwargs)
         return root
+
+
+class VJPNode(Node):
+    """HIPS's reverse-mode node. ``VJPNode.new_root()`` starts a trace (:func:`new_box`, :func:`trace`), and
+    ``autonp.core.backward_pass(g, node)`` pulls ``g`` back to that start from a node :func:`trace` built (or from
+    ``y._node`` of a result ``y``). ``parents`` are the nodes of the arguments the op read."""
+
+    __slots__ = ("parents", "end")
+
+    def __init__(self, value: Any, fun: Any, args: tuple, kwargs: dict, parent_argnums: tuple, parents: list):
+        self.parents = parents
+        self.end: Tensor | None = None  # the op's result, set by trace()
+
+    def initialize_root(self, *args: Any, **kwargs: Any) -> None:
+        self.parents = []
+        self.end = None
+
+
+class Start:
+    """What :func:`new_box` (or :func:`trace`) made variables of: the structure, the caller's leaves, the fresh
+    Tensors standing for them (weakly: a result's graph keeps those it needs alive) with their shapes and dtypes,
+    whether a derivative through them must itself be recorded, and the trace they start: its number, when it
+    opened, and its :class:`Level` (None for a number no ``trace_stack.new_trace`` opened: it never closes)."""
+
+    __slots__ = ("tree", "leaves", "fresh", "metas", "nested", "trace", "opened", "level")
+
+    def __init__(self, tree: TreeDef, leaves: list, fresh: list[Tensor], nested: bool, trace: int,
+                 opened: int) -> None:
+        self.tree, self.leaves, self.nested, self.trace, self.opened = tree, leaves, nested, trace, opened
+        self.fresh = [weakref.ref(t) for t in fresh]
+        self.metas = [(t.shape, t.dtype) for t in fresh]
+        self.level = trace_stack.open[trace] if 0 <= trace <= trace_stack.top else None
+        for t in fresh:
+            _started[id(t)] = self
+            weakref.finalize(t, _forget, id(t), self)
+
+    def was_open(self, seq: int | None) -> bool:
+        """Was this trace open when the tape entry numbered ``seq`` was made (None: a variable, at any time)?"""
+        if seq is None:
+            return True
+        closed = None if self.level is None else self.level.closed
+        return self.opened <= seq and (closed is None or seq < closed)
+
+
+_started: dict[int, Start] = {}  # id of a fresh variable -> the Start it belongs to (while it lives)
+
+
+def _forget(key: int, start: Start) -> None:
+    if _started.get(key) is start:
+        del _started[key]
+
+
+def start_of(t: Tensor) -> Start | None:
+    """The :class:`Start` a leaf Tensor is a variable of, if :func:`new_box` or :func:`trace` made it."""
+    start = _started.get(id(t))
+    return start if start is not None and any(r() is t for r in start.fresh) else None
+
+
+class BoxedTuple(tuple):
+    """A tuple of boxes, as :func:`new_box` of a tuple returns it: a tuple, with HIPS's ``_value``, ``_trace`` and
+    ``_node`` (PennyLane compares ``_trace``s)."""
+
+    @property
+    def _value(self) -> tuple:
+        return tuple(getval(x) for x in self)
+
+    _trace = 0
+
+    @property
+    def _node(self) -> "BoxedTuple":
+        return self
+
+
+def new_box(value: Any, trace_id: int, node: Node) -> Any:
+    """HIPS's ``new_box(value, trace, node)``: ``value`` (an array, a number, or a tuple, list or dict of them) as the
+    start of a trace, to be pulled back to by ``autonp.core.backward_pass``: fresh Tensors that require grad, in
+    its structure. ``trace`` and ``node`` are HIPS's bookkeeping, which autonp needs neither of."""
+    from .functional import _prepare
+    opened = next(_seq)  # before the fresh variables: of a box, they are recorded copies
+    args, nested, (arg,) = _prepare([value], [0], "new_box")
+    Start(arg.tree, arg.leaves, arg.fresh, nested, trace_id, opened)
+    boxed = args[0]
+    return BoxedTuple(boxed) if type(boxed) is tuple else boxed
 
 
 def _value(arr: Any) -> Any:
@@ -71,10 +220,13 @@ def trace(start_node: Node, fun: Any, x: Any) -> tuple[Any, Any]:
             built[_key(t)] = (node, type(start_node)(
                 _value(t._arr), node.prim, tuple(_value(v) for v in node.vals), dict(node.kwargs), argnums,
                 [built[_key(node.args[i])][1] for i in argnums]))
+            if isinstance(built[_key(t)][1], VJPNode):
+                built[_key(t)][1].end = t
 
     _mode.observer = observe
     try:
-        with enable_grad():
+        with enable_grad(), trace_stack.new_trace() as t:
+            Start(LEAF, [x], [root], root is x, t, next(_seq))  # for backward_pass(g, end_node)
             out = fun(root)
     finally:
         _mode.observer = outer

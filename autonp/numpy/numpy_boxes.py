@@ -4,23 +4,19 @@ library that reads arrays). In autonp a value being differentiated is a Tensor t
 what ``isinstance(x, ArrayBox)`` asks; ``x._value`` is its values. Boxes are not made by hand."""
 from __future__ import annotations
 
-from typing import Any
+import numpy as np
 
-from ..tracer import isbox
+from ..tracer import Box
 
 __all__ = ["ArrayBox"]
 
 
-class _BoxType(type):
-    def __instancecheck__(cls, x: Any) -> bool:
-        return cls._holds(x)
-
-
-class ArrayBox(metaclass=_BoxType):
+class ArrayBox(Box):
     """``isinstance(x, ArrayBox)``: is ``x`` a Tensor being differentiated (one that requires grad)."""
 
-    _holds = staticmethod(isbox)
-
-    def __new__(cls, *args: Any, **kwargs: Any):
-        raise TypeError(f"autonp has no {cls.__name__} to make: a value being differentiated is a Tensor "
-                        f"(anp.Tensor(values, requires_grad=True))")
+    @classmethod
+    def register(cls, value_type: type) -> None:
+        """``ArrayBox.register(MyArray)`` for an ndarray subclass: nothing to do, a Tensor holds any ndarray (a box
+        for values of another kind has no counterpart, as ``Box.register`` says)."""
+        if not (isinstance(value_type, type) and issubclass(value_type, np.ndarray)):
+            Box.register.__func__(cls, value_type)  # type: ignore[attr-defined]
