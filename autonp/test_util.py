@@ -15,7 +15,8 @@ from .pytree import flatten, tree_map
 from .tensor import Tensor
 from .wrappers import _unary
 
-__all__ = ["check_grads", "check_vjp", "check_jvp", "check_equivalent", "combo_check", "scalar_close"]
+__all__ = ["check_grads", "check_vjp", "check_jvp", "check_equivalent", "combo_check", "scalar_close",
+           "make_numerical_jvp"]
 
 TOL = 1e-6
 RTOL = 1e-6
@@ -68,6 +69,11 @@ def _name(f: Callable) -> str:
 def _numerical_jvp(f: Callable, x: Any, v: Any) -> Any:
     plus, minus = _values(f(_add(x, v, EPS / 2))), _values(f(_add(x, v, -EPS / 2)))
     return tree_map(lambda p, m: (p - m) / EPS, plus, minus)
+
+
+def make_numerical_jvp(f: Callable, x: Any) -> Callable[[Any], Any]:
+    """``v ↦ (f(x + v·ε/2) − f(x − v·ε/2)) / ε``: J·v by central differences, HIPS's signature."""
+    return lambda v: _numerical_jvp(f, x, v)
 
 
 def check_vjp(f: Callable, x: Any) -> None:

@@ -9,7 +9,32 @@ from typing import Any, Callable
 
 from .wrappers import _unary
 
-__all__ = ["unary_to_nary"]
+__all__ = ["unary_to_nary", "wraps", "wrap_nary_f", "get_name"]
+
+
+def get_name(f: Any) -> str:
+    return getattr(f, "__name__", "[unknown name]")
+
+
+def wraps(fun: Callable, namestr: str = "{fun}", docstr: str = "{doc}",
+          **kwargs: Any) -> Callable[[Callable], Callable]:
+    """A decorator naming the function it decorates after ``fun`` (``namestr``/``docstr`` are format strings of
+    ``fun``, ``doc`` and ``kwargs``), as HIPS names its operators' results."""
+    def named(f: Callable) -> Callable:
+        try:
+            f.__name__ = namestr.format(fun=get_name(fun), **kwargs)
+            f.__doc__ = docstr.format(fun=get_name(fun), doc=getattr(fun, "__doc__", "") or "", **kwargs)
+        except (AttributeError, KeyError, IndexError, ValueError, TypeError):
+            pass  # a name that cannot be set or formatted: the function keeps its own
+        return f
+    return named
+
+
+def wrap_nary_f(fun: Callable, op: Callable, argnum: Any) -> Callable[[Callable], Callable]:
+    """Names an operator's result ``{op}_of_{fun}_wrt_argnum_{argnum}``."""
+    return wraps(fun, "{op}_of_{fun}_wrt_argnum_{argnum}",
+                 "{op} of function {fun} with respect to argument number {argnum}. Takes the same arguments as "
+                 "{fun} but returns the {op}.", op=get_name(op), argnum=argnum)
 
 
 def unary_to_nary(unary_operator: Callable) -> Callable:
@@ -19,7 +44,5 @@ def unary_to_nary(unary_operator: Callable) -> Callable:
         def at(*args: Any, **kwargs: Any) -> Any:
             of, x = _unary(fun, argnum, args, kwargs)
             return unary_operator(of, x, *rest, **kw)
-        name = getattr(fun, "__name__", "f")
-        at.__name__ = f"{unary_operator.__name__}_of_{name}_wrt_argnum_{argnum}"
-        return at
+        return wrap_nary_f(fun, unary_operator, argnum)(at)
     return nary_operator

@@ -1380,3 +1380,43 @@ def test_vspace_agrees_with_hips():
     w = anp.Tensor(x, requires_grad=True)  # the operations are on the tape
     _close(anp.grad(lambda w: vspace(x).inner_prod(w, w))(x), 2 * x)
     assert vspace(x).inner_prod(w, w).requires_grad
+
+
+def test_small_helpers_programs_import_agree_with_hips():
+    """``autograd.util.subvals``/``toposort``, ``wrap_util.wraps``/``wrap_nary_f`` (names of operators made with
+    ``unary_to_nary``) and ``test_util.make_numerical_jvp``: the same answers from both libraries."""
+    import importlib
+
+    def program(lib):
+        util, wrap_util = importlib.import_module(f"{lib}.util"), importlib.import_module(f"{lib}.wrap_util")
+        test_util, core = importlib.import_module(f"{lib}.test_util"), importlib.import_module(f"{lib}.core")
+        np_, tracer = importlib.import_module(f"{lib}.numpy"), importlib.import_module(f"{lib}.tracer")
+        out = [util.subvals((1, 2, 3), [(0, 9), (2, 8)]), util.subval([1, 2], 1, 5), util.func(len) is len]
+
+        @wrap_util.unary_to_nary
+        def my_grad(fun, x):
+            vjp, _ = core.make_vjp(fun, x)
+            return vjp(1.0)
+
+        def area(w, h):
+            return w * h
+        g = my_grad(area, 1)
+        out += [g.__name__, float(g(2.0, 3.0)), wrap_util.get_name(area), wrap_util.get_name(3)]
+        named = wrap_util.wraps(area, "{fun}_{k}", "doc of {fun}", k=7)(lambda: None)
+        out += [named.__name__, named.__doc__]
+
+        class Graph(tracer.Node):  # HIPS's dot_graph.py: nodes with parents, sorted from the end
+            def __init__(self, value, fun, args, kwargs, parent_argnums, parents):
+                self.parents, self.name = parents, getattr(fun, "__name__", "?")
+
+            def initialize_root(self, *args, **kwargs):
+                self.parents, self.name = [], "x"
+        x = np.array([0.3, 1.2])
+        _, end = tracer.trace(Graph.new_root(), lambda v: np_.sum(np_.sin(v) * v + np_.exp(v) * np_.cos(v)), x)
+        out.append(len(list(util.toposort(end))))
+        order = list(util.toposort(end))
+        out.append(all(order.index(p) > order.index(n) for n in order for p in n.parents))  # parents after children
+        jvp = test_util.make_numerical_jvp(lambda v: np_.sin(v) * v[0], x)
+        out.append(np.round(jvp(np.array([1.0, -0.5])), 6).tolist())
+        return out
+    assert program("autonp") == program("autograd")
