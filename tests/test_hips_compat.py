@@ -1420,3 +1420,51 @@ def test_small_helpers_programs_import_agree_with_hips():
         out.append(np.round(jvp(np.array([1.0, -0.5])), 6).tolist())
         return out
     assert program("autonp") == program("autograd")
+
+
+SCIPY_VJPS = """
+import sys
+import numpy as np
+lib = sys.argv[1]
+np_, grad = __import__(lib + ".numpy", fromlist=["x"]), __import__(lib, fromlist=["grad"]).grad
+sl, ext = __import__(lib + ".scipy.linalg", fromlist=["x"]), __import__(lib + ".extend", fromlist=["x"])
+a, b = np.arange(6.0).reshape(3, 2) / 5, np.arange(8.0).reshape(4, 2) / 7 - 0.3
+print(repr(sl.khatri_rao(a, b).round(12).tolist()))  # SciPy's own, before any VJP
+def vjp_a(ans, a, b):
+    return lambda g: np_.sum(np_.reshape(g, (a.shape[0], b.shape[0], -1)) * b[None], axis=1)
+def vjp_b(ans, a, b):
+    return lambda g: np_.sum(np_.reshape(g, (a.shape[0], b.shape[0], -1)) * a[:, None], axis=0)
+ext.defvjp(sl.khatri_rao, vjp_a, vjp_b)   # ssm gives cholesky_banded and solveh_banded theirs so
+loss = lambda a, b: np_.sum(np_.sin(sl.khatri_rao(a, b)))
+print(repr([grad(loss, 0)(a, b).round(12).tolist(), grad(loss, 1)(a, b).round(12).tolist()]))
+"""
+
+
+def test_scipy_linalg_functions_take_derivatives_from_defvjp_as_hips_makes_them_primitives():
+    """ssm gives ``autograd.scipy.linalg``'s ``cholesky_banded`` and ``solveh_banded`` VJPs with ``defvjp``; they were
+    SciPy's own functions in autonp (``defvjp``: not a primitive). Each SciPy function is a primitive now, SciPy's own
+    call until it has derivatives: values and gradients as HIPS's, and the gradient against differences."""
+    import subprocess
+    import sys
+    out = {lib: subprocess.run([sys.executable, "-c", SCIPY_VJPS, lib], capture_output=True, text=True, timeout=120)
+           for lib in ("autonp", "autograd")}
+    assert out["autonp"].returncode == 0, out["autonp"].stderr[-2000:]
+    assert out["autonp"].stdout == out["autograd"].stdout
+    import scipy.linalg as sl
+    a, b = np.arange(6.0).reshape(3, 2) / 5, np.arange(8.0).reshape(4, 2) / 7 - 0.3
+    ga = central_diff(lambda a: np.sum(np.sin(sl.khatri_rao(a, b))), a.copy())
+    _close(np.array(eval(out["autonp"].stdout.splitlines()[1])[0]), ga, rtol=1e-7)  # noqa: S307 - our own output
+
+
+def test_a_scipy_function_without_derivatives_is_scipys_own_and_refuses_a_tensor_being_differentiated():
+    import scipy.linalg as sl
+
+    import autonp.scipy.linalg as asl
+    a = RNG.normal(size=(3, 2))
+    assert isinstance(asl.khatri_rao, anp.Primitive) and not asl.khatri_rao.vjps
+    _close(asl.khatri_rao(a, a), sl.khatri_rao(a, a))
+    lu = asl.lu(np.eye(3) + 0.1)  # a tuple of differently shaped arrays, as SciPy returns it
+    assert isinstance(lu, tuple) and all(type(m) is np.ndarray for m in lu)
+    with pytest.raises(TypeError, match="requires grad was converted to a NumPy array"):
+        anp.grad(lambda a: anpn.sum(asl.khatri_rao(a, a)))(a)
+    assert asl.LinAlgError is sl.LinAlgError and asl.solve_banded.vjps  # classes as they are; autonp's own stay

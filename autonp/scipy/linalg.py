@@ -224,5 +224,24 @@ def toeplitz(c, r=None):
     return _toeplitz(c, conj(c) if r is None and isinstance(c, Tensor) else r)
 
 
+class SciPyFunction(Primitive):
+    """A SciPy function autonp has no derivative for, a primitive as HIPS makes every one: SciPy's own call (on a
+    Tensor that requires grad it refuses, as NumPy's conversion does) until ``defvjp`` gives it derivatives (ssm
+    gives ``cholesky_banded`` and ``solveh_banded`` theirs); then it is recorded and differentiated by them."""
+
+    def __init__(self, fn) -> None:
+        super().__init__(fn.__name__, _traceable(fn))
+        self.scipy = self.__wrapped__ = fn
+
+    def __call__(self, *args, **kwargs):
+        return super().__call__(*args, **kwargs) if self.vjps else self.scipy(*args, **kwargs)
+
+
+for _name in _sl.__all__:  # SciPy's functions this module does not define itself
+    _fn = getattr(_sl, _name)
+    if globals().get(_name) is _fn and callable(_fn) and not isinstance(_fn, type):
+        globals()[_name] = SciPyFunction(_fn)
+
+
 def __getattr__(name: str):
     return getattr(_sl, name)

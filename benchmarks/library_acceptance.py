@@ -1,0 +1,135 @@
+"""Libraries built on HIPS autograd, run with autonp answering their ``autograd`` imports, against HIPS itself.
+
+    python benchmarks/library_acceptance.py [--only pymoo|ssm] [--ssm PATH]
+
+Neither library's code is in this repository. Each program runs twice in a fresh process: once with HIPS autograd,
+once with every ``import autograd.x`` given the ``autonp.x`` module of the same name. The script prints the largest
+difference of each figure the programs return, relative to the figure's largest entry.
+
+- **pymoo** (multi-objective optimization; its wheel is downloaded from PyPI into a temporary directory): the
+  Jacobians of a vectorized and an elementwise problem through ``AutomaticDifferentiation``, which pulls unit rows
+  back by hand (``autograd.core.VJPNode``, ``backward_pass``, ``autograd.tracer.new_box``).
+- **ssm** (Linderman lab's state-space models; not on PyPI: pass a checkout of github.com/lindermanlab/ssm with
+  ``--ssm``, its Cython extension is built in place with Cython from PyPI): the log likelihoods of HMMs with six
+  observation models fitted by SGD and EM, and the ELBOs of an LDS and an SLDS fitted by Laplace EM (Hessians
+  through banded Cholesky factors whose VJPs ssm gives ``autograd.scipy.linalg``'s functions).
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ALIAS = r'''
+import importlib, importlib.abc, importlib.util, sys
+lib, site, out_path = sys.argv[1:4]
+sys.path.insert(0, site)
+if lib == "autonp":  # `import autograd.x` gives autonp.x
+    class Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, name, path, target=None):
+            if name == "autograd" or name.startswith("autograd."):
+                return importlib.util.spec_from_loader(name, self)
+        def create_module(self, spec):
+            return importlib.import_module("autonp" + spec.name[len("autograd"):])
+        def exec_module(self, module):
+            pass
+    sys.meta_path.insert(0, Alias())
+import warnings
+import numpy as np
+warnings.simplefilter("ignore")
+'''
+
+PYMOO = ALIAS + r'''
+import pymoo.gradient.toolbox as anp
+from pymoo.core.problem import ElementwiseProblem, Problem
+from pymoo.gradient.automatic import AutomaticDifferentiation, ElementwiseAutomaticDifferentiation
+
+class Vectorized(Problem):
+    def __init__(self):
+        super().__init__(n_var=10, n_obj=2, n_ieq_constr=2, xl=-5, xu=5)
+    def _evaluate(self, x, out, *args, **kwargs):
+        out["F"] = anp.column_stack([anp.sum(anp.power(x, 2), axis=1), anp.sum(anp.sin(x) * anp.exp(-x / 3), axis=1)])
+        out["G"] = anp.column_stack([anp.sum(x[:, :3], axis=1) - 1.0, anp.prod(x[:, 5:7], axis=1) - anp.tanh(x[:, 0])])
+
+class Elementwise(ElementwiseProblem):
+    def __init__(self):
+        super().__init__(n_var=4, n_obj=2, n_ieq_constr=1, xl=-2, xu=2)
+    def _evaluate(self, x, out, *args, **kwargs):
+        out["F"] = anp.array([anp.sum(x ** 2), anp.log1p(anp.sum(anp.exp(x)))])
+        out["G"] = anp.array([x[0] * x[1] - 0.3])
+
+X = np.random.default_rng(1).uniform(-2, 2, size=(5, 10))
+wanted = ["F", "dF", "G", "dG"]
+res = dict(zip(wanted, AutomaticDifferentiation(Vectorized()).evaluate(X, return_values_of=wanted)))
+res.update({"elementwise " + k: v for k, v in zip(wanted, ElementwiseAutomaticDifferentiation(Elementwise()).evaluate(
+    X[:, :4], return_values_of=wanted))})
+np.savez(out_path, **{k: np.asarray(v, dtype=float) for k, v in res.items()})
+'''
+
+SSM = ALIAS + r'''
+import autograd.numpy.random as npr
+import ssm
+res = {}
+npr.seed(0)
+_, y = ssm.HMM(3, 2, observations="gaussian").sample(300)
+for obs in ["gaussian", "diagonal_gaussian", "ar", "studentst", "robust_ar", "diagonal_t"]:
+    for method, iters in [("sgd", 60), ("em", 15)]:
+        npr.seed(1)
+        res[f"HMM {obs} {method}"] = ssm.HMM(3, 2, observations=obs).fit(y, method=method, num_iters=iters, verbose=0)
+for name, model, sample in [("LDS", lambda: ssm.LDS(3, 2, emissions="gaussian"), lambda m: m.sample(100)[1]),
+                            ("SLDS", lambda: ssm.SLDS(4, 2, 2, emissions="gaussian"), lambda m: m.sample(100)[2])]:
+    npr.seed(0)
+    y = sample(model())
+    npr.seed(1)
+    res[f"{name} laplace_em"] = model().fit(y, method="laplace_em", num_iters=8, initialize=False, verbose=0)[0]
+np.savez(out_path, **{k: np.asarray(v, dtype=float) for k, v in res.items()})
+'''
+
+
+def compare(name: str, program: str, site: Path, tmp: str) -> float:
+    got = {}
+    for lib in ("autograd", "autonp"):
+        out = Path(tmp, f"{name}-{lib}.npz")
+        subprocess.run([sys.executable, "-c", program, lib, str(site), str(out)], check=True)
+        got[lib] = dict(np.load(out))
+    print(f"\n{name}\n{'figure':<28}{'shape':<14}{'max |autonp - HIPS| / max |HIPS|':>34}")
+    worst = 0.0
+    for k, want in got["autograd"].items():
+        diff = float(np.abs(got["autonp"][k] - want).max() / max(np.abs(want).max(), 1e-300))
+        worst = max(worst, diff)
+        print(f"{k:<28}{str(want.shape):<14}{diff:>34.2e}")
+    print(f"largest: {worst:.2e}")
+    return worst
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=["pymoo", "ssm"])
+    ap.add_argument("--ssm", type=Path, help="a checkout of github.com/lindermanlab/ssm (ssm is not on PyPI)")
+    args = ap.parse_args()
+    pip = [sys.executable, "-m", "pip", "-q"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.only in (None, "pymoo"):
+            wheels, site = Path(tmp, "wheels"), Path(tmp, "site")
+            subprocess.run([*pip, "download", "--no-deps", "pymoo", "-d", str(wheels)], check=True)
+            subprocess.run([*pip, "install", "--no-deps", "--target", str(site), *map(str, wheels.glob("*.whl"))],
+                           check=True)
+            compare("pymoo", PYMOO, site, tmp)
+        if args.only in (None, "ssm"):
+            if args.ssm is None:
+                print("\nssm: skipped (pass --ssm PATH, a checkout of github.com/lindermanlab/ssm)")
+                return
+            cython = Path(tmp, "cython")
+            subprocess.run([*pip, "install", "--target", str(cython), "cython"], check=True)
+            subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=args.ssm, check=True,
+                           env={**__import__("os").environ, "PYTHONPATH": str(cython)}, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            compare("ssm", SSM, args.ssm.resolve(), tmp)
+
+
+if __name__ == "__main__":
+    main()
