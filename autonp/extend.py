@@ -75,23 +75,37 @@ def primitive(f: Callable) -> Primitive:
 
 def _primitive_of(fun: Any, what: str, replacing: bool = False) -> Primitive:
     """The primitive whose derivatives ``fun`` names: itself, or autonp's primitive for a NumPy function (``np.sqrt``,
-    as ``autograd.numpy.sqrt`` is HIPS's primitive: new VJPs for it hold everywhere, as in HIPS). ``replacing``: a
-    built-in primitive given new VJPs drops what its own VJPs shared with its forward (``saved=``, the all-at-once
-    and scatter forms), so its other arguments' VJPs recompute what they need."""
+    as ``autograd.numpy.sqrt`` is HIPS's primitive: new VJPs for it hold everywhere, as in HIPS). A NumPy function
+    (or any ufunc: SciPy's special functions) that autonp differentiates as a composition of its primitives, or not
+    at all, becomes a primitive of its own, as HIPS makes every one: NumPy hands autonp each call on a Tensor, which
+    then goes to it. ``replacing``: a built-in primitive given new VJPs drops what its own VJPs shared with its
+    forward (``saved=``, the all-at-once and scatter forms), so its other arguments' VJPs recompute what they need."""
+    while not isinstance(fun, (Primitive, np.ufunc, _DISPATCHED)) and hasattr(fun, "__wrapped__"):
+        # autonp.numpy's wrappers of NumPy's own
+        fun = fun.__wrapped__
     if isinstance(fun, Primitive):
         target = fun
     else:
         from .ops import FUNCTIONS, UFUNCS
-        target = UFUNCS.get(fun) if isinstance(fun, np.ufunc) else FUNCTIONS.get(fun)
-        name = getattr(fun, "__name__", repr(fun))
-    if not isinstance(target, Primitive):
-        raise TypeError(f"{what}: {name} is not a primitive"
-                        + (" (autonp differentiates it as a composition of its primitives, so it has no derivative "
-                           "of its own to replace)" if target is not None else "")
-                        + "; make one with autonp.extend.primitive(f) and give it its VJPs")
+        from .ops.numpy_api import FUNCTIONS_WITHOUT_GRADIENT, UFUNCS_WITHOUT_GRADIENT, _scipy_ufunc
+        ufunc = isinstance(fun, np.ufunc)
+        if ufunc and fun not in UFUNCS:
+            _scipy_ufunc(fun)  # SciPy's: autonp.scipy.special registers its own first, so that theirs are replaced
+        table, constant = (UFUNCS, UFUNCS_WITHOUT_GRADIENT) if ufunc else (FUNCTIONS, FUNCTIONS_WITHOUT_GRADIENT)
+        target = table.get(fun)
+        if not isinstance(target, Primitive):
+            name = getattr(fun, "__name__", repr(fun))
+            if not (ufunc or isinstance(fun, _DISPATCHED)):
+                raise TypeError(f"{what}: {name} is not a primitive; make one with autonp.extend.primitive(f) and "
+                                f"give it its VJPs")
+            target = table[fun] = HipsPrimitive(name, fun)
+            constant.discard(fun)
     if replacing and not isinstance(target, HipsPrimitive):
         target.forward_saving = target.vjp_all = target.vjp_add = None
     return target
+
+
+_DISPATCHED = type(np.concatenate)  # NumPy's functions that hand calls on other array types to them
 
 
 def _nargs(fun: Primitive, argnums: Iterable[int] | None, makers: Sequence) -> Iterable[int]:

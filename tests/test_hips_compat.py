@@ -680,12 +680,15 @@ def test_the_modules_import_autograd_makes_attributes_are_reached_from_the_packa
     assert out.stdout.split() == ["make_vjp", "make_jvp", "quick_grad_check", "unary_to_nary"], out.stderr  # (an alias)
 
 
-def test_a_numpy_function_that_is_no_primitive_is_refused_by_defvjp():
+def test_a_function_numpy_does_not_hand_over_is_refused_by_defvjp():
+    """A function that is neither a primitive nor one NumPy hands autonp its calls on Tensors for (``np.dot`` and the
+    like become primitives: the next test) cannot be given derivatives: its calls would never reach them."""
     from autonp.extend import defvjp
-    with pytest.raises(TypeError, match="dot is not a primitive.*composition"):
-        defvjp(np.dot, lambda ans, a, b: lambda g: g)
-    with pytest.raises(TypeError, match="is not a primitive"):
+    with pytest.raises(TypeError, match="print is not a primitive; make one with autonp.extend.primitive"):
         defvjp(print, lambda ans, x: lambda g: g)
+    import scipy.linalg as sl
+    with pytest.raises(TypeError, match="expm_frechet is not a primitive"):
+        defvjp(sl.expm_frechet, lambda ans, a, e: lambda g: g)  # SciPy's own (autonp.scipy.linalg's is one)
 
 
 # --------------------------------------------------------------------------- autonp.scipy
@@ -1468,3 +1471,47 @@ def test_a_scipy_function_without_derivatives_is_scipys_own_and_refuses_a_tensor
     with pytest.raises(TypeError, match="requires grad was converted to a NumPy array"):
         anp.grad(lambda a: anpn.sum(asl.khatri_rao(a, a)))(a)
     assert asl.LinAlgError is sl.LinAlgError and asl.solve_banded.vjps  # classes as they are; autonp's own stay
+
+
+NEW_PRIMITIVES = """
+import sys
+import numpy as np
+lib = sys.argv[1]
+np_, grad = __import__(lib + ".numpy", fromlist=["x"]), __import__(lib, fromlist=["grad"]).grad
+ext = __import__(lib + ".extend", fromlist=["x"])
+x = np.array([[0.3, 1.2, -0.7], [2.0, 0.1, 0.4]])
+ext.defvjp(np_.linalg.pinv, lambda ans, A: lambda g: -ans.T @ g @ ans.T)  # a composition in autonp
+ext.defvjp(np_.heaviside, lambda ans, x, h: lambda g: g * 0.0 + 7.0, None)  # constant in autonp
+ext.defvjp(np_.choose, None, lambda ans, a, c: lambda g: np_.stack([g * (a == k) for k in range(len(c))]))  # refused
+out = [grad(lambda x: np_.sum(np_.linalg.pinv(x) ** 2))(x), grad(lambda x: np_.sum(np_.heaviside(x, 0.5)))(x),
+       grad(lambda c: np_.sum(np_.choose(np.array([0, 1, 0]), c) ** 2))(x)]
+print(repr([np.round(o, 12).tolist() for o in out]))
+if lib == "autonp":  # what HIPS has no counterpart for, or ignores
+    import scipy.special as sc
+    ext.defvjp(np_.std, lambda ans, x, **kw: lambda g: g * np_.ones_like(x) / x.size)  # HIPS 1.9: a wrapper, ignored
+    ext.defvjp(sc.struve, None, lambda ans, v, z: lambda g: g * 2.0)  # a SciPy ufunc autonp has no derivative for
+    ext.defvjp(sc.gammaln, lambda ans, z: lambda g: g * 5.0)  # one it has, before autonp.scipy.special is imported
+    import autonp.scipy.special as asp
+    print(repr([grad(lambda x: np_.std(x) * 3)(x).tolist(), grad(lambda z: np_.sum(sc.struve(1.0, z)))(x).tolist(),
+                grad(lambda z: np_.sum(asp.gammaln(z + 3)))(x).tolist()]))
+"""
+
+
+def test_defvjp_makes_any_numpy_function_or_ufunc_a_primitive_as_hips_does():
+    """HIPS makes every NumPy function a primitive, so ``defvjp`` gives any of them derivatives; autonp refused the
+    ones it differentiates as compositions (``np.linalg.pinv``), treats as constants (``np.heaviside``) or has no
+    derivative for (``np.choose``; SciPy's ``struve``) — and ``autonp.numpy``'s wrappers of NumPy's functions
+    (``std``). The same gradients as HIPS's; a SciPy ufunc autonp differentiates keeps the VJP given before
+    ``autonp.scipy.special`` is imported (which registers its own)."""
+    import subprocess
+    import sys
+    out = {lib: subprocess.run([sys.executable, "-c", NEW_PRIMITIVES, lib], capture_output=True, text=True,
+                               timeout=120) for lib in ("autonp", "autograd")}
+    assert out["autonp"].returncode == 0, out["autonp"].stderr[-2000:]
+    ours = out["autonp"].stdout.splitlines()
+    assert ours[0] == out["autograd"].stdout.strip()
+    assert "7.0" in ours[0] and "-1.4" in ours[0]  # heaviside's given slope; choose: 2·c where chosen
+    std, struve, gammaln = eval(ours[1])  # noqa: S307 - our own output
+    _close(std, np.full((2, 3), 0.5))
+    _close(struve, np.full((2, 3), 2.0))
+    _close(gammaln, np.full((2, 3), 5.0))
