@@ -1,6 +1,6 @@
 """Libraries built on HIPS autograd, run with autonp answering their ``autograd`` imports, against HIPS itself.
 
-    python benchmarks/library_acceptance.py [--only pymoo|ssm] [--ssm PATH]
+    python benchmarks/library_acceptance.py [--only pymoo|lifelines|ssm] [--ssm PATH]
 
 Neither library's code is in this repository. Each program runs twice in a fresh process: once with HIPS autograd,
 once with every ``import autograd.x`` given the ``autonp.x`` module of the same name. The script prints the largest
@@ -9,6 +9,10 @@ difference of each figure the programs return, relative to the figure's largest 
 - **pymoo** (multi-objective optimization; its wheel is downloaded from PyPI into a temporary directory): the
   Jacobians of a vectorized and an elementwise problem through ``AutomaticDifferentiation``, which pulls unit rows
   back by hand (``autograd.core.VJPNode``, ``backward_pass``, ``autograd.tracer.new_box``).
+- **lifelines** (survival analysis; downloaded from PyPI with ``autograd-gamma``, ``formulaic`` and
+  ``interface_meta``): seven univariate fitters on the Waltons data, three accelerated-failure-time models and two
+  Cox models on the Rossi data; the fitted parameters, their standard errors (from the Hessian) and the log
+  likelihoods.
 - **ssm** (Linderman lab's state-space models; not on PyPI: pass a checkout of github.com/lindermanlab/ssm with
   ``--ssm``, its Cython extension is built in place with Cython from PyPI): the log likelihoods of HMMs with six
   observation models fitted by SGD and EM, and the ELBOs of an LDS and an SLDS fitted by Laplace EM (Hessians
@@ -70,6 +74,28 @@ res.update({"elementwise " + k: v for k, v in zip(wanted, ElementwiseAutomaticDi
 np.savez(out_path, **{k: np.asarray(v, dtype=float) for k, v in res.items()})
 '''
 
+LIFELINES = ALIAS + r'''
+import lifelines as L
+from lifelines.datasets import load_rossi, load_waltons
+res = {}
+w, rossi = load_waltons(), load_rossi()
+T, E = w["T"], w["E"]
+knots = T.loc[E.astype(bool)].quantile([0.0, 0.3, 0.6, 1.0]).values
+fits = [(F(), (T, E)) for F in (L.WeibullFitter, L.ExponentialFitter, L.LogNormalFitter, L.LogLogisticFitter,
+                                L.GeneralizedGammaFitter)]
+fits += [(L.PiecewiseExponentialFitter([40, 60]), (T, E)), (L.SplineFitter(knots), (T, E))]
+fits += [(F(), (rossi, "week", "arrest")) for F in (L.WeibullAFTFitter, L.LogNormalAFTFitter, L.LogLogisticAFTFitter,
+                                                     L.CoxPHFitter)]
+fits += [(L.CoxPHFitter(baseline_estimation_method="spline", n_baseline_knots=3), (rossi, "week", "arrest"))]
+for k, (f, data) in enumerate(fits):
+    f.fit(*data)
+    name = f"{type(f).__name__}{' spline' if k == len(fits) - 1 else ''}"
+    res[name + " parameters"] = f.params_.values
+    res[name + " standard errors"] = np.sqrt(np.diag(f.variance_matrix_))
+    res[name + " log likelihood"] = [f.log_likelihood_]
+np.savez(out_path, **{k: np.asarray(v, dtype=float) for k, v in res.items()})
+'''
+
 SSM = ALIAS + r'''
 import autograd.numpy.random as npr
 import ssm
@@ -96,19 +122,19 @@ def compare(name: str, program: str, site: Path, tmp: str) -> float:
         out = Path(tmp, f"{name}-{lib}.npz")
         subprocess.run([sys.executable, "-c", program, lib, str(site), str(out)], check=True)
         got[lib] = dict(np.load(out))
-    print(f"\n{name}\n{'figure':<28}{'shape':<14}{'max |autonp - HIPS| / max |HIPS|':>34}")
+    print(f"\n{name}\n{'figure':<44}{'shape':<14}{'max |autonp - HIPS| / max |HIPS|':>34}")
     worst = 0.0
     for k, want in got["autograd"].items():
         diff = float(np.abs(got["autonp"][k] - want).max() / max(np.abs(want).max(), 1e-300))
         worst = max(worst, diff)
-        print(f"{k:<28}{str(want.shape):<14}{diff:>34.2e}")
+        print(f"{k:<44}{str(want.shape):<14}{diff:>34.2e}")
     print(f"largest: {worst:.2e}")
     return worst
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["pymoo", "ssm"])
+    ap.add_argument("--only", choices=["pymoo", "lifelines", "ssm"])
     ap.add_argument("--ssm", type=Path, help="a checkout of github.com/lindermanlab/ssm (ssm is not on PyPI)")
     args = ap.parse_args()
     pip = [sys.executable, "-m", "pip", "-q"]
@@ -119,6 +145,13 @@ def main() -> None:
             subprocess.run([*pip, "install", "--no-deps", "--target", str(site), *map(str, wheels.glob("*.whl"))],
                            check=True)
             compare("pymoo", PYMOO, site, tmp)
+        if args.only in (None, "lifelines"):
+            packages, site = Path(tmp, "packages"), Path(tmp, "lifelines")
+            subprocess.run([*pip, "download", "--no-deps", "lifelines", "autograd-gamma", "formulaic",
+                            "interface_meta", "-d", str(packages)], check=True)
+            subprocess.run([*pip, "install", "--no-deps", "--target", str(site), *map(str, packages.iterdir())],
+                           check=True)
+            compare("lifelines", LIFELINES, site, tmp)
         if args.only in (None, "ssm"):
             if args.ssm is None:
                 print("\nssm: skipped (pass --ssm PATH, a checkout of github.com/lindermanlab/ssm)")
