@@ -1,6 +1,6 @@
 """Libraries built on HIPS autograd, run with autonp answering their ``autograd`` imports, against HIPS itself.
 
-    python benchmarks/library_acceptance.py [--only pymoo|lifelines|ssm] [--ssm PATH]
+    python benchmarks/library_acceptance.py [--only pymoo|lifelines|pymanopt|ssm] [--ssm PATH]
 
 Neither library's code is in this repository. Each program runs twice in a fresh process: once with HIPS autograd,
 once with every ``import autograd.x`` given the ``autonp.x`` module of the same name. The script prints the largest
@@ -13,6 +13,9 @@ difference of each figure the programs return, relative to the figure's largest 
   ``interface_meta``): seven univariate fitters on the Waltons data, three accelerated-failure-time models and two
   Cox models on the Rossi data; the fitted parameters, their standard errors (from the Hessian) and the log
   likelihoods.
+- **pymanopt** (optimization on manifolds, its autograd backend; downloaded from PyPI): steepest descent,
+  conjugate gradients and trust regions (Hessian-vector products, ``grad`` with a list of argnums) on a sphere, a
+  Stiefel manifold, fixed-rank PSD matrices and a product manifold; the points reached and their costs.
 - **ssm** (Linderman lab's state-space models; not on PyPI: pass a checkout of github.com/lindermanlab/ssm with
   ``--ssm``, its Cython extension is built in place with Cython from PyPI): the log likelihoods of HMMs with six
   observation models fitted by SGD and EM, and the ELBOs of an LDS and an SLDS fitted by Laplace EM (Hessians
@@ -96,6 +99,41 @@ for k, (f, data) in enumerate(fits):
 np.savez(out_path, **{k: np.asarray(v, dtype=float) for k, v in res.items()})
 '''
 
+PYMANOPT = ALIAS + r'''
+import autograd.numpy as anp
+import pymanopt
+from pymanopt.manifolds import Euclidean, Product, PSDFixedRank, Sphere, Stiefel
+from pymanopt.optimizers import ConjugateGradient, SteepestDescent, TrustRegions
+res = {}
+rng = np.random.default_rng(0)
+A = rng.normal(size=(8, 8))
+A = 0.5 * (A + A.T)
+sphere = Sphere(8)
+eig = pymanopt.Problem(sphere, pymanopt.function.autograd(sphere)(lambda x: -x @ A @ x))
+for name, opt in [("steepest descent", SteepestDescent(verbosity=0, max_iterations=50)),
+                  ("trust regions", TrustRegions(verbosity=0, max_iterations=20)),
+                  ("conjugate gradients", ConjugateGradient(verbosity=0, max_iterations=50))]:
+    r = opt.run(eig, initial_point=np.ones(8) / np.sqrt(8))
+    res[f"sphere, {name}"] = np.append(r.point, r.cost)
+X = rng.normal(size=(10, 3)) @ rng.normal(size=(3, 6)) + 0.01 * rng.normal(size=(10, 6))
+stiefel = Stiefel(6, 2)
+pca = pymanopt.Problem(stiefel, pymanopt.function.autograd(stiefel)(lambda W: -anp.trace(W.T @ X.T @ X @ W)))
+r = TrustRegions(verbosity=0, max_iterations=15).run(pca, initial_point=np.linalg.qr(rng.normal(size=(6, 2)))[0])
+res["Stiefel PCA, trust regions"] = np.append(r.point.ravel(), r.cost)
+B = rng.normal(size=(7, 7))
+B = B @ B.T
+psd = PSDFixedRank(7, 2)
+lowrank = pymanopt.Problem(psd, pymanopt.function.autograd(psd)(lambda Y: anp.sum((Y @ Y.T - B) ** 2)))
+res["PSD fixed rank, trust regions"] = [TrustRegions(verbosity=0, max_iterations=15).run(
+    lowrank, initial_point=rng.normal(size=(7, 2))).cost]
+product, C = Product([Sphere(4), Euclidean(3)]), rng.normal(size=(4, 3))
+two = pymanopt.Problem(product, pymanopt.function.autograd(product)(
+    lambda u, v: anp.sum((anp.outer(u, v) - C) ** 2) + 0.1 * anp.sum(v ** 4)))
+r = TrustRegions(verbosity=0, max_iterations=15).run(two, initial_point=[np.ones(4) / 2, np.ones(3)])
+res["product, trust regions"] = np.concatenate([r.point[0], r.point[1], [r.cost]])
+np.savez(out_path, **{k: np.asarray(v, dtype=float) for k, v in res.items()})
+'''
+
 SSM = ALIAS + r'''
 import autograd.numpy.random as npr
 import ssm
@@ -134,7 +172,7 @@ def compare(name: str, program: str, site: Path, tmp: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["pymoo", "lifelines", "ssm"])
+    ap.add_argument("--only", choices=["pymoo", "lifelines", "pymanopt", "ssm"])
     ap.add_argument("--ssm", type=Path, help="a checkout of github.com/lindermanlab/ssm (ssm is not on PyPI)")
     args = ap.parse_args()
     pip = [sys.executable, "-m", "pip", "-q"]
@@ -152,6 +190,12 @@ def main() -> None:
             subprocess.run([*pip, "install", "--no-deps", "--target", str(site), *map(str, packages.iterdir())],
                            check=True)
             compare("lifelines", LIFELINES, site, tmp)
+        if args.only in (None, "pymanopt"):
+            wheels, site = Path(tmp, "pymanopt-wheels"), Path(tmp, "pymanopt")
+            subprocess.run([*pip, "download", "--no-deps", "pymanopt", "-d", str(wheels)], check=True)
+            subprocess.run([*pip, "install", "--no-deps", "--target", str(site), *map(str, wheels.glob("*.whl"))],
+                           check=True)
+            compare("pymanopt", PYMANOPT, site, tmp)
         if args.only in (None, "ssm"):
             if args.ssm is None:
                 print("\nssm: skipped (pass --ssm PATH, a checkout of github.com/lindermanlab/ssm)")
