@@ -19,6 +19,7 @@ import re
 import sys
 import threading
 import warnings
+import weakref
 from sys import getrefcount
 from types import CodeType, MethodType
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -400,6 +401,8 @@ class Primitive:
         except (ValueError, TypeError, IndexError) as e:
             if isinstance(e, OpError):
                 raise
+            if isinstance(e, ConversionRefused) and (stacked := _sequences_stacked(args)) is not None:
+                return self(*stacked, **kwargs)  # a list of Tensors as an operand (t / [a, b]): NumPy's asarray
             raise self._error(args, kwargs, e) from None  # the op, the shapes and the user's line instead
         if vals is args:  # no Tensor argument: plain NumPy
             return out
@@ -411,7 +414,7 @@ class Primitive:
                     "for real values only (the ops that differentiate complex values: docs/ops.md); split into "
                     "real and imaginary parts, or, for a primitive of your own whose VJPs hold for complex values "
                     "in HIPS autograd's convention, set its complex_ok = True"))
-            locked = _lock(args) if shared and _mode.guard else None
+            locked = _lock(args, vals) if shared and _mode.guard else None
             if locked is None:
                 node = Node(self, args, tuple(vals), kwargs, grad_idx, saved)
             else:
@@ -603,14 +606,24 @@ class _GuardingNode(Node):
             _unlock(self.locked)
 
 
-def _lock(args: Sequence) -> list | None:
-    """Make read-only, while this tape entry holds them, the arrays it shares with the user: a leaf's
-    array and plain ndarray arguments (with their bases). Results of ops are guarded by ``Tensor.data``.
-    So ``X[:] = 0`` or ``W.data[0] = 5`` before ``backward()`` fails at that line with NumPy's
-    "assignment destination is read-only" instead of changing the gradient (MyGrad does the same)."""
+SNAPSHOT_SIZE = 4096  # plain arrays up to this many entries are copied for the tape, larger ones made read-only
+
+
+def _lock(args: Sequence, vals: list | None = None) -> list | None:
+    """Keep what this tape entry reads of the arrays it shares with the user from changing under it: a plain ndarray
+    argument of up to ``SNAPSHOT_SIZE`` entries is copied into ``vals`` (a mask or an index the program updates in
+    place later: HIPS's VJPs would read the changed one; without ``vals``, every array is locked); larger ones and a
+    leaf's array are made read-only, with
+    their bases, while the entry holds them. Results of ops are guarded by ``Tensor.data``. So ``X[:] = 0`` or
+    ``W.data[0] = 5`` before ``backward()`` fails at that line with NumPy's "assignment destination is read-only"
+    instead of changing the gradient (MyGrad does the same). (While ``anp.compile`` traces, every plain array is
+    locked: a replay reads the caller's arrays as they are then, never a copy made at the trace.)"""
     taken = None
-    for a in args:
+    for i, a in enumerate(args):
         if type(a) is np.ndarray:
+            if vals is not None and a.size <= SNAPSHOT_SIZE and not _tracing():
+                vals[i] = _snapshot(a)
+                continue
             v = a
         elif isinstance(a, Tensor) and a.node is None:
             v = a._arr
@@ -628,6 +641,31 @@ def _lock(args: Sequence) -> list | None:
                     taken.append(v)
             v = v.base
     return taken
+
+
+_snapshots: dict[int, tuple[Any, np.ndarray]] = {}  # id of a plain array -> (weak reference, its latest copy)
+
+
+def _snapshot(a: np.ndarray) -> np.ndarray:
+    """A read-only copy of ``a``, shared with earlier entries while ``a`` still holds the same values (a constant used
+    at every step of a loop is kept once, not once per step)."""
+    held = _snapshots.get(id(a))
+    if held is not None and held[0]() is a:
+        copy = held[1]
+        if copy.shape == a.shape and copy.dtype == a.dtype and np.array_equal(
+                copy, a, equal_nan=a.dtype.kind in "fc"):
+            return copy
+    copy = a.copy()
+    copy.setflags(write=False)
+    key = id(a)
+    _snapshots[key] = (weakref.ref(a, lambda _: _snapshots.pop(key, None)), copy)
+    return copy
+
+
+def _tracing() -> bool:
+    """Is ``anp.compile`` tracing (in this process)?"""
+    trace = sys.modules.get("autonp.compiler._trace")
+    return trace is not None and trace._state.program is not None
 
 
 def _unlock(arrays: list) -> None:
@@ -741,6 +779,19 @@ def as_array(x: Any) -> Any:
     if type(x) is np.ndarray:
         return x
     return x.__autonp_array__() if _is_stand_in(x) else np.asarray(x)
+
+
+class ConversionRefused(TypeError):
+    """NumPy asked a Tensor that requires grad for its array (``Tensor.__array__``), which is refused."""
+
+
+def _sequences_stacked(args: tuple) -> tuple | None:
+    """``args`` with each list or tuple that holds Tensors stacked on the tape (as NumPy makes an array of a
+    sequence operand), or None when there is none."""
+    if _hooks.from_sequence is None or not any(type(a) in (list, tuple) and _contains_tensor(a) for a in args):
+        return None
+    return tuple(_hooks.from_sequence(a, None) if type(a) in (list, tuple) and _contains_tensor(a) else a
+                 for a in args)
 
 
 def _contains_tensor(seq: Any) -> bool:
@@ -901,7 +952,7 @@ class Tensor:
             site = _user_site(1)
             line = linecache.getline(site[0], site[1]) if site else ""
             method = "".join(f"\n  {hint}" for pattern, hint in _CONVERSION_HINTS if re.search(pattern, line))
-            raise TypeError(
+            raise ConversionRefused(
                 f"a Tensor{tuple(self.shape)} that requires grad was converted to a NumPy array implicitly "
                 f"(np.asarray, np.array, arr[...] = t, an ndarray method, or a library that calls them), which "
                 f"would lose its gradient. Use the anp./np. function for the computation (np.stack, "

@@ -1,6 +1,6 @@
 """Libraries built on HIPS autograd, run with autonp answering their ``autograd`` imports, against HIPS itself.
 
-    python benchmarks/library_acceptance.py [--only pymoo|lifelines|pymanopt|ssm] [--ssm PATH]
+    python benchmarks/library_acceptance.py [--only pymoo|lifelines|pymanopt|py_wake|ssm] [--ssm PATH]
 
 Neither library's code is in this repository. Each program runs twice in a fresh process: once with HIPS autograd,
 once with every ``import autograd.x`` given the ``autonp.x`` module of the same name. The script prints the largest
@@ -16,6 +16,10 @@ difference of each figure the programs return, relative to the figure's largest 
 - **pymanopt** (optimization on manifolds, its autograd backend; downloaded from PyPI): steepest descent,
   conjugate gradients and trust regions (Hessian-vector products, ``grad`` with a list of argnums) on a sphere, a
   Stiefel manifold, fixed-rank PSD matrices and a product manifold; the points reached and their costs.
+- **py_wake** (wind-farm flow models; downloaded from PyPI with xarray, netCDF4, h5netcdf and pooch): the annual
+  energy production of 16 Horns Rev turbines under four wake models (one with blockage, solved by
+  ``All2AllIterative``'s fixed-point iterations) and its gradient with respect to the turbines' positions through
+  py_wake's ``autograd`` gradient method.
 - **ssm** (Linderman lab's state-space models; not on PyPI: pass a checkout of github.com/lindermanlab/ssm with
   ``--ssm``, its Cython extension is built in place with Cython from PyPI): the log likelihoods of HMMs with six
   observation models fitted by SGD and EM, and the ELBOs of an LDS and an SLDS fitted by Laplace EM (Hessians
@@ -134,6 +138,32 @@ res["product, trust regions"] = np.concatenate([r.point[0], r.point[1], [r.cost]
 np.savez(out_path, **{k: np.asarray(v, dtype=float) for k, v in res.items()})
 '''
 
+PY_WAKE = ALIAS + r'''
+from py_wake import NOJ, BastankhahGaussian
+from py_wake.deficit_models import SelfSimilarityDeficit2020
+from py_wake.deficit_models.gaussian import NiayifarGaussianDeficit, ZongGaussianDeficit
+from py_wake.examples.data.hornsrev1 import V80, Hornsrev1Site, wt_x, wt_y
+from py_wake.rotor_avg_models import GaussianOverlapAvgModel
+from py_wake.superposition_models import LinearSum
+from py_wake.turbulence_models import CrespoHernandez
+from py_wake.utils.gradients import autograd
+from py_wake.wind_farm_models import All2AllIterative, PropagateDownwind
+site, wt = Hornsrev1Site(), V80()
+models = {"BastankhahGaussian": BastankhahGaussian(site, wt), "NOJ": NOJ(site, wt),
+          "Niayifar + CrespoHernandez": PropagateDownwind(site, wt, NiayifarGaussianDeficit(),
+                                                          superpositionModel=LinearSum(),
+                                                          turbulenceModel=CrespoHernandez()),
+          "Zong + blockage, All2AllIterative": All2AllIterative(
+              site, wt, ZongGaussianDeficit(rotorAvgModel=GaussianOverlapAvgModel()), superpositionModel=LinearSum(),
+              blockage_deficitModel=SelfSimilarityDeficit2020(), turbulenceModel=CrespoHernandez())}
+x, y, flow = np.array(wt_x[:16]), np.array(wt_y[:16]), dict(wd=np.arange(0, 360, 30), ws=[8, 10, 12])
+res = {}
+for name, wfm in models.items():
+    res[name + " AEP"] = [wfm.aep(x, y, **flow)]
+    res[name + " dAEP/d(x, y)"] = wfm.aep_gradients(gradient_method=autograd, wrt_arg=["x", "y"], x=x, y=y, **flow)
+np.savez(out_path, **{k: np.asarray(v, dtype=float) for k, v in res.items()})
+'''
+
 SSM = ALIAS + r'''
 import autograd.numpy.random as npr
 import ssm
@@ -160,19 +190,19 @@ def compare(name: str, program: str, site: Path, tmp: str) -> float:
         out = Path(tmp, f"{name}-{lib}.npz")
         subprocess.run([sys.executable, "-c", program, lib, str(site), str(out)], check=True)
         got[lib] = dict(np.load(out))
-    print(f"\n{name}\n{'figure':<44}{'shape':<14}{'max |autonp - HIPS| / max |HIPS|':>34}")
+    print(f"\n{name}\n{'figure':<48}{'shape':<14}{'max |autonp - HIPS| / max |HIPS|':>34}")
     worst = 0.0
     for k, want in got["autograd"].items():
         diff = float(np.abs(got["autonp"][k] - want).max() / max(np.abs(want).max(), 1e-300))
         worst = max(worst, diff)
-        print(f"{k:<44}{str(want.shape):<14}{diff:>34.2e}")
+        print(f"{k:<48}{str(want.shape):<14}{diff:>34.2e}")
     print(f"largest: {worst:.2e}")
     return worst
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["pymoo", "lifelines", "pymanopt", "ssm"])
+    ap.add_argument("--only", choices=["pymoo", "lifelines", "pymanopt", "py_wake", "ssm"])
     ap.add_argument("--ssm", type=Path, help="a checkout of github.com/lindermanlab/ssm (ssm is not on PyPI)")
     args = ap.parse_args()
     pip = [sys.executable, "-m", "pip", "-q"]
@@ -196,6 +226,12 @@ def main() -> None:
             subprocess.run([*pip, "install", "--no-deps", "--target", str(site), *map(str, wheels.glob("*.whl"))],
                            check=True)
             compare("pymanopt", PYMANOPT, site, tmp)
+        if args.only in (None, "py_wake"):
+            site = Path(tmp, "py_wake")
+            subprocess.run([*pip, "install", "--no-deps", "--target", str(site), "py_wake"], check=True)
+            subprocess.run([*pip, "install", "--target", str(site), "xarray", "netCDF4", "h5netcdf", "pooch"],
+                           check=True)
+            compare("py_wake", PY_WAKE, site, tmp)
         if args.only in (None, "ssm"):
             if args.ssm is None:
                 print("\nssm: skipped (pass --ssm PATH, a checkout of github.com/lindermanlab/ssm)")

@@ -2280,3 +2280,18 @@ def test_the_log_sum_exp_family_differentiates_exactly_at_large_magnitudes(scale
     np.testing.assert_allclose([gx, gy], [expit(x[0] - x[1]), expit(x[1] - x[0])], rtol=1e-14)
     gx = anp.grad(lambda u: np.sum(np.logaddexp2(u, x[1])))(x[0])
     np.testing.assert_allclose(gx, expit((x[0] - x[1]) * np.log(2.0)), rtol=1e-14)
+
+
+def test_a_list_of_tensors_as_an_operand_is_stacked_on_the_tape_as_numpy_makes_an_array_of_it():
+    """py_wake divides by a list it built of Tensors (``sc / mc``, ``mc = [ct0, np.maximum(mc[-1], ct1)]``): NumPy
+    makes an array of a sequence operand, which refused the Tensors that require grad inside it. The list is stacked
+    on the tape instead: the gradient against central differences, each way round and through np.maximum."""
+    def f(np_, x):
+        mc = [x * 2, x ** 2]
+        return np_.sum(x / mc) + np_.sum(np_.maximum(mc, x + 1) * [[1.0], [2.0]]) + np_.sum(mc / (x + 3))
+    import autonp.numpy as anpn
+    x0 = np.array([1.0, 2.0, 3.5])
+    got = anp.grad(lambda x: f(anpn, x))(x0)
+    np.testing.assert_allclose(got, central(lambda x: f(np, x), x0.copy()), rtol=1e-7)
+    with pytest.raises(TypeError, match="converted to a NumPy array implicitly"):  # not every sequence is an operand
+        anp.grad(lambda x: anpn.sum(x * anp.Tensor(np.ones(3))) + float(np.sum(np.array([x, x]))))(x0)

@@ -38,31 +38,83 @@ def test_a_shared_array_is_read_only_while_the_tape_holds_it():
     assert x.numpy()[0] == 100
 
 
-def test_a_plain_array_argument_is_read_only_until_backward():
-    W = anp.Tensor(np.ones(3), requires_grad=True)
-    X = np.array([1.0, 2.0, 3.0])
+def test_a_large_plain_array_argument_is_read_only_until_backward():
+    W = anp.Tensor(np.ones(5000), requires_grad=True)
+    X = np.arange(5000.0)  # more than SNAPSHOT_SIZE entries: locked, not copied
     y = anp.sum(W * X)
     with pytest.raises(ValueError, match="read-only"):
         X[:] = 0
     y.backward()
-    np.testing.assert_array_equal(W.grad.numpy(), [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(W.grad.numpy(), np.arange(5000.0))
     X[:] = 0
 
 
+def test_a_small_plain_array_argument_is_copied_so_changing_it_later_changes_no_gradient():
+    """A mask or an index a program updates in place after using it (py_wake's ``self.unstable |= ...`` after
+    ``np.where(self.unstable, ...)``): the tape keeps the values the op read; the program goes on."""
+    x = anp.Tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
+    mask = np.array([True, False, True])
+    scale = np.array([2.0, 3.0, 4.0])
+    idx = np.array([0, 0, 2])
+    y = anp.sum(anp.where(mask, x ** 2, -x) * scale) + anp.sum(x[idx] ** 3)
+    mask |= True  # all changed after the ops read them
+    scale *= 10
+    idx[:] = 1
+    y.backward()
+    expected = np.where([True, False, True], 2 * x.data, -1.0) * [2.0, 3.0, 4.0] + np.array([2, 0, 1]) * 3 * x.data ** 2
+    np.testing.assert_allclose(x.grad.numpy(), expected)
+    assert anp.tensor.SNAPSHOT_SIZE == 4096
+
+
+def test_a_small_constant_changed_between_the_steps_of_a_loop_gives_each_step_its_own_values():
+    """The copies are shared while the array holds the same values (memory stays one copy for a loop's constant) and
+    made anew when it changed: each step's gradient reads what that step read. Oracle: the same loop on explicit
+    copies."""
+    rng = np.random.default_rng(3)
+    W = rng.normal(size=(4, 4)) * 0.5
+    h0 = rng.normal(size=(2, 4))
+    used = []
+
+    def run(h, mats):
+        x = h
+        for M in mats:
+            x = anp.tanh(x @ M)
+        return anp.sum(x ** 2)
+    h = anp.Tensor(h0, requires_grad=True)
+    x = h
+    for step in range(6):
+        used.append(W.copy())
+        x = anp.tanh(x @ W)
+        if step == 2:
+            W[1, :] += 1.0  # changed in place between steps
+    anp.sum(x ** 2).backward()
+    oracle = anp.grad(lambda h: run(h, used))(h0)
+    np.testing.assert_allclose(h.grad.numpy(), oracle, rtol=1e-13)
+    from autonp.tensor import _snapshots
+    assert len([k for k, (ref, _) in _snapshots.items() if ref() is W]) == 1
+
+
 def test_a_view_argument_locks_its_base_too():
-    X = np.arange(6.0).reshape(3, 2).copy()   # owns its memory (writes through *other* earlier views are the
-                                              # documented gap: NumPy cannot list an array's views)
+    X = np.arange(10000.0).reshape(5000, 2).copy()   # owns its memory (writes through *other* earlier views are the
+                                                     # documented gap: NumPy cannot list an array's views)
     W = anp.Tensor(np.ones(2), requires_grad=True)
     y = anp.sum(X[1:] @ W)
     with pytest.raises(ValueError, match="read-only"):
         X[2, 0] = 100
     y.backward()
-    np.testing.assert_array_equal(W.grad.numpy(), [6.0, 8.0])
+    np.testing.assert_array_equal(W.grad.numpy(), X[1:].sum(axis=0))
+    small = X[:3]  # a small view of it is copied: its base stays writable
+    z = anp.sum(small @ W)
+    X[0, 0] = -1
+    z.backward()
+    np.testing.assert_array_equal(W.grad.numpy(), X[1:].sum(axis=0) + [0.0 + 2 + 4, 1.0 + 3 + 5])
 
 
 def test_a_graph_dropped_without_backward_gives_its_arrays_back():
-    X = np.array([1.0, 2.0])
+    X = np.ones(5000)
     y = anp.sum(anp.Tensor(1.0, requires_grad=True) * X)
+    with pytest.raises(ValueError, match="read-only"):
+        X[:] = 0
     del y
     X[:] = 0  # no error
 
