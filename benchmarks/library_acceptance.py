@@ -28,6 +28,7 @@ difference of each figure the programs return, relative to the figure's largest 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -200,46 +201,36 @@ def compare(name: str, program: str, site: Path, tmp: str) -> float:
     return worst
 
 
+# each library's program, the packages installed without their dependencies (this machine has numpy, scipy, pandas,
+# matplotlib and HIPS autograd), and those installed with theirs
+LIBRARIES = {"pymoo": (PYMOO, ["pymoo"], []),
+             "lifelines": (LIFELINES, ["lifelines", "autograd-gamma", "formulaic", "interface_meta"], []),
+             "pymanopt": (PYMANOPT, ["pymanopt"], []),
+             "py_wake": (PY_WAKE, ["py_wake"], ["xarray", "netCDF4", "h5netcdf", "pooch"])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["pymoo", "lifelines", "pymanopt", "py_wake", "ssm"])
+    ap.add_argument("--only", choices=[*LIBRARIES, "ssm"])
     ap.add_argument("--ssm", type=Path, help="a checkout of github.com/lindermanlab/ssm (ssm is not on PyPI)")
     args = ap.parse_args()
-    pip = [sys.executable, "-m", "pip", "-q"]
+    pip = [sys.executable, "-m", "pip", "install", "-q"]
     with tempfile.TemporaryDirectory() as tmp:
-        if args.only in (None, "pymoo"):
-            wheels, site = Path(tmp, "wheels"), Path(tmp, "site")
-            subprocess.run([*pip, "download", "--no-deps", "pymoo", "-d", str(wheels)], check=True)
-            subprocess.run([*pip, "install", "--no-deps", "--target", str(site), *map(str, wheels.glob("*.whl"))],
-                           check=True)
-            compare("pymoo", PYMOO, site, tmp)
-        if args.only in (None, "lifelines"):
-            packages, site = Path(tmp, "packages"), Path(tmp, "lifelines")
-            subprocess.run([*pip, "download", "--no-deps", "lifelines", "autograd-gamma", "formulaic",
-                            "interface_meta", "-d", str(packages)], check=True)
-            subprocess.run([*pip, "install", "--no-deps", "--target", str(site), *map(str, packages.iterdir())],
-                           check=True)
-            compare("lifelines", LIFELINES, site, tmp)
-        if args.only in (None, "pymanopt"):
-            wheels, site = Path(tmp, "pymanopt-wheels"), Path(tmp, "pymanopt")
-            subprocess.run([*pip, "download", "--no-deps", "pymanopt", "-d", str(wheels)], check=True)
-            subprocess.run([*pip, "install", "--no-deps", "--target", str(site), *map(str, wheels.glob("*.whl"))],
-                           check=True)
-            compare("pymanopt", PYMANOPT, site, tmp)
-        if args.only in (None, "py_wake"):
-            site = Path(tmp, "py_wake")
-            subprocess.run([*pip, "install", "--no-deps", "--target", str(site), "py_wake"], check=True)
-            subprocess.run([*pip, "install", "--target", str(site), "xarray", "netCDF4", "h5netcdf", "pooch"],
-                           check=True)
-            compare("py_wake", PY_WAKE, site, tmp)
+        for name, (program, alone, with_deps) in LIBRARIES.items():
+            if args.only in (None, name):
+                site = Path(tmp, name)
+                subprocess.run([*pip, "--no-deps", "--target", str(site), *alone], check=True)
+                if with_deps:
+                    subprocess.run([*pip, "--target", str(site), *with_deps], check=True)
+                compare(name, program, site, tmp)
         if args.only in (None, "ssm"):
             if args.ssm is None:
                 print("\nssm: skipped (pass --ssm PATH, a checkout of github.com/lindermanlab/ssm)")
                 return
             cython = Path(tmp, "cython")
-            subprocess.run([*pip, "install", "--target", str(cython), "cython"], check=True)
+            subprocess.run([*pip, "--target", str(cython), "cython"], check=True)
             subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=args.ssm, check=True,
-                           env={**__import__("os").environ, "PYTHONPATH": str(cython)}, stdout=subprocess.DEVNULL,
+                           env={**os.environ, "PYTHONPATH": str(cython)}, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
             compare("ssm", SSM, args.ssm.resolve(), tmp)
 
