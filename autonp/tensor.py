@@ -613,11 +613,11 @@ def _lock(args: Sequence, vals: list | None = None) -> list | None:
     """Keep what this tape entry reads of the arrays it shares with the user from changing under it: a plain ndarray
     argument of up to ``SNAPSHOT_SIZE`` entries is copied into ``vals`` (a mask or an index the program updates in
     place later: HIPS's VJPs would read the changed one; without ``vals``, every array is locked); larger ones and a
-    leaf's array are made read-only, with
-    their bases, while the entry holds them. Results of ops are guarded by ``Tensor.data``. So ``X[:] = 0`` or
-    ``W.data[0] = 5`` before ``backward()`` fails at that line with NumPy's "assignment destination is read-only"
-    instead of changing the gradient (MyGrad does the same). (While ``anp.compile`` traces, every plain array is
-    locked: a replay reads the caller's arrays as they are then, never a copy made at the trace.)"""
+    leaf's array are made read-only, with their bases, while the entry holds them. Results of ops are guarded by
+    ``Tensor.data``. So ``X[:] = 0`` or ``W.data[0] = 5`` before ``backward()`` fails at that line with NumPy's
+    "assignment destination is read-only" instead of changing the gradient (MyGrad does the same). (While
+    ``anp.compile`` traces, every plain array is locked: a replay reads the caller's arrays as they are then, never
+    a copy made at the trace.)"""
     taken = None
     for i, a in enumerate(args):
         if type(a) is np.ndarray:
@@ -655,7 +655,7 @@ def _snapshot(a: np.ndarray) -> np.ndarray:
         if copy.shape == a.shape and copy.dtype == a.dtype and np.array_equal(
                 copy, a, equal_nan=a.dtype.kind in "fc"):
             return copy
-    copy = a.copy()
+    copy = a.copy(order="K")  # (laid out as a is: the VJPs compute as they would on a)
     copy.setflags(write=False)
     key = id(a)
     _snapshots[key] = (weakref.ref(a, lambda _: _snapshots.pop(key, None)), copy)
