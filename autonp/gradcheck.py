@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .tape import tape
-from .tensor import Tensor, _vjp_of, describe, format_site, gradients, no_grad
+from .tensor import Tensor, _vjp_of, describe, format_site, gradients, no_grad, recorded_args
 
 __all__ = ["gradcheck", "gradgradcheck", "check_ops", "compare_gradients", "GradcheckError",
            "GradcheckReport", "OpCheckReport", "GradientComparison"]
@@ -254,7 +254,7 @@ def check_ops(result: Tensor, eps: float = 1e-6, rtol: float = 1e-5, atol: float
         if node.vals is None:
             raise RuntimeError("check_ops needs the tape: call it before backward(), or backward(retain_graph=True)")
         vals = [np.asarray(a.data, dtype=np.float64) if isinstance(a, Tensor) and a.dtype.kind == "f"
-                else (a.data if isinstance(a, Tensor) else a) for a in node.args]
+                else (a.data if isinstance(a, Tensor) else a) for a in recorded_args(node)]
         diff = [i for i, a in enumerate(node.args) if isinstance(a, Tensor) and a.requires_grad]
         fwd = node.prim.forward
         with no_grad():

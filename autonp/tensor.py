@@ -595,6 +595,15 @@ class Node:
         return f"Node({self.prim.name}: {args})"
 
 
+def recorded_args(node: Node) -> tuple:
+    """The op's arguments with its plain arrays as it read them (``_lock`` copied the small ones: the caller's own
+    may have changed since) and its Tensors as they are: what a VJP recorded under ``create_graph``, or a replay of
+    the op, takes."""
+    if node.vals is None:
+        return node.args
+    return tuple(v if type(a) is np.ndarray else a for a, v in zip(node.args, node.vals))
+
+
 class _GuardingNode(Node):
     """A tape entry that locked arrays: if its graph is dropped without a backward, it unlocks them
     when it dies."""
@@ -1320,6 +1329,8 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
                 g = entry[0]
                 if create_graph:
                     vals, ans = node.args, t
+                    if node.vals is not None and any(type(a) is np.ndarray for a in vals):
+                        vals = recorded_args(node)
                     if assigned:  # the arguments as the op saw them (t[...] = v, t -= v rebind a Tensor)
                         vals = tuple(_as_recorded(node, 0, a) if isinstance(a, Tensor) else a for a in vals)
                 else:

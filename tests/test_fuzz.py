@@ -128,7 +128,7 @@ def _logsumexp_weighted(np_, a, ax):
     return logsumexp(a, axis=ax, b=LSE_WEIGHTS, keepdims=True)
 INPLACE = ("+=", "-=", "*=", "/=")
 MUTATING = {"assign_fancy", "assign_mask", "assign_basic", "add_at", "inplace", "alias_inplace",  # not for HIPS
-            "self_inplace", "assign_self", "view_inplace", "view_follows"}
+            "self_inplace", "assign_self", "view_inplace", "view_follows", "constant_changed"}
 
 
 # A program's indices and masks are drawn once per seed and kept (read-only): a compiled check's first run on plain
@@ -252,6 +252,13 @@ def run_program(np_, program: list, inputs: list):
             t *= b
             t[0, 1:3] = b[2, :2]
             out = use(np_, v, b) * 1.0
+        elif kind == "constant_changed":  # a small plain array changed in place after ops read it (py_wake's mask):
+            c = np.linspace(0.5, 2.0, 12).reshape(S)  # each op's gradient reads what it read (HIPS's, the changed one)
+            m = np.arange(12).reshape(S) % 3 == p[2]
+            out = np_.where(m, a, b) * c
+            c *= -1.5
+            m[:] = ~m
+            out = out + np_.where(m, b * c, a)
         elif kind == "self_inplace":  # t op= t: both operands are the earlier t
             out = a * 1.0
             if p[2] == "+=":
@@ -512,6 +519,7 @@ def steps():
         "view_follows": lambda: st.tuples(st.just("view_follows"), reg, reg, st.integers(0, len(VIEWS) - 1)),
         "self_inplace": lambda: st.tuples(st.just("self_inplace"), reg, st.none(), st.sampled_from(INPLACE)),
         "assign_self": lambda: st.tuples(st.just("assign_self"), reg),
+        "constant_changed": lambda: st.tuples(st.just("constant_changed"), reg, reg, st.integers(0, 2)),
     }
     one = st.sampled_from(sorted(shapes)).flatmap(lambda k: shapes[k]())
     return st.lists(one, min_size=2, max_size=10)

@@ -255,7 +255,16 @@ class Compiled:
         try:
             targs, tkwargs = self._walk_all(walk, args, kwargs)
             with reads:
-                result = self.f(*targs, **tkwargs)
+                try:
+                    result = self.f(*targs, **tkwargs)
+                except ValueError as e:
+                    if "read-only" not in str(e):
+                        raise
+                    raise CompileError(
+                        f"compile: {e}, while tracing: the function changes in place an array that a recorded op "
+                        f"reads (while a trace holds them such arrays are read-only: a replay could not follow the "
+                        f"change), or a read-only view. Change a copy (c = c * 2.0), or leave this function "
+                        f"eager, where a small array is copied for the tape and may change") from e
             _check_global_rng(program)
             tensors = {id(t): t for t in walk.tensors}
             _name_graph(result)

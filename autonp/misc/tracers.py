@@ -14,7 +14,7 @@ import numpy as np
 
 from ..functional import _evaluating
 from ..pytree import flatten, unflatten
-from ..tensor import Tensor, _as_recorded, _assigned, _toposort
+from ..tensor import Tensor, _as_recorded, _assigned, _toposort, recorded_args
 
 __all__ = ["const_graph"]
 
@@ -52,7 +52,7 @@ def _replay(graph: dict, leaves: list) -> Any:
         if node is None or id(t) in values:
             continue
         args = [values.get(id(_as_recorded(node, i, a) if assigned and isinstance(a, Tensor) else a), a)
-                for i, a in enumerate(node.args)]
+                for i, a in enumerate(recorded_args(node))]
         values[id(t)] = node.prim(*args, **node.kwargs)
     outs = [values.get(id(o), o) if isinstance(o, Tensor) else o for o in graph["keep"][1]]
     return unflatten(graph["out_tree"], outs)
