@@ -73,13 +73,14 @@ def primitive(f: Callable) -> Primitive:
     return HipsPrimitive(getattr(f, "__name__", "primitive"), f)
 
 
-def _primitive_of(fun: Any, what: str, replacing: bool = False) -> Primitive:
+def _primitive_of(fun: Any, what: str, replacing: bool = False) -> Primitive | None:
     """The primitive whose derivatives ``fun`` names: itself, or autonp's primitive for a NumPy function (``np.sqrt``,
     as ``autograd.numpy.sqrt`` is HIPS's primitive: new VJPs for it hold everywhere, as in HIPS). A NumPy function
     (or any ufunc: SciPy's special functions) that autonp differentiates as a composition of its primitives, or not
     at all, becomes a primitive of its own, as HIPS makes every one: NumPy hands autonp each call on a Tensor, which
-    then goes to it. ``replacing``: a built-in primitive given new VJPs drops what its own VJPs shared with its
-    forward (``saved=``, the all-at-once and scatter forms), so its other arguments' VJPs recompute what they need."""
+    then goes to it. ``replacing`` (new VJPs): a built-in primitive drops what its own VJPs shared with its forward
+    (``saved=``, the all-at-once and scatter forms), so its other arguments' VJPs recompute what they need. Without
+    it (new JVPs, which autonp uses only where it has no VJP), a composition is left as it is: None."""
     while not isinstance(fun, (Primitive, np.ufunc, _DISPATCHED)) and hasattr(fun, "__wrapped__"):
         # autonp.numpy's wrappers of NumPy's own
         fun = fun.__wrapped__
@@ -93,6 +94,8 @@ def _primitive_of(fun: Any, what: str, replacing: bool = False) -> Primitive:
             _scipy_ufunc(fun)  # SciPy's: autonp.scipy.special registers its own first, so that theirs are replaced
         table, constant = (UFUNCS, UFUNCS_WITHOUT_GRADIENT) if ufunc else (FUNCTIONS, FUNCTIONS_WITHOUT_GRADIENT)
         target = table.get(fun)
+        if target is not None and not isinstance(target, Primitive) and not replacing:
+            return None  # JVPs for a function autonp differentiates already (as a composition): nothing to add
         if not isinstance(target, Primitive):
             name = getattr(fun, "__name__", repr(fun))
             if not (ufunc or isinstance(fun, _DISPATCHED)):
@@ -152,6 +155,8 @@ def defjvp(fun: Primitive, *jvpfuns: Callable | None, argnums: Iterable[int] | N
     """One JVP per argument: ``jvp(g, ans, *args, **kwargs) = ∂ans/∂arg · g``. Used (transposed) for the
     arguments that have no VJP."""
     fun = _primitive_of(fun, "defjvp")
+    if fun is None:
+        return
     for i, jvp in zip(_nargs(fun, argnums, jvpfuns), jvpfuns):
         if jvp is None or (isinstance(fun.vjps, tuple) and i < len(fun.vjps) and fun.vjps[i] is not None):
             continue
@@ -164,6 +169,8 @@ def defjvp(fun: Primitive, *jvpfuns: Callable | None, argnums: Iterable[int] | N
 def defjvp_argnum(fun: Primitive, jvpmaker: Callable) -> None:
     """``jvpmaker(argnum, g, ans, args, kwargs)`` for any argument."""
     fun = _primitive_of(fun, "defjvp_argnum")
+    if fun is None:
+        return
     if isinstance(fun.vjps, tuple) and fun.vjps:
         return
     fun.defvjp_argnum(lambda i, g, ans, *args, **kw: _transposed(
@@ -173,6 +180,8 @@ def defjvp_argnum(fun: Primitive, jvpmaker: Callable) -> None:
 def defjvp_argnums(fun: Primitive, jvpmaker: Callable) -> None:
     """``jvpmaker(argnums, gs, ans, args, kwargs)``: the tangent for tangents ``gs`` of ``argnums``."""
     fun = _primitive_of(fun, "defjvp_argnums")
+    if fun is None:
+        return
     if isinstance(fun.vjps, tuple) and fun.vjps:
         return
     fun.defvjp_argnum(lambda i, g, ans, *args, **kw: _transposed(

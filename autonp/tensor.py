@@ -823,6 +823,7 @@ class _Hooks:
     from_sequence = None  # (list with Tensors, dtype) -> Tensor, stacked on the tape
     setitem = None        # (tensor, index, value) -> Tensor, recorded functionally
     note_view = None      # (primitive, result, args, kwargs): the result may be a view of args[0]
+    copy = None           # tensor -> its copy, recorded (np.copy)
 
 
 _hooks = _Hooks()
@@ -938,6 +939,18 @@ class Tensor:
         """Pickling keeps the values, name and (for a leaf) requires_grad; a result of recorded ops
         pickles as its values, detached (the tape holds functions and is not saved)."""
         return _rebuild, (type(self), np.array(self._arr), self.node is None and self.requires_grad, self.name)
+
+    def __copy__(self) -> "Tensor":
+        """``copy.copy(t)``: a copy of the values. Of a result that requires grad, or of any Tensor that requires grad
+        inside a function a transform differentiates, a copy on the tape (``np.copy(t)``: HIPS programs copy their
+        boxes so, paragami's patterns for one); it was a detached copy, and the gradient through it silently zero.
+        A leaf's copy elsewhere is a new leaf (a parameter's values, as ``copy.deepcopy(model)`` copies them)."""
+        if self.requires_grad and _mode.enabled and (self.node is not None or _mode.in_function):
+            return _hooks.copy(self)
+        return _rebuild(type(self), np.array(self._arr), self.node is None and self.requires_grad, self.name)
+
+    def __deepcopy__(self, memo: dict) -> "Tensor":
+        return self.__copy__()
 
     # ---- array-like attributes
     shape = property(lambda self: self._arr.shape)

@@ -1,6 +1,6 @@
 """Libraries built on HIPS autograd, run with autonp answering their ``autograd`` imports, against HIPS itself.
 
-    python benchmarks/library_acceptance.py [--only pymoo|lifelines|pymanopt|py_wake|ssm] [--ssm PATH]
+    python benchmarks/library_acceptance.py [--only pymoo|lifelines|pymanopt|py_wake|paragami|ssm] [--ssm PATH]
 
 Neither library's code is in this repository. Each program runs twice in a fresh process: once with HIPS autograd,
 once with every ``import autograd.x`` given the ``autonp.x`` module of the same name. The script prints the largest
@@ -20,6 +20,13 @@ difference of each figure the programs return, relative to the figure's largest 
   energy production of 16 Horns Rev turbines under four wake models (one with blockage, solved by
   ``All2AllIterative``'s fixed-point iterations) and its gradient with respect to the turbines' positions through
   py_wake's ``autograd`` gradient method.
+- **paragami** (parameter patterns and the sensitivity of optima; downloaded from PyPI): a dictionary of an
+  unconstrained, a bounded, a PSD-matrix and a simplex pattern; their Jacobians, the gradient and Hessian of a
+  loss through the patterns' folding, a trust-region optimum, and the optimum's linear sensitivity to two
+  hyperparameters (paragami 0.42 calls NumPy 1's ``np.product``: the program restores it, in both runs). The
+  freeing Jacobian differs (4.8e-2), as expected: it differentiates a Cholesky factorization, which reads the lower
+  triangle of its matrix; HIPS's VJP spreads the gradient over both triangles, autonp's keeps it where NumPy reads
+  (central differences of paragami's own freeing map agree with autonp's).
 - **ssm** (Linderman lab's state-space models; not on PyPI: pass a checkout of github.com/lindermanlab/ssm with
   ``--ssm``, its Cython extension is built in place with Cython from PyPI): the log likelihoods of HMMs with six
   observation models fitted by SGD and EM, and the ELBOs of an LDS and an SLDS fitted by Laplace EM (Hessians
@@ -165,6 +172,43 @@ for name, wfm in models.items():
 np.savez(out_path, **{k: np.asarray(v, dtype=float) for k, v in res.items()})
 '''
 
+PARAGAMI = ALIAS + r'''
+np.product = np.prod  # paragami 0.42 calls NumPy 1's alias, which NumPy 2 removed
+import autograd
+import autograd.numpy as anp
+import paragami
+import paragami.sensitivity_lib
+import scipy.optimize
+res = {}
+pattern = paragami.PatternDict(free_default=True)
+pattern["mean"] = paragami.NumericArrayPattern((3,))
+pattern["scale"] = paragami.NumericArrayPattern((2,), lb=0.1)
+pattern["cov"] = paragami.PSDSymmetricMatrixPattern(size=3)
+pattern["probs"] = paragami.SimplexArrayPattern(simplex_size=3, array_shape=(2,))
+data = np.random.default_rng(0).normal(size=(20, 3))
+folded = {"mean": np.array([0.1, -0.2, 0.3]), "scale": np.array([0.5, 2.0]), "cov": np.eye(3) + 0.1,
+          "probs": np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])}
+free = pattern.flatten(folded, free=True)
+res["unfreeing Jacobian"] = pattern.unfreeing_jacobian(folded, sparse=False)
+res["freeing Jacobian"] = pattern.freeing_jacobian(folded, sparse=False)
+
+def loss(par, hyper):
+    diff = data - par["mean"]
+    nll = 0.5 * anp.sum(diff * anp.linalg.solve(par["cov"], diff.T).T) + 10 * anp.linalg.slogdet(par["cov"])[1]
+    return nll + hyper[0] * anp.sum(par["scale"] ** 2) - anp.sum(anp.log(par["probs"]) * hyper[1]) + \
+        0.5 * anp.sum(anp.log(par["scale"]) ** 2)
+flat_loss = paragami.FlattenFunctionInput(loss, patterns=pattern, free=True, argnums=0)
+hyper = np.array([0.3, 1.5])
+res["gradient"] = autograd.grad(flat_loss)(free, hyper)
+res["Hessian"] = autograd.hessian(flat_loss)(free, hyper)
+opt = scipy.optimize.minimize(flat_loss, free, args=(hyper,), jac=autograd.grad(flat_loss),
+                              hess=autograd.hessian(flat_loss), method="trust-exact", tol=1e-10)
+res["optimum"] = opt.x
+sens = paragami.sensitivity_lib.HyperparameterSensitivityLinearApproximation(flat_loss, opt.x, hyper)
+res["d optimum / d hyperparameters"] = sens.get_dopt_dhyper()
+np.savez(out_path, **{k: np.asarray(v, dtype=float) for k, v in res.items()})
+'''
+
 SSM = ALIAS + r'''
 import autograd.numpy.random as npr
 import ssm
@@ -206,7 +250,8 @@ def compare(name: str, program: str, site: Path, tmp: str) -> float:
 LIBRARIES = {"pymoo": (PYMOO, ["pymoo"], []),
              "lifelines": (LIFELINES, ["lifelines", "autograd-gamma", "formulaic", "interface_meta"], []),
              "pymanopt": (PYMANOPT, ["pymanopt"], []),
-             "py_wake": (PY_WAKE, ["py_wake"], ["xarray", "netCDF4", "h5netcdf", "pooch"])}
+             "py_wake": (PY_WAKE, ["py_wake"], ["xarray", "netCDF4", "h5netcdf", "pooch"]),
+             "paragami": (PARAGAMI, ["paragami"], [])}
 
 
 def main() -> None:

@@ -2295,3 +2295,27 @@ def test_a_list_of_tensors_as_an_operand_is_stacked_on_the_tape_as_numpy_makes_a
     np.testing.assert_allclose(got, central(lambda x: f(np, x), x0.copy()), rtol=1e-7)
     with pytest.raises(TypeError, match="converted to a NumPy array implicitly"):  # not every sequence is an operand
         anp.grad(lambda x: anpn.sum(x * anp.Tensor(np.ones(3))) + float(np.sum(np.array([x, x]))))(x0)
+
+
+def test_copy_copy_and_deepcopy_of_a_tensor_being_differentiated_stay_on_the_tape():
+    """paragami folds an unconstrained parameter with ``copy.copy(free_array)``: the copy was detached (through
+    ``__reduce__``), the gradient through it zero with a warning — HIPS's is right. A copy of a result that requires
+    grad, or of any Tensor inside a differentiated function, is a recorded copy now; a leaf's copy elsewhere stays a
+    new leaf (``copy.deepcopy(model)``). Oracle: central differences, and HIPS."""
+    import copy
+
+    def f(np_, x):
+        a = copy.copy(x[:3])
+        b = copy.deepcopy(x * x)
+        return np_.sum(a ** 2 * b[1:4]) + np_.sum(copy.deepcopy(x))
+    x0 = np.array([0.1, -0.2, 0.3, 5.0])
+    got = anp.grad(lambda x: f(anp, x))(x0)
+    np.testing.assert_allclose(got, central(lambda x: f(np, x), x0.copy()), rtol=1e-7)
+    hips = pytest.importorskip("autograd")  # (HIPS's deepcopy of a box drops some paths: only copy.copy is compared)
+    import autograd.numpy as hnp
+    g = lambda np_, x: np_.sum(copy.copy(x[:3]) ** 2 * x[1:4])  # noqa: E731
+    np.testing.assert_allclose(anp.grad(lambda x: g(anp, x))(x0), hips.grad(lambda x: g(hnp, x))(x0), rtol=1e-13)
+    p = nn.Parameter(np.ones(2))
+    q = copy.deepcopy(p)
+    assert type(q) is nn.Parameter and q.is_leaf and q.requires_grad and q is not p
+    assert not np.shares_memory(q.numpy(), p.numpy())
