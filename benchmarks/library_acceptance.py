@@ -1,6 +1,6 @@
 """Libraries built on HIPS autograd, run with autonp answering their ``autograd`` imports, against HIPS itself.
 
-    python benchmarks/library_acceptance.py [--only pymoo|lifelines|pymanopt|py_wake|paragami|ssm] [--ssm PATH]
+    python benchmarks/library_acceptance.py [--only pymoo|lifelines|pymanopt|py_wake|paragami|mici|ssm] [--ssm PATH]
 
 Neither library's code is in this repository. Each program runs twice in a fresh process: once with HIPS autograd,
 once with every ``import autograd.x`` given the ``autonp.x`` module of the same name. The script prints the largest
@@ -27,6 +27,9 @@ difference of each figure the programs return, relative to the figure's largest 
   freeing Jacobian differs (4.8e-2), as expected: it differentiates a Cholesky factorization, which reads the lower
   triangle of its matrix; HIPS's VJP spreads the gradient over both triangles, autonp's keeps it where NumPy reads
   (central differences of paragami's own freeing map agree with autonp's).
+- **mici** (Hamiltonian Monte Carlo; downloaded from PyPI): its autograd backend's derivative functions —
+  gradients, VJPs, Jacobians, matrix-Hessian products, Hessians and third derivatives (matrix-Tressian products),
+  built from ``autograd.core.make_vjp``, ``vspace`` and ``autograd.builtins.tuple`` nested three deep.
 - **ssm** (Linderman lab's state-space models; not on PyPI: pass a checkout of github.com/lindermanlab/ssm with
   ``--ssm``, its Cython extension is built in place with Cython from PyPI): the log likelihoods of HMMs with six
   observation models fitted by SGD and EM, and the ELBOs of an LDS and an SLDS fitted by Laplace EM (Hessians
@@ -209,6 +212,20 @@ res["d optimum / d hyperparameters"] = sens.get_dopt_dhyper()
 np.savez(out_path, **{k: np.asarray(v, dtype=float) for k, v in res.items()})
 '''
 
+MICI = ALIAS + r'''
+import autograd.numpy as anp
+from mici.autodiff import autograd_wrapper as ad
+x = np.array([0.3, -1.2, 0.7])
+f = lambda x: anp.sum(anp.sin(x) * anp.exp(0.3 * x[::-1])) + anp.prod(x) ** 2  # noqa: E731
+F = lambda x: anp.stack([anp.sum(x ** 3), anp.sin(x[0]) * x[1], anp.tanh(x @ x)])  # noqa: E731
+res = {"gradient": ad.grad_and_value(f)(x)[0], "VJP": ad.vjp_and_value(F)(x)[0](np.array([1.0, -2.0, 0.5])),
+       "Jacobian": ad.jacobian_and_value(F)(x)[0],
+       "matrix-Hessian product": ad.mhp_jacobian_and_value(F)(x)[0](np.arange(9.0).reshape(3, 3) / 7),
+       "Hessian": ad.hessian_grad_and_value(f)(x)[0],
+       "matrix-Tressian product": ad.mtp_hessian_grad_and_value(f)(x)[0](np.arange(9.0).reshape(3, 3) / 5 - 0.5)}
+np.savez(out_path, **{k: np.asarray(v, dtype=float) for k, v in res.items()})
+'''
+
 SSM = ALIAS + r'''
 import autograd.numpy.random as npr
 import ssm
@@ -251,7 +268,8 @@ LIBRARIES = {"pymoo": (PYMOO, ["pymoo"], []),
              "lifelines": (LIFELINES, ["lifelines", "autograd-gamma", "formulaic", "interface_meta"], []),
              "pymanopt": (PYMANOPT, ["pymanopt"], []),
              "py_wake": (PY_WAKE, ["py_wake"], ["xarray", "netCDF4", "h5netcdf", "pooch"]),
-             "paragami": (PARAGAMI, ["paragami"], [])}
+             "paragami": (PARAGAMI, ["paragami"], []),
+             "mici": (MICI, ["mici"], [])}
 
 
 def main() -> None:

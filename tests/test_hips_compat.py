@@ -1515,3 +1515,19 @@ def test_defvjp_makes_any_numpy_function_or_ufunc_a_primitive_as_hips_does():
     _close(std, np.full((2, 3), 0.5))
     _close(struve, np.full((2, 3), 2.0))
     _close(gammaln, np.full((2, 3), 5.0))
+
+
+def test_stack_and_concatenate_take_any_iterable_as_hips_does():
+    """mici stacks ``map(vjp, basis)`` (a Jacobian row by row): HIPS's ``stack``/``concatenate``/``hstack``/``vstack``/
+    ``column_stack`` take any iterable; NumPy 2's refuse one that is not a sequence."""
+    x = RNG.normal(size=3)
+
+    def program(np_):
+        rows = lambda: (np_.sin(x * k) for k in range(1, 4))  # noqa: E731
+        return [np_.stack(map(lambda k: x * k, range(3))), np_.concatenate(rows()), np_.hstack(rows()),
+                np_.vstack(rows()), np_.column_stack(rows()), np_.stack(rows(), axis=1)]
+    for got, want in zip(program(anpn), program(hnp)):
+        _close(got, want)
+    g = anp.grad(lambda x: anpn.sum(anpn.stack(map(lambda k: anpn.sin(x * k), range(1, 4))) ** 2))(x)
+    h = autograd.grad(lambda x: hnp.sum(hnp.stack(map(lambda k: hnp.sin(x * k), range(1, 4))) ** 2))(x)
+    _close(g, h)

@@ -18,7 +18,7 @@ import importlib as _importlib
 import numpy as _np
 from numpy import *  # noqa: F403 - the whole NumPy namespace, overridden below where Tensors need it
 
-from ._wrap import SEQUENCE_NATIVE, differentiable_namespace
+from ._wrap import ITERABLE_FIRST, SEQUENCE_NATIVE, differentiable_namespace, iterable_first
 from ._wrap import asarray as asarray
 from ._wrap import c_ as c_
 from ._wrap import full as full
@@ -27,6 +27,7 @@ from ._wrap import r_ as r_
 from ._wrap import where as where
 
 globals().update(differentiable_namespace(_np, skip=SEQUENCE_NATIVE | {"asarray", "full", "where"}))
+globals().update({name: iterable_first(getattr(_np, name)) for name in ITERABLE_FIRST if hasattr(_np, name)})
 # imported by name: ``from . import linalg`` would find NumPy's linalg, which the * import bound here
 linalg = _importlib.import_module(__name__ + ".linalg")
 fft = _importlib.import_module(__name__ + ".fft")

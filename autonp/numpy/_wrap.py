@@ -15,6 +15,20 @@ SEQUENCE_NATIVE = {"concatenate", "stack", "hstack", "vstack", "dstack", "column
                    "broadcast_arrays", "select", "einsum", "multi_dot", "meshgrid"}
 
 
+# HIPS's own versions of these take any iterable of arrays (mici stacks a map of VJPs); NumPy 2's want a sequence
+ITERABLE_FIRST = ("concatenate", "stack", "hstack", "vstack", "row_stack", "column_stack")
+
+
+def iterable_first(fn: Any) -> Any:
+    """NumPy's ``fn``, with a first argument that is an iterator or generator (not a sequence) made a list first."""
+    @functools.wraps(fn)
+    def wrapped(arrays: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(arrays, (list, tuple, np.ndarray, Tensor)) and hasattr(arrays, "__iter__"):
+            arrays = list(arrays)
+        return fn(arrays, *args, **kwargs)
+    return wrapped
+
+
 def _holds_tensor(x: Any) -> bool:
     return isinstance(x, (list, tuple)) and _contains_tensor(x)
 
