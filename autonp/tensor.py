@@ -797,10 +797,10 @@ class ConversionRefused(TypeError):
 def _sequences_stacked(args: tuple) -> tuple | None:
     """``args`` with each list or tuple that holds Tensors stacked on the tape (as NumPy makes an array of a
     sequence operand), or None when there is none."""
-    if _hooks.from_sequence is None or not any(type(a) in (list, tuple) and _contains_tensor(a) for a in args):
+    holds = [type(a) in (list, tuple) and _contains_tensor(a) for a in args]
+    if _hooks.from_sequence is None or not any(holds):
         return None
-    return tuple(_hooks.from_sequence(a, None) if type(a) in (list, tuple) and _contains_tensor(a) else a
-                 for a in args)
+    return tuple(_hooks.from_sequence(a, None) if h else a for a, h in zip(args, holds))
 
 
 def _contains_tensor(seq: Any) -> bool:
@@ -947,7 +947,8 @@ class Tensor:
         A leaf's copy elsewhere is a new leaf (a parameter's values, as ``copy.deepcopy(model)`` copies them)."""
         if self.requires_grad and _mode.enabled and (self.node is not None or _mode.in_function):
             return _hooks.copy(self)
-        return _rebuild(type(self), np.array(self._arr), self.node is None and self.requires_grad, self.name)
+        rebuild, args = self.__reduce__()
+        return rebuild(*args)
 
     def __deepcopy__(self, memo: dict) -> "Tensor":
         return self.__copy__()
@@ -1341,9 +1342,7 @@ def _run_backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: b
             if entry is not None:
                 g = entry[0]
                 if create_graph:
-                    vals, ans = node.args, t
-                    if node.vals is not None and any(type(a) is np.ndarray for a in vals):
-                        vals = recorded_args(node)
+                    vals, ans = recorded_args(node), t
                     if assigned:  # the arguments as the op saw them (t[...] = v, t -= v rebind a Tensor)
                         vals = tuple(_as_recorded(node, 0, a) if isinstance(a, Tensor) else a for a in vals)
                 else:

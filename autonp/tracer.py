@@ -67,18 +67,20 @@ class TraceStack:
     them a result belongs to: the innermost that was open when it was computed (see ``autonp.core.backward_pass``)."""
 
     def __init__(self) -> None:
-        self.top = -1
         self.open: list[Level] = []
+
+    @property
+    def top(self) -> int:
+        """The number of the innermost open trace (-1: none)."""
+        return len(self.open) - 1
 
     @contextmanager
     def new_trace(self) -> Iterator[int]:
-        self.top += 1
         self.open.append(Level())
         try:
             yield self.top
         finally:
             self.open.pop().closed = next(_seq)
-            self.top -= 1
 
 
 class Level:
@@ -164,7 +166,8 @@ def _forget(key: int, start: Start) -> None:
 
 
 def start_of(t: Tensor) -> Start | None:
-    """The :class:`Start` a leaf Tensor is a variable of, if :func:`new_box` or :func:`trace` made it."""
+    """The :class:`Start` a Tensor is a variable of, if :func:`new_box` or :func:`trace` made it (of a box: a recorded
+    copy, not a leaf)."""
     start = _started.get(id(t))
     return start if start is not None and any(r() is t for r in start.fresh) else None
 

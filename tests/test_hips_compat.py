@@ -633,6 +633,17 @@ def test_a_compiled_function_follows_new_vjps_given_after_its_trace(restored_vjp
     _close(anp.grad(lambda x: anpn.sum(anpn.sqrt(x + 1.0)))(x), np.full(3, 3.0))
 
 
+def _in_both(program: str, **run) -> dict[str, str]:
+    """What ``program`` prints in a fresh process with ``sys.argv[1]`` "autonp" and "autograd" (programs that change
+    global tables, or must start with nothing imported); autonp's run must succeed."""
+    import subprocess
+    import sys
+    out = {lib: subprocess.run([sys.executable, "-c", program, lib], capture_output=True, text=True, timeout=120,
+                               **run) for lib in ("autonp", "autograd")}
+    assert out["autonp"].returncode == 0, out["autonp"].stderr[-2000:]
+    return {lib: r.stdout for lib, r in out.items()}
+
+
 METHOD_PRIMITIVE = """
 import itertools, sys
 import numpy as np
@@ -656,16 +667,12 @@ def test_defvjp_pairs_makers_with_an_endless_count_of_argnums_as_hips_does():
     """``defvjp(pf, *makers, argnums=itertools.count(first))`` (py_wake's ``set_vjp``): the makers are paired by zip.
     autonp turned the count into a list first, and never returned."""
     import resource
-    import subprocess
-    import sys
 
     def four_gib():  # the list an endless count makes fails fast, without taking the machine's memory
         resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
-    out = {lib: subprocess.run([sys.executable, "-c", METHOD_PRIMITIVE, lib], capture_output=True, text=True,
-                               timeout=120, preexec_fn=four_gib) for lib in ("autonp", "autograd")}
-    assert out["autonp"].returncode == 0, out["autonp"].stderr[-2000:]
-    assert out["autonp"].stdout == out["autograd"].stdout
-    assert "9.0" in out["autonp"].stdout and "12.0" in out["autonp"].stdout  # y² = 9 and 2xy = 12
+    out = _in_both(METHOD_PRIMITIVE, preexec_fn=four_gib)
+    assert out["autonp"] == out["autograd"]
+    assert "9.0" in out["autonp"] and "12.0" in out["autonp"]  # y² = 9 and 2xy = 12
 
 
 def test_the_modules_import_autograd_makes_attributes_are_reached_from_the_package():
@@ -1315,12 +1322,8 @@ def test_backward_pass_in_nested_traces_belongs_to_the_innermost_trace_open_when
     """Inside trace 2 the pass is ∂/∂b2 with b1 held; its result belongs to trace 1 once trace 2 closes, so the
     next pass is the whole d/db1 (through b2 too). Choosing by nesting alone (the innermost box reached) gave the
     partial derivative the second time: 0.84 where HIPS and the formula give -0.24."""
-    import subprocess
-    import sys
-    out = {lib: subprocess.run([sys.executable, "-c", NESTED_TRACES, lib], capture_output=True, text=True,
-                               timeout=120) for lib in ("autonp", "autograd")}
-    assert out["autonp"].returncode == 0, out["autonp"].stderr[-2000:]
-    got, want = (eval(out[lib].stdout, {"np": np}) for lib in ("autonp", "autograd"))  # noqa: S307 - our own output
+    out = _in_both(NESTED_TRACES)
+    got, want = (eval(out[lib], {"np": np}) for lib in ("autonp", "autograd"))  # noqa: S307 - our own output
     for a, b in zip(got, want):
         _close(a, b, rtol=1e-13, atol=1e-15)
     x, k = np.array([0.5, -1.0, 2.0]), np.arange(3.0)
@@ -1447,16 +1450,12 @@ def test_scipy_linalg_functions_take_derivatives_from_defvjp_as_hips_makes_them_
     """ssm gives ``autograd.scipy.linalg``'s ``cholesky_banded`` and ``solveh_banded`` VJPs with ``defvjp``; they were
     SciPy's own functions in autonp (``defvjp``: not a primitive). Each SciPy function is a primitive now, SciPy's own
     call until it has derivatives: values and gradients as HIPS's, and the gradient against differences."""
-    import subprocess
-    import sys
-    out = {lib: subprocess.run([sys.executable, "-c", SCIPY_VJPS, lib], capture_output=True, text=True, timeout=120)
-           for lib in ("autonp", "autograd")}
-    assert out["autonp"].returncode == 0, out["autonp"].stderr[-2000:]
-    assert out["autonp"].stdout == out["autograd"].stdout
+    out = _in_both(SCIPY_VJPS)
+    assert out["autonp"] == out["autograd"]
     import scipy.linalg as sl
     a, b = np.arange(6.0).reshape(3, 2) / 5, np.arange(8.0).reshape(4, 2) / 7 - 0.3
     ga = central_diff(lambda a: np.sum(np.sin(sl.khatri_rao(a, b))), a.copy())
-    _close(np.array(eval(out["autonp"].stdout.splitlines()[1])[0]), ga, rtol=1e-7)  # noqa: S307 - our own output
+    _close(np.array(eval(out["autonp"].splitlines()[1])[0]), ga, rtol=1e-7)  # noqa: S307 - our own output
 
 
 def test_a_scipy_function_without_derivatives_is_scipys_own_and_refuses_a_tensor_being_differentiated():
@@ -1503,13 +1502,9 @@ def test_defvjp_makes_any_numpy_function_or_ufunc_a_primitive_as_hips_does():
     derivative for (``np.choose``; SciPy's ``struve``) — and ``autonp.numpy``'s wrappers of NumPy's functions
     (``std``). The same gradients as HIPS's; a SciPy ufunc autonp differentiates keeps the VJP given before
     ``autonp.scipy.special`` is imported (which registers its own)."""
-    import subprocess
-    import sys
-    out = {lib: subprocess.run([sys.executable, "-c", NEW_PRIMITIVES, lib], capture_output=True, text=True,
-                               timeout=120) for lib in ("autonp", "autograd")}
-    assert out["autonp"].returncode == 0, out["autonp"].stderr[-2000:]
-    ours = out["autonp"].stdout.splitlines()
-    assert ours[0] == out["autograd"].stdout.strip()
+    out = _in_both(NEW_PRIMITIVES)
+    ours = out["autonp"].splitlines()
+    assert ours[0] == out["autograd"].strip()
     assert "7.0" in ours[0] and "-1.4" in ours[0]  # heaviside's given slope; choose: 2·c where chosen
     std, struve, gammaln = eval(ours[1])  # noqa: S307 - our own output
     _close(std, np.full((2, 3), 0.5))

@@ -19,4 +19,4 @@ class ArrayBox(Box):
         """``ArrayBox.register(MyArray)`` for an ndarray subclass: nothing to do, a Tensor holds any ndarray (a box
         for values of another kind has no counterpart, as ``Box.register`` says)."""
         if not (isinstance(value_type, type) and issubclass(value_type, np.ndarray)):
-            Box.register.__func__(cls, value_type)  # type: ignore[attr-defined]
+            super().register(value_type)

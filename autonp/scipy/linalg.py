@@ -231,10 +231,10 @@ class SciPyFunction(Primitive):
 
     def __init__(self, fn) -> None:
         super().__init__(fn.__name__, _traceable(fn))
-        self.scipy = self.__wrapped__ = fn
+        self.__wrapped__ = fn
 
     def __call__(self, *args, **kwargs):
-        return super().__call__(*args, **kwargs) if self.vjps else self.scipy(*args, **kwargs)
+        return super().__call__(*args, **kwargs) if self.vjps else self.__wrapped__(*args, **kwargs)
 
 
 for _name in _sl.__all__:  # SciPy's functions this module does not define itself
