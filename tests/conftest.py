@@ -9,6 +9,12 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Every compiled call that skips the walk of its state (nothing the last walk read has changed) walks it anyway
+# and fails if the two differ: each compiled test is a check of the remembered walk too (AUTONP_CHECK_WALKS=0: off)
+from autonp.compiler import Compiled  # noqa: E402
+
+Compiled.check_walks = os.environ.get("AUTONP_CHECK_WALKS", "1") != "0"
 MNIST = Path(os.environ.get("AUTONP_MNIST", REPO.parent / "shared" / "data" / "mnist.npz"))
 
 

@@ -683,3 +683,240 @@ def test_an_eager_thread_is_not_shown_the_tracers_stand_ins():
         stop.set()
         t.join()
     assert not errors, errors[0]
+
+
+# --------------------------------------------------------------------------- the remembered walk
+
+# A compiled call walks the state it reaches only when something the last walk read has changed (by identity); the
+# cases below change each kind of thing that walk reads after the shortcut is in use (three calls in), with
+# ``check_walks`` off so that the shortcut alone decides, and compare every call with the same steps run eagerly.
+
+HELPER_SCALE = [2.0]
+G_ARRAY = np.array([1.0, -0.5, 0.25])
+
+
+def _helper(z):
+    return z * HELPER_SCALE[0]
+
+
+def _other_helper(z):
+    return z * 3.0 + 0.5
+
+
+class _Doubled(nn.ReLU):
+    def forward(self, x):
+        return nn.ReLU.forward(self, x) * 2.0
+
+
+def _state(adam: bool):
+    rng = np.random.default_rng(3)
+    s = types.SimpleNamespace()
+    s.net = nn.Sequential(nn.Linear(3, 4, rng=np.random.default_rng(1)), nn.ReLU(),
+                          nn.Linear(4, 2, rng=np.random.default_rng(2)))
+    s.opt = optim.Adam(s.net.parameters(), lr=0.05) if adam else optim.SGD(s.net.parameters(), lr=0.1, momentum=0.9)
+    s.x, s.y = rng.normal(size=(5, 3)), np.arange(5) % 2
+    s.scale = 1.0
+    s.extra = anp.Tensor(np.full((1, 2), 0.5), requires_grad=True)
+    return s
+
+
+def _run(s, compiled: bool, change, calls: int = 3):
+    """The step (loss, the gradient it leaves, every parameter and slot after it), ``calls`` times, ``change(s)``,
+    ``calls`` times again; eager or compiled (``check_walks`` off)."""
+    def step(x, y):
+        z = s.net(x) + s.extra * s.scale
+        loss = nn.cross_entropy(_helper(z) + anp.Tensor(G_ARRAY[:2]), y)
+        loss.backward()
+        s.opt.step()
+        s.opt.zero_grad()
+        return loss.item()
+
+    f = anp.compile(step) if compiled else step
+    if compiled:
+        f.check_walks = False
+    seen = []
+
+    def call():
+        seen.append(f(s.x, s.y))
+        seen.extend(p.numpy().copy() for p in s.net.parameters())
+        for slot in s.opt.slots:
+            seen.extend(np.array(v) for v in getattr(s.opt, slot) if v is not None)
+
+    for _ in range(calls):
+        call()
+    walks = f.walks if compiled else None
+    change(s)
+    for _ in range(calls):
+        call()
+    if hasattr(s, "later"):  # a second change, with the shortcut in use again
+        s.later()
+        for _ in range(calls):
+            call()
+    return seen, walks
+
+
+def _rebind_weight(s):
+    s.net.layers[0].weight = nn.Parameter(np.full((3, 4), 0.2))
+
+
+def _replace_layer(s):
+    s.net.layers[2] = nn.Linear(4, 2, rng=np.random.default_rng(9))
+
+
+class _Scaled(nn.Module):
+    def forward(self, x):
+        return x * 1.0
+
+
+def _patch_a_method(s):
+    s.net.layers.insert(1, _Scaled())  # (a change of its own; the patch comes after three more calls)
+    s.later = lambda: setattr(_Scaled, "forward", lambda self, x: x * 3.0)
+    s.restore = lambda: setattr(_Scaled, "forward", lambda self, x: x * 1.0)
+
+
+def _set_a_global_list_item(s):
+    HELPER_SCALE[0] = 3.0
+    s.restore = lambda: HELPER_SCALE.__setitem__(0, 2.0)
+
+
+def _change_the_global_array(s):
+    G_ARRAY[0] = 2.0
+    s.restore = lambda: G_ARRAY.__setitem__(0, 1.0)
+
+
+def _set_a_cell(s):
+    s.scale = 3.0
+
+
+def _set_a_helper_global(s):
+    global _helper
+    old = _helper
+    _helper = _other_helper
+    s.restore = lambda: globals().__setitem__("_helper", old)
+
+
+def _set_a_helper_code(s):
+    old = _helper.__code__
+    _helper.__code__ = _other_helper.__code__
+    s.restore = lambda: setattr(_helper, "__code__", old)
+
+
+def _set_a_global_array(s):
+    global G_ARRAY
+    old = G_ARRAY
+    G_ARRAY = np.array([3.0, 1.0, -2.0])
+    s.restore = lambda: globals().__setitem__("G_ARRAY", old)
+
+
+def _lock_the_global_array(s):
+    G_ARRAY.flags.writeable = False
+    s.restore = lambda: setattr(G_ARRAY.flags, "writeable", True)
+
+
+def _a_vjp_given_anew(s):
+    from autonp.ops import arithmetic
+    arithmetic.mul.vjps = arithmetic.mul.vjps  # any attribute set on a primitive: a trace may hold the old one
+
+
+def _freeze_the_extra(s):
+    s.extra.requires_grad = False
+
+
+def _extra_of_float32(s):
+    s.extra = anp.Tensor(np.full((1, 2), 0.5, dtype=np.float32), requires_grad=True)
+
+
+CHANGES = {
+    "a weight rebound": _rebind_weight,
+    "a layer replaced in the list": _replace_layer,
+    "a layer appended to the list": lambda s: s.net.layers.append(nn.ReLU()),
+    "a layer's class swapped": lambda s: setattr(s.net.layers[1], "__class__", _Doubled),
+    "a layer's method patched on its class": _patch_a_method,
+    "an attribute added to a layer": lambda s: setattr(s.net.layers[0], "note", "frozen"),
+    "a Tensor reshaped in place": lambda s: setattr(s.extra._arr, "shape", (2,)),
+    "a Tensor's values rebound": lambda s: setattr(s.extra, "_arr", np.full((1, 2), -1.0)),
+    "requires_grad switched off": _freeze_the_extra,
+    "a Tensor of another dtype in the cell": _extra_of_float32,
+    "a number in a closure cell": _set_a_cell,
+    "a global function rebound": _set_a_helper_global,
+    "a function's code replaced": _set_a_helper_code,
+    "a global list item": _set_a_global_list_item,
+    "a global array rebound": _set_a_global_array,
+    "a global array made read-only": _lock_the_global_array,
+    "a global array changed in place": _change_the_global_array,
+    "the learning rate": lambda s: setattr(s.opt, "lr", 0.3),
+    "the optimizer's parameter list rebound": lambda s: setattr(s.opt, "params", s.opt.params[:2]),
+    "a slot replaced": lambda s: s.opt.slots and getattr(s.opt, s.opt.slots[0]).__setitem__(
+        0, np.full_like(s.net.layers[0].weight.numpy(), 0.01)),
+    "a slot of another dtype": lambda s: getattr(s.opt, s.opt.slots[0]).__setitem__(
+        0, np.full(s.net.layers[0].weight.shape, 0.01, dtype=np.float32)),
+    "a gradient put on a parameter": lambda s: setattr(s.net.layers[2].weight, "grad", np.ones((4, 2))),
+    "the step count reset": lambda s: hasattr(s.opt, "t") and setattr(s.opt, "t", 0),
+    "an argument of another layout": lambda s: setattr(s, "x", np.asfortranarray(s.x * 0.5)),
+    "a VJP given anew": _a_vjp_given_anew,
+}
+
+
+@pytest.mark.parametrize("adam", [False, True], ids=["sgd-momentum", "adam"])
+@pytest.mark.parametrize("name", list(CHANGES))
+def test_the_remembered_walk_sees_every_change(name, adam):
+    def once(compiled):
+        s = _state(adam)
+        try:
+            return _run(s, compiled, CHANGES[name])
+        finally:
+            getattr(s, "restore", lambda: None)()
+    eager, _ = once(False)
+    compiled, walks = once(True)
+    assert walks is not None and walks <= 3  # the shortcut was in use before the change
+    assert len(compiled) == len(eager)
+    for k, (c, e) in enumerate(zip(compiled, eager)):
+        np.testing.assert_allclose(c, e, rtol=1e-12, atol=1e-15, err_msg=f"{name}: item {k}")
+
+
+def test_the_remembered_walk_and_an_argument_that_is_state_it_reaches():
+    """The argument is, on one call, the very array of a parameter the function also reaches (a walk says "the
+    same" there, and the parameter's update then changes the argument): that call equals the eager one."""
+    def run(compiled):
+        W = anp.Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+        opt = optim.SGD([W], lr=0.1)
+
+        def step(x):
+            loss = anp.sum(W * W * x)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss.item() + float(np.sum(x))
+        f = anp.compile(step) if compiled else step
+        if compiled:
+            f.check_walks = False
+        xs = [np.array([1.0, 2.0, 3.0]) * k for k in range(1, 5)]
+        return [f(x) for x in xs] + [f(W._arr), f(xs[0]), f(W._arr)] + [W.numpy().copy()]
+    for c, e in zip(run(True), run(False)):
+        np.testing.assert_allclose(c, e, rtol=1e-12, atol=0)
+
+
+def test_the_shortcut_is_taken_and_forgets_the_arguments():
+    """After its trace a compiled step walks its state once and then no more while nothing changes, Adam's step
+    count and fresh gradients written back included; the arrays passed to it are not kept alive by it."""
+    import gc
+    import weakref
+    s = _state(adam=True)
+
+    def step(x, y):
+        s.opt.zero_grad()
+        loss = nn.cross_entropy(s.net(x), y)
+        loss.backward()
+        s.opt.step()
+        return loss
+
+    f = anp.compile(step)
+    f.check_walks = False
+    xs, y = [s.x * k for k in range(12)], s.y.copy()  # (not s.y: an argument the walk meets again is not kept)
+    refs = [weakref.ref(x) for x in xs]
+    for x in xs:
+        f(x, y)
+    assert f.traces == 2 and f.walks == 3, (f.traces, f.walks)  # (Adam's moments exist from the second call)
+    del xs, x
+    gc.collect()
+    assert all(r() is None for r in refs[2:])  # (the first two: held by the traces' records)

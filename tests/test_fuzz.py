@@ -693,7 +693,8 @@ def check_compiled_training(program, seed):
     the optimizer's, is the program's input: four calls (a trace; with momentum a second trace once the velocity
     exists; replays) each move it by −lr·v, v = μv + ∂f. Each step's loss, and its move (before − after)/lr,
     against the plain-NumPy run and ``first_derivative`` at the point it started from. What is checked: the
-    parameter's in-place update, the fused product updates, the optimizer's slot, what carries over."""
+    parameter's in-place update, the fused product updates, the optimizer's slot, what carries over; for one seed in
+    three, the parameter's array rebound before the last call (the walk of the step's state is remembered by then)."""
     (x0,) = program_inputs(seed, 1)
     f = lambda x: value(np, program, [x], seed)  # noqa: E731
     lr, momentum = 0.05, (0.9 if seed % 2 else 0.0)
@@ -714,6 +715,8 @@ def check_compiled_training(program, seed):
         if np.max(np.abs(before)) > 100:  # training diverged (x·floor(2x) grew it 1e6-fold a step; sin of a cubic
             return  # at 1900 turns 2e10 times per unit): the steps before were judged, differences here judge nothing
         atol = 1e-9 * magnitude(program, [before], seed)  # a plain run first (see check_compiled)
+        if k == 3 and seed % 3 == 0:  # the parameter's values rebound (same values, a new array) with the walk of
+            W.data = before.copy()    # the state remembered: the next call must see it (tests/conftest.py)
         try:
             loss = compiled()
         except anp.CompileError:

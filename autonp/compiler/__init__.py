@@ -40,7 +40,7 @@ from ..tensor import FORWARD_WARNINGS_MODULE, OpError, Primitive, Tensor, gate
 from . import _reads, _trace
 from ._codegen import Retrace, _is_random, generate
 from ._random import _check_global_rng, _RandomPatch
-from ._state import _captured, _leaves, _store, _stored, _Walk, check_constants
+from ._state import _ATTR, _LIST, Methods, _captured, _leaves, _Remembered, _store, _stored, _Walk, check_constants
 from ._trace import CompileError, Program, Ref, Sym, _ObjectProxy, _unwrap
 
 __all__ = ["compile", "Compiled", "CompileError"]
@@ -114,6 +114,7 @@ class _Trace:
         self.undo = undo if any(undo) else None
         self.undo_all = undo_all if any(undo_all) else None
         self.stores: list = []  # traced values the function stored on objects or in globals
+        self.written: frozenset = frozenset()  # the inputs it changes in place
         self.filename = ""  # where linecache holds the source, for tracebacks through the generated code
 
     def run(self, values: list) -> tuple:
@@ -146,7 +147,13 @@ _TRACING = threading.RLock()  # traces, one at a time in the process (a compiled
 
 
 class Compiled:
-    """A function compiled by :func:`compile`. ``source``: the generated code of the latest trace."""
+    """A function compiled by :func:`compile`. ``source``: the generated code of the latest trace.
+
+    Each call walks the state the function reaches only when something that walk read has changed since the
+    last one (``walks`` counts the walks); ``check_walks = True`` walks anyway and raises if the remembered
+    walk differs from it (what the tests run the suite with)."""
+
+    check_walks = False
 
     def __init__(self, f: Callable, max_signatures: int = 16, max_traces: int = 8):
         self.f = f
@@ -155,6 +162,8 @@ class Compiled:
         self._lock = threading.RLock()
         self._extra: list = []  # functions the trace ran whose data the walk missed: walked from the next call
         self.traces = 0
+        self.walks = 0  # calls that walked the state they reach (the others: the remembered walk's checks held)
+        self._memo: _Remembered | None = None  # the last walk, while nothing it read has changed
         self._last: _Trace | None = None
         functools.update_wrapper(self, f)
         try:
@@ -176,9 +185,19 @@ class Compiled:
             gate.leave()
 
     def _call(self, args: tuple, kwargs: dict) -> Any:
-        walk = _Walk(None)
-        self._walk_all(walk, args, kwargs)
-        key = tuple(walk.key)
+        memo = self._memo
+        values = memo.again(args, kwargs) if memo is not None and memo.definitions == Primitive.definitions \
+            else None
+        if values is None:  # something the last walk read has changed (or there is none): walk
+            walk = _Walk(None)
+            self._walk_all(walk, args, kwargs)
+            self.walks += 1
+            memo = self._memo = None if walk.opaque else _Remembered(walk, tuple(kwargs))
+            key, values, places, objects = tuple(walk.key), walk.values, walk.places, walk.objects
+        else:
+            key, places, objects = memo.key, memo.places, memo.objects
+            if self.check_walks:
+                _same_walk(self, memo, values, args, kwargs)
         with self._lock:
             traces = self._cache.get(key)
             if traces is not None:
@@ -188,20 +207,24 @@ class Compiled:
         for trace in traces or ():
             if not trace.guards.hold():  # a Python value the trace read has changed: not this trace
                 continue
+            if trace.written and _overlapping(values, trace.written):
+                return self.f(*args, **kwargs)  # (its in-place updates would read memory they already wrote)
             try:
-                outs, wb = trace.run(walk.values)
+                outs, wb = trace.run(values)
             except Retrace:
                 continue
             except (ValueError, TypeError, IndexError) as e:
                 if isinstance(e, OpError):
                     raise
                 raise _replay_error(trace, e) from None
-            places = walk.places
             for i, v in zip(trace.writebacks, wb):
                 places[i].set(v)
+            if trace.writebacks and memo is not None:  # what the walk read now holds what was written
+                self._memo = memo.wrote(trace.writebacks)
             if trace.stores:
+                self._memo = None  # (an attribute set anew: walk again)
                 for (where, tag), v in zip(trace.stores, wb[len(trace.writebacks):]):
-                    _store(walk, where, Tensor._make(v, None) if tag == "T" else v)
+                    _store(objects, where, Tensor._make(v, None) if tag == "T" else v)
             self._last = trace
             return _build(trace.out_template, outs, trace.scalars)
         if traces is not None and len(traces) >= self.max_traces:
@@ -218,9 +241,13 @@ class Compiled:
                     again = self._cache.get(key)
                 if again is not traces and again is not None and again is not _EAGER:
                     retry = True  # another thread traced this signature meanwhile
+                elif _overlapping(values, None):  # inputs that share memory: this call runs eagerly, untraced
+                    retry, result = False, self.f(*args, **kwargs)
                 else:
                     retry = False
+                    self._memo = None
                     result = self._trace(key, args, kwargs)
+                    self._memo = None  # (what the trace rebound: walked again on the next call)
         finally:
             gate.step_in(depth)
         return self._call(args, kwargs) if retry else result
@@ -228,12 +255,15 @@ class Compiled:
     def _walk_all(self, walk: _Walk, args: tuple, kwargs: dict) -> tuple:
         walk.key.append(Primitive.definitions)  # a VJP given anew since a trace: that trace is not this signature's
         names = self._params
-        out_args = [walk.walk(a, names[i] if i < len(names) and not names[i].startswith("*") else f"arg{i}")
-                    for i, a in enumerate(args)]
-        out_kwargs = {k: walk.walk(v, k) for k, v in kwargs.items()}
-        captured = _captured(self.f)
+        out_args = [self._walk_arg(walk, a, names[i] if i < len(names) and not names[i].startswith("*")
+                                   else f"arg{i}") for i, a in enumerate(args)]
+        out_kwargs = {k: self._walk_arg(walk, v, k) for k, v in kwargs.items()}
+        note = walk._note if walk.checks is not None else None
+        walk._note(_ATTR, self, "f")
+        walk._note(_LIST, self._extra)
+        captured = _captured(self.f, note=note)
         for h in self._extra:
-            captured.extend(_captured(h))
+            captured.extend(_captured(h, note=note))
         for name, place, v in captured:
             if isinstance(v, np.ndarray) and place is not None and id(v) not in walk.seen:
                 walk.key.append(("captured", name) + walk._layout(v))
@@ -242,7 +272,21 @@ class Compiled:
                 walk.key.append(("captured", name, v))
             else:
                 walk.walk(v, name)
+        if walk.methods:
+            walk.key.append(Methods(tuple(walk.methods)))
         return out_args, out_kwargs
+
+    @staticmethod
+    def _walk_arg(walk: _Walk, a: Any, hint: str) -> Any:
+        """Walk an argument, noting how the next call's can stand in for it: a plain array of the same layout,
+        or the very same object."""
+        n = len(walk.values)
+        out = walk.walk(a, hint, arg=True)
+        if type(a) is np.ndarray and len(walk.values) == n + 1:
+            walk.arg_spec.append((n, walk._layout(a)))
+        else:
+            walk.arg_spec.append((None, a))
+        return out
 
     def _trace(self, key: tuple, args: tuple, kwargs: dict) -> Any:
         program = Program()
@@ -279,7 +323,7 @@ class Compiled:
             self._restore(walk)
             for where, v, _ in stored:  # the traced call's values, concrete
                 arr = (v._arr if isinstance(v, Tensor) else v)._traced_value()
-                _store(walk, where, Tensor._make(arr, None) if isinstance(v, Tensor) else arr)
+                _store(walk.objects, where, Tensor._make(arr, None) if isinstance(v, Tensor) else arr)
         wb_templates = wb_templates + [tmpl[1] for _, _, tmpl in stored]
         stores = [(where, tmpl[0]) for where, _, tmpl in stored]
         flat: list = []
@@ -307,6 +351,7 @@ class Compiled:
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
         trace = _Trace(namespace[name], source, out_flat, scalars, writebacks, undo, undo_all, guards)
+        trace.written = frozenset(undo_all[0])
         trace.stores, trace.filename = stores, filename
         with self._lock:
             traces = self._cache.setdefault(key, [])
@@ -357,6 +402,36 @@ class Compiled:
 
     def __repr__(self) -> str:
         return f"<anp.compile({getattr(self.f, '__qualname__', self.f)}): {self.traces} trace(s)>"
+
+
+def _overlapping(values: list, written: frozenset | None) -> bool:
+    """Do two input arrays share memory, one of them in ``written`` (any two, if None)? A replay computes in
+    place into an input it updates (a parameter): reading the same memory through another input (the parameter's
+    array passed as an argument) it would read what it had already written. Arrays whose bases differ cannot."""
+    roots: dict = {}
+    for i, v in enumerate(values):
+        if isinstance(v, np.ndarray):
+            r = v
+            while (b := getattr(r, "base", None)) is not None:
+                r = b
+            roots.setdefault(id(r), []).append(i)
+    for group in roots.values():
+        if len(group) > 1:
+            for a, b in itertools.combinations(group, 2):
+                if (written is None or a in written or b in written) and np.may_share_memory(values[a], values[b]):
+                    return True
+    return False
+
+
+def _same_walk(compiled: Compiled, memo: _Remembered, values: list, args: tuple, kwargs: dict) -> None:
+    """``check_walks``: the remembered walk's signature and inputs against a walk's."""
+    walk = _Walk(None)
+    compiled._walk_all(walk, args, kwargs)
+    same = tuple(walk.key) == memo.key and len(walk.values) == len(values) and all(
+        a is b or (isinstance(a, np.generic) and type(a) is type(b) and a == b) for a, b in zip(walk.values, values))
+    if not same:
+        raise AssertionError(f"compile({compiled.__name__}): the remembered walk differs from a walk of the state:\n"
+                             f"  remembered {memo.key}\n  walked     {tuple(walk.key)}")
 
 
 def _replay_error(trace: _Trace, e: Exception) -> Exception:

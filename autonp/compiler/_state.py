@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import gc
+import operator
 import types
+from itertools import repeat
 from typing import Any, Callable
 
 import numpy as np
@@ -81,6 +83,260 @@ class _Place:
             else getattr(self.holder, self.key)
 
 
+# --------------------------------------------------------------------------- what a walk read, kept
+
+_VARS, _LIST, _DICT, _TENSOR, _ATTR, _GLOBAL, _CELL = range(7)  # what a check reads
+_MISSING = object()
+
+
+def _immutable(v: Any) -> bool:
+    """A value whose key is its content and whose content cannot change: a number, a string, a tuple of those."""
+    t = type(v)
+    if t in _SCALARS or isinstance(v, np.generic):
+        return True
+    return t is tuple and all(type(x) in _SCALARS for x in v)
+
+
+_arr_of, _grad_of, _flag_of = (operator.attrgetter(name) for name in ("_arr", "_grad", "requires_grad"))
+_contents_of = operator.attrgetter("cell_contents")
+
+
+class _Checks:
+    """What a walk read of the state it reached, with the identities it found: each object's class and
+    ``__dict__`` (and the dict's keys and values), each list's and dict's items, each Tensor's array, gradient
+    and flag, each attribute, global and cell looked up. If every one still holds the same objects, a new walk
+    would read the same objects, and so make the same signature with the same inputs (their layouts are compared
+    apart: an array's shape can be set in place). Kept in columns, each compared in one pass of C
+    (``map(operator.is_, ...)``), and per object, so that what a replay writes back (a step count, a new
+    gradient) can be put in without walking again."""
+
+    __slots__ = ("columns", "dicts", "lists", "at")
+    # columns: what is read (holders, and names), and what it held
+    KINDS = {_ATTR: ("attr_objs", "attr_names", "attr_values"), _GLOBAL: ("global_dicts", "global_names",
+             "global_values"), _CELL: ("cells", "cell_values"), _TENSOR: ("tensors", "arrays", "grads", "flags"),
+             "grad": ("grads_held", "grad_arrays")}
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list] = {name: [] for names in self.KINDS.values() for name in names}
+        self.dicts: list = []  # (d, keys, values): an object's vars, a dict walked, a class's namespace
+        self.lists: list = []  # (l, items)
+        self.at: dict = {}     # (kind, id(obj), name) -> index in its columns (or in dicts, lists)
+
+    def _append(self, kind: Any, k: tuple, *row: Any) -> None:
+        columns = self.columns
+        self.at[k] = len(columns[self.KINDS[kind][0]])
+        for name, v in zip(self.KINDS[kind], row):
+            columns[name].append(v)
+
+    def note(self, kind: int, obj: Any, arg: Any = None) -> None:
+        k = (kind, id(obj), arg)
+        if k in self.at:
+            return
+        if kind == _TENSOR:
+            g = obj._grad
+            self._append(_TENSOR, k, obj, obj._arr, g, obj.requires_grad)
+            if g is not None:
+                self._append("grad", ("grad", id(obj), None), g, g._arr)
+        elif kind == _VARS:
+            self.note(_ATTR, obj, "__class__")
+            self.note(_ATTR, obj, "__dict__")
+            self.note(_DICT, obj.__dict__)
+        elif kind == _LIST:
+            self.at[k] = len(self.lists)
+            self.lists.append((obj, tuple(obj)))
+        elif kind == _DICT:
+            self.at[k] = len(self.dicts)
+            self.dicts.append((obj, tuple(obj), tuple(obj.values())))
+        elif kind == _ATTR:
+            self._append(_ATTR, k, obj, arg, getattr(obj, arg, _MISSING))
+        elif kind == _GLOBAL:
+            self._append(_GLOBAL, k, obj, arg, obj.get(arg, _MISSING))
+        else:
+            try:
+                self._append(_CELL, k, obj, obj.cell_contents)
+            except ValueError:
+                self._append(_CELL, k, obj, _MISSING)
+
+    def hold(self) -> bool:
+        """Does everything read still hold the same objects?"""
+        is_, c = operator.is_, self.columns
+        try:
+            ts = c["tensors"]
+            if not (all(map(is_, map(_arr_of, ts), c["arrays"])) and all(map(is_, map(_grad_of, ts), c["grads"]))
+                    and all(map(is_, map(_flag_of, ts), c["flags"]))
+                    and all(map(is_, map(_arr_of, c["grads_held"]), c["grad_arrays"]))
+                    and all(map(is_, map(getattr, c["attr_objs"], c["attr_names"], repeat(_MISSING)),
+                                c["attr_values"]))
+                    and all(map(is_, map(dict.get, c["global_dicts"], c["global_names"], repeat(_MISSING)),
+                                c["global_values"]))
+                    and all(map(is_, map(_contents_of, c["cells"]), c["cell_values"]))):
+                return False
+            for d, keys, values in self.dicts:
+                if len(d) != len(keys) or not all(map(is_, d, keys)) or not all(map(is_, d.values(), values)):
+                    return False
+            for x, items in self.lists:
+                if len(x) != len(items) or not all(map(is_, x, items)):
+                    return False
+        except Exception:  # noqa: BLE001 - something read raised now (an emptied cell...): a walk will say what
+            return False
+        return True
+
+    def copy(self) -> "_Checks":
+        new = _Checks.__new__(_Checks)
+        new.columns = {name: list(column) for name, column in self.columns.items()}
+        new.dicts, new.lists, new.at = list(self.dicts), list(self.lists), self.at
+        return new
+
+    def wrote(self, place: "_Place", value: Any) -> bool:
+        """A replay wrote ``value`` (as it now reads) into ``place``: put it where the checks hold the old one.
+        False if nothing read covers the place (then the walk is not kept). (``at`` is shared by copies: what
+        is patched is a value, never where it is.)"""
+        kind, holder, key, c, at = place.kind, place.holder, place.key, self.columns, self.at
+        if kind == "grad" or (kind == "attr" and isinstance(holder, Tensor) and key == "_arr"):
+            i = at.get((_TENSOR, id(holder), None))
+            if i is None:
+                return False
+            if kind == "attr":
+                c["arrays"][i] = value
+                return True
+            j = at.get(("grad", id(holder), None))
+            if j is None:  # (a gradient that was None: its place is not an input, and wrote() never gets here)
+                return False
+            c["grads"][i] = c["grads_held"][j] = holder._grad
+            c["grad_arrays"][j] = value
+            return True
+        if kind == "item":
+            i = at.get((_LIST, id(holder), None))
+            if i is None:
+                return False
+            items = list(self.lists[i][1])
+            items[key] = holder[key]
+            self.lists[i] = (holder, tuple(items))
+            return True
+        if kind == "cell":
+            i = at.get((_CELL, id(holder), None))
+            if i is None:
+                return False
+            c["cell_values"][i] = holder.cell_contents
+            return True
+        if kind == "global":
+            i = at.get((_GLOBAL, id(holder), key))
+            if i is None:
+                return False
+            c["global_values"][i] = holder[key]
+            return True
+        if kind not in ("attr", "counter"):
+            return False
+        raw = getattr(holder, key)
+        found = False
+        i = at.get((_ATTR, id(holder), key))
+        if i is not None:
+            if kind == "counter" and type(raw) is not type(c["attr_values"][i]):  # the signature holds its type
+                return False
+            c["attr_values"][i] = raw
+            found = True
+        d = getattr(holder, "__dict__", None)
+        i = None if d is None else at.get((_DICT, id(d), None))
+        if i is not None:
+            _, keys, values = self.dicts[i]
+            if key not in keys:
+                return False
+            values = list(values)
+            values[keys.index(key)] = d[key]
+            self.dicts[i] = (d, keys, tuple(values))
+            found = True
+        return found
+
+
+class _Remembered:
+    """A walk kept for the next call: its signature, inputs and places, what it read (``_Checks``), and how to
+    take the new call's arguments. ``again`` gives the inputs for a call if a walk would find the same: the
+    arguments of the same kind (arrays of the same layout, not met elsewhere in the walk; anything else the very
+    same object), everything read holding the same objects, every input array of the same layout."""
+
+    __slots__ = ("definitions", "key", "values", "layouts", "places", "place_input", "objects", "checks",
+                 "arg_spec", "kw_names", "reached", "keep")
+
+    def __init__(self, walk: "_Walk", kw_names: tuple) -> None:
+        self.key = tuple(walk.key)
+        self.definitions = self.key[0]
+        self.checks = walk.checks
+        arg_index = {spec[0] for spec in walk.arg_spec if spec[0] is not None}
+        self.values = [None if k in arg_index else v for k, v in enumerate(walk.values)]  # arguments: not kept
+        self.layouts = [walk._layout(v) if type(v) is np.ndarray else None for v in self.values]
+        self.places = [_Place("value", None, None) if walk.place_input[i] in arg_index else p
+                       for i, p in enumerate(walk.places)]
+        self.place_input, self.objects = walk.place_input, walk.objects
+        self.arg_spec, self.kw_names = walk.arg_spec, kw_names
+        self.keep = [out for i, (_, out) in walk.seen.items() if i not in walk.arg_arrays]  # so no id is reused
+        self.reached = frozenset(id(x) for x in self.keep)
+
+    def again(self, args: tuple, kwargs: dict) -> list | None:
+        spec = self.arg_spec
+        if len(args) + len(kwargs) != len(spec) or tuple(kwargs) != self.kw_names:
+            return None
+        values = self.values.copy()
+        arrays = []
+        for a, (k, expected) in zip((*args, *kwargs.values()), spec):
+            if k is None:
+                if a is not expected:
+                    return None
+            elif type(a) is not np.ndarray or id(a) in self.reached or _Walk._layout(a) != expected:
+                return None
+            else:
+                values[k] = a
+                arrays.append(id(a))
+        if len(arrays) > 1 and len(set(arrays)) != len(arrays):  # one array passed twice: a walk says "same"
+            return None
+        if not self.checks.hold():
+            return None
+        layout = _Walk._layout
+        for v, expected in zip(self.values, self.layouts):
+            if expected is not None and layout(v) != expected:
+                return None
+        return values
+
+    def wrote(self, indices: list[int]) -> "_Remembered | None":
+        """The walk to keep after a replay wrote these places back, or None when a walk must look again (a
+        gradient that was None, an array of another layout, a number of another type)."""
+        new = _Remembered.__new__(_Remembered)
+        for name in _Remembered.__slots__:
+            setattr(new, name, getattr(self, name))
+        new.values, new.layouts, new.checks = self.values.copy(), self.layouts, self.checks.copy()
+        for i in indices:
+            place, k = self.places[i], self.place_input[i]
+            if k is None:
+                return None
+            v = place.get()
+            old = self.values[k]
+            if type(old) is np.ndarray:
+                if type(v) is not np.ndarray or _Walk._layout(v) != self.layouts[k]:
+                    return None
+            elif type(v) is not type(old) or (isinstance(v, np.generic) and v.dtype != old.dtype):
+                return None
+            if not new.checks.wrote(place, v):
+                return None
+            new.values[k] = v
+        return new
+
+
+class Methods:
+    """The functions some classes define (each class, then name and function), compared by identity and kept
+    alive (so that no id is reused); hashed once."""
+
+    __slots__ = ("items", "hash")
+
+    def __init__(self, items: tuple):
+        self.items, self.hash = items, hash(tuple(map(id, items)))
+
+    def __eq__(self, other: Any) -> bool:
+        return type(other) is Methods and len(other.items) == len(self.items) \
+            and all(map(operator.is_, self.items, other.items))
+
+    def __hash__(self) -> int:
+        return self.hash
+
+
 class _Walk:
     """One call's inputs: the values the generated function takes, where they live, and the signature."""
 
@@ -96,6 +352,28 @@ class _Walk:
         self.objects: list = []          # Modules, Optimizers and other objects walked, in order
         Module, Optimizer = _module_types()
         self.Module, self.Optimizer = Module, Optimizer
+        # not while tracing: what the walk read, so that the next call can tell by identity that nothing changed
+        self.checks: _Checks | None = _Checks() if trace is None else None
+        self.opaque = False              # read something the checks cannot vouch for: never remembered
+        self.arg_arrays: set[int] = set()  # ids of the arguments that are plain arrays (new on every call)
+        self.arg_spec: list = []         # for each argument: (its index in values, its layout) or (None, itself)
+        self.classes: set[int] = set()    # ids of the classes whose methods are in the key
+        self.methods: list = []           # those classes and their functions: the key's last entry (``Methods``)
+
+    def _note(self, kind: int, obj: Any, arg: Any = None) -> None:
+        if self.checks is not None:
+            self.checks.note(kind, obj, arg)
+
+    def _plain(self, v: Any) -> Any:
+        """``_plain_key(v)``; a value whose key the checks cannot vouch for by identity (a dict of settings, a
+        plain object: their content) makes this walk one that is not remembered."""
+        key = _plain_key(v)
+        if self.checks is not None:
+            if type(v) is list:
+                self._note(_LIST, v)
+            if not _immutable(v) and key[0] != "id":
+                self.opaque = True
+        return key
 
     def _input(self, value: Any, place: _Place, hint: str) -> Any:
         """Register an input value and where it lives; while tracing, put its stand-in there."""
@@ -127,23 +405,31 @@ class _Walk:
             return a.shape, a.dtype, f.c_contiguous, f.f_contiguous, f.writeable
         return a.shape, a.dtype, a.strides, f.writeable
 
-    def walk(self, x: Any, hint: str, depth: int = 0) -> Any:
-        """``x`` with its arrays replaced by stand-ins (while tracing); fills values/places/key."""
+    def walk(self, x: Any, hint: str, depth: int = 0, arg: bool = False) -> Any:
+        """``x`` with its arrays replaced by stand-ins (while tracing); fills values/places/key. ``arg``: ``x`` is
+        an argument of the call itself."""
         k = self.seen.get(id(x))
         if k is not None and not isinstance(x, (int, float, str, bool, type(None))):
+            if id(x) in self.arg_arrays:  # an argument's array met again: which one it is, is in the key
+                self.opaque = True
             self.key.append(("same", k[0]))
             return k[1]
         t = type(x)
         if t is np.ndarray:
             self.key.append(("A",) + self._layout(x))
+            if arg:
+                self.arg_arrays.add(id(x))
             out = self._input(x, _Place("value", x, None), hint)
         elif isinstance(x, Tensor):
             out = self._tensor(x, hint)
         elif t in (tuple, list):
+            if t is list:
+                self._note(_LIST, x)
             self.key.append((t, len(x)))
             items = [self.walk(v, f"{hint}_{i}", depth) for i, v in enumerate(x)]
             out = t(items) if self.trace is not None else x
         elif t is dict:
+            self._note(_DICT, x)
             self.key.append((dict, tuple(x)))
             items = {k: self.walk(v, f"{hint}_{k}", depth) for k, v in x.items()}
             out = items if self.trace is not None else x
@@ -169,14 +455,15 @@ class _Walk:
             out = x
         elif hasattr(x, "__dict__") and depth < 3:
             self.objects.append(x)
-            self.key.append(("X", id(x)))
+            self.key.append(("X", id(x), type(x)))
+            self._note(_VARS, x)
             for name, v in list(vars(x).items()):
-                if _holds_data(v):
+                if _holds_data(v, self._note if self.checks is not None else None):
                     self._attr(x, name, v, f"{hint}_{name}", depth + 1)
                 elif type(v) in _SCALARS:  # self.block_rows: read by the traced code as a constant
                     self.key.append((name, v))
                 else:  # a dict of settings, a function: by content or identity
-                    self.key.append((name, _plain_key(v)))
+                    self.key.append((name, self._plain(v)))
             out = x
         else:
             self.key.append(("O", id(x)))
@@ -200,6 +487,7 @@ class _Walk:
         if not isinstance(arr, np.ndarray):
             raise CompileError(f"compile: the Tensor {hint!r} holds no values (they were freed by backward)")
         g = t._grad
+        self._note(_TENSOR, t)
         key = ("T", t.requires_grad) + self._layout(arr)
         self.key.append(key + (None,) if g is None else key + self._layout(g._arr))  # a trace is made for its dtypes
         self._input(arr, _Place("attr", t, "_arr"), hint)
@@ -217,8 +505,15 @@ class _Walk:
         key.append(("M", id(m)))
         names = {} if self.trace is None else {id(p): n.replace(".", "_") for n, p in m.named_parameters()}
         scalars = _SCALARS
+        base_modules = self.Module.modules
         for sub in m.modules():
-            key.append(id(sub))
+            key.append((id(sub), type(sub)))  # (a class swapped: another forward)
+            self._methods(type(sub))
+            if self.checks is not None:
+                self._note(_VARS, sub)
+                self._note(_ATTR, sub, "buffers")
+                if type(sub).modules is not base_modules:  # which sub-modules there are: the subclass's to say
+                    self.opaque = True
             attrs = vars(sub).items() if self.trace is None else list(vars(sub).items())  # tracing rebinds some
             for name, v in attrs:
                 t = type(v)
@@ -227,9 +522,11 @@ class _Walk:
                 elif isinstance(v, Tensor):
                     self.walk(v, names.get(id(v), name))
                 elif t is list or t is tuple:
+                    if t is list:
+                        self._note(_LIST, v)
                     key.append(len(v))
                     if not any(isinstance(x, (Tensor, self.Module)) for x in v):
-                        key.append(_plain_key(v))  # sizes, names...: by content
+                        key.append(self._plain(v))  # sizes, names...: by content
                     for i, x in enumerate(v):
                         if isinstance(x, Tensor):
                             self.walk(x, names.get(id(x), f"{name}{i}"))
@@ -238,25 +535,52 @@ class _Walk:
                 elif isinstance(v, np.ndarray) and name not in sub.buffers:  # a plain array attribute: an input
                     self._attr(sub, name, v, name, 1)
                 elif not isinstance(v, self.Module):
-                    key.append((name, _plain_key(v)))  # a dict, a function...: by content or identity
+                    key.append((name, self._plain(v)))  # a dict, a function...: by content or identity
             for name in sub.buffers:
+                self._note(_ATTR, sub, name)
                 v = getattr(sub, name)
                 if v is not None:
                     self._attr(sub, name, v, f"{type(sub).__name__.lower()}_{name}", 1)
 
+    def _methods(self, klass: type) -> None:
+        """The functions a Module's or an Optimizer's classes define, by identity: library code calls them (a
+        layer's ``forward``, an optimizer's ``step``), so no guard of the user's reads sees a method patched
+        after the trace (``Layer.forward = other``)."""
+        for kl in klass.__mro__[:-1]:
+            if id(kl) in self.classes:
+                continue
+            self.classes.add(id(kl))
+            self._note(_DICT, kl.__dict__)
+            self.methods.append(kl)
+            for name, v in vars(kl).items():
+                if isinstance(v, (types.FunctionType, staticmethod, classmethod, property)):
+                    self.methods += (name, v)
+
     def _optimizer(self, opt: Any, hint: str) -> None:
-        self.key.append(("Opt", id(opt)))
+        self.key.append(("Opt", id(opt), type(opt)))
+        self._methods(type(opt))
+        note = self._note
+        for name in ("hyper", "params", "slots", "counters"):
+            note(_ATTR, opt, name)
         for h in opt.hyper:  # Python numbers are constants of the trace, NumPy scalars inputs (as arguments)
+            note(_ATTR, opt, h)
             v = getattr(opt, h)
             if isinstance(v, np.generic):
                 self.key.append((h, v.dtype))
                 self._input(v, _Place("attr", opt, h), h)
             else:
+                if self.checks is not None and not _immutable(v):  # a list of betas: by content
+                    self.opaque = True
                 self.key.append((h, _hashable(v)))
+        if type(opt.params) is list:
+            note(_LIST, opt.params)
         for p in opt.params:
             self.walk(p, "p")
         for slot in opt.slots:
+            note(_ATTR, opt, slot)
             values = getattr(opt, slot)
+            if type(values) is list:
+                note(_LIST, values)
             for i, v in enumerate(values):
                 self.key.append((slot, None) if v is None else (slot,) + self._layout(v))
                 if v is not None:
@@ -264,6 +588,7 @@ class _Walk:
                 else:
                     self._output_place(_Place("item", values, i))
         for name in opt.counters:
+            note(_ATTR, opt, name)
             v = getattr(opt, name)
             self.key.append(("counter", name, type(v)))
             self._input(np.int64(v), _Place("counter", opt, name), name)
@@ -286,65 +611,85 @@ def _hashable(v: Any) -> Any:
         return repr(v)
 
 
-def _holds_data(v: Any) -> bool:
+def _holds_data(v: Any, note: Callable | None = None) -> bool:
+    """Does ``v`` hold arrays, Tensors, Modules, Optimizers or Generators (in containers at any depth)?
+    ``note`` (a walk's) is told every list and dict looked into: what they hold decides the answer."""
     if isinstance(v, _DATA_TYPES):
         return True
     Module, Optimizer = _module_types()
     if isinstance(v, (Module, Optimizer)):
         return True
-    if type(v) in (list, tuple, dict):
-        vals = v.values() if type(v) is dict else v
-        return any(_holds_data(x) for x in vals)
+    t = type(v)
+    if t in (list, tuple, dict):
+        if note is not None and t is not tuple:
+            note(_DICT if t is dict else _LIST, v)
+        vals = v.values() if t is dict else v
+        return any(_holds_data(x, note) for x in vals)  # (items after the first that holds data: not looked into)
     return False
 
 
-def _captured(f: Callable, depth: int = 0, seen: set | None = None) -> list[tuple[str, _Place | None, Any]]:
+def _captured(f: Callable, depth: int = 0, seen: set | None = None,
+              note: Callable | None = None) -> list[tuple[str, _Place | None, Any]]:
     """Objects ``f`` reaches without taking them as arguments: ``self`` of a bound method, closure cells,
     and the globals its code names (only the kinds that hold data) — and, two functions deep, those of
     the functions it reaches the same way (``loss = make_loss(W)``: ``W`` lives in ``loss``'s closure).
-    Deeper than that: the functions a trace was seen to run (``_reads``) are walked from the next call."""
+    Deeper than that: the functions a trace was seen to run (``_reads``) are walked from the next call.
+    ``note`` (a walk's) is told every attribute, cell and global looked at."""
     seen = set() if seen is None else seen
     if id(f) in seen:
         return []
     seen.add(id(f))
+    note = note or _no_note
     found = []
+    note(_ATTR, f, "__self__")
+    note(_ATTR, f, "__func__")
     self = getattr(f, "__self__", None)
     if self is not None and not isinstance(self, types.ModuleType):
         found.append(("self", None, self))
     func = getattr(f, "__func__", f)
     if isinstance(func, functools.partial):
-        found.extend((f"arg{i}", None, v) for i, v in enumerate(func.args) if _holds_data(v))
-        return found + _captured(func.func, depth + 1, seen) if depth < 2 else found
+        note(_ATTR, func, "args")
+        note(_ATTR, func, "func")
+        found.extend((f"arg{i}", None, v) for i, v in enumerate(func.args) if _holds_data(v, note))
+        return found + _captured(func.func, depth + 1, seen, note) if depth < 2 else found
+    note(_ATTR, func, "__code__")
     code = getattr(func, "__code__", None)
     if code is None:
         return found
     calls = []
     for name, cell in zip(code.co_freevars, func.__closure__ or ()):
+        note(_CELL, cell)
         try:
             v = cell.cell_contents
         except ValueError:
             continue
-        if _holds_data(v) or type(v) in _SCALARS or hasattr(v, "__dict__") and not isinstance(v, _SKIP) \
+        if _holds_data(v, note) or type(v) in _SCALARS or hasattr(v, "__dict__") and not isinstance(v, _SKIP) \
                 and not callable(v):
             found.append((name, _Place("cell", cell, None), v))
-        elif _user_function(v):
+        elif _user_function(v, note):
             calls.append(v)
     g = func.__globals__
     for name in _names(code):
+        note(_GLOBAL, g, name)
         v = g.get(name)
-        if v is not None and (_holds_data(v) or type(v) in _SCALARS):
+        if v is not None and (_holds_data(v, note) or type(v) in _SCALARS):
             found.append((name, _Place("global", g, name), v))
-        elif _user_function(v):
+        elif _user_function(v, note):
             calls.append(v)
     if depth < 2:
         for h in calls:
-            found.extend(_captured(h, depth + 1, seen))
+            found.extend(_captured(h, depth + 1, seen, note))
     return found
 
 
-def _user_function(v: Any) -> bool:
+def _no_note(kind: int, obj: Any, arg: Any = None) -> None:
+    pass
+
+
+def _user_function(v: Any, note: Callable = _no_note) -> bool:
     """A function (not NumPy's) whose closure and globals may hold more of what the compiled one reads."""
     if isinstance(v, (types.FunctionType, types.MethodType, functools.partial)):
+        note(_ATTR, v, "__module__")
         module = getattr(v, "__module__", None) or ""
         return not module.startswith("numpy")
     return False
@@ -401,10 +746,10 @@ def _stored(walk: _Walk, f: Callable, strict: bool = True) -> list[tuple[tuple, 
     return found
 
 
-def _store(walk: _Walk, where: tuple, value: Any) -> None:
+def _store(objects: list, where: tuple, value: Any) -> None:
     kind, holder, key = where
     if kind == "obj":
-        setattr(walk.objects[holder], key, value)
+        setattr(objects[holder], key, value)
     elif kind == "global":
         holder[key] = value
     else:
