@@ -920,3 +920,58 @@ def test_the_shortcut_is_taken_and_forgets_the_arguments():
     del xs, x
     gc.collect()
     assert all(r() is None for r in refs[2:])  # (the first two: held by the traces' records)
+
+
+def test_a_learning_rate_schedule_passed_as_a_numpy_scalar_keeps_the_shortcut():
+    """``step(x, np.float64(lr))`` with ``opt.lr = lr`` inside (the documented schedule): a new scalar on every call
+    is an input, not a reason to walk again; each step equals the eager one (a float32 scalar: another signature)."""
+    def run(compiled):
+        W = anp.Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+        opt = optim.SGD([W], lr=0.1)
+
+        def step(x, lr):
+            opt.lr = lr
+            opt.zero_grad()
+            anp.sum(W * W * x).backward()
+            opt.step()
+        f = anp.compile(step) if compiled else step
+        if compiled:
+            f.check_walks = False
+        seen = []
+        for k in range(8):
+            lr = np.float32(0.05) if k == 6 else np.float64(0.1 / (k + 1))
+            f(X * (k + 1), lr)
+            seen.append(W.numpy().copy())
+        return seen, (f.walks if compiled else 0)
+    (eager, _), (compiled, walks) = run(False), run(True)
+    # walks: the first call (a trace: opt.lr a float), the second (another: opt.lr a NumPy scalar now), the third (after
+    # a trace the state is walked again), the float32 call (a trace) and the one after it; none on the other three
+    assert walks == 5, walks
+    for c, e in zip(compiled, eager):
+        np.testing.assert_allclose(c, e, rtol=1e-12, atol=0)
+
+
+def test_a_layer_s_dict_of_settings_changed_in_place_with_the_shortcut_in_use():
+    """A layer's dict of numbers (kept by the shortcut: its items by identity are its content) changed in place
+    after three calls: the next call follows it, as the eager one does."""
+    class Scaled(nn.Module):
+        def __init__(self):
+            self.cfg = {"scale": 2.0, "name": "s"}
+
+        def forward(self, x):
+            return x * self.cfg["scale"]
+
+    def run(compiled):
+        net = nn.Sequential(nn.Linear(3, 2, rng=np.random.default_rng(1)), Scaled())
+        f = (lambda x: anp.sum(net(x)).item())
+        g = anp.compile(f) if compiled else f
+        if compiled:
+            g.check_walks = False
+        x = np.random.default_rng(2).normal(size=(4, 3))
+        out = [g(x) for _ in range(3)]
+        net.layers[1].cfg["scale"] = 5.0
+        out += [g(x) for _ in range(3)]
+        return out, (g.walks if compiled else 0)
+    (eager, _), (compiled, walks) = run(False), run(True)
+    assert walks == 4, walks  # the trace, the walk after it; after the change another signature: its trace, a walk
+    np.testing.assert_allclose(compiled, eager, rtol=1e-12, atol=0)

@@ -278,12 +278,14 @@ class Compiled:
 
     @staticmethod
     def _walk_arg(walk: _Walk, a: Any, hint: str) -> Any:
-        """Walk an argument, noting how the next call's can stand in for it: a plain array of the same layout,
-        or the very same object."""
+        """Walk an argument, noting how the next call's can stand in for it: a plain array of the same layout, a
+        NumPy scalar of the same dtype, or the very same object."""
         n = len(walk.values)
         out = walk.walk(a, hint, arg=True)
         if type(a) is np.ndarray and len(walk.values) == n + 1:
             walk.arg_spec.append((n, walk._layout(a)))
+        elif isinstance(a, np.generic) and len(walk.values) == n + 1:  # step(x, y, np.float64(lr)): an input
+            walk.arg_spec.append((n, a.dtype))
         else:
             walk.arg_spec.append((None, a))
         return out

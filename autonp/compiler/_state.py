@@ -252,7 +252,8 @@ class _Remembered:
     """A walk kept for the next call: its signature, inputs and places, what it read (``_Checks``), and how to
     take the new call's arguments. ``again`` gives the inputs for a call if a walk would find the same: the
     arguments of the same kind (arrays of the same layout, not met elsewhere in the walk; anything else the very
-    same object), everything read holding the same objects, every input array of the same layout."""
+    same object; a NumPy scalar of the same dtype), everything read holding the same objects, every input array
+    of the same layout."""
 
     __slots__ = ("definitions", "key", "values", "layouts", "places", "place_input", "objects", "checks",
                  "arg_spec", "kw_names", "reached", "keep")
@@ -281,12 +282,15 @@ class _Remembered:
             if k is None:
                 if a is not expected:
                     return None
+                continue
+            if isinstance(expected, np.dtype):  # a NumPy scalar
+                if not isinstance(a, np.generic) or a.dtype != expected or id(a) in self.reached:
+                    return None
             elif type(a) is not np.ndarray or id(a) in self.reached or _Walk._layout(a) != expected:
                 return None
-            else:
-                values[k] = a
-                arrays.append(id(a))
-        if len(arrays) > 1 and len(set(arrays)) != len(arrays):  # one array passed twice: a walk says "same"
+            values[k] = a
+            arrays.append(id(a))
+        if len(arrays) > 1 and len(set(arrays)) != len(arrays):  # one passed twice: a walk may say "same"
             return None
         if not self.checks.hold():
             return None
@@ -369,8 +373,12 @@ class _Walk:
         plain object: their content) makes this walk one that is not remembered."""
         key = _plain_key(v)
         if self.checks is not None:
-            if type(v) is list:
-                self._note(_LIST, v)
+            t = type(v)
+            if t is list or t is dict:  # of numbers and strings: its items by identity are its content
+                self._note(_LIST if t is list else _DICT, v)
+                if all(type(x) in _SCALARS for x in (v.values() if t is dict else v)) and (
+                        t is list or all(type(k) in _SCALARS for k in v)):
+                    return key
             if not _immutable(v) and key[0] != "id":
                 self.opaque = True
         return key
