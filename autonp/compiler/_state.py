@@ -313,11 +313,8 @@ class _Remembered:
                 return None
             v = place.get()
             old = self.values[k]
-            if type(old) is np.ndarray:
-                if type(v) is not np.ndarray or _Walk._layout(v) != self.layouts[k]:
-                    return None
-            elif type(v) is not type(old) or (isinstance(v, np.generic) and v.dtype != old.dtype):
-                return None
+            if type(v) is not type(old) or (isinstance(v, np.generic) and v.dtype != old.dtype):
+                return None  # (an array of another layout: the next call compares every input's layout)
             if not new.checks.wrote(place, v):
                 return None
             new.values[k] = v
@@ -515,7 +512,7 @@ class _Walk:
         scalars = _SCALARS
         base_modules = self.Module.modules
         for sub in m.modules():
-            key.append((id(sub), type(sub)))  # (a class swapped: another forward)
+            key.append(id(sub))  # (its class: in the key's Methods)
             self._methods(type(sub))
             if self.checks is not None:
                 self._note(_VARS, sub)
@@ -565,7 +562,7 @@ class _Walk:
                     self.methods += (name, v)
 
     def _optimizer(self, opt: Any, hint: str) -> None:
-        self.key.append(("Opt", id(opt), type(opt)))
+        self.key.append(("Opt", id(opt)))
         self._methods(type(opt))
         note = self._note
         for name in ("hyper", "params", "slots", "counters"):
@@ -722,7 +719,7 @@ def _stored(walk: _Walk, f: Callable, strict: bool = True) -> list[tuple[tuple, 
     ``self.last = loss``, ``global total``): (where, the value now there, template). Each replay
     stores its own value there. A traced value put into a list or dict is refused: a replay could
     not repeat an append."""
-    places = {(id(p.holder), p.key) for p in walk.places if p.kind in ("attr", "counter")}
+    places = {(id(p.holder), p.key) for p in walk.places if p.kind in ("attr", "counter", "global", "cell")}
     held = {id(p.holder) for p in walk.places if p.kind == "item"} | {id(t) for t in walk.tensors}
     found = []
 
@@ -743,12 +740,13 @@ def _stored(walk: _Walk, f: Callable, strict: bool = True) -> list[tuple[tuple, 
     func = getattr(f, "__func__", f)
     code = getattr(func, "__code__", None)
     if code is not None:
-        for name in set(_names(code)):
-            if name in func.__globals__:
+        for name in set(_names(code)):  # (an input read from a global or a cell holds its stand-in: not a store)
+            if name in func.__globals__ and (id(func.__globals__), name) not in places:
                 look(("global", func.__globals__, name), func.__globals__[name], f"the global {name}")
         for name, cell in zip(code.co_freevars, func.__closure__ or ()):
             try:
-                look(("cell", cell, None), cell.cell_contents, f"the variable {name}")
+                if (id(cell), None) not in places:
+                    look(("cell", cell, None), cell.cell_contents, f"the variable {name}")
             except ValueError:
                 pass
     return found
