@@ -1065,3 +1065,36 @@ def test_a_vjp_given_anew_with_the_shortcut_in_use():
     assert not np.allclose(eager[-1], eager[0])
     for c, e in zip(compiled, eager):
         np.testing.assert_allclose(c, e, rtol=1e-12, atol=0)
+
+
+def test_a_layer_s_plain_config_changed_in_place_with_the_shortcut_in_use():
+    """A layer's config object (a namespace holding a number, a list and a dict of numbers) keeps the shortcut: each
+    container in it is noted; each changed in place after the shortcut is in use is followed, as the eager step does."""
+    class Configured(nn.Module):
+        def __init__(self):
+            self.cfg = types.SimpleNamespace(scale=2.0, sizes=[1.0, 3.0], table={"shift": 0.5})
+
+        def forward(self, x):
+            c = self.cfg
+            return x * c.scale * c.sizes[1] + c.table["shift"]
+
+    changes = [lambda c: setattr(c, "scale", 5.0), lambda c: c.sizes.__setitem__(1, -1.0),
+               lambda c: c.table.__setitem__("shift", 4.0), lambda c: c.sizes.append(7.0)]
+
+    def run(compiled):
+        layer = Configured()
+        net = nn.Sequential(nn.Linear(3, 2, rng=np.random.default_rng(1)), layer)
+        f = (lambda x: anp.sum(net(x)).item())
+        g = anp.compile(f) if compiled else f
+        if compiled:
+            g.check_walks = False
+        x = np.random.default_rng(2).normal(size=(4, 3))
+        out, walks = [g(x) for _ in range(3)], []
+        for change in changes:
+            walks.append(g.walks if compiled else 0)
+            change(layer.cfg)
+            out += [g(x) for _ in range(3)]
+        return out, walks
+    (eager, _), (compiled, walks) = run(False), run(True)
+    assert walks[0] == 2, walks  # the trace, the walk after it, none on the third call
+    np.testing.assert_allclose(compiled, eager, rtol=1e-12, atol=0)

@@ -7,7 +7,8 @@ import functools
 import gc
 import operator
 import types
-from itertools import repeat
+import weakref
+from itertools import chain, repeat
 from typing import Any, Callable
 
 import numpy as np
@@ -98,154 +99,169 @@ def _immutable(v: Any) -> bool:
 
 
 _arr_of, _grad_of, _flag_of = (operator.attrgetter(name) for name in ("_arr", "_grad", "requires_grad"))
-_contents_of = operator.attrgetter("cell_contents")
+_contents_of, _dict_of = operator.attrgetter("cell_contents"), operator.attrgetter("__dict__")
+_values_of = operator.methodcaller("values")
 
 
 class _Checks:
     """What a walk read of the state it reached, with the identities it found: each object's class and
-    ``__dict__`` (and the dict's keys and values), each list's and dict's items, each Tensor's array, gradient
-    and flag, each attribute, global and cell looked up. If every one still holds the same objects, a new walk
-    would read the same objects, and so make the same signature with the same inputs (their layouts are compared
-    apart: an array's shape can be set in place). Kept in columns, each compared in one pass of C
-    (``map(operator.is_, ...)``), and per object, so that what a replay writes back (a step count, a new
-    gradient) can be put in without walking again."""
+    ``__dict__`` (and the dict's keys and values), each class's namespace, each list's and dict's items, each
+    Tensor's array, gradient and flag, each other attribute, global and cell looked up. If every one still holds
+    the same objects, a new walk would read the same objects, and so make the same signature with the same inputs
+    (their layouts are compared apart: an array's shape can be set in place). Kept in columns, each compared in one
+    pass of C (``map(operator.is_, ...)``); indexed by object only when a replay writes something back (a step
+    count, a new gradient), to put it in without walking again."""
 
-    __slots__ = ("columns", "dicts", "lists", "at")
-    # columns: what is read (holders, and names), and what it held
-    KINDS = {_ATTR: ("attr_objs", "attr_names", "attr_values"), _GLOBAL: ("global_dicts", "global_names",
-             "global_values"), _CELL: ("cells", "cell_values"), _TENSOR: ("tensors", "arrays", "grads", "flags"),
-             "grad": ("grads_held", "grad_arrays")}
+    __slots__ = ("tensors", "arrays", "grads", "flags", "grad_owners", "grads_held", "grad_arrays", "objects",
+                 "classes", "namespaces", "attr_objs", "attr_names", "attr_values", "global_dicts", "global_names",
+                 "global_values", "cells", "cell_values", "dicts", "dict_lens", "dict_keys", "dict_values", "lists",
+                 "list_lens", "list_items", "at")
 
     def __init__(self) -> None:
-        self.columns: dict[str, list] = {name: [] for names in self.KINDS.values() for name in names}
-        self.dicts: list = []  # (d, keys, values): an object's vars, a dict walked, a class's namespace
-        self.lists: list = []  # (l, items)
-        self.at: dict = {}     # (kind, id(obj), name) -> index in its columns (or in dicts, lists)
-
-    def _append(self, kind: Any, k: tuple, *row: Any) -> None:
-        columns = self.columns
-        self.at[k] = len(columns[self.KINDS[kind][0]])
-        for name, v in zip(self.KINDS[kind], row):
-            columns[name].append(v)
+        for name in self.__slots__[:-1]:
+            setattr(self, name, [])
+        self.at: dict | None = None  # (kind, id(obj), name) -> where its entries are (``index``)
 
     def note(self, kind: int, obj: Any, arg: Any = None) -> None:
-        k = (kind, id(obj), arg)
-        if k in self.at:
-            return
+        """Keep what ``obj`` holds now (a thing noted twice is compared twice)."""
         if kind == _TENSOR:
             g = obj._grad
-            self._append(_TENSOR, k, obj, obj._arr, g, obj.requires_grad)
+            self.tensors.append(obj)
+            self.arrays.append(obj._arr)
+            self.grads.append(g)
+            self.flags.append(obj.requires_grad)
             if g is not None:
-                self._append("grad", ("grad", id(obj), None), g, g._arr)
-        elif kind == _VARS:
-            self.note(_ATTR, obj, "__class__")
-            self.note(_ATTR, obj, "__dict__")
-            self.note(_DICT, obj.__dict__)
+                self.grad_owners.append(obj)
+                self.grads_held.append(g)
+                self.grad_arrays.append(g._arr)
+        elif kind == _VARS:  # its class, its __dict__ (the very dict) and what the dict holds
+            d = obj.__dict__
+            self.objects.append(obj)
+            self.classes.append(type(obj))
+            self.namespaces.append(d)
+            self.note(_DICT, d)
         elif kind == _LIST:
-            self.at[k] = len(self.lists)
-            self.lists.append((obj, tuple(obj)))
-        elif kind == _DICT:
-            self.at[k] = len(self.dicts)
-            self.dicts.append((obj, tuple(obj), tuple(obj.values())))
+            self.lists.append(obj)
+            self.list_lens.append(len(obj))
+            self.list_items.extend(obj)
+        elif kind == _DICT:  # (a class's namespace too: a mappingproxy)
+            self.dicts.append(obj)
+            self.dict_lens.append(len(obj))
+            self.dict_keys.extend(obj)
+            self.dict_values.extend(obj.values())
         elif kind == _ATTR:
-            self._append(_ATTR, k, obj, arg, getattr(obj, arg, _MISSING))
+            self.attr_objs.append(obj)
+            self.attr_names.append(arg)
+            self.attr_values.append(getattr(obj, arg, _MISSING))
         elif kind == _GLOBAL:
-            self._append(_GLOBAL, k, obj, arg, obj.get(arg, _MISSING))
+            self.global_dicts.append(obj)
+            self.global_names.append(arg)
+            self.global_values.append(obj.get(arg, _MISSING))
         else:
+            self.cells.append(obj)
             try:
-                self._append(_CELL, k, obj, obj.cell_contents)
+                self.cell_values.append(obj.cell_contents)
             except ValueError:
-                self._append(_CELL, k, obj, _MISSING)
+                self.cell_values.append(_MISSING)
 
     def hold(self) -> bool:
         """Does everything read still hold the same objects?"""
-        is_, c = operator.is_, self.columns
+        is_ = operator.is_
         try:
-            ts = c["tensors"]
-            if not (all(map(is_, map(_arr_of, ts), c["arrays"])) and all(map(is_, map(_grad_of, ts), c["grads"]))
-                    and all(map(is_, map(_flag_of, ts), c["flags"]))
-                    and all(map(is_, map(_arr_of, c["grads_held"]), c["grad_arrays"]))
-                    and all(map(is_, map(getattr, c["attr_objs"], c["attr_names"], repeat(_MISSING)),
-                                c["attr_values"]))
-                    and all(map(is_, map(dict.get, c["global_dicts"], c["global_names"], repeat(_MISSING)),
-                                c["global_values"]))
-                    and all(map(is_, map(_contents_of, c["cells"]), c["cell_values"]))):
-                return False
-            for d, keys, values in self.dicts:
-                if len(d) != len(keys) or not all(map(is_, d, keys)) or not all(map(is_, d.values(), values)):
-                    return False
-            for x, items in self.lists:
-                if len(x) != len(items) or not all(map(is_, x, items)):
-                    return False
+            ts = self.tensors
+            return bool(all(map(is_, map(_arr_of, ts), self.arrays)) and all(map(is_, map(_grad_of, ts), self.grads))
+                        and all(map(is_, map(_flag_of, ts), self.flags))
+                        and all(map(is_, map(_arr_of, self.grads_held), self.grad_arrays))
+                        and all(map(is_, map(type, self.objects), self.classes))
+                        and all(map(is_, map(_dict_of, self.objects), self.namespaces))
+                        and all(map(is_, map(getattr, self.attr_objs, self.attr_names, repeat(_MISSING)),
+                                    self.attr_values))
+                        and all(map(is_, map(dict.get, self.global_dicts, self.global_names, repeat(_MISSING)),
+                                    self.global_values))
+                        and all(map(is_, map(_contents_of, self.cells), self.cell_values))
+                        and list(map(len, self.dicts)) == self.dict_lens  # (then every item is where it was)
+                        and all(map(is_, chain.from_iterable(self.dicts), self.dict_keys))
+                        and all(map(is_, chain.from_iterable(map(_values_of, self.dicts)), self.dict_values))
+                        and list(map(len, self.lists)) == self.list_lens
+                        and all(map(is_, chain.from_iterable(self.lists), self.list_items)))
         except Exception:  # noqa: BLE001 - something read raised now (an emptied cell...): a walk will say what
             return False
-        return True
+
+    def index(self) -> dict:
+        """(kind, id(obj), name) -> the positions of what was noted of it (a list's, a dict's: of its first item)."""
+        if self.at is None:
+            at: dict = {}
+
+            def put(k: tuple, i: int) -> None:
+                at.setdefault(k, []).append(i)
+            for i, t in enumerate(self.tensors):
+                put((_TENSOR, id(t), None), i)
+            for i, t in enumerate(self.grad_owners):
+                put(("grad", id(t), None), i)
+            for kind, holders, lens in ((_LIST, self.lists, self.list_lens), (_DICT, self.dicts, self.dict_lens)):
+                start = 0
+                for x, n in zip(holders, lens):
+                    put((kind, id(x), None), start)
+                    start += n
+            for i, (g, name) in enumerate(zip(self.global_dicts, self.global_names)):
+                put((_GLOBAL, id(g), name), i)
+            for i, c in enumerate(self.cells):
+                put((_CELL, id(c), None), i)
+            self.at = at
+        return self.at
 
     def copy(self) -> "_Checks":
         new = _Checks.__new__(_Checks)
-        new.columns = {name: list(column) for name, column in self.columns.items()}
-        new.dicts, new.lists, new.at = list(self.dicts), list(self.lists), self.at
+        for name in self.__slots__[:-1]:
+            setattr(new, name, list(getattr(self, name)))
+        new.at = self.index()  # (shared: what is patched is a value, never where it is)
         return new
 
     def wrote(self, place: "_Place", value: Any) -> bool:
         """A replay wrote ``value`` (as it now reads) into ``place``: put it where the checks hold the old one.
-        False if nothing read covers the place (then the walk is not kept). (``at`` is shared by copies: what
-        is patched is a value, never where it is.)"""
-        kind, holder, key, c, at = place.kind, place.holder, place.key, self.columns, self.at
+        False if nothing read covers the place (then the walk is not kept)."""
+        kind, holder, key, at = place.kind, place.holder, place.key, self.index()
         if kind == "grad" or (kind == "attr" and isinstance(holder, Tensor) and key == "_arr"):
-            i = at.get((_TENSOR, id(holder), None))
-            if i is None:
-                return False
-            if kind == "attr":
-                c["arrays"][i] = value
-                return True
-            j = at.get(("grad", id(holder), None))
-            if j is None:  # (a gradient that was None: its place is not an input, and wrote() never gets here)
-                return False
-            c["grads"][i] = c["grads_held"][j] = holder._grad
-            c["grad_arrays"][j] = value
+            where = at.get((_TENSOR, id(holder), None))
+            held = at.get(("grad", id(holder), None))
+            if where is None or (kind == "grad" and held is None):  # (a gradient that was None: not an input,
+                return False                                           # and wrote() never gets here)
+            for i in where:
+                if kind == "attr":
+                    self.arrays[i] = value
+                else:
+                    self.grads[i] = holder._grad
+            for j in held if kind == "grad" else ():
+                self.grads_held[j], self.grad_arrays[j] = holder._grad, value
             return True
         if kind == "item":
-            i = at.get((_LIST, id(holder), None))
-            if i is None:
-                return False
-            items = list(self.lists[i][1])
-            items[key] = holder[key]
-            self.lists[i] = (holder, tuple(items))
-            return True
+            where = at.get((_LIST, id(holder), None))
+            for i in where or ():
+                self.list_items[i + key] = holder[key]
+            return where is not None
         if kind == "cell":
-            i = at.get((_CELL, id(holder), None))
-            if i is None:
-                return False
-            c["cell_values"][i] = holder.cell_contents
-            return True
+            where = at.get((_CELL, id(holder), None))
+            for i in where or ():
+                self.cell_values[i] = holder.cell_contents
+            return where is not None
         if kind == "global":
-            i = at.get((_GLOBAL, id(holder), key))
-            if i is None:
-                return False
-            c["global_values"][i] = holder[key]
-            return True
+            where = at.get((_GLOBAL, id(holder), key))
+            for i in where or ():
+                self.global_values[i] = holder[key]
+            return where is not None
         if kind not in ("attr", "counter"):
             return False
-        raw = getattr(holder, key)
-        found = False
-        i = at.get((_ATTR, id(holder), key))
-        if i is not None:
-            if kind == "counter" and type(raw) is not type(c["attr_values"][i]):  # the signature holds its type
-                return False
-            c["attr_values"][i] = raw
-            found = True
         d = getattr(holder, "__dict__", None)
-        i = None if d is None else at.get((_DICT, id(d), None))
-        if i is not None:
-            _, keys, values = self.dicts[i]
-            if key not in keys:
+        where = None if d is None else at.get((_DICT, id(d), None))
+        if where is None:
+            return False
+        raw = d[key]
+        k = list(d).index(key)  # (the dict's keys are as noted: the checks held at this call)
+        for i in where:
+            if kind == "counter" and type(raw) is not type(self.dict_values[i + k]):  # the signature holds its type
                 return False
-            values = list(values)
-            values[keys.index(key)] = d[key]
-            self.dicts[i] = (d, keys, tuple(values))
-            found = True
-        return found
+            self.dict_values[i + k] = raw
+        return True
 
 
 class _Remembered:
@@ -321,8 +337,29 @@ class _Remembered:
         return new
 
 
+_functions: dict = {}  # id(class) -> (a weak reference to it, its namespace's values, its functions)
+
+
+def _functions_of(kl: type) -> tuple:
+    """(name, function, name, function...) for the functions, properties, static and class methods a class
+    defines: the very same tuple while the class's namespace holds the same objects (so a signature compares
+    it by identity), a new one once anything there has changed."""
+    ns = kl.__dict__
+    kept = _functions.get(id(kl))
+    if kept is not None and kept[0]() is kl and len(kept[1]) == len(ns) and all(map(operator.is_, ns.values(),
+                                                                                   kept[1])):
+        return kept[2]
+    found: tuple = ()
+    for name, v in ns.items():
+        if isinstance(v, (types.FunctionType, staticmethod, classmethod, property)):
+            found += (name, v)
+    key = id(kl)
+    _functions[key] = (weakref.ref(kl, lambda _: _functions.pop(key, None)), tuple(ns.values()), found)
+    return found
+
+
 class Methods:
-    """The functions some classes define (each class, then name and function), compared by identity and kept
+    """The functions some classes define (each class, then ``_functions_of`` it), compared by identity and kept
     alive (so that no id is reused); hashed once."""
 
     __slots__ = ("items", "hash")
@@ -366,19 +403,35 @@ class _Walk:
             self.checks.note(kind, obj, arg)
 
     def _plain(self, v: Any) -> Any:
-        """``_plain_key(v)``; a value whose key the checks cannot vouch for by identity (a dict of settings, a
-        plain object: their content) makes this walk one that is not remembered."""
+        """``_plain_key(v)``: its content (containers, plain objects, at any depth) or its identity. The checks
+        vouch for that content when every mutable container and plain object in it is noted and everything else
+        in it is a number, a string or compared by identity; otherwise (a set, too deep) this walk is not kept."""
         key = _plain_key(v)
-        if self.checks is not None:
-            t = type(v)
-            if t is list or t is dict:  # of numbers and strings: its items by identity are its content
-                self._note(_LIST if t is list else _DICT, v)
-                if all(type(x) in _SCALARS for x in (v.values() if t is dict else v)) and (
-                        t is list or all(type(k) in _SCALARS for k in v)):
-                    return key
-            if not _immutable(v) and key[0] != "id":
-                self.opaque = True
+        if self.checks is not None and not self._vouch(v, 0):
+            self.opaque = True
+            self.checks = None  # (nothing more to note)
         return key
+
+    def _vouch(self, v: Any, depth: int) -> bool:
+        t = type(v)
+        if t in _SCALARS or isinstance(v, np.generic):
+            return True
+        if depth > 16:
+            return False
+        if t is tuple or t is list:
+            if t is list:
+                self._note(_LIST, v)
+            return all(self._vouch(x, depth + 1) for x in v)
+        if t is dict:
+            self._note(_DICT, v)
+            return all(type(k) in _SCALARS for k in v) and all(self._vouch(x, depth + 1) for x in v.values())
+        from ._reads import _plain_object
+        if t in (set, frozenset):
+            return t is frozenset and all(type(x) in _SCALARS for x in v)
+        if not _plain_object(v):  # a function, a class, another library's object: by identity
+            return True
+        self._note(_VARS, v)
+        return all(self._vouch(x, depth + 1) for x in vars(v).values())
 
     def _input(self, value: Any, place: _Place, hint: str) -> Any:
         """Register an input value and where it lives; while tracing, put its stand-in there."""
@@ -417,6 +470,7 @@ class _Walk:
         if k is not None and not isinstance(x, (int, float, str, bool, type(None))):
             if id(x) in self.arg_arrays:  # an argument's array met again: which one it is, is in the key
                 self.opaque = True
+                self.checks = None
             self.key.append(("same", k[0]))
             return k[1]
         t = type(x)
@@ -514,11 +568,10 @@ class _Walk:
         for sub in m.modules():
             key.append(id(sub))  # (its class: in the key's Methods)
             self._methods(type(sub))
-            if self.checks is not None:
+            if self.checks is not None:  # (its buffers: in its __dict__ or its classes' namespaces, both noted)
                 self._note(_VARS, sub)
-                self._note(_ATTR, sub, "buffers")
                 if type(sub).modules is not base_modules:  # which sub-modules there are: the subclass's to say
-                    self.opaque = True
+                    self.opaque, self.checks = True, None
             attrs = vars(sub).items() if self.trace is None else list(vars(sub).items())  # tracing rebinds some
             for name, v in attrs:
                 t = type(v)
@@ -542,7 +595,6 @@ class _Walk:
                 elif not isinstance(v, self.Module):
                     key.append((name, self._plain(v)))  # a dict, a function...: by content or identity
             for name in sub.buffers:
-                self._note(_ATTR, sub, name)
                 v = getattr(sub, name)
                 if v is not None:
                     self._attr(sub, name, v, f"{type(sub).__name__.lower()}_{name}", 1)
@@ -556,33 +608,27 @@ class _Walk:
                 continue
             self.classes.add(id(kl))
             self._note(_DICT, kl.__dict__)
-            self.methods.append(kl)
-            for name, v in vars(kl).items():
-                if isinstance(v, (types.FunctionType, staticmethod, classmethod, property)):
-                    self.methods += (name, v)
+            self.methods += (kl, _functions_of(kl))
 
     def _optimizer(self, opt: Any, hint: str) -> None:
         self.key.append(("Opt", id(opt)))
         self._methods(type(opt))
         note = self._note
-        for name in ("hyper", "params", "slots", "counters"):
-            note(_ATTR, opt, name)
+        note(_VARS, opt)  # (what it reads by name is in its __dict__ or its classes' namespaces, both noted)
         for h in opt.hyper:  # Python numbers are constants of the trace, NumPy scalars inputs (as arguments)
-            note(_ATTR, opt, h)
             v = getattr(opt, h)
             if isinstance(v, np.generic):
                 self.key.append((h, v.dtype))
                 self._input(v, _Place("attr", opt, h), h)
             else:
                 if self.checks is not None and not _immutable(v):  # a list of betas: by content
-                    self.opaque = True
+                    self.opaque, self.checks = True, None
                 self.key.append((h, _hashable(v)))
         if type(opt.params) is list:
             note(_LIST, opt.params)
         for p in opt.params:
             self.walk(p, "p")
         for slot in opt.slots:
-            note(_ATTR, opt, slot)
             values = getattr(opt, slot)
             if type(values) is list:
                 note(_LIST, values)
@@ -593,7 +639,6 @@ class _Walk:
                 else:
                     self._output_place(_Place("item", values, i))
         for name in opt.counters:
-            note(_ATTR, opt, name)
             v = getattr(opt, name)
             self.key.append(("counter", name, type(v)))
             self._input(np.int64(v), _Place("counter", opt, name), name)
@@ -646,8 +691,9 @@ def _captured(f: Callable, depth: int = 0, seen: set | None = None,
     seen.add(id(f))
     note = note or _no_note
     found = []
-    note(_ATTR, f, "__self__")
-    note(_ATTR, f, "__func__")
+    if not isinstance(f, (types.FunctionType, types.MethodType)):  # (a bound method's: read-only)
+        note(_ATTR, f, "__self__")
+        note(_ATTR, f, "__func__")
     self = getattr(f, "__self__", None)
     if self is not None and not isinstance(self, types.ModuleType):
         found.append(("self", None, self))
