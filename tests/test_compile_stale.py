@@ -898,9 +898,11 @@ def test_the_remembered_walk_sees_every_change(name, adam):
             np.testing.assert_allclose(c, e, rtol=1e-12, atol=1e-15, err_msg=f"{name}: item {k}")
 
 
-def test_the_remembered_walk_and_an_argument_that_is_state_it_reaches():
-    """The argument is, on one call, the very array of a parameter the function also reaches (a walk says "the
-    same" there, and the parameter's update then changes the argument): that call equals the eager one."""
+@pytest.mark.parametrize("first", [True, False], ids=["on-the-first-call", "once-the-walk-is-kept"])
+def test_an_argument_that_is_a_parameter_s_own_array(first):
+    """The argument is the very array of a parameter the step updates in place: on the first call (traced so, the
+    update through one name would be recorded wrongly for the other: 7.86 where the eager step gives 13.40), or on a
+    later one, once the walk is kept. Such a call runs eagerly; every call equals the eager step."""
     def run(compiled):
         W = anp.Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
         opt = optim.SGD([W], lr=0.1)
@@ -915,28 +917,8 @@ def test_the_remembered_walk_and_an_argument_that_is_state_it_reaches():
         if compiled:
             f.check_walks = False
         xs = [np.array([1.0, 2.0, 3.0]) * k for k in range(1, 5)]
-        return [f(x) for x in xs] + [f(W._arr), f(xs[0]), f(W._arr)] + [W.numpy().copy()]
-    for c, e in zip(run(True), run(False)):
-        np.testing.assert_allclose(c, e, rtol=1e-12, atol=0)
-
-
-def test_a_first_call_whose_arguments_share_memory_with_its_state_runs_eagerly():
-    """The first call gets a parameter's own array as its argument (the trace would take them for two variables,
-    and record the update through one wrongly for the other: 7.86 where the eager step gives 13.40); that call runs
-    eagerly, and every later one, sharing memory or not, equals the eager step."""
-    def run(compiled):
-        W = anp.Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
-        opt = optim.SGD([W], lr=0.1)
-
-        def step(x):
-            loss = anp.sum(W * W * x)
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            return loss.item() + float(np.sum(x))
-        f = anp.compile(step) if compiled else step
-        other = np.array([1.0, 2.0, 3.0])
-        return [f(W._arr), f(other), f(W._arr), f(other), W.numpy().copy()]
+        calls = [None, xs[0], None, xs[1]] if first else xs + [None, xs[0], None]  # None: W's own array
+        return [f(W._arr if x is None else x) for x in calls] + [W.numpy().copy()]
     for c, e in zip(run(True), run(False)):
         np.testing.assert_allclose(c, e, rtol=1e-12, atol=0)
 
