@@ -4,6 +4,7 @@ or that the trace is refused at trace time naming what it read; a replay that ra
 it was before the call; concurrent first calls leave no stand-in behind (tests/test_compile.py)."""
 import logging
 import random
+import sys
 import types
 
 import numpy as np
@@ -1080,3 +1081,37 @@ def test_a_layer_s_plain_config_changed_in_place_with_the_shortcut_in_use():
     (eager, _), (compiled, walks) = run(False), run(True)
     assert walks[0] == 2, walks  # the trace, the walk after it, none on the third call
     np.testing.assert_allclose(compiled, eager, rtol=1e-12, atol=0)
+
+
+def test_threads_calling_one_compiled_function_with_the_shortcut_in_use():
+    """Four threads call one compiled function, each with its own arguments in turn, while the walk is kept: every
+    value equals the eager one (the kept walk's inputs are copied per call, never shared between calls)."""
+    import threading
+    W2 = anp.Tensor(np.random.default_rng(0).normal(size=(4, 3)), requires_grad=True)
+
+    def f(x):
+        return anp.sum(anp.tanh(anp.Tensor(x) @ W2)).item()
+    g = anp.compile(f)
+    g.check_walks = False
+    xs = [np.random.default_rng(k).normal(size=(5, 4)) for k in range(8)]
+    want = [f(x) for x in xs]
+    errors: list = []
+
+    def worker(k):
+        for r in range(100):
+            i = (k + r) % 8
+            got = g(xs[i])
+            if got != pytest.approx(want[i], rel=1e-12):
+                errors.append((k, r, got, want[i]))
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns between any two lines
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[:3]
+    assert g.walks <= 4, g.walks  # (the shortcut was in use)
