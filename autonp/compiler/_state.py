@@ -393,7 +393,8 @@ class _Walk:
         # not while tracing: what the walk read, so that the next call can tell by identity that nothing changed
         self.checks: _Checks | None = _Checks() if trace is None else None
         self.opaque = False              # read something the checks cannot vouch for: never remembered
-        self.arg_arrays: set[int] = set()  # ids of the arguments that are plain arrays (new on every call)
+        self.arg_arrays: set[int] = set()  # ids of the arguments that are plain arrays or NumPy scalars (new on
+        # every call, as far as the kept walk is concerned: it keeps neither)
         self.arg_spec: list = []         # for each argument: (its index in values, its layout) or (None, itself)
         self.classes: set[int] = set()    # ids of the classes whose methods are in the key
         self.methods: list = []           # those classes and their functions: the key's last entry (``Methods``)
@@ -505,6 +506,8 @@ class _Walk:
             out = x
         elif isinstance(x, np.generic) and x.dtype.kind in "fiubc":  # a NumPy scalar: an input, not a constant
             self.key.append(("S", x.dtype))
+            if arg:
+                self.arg_arrays.add(id(x))
             out = self._input(x, _Place("value", x, None), hint)
         elif x is None or t in _SCALARS or isinstance(x, (np.generic, np.dtype)):
             self.key.append((t, x))
