@@ -29,6 +29,22 @@ def python_output(code: str, **env: str | None) -> str:
     return run.stdout.strip()
 
 
+def run_threads_switching(target, n: int) -> None:
+    """Run ``target(k)`` for k < n in n threads that take turns between any two lines (a switch interval of 1 µs,
+    put back after), so that a race shows within a test's time."""
+    import threading
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=target, args=(k,)) for k in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+
 def central_diff(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """∂f/∂x for scalar f by central differences, one coordinate at a time (float64). (C order: the flat view
     below must be a view, or every coordinate is perturbed in a copy and the result is all zeros.)"""

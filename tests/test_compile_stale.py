@@ -4,7 +4,6 @@ or that the trace is refused at trace time naming what it read; a replay that ra
 it was before the call; concurrent first calls leave no stand-in behind (tests/test_compile.py)."""
 import logging
 import random
-import sys
 import types
 
 import numpy as np
@@ -1089,7 +1088,7 @@ def test_a_layer_s_plain_config_changed_in_place_with_the_shortcut_in_use():
 def test_threads_calling_one_compiled_function_with_the_shortcut_in_use():
     """Four threads call one compiled function, each with its own arguments in turn, while the walk is kept: every
     value equals the eager one (the kept walk's inputs are copied per call, never shared between calls)."""
-    import threading
+    from conftest import run_threads_switching
     W2 = anp.Tensor(np.random.default_rng(0).normal(size=(4, 3)), requires_grad=True)
 
     def f(x):
@@ -1106,15 +1105,6 @@ def test_threads_calling_one_compiled_function_with_the_shortcut_in_use():
             got = g(xs[i])
             if got != pytest.approx(want[i], rel=1e-12):
                 errors.append((k, r, got, want[i]))
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # threads take turns between any two lines
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_threads_switching(worker, 4)
     assert not errors, errors[:3]
     assert g.walks <= 4, g.walks  # (the shortcut was in use)

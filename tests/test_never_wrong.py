@@ -11,6 +11,7 @@ import pytest
 import autonp as anp
 from autonp import nn
 from conftest import central_diff as central
+from conftest import run_threads_switching
 
 # --------------------------------------------------------------------------- 1. perturbation confusion
 
@@ -2209,7 +2210,6 @@ def test_views_taken_by_threads_at_once_all_follow_their_base():
     switches between them every microsecond: a later in-place change to the base reaches every view kept (a prune of
     the base's list that replaced it whole dropped references other threads appended meanwhile, leaving those views
     with their old values)."""
-    import sys
     x = anp.Tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
     t = x * 1.0
     kept: list[list] = [[] for _ in range(4)]
@@ -2219,16 +2219,7 @@ def test_views_taken_by_threads_at_once_all_follow_their_base():
             v = t[i % 3]
             if i % 10 == 0:  # the others die at once: the base's list is pruned again and again
                 kept[k].append((i % 3, v))
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        threads = [threading.Thread(target=slice_many, args=(k,)) for k in range(4)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_threads_switching(slice_many, 4)
     t += 100.0
     stale = [(i, v.numpy()) for views in kept for i, v in views if not np.array_equal(v.numpy(), t.numpy()[i])]
     assert not stale, f"{len(stale)} of 8,000 views kept their old values"
