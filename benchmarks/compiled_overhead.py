@@ -27,9 +27,7 @@ def main() -> None:
     Y = np.eye(10, dtype=np.float32)[y]
     step = compiled_mlp_step(lr)
     step(X[:128], Y[:128])
-    walk = _Walk(None)
-    step._walk_all(walk, (X[:128], Y[:128]), {})
-    generated, values = step._last.fn, walk.values
+    generated, values = generated_of(step, X[:128], Y[:128])
     ps = [(W.copy(), b.copy()) for W, b in mlp_params(np.random.default_rng(1), np.float32)]
     steps = ("hand-written", "compiled call", "generated function alone")
     times: dict = {name: [] for name in steps + ("trace (first call)",)}
@@ -56,6 +54,13 @@ def main() -> None:
     parts = call_parts(step, generated, X, Y)
     print("  the call's own parts, each step's after its arithmetic (medians of 200 steps):",
           ", ".join(f"{name} {t * 1e6:.1f} us" for name, t in parts.items()))
+
+
+def generated_of(step, *args) -> tuple:
+    """A compiled step's generated function (of its latest trace), and the inputs it takes for ``args``."""
+    walk = _Walk(None)
+    step._walk_all(walk, args, {})
+    return step._last.fn, walk.values
 
 
 def call_parts(step, generated, X, Y) -> dict:
@@ -102,9 +107,7 @@ def tiny_step() -> None:
     X, T = rng.normal(size=(16 * 200, 8)), np.eye(10)[np.arange(16 * 200) % 10]
     for _ in range(3):
         step(X[:16], T[:16])
-    walk = _Walk(None)
-    step._walk_all(walk, (X[:16], T[:16]), {})
-    values, generated = walk.values, step._last.fn
+    generated, values = generated_of(step, X[:16], T[:16])
     calls, alone = [], []
     for _ in range(15):
         t0 = time.perf_counter()

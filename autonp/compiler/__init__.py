@@ -185,8 +185,7 @@ class Compiled:
 
     def _call(self, args: tuple, kwargs: dict) -> Any:
         memo = self._memo
-        values = memo.again(args, kwargs) if memo is not None and memo.definitions == Primitive.definitions \
-            else None
+        values = memo.again(args, kwargs) if memo is not None and memo.key[0] == Primitive.definitions else None
         if values is None:  # something the last walk read has changed (or there is none): walk
             walk = _Walk(None)
             self._walk_all(walk, args, kwargs)
@@ -241,7 +240,7 @@ class Compiled:
                     retry, result = False, self.f(*args, **kwargs)
                 else:
                     retry = False
-                    self._memo = None
+                    self._memo = None  # (not while the trace holds stand-ins where the walk read; nor after it)
                     result = self._trace(key, args, kwargs)
                     self._memo = None  # (what the trace rebound: walked again on the next call)
         finally:

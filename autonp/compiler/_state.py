@@ -271,12 +271,11 @@ class _Remembered:
     same object; a NumPy scalar of the same dtype), everything read holding the same objects, every input array
     of the same layout."""
 
-    __slots__ = ("definitions", "key", "values", "layouts", "places", "place_input", "objects", "checks",
-                 "arg_spec", "kw_names", "reached", "keep")
+    __slots__ = ("key", "values", "layouts", "places", "place_input", "objects", "checks", "arg_spec", "kw_names",
+                 "reached", "keep")
 
     def __init__(self, walk: "_Walk", kw_names: tuple) -> None:
-        self.key = tuple(walk.key)
-        self.definitions = self.key[0]
+        self.key = tuple(walk.key)  # (its first entry: the count of VJP definitions, Primitive.definitions)
         self.checks = walk.checks
         arg_index = {spec[0] for spec in walk.arg_spec if spec[0] is not None}
         self.values = [None if k in arg_index else v for k, v in enumerate(walk.values)]  # arguments: not kept
@@ -409,9 +408,12 @@ class _Walk:
         in it is a number, a string or compared by identity; otherwise (a set, too deep) this walk is not kept."""
         key = _plain_key(v)
         if self.checks is not None and not self._vouch(v, 0):
-            self.opaque = True
-            self.checks = None  # (nothing more to note)
+            self._not_kept()
         return key
+
+    def _not_kept(self) -> None:
+        """This walk read what the checks cannot vouch for: it is never kept, and notes nothing more."""
+        self.opaque, self.checks = True, None
 
     def _vouch(self, v: Any, depth: int) -> bool:
         t = type(v)
@@ -470,8 +472,7 @@ class _Walk:
         k = self.seen.get(id(x))
         if k is not None and not isinstance(x, (int, float, str, bool, type(None))):
             if id(x) in self.arg_arrays:  # an argument's array met again: which one it is, is in the key
-                self.opaque = True
-                self.checks = None
+                self._not_kept()
             self.key.append(("same", k[0]))
             return k[1]
         t = type(x)
@@ -574,7 +575,7 @@ class _Walk:
             if self.checks is not None:  # (its buffers: in its __dict__ or its classes' namespaces, both noted)
                 self._note(_VARS, sub)
                 if type(sub).modules is not base_modules:  # which sub-modules there are: the subclass's to say
-                    self.opaque, self.checks = True, None
+                    self._not_kept()
             attrs = vars(sub).items() if self.trace is None else list(vars(sub).items())  # tracing rebinds some
             for name, v in attrs:
                 t = type(v)
@@ -625,7 +626,7 @@ class _Walk:
                 self._input(v, _Place("attr", opt, h), h)
             else:
                 if self.checks is not None and not _immutable(v):  # a list of betas: by content
-                    self.opaque, self.checks = True, None
+                    self._not_kept()
                 self.key.append((h, _hashable(v)))
         if type(opt.params) is list:
             note(_LIST, opt.params)
