@@ -146,10 +146,23 @@ def _user_frame(depth: int):
         depth += 1
 
 
+_sites: dict = {}  # id(code) -> (code, {instruction offset: (filename, line)}): one tuple per call site, not per op
+
+
 def _user_site(depth: int) -> tuple[str, int] | None:
     """(filename, lineno) of ``_user_frame(depth)``: the user's line that an op records."""
     f = _user_frame(depth + 1)
-    return None if f is None else (f.f_code.co_filename, f.f_lineno)
+    if f is None:
+        return None
+    code, at = f.f_code, f.f_lasti  # (the instruction's offset: its line number is computed once per instruction)
+    known = _sites.get(id(code))  # (by identity: equal code objects of two files compare equal)
+    if known is None or known[0] is not code:
+        known = _sites[id(code)] = (code, {})  # (holding the code object: its id is not reused meanwhile)
+    sites = known[1]
+    site = sites.get(at)
+    if site is None:
+        site = sites[at] = (code.co_filename, f.f_lineno)
+    return site
 
 
 def format_site(site: tuple[str, int] | None) -> str:
@@ -299,6 +312,8 @@ def _check_finite(value: Any, prim: "Primitive", args: Sequence, site, stage: st
 # --------------------------------------------------------------------------- primitives
 
 _definitions = itertools.count(1)
+# the tuples of positions that require grad, among an op's first four arguments: shared by every entry that has one
+_INDICES = {t: t for n in range(1, 5) for t in itertools.combinations(range(4), n)}
 
 
 class Primitive:
@@ -385,6 +400,8 @@ class Primitive:
                     spent = parent
             elif type(a) is np.ndarray:
                 shared = True
+        if grad_idx:
+            grad_idx = _INDICES.get(grad_idx, grad_idx)  # one shared tuple per pattern, not one per op
         record = grad_idx and _mode.enabled
         saving = record and self.forward_saving is not None
         try:  # NumPy's floating-point warnings on these two lines are errors (see _forward_lines)

@@ -240,6 +240,22 @@ def test_a_layer_that_raises_inside_a_sequential_leaves_no_line_behind_for_later
                                              "# an op after the failure")
 
 
+def test_sites_are_remembered_per_code_object_not_per_equal_code():
+    """A tape entry's site is kept once per call site (code object and instruction): two files holding the same
+    source give code objects that compare equal, and each op still names its own file and line."""
+    src = "def f(x):\n    y = x * 2.0\n    return (y\n            + 1.0)\n"
+    fs = []
+    for name in ("first.py", "second.py"):
+        ns: dict = {}
+        exec(compile(src, name, "exec"), ns)
+        fs.append(ns["f"])
+    assert fs[0].__code__ == fs[1].__code__
+    x = anp.Tensor(np.ones(2), requires_grad=True)
+    for _ in range(2):  # the second time from what was remembered
+        got = [(t.node.prim.name, t.node.site, t.node.args[0].node.site) for t in (f(x) for f in fs)]
+        assert got == [("add", ("first.py", 3), ("first.py", 2)), ("add", ("second.py", 3), ("second.py", 2))]
+
+
 # ---------------------------------------------------------------- higher order
 
 def test_hessian_of_small_function_matches_analytic():
