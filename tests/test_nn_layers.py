@@ -240,6 +240,18 @@ def test_pooling_forward_and_gradients(pool, reduce, kernel, stride, padding):
     assert xp is not None
 
 
+@pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d])
+@pytest.mark.parametrize("size, kernel, stride, padding", [((5, 5), 7, 1, 0), ((2, 1), (2, 3), 1, 0),
+                                                          ((1, 6), (2, 3), (2, 1), 0), ((4, 1), 3, (2, 1), (1, 0))])
+def test_pooling_refuses_a_kernel_larger_than_the_padded_input(pool, size, kernel, stride, padding):
+    """As conv2d and PyTorch: no window fits, so there is no output. max_pool2d gave an empty result for some of
+    these and NumPy's broadcasting error for others (its slices' negative ends counted from the far edge)."""
+    x = anp.Tensor(rng.normal(size=(1, 2) + size), requires_grad=True)
+    with pytest.raises(ValueError, match="kernel .*does not fit an input of spatial size") as info:
+        pool(x, kernel, stride, padding)
+    assert "broadcast" not in str(info.value)
+
+
 def test_max_pool_ties_share_and_second_order():
     x = anp.Tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
     F.max_pool2d(x, 2).sum().backward()

@@ -162,10 +162,11 @@ softmax_cross_entropy = Primitive("softmax_cross_entropy", _xent, forward_saving
 def _pool_slices(shape, kernel, stride):
     """For each kernel offset (p, q): the strided slice of an NCHW array that holds that element of
     every window."""
+    from .shape import _window_geometry
     (kh, kw), (sh, sw) = kernel, stride
-    ho, wo = (shape[2] - kh) // sh + 1, (shape[3] - kw) // sw + 1
+    ho, wo = _window_geometry(shape, kernel, stride, (1, 1))  # a kernel larger than the input refuses: its slices
     return [(slice(None), slice(None), slice(p, p + sh * (ho - 1) + 1, sh), slice(q, q + sw * (wo - 1) + 1, sw))
-            for p in range(kh) for q in range(kw)]
+            for p in range(kh) for q in range(kw)]  # would end below 0, which counts from the far edge
 
 
 def _max_pool(x, kernel, stride):
