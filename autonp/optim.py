@@ -212,7 +212,9 @@ class SGD(Optimizer):
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         if self.momentum:
             v = self.velocity[i]
-            v = g.copy() if v is None else np.add(self.momentum * v, g, out=v)
+            # (np.copy: the gradient of a 0-d parameter with weight decay is a NumPy scalar, whose .copy() is one
+            # too, which the next step could not write into)
+            v = np.copy(g) if v is None else np.add(self.momentum * v, g, out=v)
             self.velocity[i] = v
             g = g + self.momentum * v if self.nesterov else v
         _subtract_scaled(p, self.lr, g)

@@ -108,6 +108,29 @@ def test_sgd_momentum_and_weight_decay_formulas():
     np.testing.assert_allclose(p.numpy(), before - 0.1 * (0.5 * 1.2 + d2))
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_weight_decay_and_momentum_on_a_zero_dimensional_parameter(nesterov, compiled):
+    """A scalar parameter (a temperature, a log-scale): NumPy's sum of 0-d arrays is a scalar, and SGD's momentum
+    failed at its second step writing into it (TypeError), eagerly and under anp.compile. The formula, by hand:
+    d = g + wd·p, v ← μv + d, p ← p − lr·v (Nesterov: p ← p − lr·(d + μv))."""
+    p = nn.Parameter(np.array(2.0))
+    opt = optim.SGD([p], lr=0.1, momentum=0.5, nesterov=nesterov, weight_decay=0.2)
+
+    def step(g):  # the loss g·p has gradient g
+        opt.zero_grad()
+        anp.sum(p * g).backward()
+        opt.step()
+    step = anp.compile(step) if compiled else step
+    want, v = 2.0, 0.0
+    for g in (1.0, -3.0, 0.5, 2.0):
+        step(np.array(g))
+        d = g + 0.2 * want
+        v = 0.5 * v + d
+        want -= 0.1 * (d + 0.5 * v if nesterov else v)
+        assert p.numpy().shape == () and p.numpy() == pytest.approx(want, rel=1e-14)
+
+
 def test_one_hot_and_minibatches():
     np.testing.assert_array_equal(data.one_hot(np.array([3, 0]), 4), [[0, 0, 0, 1], [1, 0, 0, 0]])
     with pytest.raises(ValueError, match="must lie in"):
