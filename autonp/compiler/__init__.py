@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..tensor import FORWARD_WARNINGS_MODULE, OpError, Primitive, Tensor, gate
+from ..tensor import FORWARD_WARNINGS_MODULE, OpError, Primitive, Tensor, gate, warn_at_user_line
 from . import _reads, _trace
 from ._codegen import Retrace, _is_random, generate
 from ._random import _check_global_rng, _RandomPatch
@@ -163,6 +163,7 @@ class Compiled:
         self.traces = 0
         self.walks = 0  # calls that walked the state they reach (the others: the remembered walk's checks held)
         self._memo: _Remembered | None = None  # the last walk, while nothing it read has changed
+        self._renumbered = 0  # traces in a row, no replay between, made because a Python number of the key changed
         self._last: _Trace | None = None
         functools.update_wrapper(self, f)
         try:
@@ -221,6 +222,7 @@ class Compiled:
                 for (where, tag), v in zip(trace.stores, wb[len(trace.writebacks):]):
                     _store(objects, where, Tensor._make(v, None) if tag == "T" else v)
             self._last = trace
+            self._renumbered = 0
             return _build(trace.out_template, outs, trace.scalars)
         if traces is not None and len(traces) >= self.max_traces:
             warnings.warn(f"compile({self.__name__}): {len(traces)} traces for one signature, each guard "
@@ -349,6 +351,7 @@ class Compiled:
         exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
         trace = _Trace(namespace[name], source, out_flat, scalars, writebacks, undo, undo_all, guards)
         trace.stores, trace.filename = stores, filename
+        self._note_renumbered(key)
         with self._lock:
             traces = self._cache.setdefault(key, [])
             if traces is _EAGER:
@@ -363,6 +366,22 @@ class Compiled:
         self._last = trace
         flat_values = tuple(r.var.value for r in flat)
         return _build(out_flat, flat_values, scalars)
+
+    def _note_renumbered(self, key: tuple) -> None:
+        """Warn, once, when calls trace again one after another because a Python number in the signature changes on
+        every call (``opt.lr = lr * 0.99`` per step): each value is a constant of its own trace, so every call
+        traces (milliseconds) instead of replaying, with no other sign of it."""
+        with self._lock:
+            last = next(reversed(self._cache), None)  # the signature used most recently
+        changed = _renumbered(last, key) if last is not None and key not in self._cache else None
+        self._renumbered = self._renumbered + 1 if changed else 0
+        if self._renumbered == RENUMBERED_WARN:
+            names = ", ".join(f"{name} ({old!r} -> {new!r})" for name, old, new in changed[:3])
+            warn_at_user_line(
+                f"compile({self.__name__}): traced again on each of the last {RENUMBERED_WARN} calls because a Python "
+                f"number it reads changed: {names}. A Python number is a constant of the trace, so each new value "
+                f"traces anew (a trace costs many replays). Make it a NumPy scalar (opt.lr = np.float64(lr)) or pass "
+                f"it as one (step(x, y, np.float64(lr))): NumPy scalars are inputs of the replay", RuntimeWarning)
 
     @staticmethod
     def _writebacks(walk: _Walk) -> tuple[list[int], list]:
@@ -429,6 +448,26 @@ def _same_walk(compiled: Compiled, memo: _Remembered, values: list, args: tuple,
     if not same:
         raise AssertionError(f"compile({compiled.__name__}): the remembered walk differs from a walk of the state:\n"
                              f"  remembered {memo.key}\n  walked     {tuple(walk.key)}")
+
+
+RENUMBERED_WARN = 3  # traces in a row, each for a new value of a Python number, before the warning says so
+
+
+def _renumbered(old: tuple, new: tuple) -> list[tuple] | None:
+    """(name, old, new) for each entry where two signatures differ only by a Python number's value (an optimizer's
+    ``lr``, a Module's setting, a numeric argument), if that is all they differ by; else None."""
+    if len(old) != len(new):
+        return None
+    changed = []
+    for a, b in zip(old, new):
+        if a == b:
+            continue
+        if not (type(a) is tuple and type(b) is tuple and len(a) == len(b) and len(a) >= 2 and a[:-1] == b[:-1]
+                and type(a[-1]) in (int, float) and type(b[-1]) in (int, float)):
+            return None
+        changed.append((f"a {a[0].__name__} argument" if isinstance(a[0], type) else ".".join(map(str, a[:-1])),
+                        a[-1], b[-1]))
+    return changed or None
 
 
 def _replay_error(trace: _Trace, e: Exception) -> Exception:
