@@ -841,6 +841,7 @@ class _Hooks:
     setitem = None        # (tensor, index, value) -> Tensor, recorded functionally
     note_view = None      # (primitive, result, args, kwargs): the result may be a view of args[0]
     copy = None           # tensor -> its copy, recorded (np.copy)
+    no_tape_reason = None  # tensor -> why it has no tape, where another module knows (a compiled function's result)
 
 
 _hooks = _Hooks()
@@ -1123,8 +1124,9 @@ class Tensor:
         ``create_graph`` records the backward pass itself, for higher-order gradients.
         """
         if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
-                               "ops that built it has requires_grad=True (or it was built under no_grad)")
+            reason = _hooks.no_tape_reason(self) if _hooks.no_tape_reason is not None else None
+            raise RuntimeError("backward() on a tensor that does not require grad: " + (reason or (
+                "no input of the ops that built it has requires_grad=True (or it was built under no_grad)")))
         seed = _seed_grad(self, grad)
         _run_backward([self], [seed], retain_graph=create_graph if retain_graph is None else retain_graph,
                       create_graph=create_graph, accumulate=True)

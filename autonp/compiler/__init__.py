@@ -31,12 +31,14 @@ import itertools
 import linecache
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
 
-from ..tensor import FORWARD_WARNINGS_MODULE, OpError, Primitive, Tensor, gate, warn_at_user_line
+from ..tensor import FORWARD_WARNINGS_MODULE, OpError, Primitive, Tensor, _hooks, _mode, gate, warn_at_user_line
+from ..tracer import trace_stack
 from . import _reads, _trace
 from ._codegen import Retrace, _is_random, generate
 from ._random import _check_global_rng, _RandomPatch
@@ -82,12 +84,25 @@ def _flat_refs(template: Any, out: list) -> Any:
     return template
 
 
+_returned: weakref.WeakSet = weakref.WeakSet()  # Tensors a compiled function returned (values only, no tape)
+
+
+def _no_tape_reason(t: Tensor) -> str | None:
+    if t in _returned:
+        return ("it was returned by a function compiled with anp.compile, whose replay computes values, not a tape. "
+                "Call .backward() (or anp.grad) inside the function you compile, as a training step does")
+    return None
+
+
+_hooks.no_tape_reason = _no_tape_reason
+
+
 def _build(template: Any, values: tuple, scalars: set) -> Any:
     tag, body = template
-    if tag == "T":
-        return Tensor._make(values[body], None)
-    if tag == "CT":  # a Tensor of values the trace computed once: a copy each call
-        return Tensor._make(np.copy(body), None)
+    if tag == "T" or tag == "CT":  # ("CT": a Tensor of values the trace computed once: a copy each call)
+        t = Tensor._make(values[body] if tag == "T" else np.copy(body), None)
+        _returned.add(t)
+        return t
     if tag == "A":
         v = values[body]
         return v.item() if body in scalars else v
@@ -178,6 +193,10 @@ class Compiled:
         return self._last.source
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _mode.in_function or _mode.substitutes is not None or _mode.observer is not None or trace_stack.open:
+            # inside a transform (anp.grad(compiled), HIPS's trace/new_box): a replay records no tape, and the
+            # transform's gradient would be zeros; the function's ops go on the transform's tape instead
+            return self.f(*args, **kwargs)
         gate.enter()  # no other thread's trace has stand-ins in what this call reads
         try:
             return self._call(args, kwargs)
