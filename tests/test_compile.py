@@ -1242,3 +1242,51 @@ def test_backward_on_what_a_compiled_function_returned_says_it_has_no_tape():
         loss = forward(np.ones((4, 3)))
         with pytest.raises(RuntimeError, match="returned by a function compiled with anp.compile.*inside the function"):
             loss.backward()
+
+
+def _log_step(shift: float = 0.0):
+    """A step on the loss Σ log(z + shift), z = model(x): shift 0 makes NaNs of weights that turn z negative."""
+    rng = np.random.default_rng(0)
+    model = nn.Linear(3, 1, rng=rng)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        z = model(x)
+        loss = anp.sum(anp.log(z * z + shift if shift else z))
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return model, step, np.abs(rng.normal(size=(4, 3)))
+
+
+def test_a_compiled_step_under_detect_anomaly_checks_each_op_as_eager_autonp_does():
+    """detect_anomaly names the op that made a NaN; a replay checked nothing and returned NaN."""
+    model, step, x = _log_step()
+    compiled = anp.compile(step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (log of a negative, outside detect_anomaly)
+        compiled(x), compiled(x)
+        model.weight.data[:] = -1.0
+        assert np.isnan(compiled(x))
+    with anp.detect_anomaly(), pytest.raises(anp.AnomalyError, match="log produced NaN in its forward"):
+        compiled(x)
+
+
+def test_a_compiled_step_under_no_grad_refuses_as_the_eager_step_does_and_inference_replays():
+    """Under no_grad the eager step's backward refuses (nothing was recorded); a replay of the step traced
+    with grad on went ahead and updated the weights. The signature now says whether grad is on."""
+    model, step, x = _log_step(shift=1.0)
+    compiled = anp.compile(step)
+    compiled(x), compiled(x)
+    before = model.weight.numpy().copy()
+    with anp.no_grad(), pytest.raises(RuntimeError, match="does not require grad"):
+        compiled(x)
+    np.testing.assert_array_equal(model.weight.numpy(), before)
+    predict = anp.compile(lambda v: model(v))
+    want = predict(x).numpy()
+    with anp.no_grad():
+        got = [predict(x) for _ in range(2)]
+    assert [t.requires_grad for t in got] == [False, False] and predict.traces == 2
+    for t in got:
+        np.testing.assert_array_equal(t.numpy(), want)

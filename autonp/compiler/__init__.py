@@ -156,6 +156,7 @@ class _Trace:
 
 
 _EAGER = object()
+_NO_GRAD = ("no_grad",)  # the end of a signature called under no_grad
 _counter = itertools.count()
 _TRACING = threading.RLock()  # traces, one at a time in the process (a compiled call inside a trace: same thread)
 
@@ -193,9 +194,11 @@ class Compiled:
         return self._last.source
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _mode.in_function or _mode.substitutes is not None or _mode.observer is not None or trace_stack.open:
+        if _mode.in_function or _mode.substitutes is not None or _mode.observer is not None or trace_stack.open \
+                or _mode.anomaly:
             # inside a transform (anp.grad(compiled), HIPS's trace/new_box): a replay records no tape, and the
-            # transform's gradient would be zeros; the function's ops go on the transform's tape instead
+            # transform's gradient would be zeros; the function's ops go on the transform's tape instead. Under
+            # detect_anomaly: each op checks its values, naming itself and the line (a replay would not)
             return self.f(*args, **kwargs)
         gate.enter()  # no other thread's trace has stand-ins in what this call reads
         try:
@@ -216,6 +219,8 @@ class Compiled:
             key, places, objects = memo.key, memo.places, memo.objects
             if self.check_walks:
                 _same_walk(self, memo, values, args, kwargs)
+        if not _mode.enabled:  # under no_grad: traced so (a step's backward refuses there, as it does eagerly)
+            key += _NO_GRAD
         with self._lock:
             traces = self._cache.get(key)
             if traces is not None:
