@@ -1290,3 +1290,34 @@ def test_a_compiled_step_under_no_grad_refuses_as_the_eager_step_does_and_infere
     assert [t.requires_grad for t in got] == [False, False] and predict.traces == 2
     for t in got:
         np.testing.assert_array_equal(t.numpy(), want)
+
+
+def test_a_compiled_function_called_by_another_while_it_traces_is_part_of_that_trace():
+    """A compiled loss inside a compiled step: the inner function met the outer trace's stand-ins and refused
+    ("a traced value from another trace"). It runs inline while the outer one traces; the step follows the eager
+    steps, also after the weight the inner function reads is rebound between calls."""
+    def run(compiled: bool) -> tuple:
+        model = nn.Linear(3, 2, rng=np.random.default_rng(1))
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+
+        def loss_fn(x, y):
+            return nn.mse_loss(model(x), y)
+        inner = anp.compile(loss_fn) if compiled else loss_fn
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = inner(x, y)
+            loss.backward()
+            opt.step()
+            return loss.item()
+        outer = anp.compile(step) if compiled else step
+        rng = np.random.default_rng(5)
+        losses = []
+        for i in range(6):
+            if i == 4:
+                model.weight.data = model.weight.numpy() * 0.5
+            losses.append(outer(rng.normal(size=(4, 3)), rng.normal(size=(4, 2))))
+        return losses, model.weight.numpy()
+    got, want = run(True), run(False)
+    _close(got[0], want[0])
+    _close(got[1], want[1])

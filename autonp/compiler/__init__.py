@@ -195,10 +195,11 @@ class Compiled:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _mode.in_function or _mode.substitutes is not None or _mode.observer is not None or trace_stack.open \
-                or _mode.anomaly:
+                or _mode.anomaly or _trace._state.program is not None:
             # inside a transform (anp.grad(compiled), HIPS's trace/new_box): a replay records no tape, and the
             # transform's gradient would be zeros; the function's ops go on the transform's tape instead. Under
-            # detect_anomaly: each op checks its values, naming itself and the line (a replay would not)
+            # detect_anomaly: each op checks its values, naming itself and the line (a replay would not). Inside
+            # another compiled function's trace: its calls are that trace's
             return self.f(*args, **kwargs)
         gate.enter()  # no other thread's trace has stand-ins in what this call reads
         try:
