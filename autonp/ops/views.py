@@ -41,6 +41,8 @@ def note_view(prim: Primitive, result: Tensor, args: tuple, kwargs: dict) -> Non
     if not base.ndim:  # what NumPy has there is mostly a scalar (np.sum(x), x[0]), whose reshape is a new array (a
         if np.may_share_memory(_value(result._arr), _value(base._arr)):  # view of np.array(2.0) is one the copy
             result._arr = np.copy(result._arr)  # does not follow)
+        if prim in READ_ONLY:  # a broadcast of a scalar is read-only all the same: linked to it (so writes through it
+            result._base, result._view_op, result._view_kwargs = args, prim, kwargs  # refuse), not among its views
         return
     if prim is sh.getitem:
         if not sh._is_basic(args[1]) or _picks_one_entry(args[1], base.ndim):
