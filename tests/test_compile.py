@@ -1321,3 +1321,36 @@ def test_a_compiled_function_called_by_another_while_it_traces_is_part_of_that_t
     got, want = run(True), run(False)
     _close(got[0], want[0])
     _close(got[1], want[1])
+
+
+def test_a_module_that_keeps_its_optimizer_compiles_its_training_method():
+    """``self.opt.step()`` in a Module's method: the walk took an optimizer held by a Module for a plain value, so its
+    moments were not inputs and the trace refused (np.add(..., out=) into an array it did not receive). Compared with
+    the eager steps, also after the learning rate changes and after the optimizer is replaced."""
+    class Trainer(nn.Module):
+        def __init__(self):
+            self.layer = nn.Linear(3, 2, rng=np.random.default_rng(0))
+            self.opt = optim.Adam(self.layer.parameters(), lr=0.05)
+
+        def step(self, x, y):
+            self.opt.zero_grad()
+            loss = nn.mse_loss(self.layer(x), y)
+            loss.backward()
+            self.opt.step()
+            return loss.item()
+
+    def run(compiled: bool) -> tuple:
+        trainer = Trainer()
+        step = anp.compile(trainer.step) if compiled else trainer.step
+        rng = np.random.default_rng(4)
+        losses = []
+        for i in range(8):
+            if i == 3:
+                trainer.opt.lr = 0.01
+            if i == 5:
+                trainer.opt = optim.SGD(trainer.layer.parameters(), lr=0.2, momentum=0.5)
+            losses.append(step(rng.normal(size=(4, 3)), rng.normal(size=(4, 2))))
+        return losses, trainer.layer.weight.numpy(), trainer.opt.velocity[0]
+    got, want = run(True), run(False)
+    for g, w in zip(got, want):
+        _close(g, w)

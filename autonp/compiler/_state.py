@@ -596,6 +596,8 @@ class _Walk:
                     self._attr(sub, name, v, name, 1)
                 elif isinstance(v, np.ndarray) and name not in sub.buffers:  # a plain array attribute: an input
                     self._attr(sub, name, v, name, 1)
+                elif isinstance(v, self.Optimizer):  # a model that keeps its optimizer (self.opt.step() in a method)
+                    self.walk(v, name)
                 elif not isinstance(v, self.Module):
                     key.append((name, self._plain(v)))  # a dict, a function...: by content or identity
             for name in sub.buffers:
