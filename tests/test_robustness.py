@@ -66,12 +66,13 @@ def test_a_small_plain_array_argument_is_copied_so_changing_it_later_changes_no_
     assert anp.tensor.SNAPSHOT_SIZE == 4096
 
 
-def test_a_small_constant_changed_between_the_steps_of_a_loop_gives_each_step_its_own_values():
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_small_constant_changed_between_the_steps_of_a_loop_gives_each_step_its_own_values(order):
     """The copies are shared while the array holds the same values (memory stays one copy for a loop's constant) and
-    made anew when it changed: each step's gradient reads what that step read. Oracle: the same loop on explicit
-    copies."""
+    made anew when it changed: each step's gradient reads what that step read (the values are compared by their
+    bytes, in either memory order). Oracle: the same loop on explicit copies."""
     rng = np.random.default_rng(3)
-    W = rng.normal(size=(4, 4)) * 0.5
+    W = np.array(rng.normal(size=(4, 4)) * 0.5, order=order)
     h0 = rng.normal(size=(2, 4))
     used = []
 
