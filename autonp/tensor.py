@@ -117,15 +117,22 @@ class FreedGraphWarning(UserWarning):
     """An op used a Tensor whose graph an earlier ``backward()`` freed (a running statistic kept as a Tensor)."""
 
 
-_internal_code: dict = {}  # code object -> True if it belongs to autonp
+# id(code) -> (code, is it autonp's own (or NumPy's), {instruction offset: (filename, line)}). By identity: a code
+# object's hash is computed anew on every lookup (350 ns for a large function), and equal code objects of two files
+# compare equal. The entry holds the code object, so its id is not reused meanwhile.
+_codes: dict = {}
+
+
+def _code_entry(code: CodeType) -> tuple:
+    entry = _codes.get(id(code))
+    if entry is None or entry[0] is not code:
+        entry = _codes[id(code)] = (code, code.co_filename.startswith(_INTERNAL_DIRS), {})
+    return entry
 
 
 def is_internal(code: CodeType) -> bool:
     """Is this code autonp's own (or NumPy's): frames the search for the user's line steps over."""
-    internal = _internal_code.get(code)
-    if internal is None:
-        internal = _internal_code[code] = code.co_filename.startswith(_INTERNAL_DIRS)
-    return internal
+    return _code_entry(code)[1]
 
 
 def _user_frame(depth: int):
@@ -138,27 +145,23 @@ def _user_frame(depth: int):
             f = sys._getframe(depth)
         except ValueError:
             return None
-        internal = _internal_code.get(f.f_code)  # (is_internal's cache, read inline: this loop runs for every op)
-        if internal is None:
-            internal = is_internal(f.f_code)
-        if not internal:
+        code = f.f_code
+        entry = _codes.get(id(code))  # (_code_entry, read inline: this loop runs for every op)
+        if entry is None or entry[0] is not code:
+            entry = _code_entry(code)
+        if not entry[1]:
             return f
         depth += 1
 
 
-_sites: dict = {}  # id(code) -> (code, {instruction offset: (filename, line)}): one tuple per call site, not per op
-
-
 def _user_site(depth: int) -> tuple[str, int] | None:
-    """(filename, lineno) of ``_user_frame(depth)``: the user's line that an op records."""
+    """(filename, lineno) of ``_user_frame(depth)``: the user's line that an op records, one tuple per call site
+    (its line number computed once per instruction)."""
     f = _user_frame(depth + 1)
     if f is None:
         return None
-    code, at = f.f_code, f.f_lasti  # (the instruction's offset: its line number is computed once per instruction)
-    known = _sites.get(id(code))  # (by identity: equal code objects of two files compare equal)
-    if known is None or known[0] is not code:
-        known = _sites[id(code)] = (code, {})  # (holding the code object: its id is not reused meanwhile)
-    sites = known[1]
+    code, at = f.f_code, f.f_lasti
+    sites = _codes[id(code)][2]  # (the entry _user_frame just read)
     site = sites.get(at)
     if site is None:
         site = sites[at] = (code.co_filename, f.f_lineno)

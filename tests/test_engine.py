@@ -240,6 +240,27 @@ def test_a_layer_that_raises_inside_a_sequential_leaves_no_line_behind_for_later
                                              "# an op after the failure")
 
 
+def test_code_inside_autonp_and_equal_code_outside_it_are_told_apart():
+    """The frames skipped when finding the user's line (autonp's own) were remembered per equal code object: the
+    same source compiled as a file inside the package and as the user's file compare equal, and the user's was then
+    skipped too, its op naming the caller's line."""
+    import os
+    import sys
+    src = "def f(x):\n    return x * 2.0\n"
+    inside = os.path.join(os.path.dirname(anp.__file__), "not_a_real_module.py")
+    fs = []
+    for name in (inside, "user_file.py"):
+        ns: dict = {}
+        exec(compile(src, name, "exec"), ns)
+        fs.append(ns["f"])
+    assert fs[0].__code__ == fs[1].__code__
+    x = anp.Tensor(np.ones(2), requires_grad=True)
+    inner = fs[0](x)
+    called_at = sys._getframe().f_lineno - 1  # (the line above: autonp's own frame is skipped to reach it)
+    assert inner.node.site == (__file__, called_at)
+    assert fs[1](x).node.site == ("user_file.py", 2)
+
+
 def test_sites_are_remembered_per_code_object_not_per_equal_code():
     """A tape entry's site is kept once per call site (code object and instruction): two files holding the same
     source give code objects that compare equal, and each op still names its own file and line."""
