@@ -13,6 +13,7 @@ from . import _numba
 from ._kernels import columnwise, dot_all, exp_rows, fast_sum
 from .elementwise import exp, log_
 from .reductions import expand, sum
+from .shape import _window_geometry, reshape, transpose, unwindows, windows
 
 
 def _sigmoid(x):
@@ -162,7 +163,6 @@ softmax_cross_entropy = Primitive("softmax_cross_entropy", _xent, forward_saving
 def _pool_slices(shape, kernel, stride):
     """For each kernel offset (p, q): the strided slice of an NCHW array that holds that element of
     every window."""
-    from .shape import _window_geometry
     (kh, kw), (sh, sw) = kernel, stride
     ho, wo = _window_geometry(shape, kernel, stride, (1, 1))  # a kernel larger than the input refuses: its slices
     return [(slice(None), slice(None), slice(p, p + sh * (ho - 1) + 1, sh), slice(q, q + sw * (wo - 1) + 1, sw))
@@ -183,7 +183,6 @@ def _max_pool(x, kernel, stride):
 
 def _max_pool_vjp(g, ans, x, kernel, stride):
     """Each window's gradient goes to its maximum; ties share it equally (as ``max``)."""
-    from .shape import unwindows, windows
     if isinstance(g, Tensor) or isinstance(x, Tensor):  # create_graph: the same rule from differentiable ops
         win = windows(x, kernel, stride, (1, 1))
         top = expand_window(ans)
@@ -219,7 +218,6 @@ def _max_pool_vjp(g, ans, x, kernel, stride):
 
 def expand_window(t):
     """(N, C, Ho, Wo) → (N, Ho, Wo, C, 1, 1): per-window values against ``windows``' layout."""
-    from .shape import reshape, transpose
     n, c, ho, wo = np.shape(t)
     return reshape(transpose(t, (0, 2, 3, 1)), (n, ho, wo, c, 1, 1))
 
